@@ -1,0 +1,177 @@
+/**
+ * The model contract shared by training (tfjs), export (ONNX), scoring (onnxruntime-node) and the
+ * float64 reference used in tests. Every one of those implements exactly the math written here;
+ * if you change a formula, change it in all of them (the cross-backend tests will tell you).
+ *
+ * ## Notation
+ * x: one record after the feature transform (see {@link FeatureTransform}), length D.
+ * K: importance samples (default 16). Dz: latent size. eps: a fixed noise tensor [K, Dz] per member,
+ * drawn once from a seeded N(0,1) source at export time and stored in the checkpoint, so a record's
+ * score never depends on the batch it came in or on the time of day.
+ *
+ * ## Member math (one VAE)
+ * Encoder (MLP): h = x; for each hidden layer i: h = relu(h·W_i + b_i)
+ * Encoder (conv): see {@link ConvArch}; ends with a flat vector h.
+ *   mu    = h·W_mu + b_mu                        [Dz]
+ *   sigma = softplus(h·W_sigma + b_sigma) + SIGMA_MIN
+ *   z_k   = mu + sigma ⊙ eps_k                    k = 1..K
+ *   log q(z_k|x) = Σ_j ( -0.5·eps_kj² - log sigma_j ) - Dz/2·log(2π)
+ *   log p(z_k)   = standard: Σ_j -0.5·z_kj² - Dz/2·log(2π);  maf: see {@link MafSpec}
+ * Decoder (MLP): g = z_k; for each hidden layer i: g = relu(g·V_i + c_i); out = g·V_out + c_out [D]
+ *   bernoulli: log p(x|z) = Σ_d x_d·out_d - softplus(out_d)      (x in [0,1], not necessarily binary)
+ *   gaussian:  s = softplus(scale_raw) + SCALE_MIN  (a learned vector [D], not a function of z)
+ *              log p(x|z) = Σ_d -0.5·((x_d - out_d)/s_d)² - log s_d - 0.5·log(2π)
+ *   log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)
+ *   iwae  = logsumexp_k(log w_k) - log K          (the member's log p(x))
+ *   elbo  = mean_k log w_k
+ *   rate  = mean_k ( log q(z_k|x) - log p(z_k) )  (Monte-Carlo KL(q||p), the paper's "rate")
+ *
+ * ## Ensemble math (M members, per record)
+ *   logpMean = mean_m iwae_m;  logpVar = mean_m (iwae_m - logpMean)²  (population variance, /M)
+ *   waic = logpMean - logpVar;  rateMean = mean_m rate_m
+ * Anomaly scores are "higher = more anomalous": -waic, -logp, rate, logpVar.
+ */
+
+export const SPEC_VERSION = 1;
+export const SIGMA_MIN = 1e-4;
+export const SCALE_MIN = 1e-3;
+export const LOG_2PI = Math.log(2 * Math.PI);
+/** Leaky-ReLU slope used by the convolutional architecture (tf.nn.leaky_relu default). */
+export const LEAKY_ALPHA = 0.2;
+/** MAF log-scale is bounded for stability: logscale = MAF_SCALE_BOUND · tanh(raw / MAF_SCALE_BOUND). */
+export const MAF_SCALE_BOUND = 3;
+
+export type Likelihood = 'bernoulli' | 'gaussian';
+
+/** Fully connected VAE. */
+export interface MlpArch {
+  kind: 'mlp';
+  inputDim: number;
+  encoderHidden: number[];
+  decoderHidden: number[];
+  latentDim: number;
+}
+
+/**
+ * The paper's convolutional VAE (TensorFlow Probability's vae.py, NOTES.md), NHWC in tfjs.
+ * Encoder: conv5x5(base, stride 1, same), conv5x5(base, 2, same), conv5x5(2base, 1, same),
+ *   conv5x5(2base, 2, same), conv7x7(4·Dz, 1, valid), each followed by leaky_relu; flatten; then the
+ *   mu/sigma dense heads from the 4·Dz vector. Requires height = width = 28.
+ * Decoder: z as [1,1,Dz]; deconv7x7(2base, 1, valid), deconv5x5(2base, 1, same), deconv5x5(2base, 2,
+ *   same), deconv5x5(base, 1, same), deconv5x5(base, 2, same), deconv5x5(base, 1, same), each followed
+ *   by leaky_relu; then conv5x5(channels, 1, same) with no activation → logits [28,28,C] flattened
+ *   in NHWC order to D = 28·28·C.
+ */
+export interface ConvArch {
+  kind: 'conv';
+  height: number;
+  width: number;
+  channels: number;
+  base: number;
+  latentDim: number;
+}
+
+export type Arch = MlpArch | ConvArch;
+
+/**
+ * Masked autoregressive flow prior: L MADE layers, each followed by a fixed permutation.
+ * Density evaluation of z (what scoring needs), y = z, ld = 0:
+ *   for l = 0..L-1:
+ *     a = relu(y·(W1⊙M1) + b1); for further hidden: a = relu(a·(Wi⊙Mi) + bi)
+ *     o = a·(Wo⊙Mo) + bo                          [2·Dz]
+ *     shift = o[0:Dz]; logscale = B·tanh(o[Dz:2Dz] / B)   (B = MAF_SCALE_BOUND)
+ *     u = (y - shift) ⊙ exp(-logscale); ld -= Σ logscale
+ *     y = u[perm_l]        (y_new[j] = u[perm_l[j]])
+ *   log p(z) = Σ_j -0.5·y_j² - Dz/2·log(2π) + ld
+ * Masks come from {@link madeMasks}; raw weights are stored unmasked.
+ */
+export interface MafSpec {
+  layers: number;
+  hidden: number[];
+  /** One permutation of 0..Dz-1 per layer. */
+  permutations: number[][];
+}
+
+export type Prior = { kind: 'standard' } | ({ kind: 'maf' } & MafSpec);
+
+/** Raw record → model input x. Applied inside the ONNX graph too, so the scorer takes raw values. */
+export type FeatureTransform =
+  /** x = clip((raw - min) / (max - min), 0, 1); a zero range maps to 0. */
+  | { kind: 'minmax'; min: number[]; max: number[] }
+  /** x = (raw - mean) / std */
+  | { kind: 'standard'; mean: number[]; std: number[] }
+  /** x = raw · factor (e.g. 1/255 for 8-bit pixels) */
+  | { kind: 'scale'; factor: number };
+
+export interface MemberSpec {
+  arch: Arch;
+  likelihood: Likelihood;
+  prior: Prior;
+}
+
+/** A dense tensor in row-major order. Dense weights are [in, out]. */
+export interface NamedTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+/**
+ * Parameter names (all float32):
+ * MLP:   enc.h{i}.w [in,out], enc.h{i}.b; enc.mu.w, enc.mu.b, enc.sigma.w, enc.sigma.b;
+ *        dec.h{i}.w, dec.h{i}.b, dec.out.w, dec.out.b
+ * conv:  enc.conv{i}.w [kh,kw,in,out] (tfjs conv2d layout), enc.conv{i}.b, i = 0..4;
+ *        enc.mu.*, enc.sigma.* as MLP (input 4·Dz);
+ *        dec.deconv{i}.w [kh,kw,out,in] (tfjs conv2dTranspose layout), dec.deconv{i}.b, i = 0..5;
+ *        dec.out.w [5,5,base,C], dec.out.b
+ * gaussian likelihood: dec.scale_raw [D]
+ * maf prior: prior.maf{l}.h{i}.w, prior.maf{l}.h{i}.b, prior.maf{l}.out.w [h,2Dz], prior.maf{l}.out.b
+ */
+export type MemberParams = Record<string, NamedTensor>;
+
+export interface TrainedMember {
+  seed: number;
+  params: MemberParams;
+  /** Fixed importance-sampling noise [K, Dz], row-major. */
+  eps: Float32Array;
+}
+
+export interface EnsembleSpec {
+  specVersion: number;
+  member: MemberSpec;
+  transform: FeatureTransform;
+  /** Raw input width (before transform). */
+  inputDim: number;
+  k: number;
+  members: TrainedMember[];
+}
+
+/**
+ * MADE masks (Germain et al. 2015) for input size d and the given hidden widths.
+ * Degrees: inputs 1..d; hidden unit k of every hidden layer has degree (k mod max(1, d-1)) + 1;
+ * output j (for both the shift half and the log-scale half) has degree (j mod d) + 1.
+ * Hidden mask M[i][k] = deg_out_of_prev[i] <= deg_hidden[k]; output mask M[k][j] = deg_hidden[k] < deg_out[j].
+ * Returned masks are row-major [in, out] Float32Arrays with 0/1 entries, one per weight matrix.
+ */
+export function madeMasks(d: number, hidden: number[]): Float32Array[] {
+  const masks: Float32Array[] = [];
+  const inDeg = Array.from({ length: d }, (_, i) => i + 1);
+  let prev = inDeg;
+  for (const h of hidden) {
+    const deg = Array.from({ length: h }, (_, k) => (k % Math.max(1, d - 1)) + 1);
+    const m = new Float32Array(prev.length * h);
+    for (let i = 0; i < prev.length; i++) for (let k = 0; k < h; k++) m[i * h + k] = prev[i] <= deg[k] ? 1 : 0;
+    masks.push(m);
+    prev = deg;
+  }
+  const outDeg = Array.from({ length: 2 * d }, (_, j) => (j % d) + 1);
+  const mo = new Float32Array(prev.length * 2 * d);
+  for (let k = 0; k < prev.length; k++)
+    for (let j = 0; j < 2 * d; j++) mo[k * 2 * d + j] = prev[k] < outDeg[j] ? 1 : 0;
+  masks.push(mo);
+  return masks;
+}
+
+/** Output size D of the decoder (= model input width after the transform). */
+export function dataDim(arch: Arch): number {
+  return arch.kind === 'mlp' ? arch.inputDim : arch.height * arch.width * arch.channels;
+}

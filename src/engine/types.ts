@@ -1,0 +1,48 @@
+/**
+ * Public engine API types shared by the stream, the CLI and the benchmarks.
+ * The engine knows nothing of Kafka or PostgreSQL.
+ */
+
+/** Scores of one batch of n records from an M-member ensemble. All arrays are float32. */
+export interface ScoreBatch {
+  n: number;
+  members: number;
+  /** Each member's IWAE-K log p(x), row-major [n, M]. */
+  logp: Float32Array;
+  /** Each member's rate (MC KL(q(z|x) || p(z))), row-major [n, M]. */
+  memberRate: Float32Array;
+  /** Mean over members of log p. [n] */
+  logpMean: Float32Array;
+  /** Population variance over members of log p. [n] */
+  logpVar: Float32Array;
+  /** logpMean - logpVar. [n] */
+  waic: Float32Array;
+  /** Mean over members of rate. [n] */
+  rate: Float32Array;
+}
+
+/** Names of the per-record anomaly scores ("higher = more anomalous"). */
+export type ScoreName = 'neg_waic' | 'neg_logp' | 'neg_logp_single' | 'rate' | 'logp_var' | 'combined';
+
+/** Scores a batch of RAW records (the feature transform is part of the model). */
+export interface Scorer {
+  /** Raw values per record. */
+  readonly inputDim: number;
+  readonly members: number;
+  /** Which onnxruntime execution provider is scoring ("cpu", "cuda"). */
+  readonly executionProvider: string;
+  /** `x` holds n records of inputDim float32 values each, row-major. */
+  scoreBatch(x: Float32Array, n: number): Promise<ScoreBatch>;
+  close(): Promise<void>;
+}
+
+/** A threshold on one anomaly score, calibrated on held-out normal data. */
+export interface Threshold {
+  score: ScoreName;
+  /** A record is flagged when its score is > value. */
+  value: number;
+  /** The false-positive rate on the calibration data this value was chosen for. */
+  targetFpr: number;
+  /** Number of held-out normal records it was calibrated on. */
+  calibrationSize: number;
+}
