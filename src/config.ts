@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/**
+ * Every environment variable gensemble reads, validated once at start-up. `.env.example` lists the
+ * same variables; a test keeps the two in step. CLI flags override these values.
+ */
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+export const envSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .default('postgres://postgres@127.0.0.1:5432/test'),
+  KAFKA_BROKERS: z
+    .string()
+    .regex(/^[^\s,]+:\d+(,[^\s,]+:\d+)*$/, 'must be host:port[,host:port...]')
+    .default('127.0.0.1:9092'),
+  KAFKA_CLIENT_ID: z.string().min(1).default('gensemble'),
+  KAFKA_GROUP_ID: z.string().min(1).default('gensemble-scorer'),
+  TOPIC_TRANSACTIONS: z.string().min(1).default('gensemble.transactions'),
+  TOPIC_FRAMES: z.string().min(1).default('gensemble.frames'),
+  TOPIC_DLQ: z.string().min(1).default('gensemble.dlq'),
+  /** Optional topic where flags are also published (Avro `Flag`). Empty = off. */
+  TOPIC_FLAGS: z.string().default(''),
+  /** Confluent schema registry; when set, the Confluent wire format is used instead of single-object. */
+  SCHEMA_REGISTRY_URL: z.union([z.literal(''), z.url()]).default(''),
+  /** Checkpoint directory of the transactions model / frames model. */
+  MODEL_TRANSACTIONS: z.string().default('models/transactions'),
+  MODEL_FRAMES: z.string().default('models/frames'),
+  GENSEMBLE_DATA_DIR: z.string().default('./data'),
+  HTTP_HOST: z.string().default('127.0.0.1'),
+  HTTP_PORT: int(9464, 0, 65535),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** onnxruntime execution provider: cpu, or cuda where its add-on is installed (falls back to cpu). */
+  ORT_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** onnxruntime intra-op threads; 0 = onnxruntime's default (all cores). */
+  ORT_THREADS: int(0, 0, 256),
+  /** Largest batch handed to the scorer at once. */
+  SCORE_CHUNK: int(4096, 1, 1 << 20),
+  /** How often the consumer checks for a new active model version (ms). */
+  MODEL_RELOAD_MS: int(5000, 100),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** Parse and validate the environment; throws ConfigError naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Env {
+  const relevant: Record<string, string | undefined> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const v = env[key];
+    // An empty string means "not set" for variables with defaults.
+    if (v !== undefined && v !== '') relevant[key] = v;
+  }
+  const parsed = envSchema.safeParse(relevant);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid environment: ${lines.join('; ')}`);
+  }
+  return parsed.data;
+}
