@@ -1,0 +1,228 @@
+/**
+ * Binary detection metrics for anomaly scores.
+ *
+ * Conventions (shared by every function here):
+ * - `scores`: higher = more anomalous. Float32Array, Float64Array or number[]. NaN is rejected
+ *   ({@link MetricError} code `NAN_SCORE`); ±Infinity is allowed (it is an ordinary, extreme score).
+ * - `labels`: 1 (or `true`) = positive = anomaly/fraud, 0 (or `false`) = negative = normal.
+ *   Anything else is rejected (`BAD_LABEL`).
+ * - Both classes must be present (`ONE_CLASS`), lengths must match (`LENGTH_MISMATCH`) and be > 0
+ *   (`EMPTY`).
+ * - A record is predicted positive at threshold t when score >= t (scikit-learn's convention), so all
+ *   records with equal scores change side together: ties are never split.
+ *
+ * Definitions match scikit-learn (roc_auc_score, average_precision_score, roc_curve,
+ * precision_recall_curve with drop_intermediate=False); see each function.
+ */
+
+export type ScoreArray = Float32Array | Float64Array | readonly number[];
+export type LabelArray = Uint8Array | Int8Array | Int32Array | readonly number[] | readonly boolean[];
+
+export type MetricErrorCode = 'EMPTY' | 'LENGTH_MISMATCH' | 'NAN_SCORE' | 'BAD_LABEL' | 'ONE_CLASS' | 'BAD_ARGUMENT';
+
+export class MetricError extends Error {
+  readonly code: MetricErrorCode;
+  constructor(code: MetricErrorCode, message: string) {
+    super(message);
+    this.name = 'MetricError';
+    this.code = code;
+  }
+}
+
+/**
+ * Cumulative counts at each distinct threshold, thresholds in decreasing order
+ * (scikit-learn's `_binary_clf_curve`): at `thresholds[i]`, `tps[i]` positives and `fps[i]`
+ * negatives have score >= thresholds[i].
+ */
+export interface BinaryCurveCounts {
+  thresholds: Float64Array;
+  tps: Float64Array;
+  fps: Float64Array;
+  /** Total positives. */
+  p: number;
+  /** Total negatives. */
+  n: number;
+}
+
+function validate(scores: ScoreArray, labels: LabelArray): { s: Float64Array; y: Uint8Array; p: number; n: number } {
+  const len = scores.length;
+  if (labels.length !== len)
+    throw new MetricError('LENGTH_MISMATCH', `scores has ${len} entries but labels has ${labels.length}`);
+  if (len === 0) throw new MetricError('EMPTY', 'scores and labels are empty');
+  const s = new Float64Array(len);
+  const y = new Uint8Array(len);
+  let p = 0;
+  for (let i = 0; i < len; i++) {
+    const v = scores[i];
+    if (Number.isNaN(v)) throw new MetricError('NAN_SCORE', `score at index ${i} is NaN`);
+    s[i] = v;
+    const l = labels[i] as number | boolean;
+    if (l === 1 || l === true) {
+      y[i] = 1;
+      p++;
+    } else if (l !== 0 && l !== false) {
+      throw new MetricError('BAD_LABEL', `label at index ${i} is ${String(l)}; labels must be 0 or 1`);
+    }
+  }
+  const n = len - p;
+  if (p === 0 || n === 0)
+    throw new MetricError(
+      'ONE_CLASS',
+      `labels hold only one class (${p} positives, ${n} negatives); the metric needs both`,
+    );
+  return { s, y, p, n };
+}
+
+/** Indices sorted by score, descending (stable). */
+function descendingOrder(s: Float64Array): Uint32Array {
+  const idx = new Uint32Array(s.length);
+  for (let i = 0; i < idx.length; i++) idx[i] = i;
+  // Float64 keys; sort by score descending, index ascending for determinism.
+  return idx.sort((a, b) => (s[b] > s[a] ? 1 : s[b] < s[a] ? -1 : a - b));
+}
+
+/** Cumulative true/false positive counts per distinct threshold (descending). */
+export function binaryCurveCounts(scores: ScoreArray, labels: LabelArray): BinaryCurveCounts {
+  const { s, y, p, n } = validate(scores, labels);
+  const order = descendingOrder(s);
+  const th: number[] = [];
+  const tp: number[] = [];
+  const fp: number[] = [];
+  let ctp = 0;
+  let cfp = 0;
+  for (let i = 0; i < order.length; i++) {
+    const j = order[i];
+    if (y[j] === 1) ctp++;
+    else cfp++;
+    // close a group when the next score differs (or at the end)
+    if (i === order.length - 1 || s[order[i + 1]] !== s[j]) {
+      th.push(s[j]);
+      tp.push(ctp);
+      fp.push(cfp);
+    }
+  }
+  return { thresholds: Float64Array.from(th), tps: Float64Array.from(tp), fps: Float64Array.from(fp), p, n };
+}
+
+/**
+ * Area under the ROC curve = P(score of a random positive > score of a random negative)
+ * + 0.5·P(equal). Computed exactly by the Mann–Whitney U statistic with average ranks for ties:
+ * AUROC = (Σ ranks of positives − P(P+1)/2) / (P·N), ranks ascending from 1.
+ * Equals sklearn.metrics.roc_auc_score.
+ */
+export function auroc(scores: ScoreArray, labels: LabelArray): number {
+  const { s, y, p, n } = validate(scores, labels);
+  const idx = descendingOrder(s).reverse(); // ascending
+  let rankSumPos = 0;
+  let i = 0;
+  while (i < idx.length) {
+    let j = i;
+    while (j + 1 < idx.length && s[idx[j + 1]] === s[idx[i]]) j++;
+    // positions i..j (0-based) hold a tie group; average rank (1-based) = (i + j)/2 + 1
+    const avgRank = (i + j) / 2 + 1;
+    let posInGroup = 0;
+    for (let k = i; k <= j; k++) posInGroup += y[idx[k]];
+    rankSumPos += posInGroup * avgRank;
+    i = j + 1;
+  }
+  return (rankSumPos - (p * (p + 1)) / 2) / (p * n);
+}
+
+/**
+ * Average precision, scikit-learn's definition (no interpolation):
+ * AP = Σ_k (R_k − R_{k−1}) · P_k over distinct thresholds in decreasing order, R_0 = 0,
+ * where P_k = TP_k / (TP_k + FP_k) and R_k = TP_k / P; tied scores form one threshold.
+ */
+export function averagePrecision(scores: ScoreArray, labels: LabelArray): number {
+  const { tps, fps, p } = binaryCurveCounts(scores, labels);
+  let ap = 0;
+  let prevRecall = 0;
+  for (let k = 0; k < tps.length; k++) {
+    const recall = tps[k] / p;
+    const precision = tps[k] / (tps[k] + fps[k]);
+    ap += (recall - prevRecall) * precision;
+    prevRecall = recall;
+  }
+  return ap;
+}
+
+/**
+ * False-positive rate at a true-positive-rate target (default 0.95, the "FPR@95%TPR" of the OoD
+ * literature). Convention: walk the ROC points of {@link rocCurve} (sklearn roc_curve,
+ * drop_intermediate=False) from the highest threshold down and return the FPR of the FIRST point
+ * whose TPR >= target, i.e. the highest threshold (= lowest FPR) that detects at least `tpr` of the
+ * positives. Equivalent to numpy `fpr[np.searchsorted(tpr_arr, target, side='left')]`.
+ * Ties are never split, so the achieved TPR may exceed the target.
+ */
+export function fprAtTpr(scores: ScoreArray, labels: LabelArray, tpr = 0.95): number {
+  if (!(tpr >= 0 && tpr <= 1)) throw new MetricError('BAD_ARGUMENT', `tpr target must be in [0, 1], got ${tpr}`);
+  const { tps, fps, p, n } = binaryCurveCounts(scores, labels);
+  if (tpr === 0) return 0; // the (0, 0) point at threshold +Infinity
+  for (let k = 0; k < tps.length; k++) {
+    // tps[k]/p is the correctly rounded quotient and 'tpr' a correctly rounded literal: rounding is
+    // monotonic, so this comparison never misorders an exact rational tie.
+    if (tps[k] / p >= tpr) return fps[k] / n;
+  }
+  return 1; // unreachable: the last threshold has tps = p
+}
+
+export interface RocPoint {
+  fpr: number;
+  tpr: number;
+  /** Predicted positive when score >= threshold. The first point has threshold +Infinity. */
+  threshold: number;
+}
+
+export interface PrPoint {
+  precision: number;
+  recall: number;
+  threshold: number;
+}
+
+export interface CurveOptions {
+  /**
+   * Downsample to at most this many points (>= 2) for plotting: the first and last points are kept
+   * and the rest are taken at evenly spaced indices. Metrics are never computed from a downsampled curve.
+   */
+  maxPoints?: number;
+}
+
+function downsample<T>(pts: T[], maxPoints: number | undefined): T[] {
+  if (maxPoints === undefined || pts.length <= maxPoints) return pts;
+  if (!Number.isInteger(maxPoints) || maxPoints < 2)
+    throw new MetricError('BAD_ARGUMENT', `maxPoints must be an integer >= 2, got ${maxPoints}`);
+  const out: T[] = [];
+  const last = pts.length - 1;
+  let prev = -1;
+  for (let i = 0; i < maxPoints; i++) {
+    const j = Math.round((i * last) / (maxPoints - 1));
+    if (j !== prev) out.push(pts[j]);
+    prev = j;
+  }
+  return out;
+}
+
+/**
+ * ROC curve, scikit-learn roc_curve with drop_intermediate=False: a first point (0, 0) at threshold
+ * +Infinity, then one point per distinct score in decreasing order, ending at (1, 1).
+ */
+export function rocCurve(scores: ScoreArray, labels: LabelArray, options: CurveOptions = {}): RocPoint[] {
+  const { thresholds, tps, fps, p, n } = binaryCurveCounts(scores, labels);
+  const pts: RocPoint[] = [{ fpr: 0, tpr: 0, threshold: Infinity }];
+  for (let k = 0; k < thresholds.length; k++) pts.push({ fpr: fps[k] / n, tpr: tps[k] / p, threshold: thresholds[k] });
+  return downsample(pts, options.maxPoints);
+}
+
+/**
+ * Precision–recall curve: one point per distinct score in DECREASING threshold order (recall
+ * non-decreasing), precision = TP/(TP+FP), recall = TP/P. Unlike sklearn's precision_recall_curve
+ * (which returns the reverse order plus an extra (recall 0, precision 1) end point without a
+ * threshold), no synthetic point is added.
+ */
+export function prCurve(scores: ScoreArray, labels: LabelArray, options: CurveOptions = {}): PrPoint[] {
+  const { thresholds, tps, fps, p } = binaryCurveCounts(scores, labels);
+  const pts: PrPoint[] = [];
+  for (let k = 0; k < thresholds.length; k++)
+    pts.push({ precision: tps[k] / (tps[k] + fps[k]), recall: tps[k] / p, threshold: thresholds[k] });
+  return downsample(pts, options.maxPoints);
+}

@@ -1,0 +1,18 @@
+export {
+  auroc,
+  averagePrecision,
+  fprAtTpr,
+  rocCurve,
+  prCurve,
+  binaryCurveCounts,
+  MetricError,
+} from './classification.js';
+export type {
+  ScoreArray,
+  LabelArray,
+  MetricErrorCode,
+  BinaryCurveCounts,
+  RocPoint,
+  PrPoint,
+  CurveOptions,
+} from './classification.js';
