@@ -1,0 +1,132 @@
+/**
+ * {@link Scorer} over onnxruntime-node: one InferenceSession created once from model bytes or a
+ * file, big batches cut into chunks, thread settings and execution provider from options.
+ */
+import * as ort from 'onnxruntime-node';
+import { ScorerRuntimeError, ScoringInputError } from './errors.js';
+import type { ScoreBatch, Scorer } from './types.js';
+import { ONNX_INPUT } from './onnx/export.js';
+
+export interface ScorerOptions {
+  /** Records per session.run call (default 4096). */
+  chunkSize?: number;
+  /** Threads inside one operator (onnxruntime default when unset: all physical cores). */
+  intraOpNumThreads?: number;
+  interOpNumThreads?: number;
+  /** 'cpu' (default) or 'cuda'; 'cuda' falls back to 'cpu' with a warning when unavailable. */
+  executionProvider?: 'cpu' | 'cuda';
+  /** Receives the fallback warning (default: console.warn). */
+  warn?: (msg: string) => void;
+}
+
+export const DEFAULT_CHUNK_SIZE = 4096;
+
+const OUTPUT_NAMES = ['logp', 'member_rate', 'logp_mean', 'logp_var', 'waic', 'rate'] as const;
+
+export class OnnxScorer implements Scorer {
+  private closed = false;
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly inputDim: number,
+    readonly members: number,
+    readonly executionProvider: string,
+    private readonly chunkSize: number,
+  ) {}
+
+  /** Creates the session from serialized model bytes or a file path. */
+  static async create(model: Uint8Array | string, opts: ScorerOptions = {}): Promise<OnnxScorer> {
+    const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new ScoringInputError(`chunkSize must be a positive integer, got ${chunkSize}`);
+    const base: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+      ...(opts.interOpNumThreads !== undefined ? { interOpNumThreads: opts.interOpNumThreads } : {}),
+    };
+    const want = opts.executionProvider ?? 'cpu';
+    const warn = opts.warn ?? ((m: string) => console.warn(m));
+    let session: ort.InferenceSession | null = null;
+    let ep = 'cpu';
+    if (want === 'cuda') {
+      try {
+        session = await createSession(model, { ...base, executionProviders: ['cuda'] });
+        ep = 'cuda';
+      } catch (e) {
+        warn(`onnxruntime CUDA execution provider unavailable (${(e as Error).message.split('\n')[0]}); scoring on CPU`);
+      }
+    }
+    if (!session) {
+      try {
+        session = await createSession(model, { ...base, executionProviders: ['cpu'] });
+      } catch (e) {
+        throw new ScorerRuntimeError(`cannot create an onnxruntime session: ${(e as Error).message}`, e);
+      }
+    }
+    const meta = session.inputMetadata?.[0];
+    if (!session.inputNames.includes(ONNX_INPUT)) throw new ScorerRuntimeError(`model has no input '${ONNX_INPUT}' (inputs: ${session.inputNames.join(', ')})`);
+    for (const o of OUTPUT_NAMES) if (!session.outputNames.includes(o)) throw new ScorerRuntimeError(`model lacks output '${o}'`);
+    let inputDim = NaN;
+    let members = NaN;
+    if (meta && meta.isTensor) {
+      const d = meta.shape[1];
+      if (typeof d === 'number') inputDim = d;
+    }
+    const outMeta = session.outputMetadata?.find((m) => m.name === 'logp');
+    if (outMeta && outMeta.isTensor && typeof outMeta.shape[1] === 'number') members = outMeta.shape[1];
+    if (!Number.isFinite(inputDim) || !Number.isFinite(members)) throw new ScorerRuntimeError('model input/output shapes do not declare inputDim and member count');
+    return new OnnxScorer(session, inputDim, members, ep, chunkSize);
+  }
+
+  async scoreBatch(x: Float32Array, n: number): Promise<ScoreBatch> {
+    if (this.closed) throw new ScoringInputError('scorer is closed');
+    if (!Number.isInteger(n) || n < 0) throw new ScoringInputError(`n must be a non-negative integer, got ${n}`);
+    if (!(x instanceof Float32Array)) throw new ScoringInputError('x must be a Float32Array');
+    if (x.length !== n * this.inputDim) throw new ScoringInputError(`x has ${x.length} values; expected n·inputDim = ${n}·${this.inputDim} = ${n * this.inputDim}`);
+    const M = this.members;
+    const out: ScoreBatch = {
+      n,
+      members: M,
+      logp: new Float32Array(n * M),
+      memberRate: new Float32Array(n * M),
+      logpMean: new Float32Array(n),
+      logpVar: new Float32Array(n),
+      waic: new Float32Array(n),
+      rate: new Float32Array(n),
+    };
+    for (let start = 0; start < n; start += this.chunkSize) {
+      const m = Math.min(this.chunkSize, n - start);
+      const view = x.subarray(start * this.inputDim, (start + m) * this.inputDim);
+      let res: ort.InferenceSession.OnnxValueMapType;
+      try {
+        res = await this.session.run({ [ONNX_INPUT]: new ort.Tensor('float32', view, [m, this.inputDim]) }, [...OUTPUT_NAMES]);
+      } catch (e) {
+        throw new ScorerRuntimeError(`onnxruntime run failed: ${(e as Error).message}`, e);
+      }
+      const get = (name: string): Float32Array => (res[name] as ort.Tensor).data as Float32Array;
+      out.logp.set(get('logp'), start * M);
+      out.memberRate.set(get('member_rate'), start * M);
+      out.logpMean.set(get('logp_mean'), start);
+      out.logpVar.set(get('logp_var'), start);
+      out.waic.set(get('waic'), start);
+      out.rate.set(get('rate'), start);
+      for (const name of OUTPUT_NAMES) (res[name] as ort.Tensor).dispose?.();
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.session.release();
+  }
+}
+
+async function createSession(model: Uint8Array | string, opts: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  return typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
+}
+
+/** Scores n records with any {@link Scorer} (the scorer chunks internally). */
+export function scoreAll(scorer: Scorer, x: Float32Array, n: number): Promise<ScoreBatch> {
+  return scorer.scoreBatch(x, n);
+}
