@@ -1,0 +1,162 @@
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { exportEnsembleOnnx } from '../../../src/engine/onnx/export.js';
+import { OnnxScorer } from '../../../src/engine/scorer.js';
+import type { EnsembleSpec } from '../../../src/engine/spec.js';
+import { ModelSpecError } from '../../../src/engine/errors.js';
+import { makeEps } from '../../../src/engine/random.js';
+import { ensembleScoresF64, memberScoresF64 } from '../../reference/f64.js';
+import { TINY, tinyEnsemble, uniformBatch } from './fixtures.js';
+
+/** Runs the exported graph directly and returns every output (incl. member_elbo). */
+async function runGraph(spec: EnsembleSpec, x: Float32Array, n: number, bernoulliDotTrick = true): Promise<Record<string, Float32Array>> {
+  const session = await ort.InferenceSession.create(exportEnsembleOnnx(spec, { bernoulliDotTrick }), { graphOptimizationLevel: 'all' });
+  try {
+    const res = await session.run({ x: new ort.Tensor('float32', x, [n, spec.inputDim]) });
+    return Object.fromEntries(Object.entries(res).map(([k, v]) => [k, (v as ort.Tensor).data as Float32Array]));
+  } finally {
+    await session.release();
+  }
+}
+
+function expectRel(actual: number, expected: number, rel: number, abs = 0): void {
+  expect(Number.isFinite(actual)).toBe(true);
+  const tol = Math.max(rel * Math.abs(expected), abs);
+  if (Math.abs(actual - expected) > tol) throw new Error(`|${actual} - ${expected}| = ${Math.abs(actual - expected)} > ${tol}`);
+}
+
+describe('ONNX export vs float64 reference (same weights, same eps)', () => {
+  for (const [name, member] of Object.entries(TINY)) {
+    for (const trick of member.arch.kind === 'mlp' && member.likelihood === 'bernoulli' ? [true, false] : [true]) {
+      it(`${name}${trick ? '' : ' (no dot trick)'}: IWAE, ELBO, rate per member to 1e-5 relative`, async () => {
+        const spec = tinyEnsemble(member, { members: 2, k: 5 });
+        const n = 4;
+        const x = uniformBatch(n, spec.inputDim, 11);
+        const out = await runGraph(spec, x, n, trick);
+        for (let i = 0; i < n; i++) {
+          const xi = x.subarray(i * spec.inputDim, (i + 1) * spec.inputDim);
+          for (let m = 0; m < 2; m++) {
+            const ref = memberScoresF64(spec, m, xi);
+            expectRel(out.logp[i * 2 + m], ref.iwae, 1e-5);
+            expectRel(out.member_elbo[i * 2 + m], ref.elbo, 1e-5);
+            // rate can be near 0: relative to the magnitude of the terms it is a difference of.
+            expectRel(out.member_rate[i * 2 + m], ref.rate, 1e-5, 1e-5 * Math.max(1, Math.abs(ref.elbo)));
+          }
+        }
+      });
+    }
+  }
+
+  it('applies the minmax transform inside the graph (zero range → 0, clipping)', async () => {
+    const min = [0, -1, 2, 5, 0, 0];
+    const max = [1, 1, 4, 5, 10, 0.5];
+    const spec = tinyEnsemble(TINY.mlpGaussian, { transform: { kind: 'minmax', min, max } });
+    const n = 3;
+    const x = uniformBatch(n, 6, 5, -3, 12);
+    const scorer = await OnnxScorer.create(exportEnsembleOnnx(spec));
+    const got = await scorer.scoreBatch(x, n);
+    await scorer.close();
+    for (let i = 0; i < n; i++) expectRel(got.logpMean[i], ensembleScoresF64(spec, x.subarray(i * 6, (i + 1) * 6)).logpMean, 1e-5);
+  });
+
+  it('applies the standard transform inside the graph', async () => {
+    const spec = tinyEnsemble(TINY.mlpBernoulli, { transform: { kind: 'standard', mean: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], std: [1, 2, 0.5, 3, 0.25, 1] } });
+    const x = uniformBatch(2, 6, 6);
+    const scorer = await OnnxScorer.create(exportEnsembleOnnx(spec));
+    const got = await scorer.scoreBatch(x, 2);
+    await scorer.close();
+    for (let i = 0; i < 2; i++) expectRel(got.logpMean[i], ensembleScoresF64(spec, x.subarray(i * 6, (i + 1) * 6)).logpMean, 1e-5);
+  });
+
+  it('ensemble outputs equal a direct computation from the members’ log p', async () => {
+    const spec = tinyEnsemble(TINY.mlpMaf, { members: 4, k: 6 });
+    const n = 20;
+    const x = uniformBatch(n, 6, 3);
+    const scorer = await OnnxScorer.create(exportEnsembleOnnx(spec));
+    const s = await scorer.scoreBatch(x, n);
+    await scorer.close();
+    for (let i = 0; i < n; i++) {
+      const lp = Array.from(s.logp.subarray(i * 4, i * 4 + 4), Number);
+      const mean = lp.reduce((a, b) => a + b, 0) / 4;
+      const v = lp.reduce((a, b) => a + (b - mean) ** 2, 0) / 4;
+      const r = Array.from(s.memberRate.subarray(i * 4, i * 4 + 4), Number).reduce((a, b) => a + b, 0) / 4;
+      expectRel(s.logpMean[i], mean, 1e-6, 1e-6);
+      expectRel(s.logpVar[i], v, 1e-4, 1e-6);
+      expectRel(s.waic[i], mean - v, 1e-6, 1e-5);
+      expectRel(s.rate[i], r, 1e-6, 1e-6);
+    }
+  });
+});
+
+describe('bounds', () => {
+  it('IWAE ≥ ELBO on average (and per record, by Jensen with the same samples)', async () => {
+    const spec = tinyEnsemble(TINY.mlpGaussian, { members: 2, k: 8 });
+    const n = 50;
+    const out = await runGraph(spec, uniformBatch(n, 6, 21), n);
+    let sIwae = 0;
+    let sElbo = 0;
+    for (let i = 0; i < n * 2; i++) {
+      expect(out.logp[i]).toBeGreaterThanOrEqual(out.member_elbo[i] - 1e-4);
+      sIwae += out.logp[i];
+      sElbo += out.member_elbo[i];
+    }
+    expect(sIwae / n).toBeGreaterThan(sElbo / n);
+  });
+
+  it('IWAE-K is non-decreasing in K on average over noise draws', async () => {
+    // One set of weights; 32 "members" that differ only in their eps, so the mean over members and
+    // records estimates E_eps[IWAE-K] (which is monotone in K; a single fixed eps need not be).
+    const n = 100;
+    const x = uniformBatch(n, 6, 22);
+    const means: number[] = [];
+    for (const k of [1, 4, 16, 64]) {
+      const base = tinyEnsemble(TINY.mlpBernoulli, { members: 1, k, seed: 5 });
+      const spec: EnsembleSpec = { ...base, members: Array.from({ length: 32 }, (_, m) => ({ seed: m, params: base.members[0].params, eps: makeEps(1000 + 17 * m + k, k, 2) })) };
+      const out = await runGraph(spec, x, n);
+      means.push(out.logp.reduce((a, b) => a + b, 0) / out.logp.length);
+    }
+    for (let i = 1; i < means.length; i++) expect(means[i]).toBeGreaterThanOrEqual(means[i - 1]);
+  });
+
+  it('stays finite and matches f64 when log p(x|z) is far below -1e4 (gaussian, far input)', async () => {
+    const spec = tinyEnsemble(TINY.mlpGaussian, { members: 2, k: 5 });
+    for (const m of spec.members) m.params['dec.scale_raw'].data.fill(-12); // s ≈ 1e-3 + 6e-6
+    const n = 3;
+    const x = uniformBatch(n, 6, 23, 50, 200);
+    const out = await runGraph(spec, x, n);
+    for (let i = 0; i < n; i++) {
+      const ref = ensembleScoresF64(spec, x.subarray(i * 6, (i + 1) * 6));
+      expect(ref.logpMean).toBeLessThan(-1e4);
+      for (let m = 0; m < 2; m++) expectRel(out.logp[i * 2 + m], ref.logp[m], 1e-5);
+      expect(Number.isFinite(out.waic[i])).toBe(true);
+      expectRel(out.logp_var[i], ref.logpVar, 1e-3, 1e-3 * Math.abs(ref.logpMean));
+    }
+  });
+
+  it('stays finite and matches f64 with huge Bernoulli logits', async () => {
+    const spec = tinyEnsemble(TINY.mlpBernoulli, { members: 2, k: 5 });
+    for (const m of spec.members) m.params['dec.out.b'].data.set([5e3, -5e3, 4e3, -4e3, 6e3, -6e3]);
+    const n = 2;
+    const x = new Float32Array([0, 1, 0, 1, 0, 1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
+    const out = await runGraph(spec, x, n);
+    for (let i = 0; i < n; i++) {
+      const ref = ensembleScoresF64(spec, x.subarray(i * 6, (i + 1) * 6));
+      expect(ref.logpMean).toBeLessThan(-1e4);
+      for (let m = 0; m < 2; m++) expectRel(out.logp[i * 2 + m], ref.logp[m], 1e-5);
+    }
+  });
+});
+
+describe('export validation', () => {
+  it('rejects a missing parameter, a wrong shape and a bad permutation with ModelSpecError', () => {
+    const a = tinyEnsemble(TINY.mlpBernoulli);
+    delete a.members[1].params['dec.out.b'];
+    expect(() => exportEnsembleOnnx(a)).toThrow(/member 1: missing parameter dec.out.b/);
+    const b = tinyEnsemble(TINY.mlpBernoulli);
+    b.members[0].params['enc.h0.w'].shape = [5, 6];
+    expect(() => exportEnsembleOnnx(b)).toThrow(ModelSpecError);
+    const c = tinyEnsemble(TINY.mlpMaf);
+    if (c.member.prior.kind === 'maf') c.member.prior.permutations[0] = [0, 0, 1];
+    expect(() => exportEnsembleOnnx(c)).toThrow(/not a permutation/);
+  });
+});
