@@ -1,0 +1,116 @@
+/**
+ * Training-step benchmark (issue 3 target: ≤ 40 ms per Adam step for the MNIST MLP VAE,
+ * 784→512→Dz 16→512→784, Bernoulli, batch 128, tfjs).
+ * Prints median (and min) ms for: forward (β-ELBO loss), forward+backward (gradients), full Adam
+ * step, and for comparison the stock tfjs path (tf.layers-style MatMul gradient with transposed
+ * operands + tf.train.adam).
+ *
+ *   npx tsx benchmarks/train-step/run.ts [--batch 128] [--iters 40] [--backend wasm|cpu|auto]
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Command } from 'commander';
+import { initBackend, type BackendName } from '../../src/engine/backend.js';
+import { TfVae } from '../../src/engine/vae.js';
+import { Adam, trainingLoss } from '../../src/engine/train.js';
+import { Rng } from '../../src/engine/random.js';
+import type { MemberSpec } from '../../src/engine/spec.js';
+
+const program = new Command()
+  .option('--batch <n>', 'batch size', '128')
+  .option('--iters <n>', 'timed iterations per measurement', '40')
+  .option('--backend <name>', 'auto | wasm | cpu', 'auto')
+  .option('--no-stock', 'skip the stock tfjs comparison')
+  .parse();
+const opts = program.opts<{ batch: string; iters: string; backend: string; stock: boolean }>();
+const B = Number(opts.batch);
+const iters = Number(opts.iters);
+
+const info = await initBackend(opts.backend as BackendName | 'auto');
+const spec: MemberSpec = {
+  arch: { kind: 'mlp', inputDim: 784, encoderHidden: [512], decoderHidden: [512], latentDim: 16 },
+  likelihood: 'bernoulli',
+  prior: { kind: 'standard' },
+};
+const vae = TfVae.create(spec, 1);
+const vars = vae.variables();
+const rng = new Rng(7);
+const xData = new Float32Array(B * 784).map(() => (rng.uniform() < 0.2 ? 1 : rng.uniform() * 0.1));
+const x = tf.tensor2d(xData, [B, 784]);
+const epsData = new Float32Array(B * 16).map(() => rng.normal());
+
+function measure(name: string, f: () => void): { name: string; median: number; min: number } {
+  for (let i = 0; i < 5; i++) f();
+  const ts: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const t0 = performance.now();
+    f();
+    ts.push(performance.now() - t0);
+  }
+  ts.sort((a, b) => a - b);
+  return { name, median: ts[Math.floor(ts.length / 2)], min: ts[0] };
+}
+
+const rows: Array<{ name: string; median: number; min: number }> = [];
+rows.push(
+  measure('forward (loss)', () => {
+    tf.tidy(() => trainingLoss(vae, x, tf.tensor3d(epsData, [B, 1, 16]), 1, 'elbo').dataSync());
+  }),
+);
+rows.push(
+  measure('forward+backward', () => {
+    tf.tidy(() => {
+      const eps = tf.tensor3d(epsData, [B, 1, 16]);
+      const { value, grads } = tf.variableGrads(() => trainingLoss(vae, x, eps, 1, 'elbo'), vars);
+      value.dataSync();
+      void grads;
+    });
+  }),
+);
+const adam = new Adam(vars);
+rows.push(
+  measure('full Adam step', () => {
+    tf.tidy(() => {
+      const eps = tf.tensor3d(epsData, [B, 1, 16]);
+      const { value, grads } = tf.variableGrads(() => trainingLoss(vae, x, eps, 1, 'elbo'), vars);
+      adam.step(
+        vars.map((v) => grads[v.name]),
+        1e-4,
+      );
+      value.dataSync();
+    });
+  }),
+);
+
+if (opts.stock) {
+  // The prototype's path: plain tf.matMul (stock gradient: transposed-operand matmuls) + tf.train.adam.
+  const w = vars.map((v) => tf.variable(v.clone(), true));
+  const [e0w, e0b, muw, mub, sgw, sgb, d0w, d0b, ow, ob] = w;
+  const opt = tf.train.adam(1e-4);
+  rows.push(
+    measure('stock tfjs Adam step (for comparison)', () => {
+      tf.tidy(() => {
+        const eps = tf.tensor2d(epsData, [B, 16]);
+        const cost = opt.minimize(
+          () => {
+            const h = tf.relu(tf.add(tf.matMul(x, e0w), e0b));
+            const mu = tf.add(tf.matMul(h, muw), mub);
+            const sigma = tf.add(tf.softplus(tf.add(tf.matMul(h, sgw), sgb)), 1e-4);
+            const z = tf.add(mu, tf.mul(sigma, eps));
+            const g = tf.relu(tf.add(tf.matMul(z, d0w), d0b));
+            const o = tf.add(tf.matMul(g, ow), ob);
+            const lpx = tf.sum(tf.sub(tf.mul(x, o), tf.softplus(o)), 1);
+            const kl = tf.sum(tf.sub(tf.mul(tf.square(z), 0.5), tf.add(tf.mul(tf.square(eps), 0.5), tf.log(sigma))), 1);
+            return tf.neg(tf.mean(tf.sub(lpx, kl))) as tf.Scalar;
+          },
+          true,
+          w,
+        );
+        cost?.dataSync();
+      });
+    }),
+  );
+}
+
+console.log(`backend: ${info.detail}; MNIST MLP VAE 784-512-16-512-784 bernoulli, batch ${B}, ${iters} iterations`);
+for (const r of rows) console.log(`${r.name.padEnd(40)} ${r.median.toFixed(1).padStart(7)} ms median  ${r.min.toFixed(1).padStart(7)} ms min`);
+console.log(`tensors alive: ${tf.memory().numTensors}`);
