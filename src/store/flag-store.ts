@@ -1,0 +1,422 @@
+/**
+ * Flags and per-minute counters in PostgreSQL.
+ *
+ * Exactly-once per source record: `writeBatch` runs in ONE transaction that
+ *   1. locks the partition's row in stream_offsets and reads its high-water mark (last_offset),
+ *   2. drops every record with offset <= last_offset (already accounted for by an earlier commit),
+ *   3. inserts the flags of the rest (ON CONFLICT (source_topic, source_partition, source_offset)
+ *      DO NOTHING, a second guard),
+ *   4. adds their scored / flagged / dead-lettered counts to the current minute's stream_counters row,
+ *   5. moves last_offset to the batch's highest offset.
+ * A batch redelivered after a crash between the DB commit and the Kafka offset commit therefore
+ * changes nothing: neither flags nor counters are counted twice. This relies on Kafka's per-partition
+ * order: the consumer writes a partition's records in offset order and never skips ahead.
+ */
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { StoreInputError } from './errors.js';
+
+export const INPUT_KINDS = ['transactions', 'frames'] as const;
+export type InputKind = (typeof INPUT_KINDS)[number];
+
+/** A Kafka offset as kafkajs gives it (string) or as a number / bigint. */
+export type KafkaOffset = string | number | bigint;
+
+/** The scores of one flagged record. */
+export interface FlagFields {
+  recordId: string;
+  /** The thresholded score (the model's score_name; higher = more anomalous). */
+  score: number;
+  waic: number;
+  logpMean: number;
+  logpVar: number;
+  rate: number;
+  threshold: number;
+  modelVersion: string;
+  /** Event time of the record, ms since the epoch (or a Date); null when unknown. */
+  eventTime: number | Date | null;
+  /** Small JSON summary (e.g. amount, label, ood_kind); keep it to a few fields. */
+  payload?: Record<string, unknown>;
+}
+
+/** What happened to one record of a batch. */
+export type BatchRecord =
+  | { offset: KafkaOffset; outcome: 'scored' }
+  | { offset: KafkaOffset; outcome: 'flagged'; flag: FlagFields }
+  | { offset: KafkaOffset; outcome: 'dead_lettered' };
+
+/** The records of one partition handled in one consumer batch. */
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  kind: InputKind;
+  records: readonly BatchRecord[];
+}
+
+export interface WriteBatchResult {
+  /** Flag rows inserted now. */
+  inserted: number;
+  /** Records dropped because an earlier commit already covered their offset. */
+  skipped: number;
+  /** What was added to the counters. */
+  counted: { scored: number; flagged: number; deadLettered: number };
+  /** The partition's high-water mark after this write (string, int64). */
+  lastOffset: string;
+}
+
+export interface FlagRow {
+  id: string;
+  kind: InputKind;
+  recordId: string;
+  score: number;
+  threshold: number;
+  waic: number;
+  logpMean: number;
+  logpVar: number;
+  rate: number;
+  modelVersion: string;
+  sourceTopic: string;
+  sourcePartition: number;
+  sourceOffset: string;
+  eventTime: Date | null;
+  flaggedAt: Date;
+  payload: Record<string, unknown>;
+}
+
+export interface FlagRateRow {
+  minute: Date;
+  kind: InputKind;
+  scored: number;
+  flagged: number;
+  deadLettered: number;
+  /** flagged / scored; null when nothing was scored in that minute. */
+  flagRate: number | null;
+}
+
+export interface FlagStoreOptions {
+  /** Flags per INSERT statement (PostgreSQL allows 65535 bind parameters; 14 per flag). */
+  insertChunk?: number;
+}
+
+const MAX_LIMIT = 10_000;
+const DURATION_RE = /^(\d{1,6})(s|m|h|d)$/;
+const DURATION_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** Free-text filters: printable, no control characters. */
+const text = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+const numeric = z.union([
+  z.number(),
+  z
+    .string()
+    .trim()
+    .regex(/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/, 'must be a number')
+    .transform(Number),
+]);
+
+/** `since`: a Date, an ISO-8601 timestamp, or a duration back from now such as 15m, 2h, 7d. */
+const sinceSchema = z.union([z.date(), z.string().trim().min(1).max(64)]).transform((v, ctx) => {
+  if (v instanceof Date) {
+    if (Number.isNaN(v.getTime())) ctx.addIssue({ code: 'custom', message: 'invalid date' });
+    return v;
+  }
+  const d = DURATION_RE.exec(v);
+  if (d) return new Date(Date.now() - Number(d[1]) * DURATION_MS[d[2] as keyof typeof DURATION_MS]);
+  if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) {
+    ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 time or a duration like 15m, 2h, 7d' });
+    return z.NEVER;
+  }
+  const t = new Date(v);
+  if (Number.isNaN(t.getTime())) {
+    ctx.addIssue({ code: 'custom', message: 'is not a valid time' });
+    return z.NEVER;
+  }
+  return t;
+});
+
+export const flagQuerySchema = z
+  .object({
+    since: sinceSchema.optional(),
+    kind: z.enum(INPUT_KINDS).optional(),
+    minScore: numeric.pipe(z.number().finite()).optional(),
+    limit: numeric.pipe(z.number().int().min(1).max(MAX_LIMIT)).default(100),
+    modelVersion: text(200).optional(),
+    topic: text(249).optional(),
+  })
+  .strict();
+
+/** Filters of `queryFlags`, as a user (or the CLI) gives them. */
+export type FlagQuery = z.input<typeof flagQuerySchema>;
+
+export const flagRateQuerySchema = z
+  .object({
+    since: sinceSchema.optional(),
+    kind: z.enum(INPUT_KINDS).optional(),
+    limit: numeric.pipe(z.number().int().min(1).max(MAX_LIMIT)).default(60),
+  })
+  .strict();
+export type FlagRateQuery = z.input<typeof flagRateQuerySchema>;
+
+function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const r = schema.safeParse(input ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const field = issue.path.join('.') || undefined;
+    throw new StoreInputError(
+      r.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '),
+      field,
+    );
+  }
+  return r.data;
+}
+
+function toOffset(o: KafkaOffset): bigint {
+  let b: bigint;
+  try {
+    b = typeof o === 'bigint' ? o : BigInt(o);
+  } catch {
+    throw new StoreInputError(`offset ${JSON.stringify(String(o))} is not an integer`, 'offset');
+  }
+  if (b < 0n || b > 0x7fffffffffffffffn) {
+    throw new StoreInputError(`offset ${b} is outside 0..2^63-1`, 'offset');
+  }
+  return b;
+}
+
+function toDate(t: number | Date | null): Date | null {
+  if (t === null) return null;
+  const d = t instanceof Date ? t : new Date(t);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+interface FlagDbRow {
+  id: string;
+  kind: InputKind;
+  record_id: string;
+  score: number;
+  threshold: number;
+  waic: number;
+  logp_mean: number;
+  logp_var: number;
+  rate: number;
+  model_version: string;
+  source_topic: string;
+  source_partition: number;
+  source_offset: string;
+  event_time: Date | null;
+  flagged_at: Date;
+  payload: Record<string, unknown>;
+}
+
+const FLAG_COLUMNS = [
+  'id',
+  'kind',
+  'record_id',
+  'score',
+  'threshold',
+  'waic',
+  'logp_mean',
+  'logp_var',
+  'rate',
+  'model_version',
+  'source_topic',
+  'source_partition',
+  'source_offset',
+  'event_time',
+  'flagged_at',
+  'payload',
+] as const;
+
+function fromDb(r: FlagDbRow): FlagRow {
+  return {
+    id: String(r.id),
+    kind: r.kind,
+    recordId: r.record_id,
+    score: r.score,
+    threshold: r.threshold,
+    waic: r.waic,
+    logpMean: r.logp_mean,
+    logpVar: r.logp_var,
+    rate: r.rate,
+    modelVersion: r.model_version,
+    sourceTopic: r.source_topic,
+    sourcePartition: r.source_partition,
+    sourceOffset: String(r.source_offset),
+    eventTime: r.event_time,
+    flaggedAt: r.flagged_at,
+    payload: r.payload,
+  };
+}
+
+export class FlagStore {
+  private readonly insertChunk: number;
+
+  constructor(
+    private readonly db: Knex,
+    opts: FlagStoreOptions = {},
+  ) {
+    this.insertChunk = Math.max(1, Math.min(opts.insertChunk ?? 2000, 4000));
+  }
+
+  /**
+   * Writes one partition batch exactly once (see the module comment). Runs in `trx` when given
+   * (the caller commits), else in its own transaction. Throws StoreInputError for bad offsets or
+   * topic/partition, before touching the database.
+   */
+  async writeBatch(batch: PartitionBatch, trx?: Knex.Transaction): Promise<WriteBatchResult> {
+    if (typeof batch.topic !== 'string' || batch.topic.length === 0) {
+      throw new StoreInputError('topic must be a non-empty string', 'topic');
+    }
+    if (!Number.isInteger(batch.partition) || batch.partition < 0) {
+      throw new StoreInputError(`partition ${batch.partition} must be an integer >= 0`, 'partition');
+    }
+    if (!(INPUT_KINDS as readonly string[]).includes(batch.kind)) {
+      throw new StoreInputError(`kind must be one of ${INPUT_KINDS.join(', ')}`, 'kind');
+    }
+    const offsets = batch.records.map((r) => toOffset(r.offset));
+    if (trx) return this.writeIn(trx, batch, offsets);
+    return this.db.transaction((t) => this.writeIn(t, batch, offsets));
+  }
+
+  private async writeIn(trx: Knex.Transaction, batch: PartitionBatch, offsets: bigint[]): Promise<WriteBatchResult> {
+    // Lock (creating if needed) the partition's high-water mark row and read it.
+    const hwmRes = await trx.raw<{ rows: { last_offset: string }[] }>(
+      `INSERT INTO stream_offsets (source_topic, source_partition, last_offset)
+       VALUES (?, ?, -1)
+       ON CONFLICT (source_topic, source_partition)
+       DO UPDATE SET last_offset = stream_offsets.last_offset
+       RETURNING last_offset`,
+      [batch.topic, batch.partition],
+    );
+    const hwm = BigInt(hwmRes.rows[0].last_offset);
+
+    let scored = 0;
+    let flagged = 0;
+    let deadLettered = 0;
+    let skipped = 0;
+    let maxOffset = hwm;
+    const flagRows: Record<string, unknown>[] = [];
+    const seen = new Set<bigint>();
+    batch.records.forEach((r, i) => {
+      const off = offsets[i];
+      if (off <= hwm || seen.has(off)) {
+        skipped++;
+        return;
+      }
+      seen.add(off);
+      if (off > maxOffset) maxOffset = off;
+      if (r.outcome === 'dead_lettered') {
+        deadLettered++;
+        return;
+      }
+      scored++;
+      if (r.outcome === 'flagged') {
+        flagged++;
+        const f = r.flag;
+        flagRows.push({
+          source_topic: batch.topic,
+          source_partition: batch.partition,
+          source_offset: off.toString(),
+          record_id: f.recordId,
+          kind: batch.kind,
+          score: f.score,
+          waic: f.waic,
+          logp_mean: f.logpMean,
+          logp_var: f.logpVar,
+          rate: f.rate,
+          threshold: f.threshold,
+          model_version: f.modelVersion,
+          event_time: toDate(f.eventTime),
+          payload: JSON.stringify(f.payload ?? {}),
+        });
+      }
+    });
+
+    let inserted = 0;
+    for (let i = 0; i < flagRows.length; i += this.insertChunk) {
+      const ids = await trx('flags')
+        .insert(flagRows.slice(i, i + this.insertChunk))
+        .onConflict(['source_topic', 'source_partition', 'source_offset'])
+        .ignore()
+        .returning('id');
+      inserted += ids.length;
+    }
+
+    if (scored + deadLettered > 0) {
+      await trx.raw(
+        `INSERT INTO stream_counters (minute, kind, topic, scored, flagged, dead_lettered)
+         VALUES (date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', ?, ?, ?, ?, ?)
+         ON CONFLICT (minute, kind, topic) DO UPDATE
+            SET scored = stream_counters.scored + excluded.scored,
+                flagged = stream_counters.flagged + excluded.flagged,
+                dead_lettered = stream_counters.dead_lettered + excluded.dead_lettered`,
+        [batch.kind, batch.topic, scored, flagged, deadLettered],
+      );
+    }
+    if (maxOffset > hwm) {
+      await trx.raw(
+        `UPDATE stream_offsets SET last_offset = ?, updated_at = now()
+          WHERE source_topic = ? AND source_partition = ?`,
+        [maxOffset.toString(), batch.topic, batch.partition],
+      );
+    }
+    return {
+      inserted,
+      skipped,
+      counted: { scored, flagged, deadLettered },
+      lastOffset: maxOffset.toString(),
+    };
+  }
+
+  /**
+   * Highest committed offset per partition of `topic` (string int64). A consumer can seek to
+   * last + 1 on assignment; records at or below it would be skipped anyway.
+   */
+  async committedOffsets(topic: string): Promise<Map<number, string>> {
+    const rows = await this.db('stream_offsets')
+      .select<{ source_partition: number; last_offset: string }[]>('source_partition', 'last_offset')
+      .where('source_topic', topic);
+    return new Map(rows.map((r) => [r.source_partition, String(r.last_offset)]));
+  }
+
+  /** Flags matching the filters, newest first. Inputs are validated; SQL is parameterised. */
+  async queryFlags(query: FlagQuery = {}): Promise<FlagRow[]> {
+    const q = parseInput(flagQuerySchema, query);
+    const sql = this.db('flags').select<FlagDbRow[]>(...FLAG_COLUMNS);
+    if (q.since) sql.where('flagged_at', '>=', q.since);
+    if (q.kind) sql.where('kind', q.kind);
+    if (q.minScore !== undefined) sql.where('score', '>=', q.minScore);
+    if (q.modelVersion) sql.where('model_version', q.modelVersion);
+    if (q.topic) sql.where('source_topic', q.topic);
+    const rows = await sql.orderBy([
+      { column: 'flagged_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ]).limit(q.limit);
+    return rows.map(fromDb);
+  }
+
+  /** Per-minute volume and flag rate (view flag_rate_per_minute), newest minute first. */
+  async flagRatePerMinute(query: FlagRateQuery = {}): Promise<FlagRateRow[]> {
+    const q = parseInput(flagRateQuerySchema, query);
+    const sql = this.db('flag_rate_per_minute').select<
+      { minute: Date; kind: InputKind; scored: string; flagged: string; dead_lettered: string; flag_rate: number | null }[]
+    >('minute', 'kind', 'scored', 'flagged', 'dead_lettered', 'flag_rate');
+    if (q.since) sql.where('minute', '>=', q.since);
+    if (q.kind) sql.where('kind', q.kind);
+    const rows = await sql.orderBy([
+      { column: 'minute', order: 'desc' },
+      { column: 'kind', order: 'asc' },
+    ]).limit(q.limit);
+    return rows.map((r) => ({
+      minute: r.minute,
+      kind: r.kind,
+      scored: Number(r.scored),
+      flagged: Number(r.flagged),
+      deadLettered: Number(r.dead_lettered),
+      flagRate: r.flag_rate === null ? null : Number(r.flag_rate),
+    }));
+  }
+}
