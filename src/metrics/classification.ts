@@ -15,17 +15,18 @@
  * precision_recall_curve with drop_intermediate=False); see each function.
  */
 
+import { GensembleError } from '../errors.js';
+
 export type ScoreArray = Float32Array | Float64Array | readonly number[];
 export type LabelArray = Uint8Array | Int8Array | Int32Array | readonly number[] | readonly boolean[];
 
 export type MetricErrorCode = 'EMPTY' | 'LENGTH_MISMATCH' | 'NAN_SCORE' | 'BAD_LABEL' | 'ONE_CLASS' | 'BAD_ARGUMENT';
 
-export class MetricError extends Error {
-  readonly code: MetricErrorCode;
+/** Bad metric input. `code` is one of {@link MetricErrorCode}. */
+export class MetricError extends GensembleError {
+  declare readonly code: MetricErrorCode;
   constructor(code: MetricErrorCode, message: string) {
-    super(message);
-    this.name = 'MetricError';
-    this.code = code;
+    super(code, message);
   }
 }
 

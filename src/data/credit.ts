@@ -1,0 +1,184 @@
+/**
+ * Kaggle "Credit Card Fraud Detection" CSV (creditcard.csv, or the project's shared subset
+ * creditcard-subset.csv.gz): columns Time, V1..V28, Amount, Class. Streams the file through csv-parse
+ * (gzip detected from the content), so the full 284,807-row file never sits in memory as strings.
+ *
+ * - With a header (detected: the first record holds a non-numeric field): columns are found by name
+ *   (case-insensitive, quotes allowed as in Kaggle's file); their order does not matter; extra columns
+ *   are ignored; Class is optional unless `requireLabels` (default true).
+ * - Without a header: exactly 31 fields in Kaggle order (or 30 = no Class, when labels are not required).
+ * - Features are returned row-major [n, 30] float32 in the order Time, V1..V28, Amount; Class must be
+ *   0 or 1; every value must be a finite decimal number. Anything else is a {@link DataError}
+ *   `CSV_MALFORMED_ROW` naming the data row (1-based, header not counted), the file line and the column.
+ * - `rowIds[i]` is the 0-based index of record i among the file's data rows (the file has no id column).
+ */
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { parse, CsvError } from 'csv-parse';
+import { DataError } from './errors.js';
+
+export const CREDIT_FEATURES: readonly string[] = ['Time', ...Array.from({ length: 28 }, (_, i) => `V${i + 1}`), 'Amount'];
+export const CREDIT_DIM = 30;
+
+export interface CreditCsvOptions {
+  /** Fail when the file has no Class column (default true). */
+  requireLabels?: boolean;
+  /** Stop after this many data rows. */
+  maxRows?: number;
+}
+
+export interface CreditCardData {
+  path: string;
+  n: number;
+  d: typeof CREDIT_DIM;
+  /** Column names of `features`: Time, V1..V28, Amount. */
+  columns: readonly string[];
+  /** Row-major [n, 30]. */
+  features: Float32Array;
+  /** 1 = fraud, 0 = normal; null when the file has no Class column. */
+  labels: Uint8Array | null;
+  rowIds: Uint32Array;
+  hasHeader: boolean;
+}
+
+async function openMaybeGzip(path: string): Promise<Readable> {
+  let head: Buffer;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      head = Buffer.alloc(2);
+      const { bytesRead } = await fh.read(head, 0, 2, 0);
+      head = head.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataError(code === 'ENOENT' ? 'DATA_NOT_FOUND' : 'DATA_READ_FAILED', `${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, e);
+  }
+  const file = createReadStream(path);
+  if (head.length === 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    const gz = createGunzip();
+    file.on('error', (e) => gz.destroy(e));
+    return file.pipe(gz);
+  }
+  return file;
+}
+
+const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Loads a Kaggle-format credit-card CSV (plain or gzipped, with or without header). */
+export async function loadCreditCardCsv(path: string, options: CreditCsvOptions = {}): Promise<CreditCardData> {
+  const requireLabels = options.requireLabels ?? true;
+  const maxRows = options.maxRows ?? Infinity;
+  const input = await openMaybeGzip(path);
+  const parser = input.pipe(parse({ relax_column_count: true, skip_empty_lines: true, trim: true, info: true, bom: true }));
+  input.on('error', (e) => parser.destroy(e));
+
+  let cap = 1 << 16;
+  let features = new Float32Array(cap * CREDIT_DIM);
+  let labels = new Uint8Array(cap);
+  let n = 0;
+  let hasHeader = false;
+  let colIndex: number[] | null = null; // source field index per feature
+  let classIndex = -1;
+  let width = -1;
+
+  const fail = (row: number, line: number, msg: string): never => {
+    throw new DataError('CSV_MALFORMED_ROW', `${path}: data row ${row} (line ${line}): ${msg}`);
+  };
+
+  try {
+    for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      const { record, info } = item;
+      if (colIndex === null) {
+        const numeric = record.every((f) => NUMBER_RE.test(f));
+        if (!numeric) {
+          hasHeader = true;
+          const names = record.map((f) => f.toLowerCase());
+          const dup = names.find((nm, i) => nm !== '' && names.indexOf(nm) !== i);
+          if (dup !== undefined) throw new DataError('CSV_BAD_HEADER', `${path}: header lists column "${dup}" twice`);
+          const missing: string[] = [];
+          colIndex = CREDIT_FEATURES.map((c) => {
+            const i = names.indexOf(c.toLowerCase());
+            if (i < 0) missing.push(c);
+            return i;
+          });
+          if (missing.length)
+            throw new DataError(
+              'CSV_BAD_HEADER',
+              `${path}: header lacks column(s) ${missing.join(', ')} (expected Kaggle columns Time,V1..V28,Amount,Class; got ${record.slice(0, 5).join(',')}...)`,
+            );
+          classIndex = names.indexOf('class');
+          if (classIndex < 0 && requireLabels)
+            throw new DataError('CSV_BAD_HEADER', `${path}: header has no Class column (labels are required)`);
+          width = record.length;
+          continue;
+        }
+        if (record.length === 31) classIndex = 30;
+        else if (record.length === 30 && !requireLabels) classIndex = -1;
+        else
+          throw new DataError(
+            'CSV_BAD_HEADER',
+            `${path}: no header and ${record.length} fields in the first row; expected 31 (Time,V1..V28,Amount,Class)` +
+              (requireLabels ? '' : ' or 30 (without Class)'),
+          );
+        colIndex = CREDIT_FEATURES.map((_, i) => i);
+        width = record.length;
+      }
+      if (n >= maxRows) break;
+      const row = n + 1;
+      if (record.length !== width) fail(row, info.lines, `${record.length} fields, expected ${width}`);
+      if (n === cap) {
+        cap *= 2;
+        const f2 = new Float32Array(cap * CREDIT_DIM);
+        f2.set(features);
+        features = f2;
+        const l2 = new Uint8Array(cap);
+        l2.set(labels);
+        labels = l2;
+      }
+      const base = n * CREDIT_DIM;
+      for (let j = 0; j < CREDIT_DIM; j++) {
+        const s = record[colIndex[j]];
+        if (!NUMBER_RE.test(s)) fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${JSON.stringify(s)} is not a number`);
+        const v = Number(s);
+        if (!Number.isFinite(v)) fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${JSON.stringify(s)} is not finite`);
+        const f = Math.fround(v);
+        if (!Number.isFinite(f)) fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${s} overflows float32`);
+        features[base + j] = f;
+      }
+      if (classIndex >= 0) {
+        const s = record[classIndex];
+        const v = NUMBER_RE.test(s) ? Number(s) : NaN;
+        if (v !== 0 && v !== 1) fail(row, info.lines, `column Class: ${JSON.stringify(s)} is not 0 or 1`);
+        labels[n] = v;
+      }
+      n++;
+    }
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    if (e instanceof CsvError) throw new DataError('CSV_SYNTAX', `${path}: CSV syntax error: ${e.message}`, e);
+    const code = (e as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('Z_'))
+      throw new DataError('DATA_BAD_GZIP', `${path}: corrupt or truncated gzip data (${(e as Error).message})`, e);
+    throw new DataError('DATA_READ_FAILED', `${path}: ${(e as Error).message}`, e);
+  } finally {
+    input.destroy();
+  }
+  if (colIndex === null) throw new DataError('CSV_MALFORMED_ROW', `${path}: the file holds no records`);
+  const rowIds = new Uint32Array(n);
+  for (let i = 0; i < n; i++) rowIds[i] = i;
+  return {
+    path,
+    n,
+    d: CREDIT_DIM,
+    columns: CREDIT_FEATURES,
+    features: features.slice(0, n * CREDIT_DIM),
+    labels: classIndex >= 0 ? labels.slice(0, n) : null,
+    rowIds,
+    hasHeader,
+  };
+}

@@ -1,0 +1,10 @@
+export {
+  fitMinMax,
+  fitStandard,
+  applyTransform,
+  normalizeImageBytes,
+  transformDim,
+  IMAGE_TRANSFORM,
+  STD_FLOOR,
+  FeatureError,
+} from './transform.js';
