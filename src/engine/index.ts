@@ -1,0 +1,32 @@
+/** Public API of the scoring engine. */
+export * from './spec.js';
+export type * from './types.js';
+export * from './errors.js';
+export { Rng, makeEps, randomParams } from './random.js';
+export { paramShapes } from './params.js';
+export { exportEnsembleOnnx, validateEnsembleSpec, ONNX_INPUT, ONNX_OUTPUTS, type ExportOptions } from './onnx/export.js';
+export { OnnxScorer, scoreAll, DEFAULT_CHUNK_SIZE, type ScorerOptions } from './scorer.js';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  openScorer,
+  manifestSchema,
+  CHECKPOINT_FORMAT_VERSION,
+  type CheckpointManifest,
+  type LoadedCheckpoint,
+  type SaveCheckpointOptions,
+  type ModelKind,
+  type JsonValue,
+} from './checkpoint.js';
+export { calibrateThreshold, flaggedFraction } from './calibrate.js';
+export {
+  anomalyScores,
+  componentScore,
+  fitCombinedRule,
+  COMPONENT_SCORES,
+  SCORE_NAMES,
+  DEFAULT_COMBINED_COMPONENTS,
+  type CombinedRule,
+  type CombinedComponent,
+  type ComponentScore,
+} from './score-rules.js';
