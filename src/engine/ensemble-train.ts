@@ -1,0 +1,159 @@
+/**
+ * Trains M ensemble members independently (different seeds, optionally bootstrap-resampled data)
+ * in parallel with worker_threads: tfjs-wasm uses one thread per process in Node, so a pool of
+ * min(M, cores) workers keeps every core busy. Each worker returns its MemberParams (buffers
+ * transferred) and its training history; progress events are forwarded per member.
+ */
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { BackendName } from './backend.js';
+import { makeEps } from './random.js';
+import { dataDim, type MemberSpec, type TrainedMember } from './spec.js';
+import type { TrainOptions, TrainProgress, TrainResult } from './train.js';
+import type { TrainJob, WorkerMessage } from './train-worker.js';
+
+export class EnsembleTrainError extends Error {
+  readonly code: 'E_ENSEMBLE_OPTIONS' | 'E_ENSEMBLE_MEMBER';
+  readonly member: number | null;
+  constructor(code: 'E_ENSEMBLE_OPTIONS' | 'E_ENSEMBLE_MEMBER', message: string, member: number | null = null) {
+    super(message);
+    this.name = 'EnsembleTrainError';
+    this.code = code;
+    this.member = member;
+  }
+}
+
+export interface EnsembleTrainOptions {
+  /** Number of members M. Default 5. */
+  members?: number;
+  /** Base seed; member m trains with seed baseSeed + 1000·m. Default 0. */
+  seed?: number;
+  /** Importance samples of the stored fixed eps per member. Default 16. */
+  k?: number;
+  /** Worker pool size. Default min(M, os.availableParallelism()). */
+  concurrency?: number;
+  /** Train each member on its own bootstrap resample of the data. Default false. */
+  bootstrap?: boolean;
+  /** Per-member training options (seed is set per member). */
+  train?: Omit<TrainOptions, 'onProgress' | 'signal' | 'validation' | 'seed' | 'initialParams'>;
+  validation?: { data: Float32Array; n: number };
+  /** tfjs backend inside the workers. Default 'auto'. */
+  backend?: BackendName | 'auto';
+  onProgress?: (member: number, event: TrainProgress) => void;
+  /** Called once per worker start with the backend it trains on. */
+  onBackend?: (member: number, detail: string, warnings: string[]) => void;
+}
+
+export interface EnsembleTrainResult {
+  members: TrainedMember[];
+  histories: TrainResult[];
+  elapsedMs: number;
+}
+
+/** Seed of member m. */
+export function memberSeed(baseSeed: number, m: number): number {
+  return (baseSeed + 1000 * m) >>> 0;
+}
+
+/** Offset between a member's training seed and the seed of its stored eps. */
+export const EPS_SEED_OFFSET = 0x9e37;
+
+function workerTarget(): { url: URL; execArgv: string[] } {
+  const self = import.meta.url;
+  if (self.endsWith('.ts')) {
+    return { url: new URL('./train-worker.ts', self), execArgv: [...process.execArgv.filter((a) => a !== '--import' && a !== 'tsx'), '--import', 'tsx'] };
+  }
+  return { url: new URL('./train-worker.js', self), execArgv: process.execArgv };
+}
+
+function toShared(a: Float32Array): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(a.length * 4);
+  new Float32Array(sab).set(a);
+  return sab;
+}
+
+export async function trainEnsemble(
+  spec: MemberSpec,
+  data: Float32Array,
+  n: number,
+  options: EnsembleTrainOptions = {},
+): Promise<EnsembleTrainResult> {
+  const m = options.members ?? 5;
+  const k = options.k ?? 16;
+  if (!Number.isInteger(m) || m < 1) throw new EnsembleTrainError('E_ENSEMBLE_OPTIONS', `members must be ≥ 1, got ${m}`);
+  if (!Number.isInteger(k) || k < 1) throw new EnsembleTrainError('E_ENSEMBLE_OPTIONS', `k must be ≥ 1, got ${k}`);
+  const d = dataDim(spec.arch);
+  if (data.length !== n * d) {
+    throw new EnsembleTrainError('E_ENSEMBLE_OPTIONS', `training data holds ${data.length} values, expected ${n}×${d}`);
+  }
+  const conc = Math.max(1, Math.min(m, options.concurrency ?? os.availableParallelism()));
+  const t0 = performance.now();
+  const shared = toShared(data);
+  const sharedVal =
+    options.validation !== undefined ? { data: toShared(options.validation.data), n: options.validation.n } : undefined;
+  const baseSeed = options.seed ?? 0;
+  const results: TrainResult[] = new Array<TrainResult>(m);
+  const target = workerTarget();
+  let next = 0;
+  let failed: EnsembleTrainError | null = null;
+  const workers = new Set<Worker>();
+
+  const runOne = (member: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const worker = new Worker(target.url, { execArgv: target.execArgv });
+      workers.add(worker);
+      let settled = false;
+      const finish = (err: EnsembleTrainError | null): void => {
+        if (settled) return;
+        settled = true;
+        workers.delete(worker);
+        void worker.terminate();
+        if (err) reject(err);
+        else resolve();
+      };
+      worker.on('message', (msg: WorkerMessage) => {
+        if (msg.type === 'progress') options.onProgress?.(msg.member, msg.event);
+        else if (msg.type === 'backend') options.onBackend?.(msg.member, msg.detail, msg.warnings);
+        else if (msg.type === 'result') {
+          results[member] = msg.result;
+          finish(null);
+        } else if (msg.type === 'error') {
+          finish(new EnsembleTrainError('E_ENSEMBLE_MEMBER', `member ${member}: ${msg.message}`, member));
+        }
+      });
+      worker.on('error', (e) => finish(new EnsembleTrainError('E_ENSEMBLE_MEMBER', `member ${member}: worker failed: ${e.message}`, member)));
+      worker.on('exit', (code) => finish(new EnsembleTrainError('E_ENSEMBLE_MEMBER', `member ${member}: worker exited (code ${code}) without a result`, member)));
+      const job: TrainJob = {
+        member,
+        seed: memberSeed(baseSeed, member),
+        spec,
+        data: shared,
+        n,
+        ...(sharedVal !== undefined ? { validation: sharedVal } : {}),
+        bootstrap: options.bootstrap ?? false,
+        options: options.train ?? {},
+        backend: options.backend ?? 'auto',
+      };
+      worker.postMessage(job);
+    });
+
+  const lane = async (): Promise<void> => {
+    while (failed === null && next < m) {
+      const member = next++;
+      try {
+        await runOne(member);
+      } catch (e) {
+        failed = e as EnsembleTrainError;
+        for (const w of workers) void w.terminate();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: conc }, () => lane()));
+  if (failed !== null) throw failed;
+  const dz = spec.arch.latentDim;
+  const members: TrainedMember[] = results.map((r, i) => {
+    const seed = memberSeed(baseSeed, i);
+    return { seed, params: r.params, eps: makeEps((seed + EPS_SEED_OFFSET) >>> 0, k, dz) };
+  });
+  return { members, histories: results, elapsedMs: performance.now() - t0 };
+}

@@ -1,0 +1,75 @@
+/**
+ * worker_threads entry that trains one ensemble member (see ensemble-train.ts).
+ * Receives a {@link TrainJob}, posts {@link WorkerMessage}s: progress events, then one result
+ * (parameter buffers transferred, not copied) or an error.
+ */
+import { parentPort } from 'node:worker_threads';
+import { initBackend, type BackendName } from './backend.js';
+import { trainMember, type TrainOptions, type TrainProgress, type TrainResult } from './train.js';
+import { Rng } from './random.js';
+import { dataDim, type MemberSpec } from './spec.js';
+
+export interface TrainJob {
+  member: number;
+  seed: number;
+  spec: MemberSpec;
+  /** Shared training data [n, D]. */
+  data: SharedArrayBuffer | ArrayBuffer;
+  n: number;
+  validation?: { data: SharedArrayBuffer | ArrayBuffer; n: number };
+  /** Train on a bootstrap resample (n draws with replacement, seeded) of the data. */
+  bootstrap: boolean;
+  options: Omit<TrainOptions, 'onProgress' | 'signal' | 'validation' | 'seed' | 'initialParams'>;
+  backend: BackendName | 'auto';
+}
+
+export type WorkerMessage =
+  | { type: 'backend'; member: number; detail: string; warnings: string[] }
+  | { type: 'progress'; member: number; event: TrainProgress }
+  | { type: 'result'; member: number; result: TrainResult }
+  | { type: 'error'; member: number; message: string; code?: string };
+
+/** n indices drawn with replacement from 0..n-1, seeded. */
+export function bootstrapIndices(n: number, seed: number): Uint32Array {
+  const rng = new Rng((seed ^ 0xb0075) >>> 0);
+  const idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = rng.int(n);
+  return idx;
+}
+
+export async function runJob(job: TrainJob, post: (m: WorkerMessage, transfer?: ArrayBuffer[]) => void): Promise<void> {
+  try {
+    const info = await initBackend(job.backend);
+    post({ type: 'backend', member: job.member, detail: info.detail, warnings: info.warnings });
+    const d = dataDim(job.spec.arch);
+    let data = new Float32Array(job.data, 0, job.n * d);
+    if (job.bootstrap) {
+      const idx = bootstrapIndices(job.n, job.seed);
+      const res = new Float32Array(job.n * d);
+      for (let i = 0; i < job.n; i++) res.set(data.subarray(idx[i] * d, (idx[i] + 1) * d), i * d);
+      data = res;
+    }
+    const validation =
+      job.validation !== undefined
+        ? { data: new Float32Array(job.validation.data, 0, job.validation.n * d), n: job.validation.n }
+        : undefined;
+    const result = trainMember(job.spec, data, job.n, {
+      ...job.options,
+      seed: job.seed,
+      ...(validation !== undefined ? { validation } : {}),
+      onProgress: (event) => post({ type: 'progress', member: job.member, event }),
+    });
+    const transfer = Object.values(result.params).map((p) => p.data.buffer as ArrayBuffer);
+    post({ type: 'result', member: job.member, result }, transfer);
+  } catch (e) {
+    const err = e as { message?: string; code?: string };
+    post({ type: 'error', member: job.member, message: String(err.message ?? e), ...(err.code ? { code: err.code } : {}) });
+  }
+}
+
+if (parentPort !== null) {
+  const port = parentPort;
+  port.on('message', (job: TrainJob) => {
+    void runJob(job, (m, transfer) => port.postMessage(m, transfer ?? []));
+  });
+}
