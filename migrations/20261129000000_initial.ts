@@ -72,11 +72,7 @@ export async function up(knex: Knex): Promise<void> {
     t.bigInteger('dead_lettered').notNullable().defaultTo(0);
     t.primary(['minute', 'kind', 'topic'], { constraintName: 'stream_counters_pkey' });
     t.check(`kind IN ${KINDS}`, [], 'stream_counters_kind_check');
-    t.check(
-      `scored >= 0 AND flagged >= 0 AND dead_lettered >= 0`,
-      [],
-      'stream_counters_nonnegative_check',
-    );
+    t.check(`scored >= 0 AND flagged >= 0 AND dead_lettered >= 0`, [], 'stream_counters_nonnegative_check');
     // Rows are whole minutes (UTC), so adding to a row really aggregates one minute.
     t.check(
       `minute = date_trunc('minute', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`,

@@ -33,7 +33,9 @@ export function parseDatabaseUrl(url: string): DatabaseUrlParts {
     throw new DatabaseUrlError(`DATABASE_URL is not a URL: ${redactDatabaseUrl(url)}`);
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new DatabaseUrlError(`DATABASE_URL must start with postgres:// or postgresql://, got ${u.protocol}//`);
+    throw new DatabaseUrlError(
+      `DATABASE_URL must start with postgres:// or postgresql://, got ${u.protocol}//`,
+    );
   }
   if (u.hostname === '') throw new DatabaseUrlError('DATABASE_URL has no host');
   const port = u.port === '' ? 5432 : Number(u.port);
