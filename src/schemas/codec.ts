@@ -13,11 +13,7 @@ import {
   type ImageFrame,
   type Transaction,
 } from './schemas.js';
-import {
-  WriterSchemaStore,
-  decodeSingleObject,
-  frameSingleObject,
-} from './single-object.js';
+import { WriterSchemaStore, decodeSingleObject, frameSingleObject } from './single-object.js';
 import { validateFlag, validateImageFrame, validateTransaction } from './validate.js';
 
 export type WireFormat = 'single-object' | 'confluent';
@@ -110,7 +106,10 @@ export class SingleObjectCodec<T> implements RecordCodec<T> {
   }
 
   encode(record: T, opts?: EncodeOptions): Buffer {
-    return frameSingleObject(this.store.readerFingerprint, encodeBody(this.store.readerType, this.spec, record, opts));
+    return frameSingleObject(
+      this.store.readerFingerprint,
+      encodeBody(this.store.readerType, this.spec, record, opts),
+    );
   }
 
   decode(buf: Buffer | null | undefined): T {
@@ -122,10 +121,14 @@ export class SingleObjectCodec<T> implements RecordCodec<T> {
   }
 }
 
-export function transactionCodec(olderWriterSchemas: readonly avro.Schema[] = []): SingleObjectCodec<Transaction> {
+export function transactionCodec(
+  olderWriterSchemas: readonly avro.Schema[] = [],
+): SingleObjectCodec<Transaction> {
   return new SingleObjectCodec(TRANSACTION_SPEC, olderWriterSchemas);
 }
-export function imageFrameCodec(olderWriterSchemas: readonly avro.Schema[] = []): SingleObjectCodec<ImageFrame> {
+export function imageFrameCodec(
+  olderWriterSchemas: readonly avro.Schema[] = [],
+): SingleObjectCodec<ImageFrame> {
   return new SingleObjectCodec(IMAGE_FRAME_SPEC, olderWriterSchemas);
 }
 export function flagCodec(olderWriterSchemas: readonly avro.Schema[] = []): SingleObjectCodec<FlagRecord> {

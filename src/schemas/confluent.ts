@@ -16,10 +16,7 @@ export const CONFLUENT_HEADER_LENGTH = 5;
 /** The part of SchemaRegistry this codec uses (a real SchemaRegistry fits). */
 export interface SchemaRegistryClient {
   getSchema(registryId: number): Promise<unknown>;
-  register(
-    schema: { type: SchemaType; schema: string },
-    opts: { subject: string },
-  ): Promise<{ id: number }>;
+  register(schema: { type: SchemaType; schema: string }, opts: { subject: string }): Promise<{ id: number }>;
 }
 
 export function createSchemaRegistry(url: string, opts: { retries?: number } = {}): SchemaRegistry {
@@ -40,7 +37,10 @@ export function readConfluentHeader(buf: Buffer | null | undefined): number {
     throw new DecodeError('EMPTY_VALUE', 'message has no value');
   }
   if (buf[0] !== CONFLUENT_MAGIC_BYTE) {
-    throw new DecodeError('BAD_MARKER', `expected Confluent magic byte 00, got ${buf.subarray(0, 1).toString('hex')}`);
+    throw new DecodeError(
+      'BAD_MARKER',
+      `expected Confluent magic byte 00, got ${buf.subarray(0, 1).toString('hex')}`,
+    );
   }
   if (buf.length < CONFLUENT_HEADER_LENGTH) {
     throw new DecodeError('TRUNCATED', `Confluent header needs 5 bytes, got ${buf.length}`);
@@ -71,11 +71,17 @@ export class ConfluentCodec<T> implements RecordCodec<T> {
   ): Promise<ConfluentCodec<T>> {
     let id: number;
     try {
-      ({ id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(spec.schema) }, { subject }));
+      ({ id } = await registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(spec.schema) },
+        { subject },
+      ));
     } catch (e) {
       const status = httpStatus(e);
       if (status !== undefined && status >= 400 && status < 500) {
-        throw new SchemaError(`schema registry refused the schema for subject ${subject}: ${(e as Error).message}`, e);
+        throw new SchemaError(
+          `schema registry refused the schema for subject ${subject}: ${(e as Error).message}`,
+          e,
+        );
       }
       throw new RegistryUnavailableError(`schema registry: ${(e as Error).message}`, e);
     }
@@ -119,7 +125,10 @@ export class ConfluentCodec<T> implements RecordCodec<T> {
       } catch (e) {
         const status = httpStatus(e);
         if (status === 404) continue;
-        throw new RegistryUnavailableError(`schema registry: fetching schema ${id}: ${(e as Error).message}`, e);
+        throw new RegistryUnavailableError(
+          `schema registry: fetching schema ${id}: ${(e as Error).message}`,
+          e,
+        );
       }
       if (!avro.Type.isType(fetched)) continue; // not an Avro schema: records fail UNKNOWN_SCHEMA_ID
       // Re-parse through our avsc with defaults kept, then resolve against the reader schema.
@@ -138,6 +147,9 @@ export class ConfluentCodec<T> implements RecordCodec<T> {
     if (!w) {
       throw new DecodeError('UNKNOWN_SCHEMA_ID', `schema id ${id} is unknown, incompatible or not prepared`);
     }
-    return checkDecoded(this.spec, decodeAvroBody(this.readerType, buf as Buffer, CONFLUENT_HEADER_LENGTH, w.resolver));
+    return checkDecoded(
+      this.spec,
+      decodeAvroBody(this.readerType, buf as Buffer, CONFLUENT_HEADER_LENGTH, w.resolver),
+    );
   }
 }

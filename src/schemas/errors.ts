@@ -12,12 +12,7 @@ export type DecodeReason =
 
 /** Why a decoded record was rejected before scoring. */
 export type ValidationReason =
-  | 'NON_FINITE'
-  | 'BAD_DIMENSIONS'
-  | 'PIXELS_LENGTH'
-  | 'SHAPE_MISMATCH'
-  | 'BAD_ID'
-  | 'INVALID_RECORD';
+  'NON_FINITE' | 'BAD_DIMENSIONS' | 'PIXELS_LENGTH' | 'SHAPE_MISMATCH' | 'BAD_ID' | 'INVALID_RECORD';
 
 /** The bytes are not a record of the expected schema. Never retriable: the bytes will not change. */
 export class DecodeError extends GensembleError {

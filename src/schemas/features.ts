@@ -45,17 +45,29 @@ export function checkFrameShape(f: ImageFrame, shape: FrameShape): void {
 }
 
 /** Writes one frame's pixels (0..255 as floats) into `out` at row `row`; checks the shape first. */
-export function writeFrameFeatures(f: ImageFrame, out: Float32Array, row: number, shape: FrameShape = MNIST_SHAPE): void {
+export function writeFrameFeatures(
+  f: ImageFrame,
+  out: Float32Array,
+  row: number,
+  shape: FrameShape = MNIST_SHAPE,
+): void {
   checkFrameShape(f, shape);
   const dim = shape.width * shape.height * shape.channels;
   if (f.pixels.length !== dim) {
-    throw new ValidationError('PIXELS_LENGTH', `pixels has ${f.pixels.length} bytes, expected ${dim}`, 'pixels');
+    throw new ValidationError(
+      'PIXELS_LENGTH',
+      `pixels has ${f.pixels.length} bytes, expected ${dim}`,
+      'pixels',
+    );
   }
   out.set(f.pixels, row * dim);
 }
 
 /** n frames → Float32Array [n, h*w*c], row-major; throws on the first frame of another shape. */
-export function framesToFeatures(frames: readonly ImageFrame[], shape: FrameShape = MNIST_SHAPE): Float32Array {
+export function framesToFeatures(
+  frames: readonly ImageFrame[],
+  shape: FrameShape = MNIST_SHAPE,
+): Float32Array {
   const dim = shape.width * shape.height * shape.channels;
   const out = new Float32Array(frames.length * dim);
   for (let i = 0; i < frames.length; i++) writeFrameFeatures(frames[i], out, i, shape);

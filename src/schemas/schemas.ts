@@ -23,10 +23,7 @@ export const TRANSACTION_PCA_FIELDS = Array.from(
 );
 
 type Digit1to9 = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
-export type PcaField =
-  | `V${Digit1to9}`
-  | `V1${0 | Digit1to9}`
-  | `V2${0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8}`;
+export type PcaField = `V${Digit1to9}` | `V1${0 | Digit1to9}` | `V2${0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8}`;
 
 /** gensemble.Transaction */
 export type Transaction = {

@@ -1,11 +1,6 @@
 /** Content checks run after decoding (and before encoding): a record that passes can be scored. */
 import { ValidationError } from './errors.js';
-import {
-  TRANSACTION_PCA_FIELDS,
-  type FlagRecord,
-  type ImageFrame,
-  type Transaction,
-} from './schemas.js';
+import { TRANSACTION_PCA_FIELDS, type FlagRecord, type ImageFrame, type Transaction } from './schemas.js';
 
 /** Longest accepted record id (characters). */
 export const MAX_ID_LENGTH = 512;
@@ -51,7 +46,11 @@ export function validateImageFrame(f: ImageFrame): void {
     }
   }
   if (channels > MAX_CHANNELS) {
-    throw new ValidationError('BAD_DIMENSIONS', `channels is ${channels}, at most ${MAX_CHANNELS}`, 'channels');
+    throw new ValidationError(
+      'BAD_DIMENSIONS',
+      `channels is ${channels}, at most ${MAX_CHANNELS}`,
+      'channels',
+    );
   }
   const size = width * height * channels;
   if (size > MAX_FRAME_BYTES) {

@@ -107,7 +107,11 @@ const text = (max: number) =>
     .string()
     .min(1)
     .max(max)
-    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+    .refine((s) => ![...s].some(isControl), 'must not contain control characters');
+function isControl(ch: string): boolean {
+  const c = ch.charCodeAt(0);
+  return c < 0x20 || c === 0x7f;
+}
 const numeric = z.union([
   z.number(),
   z
@@ -281,7 +285,11 @@ export class FlagStore {
     return this.db.transaction((t) => this.writeIn(t, batch, offsets));
   }
 
-  private async writeIn(trx: Knex.Transaction, batch: PartitionBatch, offsets: bigint[]): Promise<WriteBatchResult> {
+  private async writeIn(
+    trx: Knex.Transaction,
+    batch: PartitionBatch,
+    offsets: bigint[],
+  ): Promise<WriteBatchResult> {
     // Lock (creating if needed) the partition's high-water mark row and read it.
     const hwmRes = await trx.raw<{ rows: { last_offset: string }[] }>(
       `INSERT INTO stream_offsets (source_topic, source_partition, last_offset)
@@ -391,10 +399,12 @@ export class FlagStore {
     if (q.minScore !== undefined) sql.where('score', '>=', q.minScore);
     if (q.modelVersion) sql.where('model_version', q.modelVersion);
     if (q.topic) sql.where('source_topic', q.topic);
-    const rows = await sql.orderBy([
-      { column: 'flagged_at', order: 'desc' },
-      { column: 'id', order: 'desc' },
-    ]).limit(q.limit);
+    const rows = await sql
+      .orderBy([
+        { column: 'flagged_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
+      .limit(q.limit);
     return rows.map(fromDb);
   }
 
@@ -402,14 +412,23 @@ export class FlagStore {
   async flagRatePerMinute(query: FlagRateQuery = {}): Promise<FlagRateRow[]> {
     const q = parseInput(flagRateQuerySchema, query);
     const sql = this.db('flag_rate_per_minute').select<
-      { minute: Date; kind: InputKind; scored: string; flagged: string; dead_lettered: string; flag_rate: number | null }[]
+      {
+        minute: Date;
+        kind: InputKind;
+        scored: string;
+        flagged: string;
+        dead_lettered: string;
+        flag_rate: number | null;
+      }[]
     >('minute', 'kind', 'scored', 'flagged', 'dead_lettered', 'flag_rate');
     if (q.since) sql.where('minute', '>=', q.since);
     if (q.kind) sql.where('kind', q.kind);
-    const rows = await sql.orderBy([
-      { column: 'minute', order: 'desc' },
-      { column: 'kind', order: 'asc' },
-    ]).limit(q.limit);
+    const rows = await sql
+      .orderBy([
+        { column: 'minute', order: 'desc' },
+        { column: 'kind', order: 'asc' },
+      ])
+      .limit(q.limit);
     return rows.map((r) => ({
       minute: r.minute,
       kind: r.kind,

@@ -10,7 +10,14 @@ import { ModelExistsError, ModelNotFoundError, StoreInputError } from './errors.
 import { INPUT_KINDS, type InputKind } from './flag-store.js';
 import type { ScoreName } from '../engine/types.js';
 
-export const SCORE_NAMES = ['neg_waic', 'neg_logp', 'neg_logp_single', 'rate', 'logp_var', 'combined'] as const satisfies readonly ScoreName[];
+export const SCORE_NAMES = [
+  'neg_waic',
+  'neg_logp',
+  'neg_logp_single',
+  'rate',
+  'logp_var',
+  'combined',
+] as const satisfies readonly ScoreName[];
 
 export interface ModelVersion {
   id: number;
@@ -74,7 +81,10 @@ function parse<S extends z.ZodType>(schema: S, v: unknown, what: string): z.outp
   const r = schema.safeParse(v);
   if (!r.success) {
     const i = r.error.issues[0];
-    throw new StoreInputError(`${what}: ${r.error.issues.map((x) => `${x.path.join('.') || what}: ${x.message}`).join('; ')}`, i.path.join('.') || what);
+    throw new StoreInputError(
+      `${what}: ${r.error.issues.map((x) => `${x.path.join('.') || what}: ${x.message}`).join('; ')}`,
+      i.path.join('.') || what,
+    );
   }
   return r.data;
 }
@@ -144,15 +154,24 @@ export class ModelRegistry {
     const kind = (target as ModelDbRow).kind;
     // Serialise activations of this kind: lock all its rows.
     await trx('model_versions').select('id').where('kind', kind).forUpdate();
-    await trx('model_versions').update({ active: false }).where({ kind, active: true }).whereNot('version', version);
-    const [row] = await trx('model_versions').update({ active: true }).where('version', version).returning('*');
+    await trx('model_versions')
+      .update({ active: false })
+      .where({ kind, active: true })
+      .whereNot('version', version);
+    const [row] = await trx('model_versions')
+      .update({ active: true })
+      .where('version', version)
+      .returning('*');
     return fromDb(row as ModelDbRow);
   }
 
   /** The active version of a kind, or undefined. */
   async getActive(kind: InputKind): Promise<ModelVersion | undefined> {
     const k = parse(z.enum(INPUT_KINDS), kind, 'kind');
-    const row = await this.db('model_versions').select<ModelDbRow[]>('*').where({ kind: k, active: true }).first();
+    const row = await this.db('model_versions')
+      .select<ModelDbRow[]>('*')
+      .where({ kind: k, active: true })
+      .first();
     return row ? fromDb(row as ModelDbRow) : undefined;
   }
 }

@@ -37,7 +37,8 @@ function records(from: number, to: number, mv = 'tx-v1'): BatchRecord[] {
   const out: BatchRecord[] = [];
   for (let o = from; o <= to; o++) {
     if (o % 7 === 6) out.push({ offset: String(o), outcome: 'dead_lettered' });
-    else if (o % 3 === 0) out.push({ offset: String(o), outcome: 'flagged', flag: flag(`r${o}`, 100 + o, { modelVersion: mv }) });
+    else if (o % 3 === 0)
+      out.push({ offset: String(o), outcome: 'flagged', flag: flag(`r${o}`, 100 + o, { modelVersion: mv }) });
     else out.push({ offset: String(o), outcome: 'scored' });
   }
   return out;
@@ -69,7 +70,11 @@ async function counters(topic: string) {
 }
 
 async function flagOffsets(topic: string): Promise<number[]> {
-  const rows = await t.db('flags').select('source_offset').where('source_topic', topic).orderBy('source_offset');
+  const rows = await t
+    .db('flags')
+    .select('source_offset')
+    .where('source_topic', topic)
+    .orderBy('source_offset');
   return rows.map((r: { source_offset: string }) => Number(r.source_offset));
 }
 
@@ -90,7 +95,12 @@ describe('writeBatch is exactly-once', () => {
     expect(first.lastOffset).toBe('20');
 
     const again = await store.writeBatch(batch);
-    expect(again).toEqual({ inserted: 0, skipped: 21, counted: { scored: 0, flagged: 0, deadLettered: 0 }, lastOffset: '20' });
+    expect(again).toEqual({
+      inserted: 0,
+      skipped: 21,
+      counted: { scored: 0, flagged: 0, deadLettered: 0 },
+      lastOffset: '20',
+    });
     expect(await counters(topic)).toEqual(e);
     expect(await flagOffsets(topic)).toEqual([0, 3, 9, 12, 15, 18]); // 6 and 20%7=6 → dead-lettered
     expect(await hwm(topic)).toBe('20');
@@ -151,7 +161,12 @@ describe('writeBatch is exactly-once', () => {
     const store = new FlagStore(t.db);
     for (const offset of ['abc', '-1', '1; DROP TABLE flags']) {
       await expect(
-        store.writeBatch({ topic: 'bad', partition: 0, kind: 'transactions', records: [{ offset, outcome: 'scored' }] }),
+        store.writeBatch({
+          topic: 'bad',
+          partition: 0,
+          kind: 'transactions',
+          records: [{ offset, outcome: 'scored' }],
+        }),
       ).rejects.toBeInstanceOf(StoreInputError);
     }
     await expect(
@@ -167,10 +182,15 @@ describe('writeBatch is atomic', () => {
     const topic = 'atomic-trx';
     await expect(
       t.db.transaction(async (trx) => {
-        const r = await store.writeBatch({ topic, partition: 0, kind: 'transactions', records: records(0, 20) }, trx);
+        const r = await store.writeBatch(
+          { topic, partition: 0, kind: 'transactions', records: records(0, 20) },
+          trx,
+        );
         expect(r.inserted).toBeGreaterThan(0);
         // visible inside the transaction
-        const inside = await trx('flags').count<{ count: string }[]>('* as count').where('source_topic', topic);
+        const inside = await trx('flags')
+          .count<{ count: string }[]>('* as count')
+          .where('source_topic', topic);
         expect(Number(inside[0].count)).toBe(r.inserted);
         throw new Error('crash before commit');
       }),
@@ -190,7 +210,9 @@ describe('writeBatch is atomic', () => {
       // PostgreSQL rejects NUL in text: the 5th flag (3rd chunk) fails.
       recs.push({ offset: o, outcome: 'flagged', flag: flag(o === 7 ? 'bad\u0000id' : `ok${o}`, 200) });
     }
-    await expect(store.writeBatch({ topic, partition: 0, kind: 'transactions', records: recs })).rejects.toThrow();
+    await expect(
+      store.writeBatch({ topic, partition: 0, kind: 'transactions', records: recs }),
+    ).rejects.toThrow();
     expect(await flagOffsets(topic)).toEqual([0]);
     expect(await counters(topic)).toEqual(before);
     expect(await hwm(topic)).toBe('2');
@@ -214,14 +236,21 @@ describe('writeBatch is atomic', () => {
 describe('queryFlags', () => {
   beforeAll(async () => {
     const store = new FlagStore(t.db);
-    await store.writeBatch({ topic: 'q', partition: 0, kind: 'transactions', records: records(0, 30, 'tx-v1') });
+    await store.writeBatch({
+      topic: 'q',
+      partition: 0,
+      kind: 'transactions',
+      records: records(0, 30, 'tx-v1'),
+    });
     await store.writeBatch({ topic: 'qf', partition: 0, kind: 'frames', records: records(0, 10, 'fr-v1') });
   });
 
   it('filters by kind, minScore, modelVersion, topic and limit', async () => {
     const store = new FlagStore(t.db);
     const tx = await store.queryFlags({ topic: 'q', limit: 1000 });
-    expect(tx.map((f) => Number(f.sourceOffset)).sort((a, b) => a - b)).toEqual([0, 3, 9, 12, 15, 18, 21, 24, 30]);
+    expect(tx.map((f) => Number(f.sourceOffset)).sort((a, b) => a - b)).toEqual([
+      0, 3, 9, 12, 15, 18, 21, 24, 30,
+    ]);
     const high = await store.queryFlags({ topic: 'q', minScore: 120 });
     expect(high.map((f) => f.score).sort((a, b) => a - b)).toEqual([121, 124, 130]);
     const highStr = await store.queryFlags({ topic: 'q', minScore: '120' });
@@ -234,7 +263,14 @@ describe('queryFlags', () => {
     expect((await store.queryFlags({ since: '1h', topic: 'q' })).length).toBe(9);
     expect((await store.queryFlags({ since: new Date(Date.now() + 3_600_000), topic: 'q' })).length).toBe(0);
     const one = (await store.queryFlags({ topic: 'q', minScore: 130 }))[0];
-    expect(one).toMatchObject({ recordId: 'r30', score: 130, waic: -130, logpMean: -129, rate: 2.5, payload: { amount: 12.5 } });
+    expect(one).toMatchObject({
+      recordId: 'r30',
+      score: 130,
+      waic: -130,
+      logpMean: -129,
+      rate: 2.5,
+      payload: { amount: 12.5 },
+    });
     expect(one.eventTime?.getTime()).toBe(1_764_000_000_000);
   });
 

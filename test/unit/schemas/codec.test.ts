@@ -159,7 +159,9 @@ describe('schema evolution', () => {
   });
 
   it('refuses an incompatible writer schema at registration', () => {
-    const bad = JSON.parse(JSON.stringify(TRANSACTION_SCHEMA)) as { fields: { name: string; type: unknown }[] };
+    const bad = JSON.parse(JSON.stringify(TRANSACTION_SCHEMA)) as {
+      fields: { name: string; type: unknown }[];
+    };
     bad.fields = bad.fields.map((f) => (f.name === 'V1' ? { name: 'V1', type: 'string' } : f));
     expect(() => transactionCodec([bad as unknown as avro.Schema])).toThrow(SchemaError);
   });
@@ -248,9 +250,6 @@ describe('features', () => {
   });
 
   it('frames of another shape → SHAPE_MISMATCH', () => {
-    expectValidationError(
-      () => framesToFeatures([sampleFrame({ width: 14, height: 56 })]),
-      'SHAPE_MISMATCH',
-    );
+    expectValidationError(() => framesToFeatures([sampleFrame({ width: 14, height: 56 })]), 'SHAPE_MISMATCH');
   });
 });

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type avro from 'avsc';
-import { canonicalForm, crc64Avro, CRC64_AVRO_EMPTY, toSignedInt64 } from '../../../src/schemas/fingerprint.js';
+import {
+  canonicalForm,
+  crc64Avro,
+  CRC64_AVRO_EMPTY,
+  toSignedInt64,
+} from '../../../src/schemas/fingerprint.js';
 
 /**
  * Test vectors from the Avro project, share/test/data/schema-tests.txt (apache/avro): input schema,
@@ -18,7 +23,11 @@ const VECTORS: { input: string; canonical: string; fingerprint?: string }[] = [
   { input: '"bytes"', canonical: '"bytes"', fingerprint: '5746618253357095269' },
   { input: '"string"', canonical: '"string"', fingerprint: '-8142146995180207161' },
   { input: '[ "int"  ]', canonical: '["int"]', fingerprint: '-5232228896498058493' },
-  { input: '[ "int" , {"type":"boolean"} ]', canonical: '["int","boolean"]', fingerprint: '5392556393470105090' },
+  {
+    input: '[ "int" , {"type":"boolean"} ]',
+    canonical: '["int","boolean"]',
+    fingerprint: '5392556393470105090',
+  },
   {
     input: '{"fields":[], "type":"record", "name":"foo"}',
     canonical: '{"name":"foo","type":"record","fields":[]}',
@@ -48,7 +57,8 @@ const VECTORS: { input: string; canonical: string; fingerprint?: string }[] = [
     input:
       '{ "fields":[{"type":"boolean", "aliases":[], "name":"f1", "default":true},' +
       '{"order":"descending","name":"f2","doc":"Hello","type":"int"}], "type":"record", "name":"foo" }',
-    canonical: '{"name":"foo","type":"record","fields":[{"name":"f1","type":"boolean"},{"name":"f2","type":"int"}]}',
+    canonical:
+      '{"name":"foo","type":"record","fields":[{"name":"f1","type":"boolean"},{"name":"f2","type":"int"}]}',
     fingerprint: '-4860222112080293046',
   },
   {
@@ -76,10 +86,16 @@ const VECTORS: { input: string; canonical: string; fingerprint?: string }[] = [
     canonical: '{"type":"array","items":"null"}',
     fingerprint: '-589620603366471059',
   },
-  { input: '{ "values":"string", "type":"map"}', canonical: '{"type":"map","values":"string"}', fingerprint: '-8732877298790414990' },
   {
-    input: '{"name":"PigValue","type":"record","fields":[{"name":"value", "type":["null", "int", "long", "PigValue"]}]}',
-    canonical: '{"name":"PigValue","type":"record","fields":[{"name":"value","type":["null","int","long","PigValue"]}]}',
+    input: '{ "values":"string", "type":"map"}',
+    canonical: '{"type":"map","values":"string"}',
+    fingerprint: '-8732877298790414990',
+  },
+  {
+    input:
+      '{"name":"PigValue","type":"record","fields":[{"name":"value", "type":["null", "int", "long", "PigValue"]}]}',
+    canonical:
+      '{"name":"PigValue","type":"record","fields":[{"name":"value","type":["null","int","long","PigValue"]}]}',
     fingerprint: '-1759257747318642341',
   },
 ];

@@ -126,6 +126,8 @@ describe.skipIf(!PYTHON)('python3-avro interop (single-object encoding)', () => 
   it('Python refuses our bytes when the fingerprint is wrong (the check is real)', () => {
     const buf = transactionCodec().encode(sampleTransaction());
     buf[9] ^= 1;
-    expect(() => py(['read', TX_AVSC], JSON.stringify([buf.toString('hex')]))).toThrow(/fingerprint mismatch/);
+    expect(() => py(['read', TX_AVSC], JSON.stringify([buf.toString('hex')]))).toThrow(
+      /fingerprint mismatch/,
+    );
   });
 });
