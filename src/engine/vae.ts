@@ -180,6 +180,17 @@ function deconv2dT(
   return tf.add(f(x, w), b);
 }
 
+/** Test hook: the VAE's conv2d (outShape null) or conv2dTranspose layer with zero bias. */
+export function __convForTests(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  l: ConvLayerSpec,
+  outShape: [number, number, number, number] | null,
+): tf.Tensor4D {
+  const b = tf.zeros([l.cout]) as tf.Tensor1D;
+  return outShape === null ? conv2dT(x, w, b, l) : deconv2dT(x, w, b, l, outShape);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /**
