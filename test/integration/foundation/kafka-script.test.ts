@@ -1,0 +1,149 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { portOpen, runKafkaScript } from '../../helpers/resolve-services.js';
+
+/**
+ * scripts/kafka on its own ports and data dir (19092/19093), so the broker the rest of the suite
+ * uses is not touched: start twice keeps one broker; stop ends that PID and closes both ports.
+ */
+
+const PORT = 19092;
+const CONTROLLER_PORT = 19093;
+
+function hasJava(): boolean {
+  try {
+    execFileSync('java', ['-version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** PIDs of live processes whose command line mentions `needle`. */
+function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      const state = /State:\s+(\w)/.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
+      if (cmd.includes(needle) && state !== 'Z') pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+describe.skipIf(!hasJava())('scripts/kafka start/stop', () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'gensemble-kafka-script-'));
+  const env = {
+    KAFKA_PORT: String(PORT),
+    KAFKA_CONTROLLER_PORT: String(CONTROLLER_PORT),
+    KAFKA_DATA_DIR: dataDir,
+    KAFKA_HEAP_OPTS: '-Xms128m -Xmx384m',
+  };
+  const propsFile = path.join(dataDir, 'server.properties');
+  const pidFile = path.join(dataDir, 'kafka.pid');
+  let firstPid = 0;
+
+  beforeAll(async () => {
+    expect(await portOpen('127.0.0.1', PORT), `port ${PORT} must be free for this test`).toBe(false);
+    expect(await portOpen('127.0.0.1', CONTROLLER_PORT), `port ${CONTROLLER_PORT} must be free`).toBe(false);
+  });
+
+  afterAll(async () => {
+    await runKafkaScript(['stop'], env, 90_000); // in case a test failed midway
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts a broker that a client can use', async () => {
+    const r = await runKafkaScript(['start'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`127.0.0.1:${PORT}`);
+    firstPid = Number(readFileSync(pidFile, 'utf8').trim());
+    expect(firstPid).toBeGreaterThan(0);
+    expect(processesMentioning(`kafka.Kafka ${propsFile}`)).toEqual([firstPid]);
+    expect(await portOpen('127.0.0.1', PORT)).toBe(true);
+    expect(await portOpen('127.0.0.1', CONTROLLER_PORT)).toBe(true);
+
+    const kafka = new Kafka({
+      clientId: 'script-test',
+      brokers: [`127.0.0.1:${PORT}`],
+      logLevel: logLevel.NOTHING,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      // The script's readiness check created this topic through the real broker.
+      expect(await admin.listTopics()).toContain('__gensemble_ready');
+      const cluster = await admin.describeCluster();
+      expect(cluster.brokers).toEqual([{ nodeId: 1, host: '127.0.0.1', port: PORT }]);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it('a second start keeps the running broker (one PID)', async () => {
+    const r = await runKafkaScript(['start'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/already running/);
+    expect(Number(readFileSync(pidFile, 'utf8').trim())).toBe(firstPid);
+    expect(processesMentioning(`kafka.Kafka ${propsFile}`)).toEqual([firstPid]);
+    const s = await runKafkaScript(['status'], env, 30_000);
+    expect(s.code).toBe(0);
+    expect(s.stdout).toContain(`pid=${firstPid}`);
+  });
+
+  it('stop ends that PID and closes both ports; a second stop is a no-op', async () => {
+    const r = await runKafkaScript(['stop'], env, 90_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(processesMentioning(`kafka.Kafka ${propsFile}`)).toEqual([]);
+    expect(existsSync(`/proc/${firstPid}/cmdline`) && processesMentioning(propsFile).includes(firstPid)).toBe(
+      false,
+    );
+    expect(existsSync(pidFile)).toBe(false);
+    expect(await portOpen('127.0.0.1', PORT)).toBe(false);
+    expect(await portOpen('127.0.0.1', CONTROLLER_PORT)).toBe(false);
+
+    const again = await runKafkaScript(['stop'], env, 30_000);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/not running/);
+    const s = await runKafkaScript(['status'], env, 30_000);
+    expect(s.code).toBe(3);
+  });
+
+  it('refuses to start on a port another process holds, and rejects bad settings', async () => {
+    const server: Server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const otherDir = mkdtempSync(path.join(os.tmpdir(), 'gensemble-kafka-busy-'));
+    try {
+      const r = await runKafkaScript(
+        ['start'],
+        {
+          KAFKA_PORT: String(port),
+          KAFKA_CONTROLLER_PORT: String(CONTROLLER_PORT),
+          KAFKA_DATA_DIR: otherDir,
+        },
+        60_000,
+      );
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`port 127\\.0\\.0\\.1:${port} is in use`));
+      expect(existsSync(path.join(otherDir, 'kafka.pid'))).toBe(false);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+    const bad = await runKafkaScript(['start'], { ...env, KAFKA_PORT: 'abc' }, 30_000);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/KAFKA_PORT must be a non-negative integer/);
+    const usage = await runKafkaScript(['frobnicate'], env, 30_000);
+    expect(usage.code).toBe(2);
+  });
+});
