@@ -284,7 +284,8 @@ export class TfVae {
           `parameter "${name}" has shape [${p.shape.join(',')}] (${p.data.length} values), expected [${shape.join(',')}]`,
         );
       }
-      vars[name] = tf.variable(tf.tensor(p.data, shape, 'float32'), trainable, `${name}#${nextVarId++}`);
+      // tidy frees the initial value tensor; the variable keeps its data.
+      vars[name] = tf.tidy(() => tf.variable(tf.tensor(p.data, shape, 'float32'), trainable, `${name}#${nextVarId++}`));
     }
     this.vars = vars;
     if (spec.prior.kind === 'maf') this.initMaf(spec.prior);
