@@ -17,13 +17,20 @@ export interface FrameShape {
 }
 export const MNIST_SHAPE: FrameShape = { width: 28, height: 28, channels: 1 };
 
-/** Writes one transaction's 30 raw features into `out` at row `row`. */
-export function writeTransactionFeatures(r: Transaction, out: Float32Array, row: number): void {
-  const o = row * TRANSACTION_FEATURE_DIM;
-  out[o] = r.time_seconds;
-  for (let i = 0; i < TRANSACTION_PCA_FIELDS.length; i++) out[o + 1 + i] = r[TRANSACTION_PCA_FIELDS[i]];
-  out[o + 29] = r.amount;
-}
+/**
+ * Writes one transaction's 30 raw features into `out` at row `row`. Compiled once from the field
+ * list with literal property names: a keyed loop over 28 names is several times slower in V8.
+ */
+export const writeTransactionFeatures: (r: Transaction, out: Float32Array, row: number) => void =
+  new Function(
+    'r',
+    'out',
+    'row',
+    `const o = row * ${30};\n` +
+      ['time_seconds', ...TRANSACTION_PCA_FIELDS, 'amount']
+        .map((f, i) => `out[o + ${i}] = r.${f};`)
+        .join('\n'),
+  ) as (r: Transaction, out: Float32Array, row: number) => void;
 
 /** n transactions → Float32Array [n, 30], row-major. */
 export function transactionsToFeatures(records: readonly Transaction[]): Float32Array {

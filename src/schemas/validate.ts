@@ -24,8 +24,21 @@ function checkFinite(v: unknown, field: string): void {
   }
 }
 
+/** Sum of every number field: finite only if (almost always) each one is; compiled like features. */
+const sumTransactionNumbers: (r: Transaction) => number =
+  new Function(
+    'r',
+    'return ' +
+      ['event_time', 'time_seconds', ...TRANSACTION_PCA_FIELDS, 'amount'].map((f) => `r.${f}`).join(' + ') +
+      ';',
+  ) as (r: Transaction) => number;
+
 export function validateTransaction(r: Transaction): void {
   checkId(r.id);
+  // Fast path: a finite sum means no NaN/Infinity (and no non-number, which would make it a string
+  // or NaN). A non-finite sum is checked field by field; a sum that overflowed passes that check.
+  const sum = sumTransactionNumbers(r);
+  if (typeof sum === 'number' && Number.isFinite(sum)) return;
   checkFinite(r.event_time, 'event_time');
   checkFinite(r.time_seconds, 'time_seconds');
   for (const f of TRANSACTION_PCA_FIELDS) checkFinite(r[f], f);

@@ -120,6 +120,11 @@ describe('Transaction single-object encoding', () => {
     expectValidationError(() => codec.encode(sampleTransaction({ [field]: value })), 'NON_FINITE', field);
   });
 
+  it('accepts huge finite values whose sum overflows (validation fast path falls back)', () => {
+    const tx = sampleTransaction({ V1: 1.7e308, V2: 1.7e308, amount: 1.7e308 });
+    expect(codec.decode(codec.encode(tx)).V2).toBe(1.7e308);
+  });
+
   it('rejects an empty id', () => {
     const buf = codec.encode(sampleTransaction({ id: '' }), { validate: false });
     expectValidationError(() => codec.decode(buf), 'BAD_ID', 'id');
