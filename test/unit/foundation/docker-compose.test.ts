@@ -66,10 +66,10 @@ describe('docker-compose.yml', () => {
       expect(svc.healthcheck!.interval, name).toMatch(/^\d+s$/);
       expect(svc.healthcheck!.retries, name).toBeGreaterThan(0);
     }
-    expect(compose.services!.kafka!.healthcheck!.test!.join(' ')).toContain(
+    expect((compose.services!.kafka!.healthcheck!.test as string[]).join(' ')).toContain(
       'kafka-topics.sh --bootstrap-server localhost:9092',
     );
-    expect(compose.services!.postgres!.healthcheck!.test!.join(' ')).toContain('pg_isready');
+    expect((compose.services!.postgres!.healthcheck!.test as string[]).join(' ')).toContain('pg_isready');
   });
 
   it('keeps data in named volumes declared at top level', () => {
