@@ -16,10 +16,15 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { parse, CsvError } from 'csv-parse';
 import { DataError } from './errors.js';
 
-export const CREDIT_FEATURES: readonly string[] = ['Time', ...Array.from({ length: 28 }, (_, i) => `V${i + 1}`), 'Amount'];
+export const CREDIT_FEATURES: readonly string[] = [
+  'Time',
+  ...Array.from({ length: 28 }, (_, i) => `V${i + 1}`),
+  'Amount',
+];
 export const CREDIT_DIM = 30;
 
 export interface CreditCsvOptions {
@@ -43,7 +48,7 @@ export interface CreditCardData {
   hasHeader: boolean;
 }
 
-async function openMaybeGzip(path: string): Promise<Readable> {
+async function openMaybeGzip(path: string): Promise<{ input: Readable; gzipped: boolean }> {
   let head: Buffer;
   try {
     const fh = await open(path, 'r');
@@ -56,25 +61,38 @@ async function openMaybeGzip(path: string): Promise<Readable> {
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new DataError(code === 'ENOENT' ? 'DATA_NOT_FOUND' : 'DATA_READ_FAILED', `${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, e);
+    throw new DataError(
+      code === 'ENOENT' ? 'DATA_NOT_FOUND' : 'DATA_READ_FAILED',
+      `${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      e,
+    );
   }
   const file = createReadStream(path);
   if (head.length === 2 && head[0] === 0x1f && head[1] === 0x8b) {
     const gz = createGunzip();
     file.on('error', (e) => gz.destroy(e));
-    return file.pipe(gz);
+    return { input: file.pipe(gz), gzipped: true };
   }
-  return file;
+  return { input: file, gzipped: false };
 }
 
 const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** Loads a Kaggle-format credit-card CSV (plain or gzipped, with or without header). */
-export async function loadCreditCardCsv(path: string, options: CreditCsvOptions = {}): Promise<CreditCardData> {
+export async function loadCreditCardCsv(
+  path: string,
+  options: CreditCsvOptions = {},
+): Promise<CreditCardData> {
   const requireLabels = options.requireLabels ?? true;
   const maxRows = options.maxRows ?? Infinity;
-  const input = await openMaybeGzip(path);
-  const parser = input.pipe(parse({ relax_column_count: true, skip_empty_lines: true, trim: true, info: true, bom: true }));
+  const { input, gzipped } = await openMaybeGzip(path);
+  let inputError: unknown = null;
+  let inputEnded = false;
+  input.on('error', (e) => (inputError = e));
+  input.on('end', () => (inputEnded = true));
+  const parser = input.pipe(
+    parse({ relax_column_count: true, skip_empty_lines: true, trim: true, info: true, bom: true }),
+  );
   input.on('error', (e) => parser.destroy(e));
 
   let cap = 1 << 16;
@@ -99,7 +117,8 @@ export async function loadCreditCardCsv(path: string, options: CreditCsvOptions 
           hasHeader = true;
           const names = record.map((f) => f.toLowerCase());
           const dup = names.find((nm, i) => nm !== '' && names.indexOf(nm) !== i);
-          if (dup !== undefined) throw new DataError('CSV_BAD_HEADER', `${path}: header lists column "${dup}" twice`);
+          if (dup !== undefined)
+            throw new DataError('CSV_BAD_HEADER', `${path}: header lists column "${dup}" twice`);
           const missing: string[] = [];
           colIndex = CREDIT_FEATURES.map((c) => {
             const i = names.indexOf(c.toLowerCase());
@@ -113,7 +132,10 @@ export async function loadCreditCardCsv(path: string, options: CreditCsvOptions 
             );
           classIndex = names.indexOf('class');
           if (classIndex < 0 && requireLabels)
-            throw new DataError('CSV_BAD_HEADER', `${path}: header has no Class column (labels are required)`);
+            throw new DataError(
+              'CSV_BAD_HEADER',
+              `${path}: header has no Class column (labels are required)`,
+            );
           width = record.length;
           continue;
         }
@@ -143,11 +165,14 @@ export async function loadCreditCardCsv(path: string, options: CreditCsvOptions 
       const base = n * CREDIT_DIM;
       for (let j = 0; j < CREDIT_DIM; j++) {
         const s = record[colIndex[j]];
-        if (!NUMBER_RE.test(s)) fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${JSON.stringify(s)} is not a number`);
+        if (!NUMBER_RE.test(s))
+          fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${JSON.stringify(s)} is not a number`);
         const v = Number(s);
-        if (!Number.isFinite(v)) fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${JSON.stringify(s)} is not finite`);
+        if (!Number.isFinite(v))
+          fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${JSON.stringify(s)} is not finite`);
         const f = Math.fround(v);
-        if (!Number.isFinite(f)) fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${s} overflows float32`);
+        if (!Number.isFinite(f))
+          fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${s} overflows float32`);
         features[base + j] = f;
       }
       if (classIndex >= 0) {
@@ -158,12 +183,26 @@ export async function loadCreditCardCsv(path: string, options: CreditCsvOptions 
       }
       n++;
     }
-  } catch (e) {
+  } catch (err) {
+    let e = err;
+    // A truncated .gz usually shows up first as a short last row; drain the rest of the gzip stream so
+    // that its own error (the real cause) is reported instead.
+    if (e instanceof DataError && gzipped && !inputEnded && inputError === null) {
+      input.unpipe();
+      input.resume();
+      await finished(input).catch((ge: unknown) => (inputError = ge));
+    }
+    if (inputError !== null && typeof (inputError as { code?: unknown }).code === 'string') e = inputError;
     if (e instanceof DataError) throw e;
-    if (e instanceof CsvError) throw new DataError('CSV_SYNTAX', `${path}: CSV syntax error: ${e.message}`, e);
+    if (e instanceof CsvError)
+      throw new DataError('CSV_SYNTAX', `${path}: CSV syntax error: ${e.message}`, e);
     const code = (e as { code?: string }).code;
     if (typeof code === 'string' && code.startsWith('Z_'))
-      throw new DataError('DATA_BAD_GZIP', `${path}: corrupt or truncated gzip data (${(e as Error).message})`, e);
+      throw new DataError(
+        'DATA_BAD_GZIP',
+        `${path}: corrupt or truncated gzip data (${(e as Error).message})`,
+        e,
+      );
     throw new DataError('DATA_READ_FAILED', `${path}: ${(e as Error).message}`, e);
   } finally {
     input.destroy();

@@ -84,7 +84,12 @@ async function locate(root: string, sub: string, names: string[]): Promise<strin
 }
 
 /** Verifies `bytes` (the file at `path`) against SHA256SUMS in `root` or the file's own folder. */
-async function verifyChecksum(root: string, path: string, bytes: Uint8Array, mode: VerifyMode): Promise<boolean> {
+async function verifyChecksum(
+  root: string,
+  path: string,
+  bytes: Uint8Array,
+  mode: VerifyMode,
+): Promise<boolean> {
   if (mode === false) return false;
   const folders = [root];
   const own = resolve(path, '..');
@@ -104,11 +109,18 @@ async function verifyChecksum(root: string, path: string, bytes: Uint8Array, mod
     return true;
   }
   if (mode === true)
-    throw new DataError('DATA_CHECKSUM_MISSING', `${path}: no SHA256SUMS entry found (looked in ${folders.join(', ')})`);
+    throw new DataError(
+      'DATA_CHECKSUM_MISSING',
+      `${path}: no SHA256SUMS entry found (looked in ${folders.join(', ')})`,
+    );
   return false;
 }
 
-async function readIdxVerified(root: string, path: string, mode: VerifyMode): Promise<{ arr: IdxArray; verified: boolean }> {
+async function readIdxVerified(
+  root: string,
+  path: string,
+  mode: VerifyMode,
+): Promise<{ arr: IdxArray; verified: boolean }> {
   const raw = await readDataFile(path);
   const verified = await verifyChecksum(root, path, raw, mode);
   return { arr: parseIdx(await maybeGunzip(raw, path), path), verified };
@@ -124,14 +136,21 @@ interface PairSpec {
   labelType: 'uint8' | 'int32';
 }
 
-async function loadPair(dir: string | undefined, spec: PairSpec, options: LoadOptions): Promise<LabeledImages> {
+async function loadPair(
+  dir: string | undefined,
+  spec: PairSpec,
+  options: LoadOptions,
+): Promise<LabeledImages> {
   const root = resolveDataDir(dir);
   const mode = options.verify ?? 'if-listed';
   const [imgPath, lblPath] = await Promise.all([
     locate(root, spec.sub, spec.imageNames),
     locate(root, spec.sub, spec.labelNames),
   ]);
-  const [img, lbl] = await Promise.all([readIdxVerified(root, imgPath, mode), readIdxVerified(root, lblPath, mode)]);
+  const [img, lbl] = await Promise.all([
+    readIdxVerified(root, imgPath, mode),
+    readIdxVerified(root, lblPath, mode),
+  ]);
   const { dims } = img.arr;
   if (img.arr.type !== 'uint8' || dims.length !== 3)
     throw new DataError(
@@ -139,14 +158,20 @@ async function loadPair(dir: string | undefined, spec: PairSpec, options: LoadOp
       `${imgPath}: expected a 3-D uint8 IDX image file, got ${img.arr.type} with dims [${dims.join(', ')}]`,
     );
   if (spec.side !== undefined && (dims[1] !== spec.side || dims[2] !== spec.side))
-    throw new DataError('DATA_SHAPE_MISMATCH', `${imgPath}: expected ${spec.side}×${spec.side} images, got ${dims[1]}×${dims[2]}`);
+    throw new DataError(
+      'DATA_SHAPE_MISMATCH',
+      `${imgPath}: expected ${spec.side}×${spec.side} images, got ${dims[1]}×${dims[2]}`,
+    );
   if (lbl.arr.type !== spec.labelType || lbl.arr.dims.length !== 1)
     throw new DataError(
       'DATA_SHAPE_MISMATCH',
       `${lblPath}: expected a 1-D ${spec.labelType} IDX label file, got ${lbl.arr.type} with dims [${lbl.arr.dims.join(', ')}]`,
     );
   if (lbl.arr.dims[0] !== dims[0])
-    throw new DataError('DATA_SHAPE_MISMATCH', `${imgPath} has ${dims[0]} images but ${lblPath} has ${lbl.arr.dims[0]} labels`);
+    throw new DataError(
+      'DATA_SHAPE_MISMATCH',
+      `${imgPath} has ${dims[0]} images but ${lblPath} has ${lbl.arr.dims[0]} labels`,
+    );
   return {
     name: spec.name,
     images: { count: dims[0], height: dims[1], width: dims[2], pixels: img.arr.data as Uint8Array },
@@ -171,12 +196,20 @@ function mnistLike(name: string, sub: string, split: MnistSplit): PairSpec {
 }
 
 /** MNIST: train 60,000 / test 10,000 images 28×28, labels 0..9. */
-export function loadMnist(dir: string | undefined, split: MnistSplit, options: LoadOptions = {}): Promise<LabeledImages> {
+export function loadMnist(
+  dir: string | undefined,
+  split: MnistSplit,
+  options: LoadOptions = {},
+): Promise<LabeledImages> {
   return loadPair(dir, mnistLike('mnist', 'mnist', split), options);
 }
 
 /** Fashion-MNIST: train 60,000 / test 10,000 images 28×28, labels 0..9. */
-export function loadFashionMnist(dir: string | undefined, split: MnistSplit, options: LoadOptions = {}): Promise<LabeledImages> {
+export function loadFashionMnist(
+  dir: string | undefined,
+  split: MnistSplit,
+  options: LoadOptions = {},
+): Promise<LabeledImages> {
   return loadPair(dir, mnistLike('fashion-mnist', 'fashion-mnist', split), options);
 }
 

@@ -39,7 +39,11 @@ export function parseSha256Sums(text: string, source = 'SHA256SUMS'): Map<string
     const line = lines[i].trim();
     if (line === '' || line.startsWith('#')) continue;
     const m = /^([0-9a-fA-F]{64}) [ *](.+)$/.exec(line);
-    if (!m) throw new DataError('DATA_CHECKSUM_MISSING', `${source} line ${i + 1}: not a "<sha256>  <path>" line: ${JSON.stringify(line)}`);
+    if (!m)
+      throw new DataError(
+        'DATA_CHECKSUM_MISSING',
+        `${source} line ${i + 1}: not a "<sha256>  <path>" line: ${JSON.stringify(line)}`,
+      );
     out.set(m[2].replace(/^\.\//, ''), m[1].toLowerCase());
   }
   return out;

@@ -29,7 +29,8 @@ export function isGzip(buf: Uint8Array): boolean {
 
 /** Parses an (already gunzipped) IDX buffer. `source` names the file in error messages. */
 export function parseIdx(buf: Uint8Array, source = 'IDX data'): IdxArray {
-  if (buf.length < 4) throw new DataError('IDX_TRUNCATED', `${source}: ${buf.length} bytes, too short for an IDX header`);
+  if (buf.length < 4)
+    throw new DataError('IDX_TRUNCATED', `${source}: ${buf.length} bytes, too short for an IDX header`);
   if (buf[0] !== 0 || buf[1] !== 0) {
     const hex = Array.from(buf.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join('');
     throw new DataError('IDX_BAD_MAGIC', `${source}: not an IDX file (magic 0x${hex}; expected 0x0000TTDD)`);
@@ -43,7 +44,10 @@ export function parseIdx(buf: Uint8Array, source = 'IDX data'): IdxArray {
   const ndim = buf[3];
   const headerLen = 4 + 4 * ndim;
   if (buf.length < headerLen)
-    throw new DataError('IDX_TRUNCATED', `${source}: header declares ${ndim} dimensions but the file ends after ${buf.length} bytes`);
+    throw new DataError(
+      'IDX_TRUNCATED',
+      `${source}: header declares ${ndim} dimensions but the file ends after ${buf.length} bytes`,
+    );
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const dims: number[] = [];
   let count = 1;
@@ -61,8 +65,12 @@ export function parseIdx(buf: Uint8Array, source = 'IDX data'): IdxArray {
       `${source}: dims [${dims.join(', ')}] need ${need} data bytes but only ${have} are present (truncated file?)`,
     );
   if (have > need)
-    throw new DataError('IDX_TRAILING_BYTES', `${source}: dims [${dims.join(', ')}] need ${need} data bytes but ${have} are present`);
-  if (type === 'uint8') return { type, dims, data: buf.slice(headerLen) };
+    throw new DataError(
+      'IDX_TRAILING_BYTES',
+      `${source}: dims [${dims.join(', ')}] need ${need} data bytes but ${have} are present`,
+    );
+  // a view, not a copy (image files are up to ~200 MB unpacked); data.byteOffset is the header length
+  if (type === 'uint8') return { type, dims, data: buf.subarray(headerLen) };
   const data = new Int32Array(count);
   for (let i = 0; i < count; i++) data[i] = view.getInt32(headerLen + 4 * i, false);
   return { type, dims, data };
@@ -72,16 +80,22 @@ export function parseIdx(buf: Uint8Array, source = 'IDX data'): IdxArray {
 export async function maybeGunzip(buf: Uint8Array, source: string): Promise<Uint8Array> {
   if (!isGzip(buf)) return buf;
   try {
-    return new Uint8Array(await gunzipAsync(buf));
+    const b = await gunzipAsync(buf, { chunkSize: 1 << 20 }); // big chunks: far fewer copies for 200 MB files
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   } catch (e) {
-    throw new DataError('DATA_BAD_GZIP', `${source}: corrupt or truncated gzip data (${(e as Error).message})`, e);
+    throw new DataError(
+      'DATA_BAD_GZIP',
+      `${source}: corrupt or truncated gzip data (${(e as Error).message})`,
+      e,
+    );
   }
 }
 
 /** Reads a file, mapping fs errors to {@link DataError}. */
 export async function readDataFile(path: string): Promise<Uint8Array> {
   try {
-    return new Uint8Array(await readFile(path));
+    const b = await readFile(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new DataError('DATA_NOT_FOUND', `${path}: no such file`, e);
@@ -99,7 +113,10 @@ export async function readIdx(path: string): Promise<IdxArray> {
 export function encodeIdx(arr: IdxArray, options: { gzip?: boolean } = {}): Uint8Array {
   const count = arr.dims.reduce((a, b) => a * b, 1);
   if (count !== arr.data.length)
-    throw new DataError('DATA_SHAPE_MISMATCH', `dims [${arr.dims.join(', ')}] describe ${count} values, data has ${arr.data.length}`);
+    throw new DataError(
+      'DATA_SHAPE_MISMATCH',
+      `dims [${arr.dims.join(', ')}] describe ${count} values, data has ${arr.data.length}`,
+    );
   const itemSize = arr.type === 'uint8' ? 1 : 4;
   const headerLen = 4 + 4 * arr.dims.length;
   const out = new Uint8Array(headerLen + count * itemSize);

@@ -33,7 +33,8 @@ export function checkImageSet(images: ImageSet): void {
     ['height', height],
     ['width', width],
   ] as const)
-    if (!Number.isInteger(v) || v < 0) throw new DataError('DATA_BAD_ARGUMENT', `image ${k} must be a non-negative integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 0)
+      throw new DataError('DATA_BAD_ARGUMENT', `image ${k} must be a non-negative integer, got ${v}`);
   if (pixels.length !== count * height * width)
     throw new DataError(
       'DATA_SHAPE_MISMATCH',
@@ -98,16 +99,25 @@ function areaWeights(inSize: number, outSize: number): { idx: Int32Array[]; w: F
  * byte images are rounded to the nearest integer (Math.round), float images stored as float32.
  * A constant image stays exactly constant (weights sum to 1; rounding of a constant is exact).
  */
-export function resizeArea<P extends PixelArray>(images: ImageSet<P>, outHeight: number, outWidth: number): ImageSet<P> {
+export function resizeArea<P extends PixelArray>(
+  images: ImageSet<P>,
+  outHeight: number,
+  outWidth: number,
+): ImageSet<P> {
   checkImageSet(images);
   if (!Number.isInteger(outHeight) || !Number.isInteger(outWidth) || outHeight < 1 || outWidth < 1)
-    throw new DataError('DATA_BAD_ARGUMENT', `resize target must be positive integers, got ${outHeight}×${outWidth}`);
+    throw new DataError(
+      'DATA_BAD_ARGUMENT',
+      `resize target must be positive integers, got ${outHeight}×${outWidth}`,
+    );
   const { count, height: H, width: W, pixels } = images;
   if (H < 1 || W < 1) throw new DataError('DATA_BAD_ARGUMENT', `cannot resize empty ${H}×${W} images`);
   const rows = areaWeights(H, outHeight);
   const cols = areaWeights(W, outWidth);
   const isBytes = pixels instanceof Uint8Array;
-  const out = (isBytes ? new Uint8Array(count * outHeight * outWidth) : new Float32Array(count * outHeight * outWidth)) as P;
+  const out = (
+    isBytes ? new Uint8Array(count * outHeight * outWidth) : new Float32Array(count * outHeight * outWidth)
+  ) as P;
   const tmp = new Float64Array(outHeight * W); // rows resized, columns not yet
   for (let n = 0; n < count; n++) {
     const base = n * H * W;
@@ -138,7 +148,10 @@ export function resizeArea<P extends PixelArray>(images: ImageSet<P>, outHeight:
 }
 
 /** A subset of images (and nothing else) by index, in the given order. */
-export function selectImages<P extends PixelArray>(images: ImageSet<P>, indices: ArrayLike<number>): ImageSet<P> {
+export function selectImages<P extends PixelArray>(
+  images: ImageSet<P>,
+  indices: ArrayLike<number>,
+): ImageSet<P> {
   checkImageSet(images);
   const size = images.height * images.width;
   const Ctor = images.pixels.constructor as { new (n: number): P };

@@ -16,7 +16,8 @@ function checkShape(count: number, height: number, width: number): void {
     ['height', height],
     ['width', width],
   ] as const)
-    if (!Number.isInteger(v) || v < 0) throw new DataError('DATA_BAD_ARGUMENT', `${k} must be a non-negative integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 0)
+      throw new DataError('DATA_BAD_ARGUMENT', `${k} must be a non-negative integer, got ${v}`);
 }
 
 /** `count` images of i.i.d. U(0, 1) pixels (float32, in [0, 1)). */

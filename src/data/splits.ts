@@ -7,7 +7,8 @@ import { Rng } from '../engine/random.js';
 import { DataError } from './errors.js';
 
 function checkCount(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 0) throw new DataError('DATA_BAD_ARGUMENT', `${name} must be a non-negative integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 0)
+    throw new DataError('DATA_BAD_ARGUMENT', `${name} must be a non-negative integer, got ${v}`);
 }
 
 /** A uniformly random permutation of 0..n-1 (Fisher–Yates with the seeded Rng). */
@@ -46,9 +47,16 @@ export function bootstrapIndices(n: number, seed: number, size = n): Uint32Array
 }
 
 /** Splits 0..n-1 (seeded shuffle) into train and validation; validation gets round(n·fraction). */
-export function trainValidationSplit(n: number, validationFraction: number, seed: number): { train: Uint32Array; validation: Uint32Array } {
+export function trainValidationSplit(
+  n: number,
+  validationFraction: number,
+  seed: number,
+): { train: Uint32Array; validation: Uint32Array } {
   if (!(validationFraction >= 0 && validationFraction <= 1))
-    throw new DataError('DATA_BAD_ARGUMENT', `validationFraction must be in [0, 1], got ${validationFraction}`);
+    throw new DataError(
+      'DATA_BAD_ARGUMENT',
+      `validationFraction must be in [0, 1], got ${validationFraction}`,
+    );
   const p = permutation(n, seed);
   const nv = Math.round(n * validationFraction);
   return { validation: p.slice(0, nv), train: p.slice(nv) };
@@ -95,7 +103,11 @@ export interface CreditSplit {
 function amount(v: number, of: number, name: string): number {
   if (!(v >= 0)) throw new DataError('DATA_BAD_ARGUMENT', `${name} must be >= 0, got ${v}`);
   if (v > 0 && v < 1) return Math.round(v * of);
-  if (!Number.isInteger(v)) throw new DataError('DATA_BAD_ARGUMENT', `${name} must be an integer count or a fraction in (0, 1), got ${v}`);
+  if (!Number.isInteger(v))
+    throw new DataError(
+      'DATA_BAD_ARGUMENT',
+      `${name} must be an integer count or a fraction in (0, 1), got ${v}`,
+    );
   return v;
 }
 
@@ -123,19 +135,28 @@ export function creditSplit(labels: ArrayLike<number>, options: CreditSplitOptio
 
   const nvf = amount(options.validationFrauds ?? 0, frauds.length, 'validationFrauds');
   if (nvf >= frauds.length)
-    throw new DataError('DATA_BAD_ARGUMENT', `validationFrauds (${nvf}) leaves no test frauds (there are ${frauds.length})`);
+    throw new DataError(
+      'DATA_BAD_ARGUMENT',
+      `validationFrauds (${nvf}) leaves no test frauds (there are ${frauds.length})`,
+    );
   const validationFrauds = fr.slice(0, nvf);
   const testFrauds = fr.slice(nvf);
   const nt = testFrauds.length;
   const nh = Math.max(nt, amount(options.heldOutNormals ?? nt, normals.length, 'heldOutNormals'));
   if (nh > normals.length)
-    throw new DataError('DATA_BAD_ARGUMENT', `need ${nh} held-out normals but there are only ${normals.length} normals`);
+    throw new DataError(
+      'DATA_BAD_ARGUMENT',
+      `need ${nh} held-out normals but there are only ${normals.length} normals`,
+    );
   const heldOutNormals = no.slice(0, nh);
   const testNormals = no.slice(0, nt);
   const rest = no.subarray(nh);
   const nvn = amount(options.validationNormals ?? 0.1, rest.length, 'validationNormals');
   if (nvn > rest.length)
-    throw new DataError('DATA_BAD_ARGUMENT', `validationNormals (${nvn}) exceeds the ${rest.length} normals left after the held-out set`);
+    throw new DataError(
+      'DATA_BAD_ARGUMENT',
+      `validationNormals (${nvn}) exceeds the ${rest.length} normals left after the held-out set`,
+    );
   const validationNormals = rest.slice(0, nvn);
   const train = rest.slice(nvn);
   const test = new Uint32Array(2 * nt);
@@ -143,7 +164,17 @@ export function creditSplit(labels: ArrayLike<number>, options: CreditSplitOptio
   test.set(testNormals, nt);
   const testLabels = new Uint8Array(2 * nt);
   testLabels.fill(1, 0, nt);
-  return { seed, train, validationNormals, validationFrauds, testFrauds, testNormals, test, testLabels, heldOutNormals };
+  return {
+    seed,
+    train,
+    validationNormals,
+    validationFrauds,
+    testFrauds,
+    testNormals,
+    test,
+    testLabels,
+    heldOutNormals,
+  };
 }
 
 /** {@link creditSplit} once per seed. */
@@ -161,19 +192,24 @@ export function takeRows(x: Float32Array, d: number, indices: ArrayLike<number>)
   const n = x.length / d;
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k];
-    if (!(i >= 0 && i < n)) throw new DataError('DATA_BAD_ARGUMENT', `row index ${i} out of range 0..${n - 1}`);
+    if (!(i >= 0 && i < n))
+      throw new DataError('DATA_BAD_ARGUMENT', `row index ${i} out of range 0..${n - 1}`);
     out.set(x.subarray(i * d, (i + 1) * d), k * d);
   }
   return out;
 }
 
 /** Gathers entries of a typed array by index. */
-export function takeValues<T extends Uint8Array | Int32Array | Float32Array | Float64Array | Uint32Array>(a: T, indices: ArrayLike<number>): T {
+export function takeValues<T extends Uint8Array | Int32Array | Float32Array | Float64Array | Uint32Array>(
+  a: T,
+  indices: ArrayLike<number>,
+): T {
   const Ctor = a.constructor as { new (n: number): T };
   const out = new Ctor(indices.length);
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k];
-    if (!(i >= 0 && i < a.length)) throw new DataError('DATA_BAD_ARGUMENT', `index ${i} out of range 0..${a.length - 1}`);
+    if (!(i >= 0 && i < a.length))
+      throw new DataError('DATA_BAD_ARGUMENT', `index ${i} out of range 0..${a.length - 1}`);
     out[k] = a[i];
   }
   return out;

@@ -34,11 +34,16 @@ export const STD_FLOOR = 1e-6;
 function checkMatrix(x: ArrayLike<number>, n: number, d: number): void {
   if (!Number.isInteger(n) || n < 0 || !Number.isInteger(d) || d < 1)
     throw new FeatureError(`n must be a non-negative integer and d a positive integer, got n=${n}, d=${d}`);
-  if (x.length !== n * d) throw new FeatureError(`matrix of ${n}×${d} needs ${n * d} values, got ${x.length}`);
+  if (x.length !== n * d)
+    throw new FeatureError(`matrix of ${n}×${d} needs ${n * d} values, got ${x.length}`);
 }
 
 /** Per-feature minimum and maximum over n training rows of a row-major [n, d] matrix. */
-export function fitMinMax(x: Float32Array, n: number, d: number): Extract<FeatureTransform, { kind: 'minmax' }> {
+export function fitMinMax(
+  x: Float32Array,
+  n: number,
+  d: number,
+): Extract<FeatureTransform, { kind: 'minmax' }> {
   checkMatrix(x, n, d);
   if (n === 0) throw new FeatureError('cannot fit a min-max scaler on 0 rows');
   const min = new Array<number>(d).fill(Infinity);
@@ -51,7 +56,8 @@ export function fitMinMax(x: Float32Array, n: number, d: number): Extract<Featur
       if (v > max[j]) max[j] = v;
     }
   for (let j = 0; j < d; j++)
-    if (!Number.isFinite(min[j]) || !Number.isFinite(max[j])) throw new FeatureError(`feature ${j} has an infinite training value`);
+    if (!Number.isFinite(min[j]) || !Number.isFinite(max[j]))
+      throw new FeatureError(`feature ${j} has an infinite training value`);
   return { kind: 'minmax', min, max };
 }
 
@@ -73,7 +79,8 @@ export function fitStandard(
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += x[i * d + j];
   for (let j = 0; j < d; j++) {
     mean[j] /= n;
-    if (!Number.isFinite(mean[j])) throw new FeatureError(`feature ${j} has a NaN or infinite training value`);
+    if (!Number.isFinite(mean[j]))
+      throw new FeatureError(`feature ${j} has a NaN or infinite training value`);
   }
   const ss = new Array<number>(d).fill(0);
   for (let i = 0; i < n; i++)
@@ -93,7 +100,12 @@ export function transformDim(t: FeatureTransform): number | undefined {
 }
 
 /** Applies a transform to n raw rows [n, d] → float32, with exactly the ONNX graph's float32 math. */
-export function applyTransform(t: FeatureTransform, raw: ArrayLike<number>, n: number, d: number): Float32Array {
+export function applyTransform(
+  t: FeatureTransform,
+  raw: ArrayLike<number>,
+  n: number,
+  d: number,
+): Float32Array {
   checkMatrix(raw, n, d);
   const td = transformDim(t);
   if (td !== undefined && td !== d) throw new FeatureError(`transform is for ${td} features, input has ${d}`);

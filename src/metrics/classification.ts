@@ -20,7 +20,8 @@ import { GensembleError } from '../errors.js';
 export type ScoreArray = Float32Array | Float64Array | readonly number[];
 export type LabelArray = Uint8Array | Int8Array | Int32Array | readonly number[] | readonly boolean[];
 
-export type MetricErrorCode = 'EMPTY' | 'LENGTH_MISMATCH' | 'NAN_SCORE' | 'BAD_LABEL' | 'ONE_CLASS' | 'BAD_ARGUMENT';
+export type MetricErrorCode =
+  'EMPTY' | 'LENGTH_MISMATCH' | 'NAN_SCORE' | 'BAD_LABEL' | 'ONE_CLASS' | 'BAD_ARGUMENT';
 
 /** Bad metric input. `code` is one of {@link MetricErrorCode}. */
 export class MetricError extends GensembleError {
@@ -45,7 +46,10 @@ export interface BinaryCurveCounts {
   n: number;
 }
 
-function validate(scores: ScoreArray, labels: LabelArray): { s: Float64Array; y: Uint8Array; p: number; n: number } {
+function validate(
+  scores: ScoreArray,
+  labels: LabelArray,
+): { s: Float64Array; y: Uint8Array; p: number; n: number } {
   const len = scores.length;
   if (labels.length !== len)
     throw new MetricError('LENGTH_MISMATCH', `scores has ${len} entries but labels has ${labels.length}`);
@@ -156,7 +160,8 @@ export function averagePrecision(scores: ScoreArray, labels: LabelArray): number
  * Ties are never split, so the achieved TPR may exceed the target.
  */
 export function fprAtTpr(scores: ScoreArray, labels: LabelArray, tpr = 0.95): number {
-  if (!(tpr >= 0 && tpr <= 1)) throw new MetricError('BAD_ARGUMENT', `tpr target must be in [0, 1], got ${tpr}`);
+  if (!(tpr >= 0 && tpr <= 1))
+    throw new MetricError('BAD_ARGUMENT', `tpr target must be in [0, 1], got ${tpr}`);
   const { tps, fps, p, n } = binaryCurveCounts(scores, labels);
   if (tpr === 0) return 0; // the (0, 0) point at threshold +Infinity
   for (let k = 0; k < tps.length; k++) {
@@ -210,7 +215,8 @@ function downsample<T>(pts: T[], maxPoints: number | undefined): T[] {
 export function rocCurve(scores: ScoreArray, labels: LabelArray, options: CurveOptions = {}): RocPoint[] {
   const { thresholds, tps, fps, p, n } = binaryCurveCounts(scores, labels);
   const pts: RocPoint[] = [{ fpr: 0, tpr: 0, threshold: Infinity }];
-  for (let k = 0; k < thresholds.length; k++) pts.push({ fpr: fps[k] / n, tpr: tps[k] / p, threshold: thresholds[k] });
+  for (let k = 0; k < thresholds.length; k++)
+    pts.push({ fpr: fps[k] / n, tpr: tps[k] / p, threshold: thresholds[k] });
   return downsample(pts, options.maxPoints);
 }
 

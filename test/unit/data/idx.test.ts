@@ -53,12 +53,16 @@ describe('IDX parsing', () => {
     writeFileSync(join(tmp, 'zipped-without-gz-suffix'), gzipSync(i32File));
     writeFileSync(join(tmp, 'z.gz'), gzipSync(u8File));
     expect((await readIdx(join(tmp, 'plain.idx'))).dims).toEqual([2, 2, 3]);
-    expect(Array.from((await readIdx(join(tmp, 'zipped-without-gz-suffix'))).data)).toEqual([1, -2, 0x01020304]);
+    expect(Array.from((await readIdx(join(tmp, 'zipped-without-gz-suffix'))).data)).toEqual([
+      1, -2, 0x01020304,
+    ]);
     expect((await readIdx(join(tmp, 'z.gz'))).data[11]).toBe(255);
   });
   it('rejects bad files with typed errors', async () => {
     expect(await codeOf(() => parseIdx(Uint8Array.from([0, 0])))).toBe('IDX_TRUNCATED');
-    expect(await codeOf(() => parseIdx(Uint8Array.from([0x50, 0x4b, 3, 4, 0, 0, 0, 0])))).toBe('IDX_BAD_MAGIC');
+    expect(await codeOf(() => parseIdx(Uint8Array.from([0x50, 0x4b, 3, 4, 0, 0, 0, 0])))).toBe(
+      'IDX_BAD_MAGIC',
+    );
     expect(await codeOf(() => parseIdx(Uint8Array.from([0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0])))).toBe(
       'IDX_UNSUPPORTED_TYPE',
     );
@@ -74,6 +78,8 @@ describe('IDX parsing', () => {
     expect(await codeOf(readIdx(join(tmp, 'nope.idx')))).toBe('DATA_NOT_FOUND');
   });
   it('the truncation message names the file and the sizes', () => {
-    expect(() => parseIdx(u8File.subarray(0, 20), 'foo.idx')).toThrow(/foo\.idx.*need 12 data bytes but only 4/);
+    expect(() => parseIdx(u8File.subarray(0, 20), 'foo.idx')).toThrow(
+      /foo\.idx.*need 12 data bytes but only 4/,
+    );
   });
 });

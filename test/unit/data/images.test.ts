@@ -1,10 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { resizeArea, toFloatImages, toByteImages, selectImages, DataError, type ByteImages } from '../../../src/data/index.js';
+import {
+  resizeArea,
+  toFloatImages,
+  toByteImages,
+  selectImages,
+  DataError,
+  type ByteImages,
+} from '../../../src/data/index.js';
 
 describe('area resize 105 → 28', () => {
   it('a constant image stays constant (bytes and floats)', () => {
     for (const v of [0, 1, 77, 254, 255]) {
-      const img: ByteImages = { count: 2, height: 105, width: 105, pixels: new Uint8Array(2 * 105 * 105).fill(v) };
+      const img: ByteImages = {
+        count: 2,
+        height: 105,
+        width: 105,
+        pixels: new Uint8Array(2 * 105 * 105).fill(v),
+      };
       const r = resizeArea(img, 28, 28);
       expect(r.count).toBe(2);
       expect(r.height).toBe(28);
@@ -12,7 +24,11 @@ describe('area resize 105 → 28', () => {
       expect(r.pixels.length).toBe(2 * 28 * 28);
       expect(r.pixels.every((p) => p === v)).toBe(true);
     }
-    const f = resizeArea({ count: 1, height: 105, width: 105, pixels: new Float32Array(105 * 105).fill(0.3) }, 28, 28);
+    const f = resizeArea(
+      { count: 1, height: 105, width: 105, pixels: new Float32Array(105 * 105).fill(0.3) },
+      28,
+      28,
+    );
     for (const p of f.pixels) expect(p).toBeCloseTo(0.3, 6);
   });
 
@@ -40,14 +56,20 @@ describe('area resize 105 → 28', () => {
     const edge = new Uint8Array(105 * 105);
     edge[52 * 105 + 52] = 255;
     const e = resizeArea({ count: 1, height: 105, width: 105, pixels: edge }, 28, 28);
-    for (const [i, j] of [[13, 13], [13, 14], [14, 13], [14, 14]]) expect(e.pixels[i * 28 + j]).toBe(5);
+    for (const [i, j] of [
+      [13, 13],
+      [13, 14],
+      [14, 13],
+      [14, 14],
+    ])
+      expect(e.pixels[i * 28 + j]).toBe(5);
     expect(e.pixels.reduce((a, b) => a + b, 0)).toBe(20);
   });
 
   it('float resize equals an independent reference: 4× nearest upsample, then 15×15 block means', () => {
     // 105·4 = 420 = 28·15, so each output pixel is exactly the mean of a 15×15 block of the upsampled image.
     let s = 1;
-    const rnd = (): number => ((s = (s * 16807) % 2147483647) / 2147483647);
+    const rnd = (): number => (s = (s * 16807) % 2147483647) / 2147483647;
     const src = new Float32Array(105 * 105).map(() => rnd());
     const r = resizeArea({ count: 1, height: 105, width: 105, pixels: src }, 28, 28);
     for (let i = 0; i < 28; i++)
@@ -71,8 +93,12 @@ describe('area resize 105 → 28', () => {
   });
 
   it('rejects bad shapes', () => {
-    expect(() => resizeArea({ count: 1, height: 2, width: 2, pixels: new Uint8Array(3) }, 1, 1)).toThrow(DataError);
-    expect(() => resizeArea({ count: 1, height: 2, width: 2, pixels: new Uint8Array(4) }, 0, 1)).toThrow(DataError);
+    expect(() => resizeArea({ count: 1, height: 2, width: 2, pixels: new Uint8Array(3) }, 1, 1)).toThrow(
+      DataError,
+    );
+    expect(() => resizeArea({ count: 1, height: 2, width: 2, pixels: new Uint8Array(4) }, 0, 1)).toThrow(
+      DataError,
+    );
   });
 });
 

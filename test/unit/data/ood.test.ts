@@ -74,7 +74,8 @@ describe('flips', () => {
     expect(f.pixels).toBeInstanceOf(Uint8Array);
     for (let n = 0; n < 2; n++)
       for (let r = 0; r < H; r++)
-        for (let c = 0; c < W; c++) expect(f.pixels[(n * H + r) * W + (W - 1 - c)]).toBe(bytes.pixels[(n * H + r) * W + c]);
+        for (let c = 0; c < W; c++)
+          expect(f.pixels[(n * H + r) * W + (W - 1 - c)]).toBe(bytes.pixels[(n * H + r) * W + c]);
     // first row of image 0 was 0,1,2,3,4
     expect(Array.from(f.pixels.subarray(0, 5))).toEqual([4, 3, 2, 1, 0]);
   });

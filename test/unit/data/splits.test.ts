@@ -83,7 +83,12 @@ describe('credit protocol split', () => {
     expect(isPermutation([...s.train, ...s.validationNormals, ...s.test], 1000)).toBe(true);
   });
   it('validation frauds and extra held-out normals never overlap test or train', () => {
-    const s = creditSplit(labels, { seed: 2, validationFrauds: 10, heldOutNormals: 200, validationNormals: 100 });
+    const s = creditSplit(labels, {
+      seed: 2,
+      validationFrauds: 10,
+      heldOutNormals: 200,
+      validationNormals: 100,
+    });
     expect(s.validationFrauds.length).toBe(10);
     expect(s.testFrauds.length).toBe(40);
     expect(s.testNormals.length).toBe(40);
@@ -94,7 +99,12 @@ describe('credit protocol split', () => {
     expect(overlap(s.heldOutNormals, s.validationNormals)).toBe(0);
     expect(s.validationNormals.length).toBe(100);
     expect(s.train.length).toBe(950 - 200 - 100);
-    expect(isPermutation([...s.train, ...s.validationNormals, ...s.heldOutNormals, ...s.validationFrauds, ...s.testFrauds], 1000)).toBe(true);
+    expect(
+      isPermutation(
+        [...s.train, ...s.validationNormals, ...s.heldOutNormals, ...s.validationFrauds, ...s.testFrauds],
+        1000,
+      ),
+    ).toBe(true);
   });
   it('repeated splits differ by seed and are reproducible', () => {
     const r = repeatedCreditSplits(labels, [1, 2, 3, 4, 5]);

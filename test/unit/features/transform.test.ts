@@ -10,10 +10,18 @@ import {
 
 // 4 rows × 3 features; feature 2 is constant (zero range / zero std).
 const train = Float32Array.from([
-  1, -2, 5, //
-  3, 0, 5, //
-  2, 6, 5, //
-  6, 4, 5,
+  1,
+  -2,
+  5, //
+  3,
+  0,
+  5, //
+  2,
+  6,
+  5, //
+  6,
+  4,
+  5,
 ]);
 
 describe('fitting (training data only)', () => {
@@ -42,9 +50,15 @@ describe('fitting (training data only)', () => {
 
 describe('applyTransform vs float64 hand computation', () => {
   const raw = Float32Array.from([
-    0, 2, 5, //   below min on feature 0 → clipped to 0
-    3.5, 10, 7, // above max on feature 1 → clipped to 1; constant feature → 0 even off-training
-    6, -2, 5,
+    0,
+    2,
+    5, //   below min on feature 0 → clipped to 0
+    3.5,
+    10,
+    7, // above max on feature 1 → clipped to 1; constant feature → 0 even off-training
+    6,
+    -2,
+    5,
   ]);
   it('minmax: clip((raw - min)/(max - min), 0, 1), zero range → 0', () => {
     const t = fitMinMax(train, 4, 3);
@@ -82,11 +96,18 @@ describe('applyTransform vs float64 hand computation', () => {
     const t = fitStandard(train, 4, 3);
     const y = applyTransform(t, raw, 3, 3);
     const expected = [
-      (0 - 3) / Math.sqrt(3.5), (2 - 2) / Math.sqrt(10), 0, //
-      (3.5 - 3) / Math.sqrt(3.5), (10 - 2) / Math.sqrt(10), (7 - 5) / 1e-6, //
-      (6 - 3) / Math.sqrt(3.5), (-2 - 2) / Math.sqrt(10), 0,
+      (0 - 3) / Math.sqrt(3.5),
+      (2 - 2) / Math.sqrt(10),
+      0, //
+      (3.5 - 3) / Math.sqrt(3.5),
+      (10 - 2) / Math.sqrt(10),
+      (7 - 5) / 1e-6, //
+      (6 - 3) / Math.sqrt(3.5),
+      (-2 - 2) / Math.sqrt(10),
+      0,
     ];
-    for (let k = 0; k < 9; k++) expect(Math.abs(y[k] - expected[k])).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(expected[k])));
+    for (let k = 0; k < 9; k++)
+      expect(Math.abs(y[k] - expected[k])).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(expected[k])));
     // the standardised training data has mean 0 and std 1 per (non-constant) feature
     const z = applyTransform(t, train, 4, 3);
     for (const j of [0, 1]) {
@@ -104,7 +125,9 @@ describe('applyTransform vs float64 hand computation', () => {
   });
   it('rejects a width mismatch', () => {
     expect(() => applyTransform(fitMinMax(train, 4, 3), new Float32Array(4), 2, 2)).toThrow(FeatureError);
-    expect(() => applyTransform({ kind: 'standard', mean: [0], std: [0] }, new Float32Array(1), 1, 1)).toThrow(FeatureError);
+    expect(() =>
+      applyTransform({ kind: 'standard', mean: [0], std: [0] }, new Float32Array(1), 1, 1),
+    ).toThrow(FeatureError);
   });
 });
 

@@ -165,12 +165,12 @@ describe('scikit-learn reference values', () => {
     {
       name: 'rand40',
       s: [
-        0.1, 0.8, 0.4, 0.7, 1.0, 0.5, 0.5, 0.1, 0.3, 0.5, 0.7, 0.8, 0.4, 0.1, 0.3, 0.9, 0.2, 0.5, 0.9, 0.0, 0.6, 1.0,
-        0.2, 0.5, 0.9, 0.1, 0.5, 0.8, 0.7, 0.5, 0.2, 0.5, 0.4, 0.5, 0.4, 0.8, 0.8, 0.3, 0.6, 0.3,
+        0.1, 0.8, 0.4, 0.7, 1.0, 0.5, 0.5, 0.1, 0.3, 0.5, 0.7, 0.8, 0.4, 0.1, 0.3, 0.9, 0.2, 0.5, 0.9, 0.0,
+        0.6, 1.0, 0.2, 0.5, 0.9, 0.1, 0.5, 0.8, 0.7, 0.5, 0.2, 0.5, 0.4, 0.5, 0.4, 0.8, 0.8, 0.3, 0.6, 0.3,
       ],
       y: [
-        0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1,
-        0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0,
+        0, 0, 1, 0, 0, 0,
       ],
       auroc: 0.39393939393939392,
       ap: 0.16747776033490322,
@@ -210,7 +210,8 @@ describe('random data vs O(n²) brute force', () => {
       // the ROC curve's trapezoid area equals AUROC (ties contribute diagonal segments)
       const roc = rocCurve(s, y);
       let area = 0;
-      for (let k = 1; k < roc.length; k++) area += ((roc[k].fpr - roc[k - 1].fpr) * (roc[k].tpr + roc[k - 1].tpr)) / 2;
+      for (let k = 1; k < roc.length; k++)
+        area += ((roc[k].fpr - roc[k - 1].fpr) * (roc[k].tpr + roc[k - 1].tpr)) / 2;
       expect(area).toBeCloseTo(bruteAuroc(s, y), 12);
     }
   });

@@ -1,0 +1,182 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadCreditCardCsv, CREDIT_FEATURES, DataError } from '../../../src/data/index.js';
+import { testDataDir } from './datadir.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'gensemble-credit-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const header = ['Time', ...Array.from({ length: 28 }, (_, i) => `V${i + 1}`), 'Amount', 'Class'];
+/** A row whose feature j has value base + j/100, Amount = base·10, given class. */
+function row(base: number, cls: number | string): string[] {
+  return [
+    String(base),
+    ...Array.from({ length: 28 }, (_, j) => String(base + (j + 1) / 100)),
+    String(base * 10),
+    String(cls),
+  ];
+}
+function write(name: string, lines: string[][], gz = false): string {
+  const text = lines.map((l) => l.join(',')).join('\n') + '\n';
+  const p = join(tmp, name);
+  writeFileSync(p, gz ? gzipSync(text) : text);
+  return p;
+}
+async function codeAndMessage(p: Promise<unknown>): Promise<[string, string]> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(DataError);
+  return [(e as DataError).code, (e as DataError).message];
+}
+
+describe('credit-card CSV', () => {
+  it('reads a header file: features in Time,V1..V28,Amount order, labels, row ids', async () => {
+    const p = write('h.csv', [header, row(1, 0), row(2, 1), row(3, 0)]);
+    const d = await loadCreditCardCsv(p);
+    expect(d.n).toBe(3);
+    expect(d.d).toBe(30);
+    expect(d.hasHeader).toBe(true);
+    expect(d.columns).toEqual(CREDIT_FEATURES);
+    expect(d.features.length).toBe(90);
+    expect(d.features[30 + 0]).toBe(2); // row 2 Time
+    expect(d.features[30 + 1]).toBe(Math.fround(2.01)); // row 2 V1
+    expect(d.features[30 + 28]).toBe(Math.fround(2.28)); // row 2 V28
+    expect(d.features[30 + 29]).toBe(20); // row 2 Amount
+    expect(Array.from(d.labels ?? [])).toEqual([0, 1, 0]);
+    expect(Array.from(d.rowIds)).toEqual([0, 1, 2]);
+  });
+
+  it('reads Kaggle-style quoted headers and labels, gzipped, with reordered columns and an extra column', async () => {
+    const q = (s: string): string => `"${s}"`;
+    const hdr = ['id', ...header.slice().reverse()].map(q);
+    const lines = [
+      hdr,
+      ...[row(5, 1), row(6, 0)].map((r, i) => [
+        String(100 + i),
+        ...r
+          .slice()
+          .reverse()
+          .map((v, k) => (k === 0 ? q(v) : v)),
+      ]),
+    ];
+    const d = await loadCreditCardCsv(write('q.csv.gz', lines, true));
+    expect(d.n).toBe(2);
+    expect(d.features[0]).toBe(5);
+    expect(d.features[29]).toBe(50);
+    expect(d.features[30 + 5]).toBe(Math.fround(6.05));
+    expect(Array.from(d.labels ?? [])).toEqual([1, 0]);
+  });
+
+  it('reads a file without header (31 fields), and 30 fields when labels are not required', async () => {
+    const d = await loadCreditCardCsv(write('nh.csv', [row(1, 1), row(2, 0)]));
+    expect(d.hasHeader).toBe(false);
+    expect(Array.from(d.labels ?? [])).toEqual([1, 0]);
+    const u = await loadCreditCardCsv(write('nh30.csv', [row(1, 1).slice(0, 30)]), { requireLabels: false });
+    expect(u.labels).toBeNull();
+    expect(u.features[29]).toBe(10);
+    await expect(loadCreditCardCsv(write('nh30b.csv', [row(1, 1).slice(0, 30)]))).rejects.toMatchObject({
+      code: 'CSV_BAD_HEADER',
+    });
+  });
+
+  it('names the row and column of a malformed value', async () => {
+    const bad = row(3, 0);
+    bad[4] = 'abc'; // V4
+    const [code, msg] = await codeAndMessage(
+      loadCreditCardCsv(write('bad.csv', [header, row(1, 0), row(2, 0), bad])),
+    );
+    expect(code).toBe('CSV_MALFORMED_ROW');
+    expect(msg).toMatch(/data row 3 \(line 4\): column V4: "abc" is not a number/);
+
+    const empty = row(1, 0);
+    empty[29] = '';
+    expect((await codeAndMessage(loadCreditCardCsv(write('e.csv', [header, empty]))))[1]).toMatch(
+      /data row 1.*column Amount/,
+    );
+
+    const cls = row(1, 2);
+    expect((await codeAndMessage(loadCreditCardCsv(write('c.csv', [header, cls]))))[1]).toMatch(
+      /column Class: "2" is not 0 or 1/,
+    );
+
+    const short = row(1, 0).slice(0, 20);
+    const [c2, m2] = await codeAndMessage(loadCreditCardCsv(write('s.csv', [header, row(1, 0), short])));
+    expect(c2).toBe('CSV_MALFORMED_ROW');
+    expect(m2).toMatch(/data row 2 \(line 3\): 20 fields, expected 31/);
+
+    const inf = row(1, 0);
+    inf[2] = '1e999';
+    expect((await codeAndMessage(loadCreditCardCsv(write('i.csv', [header, inf]))))[1]).toMatch(
+      /column V2.*not finite/,
+    );
+  });
+
+  it('header problems, CSV syntax, empty, missing and corrupt files', async () => {
+    expect(
+      (
+        await codeAndMessage(
+          loadCreditCardCsv(write('m.csv', [header.filter((h) => h !== 'V7'), row(1, 0).slice(1)])),
+        )
+      )[1],
+    ).toMatch(/lacks column\(s\) V7/);
+    expect(
+      (
+        await codeAndMessage(
+          loadCreditCardCsv(write('nc.csv', [header.slice(0, 30), row(1, 0).slice(0, 30)])),
+        )
+      )[0],
+    ).toBe('CSV_BAD_HEADER');
+    expect(
+      (
+        await codeAndMessage(
+          loadCreditCardCsv(
+            write('d.csv', [
+              [...header, 'V1'],
+              [...row(1, 0), '0'],
+            ]),
+          ),
+        )
+      )[1],
+    ).toMatch(/"v1" twice/);
+    const p = join(tmp, 'quote.csv');
+    writeFileSync(p, header.join(',') + '\n"1,2\n');
+    expect((await codeAndMessage(loadCreditCardCsv(p)))[0]).toBe('CSV_SYNTAX');
+    const z = join(tmp, 'empty.csv');
+    writeFileSync(z, '');
+    expect((await codeAndMessage(loadCreditCardCsv(z)))[0]).toBe('CSV_MALFORMED_ROW');
+    expect((await codeAndMessage(loadCreditCardCsv(join(tmp, 'missing.csv'))))[0]).toBe('DATA_NOT_FOUND');
+    const rows = [header, ...Array.from({ length: 500 }, (_, i) => row(i, 0))];
+    const gz = gzipSync(Buffer.from(rows.map((l) => l.join(',')).join('\n') + '\n'));
+    for (const keep of [30, Math.floor(gz.length / 2), gz.length - 10]) {
+      writeFileSync(join(tmp, 'cut.csv.gz'), gz.subarray(0, keep));
+      expect((await codeAndMessage(loadCreditCardCsv(join(tmp, 'cut.csv.gz'))))[0]).toBe('DATA_BAD_GZIP');
+    }
+  });
+
+  it('maxRows stops early', async () => {
+    const d = await loadCreditCardCsv(write('many.csv', [header, row(1, 0), row(2, 0), row(3, 1)]), {
+      maxRows: 2,
+    });
+    expect(d.n).toBe(2);
+  });
+
+  it('the shared subset: 52,538 rows, 473 frauds, Kaggle ranges', async () => {
+    const d = await loadCreditCardCsv(join(testDataDir, 'creditcard', 'creditcard-subset.csv.gz'));
+    expect(d.n).toBe(52538);
+    expect(d.hasHeader).toBe(true);
+    const labels = d.labels ?? new Uint8Array(0);
+    expect(labels.reduce((a, b) => a + b, 0)).toBe(473);
+    // first row of the Kaggle file: Time 0, V1 -1.3598071336738, Amount 149.62, Class 0
+    expect(d.features[0]).toBe(0);
+    expect(d.features[1]).toBe(Math.fround(-1.3598071336738));
+    expect(d.features[29]).toBe(Math.fround(149.62));
+    let maxTime = 0;
+    for (let i = 0; i < d.n; i++) maxTime = Math.max(maxTime, d.features[i * 30]);
+    expect(maxTime).toBeLessThanOrEqual(172792); // the Kaggle data spans two days
+  });
+});
