@@ -5,6 +5,9 @@
  * transferred) and its training history; progress events are forwarded per member.
  */
 import os from 'node:os';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { BackendName } from './backend.js';
 import { makeEps } from './random.js';
@@ -58,12 +61,22 @@ export function memberSeed(baseSeed: number, m: number): number {
 /** Offset between a member's training seed and the seed of its stored eps. */
 export const EPS_SEED_OFFSET = 0x9e37;
 
-function workerTarget(): { url: URL; execArgv: string[] } {
+/**
+ * Starts a training worker. From TypeScript sources (tsx, vitest) the worker is a tiny eval'd
+ * bootstrap that registers tsx's ESM hooks and then imports train-worker.ts (`--import tsx` in a
+ * worker's execArgv does not take effect under Node 20); from compiled JavaScript it is
+ * train-worker.js itself.
+ */
+function startWorker(): Worker {
   const self = import.meta.url;
-  if (self.endsWith('.ts')) {
-    return { url: new URL('./train-worker.ts', self), execArgv: [...process.execArgv.filter((a) => a !== '--import' && a !== 'tsx'), '--import', 'tsx'] };
-  }
-  return { url: new URL('./train-worker.js', self), execArgv: process.execArgv };
+  if (!self.endsWith('.ts')) return new Worker(new URL('./train-worker.js', self));
+  const workerUrl = new URL('./train-worker.ts', self).href;
+  const tsxDir = path.dirname(createRequire(self).resolve('tsx/package.json'));
+  const tsxApi = pathToFileURL(path.join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
+  const boot =
+    `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl)}); })` +
+    `.catch((e) => { console.error('gensemble train worker failed to start:', e); process.exit(70); });`;
+  return new Worker(boot, { eval: true });
 }
 
 function toShared(a: Float32Array): SharedArrayBuffer {
@@ -93,14 +106,13 @@ export async function trainEnsemble(
     options.validation !== undefined ? { data: toShared(options.validation.data), n: options.validation.n } : undefined;
   const baseSeed = options.seed ?? 0;
   const results: TrainResult[] = new Array<TrainResult>(m);
-  const target = workerTarget();
   let next = 0;
   let failed: EnsembleTrainError | null = null;
   const workers = new Set<Worker>();
 
   const runOne = (member: number): Promise<void> =>
     new Promise<void>((resolve, reject) => {
-      const worker = new Worker(target.url, { execArgv: target.execArgv });
+      const worker = startWorker();
       workers.add(worker);
       let settled = false;
       const finish = (err: EnsembleTrainError | null): void => {

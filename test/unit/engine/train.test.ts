@@ -130,7 +130,7 @@ describe('trainMember', () => {
   });
 
   it('leaks no tensors over 1,000 training steps', () => {
-    const tiny: MemberSpec = { ...spec, arch: { ...spec.arch, encoderHidden: [8], decoderHidden: [8] } };
+    const tiny: MemberSpec = { ...spec, arch: { kind: 'mlp', inputDim: 12, encoderHidden: [8], decoderHidden: [8], latentDim: 2 } };
     const before = tf.memory().numTensors;
     const counts: number[] = [];
     trainMember(tiny, train, 1000, {
