@@ -1,0 +1,66 @@
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { GensembleError } from './errors.js';
+
+/**
+ * The one `gensemble` CLI. Each sub-command lives in src/commands/<name>.ts and registers itself
+ * here; this file only owns argument parsing and the error → exit-code policy:
+ * bad arguments and expected failures print ONE clear line on stderr and exit non-zero (2 for usage,
+ * 1 for everything else), never a stack trace (set GENSEMBLE_DEBUG=1 to see one).
+ */
+
+export function parseIntArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`${name} must be an integer, got "${value}"`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+export function parseFloatArg(name: string, min = -Infinity, max = Infinity) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+type Register = (program: Command) => void;
+
+async function commandModules(): Promise<Register[]> {
+  const mods = await Promise.all([
+    import('./commands/train.js'),
+    import('./commands/score.js'),
+  ]);
+  return mods.map((m) => m.register);
+}
+
+export async function buildProgram(): Promise<Command> {
+  const program = new Command('gensemble')
+    .description('Fraud and anomaly detection on Kafka streams with a Generative Ensemble of VAEs')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) })
+    .showHelpAfterError('(run with --help for usage)');
+  for (const register of await commandModules()) register(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = await buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version exit with code 0; commander already printed what it had to.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (process.env.GENSEMBLE_DEBUG) console.error(err);
+    const msg = err instanceof GensembleError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);
+    process.stderr.write(`gensemble: error: ${msg}\n`);
+    return 1;
+  }
+}

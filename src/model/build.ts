@@ -1,0 +1,180 @@
+/**
+ * From raw normal records to a ready-to-serve checkpoint, the one path used by `gensemble train`,
+ * the demo and the benchmarks:
+ *   split (train / validation / calibration, seeded) → fit the feature transform on TRAIN only →
+ *   train M members in parallel → export the ONNX graph → score the calibration normals through
+ *   the very scorer the stream uses → fit the combined-score statistics and a threshold for every
+ *   score at the target false-positive rate → save the checkpoint.
+ */
+import { permutation, takeRows } from '../data/splits.js';
+import { dataFingerprint } from '../data/fingerprint.js';
+import { fitMinMax, fitStandard, applyTransform, IMAGE_TRANSFORM } from '../features/transform.js';
+import { trainEnsemble, type EnsembleTrainOptions } from '../engine/ensemble-train.js';
+import type { TrainProgress } from '../engine/train.js';
+import { exportEnsembleOnnx } from '../engine/onnx/export.js';
+import { OnnxScorer, type ScorerOptions } from '../engine/scorer.js';
+import { saveCheckpoint, type CheckpointManifest, type JsonValue, type ModelKind } from '../engine/checkpoint.js';
+import { calibrateThreshold } from '../engine/calibrate.js';
+import { anomalyScores, fitCombinedRule, SCORE_NAMES, type CombinedRule } from '../engine/score-rules.js';
+import { makeMafPrior } from '../engine/vae.js';
+import { SPEC_VERSION, dataDim, type Arch, type EnsembleSpec, type FeatureTransform, type Likelihood, type MemberSpec, type Prior } from '../engine/spec.js';
+import type { ScoreBatch, ScoreName, Threshold } from '../engine/types.js';
+import { InputError } from '../errors.js';
+
+export type TransformKind = FeatureTransform['kind'];
+
+export interface ModelConfig {
+  arch: Arch;
+  likelihood: Likelihood;
+  prior: 'standard' | { kind: 'maf'; layers: number; hidden: number[] };
+  transform: TransformKind;
+}
+
+/** The default model of each input kind (the paper's credit VAE; a 512-unit MLP VAE for 28×28 frames). */
+export function defaultModelConfig(kind: ModelKind, inputDim: number): ModelConfig {
+  if (kind === 'transactions') {
+    return {
+      arch: { kind: 'mlp', inputDim, encoderHidden: [32], decoderHidden: [30], latentDim: 8 },
+      likelihood: 'bernoulli',
+      prior: 'standard',
+      transform: 'minmax',
+    };
+  }
+  return {
+    arch: { kind: 'mlp', inputDim, encoderHidden: [512], decoderHidden: [512], latentDim: 16 },
+    likelihood: 'bernoulli',
+    prior: 'standard',
+    transform: 'scale',
+  };
+}
+
+export interface BuildModelOptions {
+  kind: ModelKind;
+  /** Raw NORMAL records, row-major [n, d] (what the stream will hand the scorer). */
+  raw: Float32Array;
+  n: number;
+  d: number;
+  model?: Partial<ModelConfig>;
+  members?: number;
+  k?: number;
+  seed?: number;
+  steps?: number;
+  batchSize?: number;
+  learningRate?: number;
+  beta?: number;
+  warmupSteps?: number;
+  bootstrap?: boolean;
+  /** Fraction of records for validation (early stopping). Default 0.1. */
+  validationFraction?: number;
+  /** Fraction of records held out for threshold calibration. Default 0.1. */
+  calibrationFraction?: number;
+  /** Target false-positive rate of the stored thresholds. Default 0.01. */
+  targetFpr?: number;
+  /** The score the stream flags on. Default 'neg_waic'. */
+  score?: ScoreName;
+  concurrency?: number;
+  outDir: string;
+  scorer?: ScorerOptions;
+  onProgress?: (member: number, event: TrainProgress) => void;
+  onBackend?: (member: number, detail: string) => void;
+}
+
+export interface BuildModelResult {
+  manifest: CheckpointManifest;
+  spec: EnsembleSpec;
+  thresholds: Threshold[];
+  combined: CombinedRule;
+  /** Scores of the calibration normals (for reports). */
+  calibration: ScoreBatch;
+  trainMs: number;
+}
+
+function fitTransform(kind: TransformKind, x: Float32Array, n: number, d: number): FeatureTransform {
+  if (kind === 'minmax') return fitMinMax(x, n, d);
+  if (kind === 'standard') return fitStandard(x, n, d);
+  return IMAGE_TRANSFORM;
+}
+
+function resolvePrior(p: ModelConfig['prior'], latentDim: number, seed: number): Prior {
+  return p === 'standard' ? { kind: 'standard' } : makeMafPrior(latentDim, p.layers, p.hidden, seed);
+}
+
+export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult> {
+  const { raw, n, d } = o;
+  if (raw.length !== n * d) throw new InputError('BUILD_SHAPE', `training data holds ${raw.length} values, expected ${n}×${d}`);
+  const config: ModelConfig = { ...defaultModelConfig(o.kind, d), ...o.model };
+  if (dataDim(config.arch) !== d) throw new InputError('BUILD_SHAPE', `model expects ${dataDim(config.arch)} inputs per record, data has ${d}`);
+  const seed = o.seed ?? 0;
+  const valFrac = o.validationFraction ?? 0.1;
+  const calFrac = o.calibrationFraction ?? 0.1;
+  const nVal = Math.max(1, Math.round(n * valFrac));
+  const nCal = Math.max(2, Math.round(n * calFrac));
+  const nTrain = n - nVal - nCal;
+  if (nTrain < 2) throw new InputError('BUILD_TOO_FEW', `need more records: ${n} leave ${nTrain} for training after validation and calibration`);
+  const perm = permutation(n, seed ^ 0x5eed);
+  const trainRaw = takeRows(raw, d, perm.subarray(0, nTrain));
+  const valRaw = takeRows(raw, d, perm.subarray(nTrain, nTrain + nVal));
+  const calRaw = takeRows(raw, d, perm.subarray(nTrain + nVal));
+
+  const transform = fitTransform(config.transform, trainRaw, nTrain, d);
+  const member: MemberSpec = { arch: config.arch, likelihood: config.likelihood, prior: resolvePrior(config.prior, config.arch.latentDim, seed) };
+  const k = o.k ?? 16;
+  const members = o.members ?? 5;
+  const train: EnsembleTrainOptions['train'] = {
+    steps: o.steps ?? 2000,
+    batchSize: o.batchSize ?? 128,
+    learningRate: o.learningRate ?? 1e-3,
+    beta: o.beta ?? 1,
+    ...(o.warmupSteps ? { betaStart: 0, warmupSteps: o.warmupSteps } : {}),
+  };
+  const trained = await trainEnsemble(member, applyTransform(transform, trainRaw, nTrain, d), nTrain, {
+    members,
+    seed,
+    k,
+    bootstrap: o.bootstrap ?? false,
+    train,
+    validation: { data: applyTransform(transform, valRaw, nVal, d), n: nVal },
+    ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    ...(o.onBackend ? { onBackend: (m: number, detail: string) => o.onBackend?.(m, detail) } : {}),
+  });
+  const spec: EnsembleSpec = { specVersion: SPEC_VERSION, member, transform, inputDim: d, k, members: trained.members };
+  const onnxBytes = exportEnsembleOnnx(spec);
+  const scorer = await OnnxScorer.create(onnxBytes, o.scorer ?? {});
+  let calibration: ScoreBatch;
+  try {
+    calibration = await scorer.scoreBatch(calRaw, nCal);
+  } finally {
+    await scorer.close();
+  }
+  const combined = fitCombinedRule(calibration);
+  const targetFpr = o.targetFpr ?? 0.01;
+  const thresholds = SCORE_NAMES.map((s) => calibrateThreshold(anomalyScores(calibration, s, combined), targetFpr, s));
+  const score = o.score ?? 'neg_waic';
+  const trainingConfig: Record<string, JsonValue> = {
+    members,
+    k,
+    seed,
+    steps: train.steps ?? null,
+    batchSize: train.batchSize ?? null,
+    learningRate: train.learningRate ?? null,
+    beta: train.beta ?? null,
+    warmupSteps: o.warmupSteps ?? 0,
+    bootstrap: o.bootstrap ?? false,
+    nTrain,
+    nValidation: nVal,
+    nCalibration: nCal,
+    bestSteps: trained.histories.map((h) => h.bestStep),
+    bestValIwae: trained.histories.map((h) => h.bestValIwae),
+    trainMs: Math.round(trained.elapsedMs),
+  };
+  const manifest = await saveCheckpoint(o.outDir, spec, {
+    kind: o.kind,
+    thresholds,
+    scoreRule: { score, combined },
+    trainingConfig,
+    dataFingerprint: dataFingerprint(raw),
+    onnxBytes,
+  });
+  return { manifest, spec, thresholds, combined, calibration, trainMs: trained.elapsedMs };
+}
