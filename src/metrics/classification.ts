@@ -78,59 +78,65 @@ function validate(
   return { s, y, p, n };
 }
 
-/** Indices sorted by score, descending (stable). */
-function descendingOrder(s: Float64Array): Uint32Array {
-  const idx = new Uint32Array(s.length);
-  for (let i = 0; i < idx.length; i++) idx[i] = i;
-  // Float64 keys; sort by score descending, index ascending for determinism.
-  return idx.sort((a, b) => (s[b] > s[a] ? 1 : s[b] < s[a] ? -1 : a - b));
-}
-
-/** Cumulative true/false positive counts per distinct threshold (descending). */
+/**
+ * Cumulative true/false positive counts per distinct threshold (descending). Positives' and
+ * negatives' scores are sorted separately (native numeric typed-array sort) and merged from the top,
+ * consuming each tie group of both classes at once.
+ */
 export function binaryCurveCounts(scores: ScoreArray, labels: LabelArray): BinaryCurveCounts {
   const { s, y, p, n } = validate(scores, labels);
-  const order = descendingOrder(s);
+  const pos = new Float64Array(p);
+  const neg = new Float64Array(n);
+  for (let k = 0, a = 0, b = 0; k < s.length; k++) {
+    if (y[k] === 1) pos[a++] = s[k];
+    else neg[b++] = s[k];
+  }
+  pos.sort();
+  neg.sort();
   const th: number[] = [];
   const tp: number[] = [];
   const fp: number[] = [];
+  let i = p - 1;
+  let j = n - 1;
   let ctp = 0;
   let cfp = 0;
-  for (let i = 0; i < order.length; i++) {
-    const j = order[i];
-    if (y[j] === 1) ctp++;
-    else cfp++;
-    // close a group when the next score differs (or at the end)
-    if (i === order.length - 1 || s[order[i + 1]] !== s[j]) {
-      th.push(s[j]);
-      tp.push(ctp);
-      fp.push(cfp);
+  while (i >= 0 || j >= 0) {
+    const t = i < 0 ? neg[j] : j < 0 ? pos[i] : Math.max(pos[i], neg[j]);
+    while (i >= 0 && pos[i] === t) {
+      ctp++;
+      i--;
     }
+    while (j >= 0 && neg[j] === t) {
+      cfp++;
+      j--;
+    }
+    th.push(t);
+    tp.push(ctp);
+    fp.push(cfp);
   }
   return { thresholds: Float64Array.from(th), tps: Float64Array.from(tp), fps: Float64Array.from(fp), p, n };
 }
 
 /**
  * Area under the ROC curve = P(score of a random positive > score of a random negative)
- * + 0.5·P(equal). Computed exactly by the Mann–Whitney U statistic with average ranks for ties:
- * AUROC = (Σ ranks of positives − P(P+1)/2) / (P·N), ranks ascending from 1.
- * Equals sklearn.metrics.roc_auc_score.
+ * + 0.5·P(equal): the Mann–Whitney U statistic / (P·N), ties counting one half. Computed exactly
+ * over tie groups in integer arithmetic: U = Σ_groups Δneg · (pos above the group + Δpos / 2)
+ * (integers up to 2·P·N, exact below 2^53). Equals sklearn.metrics.roc_auc_score.
  */
 export function auroc(scores: ScoreArray, labels: LabelArray): number {
-  const { s, y, p, n } = validate(scores, labels);
-  const idx = descendingOrder(s).reverse(); // ascending
-  let rankSumPos = 0;
-  let i = 0;
-  while (i < idx.length) {
-    let j = i;
-    while (j + 1 < idx.length && s[idx[j + 1]] === s[idx[i]]) j++;
-    // positions i..j (0-based) hold a tie group; average rank (1-based) = (i + j)/2 + 1
-    const avgRank = (i + j) / 2 + 1;
-    let posInGroup = 0;
-    for (let k = i; k <= j; k++) posInGroup += y[idx[k]];
-    rankSumPos += posInGroup * avgRank;
-    i = j + 1;
+  const { tps, fps, p, n } = binaryCurveCounts(scores, labels);
+  let twiceU = 0;
+  let prevTp = 0;
+  let prevFp = 0;
+  for (let k = 0; k < tps.length; k++) {
+    const dfp = fps[k] - prevFp;
+    const dtp = tps[k] - prevTp;
+    // each negative of this tie group is beaten by the prevTp positives above it and ties with dtp
+    twiceU += dfp * (2 * prevTp + dtp);
+    prevTp = tps[k];
+    prevFp = fps[k];
   }
-  return (rankSumPos - (p * (p + 1)) / 2) / (p * n);
+  return twiceU / (2 * p * n);
 }
 
 /**
