@@ -1,0 +1,93 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '../../..');
+const bin = join(root, 'bin/gensemble.js');
+const dataDir = process.env.GENSEMBLE_DATA_DIR ?? resolve(root, '../shared/datasets');
+const csv = join(dataDir, 'creditcard/creditcard-subset.csv.gz');
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [bin, ...args], { cwd: root, timeout: 120_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+describe('gensemble train + score (CLI, real credit-card data)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gensemble-cli-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('trains a checkpoint and scores a file with consistent columns', async () => {
+    const model = join(dir, 'model');
+    const t = await cli(['train', '--kind', 'transactions', '--data', csv, '--out', model, '--members', '2', '--steps', '40', '--limit', '4000', '--no-progress']);
+    expect(t.stderr + t.stdout).toContain('saved');
+    expect(t.code).toBe(0);
+    const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
+      scoreRule: { score: string };
+      thresholds: Array<{ score: string; value: number }>;
+    };
+    const th = manifest.thresholds.find((x) => x.score === manifest.scoreRule.score);
+    expect(th).toBeDefined();
+
+    const out = join(dir, 'scores.csv');
+    const s = await cli(['score', '--model', model, '--input', csv, '--out', out, '--limit', '500']);
+    expect(s.code).toBe(0);
+    const lines = (await readFile(out, 'utf8')).trim().split('\n');
+    expect(lines[0]).toBe('id,label,logp_0,logp_1,logp_mean,logp_var,waic,rate,score,flagged');
+    expect(lines).toHaveLength(501);
+    for (const line of lines.slice(1)) {
+      const [, , a, b, mean, v, waic, , score, flagged] = line.split(',').map(Number);
+      // mean, population variance and WAIC recomputed in float64 from the members' columns
+      expect(mean).toBeCloseTo((a + b) / 2, 3);
+      expect(v).toBeCloseTo(((a - b) / 2) ** 2, 3);
+      expect(waic).toBeCloseTo(mean - v, 3);
+      if (manifest.scoreRule.score === 'neg_waic') expect(score).toBeCloseTo(-waic, 3);
+      expect(flagged).toBe(score > th!.value ? 1 : 0);
+    }
+
+    const jl = join(dir, 'scores.jsonl');
+    const j = await cli(['score', '--model', model, '--input', csv, '--out', jl, '--limit', '3']);
+    expect(j.code).toBe(0);
+    const rows = (await readFile(jl, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { logp: number[] });
+    expect(rows).toHaveLength(3);
+    expect(rows[0].logp).toHaveLength(2);
+
+    // A frames-shaped input against the transactions model: one clear line, non-zero exit.
+    const idx = join(dataDir, 'mnist/t10k-images-idx3-ubyte.gz');
+    const bad = await cli(['score', '--model', model, '--input', idx, '--out', join(dir, 'x.csv')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^gensemble: error: /m);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+  }, 180_000);
+
+  it('rejects bad arguments and unreadable inputs with one line and no stack trace', async () => {
+    const cases: Array<[string[], number, RegExp]> = [
+      [['train', '--kind', 'nope', '--data', csv, '--out', dir], 2, /invalid/],
+      [['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--steps', 'ten'], 2, /--steps must be an integer/],
+      [['train', '--kind', 'transactions', '--data', join(dir, 'missing.csv'), '--out', dir], 1, /no such file/],
+      [['score', '--model', join(dir, 'no-model'), '--input', csv, '--out', join(dir, 'o.csv')], 1, /gensemble: error:/],
+      [['score', '--model', dir, '--input', csv, '--out', join(dir, 'o.txt')], 1, /\.csv or \.jsonl/],
+    ];
+    await writeFile(join(dir, 'garbage.csv'), 'Time,V1\n1,abc\n');
+    cases.push([['train', '--kind', 'transactions', '--data', join(dir, 'garbage.csv'), '--out', dir], 1, /gensemble: error:/]);
+    for (const [args, code, re] of cases) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(code);
+      expect(r.stderr, args.join(' ')).toMatch(re);
+      expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
+    }
+  }, 120_000);
+});
