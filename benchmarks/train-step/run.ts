@@ -99,7 +99,10 @@ if (opts.stock) {
             const g = tf.relu(tf.add(tf.matMul(z, d0w), d0b));
             const o = tf.add(tf.matMul(g, ow), ob);
             const lpx = tf.sum(tf.sub(tf.mul(x, o), tf.softplus(o)), 1);
-            const kl = tf.sum(tf.sub(tf.mul(tf.square(z), 0.5), tf.add(tf.mul(tf.square(eps), 0.5), tf.log(sigma))), 1);
+            const kl = tf.sum(
+              tf.sub(tf.mul(tf.square(z), 0.5), tf.add(tf.mul(tf.square(eps), 0.5), tf.log(sigma))),
+              1,
+            );
             return tf.neg(tf.mean(tf.sub(lpx, kl))) as tf.Scalar;
           },
           true,
@@ -111,6 +114,11 @@ if (opts.stock) {
   );
 }
 
-console.log(`backend: ${info.detail}; MNIST MLP VAE 784-512-16-512-784 bernoulli, batch ${B}, ${iters} iterations`);
-for (const r of rows) console.log(`${r.name.padEnd(40)} ${r.median.toFixed(1).padStart(7)} ms median  ${r.min.toFixed(1).padStart(7)} ms min`);
+console.log(
+  `backend: ${info.detail}; MNIST MLP VAE 784-512-16-512-784 bernoulli, batch ${B}, ${iters} iterations`,
+);
+for (const r of rows)
+  console.log(
+    `${r.name.padEnd(40)} ${r.median.toFixed(1).padStart(7)} ms median  ${r.min.toFixed(1).padStart(7)} ms min`,
+  );
 console.log(`tensors alive: ${tf.memory().numTensors}`);

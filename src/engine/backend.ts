@@ -117,7 +117,9 @@ function registerWasmConv2DBackpropFilter(): void {
         dimRoundingMode?: string;
       };
       if (a.dataFormat !== undefined && a.dataFormat !== 'NHWC') {
-        throw new BackendError(`Conv2DBackpropFilter (wasm shim): only NHWC is supported, got ${a.dataFormat}`);
+        throw new BackendError(
+          `Conv2DBackpropFilter (wasm shim): only NHWC is supported, got ${a.dataFormat}`,
+        );
       }
       if (typeof a.pad !== 'string') {
         throw new BackendError(`Conv2DBackpropFilter (wasm shim): only 'same'/'valid' padding is supported`);
@@ -138,7 +140,11 @@ function registerWasmConv2DBackpropFilter(): void {
         backend,
         attrs: { strides: [1, sh, sw], pad: a.pad, filterShape: [1, ...a.filterShape] },
       }) as tf.TensorInfo;
-      const out = reshape.kernelFunc({ inputs: { x: f5 }, backend, attrs: { shape: a.filterShape } }) as tf.TensorInfo;
+      const out = reshape.kernelFunc({
+        inputs: { x: f5 },
+        backend,
+        attrs: { shape: a.filterShape },
+      }) as tf.TensorInfo;
       // Reshape in wasm shares the data id (reference counted); release our intermediates.
       const b = backend as unknown as { disposeData(id: object): boolean };
       b.disposeData(x5.dataId);
@@ -154,10 +160,16 @@ function registerWasmConv2DBackpropFilter(): void {
  * Initialises the best available tfjs backend (see the module comment) and reports it.
  * Idempotent: a second call returns the same info unless a different `prefer` is given.
  */
-export async function initBackend(options: InitBackendOptions | BackendName | 'auto' = {}): Promise<BackendInfo> {
+export async function initBackend(
+  options: InitBackendOptions | BackendName | 'auto' = {},
+): Promise<BackendInfo> {
   const opts: InitBackendOptions = typeof options === 'string' ? { prefer: options } : options;
   const prefer = opts.prefer ?? 'auto';
-  if (current !== null && (prefer === 'auto' || prefer === current.name) && tf.getBackend() === current.tfBackend) {
+  if (
+    current !== null &&
+    (prefer === 'auto' || prefer === current.name) &&
+    tf.getBackend() === current.tfBackend
+  ) {
     return current;
   }
   const order: BackendName[] =
@@ -165,22 +177,36 @@ export async function initBackend(options: InitBackendOptions | BackendName | 'a
       ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']
       : opts.strict
         ? [prefer]
-        : [prefer, ...(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as BackendName[]).filter((n) => n !== prefer)];
+        : [
+            prefer,
+            ...(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as BackendName[]).filter((n) => n !== prefer),
+          ];
   const warnings: string[] = [];
   let wasmError: unknown;
   for (const name of order) {
     if (name === 'tensorflow-gpu' && (await tryNative('@tensorflow/tfjs-node-gpu'))) {
-      current = { name, tfBackend: tf.getBackend(), detail: 'tensorflow (native, @tensorflow/tfjs-node-gpu)', warnings };
+      current = {
+        name,
+        tfBackend: tf.getBackend(),
+        detail: 'tensorflow (native, @tensorflow/tfjs-node-gpu)',
+        warnings,
+      };
       return current;
     }
     if (name === 'tensorflow' && (await tryNative('@tensorflow/tfjs-node'))) {
-      current = { name, tfBackend: tf.getBackend(), detail: 'tensorflow (native, @tensorflow/tfjs-node)', warnings };
+      current = {
+        name,
+        tfBackend: tf.getBackend(),
+        detail: 'tensorflow (native, @tensorflow/tfjs-node)',
+        warnings,
+      };
       return current;
     }
     if (name === 'wasm') {
       const w = await tryWasm();
       if (w.ok) {
-        if (!w.simd) warnings.push('tfjs-wasm is running WITHOUT SIMD: training will be several times slower');
+        if (!w.simd)
+          warnings.push('tfjs-wasm is running WITHOUT SIMD: training will be several times slower');
         current = {
           name,
           tfBackend: tf.getBackend(),
@@ -204,5 +230,7 @@ export async function initBackend(options: InitBackendOptions | BackendName | 'a
       }
     }
   }
-  throw new BackendError(`no tfjs backend could be initialised (tried ${order.join(', ')})`, { cause: wasmError });
+  throw new BackendError(`no tfjs backend could be initialised (tried ${order.join(', ')})`, {
+    cause: wasmError,
+  });
 }

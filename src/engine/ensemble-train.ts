@@ -18,7 +18,11 @@ import type { TrainJob, WorkerMessage } from './train-worker.js';
 export class EnsembleTrainError extends Error {
   readonly code: 'E_ENSEMBLE_OPTIONS' | 'E_ENSEMBLE_MEMBER';
   readonly member: number | null;
-  constructor(code: 'E_ENSEMBLE_OPTIONS' | 'E_ENSEMBLE_MEMBER', message: string, member: number | null = null) {
+  constructor(
+    code: 'E_ENSEMBLE_OPTIONS' | 'E_ENSEMBLE_MEMBER',
+    message: string,
+    member: number | null = null,
+  ) {
     super(message);
     this.name = 'EnsembleTrainError';
     this.code = code;
@@ -93,17 +97,24 @@ export async function trainEnsemble(
 ): Promise<EnsembleTrainResult> {
   const m = options.members ?? 5;
   const k = options.k ?? 16;
-  if (!Number.isInteger(m) || m < 1) throw new EnsembleTrainError('E_ENSEMBLE_OPTIONS', `members must be ≥ 1, got ${m}`);
-  if (!Number.isInteger(k) || k < 1) throw new EnsembleTrainError('E_ENSEMBLE_OPTIONS', `k must be ≥ 1, got ${k}`);
+  if (!Number.isInteger(m) || m < 1)
+    throw new EnsembleTrainError('E_ENSEMBLE_OPTIONS', `members must be ≥ 1, got ${m}`);
+  if (!Number.isInteger(k) || k < 1)
+    throw new EnsembleTrainError('E_ENSEMBLE_OPTIONS', `k must be ≥ 1, got ${k}`);
   const d = dataDim(spec.arch);
   if (data.length !== n * d) {
-    throw new EnsembleTrainError('E_ENSEMBLE_OPTIONS', `training data holds ${data.length} values, expected ${n}×${d}`);
+    throw new EnsembleTrainError(
+      'E_ENSEMBLE_OPTIONS',
+      `training data holds ${data.length} values, expected ${n}×${d}`,
+    );
   }
   const conc = Math.max(1, Math.min(m, options.concurrency ?? os.availableParallelism()));
   const t0 = performance.now();
   const shared = toShared(data);
   const sharedVal =
-    options.validation !== undefined ? { data: toShared(options.validation.data), n: options.validation.n } : undefined;
+    options.validation !== undefined
+      ? { data: toShared(options.validation.data), n: options.validation.n }
+      : undefined;
   const baseSeed = options.seed ?? 0;
   const results: TrainResult[] = new Array<TrainResult>(m);
   let next = 0;
@@ -133,8 +144,24 @@ export async function trainEnsemble(
           finish(new EnsembleTrainError('E_ENSEMBLE_MEMBER', `member ${member}: ${msg.message}`, member));
         }
       });
-      worker.on('error', (e) => finish(new EnsembleTrainError('E_ENSEMBLE_MEMBER', `member ${member}: worker failed: ${e.message}`, member)));
-      worker.on('exit', (code) => finish(new EnsembleTrainError('E_ENSEMBLE_MEMBER', `member ${member}: worker exited (code ${code}) without a result`, member)));
+      worker.on('error', (e) =>
+        finish(
+          new EnsembleTrainError(
+            'E_ENSEMBLE_MEMBER',
+            `member ${member}: worker failed: ${e.message}`,
+            member,
+          ),
+        ),
+      );
+      worker.on('exit', (code) =>
+        finish(
+          new EnsembleTrainError(
+            'E_ENSEMBLE_MEMBER',
+            `member ${member}: worker exited (code ${code}) without a result`,
+            member,
+          ),
+        ),
+      );
       const job: TrainJob = {
         member,
         seed: memberSeed(baseSeed, member),

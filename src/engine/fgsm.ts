@@ -42,9 +42,11 @@ export function fgsm(
     const d = dataDim(vae.spec.arch);
     const dz = vae.latentDim;
     const e = options.epsilon ?? 0.3;
-    if (!(e >= 0) || !Number.isFinite(e)) throw new FgsmError(`epsilon must be a finite number ≥ 0, got ${e}`);
+    if (!(e >= 0) || !Number.isFinite(e))
+      throw new FgsmError(`epsilon must be a finite number ≥ 0, got ${e}`);
     if (x.length !== n * d) throw new FgsmError(`x holds ${x.length} values, expected ${n}×${d}`);
-    if (eps.length === 0 || eps.length % dz !== 0) throw new FgsmError(`eps must hold K×${dz} values, got ${eps.length}`);
+    if (eps.length === 0 || eps.length % dz !== 0)
+      throw new FgsmError(`eps must hold K×${dz} values, got ${eps.length}`);
     const k = eps.length / dz;
     const bs = options.batchSize ?? 128;
     const out = new Float32Array(n * d);

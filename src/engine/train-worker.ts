@@ -37,7 +37,10 @@ export function bootstrapIndices(n: number, seed: number): Uint32Array {
   return idx;
 }
 
-export async function runJob(job: TrainJob, post: (m: WorkerMessage, transfer?: ArrayBuffer[]) => void): Promise<void> {
+export async function runJob(
+  job: TrainJob,
+  post: (m: WorkerMessage, transfer?: ArrayBuffer[]) => void,
+): Promise<void> {
   try {
     const info = await initBackend(job.backend);
     post({ type: 'backend', member: job.member, detail: info.detail, warnings: info.warnings });
@@ -63,7 +66,12 @@ export async function runJob(job: TrainJob, post: (m: WorkerMessage, transfer?: 
     post({ type: 'result', member: job.member, result }, transfer);
   } catch (e) {
     const err = e as { message?: string; code?: string };
-    post({ type: 'error', member: job.member, message: String(err.message ?? e), ...(err.code ? { code: err.code } : {}) });
+    post({
+      type: 'error',
+      member: job.member,
+      message: String(err.message ?? e),
+      ...(err.code ? { code: err.code } : {}),
+    });
   }
 }
 

@@ -133,7 +133,9 @@ export class Adam {
         const vNew = tf.add(v, tf.mul(tf.sub(tf.square(g), v), c2));
         m.assign(mNew);
         v.assign(vNew);
-        this.vars[i].assign(tf.sub(this.vars[i], tf.mul(tf.div(mNew, tf.add(tf.sqrt(vNew), epsHat)), stepSize)));
+        this.vars[i].assign(
+          tf.sub(this.vars[i], tf.mul(tf.div(mNew, tf.add(tf.sqrt(vNew), epsHat)), stepSize)),
+        );
       }
     });
   }
@@ -145,7 +147,9 @@ export class Adam {
 }
 
 /** Resolved options with defaults (one place to read them). */
-export function trainDefaults(o: TrainOptions): Required<
+export function trainDefaults(
+  o: TrainOptions,
+): Required<
   Omit<TrainOptions, 'validation' | 'initialParams' | 'onProgress' | 'signal' | 'adam' | 'trainK'>
 > & { trainK: number; adam: { beta1: number; beta2: number; epsilon: number } } {
   const beta = o.beta ?? 1;
@@ -169,7 +173,8 @@ export function trainDefaults(o: TrainOptions): Required<
 }
 
 function checkPositiveInt(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1) throw new TrainError('E_TRAIN_OPTIONS', `${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 1)
+    throw new TrainError('E_TRAIN_OPTIONS', `${name} must be a positive integer, got ${v}`);
 }
 
 /**
@@ -201,7 +206,12 @@ export function meanIwae(vae: TfVae, data: Float32Array, n: number, eps: Float32
 }
 
 /** Trains one member. Synchronous compute; returns when done (or stopped early / aborted). */
-export function trainMember(spec: MemberSpec, data: Float32Array, n: number, options: TrainOptions = {}): TrainResult {
+export function trainMember(
+  spec: MemberSpec,
+  data: Float32Array,
+  n: number,
+  options: TrainOptions = {},
+): TrainResult {
   const o = trainDefaults(options);
   checkPositiveInt('steps', o.steps);
   checkPositiveInt('batchSize', o.batchSize);
@@ -210,20 +220,30 @@ export function trainMember(spec: MemberSpec, data: Float32Array, n: number, opt
   checkPositiveInt('validationK', o.validationK);
   checkPositiveInt('progressEvery', o.progressEvery);
   if (!(o.learningRate > 0)) throw new TrainError('E_TRAIN_OPTIONS', `learningRate must be > 0`);
-  if (!Number.isInteger(o.patience) || o.patience < 1) throw new TrainError('E_TRAIN_OPTIONS', `patience must be ≥ 1`);
+  if (!Number.isInteger(o.patience) || o.patience < 1)
+    throw new TrainError('E_TRAIN_OPTIONS', `patience must be ≥ 1`);
   const d = dataDim(spec.arch);
-  if (!Number.isInteger(n) || n < 1) throw new TrainError('E_TRAIN_DATA', `need at least one training record, got n=${n}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new TrainError('E_TRAIN_DATA', `need at least one training record, got n=${n}`);
   if (data.length !== n * d) {
-    throw new TrainError('E_TRAIN_DATA', `training data holds ${data.length} values, expected ${n}×${d}=${n * d}`);
+    throw new TrainError(
+      'E_TRAIN_DATA',
+      `training data holds ${data.length} values, expected ${n}×${d}=${n * d}`,
+    );
   }
   const val = options.validation;
   if (val !== undefined && (val.n < 1 || val.data.length !== val.n * d)) {
-    throw new TrainError('E_TRAIN_DATA', `validation data holds ${val.data.length} values, expected ${val.n}×${d}`);
+    throw new TrainError(
+      'E_TRAIN_DATA',
+      `validation data holds ${val.data.length} values, expected ${val.n}×${d}`,
+    );
   }
 
   const t0 = performance.now();
   const vae =
-    options.initialParams !== undefined ? TfVae.fromParams(spec, options.initialParams) : TfVae.create(spec, o.seed);
+    options.initialParams !== undefined
+      ? TfVae.fromParams(spec, options.initialParams)
+      : TfVae.create(spec, o.seed);
   const vars = vae.variables();
   const adam = new Adam(vars, o.adam.beta1, o.adam.beta2, o.adam.epsilon);
   const rng = new Rng((o.seed ^ 0x7a11) >>> 0);
@@ -281,7 +301,10 @@ export function trainMember(spec: MemberSpec, data: Float32Array, n: number, opt
       lossT.dispose();
       lastLoss = lossVal;
       if (!Number.isFinite(lossVal)) {
-        throw new TrainError('E_TRAIN_DIVERGED', `training loss became ${lossVal} at step ${step} (try a lower learningRate)`);
+        throw new TrainError(
+          'E_TRAIN_DIVERGED',
+          `training loss became ${lossVal} at step ${step} (try a lower learningRate)`,
+        );
       }
       const done = step + 1;
       const isVal = val !== undefined && (done % o.validateEvery === 0 || done === o.steps);
@@ -331,7 +354,15 @@ export function trainMember(spec: MemberSpec, data: Float32Array, n: number, opt
       bestStep = step;
     }
     void lastLoss;
-    return { params, history, steps: step, bestStep, bestValIwae, stoppedEarly, elapsedMs: performance.now() - t0 };
+    return {
+      params,
+      history,
+      steps: step,
+      bestStep,
+      bestValIwae,
+      stoppedEarly,
+      elapsedMs: performance.now() - t0,
+    };
   } finally {
     adam.dispose();
     vae.dispose();

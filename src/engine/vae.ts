@@ -24,7 +24,13 @@ import {
   type MemberSpec,
   type Prior,
 } from './spec.js';
-import { convDecoderLayers, convEncoderLayers, paramShapes, shapeSize, type ConvLayerSpec } from './params.js';
+import {
+  convDecoderLayers,
+  convEncoderLayers,
+  paramShapes,
+  shapeSize,
+  type ConvLayerSpec,
+} from './params.js';
 import { Rng, randomParams } from './random.js';
 
 export class VaeError extends Error {
@@ -59,7 +65,10 @@ function denseInputGrad(dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
 
 const denseCache = new Map<string, (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D>();
 
-function denseFn(act: DenseAct, needDx: boolean): (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D {
+function denseFn(
+  act: DenseAct,
+  needDx: boolean,
+): (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D {
   const key = `${act}:${needDx}`;
   let f = denseCache.get(key);
   if (f === undefined) {
@@ -83,7 +92,11 @@ function denseFn(act: DenseAct, needDx: boolean): (x: tf.Tensor2D, w: tf.Tensor2
           return [dx, dw, db];
         },
       };
-    }) as unknown as CustomGradFn) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+    }) as unknown as CustomGradFn) as unknown as (
+      x: tf.Tensor2D,
+      w: tf.Tensor2D,
+      b: tf.Tensor1D,
+    ) => tf.Tensor2D;
     denseCache.set(key, f);
   }
   return f;
@@ -93,7 +106,13 @@ function denseFn(act: DenseAct, needDx: boolean): (x: tf.Tensor2D, w: tf.Tensor2
  * y = act(x·W + b) with a backward pass free of transposed matmuls. `needDx` false skips the
  * input gradient (first layer during training), returning zeros for it.
  */
-export function dense(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, act: DenseAct, needDx = true): tf.Tensor2D {
+export function dense(
+  x: tf.Tensor2D,
+  w: tf.Tensor2D,
+  b: tf.Tensor1D,
+  act: DenseAct,
+  needDx = true,
+): tf.Tensor2D {
   return denseFn(act, needDx)(x, w, b);
 }
 
@@ -110,7 +129,13 @@ function samePads(inSize: number, outSize: number, k: number, s: number): [numbe
  * Filter gradient of y = conv2d(x, W, s, pad): dW[i,j,:,:] = Σ_{b,p,q} x_pad[b, p·s+i, q·s+j, :]ᵀ dy[b,p,q,:].
  * x [B,H,W,Ci], dy [B,h,w,Co] → [k,k,Ci,Co]. One plain matmul per kernel tap.
  */
-function convFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number, s: number, padding: 'same' | 'valid'): tf.Tensor4D {
+function convFilterGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  k: number,
+  s: number,
+  padding: 'same' | 'valid',
+): tf.Tensor4D {
   const [bsz, hIn, wIn, ci] = x.shape;
   const [, h, w, co] = dy.shape;
   let top = 0;
@@ -131,7 +156,12 @@ function convFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number, s: number, p
   const taps: tf.Tensor2D[] = [];
   for (let i = 0; i < k; i++) {
     for (let j = 0; j < k; j++) {
-      const sl = tf.stridedSlice(xp, [0, i, j, 0], [bsz, i + (h - 1) * s + 1, j + (w - 1) * s + 1, ci], [1, s, s, 1]);
+      const sl = tf.stridedSlice(
+        xp,
+        [0, i, j, 0],
+        [bsz, i + (h - 1) * s + 1, j + (w - 1) * s + 1, ci],
+        [1, s, s, 1],
+      );
       taps.push(tf.matMul(tf.transpose(tf.reshape(sl, [bsz * h * w, ci])), dy2));
     }
   }
@@ -273,19 +303,26 @@ export class TfVae {
     const vars: Record<string, tf.Variable> = {};
     const names = new Set(expected.map(([n]) => n));
     for (const name of Object.keys(params)) {
-      if (!names.has(name)) throw new VaeError('E_VAE_PARAMS', `unexpected parameter "${name}" for this member spec`);
+      if (!names.has(name))
+        throw new VaeError('E_VAE_PARAMS', `unexpected parameter "${name}" for this member spec`);
     }
     for (const [name, shape] of expected) {
       const p = params[name];
       if (p === undefined) throw new VaeError('E_VAE_PARAMS', `missing parameter "${name}"`);
-      if (p.shape.length !== shape.length || p.shape.some((v, i) => v !== shape[i]) || p.data.length !== shapeSize(shape)) {
+      if (
+        p.shape.length !== shape.length ||
+        p.shape.some((v, i) => v !== shape[i]) ||
+        p.data.length !== shapeSize(shape)
+      ) {
         throw new VaeError(
           'E_VAE_PARAMS',
           `parameter "${name}" has shape [${p.shape.join(',')}] (${p.data.length} values), expected [${shape.join(',')}]`,
         );
       }
       // tidy frees the initial value tensor; the variable keeps its data.
-      vars[name] = tf.tidy(() => tf.variable(tf.tensor(p.data, shape, 'float32'), trainable, `${name}#${nextVarId++}`));
+      vars[name] = tf.tidy(() =>
+        tf.variable(tf.tensor(p.data, shape, 'float32'), trainable, `${name}#${nextVarId++}`),
+      );
     }
     this.vars = vars;
     if (spec.prior.kind === 'maf') this.initMaf(spec.prior);
@@ -305,7 +342,10 @@ export class TfVae {
   private initMaf(prior: MafSpec): void {
     const dz = this.latentDim;
     if (prior.permutations.length !== prior.layers) {
-      throw new VaeError('E_VAE_PARAMS', `MAF prior has ${prior.layers} layers but ${prior.permutations.length} permutations`);
+      throw new VaeError(
+        'E_VAE_PARAMS',
+        `MAF prior has ${prior.layers} layers but ${prior.permutations.length} permutations`,
+      );
     }
     const widths = [dz, ...prior.hidden, 2 * dz];
     const masks = madeMasks(dz, prior.hidden);
@@ -342,7 +382,13 @@ export class TfVae {
     if (arch.kind === 'mlp') {
       h = x;
       arch.encoderHidden.forEach((_, i) => {
-        h = dense(h, this.v2(`enc.h${i}.w`), this.v1(`enc.h${i}.b`), 'relu', i > 0 || opts.needInputGrad === true);
+        h = dense(
+          h,
+          this.v2(`enc.h${i}.w`),
+          this.v1(`enc.h${i}.b`),
+          'relu',
+          i > 0 || opts.needInputGrad === true,
+        );
       });
     } else {
       let a = tf.reshape(x, [-1, arch.height, arch.width, arch.channels]) as tf.Tensor4D;
@@ -410,7 +456,10 @@ export class TfVae {
       const wo = tf.mul(this.v2(`prior.maf${l}.out.w`), masks[prior.hidden.length]) as tf.Tensor2D;
       const o = dense(a, wo, this.v1(`prior.maf${l}.out.b`), 'linear');
       const shift = tf.slice(o, [0, 0], [-1, dz]);
-      const logscale = tf.mul(tf.tanh(tf.div(tf.slice(o, [0, dz], [-1, dz]), MAF_SCALE_BOUND)), MAF_SCALE_BOUND);
+      const logscale = tf.mul(
+        tf.tanh(tf.div(tf.slice(o, [0, dz], [-1, dz]), MAF_SCALE_BOUND)),
+        MAF_SCALE_BOUND,
+      );
       const u = tf.mul(tf.sub(y, shift), tf.exp(tf.neg(logscale))) as tf.Tensor2D;
       const s = tf.sum(logscale, 1) as tf.Tensor1D;
       ld = ld === null ? (tf.neg(s) as tf.Tensor1D) : (tf.sub(ld, s) as tf.Tensor1D);
@@ -443,11 +492,17 @@ export class TfVae {
     const b = x.shape[0];
     const dz = this.latentDim;
     if (x.shape[1] !== this.dataDim) {
-      throw new VaeError('E_VAE_INPUT', `input has ${x.shape[1]} features, the model expects ${this.dataDim}`);
+      throw new VaeError(
+        'E_VAE_INPUT',
+        `input has ${x.shape[1]} features, the model expects ${this.dataDim}`,
+      );
     }
     const k = eps.rank === 2 ? eps.shape[0] : eps.shape[1];
     if (eps.shape[eps.rank - 1] !== dz || (eps.rank === 3 && eps.shape[0] !== b)) {
-      throw new VaeError('E_VAE_INPUT', `eps has shape [${eps.shape.join(',')}], expected [K,${dz}] or [${b},K,${dz}]`);
+      throw new VaeError(
+        'E_VAE_INPUT',
+        `eps has shape [${eps.shape.join(',')}], expected [K,${dz}] or [${b},K,${dz}]`,
+      );
     }
     const { mu, sigma } = this.encode(x, opts);
     const e3 = eps.rank === 2 ? tf.reshape(eps, [1, k, dz]) : eps;
@@ -484,7 +539,8 @@ export class TfVae {
   ): { iwae: Float32Array; elbo: Float32Array; rate: Float32Array } {
     this.checkAlive();
     const d = this.dataDim;
-    if (data.length < n * d) throw new VaeError('E_VAE_INPUT', `data holds ${data.length} values, need ${n}×${d}`);
+    if (data.length < n * d)
+      throw new VaeError('E_VAE_INPUT', `data holds ${data.length} values, need ${n}×${d}`);
     if (eps.length !== k * this.latentDim) {
       throw new VaeError('E_VAE_INPUT', `eps holds ${eps.length} values, need ${k}×${this.latentDim}`);
     }
@@ -548,9 +604,13 @@ let nextVarId = 0;
 
 function validateSpec(spec: MemberSpec): void {
   const a = spec.arch;
-  if (!Number.isInteger(a.latentDim) || a.latentDim < 1) throw new VaeError('E_VAE_PARAMS', `latentDim must be ≥ 1`);
+  if (!Number.isInteger(a.latentDim) || a.latentDim < 1)
+    throw new VaeError('E_VAE_PARAMS', `latentDim must be ≥ 1`);
   if (a.kind === 'conv' && (a.height !== 28 || a.width !== 28)) {
-    throw new VaeError('E_VAE_PARAMS', `the convolutional VAE requires 28×28 inputs, got ${a.height}×${a.width}`);
+    throw new VaeError(
+      'E_VAE_PARAMS',
+      `the convolutional VAE requires 28×28 inputs, got ${a.height}×${a.width}`,
+    );
   }
   if (a.kind === 'mlp' && (!Number.isInteger(a.inputDim) || a.inputDim < 1)) {
     throw new VaeError('E_VAE_PARAMS', `inputDim must be ≥ 1`);

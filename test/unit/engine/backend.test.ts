@@ -21,7 +21,9 @@ describe('initBackend', () => {
     const cpu = await initBackend({ prefer: 'cpu', strict: true });
     expect(cpu.name).toBe('cpu');
     expect(cpu.warnings.join(' ')).toMatch(/WARNING.*slower/);
-    await expect(initBackend({ prefer: 'tensorflow-gpu', strict: true })).rejects.toMatchObject({ code: 'E_BACKEND' });
+    await expect(initBackend({ prefer: 'tensorflow-gpu', strict: true })).rejects.toMatchObject({
+      code: 'E_BACKEND',
+    });
     const back = await initBackend('wasm');
     expect(back.name).toBe('wasm');
   });

@@ -23,13 +23,22 @@ describe('trainEnsemble', () => {
     const progress = new Map<number, number>();
     const backends: string[] = [];
     const r = await trainEnsemble(spec, data, 200, {
-      members: 3, seed: 10, k: 16, concurrency: 2, train: { steps: 30, batchSize: 20, progressEvery: 10 },
-      onProgress: (m, e) => progress.set(m, e.step), onBackend: (_m, detail) => backends.push(detail),
+      members: 3,
+      seed: 10,
+      k: 16,
+      concurrency: 2,
+      train: { steps: 30, batchSize: 20, progressEvery: 10 },
+      onProgress: (m, e) => progress.set(m, e.step),
+      onBackend: (_m, detail) => backends.push(detail),
     });
     expect(r.members.length).toBe(3);
     expect(backends.length).toBe(3);
     expect(backends[0]).toMatch(/wasm/);
-    expect([...progress.entries()].sort()).toEqual([[0, 30], [1, 30], [2, 30]]);
+    expect([...progress.entries()].sort()).toEqual([
+      [0, 30],
+      [1, 30],
+      [2, 30],
+    ]);
     for (let m = 0; m < 3; m++) {
       const mem = r.members[m];
       expect(mem.seed).toBe(memberSeed(10, m));
@@ -37,17 +46,34 @@ describe('trainEnsemble', () => {
       const local = trainMember(spec, data, 200, { steps: 30, batchSize: 20, seed: mem.seed });
       for (const name of Object.keys(local.params)) {
         expect(mem.params[name].shape).toEqual(local.params[name].shape);
-        expect(Buffer.from(mem.params[name].data.buffer).equals(Buffer.from(local.params[name].data.buffer))).toBe(true);
+        expect(
+          Buffer.from(mem.params[name].data.buffer).equals(Buffer.from(local.params[name].data.buffer)),
+        ).toBe(true);
       }
     }
-    expect(Array.from(r.members[0].params['dec.out.b'].data)).not.toEqual(Array.from(r.members[1].params['dec.out.b'].data));
+    expect(Array.from(r.members[0].params['dec.out.b'].data)).not.toEqual(
+      Array.from(r.members[1].params['dec.out.b'].data),
+    );
   }, 60_000);
 
   it('bootstrap resampling changes what a member sees; member errors are typed', async () => {
-    const a = await trainEnsemble(spec, data, 200, { members: 1, seed: 1, train: { steps: 10, batchSize: 20 } });
-    const b = await trainEnsemble(spec, data, 200, { members: 1, seed: 1, bootstrap: true, train: { steps: 10, batchSize: 20 } });
-    expect(Array.from(a.members[0].params['dec.out.b'].data)).not.toEqual(Array.from(b.members[0].params['dec.out.b'].data));
-    await expect(trainEnsemble(spec, data, 200, { members: 2, train: { steps: 10, learningRate: -1 } })).rejects.toMatchObject({
+    const a = await trainEnsemble(spec, data, 200, {
+      members: 1,
+      seed: 1,
+      train: { steps: 10, batchSize: 20 },
+    });
+    const b = await trainEnsemble(spec, data, 200, {
+      members: 1,
+      seed: 1,
+      bootstrap: true,
+      train: { steps: 10, batchSize: 20 },
+    });
+    expect(Array.from(a.members[0].params['dec.out.b'].data)).not.toEqual(
+      Array.from(b.members[0].params['dec.out.b'].data),
+    );
+    await expect(
+      trainEnsemble(spec, data, 200, { members: 2, train: { steps: 10, learningRate: -1 } }),
+    ).rejects.toMatchObject({
       code: 'E_ENSEMBLE_MEMBER',
     });
     await expect(trainEnsemble(spec, data, 199)).rejects.toMatchObject({ code: 'E_ENSEMBLE_OPTIONS' });

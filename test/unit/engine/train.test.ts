@@ -53,8 +53,16 @@ describe('trainMember', () => {
   it('reduces the loss and improves the validation IWAE', () => {
     const events: TrainProgress[] = [];
     const r = trainMember(spec, train, 1000, {
-      steps: 600, batchSize: 64, learningRate: 3e-3, seed: 4, validation: { data: val, n: 300 }, validateEvery: 100,
-      patience: 10, betaStart: 0.2, warmupSteps: 100, onProgress: (e) => events.push(e),
+      steps: 600,
+      batchSize: 64,
+      learningRate: 3e-3,
+      seed: 4,
+      validation: { data: val, n: 300 },
+      validateEvery: 100,
+      patience: 10,
+      betaStart: 0.2,
+      warmupSteps: 100,
+      onProgress: (e) => events.push(e),
     });
     expect(r.steps).toBe(600);
     const losses = events.map((e) => e.loss);
@@ -86,9 +94,13 @@ describe('trainMember', () => {
     const b = trainMember(spec, train, 1000, opts);
     const c = trainMember(spec, train, 1000, { ...opts, seed: 8 });
     for (const name of Object.keys(a.params)) {
-      expect(Buffer.from(a.params[name].data.buffer).equals(Buffer.from(b.params[name].data.buffer))).toBe(true);
+      expect(Buffer.from(a.params[name].data.buffer).equals(Buffer.from(b.params[name].data.buffer))).toBe(
+        true,
+      );
     }
-    expect(Buffer.from(a.params['dec.out.w'].data.buffer).equals(Buffer.from(c.params['dec.out.w'].data.buffer))).toBe(false);
+    expect(
+      Buffer.from(a.params['dec.out.w'].data.buffer).equals(Buffer.from(c.params['dec.out.w'].data.buffer)),
+    ).toBe(false);
     expect(a.history.map((e) => e.loss)).toEqual(b.history.map((e) => e.loss));
   });
 
@@ -96,8 +108,15 @@ describe('trainMember', () => {
     // A learning rate far too high makes the validation IWAE go up and down.
     const events: TrainProgress[] = [];
     const r = trainMember(spec, train, 1000, {
-      steps: 400, batchSize: 16, learningRate: 0.05, seed: 3, validation: { data: val, n: 300 }, validateEvery: 10,
-      patience: 3, validationK: 8, onProgress: (e) => events.push(e),
+      steps: 400,
+      batchSize: 16,
+      learningRate: 0.05,
+      seed: 3,
+      validation: { data: val, n: 300 },
+      validateEvery: 10,
+      patience: 3,
+      validationK: 8,
+      onProgress: (e) => events.push(e),
     });
     const vals = events.filter((e) => e.valIwae !== undefined);
     const best = vals.reduce((m, e) => ((e.valIwae as number) > (m.valIwae as number) ? e : m));
@@ -118,23 +137,43 @@ describe('trainMember', () => {
 
   it('IWAE objective and gaussian likelihood train too', () => {
     const g: MemberSpec = { ...spec, likelihood: 'gaussian' };
-    const r = trainMember(g, train, 1000, { steps: 100, batchSize: 32, objective: 'iwae', trainK: 4, seed: 1, progressEvery: 20 });
+    const r = trainMember(g, train, 1000, {
+      steps: 100,
+      batchSize: 32,
+      objective: 'iwae',
+      trainK: 4,
+      seed: 1,
+      progressEvery: 20,
+    });
     expect(r.history.length).toBe(5);
     expect(r.history[4].loss).toBeLessThan(r.history[0].loss);
     expect(r.params['dec.scale_raw'].shape).toEqual([12]);
   });
 
   it('rejects bad data and options with typed errors', () => {
-    expect(() => trainMember(spec, new Float32Array(11), 1)).toThrow(expect.objectContaining({ code: 'E_TRAIN_DATA' }));
-    expect(() => trainMember(spec, train, 1000, { steps: 0 })).toThrow(expect.objectContaining({ code: 'E_TRAIN_OPTIONS' }));
+    expect(() => trainMember(spec, new Float32Array(11), 1)).toThrow(
+      expect.objectContaining({ code: 'E_TRAIN_DATA' }),
+    );
+    expect(() => trainMember(spec, train, 1000, { steps: 0 })).toThrow(
+      expect.objectContaining({ code: 'E_TRAIN_OPTIONS' }),
+    );
   });
 
   it('leaks no tensors over 1,000 training steps', () => {
-    const tiny: MemberSpec = { ...spec, arch: { kind: 'mlp', inputDim: 12, encoderHidden: [8], decoderHidden: [8], latentDim: 2 } };
+    const tiny: MemberSpec = {
+      ...spec,
+      arch: { kind: 'mlp', inputDim: 12, encoderHidden: [8], decoderHidden: [8], latentDim: 2 },
+    };
     const before = tf.memory().numTensors;
     const counts: number[] = [];
     trainMember(tiny, train, 1000, {
-      steps: 1000, batchSize: 16, seed: 2, validation: { data: val, n: 300 }, validateEvery: 250, patience: 100, progressEvery: 100,
+      steps: 1000,
+      batchSize: 16,
+      seed: 2,
+      validation: { data: val, n: 300 },
+      validateEvery: 250,
+      patience: 100,
+      progressEvery: 100,
       onProgress: () => counts.push(tf.memory().numTensors),
     });
     expect(counts.length).toBeGreaterThanOrEqual(10);

@@ -19,7 +19,8 @@ beforeAll(async () => {
 function noisyParams(spec: MemberSpec, seed: number, scale = 1): MemberParams {
   const p = randomParams(spec, seed);
   const rng = new Rng(seed + 99);
-  for (const t of Object.values(p)) for (let i = 0; i < t.data.length; i++) t.data[i] = t.data[i] * scale + 0.1 * rng.normal();
+  for (const t of Object.values(p))
+    for (let i = 0; i < t.data.length; i++) t.data[i] = t.data[i] * scale + 0.1 * rng.normal();
   return p;
 }
 
@@ -47,24 +48,51 @@ function checkAgainstF64(spec: MemberSpec, n: number, k: number, seed: number): 
 describe('TfVae bounds vs float64 reference', () => {
   it('MLP, bernoulli, standard prior', () => {
     checkAgainstF64(
-      { arch: { kind: 'mlp', inputDim: 7, encoderHidden: [5, 4], decoderHidden: [6], latentDim: 3 }, likelihood: 'bernoulli', prior: { kind: 'standard' } },
-      6, 16, 11,
+      {
+        arch: { kind: 'mlp', inputDim: 7, encoderHidden: [5, 4], decoderHidden: [6], latentDim: 3 },
+        likelihood: 'bernoulli',
+        prior: { kind: 'standard' },
+      },
+      6,
+      16,
+      11,
     );
   });
   it('MLP, gaussian likelihood', () => {
     checkAgainstF64(
-      { arch: { kind: 'mlp', inputDim: 5, encoderHidden: [8], decoderHidden: [8], latentDim: 2 }, likelihood: 'gaussian', prior: { kind: 'standard' } },
-      6, 8, 12,
+      {
+        arch: { kind: 'mlp', inputDim: 5, encoderHidden: [8], decoderHidden: [8], latentDim: 2 },
+        likelihood: 'gaussian',
+        prior: { kind: 'standard' },
+      },
+      6,
+      8,
+      12,
     );
   });
   it('MLP, MAF prior (2 layers, permutations)', () => {
     checkAgainstF64(
-      { arch: { kind: 'mlp', inputDim: 6, encoderHidden: [7], decoderHidden: [5], latentDim: 4 }, likelihood: 'bernoulli', prior: makeMafPrior(4, 2, [6, 5], 3) },
-      5, 16, 13,
+      {
+        arch: { kind: 'mlp', inputDim: 6, encoderHidden: [7], decoderHidden: [5], latentDim: 4 },
+        likelihood: 'bernoulli',
+        prior: makeMafPrior(4, 2, [6, 5], 3),
+      },
+      5,
+      16,
+      13,
     );
   });
   it('conv architecture (tiny base)', () => {
-    checkAgainstF64({ arch: { kind: 'conv', height: 28, width: 28, channels: 1, base: 2, latentDim: 2 }, likelihood: 'bernoulli', prior: { kind: 'standard' } }, 2, 2, 14);
+    checkAgainstF64(
+      {
+        arch: { kind: 'conv', height: 28, width: 28, channels: 1, base: 2, latentDim: 2 },
+        likelihood: 'bernoulli',
+        prior: { kind: 'standard' },
+      },
+      2,
+      2,
+      14,
+    );
   });
 });
 
@@ -73,10 +101,27 @@ describe('hand-worked 1-D model', () => {
     // D = 1, Dz = 1, no hidden layers: mu = a·x + b, sigma = softplus(c·x + e) + SIGMA_MIN,
     // out = f·z + g; bernoulli log p(x|z) = x·out - softplus(out).
     const [a, b, c, e, f, g] = [0.7, -0.2, -0.5, 0.3, 1.3, -0.4];
-    const spec: MemberSpec = { arch: { kind: 'mlp', inputDim: 1, encoderHidden: [], decoderHidden: [], latentDim: 1 }, likelihood: 'bernoulli', prior: { kind: 'standard' } };
-    const t = (v: number): { shape: number[]; data: Float32Array } => ({ shape: [1, 1], data: new Float32Array([v]) });
-    const bias = (v: number): { shape: number[]; data: Float32Array } => ({ shape: [1], data: new Float32Array([v]) });
-    const params: MemberParams = { 'enc.mu.w': t(a), 'enc.mu.b': bias(b), 'enc.sigma.w': t(c), 'enc.sigma.b': bias(e), 'dec.out.w': t(f), 'dec.out.b': bias(g) };
+    const spec: MemberSpec = {
+      arch: { kind: 'mlp', inputDim: 1, encoderHidden: [], decoderHidden: [], latentDim: 1 },
+      likelihood: 'bernoulli',
+      prior: { kind: 'standard' },
+    };
+    const t = (v: number): { shape: number[]; data: Float32Array } => ({
+      shape: [1, 1],
+      data: new Float32Array([v]),
+    });
+    const bias = (v: number): { shape: number[]; data: Float32Array } => ({
+      shape: [1],
+      data: new Float32Array([v]),
+    });
+    const params: MemberParams = {
+      'enc.mu.w': t(a),
+      'enc.mu.b': bias(b),
+      'enc.sigma.w': t(c),
+      'enc.sigma.b': bias(e),
+      'dec.out.w': t(f),
+      'dec.out.b': bias(g),
+    };
     const eps = new Float32Array([0.5, -1.25, 2.0]);
     const x = 0.8;
     const sp = (v: number): number => Math.log(1 + Math.exp(v));
@@ -104,7 +149,11 @@ describe('hand-worked 1-D model', () => {
 
 describe('numerics', () => {
   it('IWAE >= ELBO per record, and logsumexp is stable for log w far below -1e4', () => {
-    const spec: MemberSpec = { arch: { kind: 'mlp', inputDim: 4, encoderHidden: [6], decoderHidden: [6], latentDim: 2 }, likelihood: 'gaussian', prior: { kind: 'standard' } };
+    const spec: MemberSpec = {
+      arch: { kind: 'mlp', inputDim: 4, encoderHidden: [6], decoderHidden: [6], latentDim: 2 },
+      likelihood: 'gaussian',
+      prior: { kind: 'standard' },
+    };
     const params = noisyParams(spec, 5);
     const vae = TfVae.fromParams(spec, params, false);
     const x = new Float32Array([300, -400, 500, 250, 0.1, 0.2, -0.3, 0.4]);
@@ -121,7 +170,11 @@ describe('numerics', () => {
   });
 
   it('toMemberParams returns the spec names and shapes with the values given', () => {
-    const spec: MemberSpec = { arch: { kind: 'mlp', inputDim: 3, encoderHidden: [4], decoderHidden: [2], latentDim: 2 }, likelihood: 'gaussian', prior: makeMafPrior(2, 1, [3], 1) };
+    const spec: MemberSpec = {
+      arch: { kind: 'mlp', inputDim: 3, encoderHidden: [4], decoderHidden: [2], latentDim: 2 },
+      likelihood: 'gaussian',
+      prior: makeMafPrior(2, 1, [3], 1),
+    };
     const params = noisyParams(spec, 8);
     const vae = TfVae.fromParams(spec, params);
     const back = vae.toMemberParams();
@@ -134,7 +187,11 @@ describe('numerics', () => {
   });
 
   it('rejects parameters of the wrong shape with a typed error', () => {
-    const spec: MemberSpec = { arch: { kind: 'mlp', inputDim: 3, encoderHidden: [4], decoderHidden: [2], latentDim: 2 }, likelihood: 'bernoulli', prior: { kind: 'standard' } };
+    const spec: MemberSpec = {
+      arch: { kind: 'mlp', inputDim: 3, encoderHidden: [4], decoderHidden: [2], latentDim: 2 },
+      likelihood: 'bernoulli',
+      prior: { kind: 'standard' },
+    };
     const params = randomParams(spec, 1);
     params['enc.h0.w'] = { shape: [4, 3], data: new Float32Array(12) };
     expect(() => TfVae.fromParams(spec, params)).toThrow(expect.objectContaining({ code: 'E_VAE_PARAMS' }));
@@ -144,23 +201,40 @@ describe('numerics', () => {
 describe('gradients', () => {
   it('fast dense layer gradients equal the stock tfjs gradients of x·W + b (relu)', () => {
     const rng = new Rng(3);
-    const mk = (shape: number[]): tf.Tensor => tf.tensor(new Float32Array(shape.reduce((a, b) => a * b)).map(() => rng.normal()), shape);
+    const mk = (shape: number[]): tf.Tensor =>
+      tf.tensor(
+        new Float32Array(shape.reduce((a, b) => a * b)).map(() => rng.normal()),
+        shape,
+      );
     const x = mk([5, 7]) as tf.Tensor2D;
     const w = mk([7, 4]) as tf.Tensor2D;
     const b = mk([4]) as tf.Tensor1D;
     const r = mk([5, 4]);
-    const fast = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(dense(xx as tf.Tensor2D, ww as tf.Tensor2D, bb as tf.Tensor1D, 'relu'), r)));
-    const stock = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(tf.relu(tf.add(tf.matMul(xx, ww), bb)), r)));
+    const fast = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+      tf.sum(tf.mul(dense(xx as tf.Tensor2D, ww as tf.Tensor2D, bb as tf.Tensor1D, 'relu'), r)),
+    );
+    const stock = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+      tf.sum(tf.mul(tf.relu(tf.add(tf.matMul(xx, ww), bb)), r)),
+    );
     const gf = fast([x, w, b]).map((t) => Array.from(t.dataSync()));
     const gs = stock([x, w, b]).map((t) => Array.from(t.dataSync()));
-    for (let i = 0; i < 3; i++) for (let j = 0; j < gs[i].length; j++) expect(gf[i][j]).toBeCloseTo(gs[i][j], 4);
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < gs[i].length; j++) expect(gf[i][j]).toBeCloseTo(gs[i][j], 4);
     tf.dispose([x, w, b, r]);
   });
 
   it('conv and transposed-conv filter gradients equal float64 brute force (strides 1 and 2, same and valid)', () => {
     // L(W) = Σ y(W) ⊙ R is linear in W, so dL/dW[j] = L(e_j) - L(0), computed with the f64 reference convolutions.
     const rng = new Rng(21);
-    const cases: Array<{ transpose: boolean; h: number; cin: number; cout: number; k: number; s: 1 | 2; pad: 'same' | 'valid' }> = [
+    const cases: Array<{
+      transpose: boolean;
+      h: number;
+      cin: number;
+      cout: number;
+      k: number;
+      s: 1 | 2;
+      pad: 'same' | 'valid';
+    }> = [
       { transpose: false, h: 8, cin: 2, cout: 3, k: 5, s: 1, pad: 'same' },
       { transpose: false, h: 8, cin: 2, cout: 3, k: 5, s: 2, pad: 'same' },
       { transpose: false, h: 7, cin: 2, cout: 2, k: 7, s: 1, pad: 'valid' },
@@ -183,30 +257,55 @@ describe('gradients', () => {
         e[j] = 1;
         return fwd(e).reduce((s, v, q) => s + v * rData[q], 0);
       });
-      const outH = c.transpose ? (c.pad === 'same' ? c.h * c.s : (c.h - 1) * c.s + c.k) : c.pad === 'same' ? Math.ceil(c.h / c.s) : c.h - c.k + 1;
+      const outH = c.transpose
+        ? c.pad === 'same'
+          ? c.h * c.s
+          : (c.h - 1) * c.s + c.k
+        : c.pad === 'same'
+          ? Math.ceil(c.h / c.s)
+          : c.h - c.k + 1;
       const g = tf.tidy(() => {
         const xt = tf.tensor4d(x, [1, c.h, c.h, c.cin]);
         const rt = tf.tensor4d(Float32Array.from(rData), [1, outH, outH, c.cout]);
         const wt = tf.tensor4d(wData, fShape as [number, number, number, number]);
         const layer = convLayerFor(c);
-        return tf.grad((ww: tf.Tensor) => tf.sum(tf.mul(layer(xt, ww as tf.Tensor4D, [1, outH, outH, c.cout]), rt)))(wt);
+        return tf.grad((ww: tf.Tensor) =>
+          tf.sum(tf.mul(layer(xt, ww as tf.Tensor4D, [1, outH, outH, c.cout]), rt)),
+        )(wt);
       });
       const gd = g.dataSync();
       g.dispose();
-      for (let j = 0; j < refGrad.length; j++) expect(Math.abs(gd[j] - refGrad[j])).toBeLessThan(1e-3 * Math.max(1, Math.abs(refGrad[j])));
+      for (let j = 0; j < refGrad.length; j++)
+        expect(Math.abs(gd[j] - refGrad[j])).toBeLessThan(1e-3 * Math.max(1, Math.abs(refGrad[j])));
     }
   });
 });
 
 /** The conv layers exactly as the VAE uses them (custom filter gradients). */
-function convLayerFor(c: { transpose: boolean; cin: number; cout: number; k: number; s: 1 | 2; pad: 'same' | 'valid' }) {
+function convLayerFor(c: {
+  transpose: boolean;
+  cin: number;
+  cout: number;
+  k: number;
+  s: 1 | 2;
+  pad: 'same' | 'valid';
+}) {
   return (x: tf.Tensor4D, w: tf.Tensor4D, outShape: [number, number, number, number]): tf.Tensor4D =>
-    __convForTests(x, w, { k: c.k, stride: c.s, padding: c.pad, cin: c.cin, cout: c.cout }, c.transpose ? outShape : null);
+    __convForTests(
+      x,
+      w,
+      { k: c.k, stride: c.s, padding: c.pad, cin: c.cin, cout: c.cout },
+      c.transpose ? outShape : null,
+    );
 }
 
 describe('no tensor leaks', () => {
   it('1,000 batches of forward scoring leave tf.memory().numTensors unchanged', () => {
-    const spec: MemberSpec = { arch: { kind: 'mlp', inputDim: 10, encoderHidden: [8], decoderHidden: [8], latentDim: 3 }, likelihood: 'bernoulli', prior: makeMafPrior(3, 2, [6], 1) };
+    const spec: MemberSpec = {
+      arch: { kind: 'mlp', inputDim: 10, encoderHidden: [8], decoderHidden: [8], latentDim: 3 },
+      likelihood: 'bernoulli',
+      prior: makeMafPrior(3, 2, [6], 1),
+    };
     const vae = TfVae.create(spec, 1);
     const x = randomData(4, 10, 3);
     const eps = makeEps(2, 16, 3);
