@@ -36,6 +36,7 @@ async function commandModules(): Promise<Register[]> {
     import('./commands/flags.js'),
     import('./commands/models.js'),
     import('./commands/datasets.js'),
+    import('./commands/serve.js'),
   ]);
   return mods.map((m) => m.register);
 }

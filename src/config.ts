@@ -41,6 +41,18 @@ export const envSchema = z.object({
   SCORE_CHUNK: int(4096, 1, 1 << 20),
   /** How often the consumer checks for a new active model version (ms). */
   MODEL_RELOAD_MS: int(5000, 100),
+  /** PostgreSQL schema holding gensemble's tables (search_path); empty = the server's default. */
+  DATABASE_SCHEMA: z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'must be a plain SQL identifier').or(z.literal('')).default(''),
+  /** Partitions a consumer scores at the same time. */
+  STREAM_PARTITIONS_CONCURRENCY: int(1, 1, 64),
+  /** Most bytes fetched per partition and request (larger = bigger batches). */
+  STREAM_MAX_BYTES_PER_PARTITION: int(8 << 20, 1024, 1 << 30),
+  /** Longest a fetch waits for data when a partition is idle (ms; bounds latency at low load). */
+  STREAM_MAX_WAIT_MS: int(100, 0, 60_000),
+  /** Upper bound of the retry backoff while PostgreSQL or the dead-letter topic is unavailable (ms). */
+  STREAM_RETRY_MAX_MS: int(10_000, 100, 600_000),
+  /** How long `serve` waits for the batches in progress on SIGTERM/SIGINT before exiting anyway (ms). */
+  SHUTDOWN_TIMEOUT_MS: int(30_000, 1000, 600_000),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,0 +1,30 @@
+/**
+ * What every input kind's consumer factory needs: services, names and options shared by
+ * consumers/transactions.ts and consumers/frames.ts (and `gensemble serve`).
+ */
+import type { Kafka, Producer } from 'kafkajs';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { StreamMetrics } from '../src/stream/metrics.js';
+import type { ModelSource } from '../src/stream/model-source.js';
+import type { ScoringConsumerOptions } from '../src/stream/consumer.js';
+
+export interface ConsumerDeps {
+  kafka: Kafka;
+  db: Knex;
+  models: ModelSource;
+  logger: Logger;
+  metrics?: StreamMetrics;
+  /** Input topic (default from the environment: TOPIC_TRANSACTIONS / TOPIC_FRAMES). */
+  topic: string;
+  dlqTopic: string;
+  /** Group id prefix; each kind consumes in its own group `<groupId>.<kind>`. */
+  groupId: string;
+  dlqProducer?: Producer;
+  /** Extra consumer tuning (fetch sizes, retry, concurrency, event times). */
+  tuning?: Partial<Omit<ScoringConsumerOptions<unknown>, 'kafka' | 'db' | 'topic' | 'groupId' | 'dlqTopic' | 'spec' | 'models' | 'logger' | 'metrics'>>;
+}
+
+export function groupFor(prefix: string, kind: string): string {
+  return `${prefix}.${kind}`;
+}

@@ -1,0 +1,91 @@
+/**
+ * `gensemble serve`: the scoring consumers plus /metrics, /healthz, /readyz. Runs until SIGTERM or
+ * SIGINT, then finishes the batches in progress, commits their offsets, disconnects and exits 0
+ * (1 when a consumer stopped on a non-retriable error, or shutdown overran SHUTDOWN_TIMEOUT_MS).
+ */
+import { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { InputError } from '../errors.js';
+import type { ModelKind } from '../engine/checkpoint.js';
+import { StreamService } from '../stream/service.js';
+import { describeError } from '../stream/errors.js';
+
+interface ServeFlags {
+  kinds: ModelKind[];
+  modelTransactions?: string;
+  modelFrames?: string;
+  http: boolean;
+}
+
+function parseKinds(v: string): ModelKind[] {
+  const kinds = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const bad = kinds.filter((k) => k !== 'transactions' && k !== 'frames');
+  if (bad.length > 0 || kinds.length === 0) throw new InputError('SERVE_BAD_KINDS', `--kinds takes transactions,frames (one or both), got "${v}"`);
+  return [...new Set(kinds)] as ModelKind[];
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('score the Kafka topics with the trained models, write flags to PostgreSQL, serve /metrics /healthz /readyz')
+    .option('--kinds <list>', 'input kinds to consume (comma-separated)', parseKinds, ['transactions', 'frames'] as ModelKind[])
+    .option('--model-transactions <dir>', 'checkpoint directory of the transactions model (default: active registry version, else MODEL_TRANSACTIONS)')
+    .option('--model-frames <dir>', 'checkpoint directory of the frames model (default: active registry version, else MODEL_FRAMES)')
+    .option('--no-http', 'do not start the HTTP server')
+    .action(async (flags: ServeFlags) => {
+      const code = await runServe(flags);
+      if (code !== 0) process.exitCode = code;
+    });
+}
+
+export async function runServe(f: ServeFlags): Promise<number> {
+  const env = loadConfig();
+  const logger = createLogger({ level: env.LOG_LEVEL, name: 'gensemble-serve' });
+  let fatal: Error | null = null;
+  let wake: (() => void) | null = null;
+  const stopRequested = new Promise<string>((resolve) => {
+    const on = (sig: NodeJS.Signals) => resolve(sig);
+    process.once('SIGTERM', on);
+    process.once('SIGINT', on);
+    wake = () => resolve('fatal');
+  });
+  const modelDirs: Partial<Record<ModelKind, string>> = {};
+  if (f.modelTransactions) modelDirs.transactions = f.modelTransactions;
+  if (f.modelFrames) modelDirs.frames = f.modelFrames;
+  const svc = await StreamService.start({
+    env,
+    kinds: f.kinds,
+    modelDirs,
+    logger,
+    http: f.http,
+    onFatal: (e) => {
+      fatal ??= e;
+      wake?.();
+    },
+  });
+  logger.info({ kinds: f.kinds, http: svc.http?.url ?? null }, 'serving');
+  const why = await stopRequested;
+  logger.info({ signal: why }, 'shutting down: finishing batches in progress');
+  let timer: NodeJS.Timeout | undefined;
+  const overran = await Promise.race([
+    svc.stop().then(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), env.SHUTDOWN_TIMEOUT_MS);
+    }),
+  ]).catch((e: unknown) => {
+    logger.error({ err: describeError(e) }, 'shutdown failed');
+    return true;
+  });
+  clearTimeout(timer);
+  const code = fatal !== null || overran ? 1 : 0;
+  if (overran) logger.error({ timeoutMs: env.SHUTDOWN_TIMEOUT_MS }, 'shutdown did not finish in time');
+  if (fatal !== null) logger.error({ err: describeError(fatal) }, 'stopped after a non-retriable error');
+  logger.info({ exitCode: code }, 'bye');
+  // Nothing should be left, but never hang after a finished shutdown.
+  setTimeout(() => process.exit(code), 1000).unref();
+  return code;
+}

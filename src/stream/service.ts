@@ -1,0 +1,170 @@
+/**
+ * Everything `gensemble serve` runs, as one object that tests and benchmarks can start in-process:
+ * PostgreSQL pool, kafkajs client, a shared idempotent DLQ producer, one {@link ModelSource} and one
+ * {@link ScoringConsumer} per input kind, the metrics registry and (optionally) the HTTP server.
+ */
+import type { Producer } from 'kafkajs';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { Env } from '../config.js';
+import type { ModelKind } from '../engine/checkpoint.js';
+import { createKnex } from '../store/knex.js';
+import { ModelRegistry } from '../store/model-registry.js';
+import { redactDatabaseUrl } from '../store/db-url.js';
+import { createTransactionsConsumer } from '../../consumers/transactions.js';
+import { createFramesConsumer } from '../../consumers/frames.js';
+import type { ConsumerDeps } from '../../consumers/common.js';
+import { startHttpServer, type RunningHttpServer } from '../http/server.js';
+import type { ScoringConsumer } from './consumer.js';
+import { StreamConfigError, describeError } from './errors.js';
+import { createKafka, kafkaLogLevel } from './kafka.js';
+import { createStreamMetrics, type StreamMetrics } from './metrics.js';
+import { ModelSource } from './model-source.js';
+
+export interface StreamServiceOptions {
+  env: Env;
+  kinds: readonly ModelKind[];
+  /** Checkpoint directory per kind given on the command line: used as is (no registry lookup). */
+  modelDirs?: Partial<Record<ModelKind, string>>;
+  logger: Logger;
+  metrics?: StreamMetrics;
+  /** Start the HTTP server (default true). */
+  http?: boolean;
+  /** Extra consumer tuning (tests, benchmarks). */
+  tuning?: ConsumerDeps['tuning'];
+  /** Called once when a consumer stops on a non-retriable error. */
+  onFatal?: (e: Error) => void;
+}
+
+export class StreamService {
+  readonly consumers: ScoringConsumer<unknown>[] = [];
+  readonly models: ModelSource[] = [];
+  http: RunningHttpServer | null = null;
+  private producer: Producer | null = null;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    readonly db: Knex,
+    readonly metrics: StreamMetrics,
+    private readonly o: StreamServiceOptions,
+  ) {}
+
+  static async start(o: StreamServiceOptions): Promise<StreamService> {
+    const env = o.env;
+    if (o.kinds.length === 0) throw new StreamConfigError('no input kinds to serve');
+    const log = o.logger;
+    const db = createKnex({
+      databaseUrl: env.DATABASE_URL,
+      ...(env.DATABASE_SCHEMA !== '' ? { searchPath: [env.DATABASE_SCHEMA] } : {}),
+      pool: { min: 0, max: 4 + 2 * env.STREAM_PARTITIONS_CONCURRENCY },
+      applicationName: 'gensemble-serve',
+    });
+    const svc = new StreamService(db, o.metrics ?? createStreamMetrics(), o);
+    try {
+      log.info(
+        {
+          kinds: o.kinds,
+          database: redactDatabaseUrl(env.DATABASE_URL),
+          schema: env.DATABASE_SCHEMA || '(default)',
+          brokers: env.KAFKA_BROKERS,
+          dlqTopic: env.TOPIC_DLQ,
+        },
+        'starting stream service',
+      );
+      try {
+        await db.raw('select 1 from stream_offsets limit 1');
+      } catch (e) {
+        throw new StreamConfigError(`PostgreSQL is not usable (${describeError(e).message}); is DATABASE_URL right and the database migrated (npm run migrate)?`, e);
+      }
+      const kafka = createKafka({
+        clientId: env.KAFKA_CLIENT_ID,
+        brokers: env.KAFKA_BROKERS.split(','),
+        logger: log,
+        level: kafkaLogLevel(process.env.KAFKAJS_LOG_LEVEL),
+      });
+      svc.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+      await svc.producer.connect();
+      const registry = new ModelRegistry(db);
+      for (const kind of o.kinds) {
+        const explicit = o.modelDirs?.[kind];
+        const models = await ModelSource.open({
+          kind,
+          dir: explicit ?? (kind === 'transactions' ? env.MODEL_TRANSACTIONS : env.MODEL_FRAMES),
+          ...(explicit === undefined ? { registry } : {}),
+          scorer: {
+            chunkSize: env.SCORE_CHUNK,
+            executionProvider: env.ORT_EXECUTION_PROVIDER,
+            ...(env.ORT_THREADS > 0 ? { intraOpNumThreads: env.ORT_THREADS } : {}),
+            warn: (m) => log.warn({ kind }, m),
+          },
+          reloadMs: env.MODEL_RELOAD_MS,
+          logger: log,
+          metrics: svc.metrics,
+        });
+        svc.models.push(models);
+        const deps: ConsumerDeps = {
+          kafka,
+          db,
+          models,
+          logger: log,
+          metrics: svc.metrics,
+          topic: kind === 'transactions' ? env.TOPIC_TRANSACTIONS : env.TOPIC_FRAMES,
+          dlqTopic: env.TOPIC_DLQ,
+          groupId: env.KAFKA_GROUP_ID,
+          dlqProducer: svc.producer,
+          tuning: {
+            partitionsConsumedConcurrently: env.STREAM_PARTITIONS_CONCURRENCY,
+            maxBytesPerPartition: env.STREAM_MAX_BYTES_PER_PARTITION,
+            maxWaitTimeInMs: env.STREAM_MAX_WAIT_MS,
+            retry: { maxMs: env.STREAM_RETRY_MAX_MS },
+            ...o.tuning,
+          },
+        };
+        const c = (kind === 'transactions' ? createTransactionsConsumer(deps) : createFramesConsumer(deps)) as unknown as ScoringConsumer<unknown>;
+        c.on('fatal', (e) => o.onFatal?.(e));
+        svc.consumers.push(c);
+      }
+      if (o.http ?? true) {
+        svc.http = await startHttpServer({
+          host: env.HTTP_HOST,
+          port: env.HTTP_PORT,
+          registry: svc.metrics.registry,
+          logger: log,
+          readiness: {
+            consumers: () => {
+              const waiting = svc.consumers.filter((c) => !c.ready).map((c) => c.kind);
+              return waiting.length === 0 ? true : `not joined: ${waiting.join(', ')}`;
+            },
+            database: async () => {
+              await db.raw('select 1');
+              return true;
+            },
+          },
+        });
+      }
+      for (const c of svc.consumers) await c.start();
+      return svc;
+    } catch (e) {
+      await svc.stop().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Every consumer has joined its group. */
+  get ready(): boolean {
+    return this.consumers.length > 0 && this.consumers.every((c) => c.ready);
+  }
+
+  /** Finish the batches in progress, commit, leave the groups, close everything. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await Promise.allSettled(this.consumers.map((c) => c.stop()));
+      await Promise.allSettled(this.models.map((m) => m.close()));
+      if (this.producer) await this.producer.disconnect().catch(() => undefined);
+      if (this.http) await this.http.close();
+      await this.db.destroy();
+      this.o.logger.info('stream service stopped');
+    })();
+    return this.stopping;
+  }
+}
