@@ -1,0 +1,139 @@
+/**
+ * Shared pieces of the stream integration tests: input records from the real data sets, producing
+ * them, reading back counters / flags / dead letters, and the offline reference scoring (the engine
+ * directly, no stream code).
+ */
+import { join } from 'node:path';
+import type { Kafka, Message } from 'kafkajs';
+import type { Knex } from 'knex';
+import { pino, type Logger } from 'pino';
+import { loadCreditCardCsv } from '../../../src/data/credit.js';
+import { loadMnist } from '../../../src/data/datasets.js';
+import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
+import { OnnxScorer } from '../../../src/engine/scorer.js';
+import { anomalyScores } from '../../../src/engine/score-rules.js';
+import { TRANSACTION_PCA_FIELDS, type ImageFrame, type Transaction } from '../../../src/schemas/schemas.js';
+import { testDataDir } from '../../helpers/models.js';
+
+export function quietLogger(): Logger {
+  return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+}
+
+export interface TxInput {
+  records: Transaction[];
+  /** Raw rows [n, 30] as the CSV holds them (float32). */
+  raw: Float32Array;
+}
+
+/** The first n rows of the credit subset as Transactions (ids tx-<row>), event_time = base + row. */
+export async function creditTransactions(n: number, base = Date.now()): Promise<TxInput> {
+  const data = await loadCreditCardCsv(join(testDataDir(), 'creditcard', 'creditcard-subset.csv.gz'), { maxRows: n });
+  if (data.n < n) throw new Error(`credit subset has only ${data.n} rows`);
+  const records: Transaction[] = [];
+  for (let i = 0; i < n; i++) {
+    const f = data.features.subarray(i * 30, (i + 1) * 30);
+    const r: Record<string, unknown> = { id: `tx-${i}`, event_time: base + i, time_seconds: f[0], amount: f[29], card_id: `card-${i % 97}`, merchant_id: null };
+    TRANSACTION_PCA_FIELDS.forEach((name, j) => (r[name] = f[j + 1]));
+    records.push(r as Transaction);
+  }
+  return { records, raw: data.features.slice(0, n * 30) };
+}
+
+export interface FrameInput {
+  records: ImageFrame[];
+  raw: Float32Array;
+}
+
+/** `nMnist` MNIST test frames, then `nNoise` uniform-noise frames and `nFlip` upside-down MNIST frames. */
+export async function mixedFrames(nMnist: number, nNoise: number, nFlip: number, base = Date.now()): Promise<FrameInput> {
+  const mnist = await loadMnist(testDataDir(), 'test', { verify: false });
+  const px = mnist.images.pixels;
+  const D = 784;
+  const n = nMnist + nNoise + nFlip;
+  const raw = new Float32Array(n * D);
+  const records: ImageFrame[] = [];
+  let seed = 12345;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed >>> 24;
+  };
+  for (let i = 0; i < n; i++) {
+    const b = Buffer.alloc(D);
+    let ood: string | null = null;
+    if (i < nMnist) b.set(px.subarray(i * D, (i + 1) * D));
+    else if (i < nMnist + nNoise) {
+      ood = 'noise-uniform';
+      for (let j = 0; j < D; j++) b[j] = rnd();
+    } else {
+      ood = 'vflip';
+      const s = (i - nMnist - nNoise) * D;
+      for (let r = 0; r < 28; r++) for (let c = 0; c < 28; c++) b[(27 - r) * 28 + c] = px[s + r * 28 + c];
+    }
+    for (let j = 0; j < D; j++) raw[i * D + j] = b[j];
+    records.push({ id: `frame-${i}`, source: ood ?? 'mnist', width: 28, height: 28, channels: 1, pixels: b, event_time: base + i, label: i < nMnist ? mnist.labels[i] : null, ood_kind: ood });
+  }
+  return { records, raw };
+}
+
+/** Produce messages in chunks (idempotent producer, acks=all), round-robin over partitions by key. */
+export async function produceAll(kafka: Kafka, topic: string, messages: Message[], chunk = 1000): Promise<void> {
+  const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await p.connect();
+  try {
+    for (let i = 0; i < messages.length; i += chunk) await p.send({ topic, acks: -1, messages: messages.slice(i, i + chunk) });
+  } finally {
+    await p.disconnect();
+  }
+}
+
+export interface Totals {
+  scored: number;
+  flagged: number;
+  deadLettered: number;
+}
+
+export async function counterTotals(db: Knex, topic: string): Promise<Totals> {
+  const r = await db('stream_counters')
+    .where('topic', topic)
+    .sum({ scored: 'scored', flagged: 'flagged', dead: 'dead_lettered' })
+    .first<{ scored: string | null; flagged: string | null; dead: string | null }>();
+  return { scored: Number(r?.scored ?? 0), flagged: Number(r?.flagged ?? 0), deadLettered: Number(r?.dead ?? 0) };
+}
+
+export interface DbFlag {
+  record_id: string;
+  score: number;
+  threshold: number;
+  model_version: string;
+  source_partition: number;
+  source_offset: string;
+  event_time: Date | null;
+}
+
+export async function flagsOf(db: Knex, topic: string): Promise<DbFlag[]> {
+  return db('flags')
+    .where('source_topic', topic)
+    .select<DbFlag[]>('record_id', 'score', 'threshold', 'model_version', 'source_partition', 'source_offset', 'event_time')
+    .orderBy([{ column: 'source_partition' }, { column: 'source_offset' }]);
+}
+
+/** Scores rows through the engine directly: the model's score and threshold from its manifest. */
+export async function offlineScores(dir: string, raw: Float32Array, n: number): Promise<{ scores: Float64Array; threshold: number }> {
+  const { manifest, onnxPath } = await loadCheckpoint(dir);
+  const scorer = await OnnxScorer.create(onnxPath, { intraOpNumThreads: 1 });
+  try {
+    const batch = await scorer.scoreBatch(raw, n);
+    const rule = manifest.scoreRule;
+    const scores = anomalyScores(batch, rule.score, rule.combined);
+    const t = manifest.thresholds.find((x) => x.score === rule.score);
+    if (!t) throw new Error('no threshold');
+    return { scores, threshold: t.value };
+  } finally {
+    await scorer.close();
+  }
+}
+
+/** Relative float32 agreement (a few ulps). */
+export function closeF32(a: number, b: number): boolean {
+  return Math.abs(a - b) <= 4 * 2 ** -23 * Math.max(1, Math.abs(a), Math.abs(b));
+}
