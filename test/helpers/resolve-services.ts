@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,8 +13,8 @@ import { waitFor } from './wait.js';
  * How the test run finds its Kafka broker and PostgreSQL, in this order:
  *   1. environment: KAFKA_BROKERS / DATABASE_URL;
  *   2. testcontainers, when a Docker engine answers (skip with GENSEMBLE_TEST_DOCKER=0);
- *   3. local: scripts/kafka (started here if not running, then stopped at teardown) and the
- *      PostgreSQL at the default URL.
+ *   3. local: scripts/kafka (started here if not running; a broker a test run started is stopped
+ *      by the last concurrent test run to finish) and the PostgreSQL at the default URL.
  */
 
 export const REPO_DIR = fileURLToPath(new URL('../../', import.meta.url));
@@ -173,23 +173,82 @@ export async function resolveKafka(docker: boolean): Promise<ResolvedService> {
   const host = process.env.KAFKA_HOST ?? '127.0.0.1';
   const url = `${host}:${process.env.KAFKA_PORT ?? '9092'}`;
   const status = await runKafkaScript(['status'], {}, 30_000);
-  if (status.code === 0) {
-    await kafkaAnswers(url, 30_000);
-    return { url, source: 'local', stop: noop }; // someone else started it: leave it running
-  }
-  const started = await runKafkaScript(['start']);
-  if (started.code !== 0) {
-    throw new Error(`scripts/kafka start failed (exit ${started.code}):\n${started.stderr.slice(-4000)}`);
+  if (status.code !== 0) {
+    const started = await runKafkaScript(['start']);
+    if (started.code !== 0) {
+      throw new Error(`scripts/kafka start failed (exit ${started.code}):\n${started.stderr.slice(-4000)}`);
+    }
+    markStartedByTests();
   }
   await kafkaAnswers(url, 30_000);
+  const lease = takeLease();
   return {
     url,
     source: 'local',
     stop: async () => {
+      lease.release();
+      if (!shouldStopBroker()) return;
       const stopped = await runKafkaScript(['stop'], {}, 90_000);
       if (stopped.code !== 0) throw new Error(`scripts/kafka stop failed:\n${stopped.stderr}`);
     },
   };
+}
+
+/*
+ * Several vitest runs may share the local broker (other terminals on the same machine). Each run
+ * holds a lease file named by its PID; a broker that a test run started is stopped by the last run
+ * to leave. A broker started by hand or by .ci/run (no marker) is never stopped by tests.
+ */
+function kafkaDataDir(): string {
+  return process.env.KAFKA_DATA_DIR ?? path.join(REPO_DIR, '.kafka', process.env.KAFKA_PORT ?? '9092');
+}
+
+function brokerPid(): string {
+  try {
+    return readFileSync(path.join(kafkaDataDir(), 'kafka.pid'), 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function markStartedByTests(): void {
+  writeFileSync(path.join(kafkaDataDir(), 'started-by-tests'), brokerPid());
+}
+
+function takeLease(): { release(): void } {
+  const dir = path.join(kafkaDataDir(), 'test-leases');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, String(process.pid));
+  writeFileSync(file, '');
+  return { release: () => rmSync(file, { force: true }) };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function shouldStopBroker(): boolean {
+  const dir = path.join(kafkaDataDir(), 'test-leases');
+  const others = existsSync(dir)
+    ? readdirSync(dir).filter((f) => /^\d+$/.test(f) && Number(f) !== process.pid && pidAlive(Number(f)))
+    : [];
+  if (others.length > 0) return false;
+  const marker = path.join(kafkaDataDir(), 'started-by-tests');
+  let startedBy = '';
+  try {
+    startedBy = readFileSync(marker, 'utf8').trim();
+  } catch {
+    return false;
+  }
+  const current = brokerPid();
+  if (startedBy === '' || startedBy !== current) return false;
+  rmSync(marker, { force: true });
+  return true;
 }
 
 export async function resolvePostgres(docker: boolean): Promise<ResolvedService> {

@@ -8,12 +8,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portOpen, runKafkaScript } from '../../helpers/resolve-services.js';
 
 /**
- * scripts/kafka on its own ports and data dir (19092/19093), so the broker the rest of the suite
+ * scripts/kafka on its own ports (19092/19093 or the next free pair) and data dir, so the broker the rest of the suite
  * uses is not touched: start twice keeps one broker; stop ends that PID and closes both ports.
  */
 
-const PORT = 19092;
-const CONTROLLER_PORT = 19093;
+/** First free (client, controller) pair among 19092/19093, 19192/19193, ... (another broker may run). */
+async function freePortPair(): Promise<[number, number]> {
+  for (let base = 19092; base < 19992; base += 100) {
+    if (!(await portOpen('127.0.0.1', base)) && !(await portOpen('127.0.0.1', base + 1)))
+      return [base, base + 1];
+  }
+  throw new Error('no free port pair in 19092..19992');
+}
+
+let PORT = 0;
+let CONTROLLER_PORT = 0;
 
 function hasJava(): boolean {
   try {
@@ -42,19 +51,15 @@ function processesMentioning(needle: string): number[] {
 
 describe.skipIf(!hasJava())('scripts/kafka start/stop', () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'gensemble-kafka-script-'));
-  const env = {
-    KAFKA_PORT: String(PORT),
-    KAFKA_CONTROLLER_PORT: String(CONTROLLER_PORT),
-    KAFKA_DATA_DIR: dataDir,
-    KAFKA_HEAP_OPTS: '-Xms128m -Xmx384m',
-  };
+  const env: Record<string, string> = { KAFKA_DATA_DIR: dataDir, KAFKA_HEAP_OPTS: '-Xms128m -Xmx384m' };
   const propsFile = path.join(dataDir, 'server.properties');
   const pidFile = path.join(dataDir, 'kafka.pid');
   let firstPid = 0;
 
   beforeAll(async () => {
-    expect(await portOpen('127.0.0.1', PORT), `port ${PORT} must be free for this test`).toBe(false);
-    expect(await portOpen('127.0.0.1', CONTROLLER_PORT), `port ${CONTROLLER_PORT} must be free`).toBe(false);
+    [PORT, CONTROLLER_PORT] = await freePortPair();
+    env.KAFKA_PORT = String(PORT);
+    env.KAFKA_CONTROLLER_PORT = String(CONTROLLER_PORT);
   });
 
   afterAll(async () => {
