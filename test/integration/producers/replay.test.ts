@@ -1,0 +1,192 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { Kafka } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replayTransactions } from '../../../producers/replay-transactions.js';
+import { replayFrames } from '../../../producers/replay-frames.js';
+import { imageFrameCodec, transactionCodec } from '../../../src/schemas/index.js';
+import { collectMessages, createTopic, randomName, testKafka, type ReceivedMessage } from '../../helpers/kafka.js';
+
+const SHARED = '/work/shared/datasets';
+const CREDIT = join(SHARED, 'creditcard/creditcard-subset.csv.gz');
+const MNIST = join(SHARED, 'mnist/t10k-images-idx3-ubyte.gz');
+
+let kafka: Kafka;
+let tmp: string;
+/** The first rows of the shared Kaggle subset, parsed here independently (split on commas). */
+let csvLines: string[];
+
+beforeAll(async () => {
+  kafka = testKafka('replay-test');
+  tmp = await mkdtemp(join(tmpdir(), 'gensemble-replay-'));
+  csvLines = gunzipSync(await readFile(CREDIT)).toString('utf8').split('\n').slice(0, 2001);
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+async function consumeAll(topic: string, count: number): Promise<ReceivedMessage[]> {
+  const consumer = kafka.consumer({ groupId: randomName('group') });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  try {
+    const c = await collectMessages(consumer);
+    const all = await c.waitFor(count, 60_000);
+    return all;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+const h = (m: ReceivedMessage, k: string): string | undefined => m.headers[k]?.toString();
+
+describe('replay transactions', () => {
+  it('Kaggle CSV with header (gzip) → decodable Transactions keyed by id, Class in the label header', async () => {
+    const topic = await createTopic(kafka, { prefix: 'tx' });
+    const n = 1500;
+    const s = await replayTransactions({ kafka, file: CREDIT, topic, limit: n, progress: false, idPrefix: 'r-' });
+    expect(s).toMatchObject({ sent: n, stoppedBy: 'limit', hasLabels: true });
+    const msgs = await consumeAll(topic, n);
+    expect(msgs).toHaveLength(n);
+    const codec = transactionCodec();
+    const header = csvLines[0].split(',').map((c) => c.replace(/"/g, ''));
+    const col = (name: string) => header.indexOf(name);
+    let frauds = 0;
+    msgs.forEach((m, i) => {
+      const t = codec.decode(m.value);
+      expect(m.key?.toString()).toBe(t.id);
+      expect(t.id).toBe(`r-${i}`);
+      const fields = csvLines[i + 1].split(',').map((c) => c.replace(/"/g, ''));
+      // Values are the CSV's, to float32 precision (what the scorer consumes).
+      expect(t.time_seconds).toBe(Math.fround(Number(fields[col('Time')])));
+      expect(t.V1).toBe(Math.fround(Number(fields[col('V1')])));
+      expect(t.V28).toBe(Math.fround(Number(fields[col('V28')])));
+      expect(t.amount).toBe(Math.fround(Number(fields[col('Amount')])));
+      expect(h(m, 'label')).toBe(fields[col('Class')]);
+      if (h(m, 'label') === '1') frauds++;
+      expect(Math.abs(t.event_time - Date.now())).toBeLessThan(120_000);
+    });
+    expect(s.frauds).toBe(frauds);
+    expect(s.normals).toBe(n - frauds);
+  });
+
+  it('headerless plain CSV with --loop: ids stay unique across passes, limit honoured exactly', async () => {
+    const file = join(tmp, 'noheader.csv');
+    await writeFile(file, csvLines.slice(1, 11).join('\n') + '\n');
+    const topic = await createTopic(kafka, { prefix: 'txloop' });
+    const s = await replayTransactions({ kafka, file, topic, limit: 25, loop: true, progress: false, compression: 'gzip' });
+    expect(s).toMatchObject({ sent: 25, stoppedBy: 'limit' });
+    const msgs = await consumeAll(topic, 25);
+    const ids = msgs.map((m) => transactionCodec().decode(m.value).id);
+    expect(new Set(ids).size).toBe(25);
+    expect(ids.slice(0, 3)).toEqual(['tx-0', 'tx-1', 'tx-2']);
+    expect(ids[10]).toBe('tx-0-p1');
+    expect(msgs.every((m) => h(m, 'label') === '0' || h(m, 'label') === '1')).toBe(true);
+  });
+
+  it('--rate paces the stream (bounds, not exact timing)', async () => {
+    const file = join(tmp, 'rate.csv.gz');
+    await writeFile(file, gzipSync(csvLines.slice(0, 101).join('\n') + '\n'));
+    const topic = await createTopic(kafka, { prefix: 'txrate' });
+    const t0 = Date.now();
+    // 80 records at 100/s: the first batch (5) is free, the other 75 need >= 0.75 s.
+    const s = await replayTransactions({ kafka, file, topic, limit: 80, rate: 100, progress: false });
+    const ms = Date.now() - t0;
+    expect(s.sent).toBe(80);
+    expect(ms).toBeGreaterThanOrEqual(700);
+    expect(ms).toBeLessThan(15_000);
+    expect(s.ratePerSec).toBeLessThanOrEqual(110);
+  });
+
+  it('an abort signal stops the replay after the batch in flight (nothing half-sent)', async () => {
+    const topic = await createTopic(kafka, { prefix: 'txabort' });
+    const ac = new AbortController();
+    let batches = 0;
+    const s = await replayTransactions({
+      kafka,
+      file: CREDIT,
+      topic,
+      rate: 200,
+      loop: true,
+      progress: false,
+      signal: ac.signal,
+      onSent: () => {
+        if (++batches === 3) ac.abort();
+      },
+    });
+    expect(s.stoppedBy).toBe('signal');
+    expect(s.sent).toBe(30); // 3 batches of 10 (200/s paced in 10s)
+    const msgs = await consumeAll(topic, 30);
+    expect(msgs).toHaveLength(30);
+  });
+});
+
+describe('replay frames', () => {
+  it('MNIST mixed with notMNIST, uniform noise and flips: ratio within tolerance, headers label every frame', async () => {
+    const topic = await createTopic(kafka, { prefix: 'frames' });
+    const n = 1200;
+    const ratio = 0.25;
+    const s = await replayFrames({
+      kafka,
+      file: MNIST,
+      topic,
+      limit: n,
+      oodRatio: ratio,
+      oodKinds: ['notmnist', 'uniform', 'hflip'],
+      dataDir: SHARED,
+      seed: 11,
+      progress: false,
+    });
+    expect(s.sent).toBe(n);
+    const msgs = await consumeAll(topic, n);
+    // Independent reads of the IDX files (header 16 bytes, then 784 bytes per image; labels after 8).
+    const images = gunzipSync(await readFile(MNIST));
+    const labels = gunzipSync(await readFile(join(SHARED, 'mnist/t10k-labels-idx1-ubyte.gz')));
+    const notmnist = gunzipSync(await readFile(join(SHARED, 'notmnist/t10k-images-idx3-ubyte.gz')));
+    const img = (buf: Buffer, i: number) => buf.subarray(16 + i * 784, 16 + (i + 1) * 784);
+    const codec = imageFrameCodec();
+    const kinds = new Map<string, number>();
+    let nextIn = 0;
+    for (const m of msgs) {
+      const f = codec.decode(m.value);
+      expect(m.key?.toString()).toBe(f.id);
+      expect([f.width, f.height, f.channels, f.pixels.length]).toEqual([28, 28, 1, 784]);
+      const kind = h(m, 'ood-kind') as string;
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+      const idx = Number(h(m, 'source-index'));
+      if (kind === 'none') {
+        expect(h(m, 'ood')).toBe('0');
+        expect(idx).toBe(nextIn++); // in-distribution frames walk the file in order
+        expect(Buffer.compare(Buffer.from(f.pixels), img(images, idx))).toBe(0);
+        expect(h(m, 'label')).toBe(String(labels[8 + idx]));
+        expect(f.label).toBe(labels[8 + idx]);
+        expect(f.ood_kind).toBeNull();
+      } else {
+        expect(h(m, 'ood')).toBe('1');
+        expect(f.ood_kind).toBe(kind);
+        if (kind === 'hflip') {
+          const src = img(images, idx);
+          for (const [r, c] of [[0, 0], [5, 3], [14, 20], [27, 27]]) expect(f.pixels[r * 28 + (27 - c)]).toBe(src[r * 28 + c]);
+        } else if (kind === 'notmnist') {
+          expect(Buffer.compare(Buffer.from(f.pixels), img(notmnist, idx))).toBe(0);
+        } else {
+          expect(kind).toBe('uniform');
+        }
+      }
+    }
+    const ood = n - (kinds.get('none') ?? 0);
+    const sd = Math.sqrt(n * ratio * (1 - ratio));
+    expect(Math.abs(ood - n * ratio)).toBeLessThan(4 * sd);
+    for (const k of ['notmnist', 'uniform', 'hflip']) expect(kinds.get(k) ?? 0).toBeGreaterThan(ood / 3 - 4 * Math.sqrt(ood / 3));
+    expect(Object.fromEntries(kinds)).toEqual(s.byKind);
+  });
+
+  it('a missing OoD data set fails before producing anything, with a typed error', async () => {
+    const topic = randomName('never');
+    await expect(
+      replayFrames({ kafka, file: MNIST, topic, limit: 10, oodRatio: 0.5, oodKinds: ['fashion'], dataDir: tmp, progress: false }),
+    ).rejects.toMatchObject({ code: 'DATA_NOT_FOUND' });
+  });
+});
