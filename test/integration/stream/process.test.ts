@@ -1,0 +1,172 @@
+/**
+ * `gensemble serve` as a real child process (bin/gensemble.js through tsx), real broker + PostgreSQL.
+ *
+ * Crash safety: SIGKILL the server in the middle of a 30,000-transaction run (small fetches, so many
+ * batches), start it again, and check that nothing was lost or duplicated: counters add up to
+ * exactly what was produced, one flag per flagged record, and the flags equal the offline engine's.
+ * Graceful shutdown: SIGTERM during a run → exit code 0, and the group's committed Kafka offsets
+ * equal the high-water marks PostgreSQL holds (everything written was committed, nothing more).
+ * Also /healthz, /readyz and /metrics of the running server.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Kafka } from 'kafkajs';
+import { testKafka, createTopic, deleteTopics } from '../../helpers/kafka.js';
+import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
+import { kafkaBrokers, databaseUrl } from '../../helpers/services.js';
+import { waitFor, withTimeout } from '../../helpers/wait.js';
+import { testModel, type TestModel } from '../../helpers/models.js';
+import { transactionCodec } from '../../../src/schemas/codec.js';
+import { closeF32, counterTotals, creditTransactions, flagsOf, offlineScores, produceAll, type TxInput } from './support.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/gensemble.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+interface Server {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  url: Promise<string>;
+  logs: string[];
+}
+
+function startServer(env: Record<string, string>, modelDir: string): Server {
+  const child = spawn(process.execPath, [BIN, 'serve', '--kinds', 'transactions', '--model-transactions', modelDir], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  let resolveUrl: (u: string) => void = () => undefined;
+  const url = new Promise<string>((r) => (resolveUrl = r));
+  let buf = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      logs.push(line);
+      try {
+        const j = JSON.parse(line) as { msg?: string; url?: string };
+        if (j.msg?.startsWith('http server listening') && j.url) resolveUrl(j.url);
+      } catch {
+        /* not JSON */
+      }
+    }
+  });
+  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  return { child, exited, url, logs };
+}
+
+describe('gensemble serve as a child process', () => {
+  let kafka: Kafka;
+  let pg: IsolatedSchema;
+  let model: TestModel;
+  let tx: TxInput;
+  const topics: string[] = [];
+  const running: Server[] = [];
+
+  beforeAll(async () => {
+    kafka = testKafka('stream-process');
+    [pg, model, tx] = await Promise.all([createIsolatedSchema({ prefix: 'stream_proc' }), testModel('transactions'), creditTransactions(30_000)]);
+  });
+
+  afterAll(async () => {
+    for (const s of running) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+    await pg?.drop();
+    await deleteTopics(kafka, topics).catch(() => undefined);
+  });
+
+  function envFor(topic: string, dlq: string, group: string, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      KAFKA_BROKERS: kafkaBrokers().join(','),
+      DATABASE_URL: databaseUrl(),
+      DATABASE_SCHEMA: pg.schema,
+      TOPIC_TRANSACTIONS: topic,
+      TOPIC_DLQ: dlq,
+      KAFKA_GROUP_ID: group,
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'info',
+      ORT_THREADS: '1',
+      MODEL_RELOAD_MS: '60000',
+      ...extra,
+    };
+  }
+
+  it('SIGKILL mid-run, restart: no lost and no duplicate flags; counters add up', async () => {
+    const N = 30_000;
+    const [topic, dlq] = await Promise.all([createTopic(kafka, { prefix: 'tx-crash', partitions: 2 }), createTopic(kafka, { prefix: 'dlq' })]);
+    topics.push(topic, dlq);
+    const codec = transactionCodec();
+    await produceAll(kafka, topic, tx.records.slice(0, N).map((r, i) => ({ key: String(i), value: codec.encode(r) })), 2000);
+    // Small fetches: ~150 records per batch, so the kill lands between many batch commits.
+    const env = envFor(topic, dlq, `crash-${Date.now()}`, { STREAM_MAX_BYTES_PER_PARTITION: '49152' });
+
+    const first = startServer(env, model.dir);
+    running.push(first);
+    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 3000, { timeoutMs: 60_000, intervalMs: 50, what: '3,000 records scored before the kill' });
+    first.child.kill('SIGKILL');
+    const ex = await withTimeout(first.exited, 10_000, () => 'the killed server to exit');
+    expect(ex.signal).toBe('SIGKILL');
+    const atKill = (await counterTotals(pg.db, topic)).scored;
+    expect(atKill).toBeLessThan(N); // killed mid-run
+
+    const second = startServer(env, model.dir);
+    running.push(second);
+    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= N, { timeoutMs: 90_000, intervalMs: 200, what: `all ${N} records scored after the restart` });
+    second.child.kill('SIGTERM');
+    const ex2 = await withTimeout(second.exited, 30_000, () => 'the second server to exit');
+    expect(ex2.code).toBe(0);
+
+    const totals = await counterTotals(pg.db, topic);
+    expect(totals).toEqual({ scored: N, flagged: totals.flagged, deadLettered: 0 });
+    const flags = await flagsOf(pg.db, topic);
+    expect(flags.length).toBe(totals.flagged);
+    const ref = await offlineScores(model.dir, tx.raw.subarray(0, N * 30), N);
+    const expected = new Map<string, number>();
+    ref.scores.forEach((s, i) => s > ref.threshold && expected.set(`tx-${i}`, s));
+    const ids = flags.map((f) => f.record_id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(new Set(ids)).toEqual(new Set(expected.keys()));
+    for (const f of flags) if (!closeF32(f.score, expected.get(f.record_id) as number)) expect.fail(`${f.record_id}: ${f.score} vs ${expected.get(f.record_id)}`);
+  });
+
+  it('SIGTERM: exit 0 with offsets committed; /healthz, /readyz, /metrics while running', async () => {
+    const N = 20_000;
+    const [topic, dlq] = await Promise.all([createTopic(kafka, { prefix: 'tx-term' }), createTopic(kafka, { prefix: 'dlq' })]);
+    topics.push(topic, dlq);
+    const group = `term-${Date.now()}`;
+    const codec = transactionCodec();
+    await produceAll(kafka, topic, tx.records.slice(0, N).map((r, i) => ({ key: String(i), value: codec.encode(r) })), 2000);
+    const s = startServer(envFor(topic, dlq, group, { STREAM_MAX_BYTES_PER_PARTITION: '49152' }), model.dir);
+    running.push(s);
+    const url = await withTimeout(s.url, 60_000, () => 'the HTTP server');
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, { timeoutMs: 60_000, what: '/readyz 200' });
+    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 2000, { timeoutMs: 60_000, intervalMs: 50, what: 'some records scored' });
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/gensemble_records_scored_total\{kind="transactions",topic="[^"]+"\} \d+/);
+    expect(metrics).toMatch(/gensemble_batch_duration_seconds_bucket/);
+    expect(metrics).toMatch(/gensemble_model_info\{kind="transactions",version="[^"]+",execution_provider="cpu"/);
+    expect(metrics).toMatch(/gensemble_process_resident_memory_bytes/);
+
+    s.child.kill('SIGTERM');
+    const ex = await withTimeout(s.exited, 30_000, () => 'the server to exit after SIGTERM');
+    expect(ex.code).toBe(0);
+    expect(s.logs.some((l) => l.includes('"msg":"bye"'))).toBe(true);
+
+    const hwm = await pg.db('stream_offsets').where('source_topic', topic).first<{ last_offset: string }>();
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const [committed] = await admin.fetchOffsets({ groupId: `${group}.transactions`, topics: [topic] });
+      expect(committed.partitions[0].offset).toBe(String(Number(hwm.last_offset) + 1));
+    } finally {
+      await admin.disconnect();
+    }
+    const totals = await counterTotals(pg.db, topic);
+    expect(totals.scored).toBe(Number(hwm.last_offset) + 1);
+  });
+});
