@@ -142,6 +142,11 @@ export class ModelSource {
     return this.cur;
   }
 
+  /** Version loaded by a poll and waiting for the next batch, or null. */
+  get pendingVersion(): string | null {
+    return this.pending?.version ?? null;
+  }
+
   /** Called at the start of a batch: swaps in a pending model, then pins the current one. */
   acquire(): ActiveModel {
     if (this.pending) {

@@ -137,3 +137,48 @@ export async function offlineScores(dir: string, raw: Float32Array, n: number): 
 export function closeF32(a: number, b: number): boolean {
   return Math.abs(a - b) <= 4 * 2 ** -23 * Math.max(1, Math.abs(a), Math.abs(b));
 }
+
+/**
+ * A TCP proxy in front of PostgreSQL that a test can take down (listener closed, every connection
+ * reset) and bring back on the same port: "the database went away".
+ */
+export class PgOutageProxy {
+  private server: import('node:net').Server | null = null;
+  private readonly sockets = new Set<import('node:net').Socket>();
+  port = 0;
+
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {}
+
+  async up(): Promise<void> {
+    const net = await import('node:net');
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.targetPort, this.targetHost);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as import('node:net').AddressInfo).port;
+    this.server = server;
+  }
+
+  async down(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    for (const sock of this.sockets) sock.destroy();
+    this.sockets.clear();
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}
