@@ -2,13 +2,18 @@
  * {@link Scorer} over onnxruntime-node: one InferenceSession created once from model bytes or a
  * file, big batches cut into chunks, thread settings and execution provider from options.
  */
+import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
+import { onnx } from './onnx/graph.js';
 import { ScorerRuntimeError, ScoringInputError } from './errors.js';
 import type { ScoreBatch, Scorer } from './types.js';
 import { ONNX_INPUT } from './onnx/export.js';
 
 export interface ScorerOptions {
-  /** Records per session.run call (default 4096). */
+  /**
+   * Records per session.run call. Default {@link defaultChunkSize}: bounded so that a [chunk·K, D]
+   * float32 temporary stays ≤ 64 MiB (MNIST shape, K=16: 1280 records), at most 4096.
+   */
   chunkSize?: number;
   /** Threads inside one operator (onnxruntime default when unset: all physical cores). */
   intraOpNumThreads?: number;
@@ -20,6 +25,30 @@ export interface ScorerOptions {
 }
 
 export const DEFAULT_CHUNK_SIZE = 4096;
+/** Bytes one [chunk·K, D] float32 temporary may take with the default chunk size. */
+export const CHUNK_TEMP_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Default records per run: the largest multiple of 64 with chunk·K·D·4 bytes ≤ {@link CHUNK_TEMP_BYTES},
+ * clamped to [64, {@link DEFAULT_CHUNK_SIZE}]. Peak memory grows with the [chunk·K, D] decoder
+ * outputs; throughput is flat above a few hundred records (the work is per-record GEMM).
+ */
+export function defaultChunkSize(k: number, inputDim: number): number {
+  const c = Math.floor(CHUNK_TEMP_BYTES / (4 * Math.max(1, k) * Math.max(1, inputDim)) / 64) * 64;
+  return Math.min(DEFAULT_CHUNK_SIZE, Math.max(64, c));
+}
+
+/** K from the exporter's model metadata ('k'), or undefined when absent/unreadable. */
+function modelK(model: Uint8Array | string): number | undefined {
+  try {
+    const bytes = typeof model === 'string' ? readFileSync(model) : model;
+    const m = onnx.ModelProto.decode(bytes);
+    const k = Number(m.metadataProps.find((p) => p.key === 'k')?.value);
+    return Number.isInteger(k) && k > 0 ? k : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const OUTPUT_NAMES = ['logp', 'member_rate', 'logp_mean', 'logp_var', 'waic', 'rate'] as const;
 
@@ -31,13 +60,15 @@ export class OnnxScorer implements Scorer {
     readonly inputDim: number,
     readonly members: number,
     readonly executionProvider: string,
-    private readonly chunkSize: number,
+    /** Records per session.run call. */
+    readonly chunkSize: number,
   ) {}
 
   /** Creates the session from serialized model bytes or a file path. */
   static async create(model: Uint8Array | string, opts: ScorerOptions = {}): Promise<OnnxScorer> {
-    const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-    if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new ScoringInputError(`chunkSize must be a positive integer, got ${chunkSize}`);
+    const chunkOpt = opts.chunkSize;
+    if (chunkOpt !== undefined && (!Number.isInteger(chunkOpt) || chunkOpt < 1))
+      throw new ScoringInputError(`chunkSize must be a positive integer, got ${chunkOpt}`);
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
@@ -53,7 +84,9 @@ export class OnnxScorer implements Scorer {
         session = await createSession(model, { ...base, executionProviders: ['cuda'] });
         ep = 'cuda';
       } catch (e) {
-        warn(`onnxruntime CUDA execution provider unavailable (${(e as Error).message.split('\n')[0]}); scoring on CPU`);
+        warn(
+          `onnxruntime CUDA execution provider unavailable (${(e as Error).message.split('\n')[0]}); scoring on CPU`,
+        );
       }
     }
     if (!session) {
@@ -64,8 +97,12 @@ export class OnnxScorer implements Scorer {
       }
     }
     const meta = session.inputMetadata?.[0];
-    if (!session.inputNames.includes(ONNX_INPUT)) throw new ScorerRuntimeError(`model has no input '${ONNX_INPUT}' (inputs: ${session.inputNames.join(', ')})`);
-    for (const o of OUTPUT_NAMES) if (!session.outputNames.includes(o)) throw new ScorerRuntimeError(`model lacks output '${o}'`);
+    if (!session.inputNames.includes(ONNX_INPUT))
+      throw new ScorerRuntimeError(
+        `model has no input '${ONNX_INPUT}' (inputs: ${session.inputNames.join(', ')})`,
+      );
+    for (const o of OUTPUT_NAMES)
+      if (!session.outputNames.includes(o)) throw new ScorerRuntimeError(`model lacks output '${o}'`);
     let inputDim = NaN;
     let members = NaN;
     if (meta && meta.isTensor) {
@@ -74,15 +111,21 @@ export class OnnxScorer implements Scorer {
     }
     const outMeta = session.outputMetadata?.find((m) => m.name === 'logp');
     if (outMeta && outMeta.isTensor && typeof outMeta.shape[1] === 'number') members = outMeta.shape[1];
-    if (!Number.isFinite(inputDim) || !Number.isFinite(members)) throw new ScorerRuntimeError('model input/output shapes do not declare inputDim and member count');
+    if (!Number.isFinite(inputDim) || !Number.isFinite(members))
+      throw new ScorerRuntimeError('model input/output shapes do not declare inputDim and member count');
+    const chunkSize = chunkOpt ?? defaultChunkSize(modelK(model) ?? 16, inputDim);
     return new OnnxScorer(session, inputDim, members, ep, chunkSize);
   }
 
   async scoreBatch(x: Float32Array, n: number): Promise<ScoreBatch> {
     if (this.closed) throw new ScoringInputError('scorer is closed');
-    if (!Number.isInteger(n) || n < 0) throw new ScoringInputError(`n must be a non-negative integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new ScoringInputError(`n must be a non-negative integer, got ${n}`);
     if (!(x instanceof Float32Array)) throw new ScoringInputError('x must be a Float32Array');
-    if (x.length !== n * this.inputDim) throw new ScoringInputError(`x has ${x.length} values; expected n·inputDim = ${n}·${this.inputDim} = ${n * this.inputDim}`);
+    if (x.length !== n * this.inputDim)
+      throw new ScoringInputError(
+        `x has ${x.length} values; expected n·inputDim = ${n}·${this.inputDim} = ${n * this.inputDim}`,
+      );
     const M = this.members;
     const out: ScoreBatch = {
       n,
@@ -99,7 +142,9 @@ export class OnnxScorer implements Scorer {
       const view = x.subarray(start * this.inputDim, (start + m) * this.inputDim);
       let res: ort.InferenceSession.OnnxValueMapType;
       try {
-        res = await this.session.run({ [ONNX_INPUT]: new ort.Tensor('float32', view, [m, this.inputDim]) }, [...OUTPUT_NAMES]);
+        res = await this.session.run({ [ONNX_INPUT]: new ort.Tensor('float32', view, [m, this.inputDim]) }, [
+          ...OUTPUT_NAMES,
+        ]);
       } catch (e) {
         throw new ScorerRuntimeError(`onnxruntime run failed: ${(e as Error).message}`, e);
       }
@@ -122,8 +167,13 @@ export class OnnxScorer implements Scorer {
   }
 }
 
-async function createSession(model: Uint8Array | string, opts: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
-  return typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
+async function createSession(
+  model: Uint8Array | string,
+  opts: ort.InferenceSession.SessionOptions,
+): Promise<ort.InferenceSession> {
+  return typeof model === 'string'
+    ? ort.InferenceSession.create(model, opts)
+    : ort.InferenceSession.create(model, opts);
 }
 
 /** Scores n records with any {@link Scorer} (the scorer chunks internally). */
