@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { parseFloatArg, parseIntArg } from '../cli.js';
 import { loadConfig } from '../config.js';
-import { createKnex } from '../store/knex.js';
+import { openCliDb } from '../replay/db.js';
 import { FlagStore, type FlagQuery, type FlagRow } from '../store/flag-store.js';
 import { formatTable } from '../replay/table.js';
 
@@ -42,7 +42,7 @@ async function runFlags(f: FlagsFlags): Promise<void> {
     ...(f.topic !== undefined ? { topic: f.topic } : {}),
   };
   const env = loadConfig();
-  const db = createKnex({ databaseUrl: env.DATABASE_URL, pool: { min: 0, max: 1 }, applicationName: 'gensemble-flags' });
+  const db = openCliDb(env, 'gensemble-flags');
   let rows: FlagRow[];
   try {
     rows = await new FlagStore(db).queryFlags(query);

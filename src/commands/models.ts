@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { loadCheckpoint, type CheckpointManifest } from '../engine/checkpoint.js';
 import { InputError } from '../errors.js';
-import { createKnex } from '../store/knex.js';
+import { openCliDb } from '../replay/db.js';
 import { ModelRegistry, type ModelVersion } from '../store/model-registry.js';
 import type { InputKind } from '../store/flag-store.js';
 import { formatTable } from '../replay/table.js';
@@ -12,7 +12,7 @@ import type { Knex } from 'knex';
 
 async function withRegistry<T>(fn: (r: ModelRegistry) => Promise<T>): Promise<T> {
   const env = loadConfig();
-  const db: Knex = createKnex({ databaseUrl: env.DATABASE_URL, pool: { min: 0, max: 2 }, applicationName: 'gensemble-models' });
+  const db: Knex = openCliDb(env, 'gensemble-models');
   try {
     return await fn(new ModelRegistry(db));
   } finally {
