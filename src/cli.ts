@@ -32,6 +32,7 @@ async function commandModules(): Promise<Register[]> {
   const mods = await Promise.all([
     import('./commands/train.js'),
     import('./commands/score.js'),
+    import('./commands/bench.js'),
     import('./commands/replay.js'),
     import('./commands/flags.js'),
     import('./commands/models.js'),

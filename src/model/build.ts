@@ -150,7 +150,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const combined = fitCombinedRule(calibration);
   const targetFpr = o.targetFpr ?? 0.01;
   const thresholds = SCORE_NAMES.map((s) => calibrateThreshold(anomalyScores(calibration, s, combined), targetFpr, s));
-  const score = o.score ?? 'neg_waic';
+  const score = o.score ?? 'neg_logp';
   const trainingConfig: Record<string, JsonValue> = {
     members,
     k,

@@ -1,0 +1,56 @@
+/**
+ * Trained checkpoints cached by config hash under benchmarks/.cache/ (gitignored): the same
+ * build options and data give the same directory, so a rerun scores without retraining.
+ * Building goes through {@link buildModel}, the path the CLI and the stream use.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildModel, type BuildModelOptions } from '../../src/model/build.js';
+import { loadCheckpoint, MANIFEST_FILE, type LoadedCheckpoint } from '../../src/engine/checkpoint.js';
+import { dataFingerprint } from '../../src/data/fingerprint.js';
+
+export const BENCH_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const CACHE_DIR = process.env.GENSEMBLE_BENCH_CACHE ?? join(BENCH_ROOT, '.cache');
+
+/** Bump when the training code changes in a way that must invalidate cached models. */
+export const CACHE_VERSION = 1;
+
+export type CachedBuildOptions = Omit<BuildModelOptions, 'outDir' | 'onProgress' | 'onBackend' | 'scorer'>;
+
+export function configHash(name: string, o: CachedBuildOptions): string {
+  const { raw, ...rest } = o;
+  const key = JSON.stringify({ v: CACHE_VERSION, name, data: dataFingerprint(raw), ...rest });
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
+
+export interface CachedModel {
+  dir: string;
+  checkpoint: LoadedCheckpoint;
+  cached: boolean;
+  trainMs: number | null;
+}
+
+export async function buildOrLoad(
+  name: string,
+  o: CachedBuildOptions,
+  hooks: Pick<BuildModelOptions, 'onProgress' | 'onBackend'> & { noCache?: boolean; log?: (s: string) => void } = {},
+): Promise<CachedModel> {
+  const dir = join(CACHE_DIR, `${name}-${configHash(name, o)}`);
+  if (!hooks.noCache && existsSync(join(dir, MANIFEST_FILE))) {
+    try {
+      const checkpoint = await loadCheckpoint(dir);
+      hooks.log?.(`${name}: cached checkpoint ${dir}`);
+      return { dir, checkpoint, cached: true, trainMs: null };
+    } catch (e) {
+      hooks.log?.(`${name}: cached checkpoint unreadable (${(e as Error).message}); retraining`);
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+  hooks.log?.(`${name}: training ${o.members ?? 5} members × ${o.steps ?? 2000} steps on ${o.n} records → ${dir}`);
+  const res = await buildModel({ ...o, outDir: dir, ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}), ...(hooks.onBackend ? { onBackend: hooks.onBackend } : {}) });
+  const checkpoint = await loadCheckpoint(dir);
+  return { dir, checkpoint, cached: false, trainMs: res.trainMs };
+}

@@ -1,0 +1,87 @@
+/**
+ * Scoring helpers shared by the benchmarks: anomaly scores from a {@link ScoreBatch} (the engine's
+ * own score rules), the three threshold-free metrics with OoD/fraud as the positive class, and ROC
+ * points downsampled for plots.
+ */
+import { anomalyScores, type CombinedRule } from '../../src/engine/score-rules.js';
+import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
+import { auroc, averagePrecision, fprAtTpr, rocCurve, type RocPoint } from '../../src/metrics/index.js';
+
+export interface Metrics {
+  auroc: number;
+  ap: number;
+  fpr95: number;
+}
+
+/** Scores of the benchmark tables: the paper's columns plus gensemble's rules. */
+export const BENCH_SCORES = ['neg_logp_single', 'rate', 'logp_var', 'neg_waic', 'neg_logp', 'combined'] as const satisfies readonly ScoreName[];
+export type BenchScore = (typeof BENCH_SCORES)[number];
+
+export const SCORE_LABELS: Record<ScoreName, string> = {
+  neg_logp_single: 'log p (single)',
+  rate: 'Rate',
+  logp_var: 'Var log p',
+  neg_waic: 'WAIC',
+  neg_logp: 'log p (mean)',
+  combined: 'combined z',
+};
+
+/** NaN scores (a numerically broken record) count as maximally anomalous; returns how many there were. */
+export function sanitize(s: Float64Array): number {
+  let bad = 0;
+  for (let i = 0; i < s.length; i++)
+    if (Number.isNaN(s[i])) {
+      s[i] = Infinity;
+      bad++;
+    }
+  return bad;
+}
+
+export function scoresOf(batch: ScoreBatch, name: ScoreName, rule?: CombinedRule): Float64Array {
+  const s = anomalyScores(batch, name, rule);
+  sanitize(s);
+  return s;
+}
+
+/** Concatenates negatives then positives with labels 0 then 1. */
+export function labelled(neg: ArrayLike<number>, pos: ArrayLike<number>): { s: Float64Array; y: Uint8Array } {
+  const s = new Float64Array(neg.length + pos.length);
+  s.set(neg as ArrayLike<number>, 0);
+  s.set(pos as ArrayLike<number>, neg.length);
+  const y = new Uint8Array(s.length);
+  y.fill(1, neg.length);
+  return { s, y };
+}
+
+export function metrics(neg: ArrayLike<number>, pos: ArrayLike<number>): Metrics {
+  const { s, y } = labelled(neg, pos);
+  return { auroc: auroc(s, y), ap: averagePrecision(s, y), fpr95: fprAtTpr(s, y, 0.95) };
+}
+
+export function roc(neg: ArrayLike<number>, pos: ArrayLike<number>, maxPoints = 120): Array<{ fpr: number; tpr: number }> {
+  const { s, y } = labelled(neg, pos);
+  return rocCurve(s, y, { maxPoints }).map((p: RocPoint) => ({ fpr: round4(p.fpr), tpr: round4(p.tpr) }));
+}
+
+export const round4 = (v: number): number => Math.round(v * 1e4) / 1e4;
+export const pct = (v: number): string => (Number.isFinite(v) ? (100 * v).toFixed(1) : 'n/a');
+
+export function meanStd(v: number[]): { mean: number; std: number } {
+  const m = v.reduce((a, b) => a + b, 0) / v.length;
+  const s = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1)) : 0;
+  return { mean: m, std: s };
+}
+
+/** Every k-th value (at most max values) for histograms in the JSON/plots. */
+export function thin(a: ArrayLike<number>, max = 2000): number[] {
+  const step = Math.max(1, Math.ceil(a.length / max));
+  const out: number[] = [];
+  for (let i = 0; i < a.length; i += step) out.push(Math.round(a[i] * 100) / 100);
+  return out;
+}
+
+/** GitHub-flavoured Markdown table. */
+export function mdTable(header: string[], rows: string[][]): string {
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
