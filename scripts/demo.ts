@@ -1,0 +1,307 @@
+/**
+ * `npm run demo`: the whole job on one machine, start to finish, leaving nothing running.
+ *
+ *  1. Kafka: KAFKA_BROKERS when given, else a local broker via scripts/kafka (stopped at the end if
+ *     this demo started it). PostgreSQL: DATABASE_URL (default this machine's), migrated.
+ *  2. Models: models/transactions and models/frames (MODEL_TRANSACTIONS / MODEL_FRAMES) are trained
+ *     quickly if missing (small ensembles: Kaggle normals; MNIST train images), registered and activated.
+ *  3. A mixed stream: credit transactions with frauds (label header) and MNIST test frames with 20%
+ *     out-of-distribution frames (notMNIST, Fashion-MNIST, noise, flips; ood-kind header), replayed to
+ *     fresh topics of this run.
+ *  4. The scoring consumers (src/stream, what `gensemble serve` runs) score them into PostgreSQL; the
+ *     demo waits until every replayed record is accounted for, then prints what was flagged, precision
+ *     and recall against the replay labels, the top flags and the SQL to query them.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const t0 = Date.now();
+const say = (s: string) => process.stdout.write(`[demo ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${s}\n`);
+
+if (!existsSync(join(ROOT, 'node_modules', 'kafkajs'))) {
+  process.stderr.write('demo: node_modules is missing: run `npm ci` first (Node 20), then `npm run demo`\n');
+  process.exit(1);
+}
+
+const { loadConfig } = await import('../src/config.js');
+const { createLogger } = await import('../src/log.js');
+const { createKnex, migrateLatest } = await import('../src/store/knex.js');
+const { redactDatabaseUrl } = await import('../src/store/db-url.js');
+const { ModelRegistry } = await import('../src/store/model-registry.js');
+const { ModelExistsError } = await import('../src/store/errors.js');
+const { loadCreditCardCsv, loadMnist } = await import('../src/data/datasets.js');
+const { buildModel, defaultModelConfig } = await import('../src/model/build.js');
+const { checkpointRegistration } = await import('../src/commands/models.js');
+const { createKafka } = await import('../src/replay/kafka.js');
+const { formatTable } = await import('../src/replay/table.js');
+const { replayTransactions } = await import('../producers/replay-transactions.js');
+const { replayFrames } = await import('../producers/replay-frames.js');
+type ModelKind = 'transactions' | 'frames';
+
+// ---------------------------------------------------------------------------------------------------
+// Configuration
+const env = loadConfig();
+const started: { kafka: boolean } = { kafka: false };
+const kafkaEnv = { ...process.env };
+const brokersGiven = (process.env.KAFKA_BROKERS ?? '').trim() !== '';
+const brokers = brokersGiven ? env.KAFKA_BROKERS : `${process.env.KAFKA_HOST ?? '127.0.0.1'}:${process.env.KAFKA_PORT ?? '9092'}`;
+const runId = `demo-${Date.now().toString(36)}`;
+const topics = { transactions: `gensemble.${runId}.transactions`, frames: `gensemble.${runId}.frames`, dlq: `gensemble.${runId}.dlq` };
+const N_TX_NORMAL = Number(process.env.DEMO_TRANSACTIONS ?? 4000);
+const N_FRAMES = Number(process.env.DEMO_FRAMES ?? 2000);
+const OOD_RATIO = 0.2;
+
+function dataDir(): string {
+  const cands = [process.env.GENSEMBLE_DATA_DIR, join(ROOT, '..', 'shared', 'datasets'), join(ROOT, 'data')].filter((d): d is string => !!d);
+  for (const d of cands) if (existsSync(join(d, 'mnist')) || existsSync(join(d, 'creditcard'))) return resolve(d);
+  throw new Error(`no data directory with mnist/ found (tried ${cands.join(', ')}); set GENSEMBLE_DATA_DIR or run \`gensemble datasets fetch\``);
+}
+
+function kafkaScript(cmd: 'start' | 'stop' | 'status'): { code: number; out: string } {
+  const r = spawnSync('bash', [join(ROOT, 'scripts', 'kafka'), cmd], { env: kafkaEnv, encoding: 'utf8', timeout: 180_000 });
+  return { code: r.status ?? 1, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
+}
+
+async function cleanup(): Promise<void> {
+  if (started.kafka) {
+    say('stopping the Kafka broker this demo started');
+    const r = kafkaScript('stop');
+    if (r.code !== 0) process.stderr.write(`demo: scripts/kafka stop failed: ${r.out}\n`);
+    started.kafka = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+async function main(): Promise<void> {
+  const data = dataDir();
+  say(`data: ${data}`);
+
+  // 1. Kafka
+  if (brokersGiven) say(`Kafka: using KAFKA_BROKERS=${brokers}`);
+  else if (kafkaScript('status').code === 0) say(`Kafka: a local broker is already running at ${brokers}; using it (left running)`);
+  else {
+    say(`Kafka: starting a local broker at ${brokers} (scripts/kafka start; the first start downloads the jars)`);
+    const r = kafkaScript('start');
+    if (r.code !== 0) throw new Error(`scripts/kafka start failed:\n${r.out}`);
+    started.kafka = true;
+  }
+  const cfg = { ...env, KAFKA_BROKERS: brokers, TOPIC_TRANSACTIONS: topics.transactions, TOPIC_FRAMES: topics.frames, TOPIC_DLQ: topics.dlq, KAFKA_GROUP_ID: `gensemble-${runId}`, LOG_LEVEL: 'warn' as const };
+
+  // 2. PostgreSQL
+  const db = createKnex({ databaseUrl: env.DATABASE_URL, ...(env.DATABASE_SCHEMA ? { searchPath: [env.DATABASE_SCHEMA] } : {}), pool: { min: 0, max: 4 } });
+  try {
+    const applied = await migrateLatest(db);
+    say(`PostgreSQL: ${redactDatabaseUrl(env.DATABASE_URL)} migrated (${applied.length} new migrations)`);
+
+    // 3. Models
+    const credit = await loadCreditCardCsv(join(data, 'creditcard', 'creditcard-subset.csv.gz'));
+    const TRAIN_ROWS = 30_000; // models train on normals of the first rows; the replay uses later rows
+    const dirs: Record<ModelKind, string> = { transactions: resolve(ROOT, env.MODEL_TRANSACTIONS), frames: resolve(ROOT, env.MODEL_FRAMES) };
+    for (const kind of ['transactions', 'frames'] as const) {
+      if (existsSync(join(dirs[kind], 'manifest.json'))) {
+        say(`model ${kind}: using ${dirs[kind]}`);
+        continue;
+      }
+      const t = Date.now();
+      let raw: Float32Array;
+      let n: number;
+      let d: number;
+      if (kind === 'transactions') {
+        const keep: number[] = [];
+        for (let i = 0; i < Math.min(TRAIN_ROWS, credit.n) && keep.length < 20_000; i++) if (credit.labels?.[i] === 0) keep.push(i);
+        d = 30;
+        n = keep.length;
+        raw = new Float32Array(n * d);
+        keep.forEach((r, j) => raw.set(credit.features.subarray(r * d, (r + 1) * d), j * d));
+      } else {
+        const mnist = await loadMnist(data, 'train');
+        n = 6000;
+        d = 784;
+        raw = Float32Array.from(mnist.images.pixels.subarray(0, n * d));
+      }
+      say(`model ${kind}: training a small ensemble on ${n} normal records (3 members) → ${dirs[kind]}`);
+      const base = defaultModelConfig(kind, d);
+      const res = await buildModel({
+        kind,
+        raw,
+        n,
+        d,
+        members: 3,
+        steps: kind === 'frames' ? 300 : 600,
+        batchSize: kind === 'frames' ? 64 : 128,
+        seed: 1,
+        outDir: dirs[kind],
+        ...(kind === 'frames' && base.arch.kind === 'mlp' ? { model: { arch: { ...base.arch, encoderHidden: [128], decoderHidden: [128] } } } : {}),
+      });
+      const th = res.thresholds.find((x) => x.score === res.manifest.scoreRule.score);
+      say(`model ${kind}: trained in ${((Date.now() - t) / 1000).toFixed(1)} s; flag rule ${res.manifest.scoreRule.score} > ${th?.value.toFixed(3)} (1% FPR on held-out normals)`);
+    }
+    const registry = new ModelRegistry(db);
+    const versions: Record<ModelKind, string> = { transactions: '', frames: '' };
+    for (const kind of ['transactions', 'frames'] as const) {
+      const reg = await checkpointRegistration(dirs[kind]);
+      try {
+        await registry.register({ ...reg, activate: true });
+      } catch (e) {
+        if (!(e instanceof ModelExistsError)) throw e;
+        await registry.activate(reg.version);
+      }
+      versions[kind] = reg.version;
+      say(`model ${kind}: version ${reg.version} registered and active`);
+    }
+
+    // 4. The scoring consumers (the same service `gensemble serve` runs), started before the replay.
+    const { StreamService } = await import('../src/stream/service.js');
+    const logger = createLogger({ level: 'warn', name: 'demo-serve' });
+    const svc = await StreamService.start({ env: cfg, kinds: ['transactions', 'frames'], logger, http: false });
+    try {
+      const joinDeadline = Date.now() + 60_000;
+      while (!svc.ready && Date.now() < joinDeadline) await new Promise((r) => setTimeout(r, 100));
+      say(`scoring consumers ${svc.ready ? 'joined' : 'NOT joined (continuing)'} (group ${cfg.KAFKA_GROUP_ID})`);
+
+      // 5. Replay a mixed stream.
+      const labels = new Map<string, string>(); // record id → "fraud"/"normal" or ood-kind ("none" = in-distribution)
+      const tmp = await mkdtemp(join(tmpdir(), 'gensemble-demo-'));
+      try {
+        const rows: number[] = [];
+        let normals = 0;
+        for (let i = TRAIN_ROWS; i < credit.n; i++) {
+          if (credit.labels?.[i] === 1) rows.push(i);
+          else if (normals < N_TX_NORMAL) {
+            rows.push(i);
+            normals++;
+          }
+        }
+        // Frauds of the whole file are rare; take every fraud after the training rows, in file order.
+        const csv = join(tmp, 'transactions.csv');
+        const lines = ['Time,' + Array.from({ length: 28 }, (_, i) => `V${i + 1}`).join(',') + ',Amount,Class'];
+        for (const r of rows) lines.push([...credit.features.subarray(r * 30, (r + 1) * 30)].join(',') + ',' + credit.labels?.[r]);
+        await writeFile(csv, lines.join('\n') + '\n');
+        const kafka = createKafka(cfg, 'demo');
+        say(`replaying ${rows.length} transactions and ${N_FRAMES} frames (${OOD_RATIO * 100}% OoD) to ${topics.transactions}, ${topics.frames}`);
+        const [tx, fr] = await Promise.all([
+          replayTransactions({ kafka, file: csv, topic: topics.transactions, idPrefix: `${runId}-tx-`, progress: false, onSent: (ms) => ms.forEach((m) => labels.set(m.key, m.headers.label === '1' ? 'fraud' : 'normal')) }),
+          replayFrames({
+            kafka,
+            file: join(data, 'mnist', 't10k-images-idx3-ubyte.gz'),
+            topic: topics.frames,
+            limit: N_FRAMES,
+            oodRatio: OOD_RATIO,
+            oodKinds: ['notmnist', 'fashion', 'uniform', 'gaussian', 'hflip', 'vflip'],
+            dataDir: data,
+            seed: 7,
+            idPrefix: `${runId}-frame-`,
+            progress: false,
+            onSent: (ms) => ms.forEach((m) => labels.set(m.key, m.headers['ood-kind'])),
+          }),
+        ]);
+        say(`replayed ${tx.sent} transactions (${tx.frauds} frauds) and ${fr.sent} frames (${Object.entries(fr.byKind).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+        const total = tx.sent + fr.sent;
+
+        // 6. Wait until every record is scored or dead-lettered (counted exactly once per record).
+        const deadline = Date.now() + 300_000;
+        let done = 0;
+        let lastReport = 0;
+        while (Date.now() < deadline) {
+          const r = await db.raw<{ rows: { n: string | null }[] }>(
+            `SELECT sum(scored + dead_lettered)::text AS n FROM stream_counters WHERE topic IN (?, ?)`,
+            [topics.transactions, topics.frames],
+          );
+          done = Number(r.rows[0].n ?? 0);
+          if (done >= total) break;
+          if (Date.now() - lastReport > 10_000) {
+            say(`scored ${done} / ${total} ...`);
+            lastReport = Date.now();
+          }
+          await new Promise((res) => setTimeout(res, 250));
+        }
+        if (done < total) throw new Error(`only ${done} of ${total} records were processed within 300 s`);
+        say(`all ${total} records processed`);
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+      await svc.stop();
+
+      // 7. Report
+      const flags = await db('flags')
+        .select<{ kind: string; record_id: string; score: number; threshold: number; model_version: string; source_topic: string }[]>('kind', 'record_id', 'score', 'threshold', 'model_version', 'source_topic')
+        .whereIn('source_topic', [topics.transactions, topics.frames]);
+      const counters = await db('stream_counters')
+        .select('kind')
+        .sum({ scored: 'scored', flagged: 'flagged', dead: 'dead_lettered' })
+        .whereIn('topic', [topics.transactions, topics.frames])
+        .groupBy('kind');
+      const flagged = new Set(flags.map((f) => f.record_id));
+      process.stdout.write('\n=== What was flagged ===\n');
+      process.stdout.write(formatTable(['kind', 'scored', 'flagged', 'dead-lettered'], counters.map((c: Record<string, unknown>) => [String(c.kind), String(c.scored), String(c.flagged), String(c.dead)])));
+      const groups = new Map<string, { n: number; flagged: number }>();
+      for (const [id, lab] of labels) {
+        const key = id.includes('-tx-') ? `transactions/${lab}` : `frames/${lab === 'none' ? 'mnist (in-distribution)' : lab}`;
+        const g = groups.get(key) ?? { n: 0, flagged: 0 };
+        g.n++;
+        if (flagged.has(id)) g.flagged++;
+        groups.set(key, g);
+      }
+      process.stdout.write('\nflag rate by replay label:\n');
+      process.stdout.write(formatTable(['label', 'records', 'flagged', 'rate'], [...groups].sort().map(([k, g]) => [k, String(g.n), String(g.flagged), `${((100 * g.flagged) / g.n).toFixed(1)}%`])));
+      const pr = (kind: string, isPositive: (lab: string) => boolean) => {
+        let tp = 0;
+        let fp = 0;
+        let fn = 0;
+        for (const [id, lab] of labels) {
+          if (!id.includes(kind === 'transactions' ? '-tx-' : '-frame-')) continue;
+          const pos = isPositive(lab);
+          const f = flagged.has(id);
+          if (f && pos) tp++;
+          else if (f) fp++;
+          else if (pos) fn++;
+        }
+        const p = tp + fp > 0 ? tp / (tp + fp) : NaN;
+        const r = tp + fn > 0 ? tp / (tp + fn) : NaN;
+        return [kind, String(tp), String(fp), String(fn), p.toFixed(3), r.toFixed(3)];
+      };
+      process.stdout.write('\nprecision / recall against the replay labels (positive = fraud, or out-of-distribution):\n');
+      process.stdout.write(formatTable(['kind', 'TP', 'FP', 'FN', 'precision', 'recall'], [pr('transactions', (l) => l === 'fraud'), pr('frames', (l) => l !== 'none')]));
+      process.stdout.write('\ntop flags:\n');
+      const top = [...flags].sort((a, b) => b.score - a.score);
+      const topRows = (['transactions', 'frames'] as const).flatMap((k) => top.filter((f) => f.kind === k).slice(0, 5));
+      process.stdout.write(formatTable(['kind', 'record_id', 'score', 'threshold', 'truth', 'model_version'], topRows.map((f) => [f.kind, f.record_id, f.score.toFixed(2), f.threshold.toFixed(2), labels.get(f.record_id) ?? '?', f.model_version])));
+      process.stdout.write(
+        `\nQuery them yourself:\n` +
+          `  psql "${redactDatabaseUrl(env.DATABASE_URL)}" -c "SELECT kind, record_id, score, threshold, model_version, flagged_at FROM flags WHERE source_topic IN ('${topics.transactions}', '${topics.frames}') ORDER BY score DESC LIMIT 20"\n` +
+          `  psql "${redactDatabaseUrl(env.DATABASE_URL)}" -c "SELECT * FROM flag_rate_per_minute LIMIT 10"\n` +
+          `  npx gensemble flags --topic ${topics.frames} --limit 10\n` +
+          `  npx gensemble models list\n\n`,
+      );
+      void versions;
+    } finally {
+      await svc.stop();
+    }
+  } finally {
+    await db.destroy();
+  }
+}
+
+let code = 0;
+const onSignal = () => {
+  process.stderr.write('demo: interrupted; cleaning up\n');
+  void cleanup().finally(() => process.exit(130));
+};
+process.once('SIGINT', onSignal);
+process.once('SIGTERM', onSignal);
+try {
+  await main();
+} catch (e) {
+  code = 1;
+  process.stderr.write(`demo: error: ${(e as Error).message}\n`);
+  if (process.env.GENSEMBLE_DEBUG) console.error(e);
+} finally {
+  await cleanup();
+}
+say(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s${code === 0 ? '' : ' (failed)'}`);
+process.exit(code);
