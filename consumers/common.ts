@@ -22,7 +22,12 @@ export interface ConsumerDeps {
   groupId: string;
   dlqProducer?: Producer;
   /** Extra consumer tuning (fetch sizes, retry, concurrency, event times). */
-  tuning?: Partial<Omit<ScoringConsumerOptions<unknown>, 'kafka' | 'db' | 'topic' | 'groupId' | 'dlqTopic' | 'spec' | 'models' | 'logger' | 'metrics'>>;
+  tuning?: Partial<
+    Omit<
+      ScoringConsumerOptions<unknown>,
+      'kafka' | 'db' | 'topic' | 'groupId' | 'dlqTopic' | 'spec' | 'models' | 'logger' | 'metrics'
+    >
+  >;
 }
 
 export function groupFor(prefix: string, kind: string): string {

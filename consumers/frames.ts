@@ -18,12 +18,17 @@ export function frameShapeOf(manifest: Pick<CheckpointManifest, 'inputDim' | 'me
   if (arch.kind === 'conv') return { width: arch.width, height: arch.height, channels: arch.channels };
   const side = Math.round(Math.sqrt(manifest.inputDim));
   if (side * side !== manifest.inputDim) {
-    throw new StreamConfigError(`cannot tell the frame shape of an MLP model with ${manifest.inputDim} inputs (not a square grayscale image)`);
+    throw new StreamConfigError(
+      `cannot tell the frame shape of an MLP model with ${manifest.inputDim} inputs (not a square grayscale image)`,
+    );
   }
   return { width: side, height: side, channels: 1 };
 }
 
-export function frameSpec(codec: RecordCodec<ImageFrame> = imageFrameCodec(), fixedShape?: FrameShape): InputSpec<ImageFrame> {
+export function frameSpec(
+  codec: RecordCodec<ImageFrame> = imageFrameCodec(),
+  fixedShape?: FrameShape,
+): InputSpec<ImageFrame> {
   let shapeDim = -1;
   let shape: FrameShape = { width: 0, height: 0, channels: 0 };
   return {
@@ -31,7 +36,16 @@ export function frameSpec(codec: RecordCodec<ImageFrame> = imageFrameCodec(), fi
     codec,
     writeFeatures(f, out, row, inputDim) {
       if (inputDim !== shapeDim) {
-        shape = fixedShape ?? frameShapeOf({ inputDim, member: { arch: { kind: 'mlp', inputDim, encoderHidden: [], decoderHidden: [], latentDim: 1 }, likelihood: 'bernoulli', prior: { kind: 'standard' } } });
+        shape =
+          fixedShape ??
+          frameShapeOf({
+            inputDim,
+            member: {
+              arch: { kind: 'mlp', inputDim, encoderHidden: [], decoderHidden: [], latentDim: 1 },
+              likelihood: 'bernoulli',
+              prior: { kind: 'standard' },
+            },
+          });
         shapeDim = inputDim;
       }
       writeFrameFeatures(f, out, row, shape);
@@ -54,7 +68,8 @@ export interface FramesConsumerOptions extends ConsumerDeps {
 
 export function createFramesConsumer(o: FramesConsumerOptions): ScoringConsumer<ImageFrame> {
   const m = o.models.current;
-  if (m.kind !== 'frames') throw new StreamConfigError(`the frames consumer needs a frames model, got ${m.kind}`);
+  if (m.kind !== 'frames')
+    throw new StreamConfigError(`the frames consumer needs a frames model, got ${m.kind}`);
   const shape = m.manifest.member.arch.kind === 'conv' ? frameShapeOf(m.manifest) : undefined;
   if (!shape) frameShapeOf(m.manifest); // fail early for an MLP of non-square input
   return new ScoringConsumer<ImageFrame>({

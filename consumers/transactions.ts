@@ -10,12 +10,17 @@ import { ScoringConsumer, cleanText, type InputSpec } from '../src/stream/consum
 import { StreamConfigError } from '../src/stream/errors.js';
 import { groupFor, type ConsumerDeps } from './common.js';
 
-export function transactionSpec(codec: RecordCodec<Transaction> = transactionCodec()): InputSpec<Transaction> {
+export function transactionSpec(
+  codec: RecordCodec<Transaction> = transactionCodec(),
+): InputSpec<Transaction> {
   return {
     kind: 'transactions',
     codec,
     writeFeatures(r, out, row, inputDim) {
-      if (inputDim !== TRANSACTION_FEATURE_DIM) throw new StreamConfigError(`the transactions model takes ${inputDim} features, a Transaction has ${TRANSACTION_FEATURE_DIM}`);
+      if (inputDim !== TRANSACTION_FEATURE_DIM)
+        throw new StreamConfigError(
+          `the transactions model takes ${inputDim} features, a Transaction has ${TRANSACTION_FEATURE_DIM}`,
+        );
       writeTransactionFeatures(r, out, row);
     },
     recordId: (r) => r.id,
@@ -33,9 +38,14 @@ export interface TransactionsConsumerOptions extends ConsumerDeps {
 }
 
 export function createTransactionsConsumer(o: TransactionsConsumerOptions): ScoringConsumer<Transaction> {
-  if (o.models.current.kind !== 'transactions') throw new StreamConfigError(`the transactions consumer needs a transactions model, got ${o.models.current.kind}`);
+  if (o.models.current.kind !== 'transactions')
+    throw new StreamConfigError(
+      `the transactions consumer needs a transactions model, got ${o.models.current.kind}`,
+    );
   if (o.models.current.inputDim !== TRANSACTION_FEATURE_DIM) {
-    throw new StreamConfigError(`the transactions model takes ${o.models.current.inputDim} features, a Transaction has ${TRANSACTION_FEATURE_DIM}`);
+    throw new StreamConfigError(
+      `the transactions model takes ${o.models.current.inputDim} features, a Transaction has ${TRANSACTION_FEATURE_DIM}`,
+    );
   }
   return new ScoringConsumer<Transaction>({
     ...o.tuning,

@@ -24,17 +24,29 @@ function parseKinds(v: string): ModelKind[] {
     .map((s) => s.trim())
     .filter((s) => s !== '');
   const bad = kinds.filter((k) => k !== 'transactions' && k !== 'frames');
-  if (bad.length > 0 || kinds.length === 0) throw new InputError('SERVE_BAD_KINDS', `--kinds takes transactions,frames (one or both), got "${v}"`);
+  if (bad.length > 0 || kinds.length === 0)
+    throw new InputError('SERVE_BAD_KINDS', `--kinds takes transactions,frames (one or both), got "${v}"`);
   return [...new Set(kinds)] as ModelKind[];
 }
 
 export function register(program: Command): void {
   program
     .command('serve')
-    .description('score the Kafka topics with the trained models, write flags to PostgreSQL, serve /metrics /healthz /readyz')
-    .option('--kinds <list>', 'input kinds to consume (comma-separated)', parseKinds, ['transactions', 'frames'] as ModelKind[])
-    .option('--model-transactions <dir>', 'checkpoint directory of the transactions model (default: active registry version, else MODEL_TRANSACTIONS)')
-    .option('--model-frames <dir>', 'checkpoint directory of the frames model (default: active registry version, else MODEL_FRAMES)')
+    .description(
+      'score the Kafka topics with the trained models, write flags to PostgreSQL, serve /metrics /healthz /readyz',
+    )
+    .option('--kinds <list>', 'input kinds to consume (comma-separated)', parseKinds, [
+      'transactions',
+      'frames',
+    ] as ModelKind[])
+    .option(
+      '--model-transactions <dir>',
+      'checkpoint directory of the transactions model (default: active registry version, else MODEL_TRANSACTIONS)',
+    )
+    .option(
+      '--model-frames <dir>',
+      'checkpoint directory of the frames model (default: active registry version, else MODEL_FRAMES)',
+    )
     .option('--no-http', 'do not start the HTTP server')
     .action(async (flags: ServeFlags) => {
       const code = await runServe(flags);

@@ -55,7 +55,11 @@ async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<true 
 }
 
 function send(res: ServerResponse, status: number, body: string, type: string): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    'content-type': type,
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+  });
   res.end(body);
 }
 
@@ -71,7 +75,8 @@ export async function startHttpServer(o: HttpServerOptions): Promise<RunningHttp
       const body = await o.registry.metrics();
       return send(res, 200, body, o.registry.contentType);
     }
-    if (path === '/healthz') return send(res, 200, JSON.stringify({ status: 'ok' }) + '\n', 'application/json');
+    if (path === '/healthz')
+      return send(res, 200, JSON.stringify({ status: 'ok' }) + '\n', 'application/json');
     if (path === '/readyz') {
       const names = Object.keys(o.readiness);
       const results = await Promise.all(names.map((n) => runCheck(o.readiness[n], timeout)));
@@ -81,7 +86,12 @@ export async function startHttpServer(o: HttpServerOptions): Promise<RunningHttp
         checks[n] = results[i] === true ? 'ok' : String(results[i]);
         if (results[i] !== true) ok = false;
       });
-      return send(res, ok ? 200 : 503, JSON.stringify({ status: ok ? 'ready' : 'not ready', checks }) + '\n', 'application/json');
+      return send(
+        res,
+        ok ? 200 : 503,
+        JSON.stringify({ status: ok ? 'ready' : 'not ready', checks }) + '\n',
+        'application/json',
+      );
     }
     return send(res, 404, 'not found\n', 'text/plain; charset=utf-8');
   };
@@ -94,7 +104,8 @@ export async function startHttpServer(o: HttpServerOptions): Promise<RunningHttp
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
-    const onError = (e: NodeJS.ErrnoException) => reject(new HttpServerError(`cannot listen on ${o.host}:${o.port}: ${e.code ?? e.message}`, e));
+    const onError = (e: NodeJS.ErrnoException) =>
+      reject(new HttpServerError(`cannot listen on ${o.host}:${o.port}: ${e.code ?? e.message}`, e));
     server.once('error', onError);
     server.listen(o.port, o.host, () => {
       server.off('error', onError);

@@ -27,7 +27,13 @@ import type { RecordCodec } from '../schemas/codec.js';
 import { DecodeError, ValidationError } from '../schemas/errors.js';
 import { FlagStore, type BatchRecord, type FlagFields, type InputKind } from '../store/flag-store.js';
 import { deadLetterMessage, type RejectedRecord } from './dlq.js';
-import { BatchFailedError, ConsumerStoppingError, StreamConfigError, describeError, isRetriableDbError } from './errors.js';
+import {
+  BatchFailedError,
+  ConsumerStoppingError,
+  StreamConfigError,
+  describeError,
+  isRetriableDbError,
+} from './errors.js';
 import type { StreamMetrics } from './metrics.js';
 import type { ActiveModel, ModelSource } from './model-source.js';
 
@@ -172,7 +178,10 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       // Another member may have advanced our partitions' high-water marks while we were away.
       this.hwm.clear();
       this.joinedOnce = true;
-      this.log.info({ memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined consumer group');
+      this.log.info(
+        { memberId: e.payload.memberId, assignment: e.payload.memberAssignment },
+        'joined consumer group',
+      );
       this.emit('joined', { memberId: e.payload.memberId, assignment: e.payload.memberAssignment });
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
@@ -197,7 +206,11 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
 
   async start(): Promise<void> {
     if (!this.producer) {
-      this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+      this.producer = this.o.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: true,
+      });
     }
     if (this.ownsProducer) await this.producer.connect();
     await this.consumer.connect();
@@ -261,7 +274,12 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
    * retry.maxMs) and try again, pausing the topic meanwhile; non-retriable ones and a stopping
    * consumer throw (the batch is not committed and will be redelivered).
    */
-  private async withRetry<R>(stage: BatchFailedError['stage'], partition: number, p: EachBatchPayload, fn: () => Promise<R>): Promise<R> {
+  private async withRetry<R>(
+    stage: BatchFailedError['stage'],
+    partition: number,
+    p: EachBatchPayload,
+    fn: () => Promise<R>,
+  ): Promise<R> {
     const r = this.o.retry ?? {};
     const maxAttempts = r.maxAttempts ?? Infinity;
     let wait = r.initialMs ?? 200;
@@ -270,16 +288,27 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       try {
         const out = await fn();
         if (attempt > 1) {
-          this.log.info({ stage, partition, attempts: attempt }, `${stage === 'dlq' ? 'dead-letter topic' : 'database'} reachable again; batch continues`);
+          this.log.info(
+            { stage, partition, attempts: attempt },
+            `${stage === 'dlq' ? 'dead-letter topic' : 'database'} reachable again; batch continues`,
+          );
           this.resumeTopic(stage);
         }
         return out;
       } catch (e) {
         const retriable = stage === 'dlq' ? true : isRetriableDbError(e);
         const d = describeError(e);
-        if (!retriable) throw new BatchFailedError(stage, `${stage} failed (not retriable): ${d.message}`, { retriable: false, cause: e });
+        if (!retriable)
+          throw new BatchFailedError(stage, `${stage} failed (not retriable): ${d.message}`, {
+            retriable: false,
+            cause: e,
+          });
         if (this.abort.signal.aborted || !p.isRunning()) throw new ConsumerStoppingError();
-        if (attempt >= maxAttempts) throw new BatchFailedError(stage, `${stage} failed after ${attempt} attempts: ${d.message}`, { retriable: true, cause: e });
+        if (attempt >= maxAttempts)
+          throw new BatchFailedError(stage, `${stage} failed after ${attempt} attempts: ${d.message}`, {
+            retriable: true,
+            cause: e,
+          });
         this.o.metrics?.batchRetries.inc({ kind: this.kind, topic: this.o.topic, stage });
         this.pauseTopic(stage);
         this.log.warn(
@@ -288,7 +317,15 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
             ? 'dead-letter topic unavailable; batch not committed, retrying'
             : 'database unavailable; batch not committed, retrying',
         );
-        this.emit('retry', { kind: this.kind, topic: this.o.topic, partition, stage, attempt, delayMs: wait, error: d.message });
+        this.emit('retry', {
+          kind: this.kind,
+          topic: this.o.topic,
+          partition,
+          stage,
+          attempt,
+          delayMs: wait,
+          error: d.message,
+        });
         await delay(wait, this.abort.signal);
         if (this.abort.signal.aborted) throw new ConsumerStoppingError();
         await p.heartbeat().catch(() => undefined);
@@ -330,7 +367,10 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       if (hwm >= 0n && BigInt(firstOffset) <= hwm) {
         while (start < msgs.length && BigInt(msgs[start].offset) <= hwm) start++;
         metrics?.recordsSkipped.inc({ kind, topic }, start);
-        this.log.info({ partition, skipped: start, upTo: hwm.toString() }, 'skipping redelivered records already in PostgreSQL');
+        this.log.info(
+          { partition, skipped: start, upTo: hwm.toString() },
+          'skipping redelivered records already in PostgreSQL',
+        );
       }
       const n = msgs.length - start;
       if (n === 0) {
@@ -339,7 +379,9 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       }
 
       // 2. Decode, validate, features.
-      await this.withRetry('score', partition, p, () => spec.codec.prepare(msgs.slice(start).map((m) => m.value)));
+      await this.withRetry('score', partition, p, () =>
+        spec.codec.prepare(msgs.slice(start).map((m) => m.value)),
+      );
       const dim = model.inputDim;
       features = this.takeBuffer(n * dim);
       const rows: T[] = [];
@@ -355,9 +397,11 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
           let s = 0;
           const o = row * dim;
           for (let j = 0; j < dim; j++) s += features[o + j];
-          if (!Number.isFinite(s)) throw new ValidationError('NON_FINITE', 'a feature is not finite in float32 (overflow)');
+          if (!Number.isFinite(s))
+            throw new ValidationError('NON_FINITE', 'a feature is not finite in float32 (overflow)');
           const id = spec.recordId(rec);
-          if (id.indexOf('\u0000') >= 0) throw new ValidationError('BAD_ID', 'id contains a NUL character', 'id');
+          if (id.indexOf('\u0000') >= 0)
+            throw new ValidationError('BAD_ID', 'id contains a NUL character', 'id');
           rows.push(rec);
           rowMsg.push(i);
         } catch (e) {
@@ -394,7 +438,10 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         });
         for (const r of rejected) {
           metrics?.recordsDeadLettered.inc({ kind, topic, reason: r.error.reason });
-          this.log.warn({ partition, offset: r.message.offset, reason: r.error.reason, err: r.error.message }, 'record dead-lettered');
+          this.log.warn(
+            { partition, offset: r.message.offset, reason: r.error.reason, err: r.error.message },
+            'record dead-lettered',
+          );
         }
       }
 
@@ -409,7 +456,11 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
           const a = (anomaly as Float64Array)[r];
           if (a > th) {
             flagged++;
-            records[k] = { offset: off, outcome: 'flagged', flag: this.flagOf(rows[r], r, a, model, scores as ScoreBatch) };
+            records[k] = {
+              offset: off,
+              outcome: 'flagged',
+              flag: this.flagOf(rows[r], r, a, model, scores as ScoreBatch),
+            };
           } else records[k] = { offset: off, outcome: 'scored' };
           r++;
         } else {
@@ -417,7 +468,9 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         }
       }
       const td = performance.now();
-      const res = await this.withRetry('db', partition, p, () => this.store.writeBatch({ topic, partition, kind, records }));
+      const res = await this.withRetry('db', partition, p, () =>
+        this.store.writeBatch({ topic, partition, kind, records }),
+      );
       const dbMs = performance.now() - td;
       metrics?.dbWriteSeconds.observe({ kind }, dbMs / 1000);
       this.hwm.set(partition, BigInt(res.lastOffset));
@@ -456,15 +509,32 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         committedAt,
         ...(eventTimes ? { eventTimes } : {}),
       };
-      this.log.debug({ partition, firstOffset, lastOffset, records: msgs.length, flagged, deadLettered: rejected.length, ms: Math.round(durationMs) }, 'batch committed');
+      this.log.debug(
+        {
+          partition,
+          firstOffset,
+          lastOffset,
+          records: msgs.length,
+          flagged,
+          deadLettered: rejected.length,
+          ms: Math.round(durationMs),
+        },
+        'batch committed',
+      );
       this.emit('batch', ev);
     } catch (e) {
       if (e instanceof ConsumerStoppingError) {
-        this.log.info({ partition, firstOffset, lastOffset }, 'batch abandoned (stopping); it will be redelivered');
+        this.log.info(
+          { partition, firstOffset, lastOffset },
+          'batch abandoned (stopping); it will be redelivered',
+        );
         throw e;
       }
       if (e instanceof BatchFailedError && !e.retriable) {
-        this.log.error({ partition, firstOffset, err: describeError(e) }, 'batch failed (not retriable); stopping the consumer');
+        this.log.error(
+          { partition, firstOffset, err: describeError(e) },
+          'batch failed (not retriable); stopping the consumer',
+        );
         this.emit('fatal', e);
         void this.stop();
       }
@@ -494,7 +564,12 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     };
   }
 
-  private async commit(p: EachBatchPayload, topic: string, partition: number, lastOffset: string): Promise<void> {
+  private async commit(
+    p: EachBatchPayload,
+    topic: string,
+    partition: number,
+    lastOffset: string,
+  ): Promise<void> {
     p.resolveOffset(lastOffset);
     const next = (BigInt(lastOffset) + 1n).toString();
     try {
@@ -502,7 +577,10 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     } catch (e) {
       // The DB already holds the batch: a redelivery is skipped by the high-water mark. Rethrow so
       // kafkajs rejoins (typically a rebalance).
-      this.log.warn({ partition, offset: next, err: describeError(e) }, 'offset commit failed; the batch may be redelivered (and skipped)');
+      this.log.warn(
+        { partition, offset: next, err: describeError(e) },
+        'offset commit failed; the batch may be redelivered (and skipped)',
+      );
       throw e;
     }
   }

@@ -69,7 +69,13 @@ export function deadLetterEnvelope(
     field: r.error instanceof ValidationError ? (r.error.field ?? null) : null,
     kind: ctx.kind,
     consumerGroup: ctx.consumerGroup,
-    source: { topic: ctx.topic, partition: ctx.partition, offset: m.offset, timestamp: m.timestamp, key: b64(m.key) },
+    source: {
+      topic: ctx.topic,
+      partition: ctx.partition,
+      offset: m.offset,
+      timestamp: m.timestamp,
+      key: b64(m.key),
+    },
     value: b64(m.value),
     valueLength: m.value?.length ?? 0,
     headers: headersB64(m.headers),
@@ -93,6 +99,7 @@ export function deadLetterMessage(
 /** Parses a dead-letter message value (for tools and tests). */
 export function parseDeadLetter(value: Buffer | string): DeadLetterEnvelope {
   const env = JSON.parse(typeof value === 'string' ? value : value.toString('utf8')) as DeadLetterEnvelope;
-  if (env.type !== DLQ_ENVELOPE_TYPE) throw new DecodeError('BAD_BODY', `not a ${DLQ_ENVELOPE_TYPE} envelope`);
+  if (env.type !== DLQ_ENVELOPE_TYPE)
+    throw new DecodeError('BAD_BODY', `not a ${DLQ_ENVELOPE_TYPE} envelope`);
   return env;
 }

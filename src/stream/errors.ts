@@ -14,7 +14,11 @@ export class StreamConfigError extends GensembleError {
  */
 export class BatchFailedError extends GensembleError {
   readonly stage: 'hwm' | 'dlq' | 'db' | 'commit' | 'score';
-  constructor(stage: BatchFailedError['stage'], message: string, opts: { retriable: boolean; cause?: unknown }) {
+  constructor(
+    stage: BatchFailedError['stage'],
+    message: string,
+    opts: { retriable: boolean; cause?: unknown },
+  ) {
     super('STREAM_BATCH_FAILED', message, opts);
     this.stage = stage;
   }
@@ -46,6 +50,9 @@ export function isRetriableDbError(e: unknown): boolean {
 /** Short, credential-free description of an error for a log line. */
 export function describeError(e: unknown): { message: string; code?: string } {
   const err = e as { message?: unknown; code?: unknown };
-  const message = typeof err?.message === 'string' ? err.message.replace(/\/\/([^:/@\s]+):[^@\s]*@/g, '//$1:***@') : String(e);
+  const message =
+    typeof err?.message === 'string'
+      ? err.message.replace(/\/\/([^:/@\s]+):[^@\s]*@/g, '//$1:***@')
+      : String(e);
   return typeof err?.code === 'string' ? { message, code: err.code } : { message };
 }

@@ -14,7 +14,13 @@ export function kafkaLogLevel(name: string | undefined): logLevel {
   return n in logLevel ? logLevel[n as keyof typeof logLevel] : logLevel.WARN;
 }
 
-export function createKafka(o: { clientId: string; brokers: string[]; logger: Logger; level?: logLevel; extra?: Partial<KafkaConfig> }): Kafka {
+export function createKafka(o: {
+  clientId: string;
+  brokers: string[];
+  logger: Logger;
+  level?: logLevel;
+  extra?: Partial<KafkaConfig>;
+}): Kafka {
   const base = o.logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: o.clientId,
@@ -23,7 +29,12 @@ export function createKafka(o: { clientId: string; brokers: string[]; logger: Lo
     logCreator:
       () =>
       ({ namespace, level, log }: LogEntry) => {
-        const { message, timestamp: _t, logger: _l, ...rest } = log as { message: string; timestamp?: string; logger?: string } & Record<string, unknown>;
+        const {
+          message,
+          timestamp: _t,
+          logger: _l,
+          ...rest
+        } = log as { message: string; timestamp?: string; logger?: string } & Record<string, unknown>;
         void _t;
         void _l;
         const fn = LEVELS[level] ?? 'info';

@@ -36,8 +36,18 @@ export function createStreamMetrics(opts: StreamMetricsOptions = {}): StreamMetr
   const registers = [registry];
   return {
     registry,
-    recordsScored: new Counter({ name: `${p}records_scored_total`, help: 'Records scored (flagged or not)', labelNames: ['kind', 'topic'], registers }),
-    recordsFlagged: new Counter({ name: `${p}records_flagged_total`, help: 'Records whose score exceeded the threshold', labelNames: ['kind', 'topic'], registers }),
+    recordsScored: new Counter({
+      name: `${p}records_scored_total`,
+      help: 'Records scored (flagged or not)',
+      labelNames: ['kind', 'topic'],
+      registers,
+    }),
+    recordsFlagged: new Counter({
+      name: `${p}records_flagged_total`,
+      help: 'Records whose score exceeded the threshold',
+      labelNames: ['kind', 'topic'],
+      registers,
+    }),
     recordsDeadLettered: new Counter({
       name: `${p}records_dead_lettered_total`,
       help: 'Undecodable or invalid records sent to the dead-letter topic',
@@ -50,7 +60,12 @@ export function createStreamMetrics(opts: StreamMetricsOptions = {}): StreamMetr
       labelNames: ['kind', 'topic'],
       registers,
     }),
-    batches: new Counter({ name: `${p}batches_total`, help: 'Kafka batches committed', labelNames: ['kind', 'topic'], registers }),
+    batches: new Counter({
+      name: `${p}batches_total`,
+      help: 'Kafka batches committed',
+      labelNames: ['kind', 'topic'],
+      registers,
+    }),
     batchRetries: new Counter({
       name: `${p}batch_retries_total`,
       help: 'Batch attempts that failed with a retriable error (database or DLQ unavailable)',
@@ -91,13 +106,23 @@ export function createStreamMetrics(opts: StreamMetricsOptions = {}): StreamMetr
       labelNames: ['kind', 'topic', 'partition'],
       registers,
     }),
-    paused: new Gauge({ name: `${p}consumer_paused`, help: '1 while consumption of the topic is paused (backpressure)', labelNames: ['kind', 'topic'], registers }),
+    paused: new Gauge({
+      name: `${p}consumer_paused`,
+      help: '1 while consumption of the topic is paused (backpressure)',
+      labelNames: ['kind', 'topic'],
+      registers,
+    }),
     modelInfo: new Gauge({
       name: `${p}model_info`,
       help: 'The model version scoring each kind (value 1) and its onnxruntime execution provider',
       labelNames: ['kind', 'version', 'execution_provider', 'score'],
       registers,
     }),
-    modelReloads: new Counter({ name: `${p}model_reloads_total`, help: 'Model hot reloads', labelNames: ['kind', 'result'], registers }),
+    modelReloads: new Counter({
+      name: `${p}model_reloads_total`,
+      help: 'Model hot reloads',
+      labelNames: ['kind', 'result'],
+      registers,
+    }),
   };
 }

@@ -14,7 +14,12 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { loadCheckpoint, MANIFEST_FILE, type CheckpointManifest, type ModelKind } from '../engine/checkpoint.js';
+import {
+  loadCheckpoint,
+  MANIFEST_FILE,
+  type CheckpointManifest,
+  type ModelKind,
+} from '../engine/checkpoint.js';
 import { OnnxScorer, type ScorerOptions } from '../engine/scorer.js';
 import type { CombinedRule } from '../engine/score-rules.js';
 import type { ScoreName, Scorer } from '../engine/types.js';
@@ -86,26 +91,55 @@ export class ModelSource {
   /** Loads the first model (registry row if active, else the directory). Throws StreamConfigError. */
   static async open(o: ModelSourceOptions): Promise<ModelSource> {
     const cand = await ModelSource.candidate(o, true);
-    if (!cand) throw new StreamConfigError(`no ${o.kind} model: give a checkpoint directory or activate a registered version`);
+    if (!cand)
+      throw new StreamConfigError(
+        `no ${o.kind} model: give a checkpoint directory or activate a registered version`,
+      );
     const text = await readFile(join(cand.dir, MANIFEST_FILE), 'utf8').catch(() => '');
     let m: ActiveModel;
     try {
       m = await ModelSource.load(o, cand);
     } catch (e) {
       if (e instanceof StreamConfigError) throw e;
-      throw new StreamConfigError(`cannot load the ${o.kind} model from ${cand.dir}: ${describeError(e).message}`, e);
+      throw new StreamConfigError(
+        `cannot load the ${o.kind} model from ${cand.dir}: ${describeError(e).message}`,
+        e,
+      );
     }
-    o.logger?.info({ kind: o.kind, version: m.version, dir: m.dir, score: m.score, threshold: m.threshold, executionProvider: m.scorer.executionProvider }, 'model loaded');
+    o.logger?.info(
+      {
+        kind: o.kind,
+        version: m.version,
+        dir: m.dir,
+        score: m.score,
+        threshold: m.threshold,
+        executionProvider: m.scorer.executionProvider,
+      },
+      'model loaded',
+    );
     return new ModelSource(o, m, text);
   }
 
-  private static async candidate(o: ModelSourceOptions, throwOnRegistryError: boolean): Promise<Candidate | null> {
+  private static async candidate(
+    o: ModelSourceOptions,
+    throwOnRegistryError: boolean,
+  ): Promise<Candidate | null> {
     if (o.registry) {
       try {
         const row = await o.registry.getActive(o.kind);
-        if (row) return { dir: resolve(row.checkpointPath), version: row.version, threshold: row.threshold, score: row.scoreName };
+        if (row)
+          return {
+            dir: resolve(row.checkpointPath),
+            version: row.version,
+            threshold: row.threshold,
+            score: row.scoreName,
+          };
       } catch (e) {
-        if (throwOnRegistryError && !o.dir) throw new StreamConfigError(`cannot read the active ${o.kind} model from the registry: ${describeError(e).message}`, e);
+        if (throwOnRegistryError && !o.dir)
+          throw new StreamConfigError(
+            `cannot read the active ${o.kind} model from the registry: ${describeError(e).message}`,
+            e,
+          );
         if (!o.dir) return null;
       }
     }
@@ -114,15 +148,18 @@ export class ModelSource {
 
   private static async load(o: ModelSourceOptions, c: Candidate): Promise<ActiveModel> {
     const { manifest, onnxPath } = await loadCheckpoint(c.dir);
-    if (manifest.kind !== o.kind) throw new StreamConfigError(`${c.dir} holds a ${manifest.kind} model, not a ${o.kind} model`);
+    if (manifest.kind !== o.kind)
+      throw new StreamConfigError(`${c.dir} holds a ${manifest.kind} model, not a ${o.kind} model`);
     const score = c.score ?? manifest.scoreRule.score;
     let threshold = c.threshold;
     if (threshold === undefined) {
       const t = manifest.thresholds.find((x) => x.score === score);
-      if (!t) throw new StreamConfigError(`${c.dir}: the manifest has no calibrated threshold for score ${score}`);
+      if (!t)
+        throw new StreamConfigError(`${c.dir}: the manifest has no calibrated threshold for score ${score}`);
       threshold = t.value;
     }
-    if (score === 'combined' && !manifest.scoreRule.combined) throw new StreamConfigError(`${c.dir}: score 'combined' needs manifest.scoreRule.combined`);
+    if (score === 'combined' && !manifest.scoreRule.combined)
+      throw new StreamConfigError(`${c.dir}: score 'combined' needs manifest.scoreRule.combined`);
     const scorer = await OnnxScorer.create(onnxPath, o.scorer ?? {});
     return {
       kind: o.kind,
@@ -155,7 +192,10 @@ export class ModelSource {
       this.pending = null;
       this.retired.add(old);
       this.publish(this.cur, old);
-      this.o.logger?.info({ kind: this.o.kind, from: old.version, to: this.cur.version, dir: this.cur.dir }, 'model swapped');
+      this.o.logger?.info(
+        { kind: this.o.kind, from: old.version, to: this.cur.version, dir: this.cur.dir },
+        'model swapped',
+      );
       this.o.metrics?.modelReloads.inc({ kind: this.o.kind, result: 'swapped' });
       void this.reap();
     }
@@ -174,15 +214,28 @@ export class ModelSource {
     for (const m of [...this.retired]) {
       if ((this.refs.get(m) ?? 0) > 0) continue;
       this.retired.delete(m);
-      await m.scorer.close().catch((e: unknown) => this.o.logger?.warn({ err: describeError(e) }, 'closing a replaced scorer failed'));
+      await m.scorer
+        .close()
+        .catch((e: unknown) =>
+          this.o.logger?.warn({ err: describeError(e) }, 'closing a replaced scorer failed'),
+        );
     }
   }
 
   private publish(m: ActiveModel, old?: ActiveModel): void {
     const g = this.o.metrics?.modelInfo;
     if (!g) return;
-    if (old) g.remove({ kind: old.kind, version: old.version, execution_provider: old.scorer.executionProvider, score: old.score });
-    g.set({ kind: m.kind, version: m.version, execution_provider: m.scorer.executionProvider, score: m.score }, 1);
+    if (old)
+      g.remove({
+        kind: old.kind,
+        version: old.version,
+        execution_provider: old.scorer.executionProvider,
+        score: old.score,
+      });
+    g.set(
+      { kind: m.kind, version: m.version, execution_provider: m.scorer.executionProvider, score: m.score },
+      1,
+    );
   }
 
   /**
@@ -204,7 +257,11 @@ export class ModelSource {
       // Directory mode: cheap check first; unchanged manifest text = unchanged model.
       text = await readFile(join(cand.dir, MANIFEST_FILE), 'utf8').catch(() => '');
       if (text === '' || (text === this.lastManifestText && cand.dir === target.dir)) return false;
-    } else if (cand.version === target.version && cand.threshold === target.threshold && cand.score === target.score) {
+    } else if (
+      cand.version === target.version &&
+      cand.threshold === target.threshold &&
+      cand.score === target.score
+    ) {
       return false;
     }
     let next: ActiveModel;
@@ -213,7 +270,10 @@ export class ModelSource {
     } catch (e) {
       const msg = describeError(e).message;
       if (msg !== this.lastFailure) {
-        this.o.logger?.warn({ kind: this.o.kind, dir: cand.dir, err: msg }, 'new model not loaded; keeping the current one (will retry)');
+        this.o.logger?.warn(
+          { kind: this.o.kind, dir: cand.dir, err: msg },
+          'new model not loaded; keeping the current one (will retry)',
+        );
         this.o.metrics?.modelReloads.inc({ kind: this.o.kind, result: 'failed' });
       }
       this.lastFailure = msg;
@@ -221,7 +281,11 @@ export class ModelSource {
     }
     this.lastFailure = '';
     if (text !== '') this.lastManifestText = text;
-    if (next.version === target.version && next.threshold === target.threshold && next.score === target.score) {
+    if (
+      next.version === target.version &&
+      next.threshold === target.threshold &&
+      next.score === target.score
+    ) {
       await next.scorer.close();
       return false;
     }
@@ -231,7 +295,10 @@ export class ModelSource {
     }
     if (this.pending) this.retired.add(this.pending);
     this.pending = next;
-    this.o.logger?.info({ kind: this.o.kind, version: next.version, dir: next.dir }, 'new model loaded; it scores from the next batch');
+    this.o.logger?.info(
+      { kind: this.o.kind, version: next.version, dir: next.dir },
+      'new model loaded; it scores from the next batch',
+    );
     void this.reap();
     return true;
   }

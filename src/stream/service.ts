@@ -74,7 +74,10 @@ export class StreamService {
       try {
         await db.raw('select 1 from stream_offsets limit 1');
       } catch (e) {
-        throw new StreamConfigError(`PostgreSQL is not usable (${describeError(e).message}); is DATABASE_URL right and the database migrated (npm run migrate)?`, e);
+        throw new StreamConfigError(
+          `PostgreSQL is not usable (${describeError(e).message}); is DATABASE_URL right and the database migrated (npm run migrate)?`,
+          e,
+        );
       }
       const kafka = createKafka({
         clientId: env.KAFKA_CLIENT_ID,
@@ -82,7 +85,11 @@ export class StreamService {
         logger: log,
         level: kafkaLogLevel(process.env.KAFKAJS_LOG_LEVEL),
       });
-      svc.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+      svc.producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: true,
+      });
       await svc.producer.connect();
       const registry = new ModelRegistry(db);
       for (const kind of o.kinds) {
@@ -120,7 +127,9 @@ export class StreamService {
             ...o.tuning,
           },
         };
-        const c = (kind === 'transactions' ? createTransactionsConsumer(deps) : createFramesConsumer(deps)) as unknown as ScoringConsumer<unknown>;
+        const c = (kind === 'transactions'
+          ? createTransactionsConsumer(deps)
+          : createFramesConsumer(deps)) as unknown as ScoringConsumer<unknown>;
         c.on('fatal', (e) => o.onFatal?.(e));
         svc.consumers.push(c);
       }

@@ -66,12 +66,18 @@ const DEFAULTS: Record<ModelKind, Required<TestModelOptions>> = {
 function modelConfig(kind: ModelKind, d: number): ModelConfig {
   const base = defaultModelConfig(kind, d);
   if (kind === 'frames') {
-    return { ...base, arch: { kind: 'mlp', inputDim: d, encoderHidden: [64], decoderHidden: [64], latentDim: 8 } };
+    return {
+      ...base,
+      arch: { kind: 'mlp', inputDim: d, encoderHidden: [64], decoderHidden: [64], latentDim: 8 },
+    };
   }
   return base;
 }
 
-async function loadNormalRows(kind: ModelKind, records: number): Promise<{ raw: Float32Array; n: number; d: number }> {
+async function loadNormalRows(
+  kind: ModelKind,
+  records: number,
+): Promise<{ raw: Float32Array; n: number; d: number }> {
   const dir = testDataDir();
   if (kind === 'transactions') {
     const data = await loadCreditCardCsv(join(dir, 'creditcard', 'creditcard-subset.csv.gz'));
@@ -117,7 +123,11 @@ async function readManifest(dir: string): Promise<CheckpointManifest> {
 }
 
 /** The cached checkpoint for `kind` and `opts`, built on first use (bounded by `timeoutMs`). */
-export async function testModel(kind: ModelKind, opts: TestModelOptions = {}, timeoutMs = 170_000): Promise<TestModel> {
+export async function testModel(
+  kind: ModelKind,
+  opts: TestModelOptions = {},
+  timeoutMs = 170_000,
+): Promise<TestModel> {
   const o: Required<TestModelOptions> = { ...DEFAULTS[kind], ...opts };
   const key = createHash('sha256')
     .update(JSON.stringify({ RECIPE_VERSION, kind, ...o }))
@@ -175,10 +185,13 @@ export async function testModel(kind: ModelKind, opts: TestModelOptions = {}, ti
     const lockInfo = await stat(lock).catch(() => null);
     if (lockInfo) {
       const owner = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
-      const stale = Date.now() - lockInfo.mtimeMs > timeoutMs || (Number.isInteger(owner) && owner > 0 && !pidAlive(owner));
+      const stale =
+        Date.now() - lockInfo.mtimeMs > timeoutMs ||
+        (Number.isInteger(owner) && owner > 0 && !pidAlive(owner));
       if (stale) await unlink(lock).catch(() => undefined);
     }
-    if (Date.now() > deadline) throw new Error(`test model ${final} not built within ${timeoutMs} ms (lock ${lock})`);
+    if (Date.now() > deadline)
+      throw new Error(`test model ${final} not built within ${timeoutMs} ms (lock ${lock})`);
     await new Promise((r) => setTimeout(r, Math.min(500, 50 * (attempt + 1))));
   }
 }

@@ -29,19 +29,31 @@ import { parseDeadLetter, DLQ_REASON_HEADER, type DeadLetterEnvelope } from '../
 import { createTransactionsConsumer } from '../../../consumers/transactions.js';
 import { createFramesConsumer } from '../../../consumers/frames.js';
 import type { ScoringConsumer } from '../../../src/stream/consumer.js';
-import { closeF32, counterTotals, creditTransactions, flagsOf, mixedFrames, offlineScores, produceAll, quietLogger } from './support.js';
+import {
+  closeF32,
+  counterTotals,
+  creditTransactions,
+  flagsOf,
+  mixedFrames,
+  offlineScores,
+  produceAll,
+  quietLogger,
+} from './support.js';
 
 const SCRIPT = fileURLToPath(new URL('../../interop/avro_single_object.py', import.meta.url));
 const TX_AVSC = fileURLToPath(new URL('../../../src/schemas/transaction.avsc', import.meta.url));
 
 function findPython(): string | undefined {
-  for (const c of [process.env.GENSEMBLE_PYTHON, '/usr/bin/python3', 'python3'].filter((x): x is string => !!x)) {
+  for (const c of [process.env.GENSEMBLE_PYTHON, '/usr/bin/python3', 'python3'].filter(
+    (x): x is string => !!x,
+  )) {
     if (spawnSync(c, ['-c', 'import avro.schema, avro.io'], { timeout: 10_000 }).status === 0) return c;
   }
   return undefined;
 }
 const PYTHON = findPython();
-if (!PYTHON) console.warn('SKIP python interop part: no python3 with the avro module (apt-get install -y python3-avro)');
+if (!PYTHON)
+  console.warn('SKIP python interop part: no python3 with the avro module (apt-get install -y python3-avro)');
 
 interface Expected {
   offset: number;
@@ -80,7 +92,8 @@ describe('poison input → dead-letter topic; python3-avro interop', () => {
     const tx = await creditTransactions(400);
     const txc = transactionCodec();
     const good = (i: number): Buffer => txc.encode(tx.records[i]);
-    const bad = (over: Partial<Transaction>, i: number): Buffer => txc.encode({ ...tx.records[i], ...over }, { validate: false });
+    const bad = (over: Partial<Transaction>, i: number): Buffer =>
+      txc.encode({ ...tx.records[i], ...over }, { validate: false });
     const wrongFp = good(3);
     wrongFp[5] ^= 0xff;
     const poison: Array<[string, Buffer | null]> = [
@@ -102,7 +115,11 @@ describe('poison input → dead-letter topic; python3-avro interop', () => {
       if (i % 25 === 24 && p < poison.length) {
         const [reason, value] = poison[p++];
         txExpected.push({ offset: msgs.length, reason, value });
-        msgs.push({ key: `poison-${reason}`, value, headers: { 'x-trace': `poison-${p}`, 'x-bin': Buffer.from([0, 255, 7]) } });
+        msgs.push({
+          key: `poison-${reason}`,
+          value,
+          headers: { 'x-trace': `poison-${p}`, 'x-bin': Buffer.from([0, 255, 7]) },
+        });
       }
     }
     expect(p).toBe(poison.length);
@@ -120,7 +137,9 @@ describe('poison input → dead-letter topic; python3-avro interop', () => {
       const rec = { ...tx.records[pyRow], id: 'py-1' };
       const file = join(tmp, 'py.json');
       writeFileSync(file, JSON.stringify([rec]));
-      const out = JSON.parse(execFileSync(PYTHON, [SCRIPT, 'write', TX_AVSC, file], { encoding: 'utf8', timeout: 30_000 })) as { messages: string[] };
+      const out = JSON.parse(
+        execFileSync(PYTHON, [SCRIPT, 'write', TX_AVSC, file], { encoding: 'utf8', timeout: 30_000 }),
+      ) as { messages: string[] };
       msgs.push({ key: 'py', value: Buffer.from(out.messages[0], 'hex') });
       txValid++;
     }
@@ -132,7 +151,10 @@ describe('poison input → dead-letter topic; python3-avro interop', () => {
     const fc = imageFrameCodec();
     const fmsgs: Message[] = [];
     const frameBad: Array<[string, ImageFrame]> = [
-      ['SHAPE_MISMATCH', { ...fr.records[0], id: 'wrong-size', width: 27, height: 28, pixels: Buffer.alloc(27 * 28, 9) }],
+      [
+        'SHAPE_MISMATCH',
+        { ...fr.records[0], id: 'wrong-size', width: 27, height: 28, pixels: Buffer.alloc(27 * 28, 9) },
+      ],
       ['PIXELS_LENGTH', { ...fr.records[1], id: 'short-pixels', pixels: Buffer.alloc(700, 1) }],
       ['SHAPE_MISMATCH', { ...fr.records[2], id: 'rgb', channels: 3, pixels: Buffer.alloc(28 * 28 * 3, 5) }],
     ];
@@ -153,10 +175,18 @@ describe('poison input → dead-letter topic; python3-avro interop', () => {
       ['transactions', txModel],
       ['frames', frameModel],
     ] as const) {
-      const models = await ModelSource.open({ kind, dir: model.dir, scorer: { intraOpNumThreads: 1 }, logger });
+      const models = await ModelSource.open({
+        kind,
+        dir: model.dir,
+        scorer: { intraOpNumThreads: 1 },
+        logger,
+      });
       sources.push(models);
       const deps = { kafka, db: pg.db, models, logger, dlqTopic: dlq, groupId: `dlq-${Date.now()}` };
-      const c = kind === 'transactions' ? createTransactionsConsumer({ ...deps, topic: txTopic }) : createFramesConsumer({ ...deps, topic: frameTopic });
+      const c =
+        kind === 'transactions'
+          ? createTransactionsConsumer({ ...deps, topic: txTopic })
+          : createFramesConsumer({ ...deps, topic: frameTopic });
       consumers.push(c as unknown as ScoringConsumer<unknown>);
     }
     for (const c of consumers) await c.start();
@@ -181,7 +211,10 @@ describe('poison input → dead-letter topic; python3-avro interop', () => {
       await waitFor(
         async () => {
           const [a, b] = await Promise.all([counterTotals(pg.db, txTopic), counterTotals(pg.db, frameTopic)]);
-          return a.scored + a.deadLettered >= txValid + txExpected.length && b.scored + b.deadLettered >= frameValid + frameExpected.length;
+          return (
+            a.scored + a.deadLettered >= txValid + txExpected.length &&
+            b.scored + b.deadLettered >= frameValid + frameExpected.length
+          );
         },
         { timeoutMs: 60_000, intervalMs: 200, what: 'all records counted' },
       );
@@ -192,13 +225,20 @@ describe('poison input → dead-letter topic; python3-avro interop', () => {
         [frameTopic, frameExpected],
       ] as const) {
         const mine = envs.filter((e) => e.env.source.topic === topic);
-        expect(mine.map((e) => Number(e.env.source.offset)).sort((a, b) => a - b)).toEqual(expected.map((e) => e.offset));
+        expect(mine.map((e) => Number(e.env.source.offset)).sort((a, b) => a - b)).toEqual(
+          expected.map((e) => e.offset),
+        );
         for (const exp of expected) {
-          const { m, env } = mine.find((e) => Number(e.env.source.offset) === exp.offset) as { m: (typeof got)[number]; env: DeadLetterEnvelope };
+          const { m, env } = mine.find((e) => Number(e.env.source.offset) === exp.offset) as {
+            m: (typeof got)[number];
+            env: DeadLetterEnvelope;
+          };
           expect(env.reason, `offset ${exp.offset}`).toBe(exp.reason);
           expect(env.error).toContain(exp.reason);
           expect(env.source.partition).toBe(0);
-          expect(env.value === null ? null : Buffer.from(env.value, 'base64')).toEqual(exp.value === null ? null : exp.value);
+          expect(env.value === null ? null : Buffer.from(env.value, 'base64')).toEqual(
+            exp.value === null ? null : exp.value,
+          );
           expect(m.key?.toString()).toBe(`${topic}/0/${exp.offset}`);
           expect(m.headers[DLQ_REASON_HEADER]?.toString()).toBe(exp.reason);
           if (topic === txTopic) {
@@ -211,17 +251,26 @@ describe('poison input → dead-letter topic; python3-avro interop', () => {
       expect(a).toMatchObject({ scored: txValid, deadLettered: txExpected.length });
       const b = await counterTotals(pg.db, frameTopic);
       expect(b).toMatchObject({ scored: frameValid, deadLettered: frameExpected.length });
-      const hwm = await pg.db('stream_offsets').where('source_topic', txTopic).first<{ last_offset: string }>();
+      const hwm = await pg
+        .db('stream_offsets')
+        .where('source_topic', txTopic)
+        .first<{ last_offset: string }>();
       expect(Number(hwm.last_offset)).toBe(txValid + txExpected.length - 1);
     } finally {
       await reader.disconnect();
     }
   });
 
-  it.skipIf(!PYTHON)('a transaction written by python3-avro (single-object encoding) is scored and flagged like the offline engine says', async () => {
-    await waitFor(async () => (await flagsOf(pg.db, txTopic)).find((f) => f.record_id === 'py-1'), { timeoutMs: 30_000, what: 'the python record flag' });
-    const f = (await flagsOf(pg.db, txTopic)).find((x) => x.record_id === 'py-1');
-    expect(f).toBeDefined();
-    expect(closeF32(f!.score, pyScore)).toBe(true);
-  });
+  it.skipIf(!PYTHON)(
+    'a transaction written by python3-avro (single-object encoding) is scored and flagged like the offline engine says',
+    async () => {
+      await waitFor(async () => (await flagsOf(pg.db, txTopic)).find((f) => f.record_id === 'py-1'), {
+        timeoutMs: 30_000,
+        what: 'the python record flag',
+      });
+      const f = (await flagsOf(pg.db, txTopic)).find((x) => x.record_id === 'py-1');
+      expect(f).toBeDefined();
+      expect(closeF32(f!.score, pyScore)).toBe(true);
+    },
+  );
 });

@@ -20,7 +20,18 @@ import { createStreamMetrics } from '../../../src/stream/metrics.js';
 import { createTransactionsConsumer } from '../../../consumers/transactions.js';
 import { createFramesConsumer } from '../../../consumers/frames.js';
 import type { ScoringConsumer } from '../../../src/stream/consumer.js';
-import { closeF32, counterTotals, creditTransactions, flagsOf, mixedFrames, offlineScores, produceAll, quietLogger, type FrameInput, type TxInput } from './support.js';
+import {
+  closeF32,
+  counterTotals,
+  creditTransactions,
+  flagsOf,
+  mixedFrames,
+  offlineScores,
+  produceAll,
+  quietLogger,
+  type FrameInput,
+  type TxInput,
+} from './support.js';
 
 const N_TX = 5000;
 const N_FRAMES = 2000;
@@ -52,18 +63,36 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
     [tx, frames] = await Promise.all([creditTransactions(N_TX), mixedFrames(1600, 200, 200)]);
     const txc = transactionCodec();
     const fc = imageFrameCodec();
-    await produceAll(kafka, txTopic, tx.records.map((r, i) => ({ key: String(i), value: txc.encode(r) })));
-    await produceAll(kafka, frameTopic, frames.records.map((r) => ({ key: r.id, value: fc.encode(r) })), 250);
+    await produceAll(
+      kafka,
+      txTopic,
+      tx.records.map((r, i) => ({ key: String(i), value: txc.encode(r) })),
+    );
+    await produceAll(
+      kafka,
+      frameTopic,
+      frames.records.map((r) => ({ key: r.id, value: fc.encode(r) })),
+      250,
+    );
 
     const logger = quietLogger();
     for (const [kind, model] of [
       ['transactions', txModel],
       ['frames', frameModel],
     ] as const) {
-      const models = await ModelSource.open({ kind, dir: model.dir, scorer: { intraOpNumThreads: 1 }, metrics, logger });
+      const models = await ModelSource.open({
+        kind,
+        dir: model.dir,
+        scorer: { intraOpNumThreads: 1 },
+        metrics,
+        logger,
+      });
       sources.push(models);
       const deps = { kafka, db: pg.db, models, logger, metrics, dlqTopic: dlq, groupId: `e2e-${Date.now()}` };
-      const c = kind === 'transactions' ? createTransactionsConsumer({ ...deps, topic: txTopic }) : createFramesConsumer({ ...deps, topic: frameTopic });
+      const c =
+        kind === 'transactions'
+          ? createTransactionsConsumer({ ...deps, topic: txTopic })
+          : createFramesConsumer({ ...deps, topic: frameTopic });
       consumers.push(c as unknown as ScoringConsumer<unknown>);
     }
     for (const c of consumers) await c.start();
@@ -122,9 +151,10 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
     try {
       for (const topic of [txTopic, frameTopic]) {
         for (const p of await admin.fetchTopicOffsets(topic)) {
-          const row = hwm.find((r: { source_topic: string; source_partition: number }) => r.source_topic === topic && r.source_partition === p.partition) as
-            | { last_offset: string }
-            | undefined;
+          const row = hwm.find(
+            (r: { source_topic: string; source_partition: number }) =>
+              r.source_topic === topic && r.source_partition === p.partition,
+          ) as { last_offset: string } | undefined;
           expect(String(row?.last_offset)).toBe(String(Number(p.high) - 1));
         }
       }
@@ -132,7 +162,11 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
       await admin.disconnect();
     }
     const text = await metrics.registry.metrics();
-    expect(text).toMatch(new RegExp(`gensemble_records_scored_total\\{kind="transactions",topic="${txTopic}"\\} ${N_TX}`));
-    expect(text).toMatch(/gensemble_model_info\{kind="frames",version="[^"]+",execution_provider="cpu",score="neg_waic"\} 1/);
+    expect(text).toMatch(
+      new RegExp(`gensemble_records_scored_total\\{kind="transactions",topic="${txTopic}"\\} ${N_TX}`),
+    );
+    expect(text).toMatch(
+      /gensemble_model_info\{kind="frames",version="[^"]+",execution_provider="cpu",score="neg_waic"\} 1/,
+    );
   });
 });

@@ -18,7 +18,15 @@ import { kafkaBrokers, databaseUrl } from '../../helpers/services.js';
 import { waitFor, withTimeout } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
 import { transactionCodec } from '../../../src/schemas/codec.js';
-import { closeF32, counterTotals, creditTransactions, flagsOf, offlineScores, produceAll, type TxInput } from './support.js';
+import {
+  closeF32,
+  counterTotals,
+  creditTransactions,
+  flagsOf,
+  offlineScores,
+  produceAll,
+  type TxInput,
+} from './support.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/gensemble.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -31,11 +39,15 @@ interface Server {
 }
 
 function startServer(env: Record<string, string>, modelDir: string): Server {
-  const child = spawn(process.execPath, [BIN, 'serve', '--kinds', 'transactions', '--model-transactions', modelDir], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--kinds', 'transactions', '--model-transactions', modelDir],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const logs: string[] = [];
   let resolveUrl: (u: string) => void = () => undefined;
   const url = new Promise<string>((r) => (resolveUrl = r));
@@ -56,7 +68,9 @@ function startServer(env: Record<string, string>, modelDir: string): Server {
     }
   });
   child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('exit', (code, signal) => r({ code, signal })),
+  );
   return { child, exited, url, logs };
 }
 
@@ -70,16 +84,26 @@ describe('gensemble serve as a child process', () => {
 
   beforeAll(async () => {
     kafka = testKafka('stream-process');
-    [pg, model, tx] = await Promise.all([createIsolatedSchema({ prefix: 'stream_proc' }), testModel('transactions'), creditTransactions(30_000)]);
+    [pg, model, tx] = await Promise.all([
+      createIsolatedSchema({ prefix: 'stream_proc' }),
+      testModel('transactions'),
+      creditTransactions(30_000),
+    ]);
   });
 
   afterAll(async () => {
-    for (const s of running) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+    for (const s of running)
+      if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
     await pg?.drop();
     await deleteTopics(kafka, topics).catch(() => undefined);
   });
 
-  function envFor(topic: string, dlq: string, group: string, extra: Record<string, string> = {}): Record<string, string> {
+  function envFor(
+    topic: string,
+    dlq: string,
+    group: string,
+    extra: Record<string, string> = {},
+  ): Record<string, string> {
     return {
       KAFKA_BROKERS: kafkaBrokers().join(','),
       DATABASE_URL: databaseUrl(),
@@ -97,16 +121,28 @@ describe('gensemble serve as a child process', () => {
 
   it('SIGKILL mid-run, restart: no lost and no duplicate flags; counters add up', async () => {
     const N = 30_000;
-    const [topic, dlq] = await Promise.all([createTopic(kafka, { prefix: 'tx-crash', partitions: 2 }), createTopic(kafka, { prefix: 'dlq' })]);
+    const [topic, dlq] = await Promise.all([
+      createTopic(kafka, { prefix: 'tx-crash', partitions: 2 }),
+      createTopic(kafka, { prefix: 'dlq' }),
+    ]);
     topics.push(topic, dlq);
     const codec = transactionCodec();
-    await produceAll(kafka, topic, tx.records.slice(0, N).map((r, i) => ({ key: String(i), value: codec.encode(r) })), 2000);
+    await produceAll(
+      kafka,
+      topic,
+      tx.records.slice(0, N).map((r, i) => ({ key: String(i), value: codec.encode(r) })),
+      2000,
+    );
     // Small fetches: ~150 records per batch, so the kill lands between many batch commits.
     const env = envFor(topic, dlq, `crash-${Date.now()}`, { STREAM_MAX_BYTES_PER_PARTITION: '49152' });
 
     const first = startServer(env, model.dir);
     running.push(first);
-    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 3000, { timeoutMs: 60_000, intervalMs: 50, what: '3,000 records scored before the kill' });
+    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 3000, {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+      what: '3,000 records scored before the kill',
+    });
     first.child.kill('SIGKILL');
     const ex = await withTimeout(first.exited, 10_000, () => 'the killed server to exit');
     expect(ex.signal).toBe('SIGKILL');
@@ -115,7 +151,11 @@ describe('gensemble serve as a child process', () => {
 
     const second = startServer(env, model.dir);
     running.push(second);
-    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= N, { timeoutMs: 90_000, intervalMs: 200, what: `all ${N} records scored after the restart` });
+    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= N, {
+      timeoutMs: 90_000,
+      intervalMs: 200,
+      what: `all ${N} records scored after the restart`,
+    });
     second.child.kill('SIGTERM');
     const ex2 = await withTimeout(second.exited, 30_000, () => 'the second server to exit');
     expect(ex2.code).toBe(0);
@@ -130,26 +170,45 @@ describe('gensemble serve as a child process', () => {
     const ids = flags.map((f) => f.record_id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(new Set(ids)).toEqual(new Set(expected.keys()));
-    for (const f of flags) if (!closeF32(f.score, expected.get(f.record_id) as number)) expect.fail(`${f.record_id}: ${f.score} vs ${expected.get(f.record_id)}`);
+    for (const f of flags)
+      if (!closeF32(f.score, expected.get(f.record_id) as number))
+        expect.fail(`${f.record_id}: ${f.score} vs ${expected.get(f.record_id)}`);
   });
 
   it('SIGTERM: exit 0 with offsets committed; /healthz, /readyz, /metrics while running', async () => {
     const N = 20_000;
-    const [topic, dlq] = await Promise.all([createTopic(kafka, { prefix: 'tx-term' }), createTopic(kafka, { prefix: 'dlq' })]);
+    const [topic, dlq] = await Promise.all([
+      createTopic(kafka, { prefix: 'tx-term' }),
+      createTopic(kafka, { prefix: 'dlq' }),
+    ]);
     topics.push(topic, dlq);
     const group = `term-${Date.now()}`;
     const codec = transactionCodec();
-    await produceAll(kafka, topic, tx.records.slice(0, N).map((r, i) => ({ key: String(i), value: codec.encode(r) })), 2000);
+    await produceAll(
+      kafka,
+      topic,
+      tx.records.slice(0, N).map((r, i) => ({ key: String(i), value: codec.encode(r) })),
+      2000,
+    );
     const s = startServer(envFor(topic, dlq, group, { STREAM_MAX_BYTES_PER_PARTITION: '49152' }), model.dir);
     running.push(s);
     const url = await withTimeout(s.url, 60_000, () => 'the HTTP server');
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
-    await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, { timeoutMs: 60_000, what: '/readyz 200' });
-    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 2000, { timeoutMs: 60_000, intervalMs: 50, what: 'some records scored' });
+    await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, {
+      timeoutMs: 60_000,
+      what: '/readyz 200',
+    });
+    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 2000, {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+      what: 'some records scored',
+    });
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/gensemble_records_scored_total\{kind="transactions",topic="[^"]+"\} \d+/);
     expect(metrics).toMatch(/gensemble_batch_duration_seconds_bucket/);
-    expect(metrics).toMatch(/gensemble_model_info\{kind="transactions",version="[^"]+",execution_provider="cpu"/);
+    expect(metrics).toMatch(
+      /gensemble_model_info\{kind="transactions",version="[^"]+",execution_provider="cpu"/,
+    );
     expect(metrics).toMatch(/gensemble_process_resident_memory_bytes/);
 
     s.child.kill('SIGTERM');

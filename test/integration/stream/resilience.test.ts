@@ -27,7 +27,17 @@ import { ModelSource, manifestVersion } from '../../../src/stream/model-source.j
 import { createTransactionsConsumer } from '../../../consumers/transactions.js';
 import type { BatchEvent, RetryEvent, ScoringConsumer } from '../../../src/stream/consumer.js';
 import type { Transaction } from '../../../src/schemas/schemas.js';
-import { PgOutageProxy, closeF32, counterTotals, creditTransactions, flagsOf, offlineScores, produceAll, quietLogger, type TxInput } from './support.js';
+import {
+  PgOutageProxy,
+  closeF32,
+  counterTotals,
+  creditTransactions,
+  flagsOf,
+  offlineScores,
+  produceAll,
+  quietLogger,
+  type TxInput,
+} from './support.js';
 
 describe('hot reload and database outage', () => {
   let kafka: Kafka;
@@ -57,7 +67,12 @@ describe('hot reload and database outage', () => {
     await deleteTopics(kafka, topics).catch(() => undefined);
   });
 
-  async function consumerOn(db: Knex, models: ModelSource, topic: string, dlq: string): Promise<ScoringConsumer<Transaction>> {
+  async function consumerOn(
+    db: Knex,
+    models: ModelSource,
+    topic: string,
+    dlq: string,
+  ): Promise<ScoringConsumer<Transaction>> {
     const c = createTransactionsConsumer({
       kafka,
       db,
@@ -79,40 +94,67 @@ describe('hot reload and database outage', () => {
   };
 
   it('a new checkpoint is picked up between batches; later flags carry the new version and its scores', async () => {
-    const [topic, dlq] = await Promise.all([createTopic(kafka, { prefix: 'tx-reload' }), createTopic(kafka, { prefix: 'dlq' })]);
+    const [topic, dlq] = await Promise.all([
+      createTopic(kafka, { prefix: 'tx-reload' }),
+      createTopic(kafka, { prefix: 'dlq' }),
+    ]);
     topics.push(topic, dlq);
     const dir = join(tmp, 'model');
     await cp(modelA.dir, dir, { recursive: true });
     const vA = manifestVersion(modelA.manifest);
     const vB = manifestVersion(modelB.manifest);
     expect(vA).not.toBe(vB);
-    const models = await ModelSource.open({ kind: 'transactions', dir, reloadMs: 100, scorer: { intraOpNumThreads: 1 } });
+    const models = await ModelSource.open({
+      kind: 'transactions',
+      dir,
+      reloadMs: 100,
+      scorer: { intraOpNumThreads: 1 },
+    });
     cleanups.push(() => models.close());
     const c = await consumerOn(pg.db, models, topic, dlq);
     const batches: BatchEvent[] = [];
     c.on('batch', (b) => batches.push(b));
 
     await produceAll(kafka, topic, encode(tx.records.slice(0, 600)));
-    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 600, { timeoutMs: 60_000, what: 'phase 1 scored' });
+    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 600, {
+      timeoutMs: 60_000,
+      what: 'phase 1 scored',
+    });
 
     // Replace the model in place: weights and graph first, the manifest last (atomic rename).
     await copyFile(join(modelB.dir, 'weights.bin'), join(dir, 'weights.bin'));
     await copyFile(join(modelB.dir, 'model.onnx'), join(dir, 'model.onnx'));
     await copyFile(join(modelB.dir, 'manifest.json'), join(dir, 'manifest.json.tmp'));
     await rename(join(dir, 'manifest.json.tmp'), join(dir, 'manifest.json'));
-    await waitFor(() => models.pendingVersion === vB, { timeoutMs: 30_000, what: 'the new model to be loaded' });
+    await waitFor(() => models.pendingVersion === vB, {
+      timeoutMs: 30_000,
+      what: 'the new model to be loaded',
+    });
 
     await produceAll(kafka, topic, encode(tx.records.slice(600, 1200)));
-    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 1200, { timeoutMs: 60_000, what: 'phase 2 scored' });
+    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 1200, {
+      timeoutMs: 60_000,
+      what: 'phase 2 scored',
+    });
 
-    for (const b of batches) expect(b.modelVersion, `batch ${b.firstOffset}..${b.lastOffset}`).toBe(Number(b.firstOffset) < 600 ? vA : vB);
+    for (const b of batches)
+      expect(b.modelVersion, `batch ${b.firstOffset}..${b.lastOffset}`).toBe(
+        Number(b.firstOffset) < 600 ? vA : vB,
+      );
     expect(models.current.version).toBe(vB);
     const flags = await flagsOf(pg.db, topic);
     const refA = await offlineScores(modelA.dir, tx.raw.subarray(0, 600 * 30), 600);
     const refB = await offlineScores(modelB.dir, tx.raw.subarray(600 * 30, 1200 * 30), 600);
     const expected = new Map<string, { score: number; version: string; threshold: number }>();
-    refA.scores.forEach((s, i) => s > refA.threshold && expected.set(`tx-${i}`, { score: s, version: vA, threshold: refA.threshold }));
-    refB.scores.forEach((s, i) => s > refB.threshold && expected.set(`tx-${600 + i}`, { score: s, version: vB, threshold: refB.threshold }));
+    refA.scores.forEach(
+      (s, i) =>
+        s > refA.threshold && expected.set(`tx-${i}`, { score: s, version: vA, threshold: refA.threshold }),
+    );
+    refB.scores.forEach(
+      (s, i) =>
+        s > refB.threshold &&
+        expected.set(`tx-${600 + i}`, { score: s, version: vB, threshold: refB.threshold }),
+    );
     expect(new Set(flags.map((f) => f.record_id))).toEqual(new Set(expected.keys()));
     expect(flags.filter((f) => f.model_version === vB).length).toBeGreaterThan(0);
     for (const f of flags) {
@@ -124,7 +166,10 @@ describe('hot reload and database outage', () => {
   });
 
   it('PostgreSQL going away mid-stream: the batch is retried, nothing is lost or duplicated', async () => {
-    const [topic, dlq] = await Promise.all([createTopic(kafka, { prefix: 'tx-outage' }), createTopic(kafka, { prefix: 'dlq' })]);
+    const [topic, dlq] = await Promise.all([
+      createTopic(kafka, { prefix: 'tx-outage' }),
+      createTopic(kafka, { prefix: 'dlq' }),
+    ]);
     topics.push(topic, dlq);
     const u = new URL(databaseUrl());
     const proxy = new PgOutageProxy(u.hostname, Number(u.port || 5432));
@@ -134,14 +179,21 @@ describe('hot reload and database outage', () => {
     u.port = String(proxy.port);
     const db = createKnex({ databaseUrl: u.toString(), searchPath: [pg.schema], pool: { min: 0, max: 4 } });
     cleanups.push(() => db.destroy());
-    const models = await ModelSource.open({ kind: 'transactions', dir: modelA.dir, scorer: { intraOpNumThreads: 1 } });
+    const models = await ModelSource.open({
+      kind: 'transactions',
+      dir: modelA.dir,
+      scorer: { intraOpNumThreads: 1 },
+    });
     cleanups.push(() => models.close());
     const c = await consumerOn(db, models, topic, dlq);
     const retries: RetryEvent[] = [];
     c.on('retry', (r) => retries.push(r));
 
     await produceAll(kafka, topic, encode(tx.records.slice(0, 500)));
-    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 500, { timeoutMs: 60_000, what: 'records before the outage' });
+    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 500, {
+      timeoutMs: 60_000,
+      what: 'records before the outage',
+    });
     await proxy.down();
     await produceAll(kafka, topic, encode(tx.records.slice(500, 1500)));
     await waitFor(() => retries.length >= 3, { timeoutMs: 30_000, what: 'the consumer retrying the batch' });
@@ -149,7 +201,10 @@ describe('hot reload and database outage', () => {
     expect((await counterTotals(pg.db, topic)).scored).toBe(500);
     expect(retries[0].stage).toMatch(/^(db|hwm)$/);
     await proxy.up();
-    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 1500, { timeoutMs: 60_000, what: 'all records after the outage' });
+    await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= 1500, {
+      timeoutMs: 60_000,
+      what: 'all records after the outage',
+    });
 
     const totals = await counterTotals(pg.db, topic);
     expect(totals).toMatchObject({ scored: 1500, deadLettered: 0 });

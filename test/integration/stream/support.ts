@@ -27,12 +27,21 @@ export interface TxInput {
 
 /** The first n rows of the credit subset as Transactions (ids tx-<row>), event_time = base + row. */
 export async function creditTransactions(n: number, base = Date.now()): Promise<TxInput> {
-  const data = await loadCreditCardCsv(join(testDataDir(), 'creditcard', 'creditcard-subset.csv.gz'), { maxRows: n });
+  const data = await loadCreditCardCsv(join(testDataDir(), 'creditcard', 'creditcard-subset.csv.gz'), {
+    maxRows: n,
+  });
   if (data.n < n) throw new Error(`credit subset has only ${data.n} rows`);
   const records: Transaction[] = [];
   for (let i = 0; i < n; i++) {
     const f = data.features.subarray(i * 30, (i + 1) * 30);
-    const r: Record<string, unknown> = { id: `tx-${i}`, event_time: base + i, time_seconds: f[0], amount: f[29], card_id: `card-${i % 97}`, merchant_id: null };
+    const r: Record<string, unknown> = {
+      id: `tx-${i}`,
+      event_time: base + i,
+      time_seconds: f[0],
+      amount: f[29],
+      card_id: `card-${i % 97}`,
+      merchant_id: null,
+    };
     TRANSACTION_PCA_FIELDS.forEach((name, j) => (r[name] = f[j + 1]));
     records.push(r as Transaction);
   }
@@ -45,7 +54,12 @@ export interface FrameInput {
 }
 
 /** `nMnist` MNIST test frames, then `nNoise` uniform-noise frames and `nFlip` upside-down MNIST frames. */
-export async function mixedFrames(nMnist: number, nNoise: number, nFlip: number, base = Date.now()): Promise<FrameInput> {
+export async function mixedFrames(
+  nMnist: number,
+  nNoise: number,
+  nFlip: number,
+  base = Date.now(),
+): Promise<FrameInput> {
   const mnist = await loadMnist(testDataDir(), 'test', { verify: false });
   const px = mnist.images.pixels;
   const D = 784;
@@ -70,17 +84,33 @@ export async function mixedFrames(nMnist: number, nNoise: number, nFlip: number,
       for (let r = 0; r < 28; r++) for (let c = 0; c < 28; c++) b[(27 - r) * 28 + c] = px[s + r * 28 + c];
     }
     for (let j = 0; j < D; j++) raw[i * D + j] = b[j];
-    records.push({ id: `frame-${i}`, source: ood ?? 'mnist', width: 28, height: 28, channels: 1, pixels: b, event_time: base + i, label: i < nMnist ? mnist.labels[i] : null, ood_kind: ood });
+    records.push({
+      id: `frame-${i}`,
+      source: ood ?? 'mnist',
+      width: 28,
+      height: 28,
+      channels: 1,
+      pixels: b,
+      event_time: base + i,
+      label: i < nMnist ? mnist.labels[i] : null,
+      ood_kind: ood,
+    });
   }
   return { records, raw };
 }
 
 /** Produce messages in chunks (idempotent producer, acks=all), round-robin over partitions by key. */
-export async function produceAll(kafka: Kafka, topic: string, messages: Message[], chunk = 1000): Promise<void> {
+export async function produceAll(
+  kafka: Kafka,
+  topic: string,
+  messages: Message[],
+  chunk = 1000,
+): Promise<void> {
   const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await p.connect();
   try {
-    for (let i = 0; i < messages.length; i += chunk) await p.send({ topic, acks: -1, messages: messages.slice(i, i + chunk) });
+    for (let i = 0; i < messages.length; i += chunk)
+      await p.send({ topic, acks: -1, messages: messages.slice(i, i + chunk) });
   } finally {
     await p.disconnect();
   }
@@ -97,7 +127,11 @@ export async function counterTotals(db: Knex, topic: string): Promise<Totals> {
     .where('topic', topic)
     .sum({ scored: 'scored', flagged: 'flagged', dead: 'dead_lettered' })
     .first<{ scored: string | null; flagged: string | null; dead: string | null }>();
-  return { scored: Number(r?.scored ?? 0), flagged: Number(r?.flagged ?? 0), deadLettered: Number(r?.dead ?? 0) };
+  return {
+    scored: Number(r?.scored ?? 0),
+    flagged: Number(r?.flagged ?? 0),
+    deadLettered: Number(r?.dead ?? 0),
+  };
 }
 
 export interface DbFlag {
@@ -113,12 +147,24 @@ export interface DbFlag {
 export async function flagsOf(db: Knex, topic: string): Promise<DbFlag[]> {
   return db('flags')
     .where('source_topic', topic)
-    .select<DbFlag[]>('record_id', 'score', 'threshold', 'model_version', 'source_partition', 'source_offset', 'event_time')
+    .select<DbFlag[]>(
+      'record_id',
+      'score',
+      'threshold',
+      'model_version',
+      'source_partition',
+      'source_offset',
+      'event_time',
+    )
     .orderBy([{ column: 'source_partition' }, { column: 'source_offset' }]);
 }
 
 /** Scores rows through the engine directly: the model's score and threshold from its manifest. */
-export async function offlineScores(dir: string, raw: Float32Array, n: number): Promise<{ scores: Float64Array; threshold: number }> {
+export async function offlineScores(
+  dir: string,
+  raw: Float32Array,
+  n: number,
+): Promise<{ scores: Float64Array; threshold: number }> {
   const { manifest, onnxPath } = await loadCheckpoint(dir);
   const scorer = await OnnxScorer.create(onnxPath, { intraOpNumThreads: 1 });
   try {
