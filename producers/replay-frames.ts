@@ -90,7 +90,10 @@ async function loadDatasetKind(kind: OodKind, dir: string | undefined, side: num
 export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFramesSummary> {
   const idx = await readIdx(o.file);
   if (idx.type !== 'uint8' || idx.dims.length !== 3) {
-    throw new ReplayError('REPLAY_NOT_IMAGES', `${o.file}: expected an IDX file of uint8 images [n, h, w], got ${idx.type} with dims [${idx.dims.join(', ')}]`);
+    throw new ReplayError(
+      'REPLAY_NOT_IMAGES',
+      `${o.file}: expected an IDX file of uint8 images [n, h, w], got ${idx.type} with dims [${idx.dims.join(', ')}]`,
+    );
   }
   const [n, height, width] = idx.dims;
   const pixels = idx.data as Uint8Array;
@@ -102,7 +105,10 @@ export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFrames
   if (labelsPath) {
     const l = await readIdx(labelsPath);
     if (l.type !== 'uint8' || l.dims.length !== 1 || l.dims[0] !== n) {
-      throw new ReplayError('REPLAY_BAD_LABELS', `${labelsPath}: expected ${n} uint8 labels, got ${l.type} with dims [${l.dims.join(', ')}]`);
+      throw new ReplayError(
+        'REPLAY_BAD_LABELS',
+        `${labelsPath}: expected ${n} uint8 labels, got ${l.type} with dims [${l.dims.join(', ')}]`,
+      );
     }
     labels = l.data as Uint8Array;
   }
@@ -112,26 +118,44 @@ export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFrames
   const seed = o.seed ?? 0;
   const mixer = new OodMixer(ratio, kinds, seed);
   if (ratio >= 1 && o.limit === undefined) {
-    throw new ReplayError('REPLAY_NEEDS_LIMIT', '--ood-ratio 1 sends only OoD frames and never ends a pass; give --limit');
+    throw new ReplayError(
+      'REPLAY_NEEDS_LIMIT',
+      '--ood-ratio 1 sends only OoD frames and never ends a pass; give --limit',
+    );
   }
   const pools = new Map<OodKind, LabeledImages>();
   if (ratio > 0) {
     for (const k of kinds) {
       if (k !== 'notmnist' && k !== 'fashion' && k !== 'omniglot') continue;
-      if (k === 'omniglot' && height !== width) throw new ReplayError('REPLAY_SHAPE', `omniglot needs square in-distribution images, got ${height}×${width}`);
+      if (k === 'omniglot' && height !== width)
+        throw new ReplayError(
+          'REPLAY_SHAPE',
+          `omniglot needs square in-distribution images, got ${height}×${width}`,
+        );
       const set = await loadDatasetKind(k, o.dataDir, height);
       if (set.images.height !== height || set.images.width !== width) {
-        throw new ReplayError('REPLAY_SHAPE', `OoD set ${set.name} has ${set.images.height}×${set.images.width} images; the stream has ${height}×${width}`);
+        throw new ReplayError(
+          'REPLAY_SHAPE',
+          `OoD set ${set.name} has ${set.images.height}×${set.images.width} images; the stream has ${height}×${width}`,
+        );
       }
       pools.set(k, set);
     }
   }
   const pickRng = new Rng(seed ^ 0x0dd5eed);
   const noiseRng = new Rng(seed ^ 0x4e015e);
-  const codec: RecordCodec<ImageFrame> = await producerCodec(IMAGE_FRAME_SPEC, o.topic, o.schemaRegistryUrl ?? '');
+  const codec: RecordCodec<ImageFrame> = await producerCodec(
+    IMAGE_FRAME_SPEC,
+    o.topic,
+    o.schemaRegistryUrl ?? '',
+  );
   const prefix = o.idPrefix ?? 'frame-';
   const sourceName = basename(o.file);
-  const inFrame = (i: number): Frame => ({ width, height, pixels: pixels.subarray(i * size, (i + 1) * size) });
+  const inFrame = (i: number): Frame => ({
+    width,
+    height,
+    pixels: pixels.subarray(i * size, (i + 1) * size),
+  });
 
   let counter = 0;
   let cursor = 0; // next in-distribution image
@@ -150,7 +174,10 @@ export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFrames
         label = labels ? labels[sourceIndex] : null;
       } else if (slot.kind === 'uniform' || slot.kind === 'gaussian') {
         sourceIndex = -1;
-        frame = slot.kind === 'uniform' ? uniformFrame(width, height, noiseRng) : gaussianFrame(width, height, noiseRng);
+        frame =
+          slot.kind === 'uniform'
+            ? uniformFrame(width, height, noiseRng)
+            : gaussianFrame(width, height, noiseRng);
         source = `noise-${slot.kind}`;
       } else if (slot.kind === 'hflip' || slot.kind === 'vflip') {
         sourceIndex = pickRng.int(n);
@@ -159,7 +186,11 @@ export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFrames
       } else {
         const set = pools.get(slot.kind) as LabeledImages;
         sourceIndex = pickRng.int(set.images.count);
-        frame = { width, height, pixels: set.images.pixels.subarray(sourceIndex * size, (sourceIndex + 1) * size) };
+        frame = {
+          width,
+          height,
+          pixels: set.images.pixels.subarray(sourceIndex * size, (sourceIndex + 1) * size),
+        };
         source = set.name;
       }
       const id = `${prefix}${counter++}`;
@@ -174,7 +205,11 @@ export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFrames
         label,
         ood_kind: slot.ood ? slot.kind : null,
       };
-      const headers: Record<string, string> = { ood: slot.ood ? '1' : '0', 'ood-kind': oodKind, 'source-index': String(sourceIndex) };
+      const headers: Record<string, string> = {
+        ood: slot.ood ? '1' : '0',
+        'ood-kind': oodKind,
+        'source-index': String(sourceIndex),
+      };
       if (label !== null) headers.label = String(label);
       yield { key: id, value: codec.encode(rec), headers };
     }

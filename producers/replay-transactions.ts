@@ -9,7 +9,12 @@
 import { basename } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { loadCreditCardCsv } from '../src/data/credit.js';
-import { TRANSACTION_PCA_FIELDS, TRANSACTION_SPEC, type RecordCodec, type Transaction } from '../src/schemas/index.js';
+import {
+  TRANSACTION_PCA_FIELDS,
+  TRANSACTION_SPEC,
+  type RecordCodec,
+  type Transaction,
+} from '../src/schemas/index.js';
 import { producerCodec } from '../src/replay/codec.js';
 import { runReplay, type Compression, type ReplayMessage, type ReplaySummary } from '../src/replay/runner.js';
 
@@ -41,15 +46,29 @@ export interface ReplayTransactionsSummary extends ReplaySummary {
 
 /** CSV row (float32 features in Kaggle order Time, V1..V28, Amount) → Transaction. */
 export function rowToTransaction(id: string, row: Float32Array, eventTime: number): Transaction {
-  const t: Record<string, unknown> = { id, event_time: eventTime, time_seconds: row[0], amount: row[29], card_id: null, merchant_id: null };
+  const t: Record<string, unknown> = {
+    id,
+    event_time: eventTime,
+    time_seconds: row[0],
+    amount: row[29],
+    card_id: null,
+    merchant_id: null,
+  };
   for (let j = 0; j < TRANSACTION_PCA_FIELDS.length; j++) t[TRANSACTION_PCA_FIELDS[j]] = row[1 + j];
   return t as Transaction;
 }
 
 export async function replayTransactions(o: ReplayTransactionsOptions): Promise<ReplayTransactionsSummary> {
   // Without looping, at most `limit` rows are needed.
-  const data = await loadCreditCardCsv(o.file, { requireLabels: false, ...(o.limit !== undefined && !o.loop ? { maxRows: o.limit } : {}) });
-  const codec: RecordCodec<Transaction> = await producerCodec(TRANSACTION_SPEC, o.topic, o.schemaRegistryUrl ?? '');
+  const data = await loadCreditCardCsv(o.file, {
+    requireLabels: false,
+    ...(o.limit !== undefined && !o.loop ? { maxRows: o.limit } : {}),
+  });
+  const codec: RecordCodec<Transaction> = await producerCodec(
+    TRANSACTION_SPEC,
+    o.topic,
+    o.schemaRegistryUrl ?? '',
+  );
   const prefix = o.idPrefix ?? 'tx-';
   const source = basename(o.file);
   let frauds = 0;

@@ -18,10 +18,19 @@ interface FlagsFlags {
 export function register(program: Command): void {
   program
     .command('flags')
-    .description('query flagged records in PostgreSQL, newest first (filters are validated; SQL is parameterised)')
-    .option('--since <time>', 'ISO-8601 time (2026-01-31T12:00Z) or a duration back from now: 30s, 15m, 2h, 7d')
+    .description(
+      'query flagged records in PostgreSQL, newest first (filters are validated; SQL is parameterised)',
+    )
+    .option(
+      '--since <time>',
+      'ISO-8601 time (2026-01-31T12:00Z) or a duration back from now: 30s, 15m, 2h, 7d',
+    )
     .addOption(new Option('--kind <kind>', 'only this input kind').choices(['transactions', 'frames']))
-    .option('--min-score <x>', 'only flags whose score is at least x', parseFloatArg('--min-score', -1e300, 1e300))
+    .option(
+      '--min-score <x>',
+      'only flags whose score is at least x',
+      parseFloatArg('--min-score', -1e300, 1e300),
+    )
     .option('--limit <n>', 'most rows to print', parseIntArg('--limit', 1, 10_000), 100)
     .option('--model-version <v>', 'only flags of this model version')
     .option('--topic <topic>', 'only flags from this source topic')

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
@@ -36,10 +35,17 @@ export async function checkpointRegistration(dir: string, version?: string) {
   const m = ckpt.manifest;
   const rule = m.scoreRule.score;
   const th = m.thresholds.find((t) => t.score === rule);
-  if (!th) throw new InputError('MODEL_NO_THRESHOLD', `${dir}: the manifest has no calibrated threshold for its score rule ${rule}`);
+  if (!th)
+    throw new InputError(
+      'MODEL_NO_THRESHOLD',
+      `${dir}: the manifest has no calibrated threshold for its score rule ${rule}`,
+    );
   // The manifest minus the per-tensor weight table (large, and only the checkpoint loader needs it).
   const { weights, ...rest } = m;
-  const summary = { ...rest, weights: { file: weights.file, byteLength: weights.byteLength, sha256: weights.sha256 } };
+  const summary = {
+    ...rest,
+    weights: { file: weights.file, byteLength: weights.byteLength, sha256: weights.sha256 },
+  };
   return {
     version: version ?? defaultVersionName(m),
     kind: m.kind as InputKind,
@@ -51,7 +57,9 @@ export async function checkpointRegistration(dir: string, version?: string) {
 }
 
 export function register(program: Command): void {
-  const models = program.command('models').description('list, show, register and activate model versions (table model_versions)');
+  const models = program
+    .command('models')
+    .description('list, show, register and activate model versions (table model_versions)');
 
   models
     .command('list')
@@ -61,7 +69,10 @@ export function register(program: Command): void {
     .action(async (f: { kind?: InputKind; json: boolean }) => {
       const rows = await withRegistry((r) => r.list(f.kind));
       if (f.json) {
-        process.stdout.write(rows.map((m) => JSON.stringify({ ...toJson(m), manifest: undefined })).join('\n') + (rows.length ? '\n' : ''));
+        process.stdout.write(
+          rows.map((m) => JSON.stringify({ ...toJson(m), manifest: undefined })).join('\n') +
+            (rows.length ? '\n' : ''),
+        );
         return;
       }
       if (rows.length === 0) {
@@ -71,7 +82,15 @@ export function register(program: Command): void {
       process.stdout.write(
         formatTable(
           ['active', 'version', 'kind', 'score', 'threshold', 'created_at', 'checkpoint'],
-          rows.map((m) => [m.active ? '*' : '', m.version, m.kind, m.scoreName, m.threshold.toFixed(4), m.createdAt.toISOString(), m.checkpointPath]),
+          rows.map((m) => [
+            m.active ? '*' : '',
+            m.version,
+            m.kind,
+            m.scoreName,
+            m.threshold.toFixed(4),
+            m.createdAt.toISOString(),
+            m.checkpointPath,
+          ]),
         ),
       );
     });
@@ -87,7 +106,9 @@ export function register(program: Command): void {
 
   models
     .command('activate')
-    .description('make <version> the only active version of its kind (consumers pick it up without a restart)')
+    .description(
+      'make <version> the only active version of its kind (consumers pick it up without a restart)',
+    )
     .argument('<version>', 'version name')
     .action(async (version: string) => {
       const m = await withRegistry((r) => r.activate(version));
@@ -96,13 +117,17 @@ export function register(program: Command): void {
 
   models
     .command('register')
-    .description("register a checkpoint directory (reads and verifies its manifest; threshold = the manifest's calibrated flag threshold)")
+    .description(
+      "register a checkpoint directory (reads and verifies its manifest; threshold = the manifest's calibrated flag threshold)",
+    )
     .argument('<dir>', 'checkpoint directory (manifest.json, weights.bin, model.onnx)')
     .option('--name <version>', 'version name (default <kind>-<created>-<onnx sha256 prefix>)')
     .option('--activate', 'also make it the active version of its kind', false)
     .action(async (dir: string, f: { name?: string; activate: boolean }) => {
       const reg = await checkpointRegistration(dir, f.name);
       const m = await withRegistry((r) => r.register({ ...reg, activate: f.activate }));
-      process.stdout.write(`registered ${m.version} (${m.kind}, ${m.scoreName} > ${m.threshold.toFixed(4)})${m.active ? ', active' : ''}\n`);
+      process.stdout.write(
+        `registered ${m.version} (${m.kind}, ${m.scoreName} > ${m.threshold.toFixed(4)})${m.active ? ', active' : ''}\n`,
+      );
     });
 }

@@ -30,10 +30,19 @@ interface FramesFlags extends CommonFlags {
 function common(cmd: Command): Command {
   return cmd
     .option('--topic <topic>', 'topic to produce to (default: TOPIC_TRANSACTIONS / TOPIC_FRAMES)')
-    .option('--rate <n>', 'records per second (token bucket; default: as fast as possible)', parseFloatArg('--rate', 0.001, 1e9))
+    .option(
+      '--rate <n>',
+      'records per second (token bucket; default: as fast as possible)',
+      parseFloatArg('--rate', 0.001, 1e9),
+    )
     .option('--limit <n>', 'stop after n records', parseIntArg('--limit', 1))
     .option('--loop', 'start over at the end of the input (until --limit or Ctrl-C)', false)
-    .option('--batch-size <n>', 'most records per produce request', parseIntArg('--batch-size', 1, 100_000), 500)
+    .option(
+      '--batch-size <n>',
+      'most records per produce request',
+      parseIntArg('--batch-size', 1, 100_000),
+      500,
+    )
     .addOption(new Option('--compression <c>', 'batch compression').choices(['none', 'gzip']).default('none'))
     .option('--id-prefix <p>', 'prefix of the record ids (default tx- / frame-)')
     .option('--progress', 'always show the progress bar (default: when stderr is a terminal)')
@@ -43,12 +52,16 @@ function common(cmd: Command): Command {
 export function register(program: Command): void {
   const replay = program
     .command('replay')
-    .description('replay a data file into Kafka as Avro records (rate-controlled, idempotent producer, labels in headers)');
+    .description(
+      'replay a data file into Kafka as Avro records (rate-controlled, idempotent producer, labels in headers)',
+    );
 
   common(
     replay
       .command('transactions')
-      .description('Kaggle credit-card CSV (with or without header, plain or .gz) → Transaction records; Class → "label" header')
+      .description(
+        'Kaggle credit-card CSV (with or without header, plain or .gz) → Transaction records; Class → "label" header',
+      )
       .requiredOption('--file <path>', 'Kaggle-format CSV (Time, V1..V28, Amount[, Class])'),
   ).action(async (f: CommonFlags) => {
     const env = loadConfig();
@@ -77,12 +90,29 @@ export function register(program: Command): void {
   common(
     replay
       .command('frames')
-      .description('IDX images → ImageFrame records, mixed with out-of-distribution frames; "ood", "ood-kind" and "label" headers')
+      .description(
+        'IDX images → ImageFrame records, mixed with out-of-distribution frames; "ood", "ood-kind" and "label" headers',
+      )
       .requiredOption('--file <path>', 'IDX uint8 images file [n, h, w] (plain or .gz)')
-      .option('--labels <path>', 'IDX labels file (default: the sibling *-labels-idx1-ubyte[.gz] when present)')
-      .option('--ood-ratio <r>', 'fraction of frames that are out-of-distribution', parseFloatArg('--ood-ratio', 0, 1), 0)
-      .option('--ood-kinds <list>', `comma-separated OoD kinds: ${OOD_KINDS.join(', ')}`, 'uniform,gaussian,hflip,vflip')
-      .option('--data-dir <dir>', 'where notmnist / fashion / omniglot are found (default GENSEMBLE_DATA_DIR)')
+      .option(
+        '--labels <path>',
+        'IDX labels file (default: the sibling *-labels-idx1-ubyte[.gz] when present)',
+      )
+      .option(
+        '--ood-ratio <r>',
+        'fraction of frames that are out-of-distribution',
+        parseFloatArg('--ood-ratio', 0, 1),
+        0,
+      )
+      .option(
+        '--ood-kinds <list>',
+        `comma-separated OoD kinds: ${OOD_KINDS.join(', ')}`,
+        'uniform,gaussian,hflip,vflip',
+      )
+      .option(
+        '--data-dir <dir>',
+        'where notmnist / fashion / omniglot are found (default GENSEMBLE_DATA_DIR)',
+      )
       .option('--seed <s>', 'seed of the mixing and the noise', parseIntArg('--seed', 0, 2 ** 31), 0),
   ).action(async (f: FramesFlags) => {
     const env = loadConfig();

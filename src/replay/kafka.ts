@@ -38,7 +38,10 @@ function kafkaLogLevel(level: Env['LOG_LEVEL']): logLevel {
   }
 }
 
-export function createKafka(env: Pick<Env, 'KAFKA_BROKERS' | 'KAFKA_CLIENT_ID' | 'LOG_LEVEL'>, clientSuffix = 'replay'): Kafka {
+export function createKafka(
+  env: Pick<Env, 'KAFKA_BROKERS' | 'KAFKA_CLIENT_ID' | 'LOG_LEVEL'>,
+  clientSuffix = 'replay',
+): Kafka {
   return new Kafka({
     clientId: `${env.KAFKA_CLIENT_ID}-${clientSuffix}`,
     brokers: env.KAFKA_BROKERS.split(',').map((b) => b.trim()),

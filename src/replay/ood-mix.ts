@@ -10,7 +10,15 @@
 import { Rng } from '../engine/random.js';
 import { ReplayError } from './errors.js';
 
-export const OOD_KINDS = ['notmnist', 'fashion', 'omniglot', 'uniform', 'gaussian', 'hflip', 'vflip'] as const;
+export const OOD_KINDS = [
+  'notmnist',
+  'fashion',
+  'omniglot',
+  'uniform',
+  'gaussian',
+  'hflip',
+  'vflip',
+] as const;
 export type OodKind = (typeof OOD_KINDS)[number];
 export const DATASET_OOD_KINDS: readonly OodKind[] = ['notmnist', 'fashion', 'omniglot'];
 
@@ -22,11 +30,18 @@ export function parseOodKinds(spec: string): OodKind[] {
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter((s) => s !== '');
-  if (parts.length === 0) throw new ReplayError('REPLAY_BAD_OOD_KINDS', `--ood-kinds must name at least one of ${OOD_KINDS.join(', ')}`);
+  if (parts.length === 0)
+    throw new ReplayError(
+      'REPLAY_BAD_OOD_KINDS',
+      `--ood-kinds must name at least one of ${OOD_KINDS.join(', ')}`,
+    );
   const out: OodKind[] = [];
   for (const p of parts) {
     if (!(OOD_KINDS as readonly string[]).includes(p)) {
-      throw new ReplayError('REPLAY_BAD_OOD_KINDS', `unknown OoD kind "${p}"; choose from ${OOD_KINDS.join(', ')}`);
+      throw new ReplayError(
+        'REPLAY_BAD_OOD_KINDS',
+        `unknown OoD kind "${p}"; choose from ${OOD_KINDS.join(', ')}`,
+      );
     }
     if (!out.includes(p as OodKind)) out.push(p as OodKind);
   }
@@ -46,8 +61,10 @@ export class OodMixer {
     readonly kinds: readonly OodKind[],
     seed: number,
   ) {
-    if (!(ratio >= 0 && ratio <= 1)) throw new ReplayError('REPLAY_BAD_OOD_RATIO', `--ood-ratio must be in [0, 1], got ${ratio}`);
-    if (ratio > 0 && kinds.length === 0) throw new ReplayError('REPLAY_BAD_OOD_KINDS', 'an OoD ratio > 0 needs at least one OoD kind');
+    if (!(ratio >= 0 && ratio <= 1))
+      throw new ReplayError('REPLAY_BAD_OOD_RATIO', `--ood-ratio must be in [0, 1], got ${ratio}`);
+    if (ratio > 0 && kinds.length === 0)
+      throw new ReplayError('REPLAY_BAD_OOD_KINDS', 'an OoD ratio > 0 needs at least one OoD kind');
     this.rng = new Rng(seed);
   }
 
@@ -94,6 +111,7 @@ export function hflipFrame(f: Frame): Frame {
 /** Top–bottom mirror of one frame. */
 export function vflipFrame(f: Frame): Frame {
   const out = new Uint8Array(f.pixels.length);
-  for (let r = 0; r < f.height; r++) out.set(f.pixels.subarray(r * f.width, (r + 1) * f.width), (f.height - 1 - r) * f.width);
+  for (let r = 0; r < f.height; r++)
+    out.set(f.pixels.subarray(r * f.width, (r + 1) * f.width), (f.height - 1 - r) * f.width);
   return { width: f.width, height: f.height, pixels: out };
 }

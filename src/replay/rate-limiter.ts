@@ -36,9 +36,14 @@ export class TokenBucket {
    * @param rate tokens per second (> 0, or Infinity = unlimited)
    * @param burst bucket capacity (>= 1); the bucket starts full
    */
-  constructor(rate: number, burst: number, private readonly clock: Clock = realClock) {
+  constructor(
+    rate: number,
+    burst: number,
+    private readonly clock: Clock = realClock,
+  ) {
     if (!(rate > 0)) throw new ReplayError('REPLAY_BAD_RATE', `rate must be > 0 records/s, got ${rate}`);
-    if (!(burst >= 1) || !Number.isFinite(burst)) throw new ReplayError('REPLAY_BAD_RATE', `burst must be a finite number >= 1, got ${burst}`);
+    if (!(burst >= 1) || !Number.isFinite(burst))
+      throw new ReplayError('REPLAY_BAD_RATE', `burst must be a finite number >= 1, got ${burst}`);
     this.rate = rate;
     this.burst = burst;
     this.tokens = burst;
@@ -47,7 +52,8 @@ export class TokenBucket {
 
   private refill(): void {
     const now = this.clock.now();
-    if (Number.isFinite(this.rate)) this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    if (Number.isFinite(this.rate))
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
     else this.tokens = this.burst;
     this.last = now;
   }
@@ -63,7 +69,8 @@ export class TokenBucket {
    * waited. Resolves early, taking nothing, when `signal` aborts.
    */
   async take(n: number, signal?: AbortSignal): Promise<number> {
-    if (!(n >= 1) || n > this.burst) throw new ReplayError('REPLAY_BAD_RATE', `cannot take ${n} tokens from a bucket of ${this.burst}`);
+    if (!(n >= 1) || n > this.burst)
+      throw new ReplayError('REPLAY_BAD_RATE', `cannot take ${n} tokens from a bucket of ${this.burst}`);
     if (!Number.isFinite(this.rate)) return 0;
     const start = this.clock.now();
     // Bounded: each round either takes the tokens or sleeps exactly until enough have accrued.

@@ -88,7 +88,10 @@ export async function runReplay(source: PassFactory, o: RunnerOptions): Promise<
     ? new cliProgress.SingleBar(
         {
           stream: process.stderr,
-          format: total !== undefined ? `${o.topic} [{bar}] {value}/{total} {rate} rec/s` : `${o.topic} {value} sent {rate} rec/s`,
+          format:
+            total !== undefined
+              ? `${o.topic} [{bar}] {value}/{total} {rate} rec/s`
+              : `${o.topic} {value} sent {rate} rec/s`,
           hideCursor: true,
           clearOnComplete: false,
         },
@@ -96,7 +99,11 @@ export async function runReplay(source: PassFactory, o: RunnerOptions): Promise<
       )
     : null;
 
-  const producer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+  const producer: Producer = o.kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: true,
+  });
   const compression = o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
   const t0 = clock.now();
   let sent = 0;
@@ -156,7 +163,8 @@ export async function runReplay(source: PassFactory, o: RunnerOptions): Promise<
         await flush();
       }
       if (!o.loop) break;
-      if (inPass === 0) throw new ReplayError('REPLAY_EMPTY_INPUT', 'the input holds no records; nothing to loop over');
+      if (inPass === 0)
+        throw new ReplayError('REPLAY_EMPTY_INPUT', 'the input holds no records; nothing to loop over');
       if (stop.signal.aborted) {
         stoppedBy = 'signal';
         break;
@@ -172,5 +180,13 @@ export async function runReplay(source: PassFactory, o: RunnerOptions): Promise<
     await producer.disconnect();
   }
   const elapsedMs = clock.now() - t0;
-  return { topic: o.topic, sent, batches, passes, elapsedMs, ratePerSec: elapsedMs > 0 ? (sent / elapsedMs) * 1000 : 0, stoppedBy };
+  return {
+    topic: o.topic,
+    sent,
+    batches,
+    passes,
+    elapsedMs,
+    ratePerSec: elapsedMs > 0 ? (sent / elapsedMs) * 1000 : 0,
+    stoppedBy,
+  };
 }

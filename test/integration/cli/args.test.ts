@@ -17,7 +17,9 @@ describe('bad CLI arguments', () => {
   it('each case: non-zero exit, one error line, no stack trace', async () => {
     for (let i = 0; i < cases.length; i += 3) {
       const batch = cases.slice(i, i + 3);
-      const results = await Promise.all(batch.map((args) => runCli(args, { KAFKA_BROKERS: '127.0.0.1:1' }, 90_000)));
+      const results = await Promise.all(
+        batch.map((args) => runCli(args, { KAFKA_BROKERS: '127.0.0.1:1' }, 90_000)),
+      );
       results.forEach((r, j) => {
         const what = `gensemble ${batch[j].join(' ')}: ${r.stderr}`;
         expect(r.code, what).not.toBe(0);
@@ -28,14 +30,21 @@ describe('bad CLI arguments', () => {
   });
 
   it('a bad environment variable is named in one line', async () => {
-    const r = await runCli(['replay', 'transactions', '--file', 'x.csv'], { KAFKA_BROKERS: 'not a broker list' });
+    const r = await runCli(['replay', 'transactions', '--file', 'x.csv'], {
+      KAFKA_BROKERS: 'not a broker list',
+    });
     expect(r.code).toBe(1);
     expect(errorLines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toContain('KAFKA_BROKERS');
   });
 
   it('--help works on every command', async () => {
-    const all = [['replay', 'frames', '--help'], ['flags', '--help'], ['models', 'register', '--help'], ['datasets', 'check', '--help']];
+    const all = [
+      ['replay', 'frames', '--help'],
+      ['flags', '--help'],
+      ['models', 'register', '--help'],
+      ['datasets', 'check', '--help'],
+    ];
     const results = await Promise.all(all.map((args) => runCli(args)));
     results.forEach((r, j) => {
       expect(r.code, all[j].join(' ')).toBe(0);

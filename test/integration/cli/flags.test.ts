@@ -63,10 +63,17 @@ describe('gensemble flags', () => {
   it('filters by kind, min score, model version and topic (JSON lines, newest first)', async () => {
     const all = await runCli(['flags', '--json'], env);
     expect(all.code).toBe(0);
-    expect(parseLines(all.stdout).map((r) => r.recordId).sort()).toEqual(['frame-5', 'tx-0', 'tx-2']);
+    expect(
+      parseLines(all.stdout)
+        .map((r) => r.recordId)
+        .sort(),
+    ).toEqual(['frame-5', 'tx-0', 'tx-2']);
     const tx = await runCli(['flags', '--json', '--kind', 'transactions', '--min-score', '20'], env);
     expect(parseLines(tx.stdout).map((r) => r.recordId)).toEqual(['tx-2']);
-    const mv = await runCli(['flags', '--json', '--model-version', 'm1', '--topic', 'tx-topic', '--since', '1h'], env);
+    const mv = await runCli(
+      ['flags', '--json', '--model-version', 'm1', '--topic', 'tx-topic', '--since', '1h'],
+      env,
+    );
     expect(parseLines(mv.stdout).map((r) => r.recordId)).toEqual(['tx-0']);
     const table = await runCli(['flags', '--limit', '2'], env);
     expect(table.code).toBe(0);

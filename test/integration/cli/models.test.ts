@@ -40,7 +40,16 @@ describe('gensemble models', () => {
     expect(row.threshold).toBeCloseTo(th, 12);
     expect(row.manifest.onnx.sha256).toBe(model.manifest.onnx.sha256);
     // A frames version stays active while transactions versions switch.
-    await s.db('model_versions').insert({ version: 'fr-a', kind: 'frames', checkpoint_path: '/x', threshold: 1, score_name: 'neg_waic', active: true });
+    await s
+      .db('model_versions')
+      .insert({
+        version: 'fr-a',
+        kind: 'frames',
+        checkpoint_path: '/x',
+        threshold: 1,
+        score_name: 'neg_waic',
+        active: true,
+      });
     expect(await activeRows()).toEqual([
       { version: 'fr-a', kind: 'frames' },
       { version: 'tx-a', kind: 'transactions' },
@@ -53,17 +62,27 @@ describe('gensemble models', () => {
       { version: 'tx-b', kind: 'transactions' },
     ]);
     // Concurrent activations of both transactions versions: still exactly one active.
-    await Promise.all([runCli(['models', 'activate', 'tx-a'], env), runCli(['models', 'activate', 'tx-b'], env)]);
+    await Promise.all([
+      runCli(['models', 'activate', 'tx-a'], env),
+      runCli(['models', 'activate', 'tx-b'], env),
+    ]);
     const act = await activeRows();
     expect(act.filter((r) => r.kind === 'transactions')).toHaveLength(1);
     expect(act.filter((r) => r.kind === 'frames')).toEqual([{ version: 'fr-a', kind: 'frames' }]);
 
     const list = await runCli(['models', 'list', '--json'], env);
-    const rows = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { version: string; active: boolean });
+    const rows = list.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { version: string; active: boolean });
     expect(rows.map((r) => r.version).sort()).toEqual(['fr-a', 'tx-a', 'tx-b']);
     expect(rows.filter((r) => r.active)).toHaveLength(2);
     const show = await runCli(['models', 'show', 'tx-a'], env);
-    expect(JSON.parse(show.stdout)).toMatchObject({ version: 'tx-a', kind: 'transactions', checkpointPath: model.dir });
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      version: 'tx-a',
+      kind: 'transactions',
+      checkpointPath: model.dir,
+    });
   });
 
   it('errors: unknown version, duplicate name, bad name, a directory that is not a checkpoint', async () => {

@@ -7,7 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replayTransactions } from '../../../producers/replay-transactions.js';
 import { replayFrames } from '../../../producers/replay-frames.js';
 import { imageFrameCodec, transactionCodec } from '../../../src/schemas/index.js';
-import { collectMessages, createTopic, randomName, testKafka, type ReceivedMessage } from '../../helpers/kafka.js';
+import {
+  collectMessages,
+  createTopic,
+  randomName,
+  testKafka,
+  type ReceivedMessage,
+} from '../../helpers/kafka.js';
 
 const SHARED = '/work/shared/datasets';
 const CREDIT = join(SHARED, 'creditcard/creditcard-subset.csv.gz');
@@ -21,7 +27,10 @@ let csvLines: string[];
 beforeAll(async () => {
   kafka = testKafka('replay-test');
   tmp = await mkdtemp(join(tmpdir(), 'gensemble-replay-'));
-  csvLines = gunzipSync(await readFile(CREDIT)).toString('utf8').split('\n').slice(0, 2001);
+  csvLines = gunzipSync(await readFile(CREDIT))
+    .toString('utf8')
+    .split('\n')
+    .slice(0, 2001);
 });
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
@@ -46,7 +55,14 @@ describe('replay transactions', () => {
   it('Kaggle CSV with header (gzip) → decodable Transactions keyed by id, Class in the label header', async () => {
     const topic = await createTopic(kafka, { prefix: 'tx' });
     const n = 1500;
-    const s = await replayTransactions({ kafka, file: CREDIT, topic, limit: n, progress: false, idPrefix: 'r-' });
+    const s = await replayTransactions({
+      kafka,
+      file: CREDIT,
+      topic,
+      limit: n,
+      progress: false,
+      idPrefix: 'r-',
+    });
     expect(s).toMatchObject({ sent: n, stoppedBy: 'limit', hasLabels: true });
     const msgs = await consumeAll(topic, n);
     expect(msgs).toHaveLength(n);
@@ -76,7 +92,15 @@ describe('replay transactions', () => {
     const file = join(tmp, 'noheader.csv');
     await writeFile(file, csvLines.slice(1, 11).join('\n') + '\n');
     const topic = await createTopic(kafka, { prefix: 'txloop' });
-    const s = await replayTransactions({ kafka, file, topic, limit: 25, loop: true, progress: false, compression: 'gzip' });
+    const s = await replayTransactions({
+      kafka,
+      file,
+      topic,
+      limit: 25,
+      loop: true,
+      progress: false,
+      compression: 'gzip',
+    });
     expect(s).toMatchObject({ sent: 25, stoppedBy: 'limit' });
     const msgs = await consumeAll(topic, 25);
     const ids = msgs.map((m) => transactionCodec().decode(m.value).id);
@@ -168,7 +192,13 @@ describe('replay frames', () => {
         expect(f.ood_kind).toBe(kind);
         if (kind === 'hflip') {
           const src = img(images, idx);
-          for (const [r, c] of [[0, 0], [5, 3], [14, 20], [27, 27]]) expect(f.pixels[r * 28 + (27 - c)]).toBe(src[r * 28 + c]);
+          for (const [r, c] of [
+            [0, 0],
+            [5, 3],
+            [14, 20],
+            [27, 27],
+          ])
+            expect(f.pixels[r * 28 + (27 - c)]).toBe(src[r * 28 + c]);
         } else if (kind === 'notmnist') {
           expect(Buffer.compare(Buffer.from(f.pixels), img(notmnist, idx))).toBe(0);
         } else {
@@ -179,14 +209,24 @@ describe('replay frames', () => {
     const ood = n - (kinds.get('none') ?? 0);
     const sd = Math.sqrt(n * ratio * (1 - ratio));
     expect(Math.abs(ood - n * ratio)).toBeLessThan(4 * sd);
-    for (const k of ['notmnist', 'uniform', 'hflip']) expect(kinds.get(k) ?? 0).toBeGreaterThan(ood / 3 - 4 * Math.sqrt(ood / 3));
+    for (const k of ['notmnist', 'uniform', 'hflip'])
+      expect(kinds.get(k) ?? 0).toBeGreaterThan(ood / 3 - 4 * Math.sqrt(ood / 3));
     expect(Object.fromEntries(kinds)).toEqual(s.byKind);
   });
 
   it('a missing OoD data set fails before producing anything, with a typed error', async () => {
     const topic = randomName('never');
     await expect(
-      replayFrames({ kafka, file: MNIST, topic, limit: 10, oodRatio: 0.5, oodKinds: ['fashion'], dataDir: tmp, progress: false }),
+      replayFrames({
+        kafka,
+        file: MNIST,
+        topic,
+        limit: 10,
+        oodRatio: 0.5,
+        oodKinds: ['fashion'],
+        dataDir: tmp,
+        progress: false,
+      }),
     ).rejects.toMatchObject({ code: 'DATA_NOT_FOUND' });
   });
 });

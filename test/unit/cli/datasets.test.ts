@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KNOWN_FILES, checkDataDir, fetchKnownFile, verifyContent, type KnownFile } from '../../../src/commands/datasets.js';
+import {
+  KNOWN_FILES,
+  checkDataDir,
+  fetchKnownFile,
+  verifyContent,
+  type KnownFile,
+} from '../../../src/commands/datasets.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const SHARED = '/work/shared/datasets';
@@ -18,7 +24,12 @@ afterAll(async () => {
 });
 
 const content = Buffer.from('IDX-like test content\n'.repeat(100));
-const entry: KnownFile = { path: 'toy/a-idx1-ubyte.gz', contentSha256: sha(content), contentBytes: content.length, urls: ['mirror-1', 'mirror-2'] };
+const entry: KnownFile = {
+  path: 'toy/a-idx1-ubyte.gz',
+  contentSha256: sha(content),
+  contentBytes: content.length,
+  urls: ['mirror-1', 'mirror-2'],
+};
 
 describe('verifyContent', () => {
   it('accepts the content gzipped or plain (hash of the bytes after gunzip)', async () => {
@@ -32,7 +43,9 @@ describe('verifyContent', () => {
     expect(await verifyContent(bad, entry, 'x')).toMatchObject({ status: 'mismatch' });
     expect(await verifyContent(content.subarray(1), entry, 'x')).toMatchObject({ status: 'mismatch' });
     const gz = gzipSync(content);
-    expect((await verifyContent(gz.subarray(0, gz.length - 10), entry, 'x')).status).toMatch(/unreadable|mismatch/);
+    expect((await verifyContent(gz.subarray(0, gz.length - 10), entry, 'x')).status).toMatch(
+      /unreadable|mismatch/,
+    );
   });
 });
 
@@ -59,7 +72,9 @@ describe('fetchKnownFile (local fetcher, no network)', () => {
 
   it('fails with DATASET_FETCH_FAILED when no mirror verifies, leaving no file behind', async () => {
     const e2 = { ...entry, path: 'toy/b-idx1-ubyte.gz' };
-    await expect(fetchKnownFile(e2, dir, async () => Buffer.from('wrong'))).rejects.toMatchObject({ code: 'DATASET_FETCH_FAILED' });
+    await expect(fetchKnownFile(e2, dir, async () => Buffer.from('wrong'))).rejects.toMatchObject({
+      code: 'DATASET_FETCH_FAILED',
+    });
     await expect(readFile(join(dir, e2.path))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
@@ -92,9 +107,17 @@ describe('checkDataDir', () => {
       await writeFile(join(d, 'extra.txt'), 'hello');
       await writeFile(join(d, 'SHA256SUMS'), `${'0'.repeat(64)}  extra.txt\n`);
       const results = await checkDataDir(d);
-      expect(results.find((r) => r.path === 'mnist/t10k-labels-idx1-ubyte')).toMatchObject({ status: 'mismatch', how: 'content' });
-      expect(results.find((r) => r.path === 'extra.txt')).toMatchObject({ status: 'mismatch', how: 'SHA256SUMS' });
-      expect(results.find((r) => r.path === 'mnist/train-images-idx3-ubyte.gz')).toMatchObject({ status: 'missing' });
+      expect(results.find((r) => r.path === 'mnist/t10k-labels-idx1-ubyte')).toMatchObject({
+        status: 'mismatch',
+        how: 'content',
+      });
+      expect(results.find((r) => r.path === 'extra.txt')).toMatchObject({
+        status: 'mismatch',
+        how: 'SHA256SUMS',
+      });
+      expect(results.find((r) => r.path === 'mnist/train-images-idx3-ubyte.gz')).toMatchObject({
+        status: 'missing',
+      });
     } finally {
       await rm(d, { recursive: true, force: true });
     }

@@ -56,7 +56,9 @@ describe('OodMixer', () => {
 
   it('rejects bad ratios and empty kinds with typed errors', () => {
     for (const r of [-0.1, 1.5, Number.NaN]) {
-      expect(() => new OodMixer(r, ['uniform'], 0)).toThrow(expect.objectContaining({ code: 'REPLAY_BAD_OOD_RATIO' }));
+      expect(() => new OodMixer(r, ['uniform'], 0)).toThrow(
+        expect.objectContaining({ code: 'REPLAY_BAD_OOD_RATIO' }),
+      );
     }
     expect(() => new OodMixer(0.5, [], 0)).toThrow(expect.objectContaining({ code: 'REPLAY_BAD_OOD_KINDS' }));
   });

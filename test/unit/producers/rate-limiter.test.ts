@@ -67,7 +67,9 @@ describe('TokenBucket', () => {
 
   it('rejects bad rates and takes with typed errors', async () => {
     expect(() => new TokenBucket(0, 1)).toThrow(expect.objectContaining({ code: 'REPLAY_BAD_RATE' }));
-    expect(() => new TokenBucket(Number.NaN, 1)).toThrow(expect.objectContaining({ code: 'REPLAY_BAD_RATE' }));
+    expect(() => new TokenBucket(Number.NaN, 1)).toThrow(
+      expect.objectContaining({ code: 'REPLAY_BAD_RATE' }),
+    );
     expect(() => new TokenBucket(-5, 1)).toThrow(expect.objectContaining({ code: 'REPLAY_BAD_RATE' }));
     expect(() => new TokenBucket(10, 0)).toThrow(expect.objectContaining({ code: 'REPLAY_BAD_RATE' }));
     await expect(new TokenBucket(10, 5).take(6)).rejects.toMatchObject({ code: 'REPLAY_BAD_RATE' });
