@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../src/engine/random.js';
 import { permutation } from '../../src/data/splits.js';
+import { dense } from '../../src/engine/vae.js';
 
 export class ClassifierError extends Error {
   readonly code = 'E_CLASSIFIER_INPUT';
@@ -78,9 +79,9 @@ export function trainClassifier(x: Float32Array, y: Uint8Array, n: number, d: nu
   const forward = (xt: tf.Tensor2D, train: boolean, step: number): tf.Tensor2D => {
     let h: tf.Tensor2D = xt;
     for (let l = 0; l < ws.length; l++) {
-      h = tf.add(tf.matMul(h, ws[l]), bsV[l]) as tf.Tensor2D;
+      // the engine's dense layer: its backward pass avoids tfjs-wasm's slow transposed matmuls
+      h = dense(h, ws[l] as tf.Tensor2D, bsV[l] as tf.Tensor1D, l + 1 < ws.length ? 'relu' : 'linear', l > 0);
       if (l + 1 < ws.length) {
-        h = tf.relu(h) as tf.Tensor2D;
         if (train && rate > 0) h = tf.dropout(h, rate, undefined, seed * 7 + step * 31 + l) as tf.Tensor2D;
       }
     }

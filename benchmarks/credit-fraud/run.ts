@@ -78,7 +78,7 @@ interface Settings {
 function settings(o: CreditOptions): Settings {
   const base: Settings = o.quick
     ? { members: 3, steps: 400, k: 16, batchSize: 128, warmupSteps: 100, bootstrap: true, splits: 2, validationFrauds: 0.2, heldOutNormals: 0.2, maxTrain: 8000, classifierSteps: 60, defaultScore: 'neg_logp' }
-    : { members: 5, steps: 2000, k: 16, batchSize: 128, warmupSteps: 400, bootstrap: true, splits: 5, validationFrauds: 0.2, heldOutNormals: 0.2, maxTrain: Infinity, classifierSteps: 600, defaultScore: 'neg_logp' };
+    : { members: 5, steps: 2000, k: 16, batchSize: 128, warmupSteps: 400, bootstrap: true, splits: 5, validationFrauds: 0.2, heldOutNormals: 0.2, maxTrain: Infinity, classifierSteps: 400, defaultScore: 'neg_logp' };
   return { ...base, ...(o.splits !== undefined ? { splits: o.splits } : {}), ...(o.members !== undefined ? { members: o.members } : {}), ...(o.steps !== undefined ? { steps: o.steps, warmupSteps: Math.round(o.steps / 5) } : {}) };
 }
 
