@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const t0 = Date.now();
-const say = (s: string) => process.stdout.write(`[demo ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${s}\n`);
+const say = (s: string) =>
+  process.stdout.write(`[demo ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${s}\n`);
 
 if (!existsSync(join(ROOT, 'node_modules', 'kafkajs'))) {
   process.stderr.write('demo: node_modules is missing: run `npm ci` first (Node 20), then `npm run demo`\n');
@@ -46,24 +47,44 @@ type ModelKind = 'transactions' | 'frames';
 // ---------------------------------------------------------------------------------------------------
 // Configuration
 const env = loadConfig();
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+// Transient broker start-up errors (coordinator loading) are retried by kafkajs; keep them off the screen.
+process.env.KAFKAJS_LOG_LEVEL ??= 'NOTHING';
 const started: { kafka: boolean } = { kafka: false };
 const kafkaEnv = { ...process.env };
 const brokersGiven = (process.env.KAFKA_BROKERS ?? '').trim() !== '';
-const brokers = brokersGiven ? env.KAFKA_BROKERS : `${process.env.KAFKA_HOST ?? '127.0.0.1'}:${process.env.KAFKA_PORT ?? '9092'}`;
+const brokers = brokersGiven
+  ? env.KAFKA_BROKERS
+  : `${process.env.KAFKA_HOST ?? '127.0.0.1'}:${process.env.KAFKA_PORT ?? '9092'}`;
 const runId = `demo-${Date.now().toString(36)}`;
-const topics = { transactions: `gensemble.${runId}.transactions`, frames: `gensemble.${runId}.frames`, dlq: `gensemble.${runId}.dlq` };
+const topics = {
+  transactions: `gensemble.${runId}.transactions`,
+  frames: `gensemble.${runId}.frames`,
+  dlq: `gensemble.${runId}.dlq`,
+};
 const N_TX_NORMAL = Number(process.env.DEMO_TRANSACTIONS ?? 4000);
 const N_FRAMES = Number(process.env.DEMO_FRAMES ?? 2000);
 const OOD_RATIO = 0.2;
 
 function dataDir(): string {
-  const cands = [process.env.GENSEMBLE_DATA_DIR, join(ROOT, '..', 'shared', 'datasets'), join(ROOT, 'data')].filter((d): d is string => !!d);
-  for (const d of cands) if (existsSync(join(d, 'mnist')) || existsSync(join(d, 'creditcard'))) return resolve(d);
-  throw new Error(`no data directory with mnist/ found (tried ${cands.join(', ')}); set GENSEMBLE_DATA_DIR or run \`gensemble datasets fetch\``);
+  const cands = [
+    process.env.GENSEMBLE_DATA_DIR,
+    join(ROOT, '..', 'shared', 'datasets'),
+    join(ROOT, 'data'),
+  ].filter((d): d is string => !!d);
+  for (const d of cands)
+    if (existsSync(join(d, 'mnist')) || existsSync(join(d, 'creditcard'))) return resolve(d);
+  throw new Error(
+    `no data directory with mnist/ found (tried ${cands.join(', ')}); set GENSEMBLE_DATA_DIR or run \`gensemble datasets fetch\``,
+  );
 }
 
 function kafkaScript(cmd: 'start' | 'stop' | 'status'): { code: number; out: string } {
-  const r = spawnSync('bash', [join(ROOT, 'scripts', 'kafka'), cmd], { env: kafkaEnv, encoding: 'utf8', timeout: 180_000 });
+  const r = spawnSync('bash', [join(ROOT, 'scripts', 'kafka'), cmd], {
+    env: kafkaEnv,
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
   return { code: r.status ?? 1, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
 }
 
@@ -83,17 +104,32 @@ async function main(): Promise<void> {
 
   // 1. Kafka
   if (brokersGiven) say(`Kafka: using KAFKA_BROKERS=${brokers}`);
-  else if (kafkaScript('status').code === 0) say(`Kafka: a local broker is already running at ${brokers}; using it (left running)`);
+  else if (kafkaScript('status').code === 0)
+    say(`Kafka: a local broker is already running at ${brokers}; using it (left running)`);
   else {
-    say(`Kafka: starting a local broker at ${brokers} (scripts/kafka start; the first start downloads the jars)`);
+    say(
+      `Kafka: starting a local broker at ${brokers} (scripts/kafka start; the first start downloads the jars)`,
+    );
     const r = kafkaScript('start');
     if (r.code !== 0) throw new Error(`scripts/kafka start failed:\n${r.out}`);
     started.kafka = true;
   }
-  const cfg = { ...env, KAFKA_BROKERS: brokers, TOPIC_TRANSACTIONS: topics.transactions, TOPIC_FRAMES: topics.frames, TOPIC_DLQ: topics.dlq, KAFKA_GROUP_ID: `gensemble-${runId}`, LOG_LEVEL: 'warn' as const };
+  const cfg = {
+    ...env,
+    KAFKA_BROKERS: brokers,
+    TOPIC_TRANSACTIONS: topics.transactions,
+    TOPIC_FRAMES: topics.frames,
+    TOPIC_DLQ: topics.dlq,
+    KAFKA_GROUP_ID: `gensemble-${runId}`,
+    LOG_LEVEL: 'warn' as const,
+  };
 
   // 2. PostgreSQL
-  const db = createKnex({ databaseUrl: env.DATABASE_URL, ...(env.DATABASE_SCHEMA ? { searchPath: [env.DATABASE_SCHEMA] } : {}), pool: { min: 0, max: 4 } });
+  const db = createKnex({
+    databaseUrl: env.DATABASE_URL,
+    ...(env.DATABASE_SCHEMA ? { searchPath: [env.DATABASE_SCHEMA] } : {}),
+    pool: { min: 0, max: 4 },
+  });
   try {
     const applied = await migrateLatest(db);
     say(`PostgreSQL: ${redactDatabaseUrl(env.DATABASE_URL)} migrated (${applied.length} new migrations)`);
@@ -101,7 +137,10 @@ async function main(): Promise<void> {
     // 3. Models
     const credit = await loadCreditCardCsv(join(data, 'creditcard', 'creditcard-subset.csv.gz'));
     const TRAIN_ROWS = 30_000; // models train on normals of the first rows; the replay uses later rows
-    const dirs: Record<ModelKind, string> = { transactions: resolve(ROOT, env.MODEL_TRANSACTIONS), frames: resolve(ROOT, env.MODEL_FRAMES) };
+    const dirs: Record<ModelKind, string> = {
+      transactions: resolve(ROOT, env.MODEL_TRANSACTIONS),
+      frames: resolve(ROOT, env.MODEL_FRAMES),
+    };
     for (const kind of ['transactions', 'frames'] as const) {
       if (existsSync(join(dirs[kind], 'manifest.json'))) {
         say(`model ${kind}: using ${dirs[kind]}`);
@@ -113,7 +152,8 @@ async function main(): Promise<void> {
       let d: number;
       if (kind === 'transactions') {
         const keep: number[] = [];
-        for (let i = 0; i < Math.min(TRAIN_ROWS, credit.n) && keep.length < 20_000; i++) if (credit.labels?.[i] === 0) keep.push(i);
+        for (let i = 0; i < Math.min(TRAIN_ROWS, credit.n) && keep.length < 20_000; i++)
+          if (credit.labels?.[i] === 0) keep.push(i);
         d = 30;
         n = keep.length;
         raw = new Float32Array(n * d);
@@ -136,10 +176,14 @@ async function main(): Promise<void> {
         batchSize: kind === 'frames' ? 64 : 128,
         seed: 1,
         outDir: dirs[kind],
-        ...(kind === 'frames' && base.arch.kind === 'mlp' ? { model: { arch: { ...base.arch, encoderHidden: [128], decoderHidden: [128] } } } : {}),
+        ...(kind === 'frames' && base.arch.kind === 'mlp'
+          ? { model: { arch: { ...base.arch, encoderHidden: [128], decoderHidden: [128] } } }
+          : {}),
       });
       const th = res.thresholds.find((x) => x.score === res.manifest.scoreRule.score);
-      say(`model ${kind}: trained in ${((Date.now() - t) / 1000).toFixed(1)} s; flag rule ${res.manifest.scoreRule.score} > ${th?.value.toFixed(3)} (1% FPR on held-out normals)`);
+      say(
+        `model ${kind}: trained in ${((Date.now() - t) / 1000).toFixed(1)} s; flag rule ${res.manifest.scoreRule.score} > ${th?.value.toFixed(3)} (1% FPR on held-out normals)`,
+      );
     }
     const registry = new ModelRegistry(db);
     const versions: Record<ModelKind, string> = { transactions: '', frames: '' };
@@ -155,14 +199,37 @@ async function main(): Promise<void> {
       say(`model ${kind}: version ${reg.version} registered and active`);
     }
 
-    // 4. The scoring consumers (the same service `gensemble serve` runs), started before the replay.
+    // 4. Fresh topics of this run, then the scoring consumers (the service `gensemble serve` runs),
+    //    started before the replay.
+    const admin = createKafka({ ...cfg, LOG_LEVEL: 'error' }, 'demo-admin').admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        topics: [topics.transactions, topics.frames, topics.dlq].map((topic) => ({
+          topic,
+          numPartitions: 1,
+          replicationFactor: 1,
+        })),
+        waitForLeaders: true,
+        timeout: 60_000,
+      });
+    } finally {
+      await admin.disconnect();
+    }
     const { StreamService } = await import('../src/stream/service.js');
-    const logger = createLogger({ level: 'warn', name: 'demo-serve' });
-    const svc = await StreamService.start({ env: cfg, kinds: ['transactions', 'frames'], logger, http: false });
+    const logger = createLogger({ level: 'error', name: 'demo-serve' });
+    const svc = await StreamService.start({
+      env: cfg,
+      kinds: ['transactions', 'frames'],
+      logger,
+      http: false,
+    });
     try {
       const joinDeadline = Date.now() + 60_000;
       while (!svc.ready && Date.now() < joinDeadline) await new Promise((r) => setTimeout(r, 100));
-      say(`scoring consumers ${svc.ready ? 'joined' : 'NOT joined (continuing)'} (group ${cfg.KAFKA_GROUP_ID})`);
+      say(
+        `scoring consumers ${svc.ready ? 'joined' : 'NOT joined (continuing)'} (group ${cfg.KAFKA_GROUP_ID})`,
+      );
 
       // 5. Replay a mixed stream.
       const labels = new Map<string, string>(); // record id → "fraud"/"normal" or ood-kind ("none" = in-distribution)
@@ -179,13 +246,28 @@ async function main(): Promise<void> {
         }
         // Frauds of the whole file are rare; take every fraud after the training rows, in file order.
         const csv = join(tmp, 'transactions.csv');
-        const lines = ['Time,' + Array.from({ length: 28 }, (_, i) => `V${i + 1}`).join(',') + ',Amount,Class'];
-        for (const r of rows) lines.push([...credit.features.subarray(r * 30, (r + 1) * 30)].join(',') + ',' + credit.labels?.[r]);
+        const lines = [
+          'Time,' + Array.from({ length: 28 }, (_, i) => `V${i + 1}`).join(',') + ',Amount,Class',
+        ];
+        for (const r of rows)
+          lines.push(
+            [...credit.features.subarray(r * 30, (r + 1) * 30)].join(',') + ',' + credit.labels?.[r],
+          );
         await writeFile(csv, lines.join('\n') + '\n');
-        const kafka = createKafka(cfg, 'demo');
-        say(`replaying ${rows.length} transactions and ${N_FRAMES} frames (${OOD_RATIO * 100}% OoD) to ${topics.transactions}, ${topics.frames}`);
+        const kafka = createKafka({ ...cfg, LOG_LEVEL: 'error' }, 'demo');
+        say(
+          `replaying ${rows.length} transactions and ${N_FRAMES} frames (${OOD_RATIO * 100}% OoD) to ${topics.transactions}, ${topics.frames}`,
+        );
         const [tx, fr] = await Promise.all([
-          replayTransactions({ kafka, file: csv, topic: topics.transactions, idPrefix: `${runId}-tx-`, progress: false, onSent: (ms) => ms.forEach((m) => labels.set(m.key, m.headers.label === '1' ? 'fraud' : 'normal')) }),
+          replayTransactions({
+            kafka,
+            file: csv,
+            topic: topics.transactions,
+            idPrefix: `${runId}-tx-`,
+            progress: false,
+            onSent: (ms) =>
+              ms.forEach((m) => labels.set(m.key, m.headers.label === '1' ? 'fraud' : 'normal')),
+          }),
           replayFrames({
             kafka,
             file: join(data, 'mnist', 't10k-images-idx3-ubyte.gz'),
@@ -200,7 +282,13 @@ async function main(): Promise<void> {
             onSent: (ms) => ms.forEach((m) => labels.set(m.key, m.headers['ood-kind'])),
           }),
         ]);
-        say(`replayed ${tx.sent} transactions (${tx.frauds} frauds) and ${fr.sent} frames (${Object.entries(fr.byKind).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+        say(
+          `replayed ${tx.sent} transactions (${tx.frauds} frauds) and ${fr.sent} frames (${Object.entries(
+            fr.byKind,
+          )
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')})`,
+        );
         const total = tx.sent + fr.sent;
 
         // 6. Wait until every record is scored or dead-lettered (counted exactly once per record).
@@ -229,7 +317,16 @@ async function main(): Promise<void> {
 
       // 7. Report
       const flags = await db('flags')
-        .select<{ kind: string; record_id: string; score: number; threshold: number; model_version: string; source_topic: string }[]>('kind', 'record_id', 'score', 'threshold', 'model_version', 'source_topic')
+        .select<
+          {
+            kind: string;
+            record_id: string;
+            score: number;
+            threshold: number;
+            model_version: string;
+            source_topic: string;
+          }[]
+        >('kind', 'record_id', 'score', 'threshold', 'model_version', 'source_topic')
         .whereIn('source_topic', [topics.transactions, topics.frames]);
       const counters = await db('stream_counters')
         .select('kind')
@@ -238,17 +335,36 @@ async function main(): Promise<void> {
         .groupBy('kind');
       const flagged = new Set(flags.map((f) => f.record_id));
       process.stdout.write('\n=== What was flagged ===\n');
-      process.stdout.write(formatTable(['kind', 'scored', 'flagged', 'dead-lettered'], counters.map((c: Record<string, unknown>) => [String(c.kind), String(c.scored), String(c.flagged), String(c.dead)])));
+      process.stdout.write(
+        formatTable(
+          ['kind', 'scored', 'flagged', 'dead-lettered'],
+          counters.map((c: Record<string, unknown>) => [
+            String(c.kind),
+            String(c.scored),
+            String(c.flagged),
+            String(c.dead),
+          ]),
+        ),
+      );
       const groups = new Map<string, { n: number; flagged: number }>();
       for (const [id, lab] of labels) {
-        const key = id.includes('-tx-') ? `transactions/${lab}` : `frames/${lab === 'none' ? 'mnist (in-distribution)' : lab}`;
+        const key = id.includes('-tx-')
+          ? `transactions/${lab}`
+          : `frames/${lab === 'none' ? 'mnist (in-distribution)' : lab}`;
         const g = groups.get(key) ?? { n: 0, flagged: 0 };
         g.n++;
         if (flagged.has(id)) g.flagged++;
         groups.set(key, g);
       }
       process.stdout.write('\nflag rate by replay label:\n');
-      process.stdout.write(formatTable(['label', 'records', 'flagged', 'rate'], [...groups].sort().map(([k, g]) => [k, String(g.n), String(g.flagged), `${((100 * g.flagged) / g.n).toFixed(1)}%`])));
+      process.stdout.write(
+        formatTable(
+          ['label', 'records', 'flagged', 'rate'],
+          [...groups]
+            .sort()
+            .map(([k, g]) => [k, String(g.n), String(g.flagged), `${((100 * g.flagged) / g.n).toFixed(1)}%`]),
+        ),
+      );
       const pr = (kind: string, isPositive: (lab: string) => boolean) => {
         let tp = 0;
         let fp = 0;
@@ -265,12 +381,33 @@ async function main(): Promise<void> {
         const r = tp + fn > 0 ? tp / (tp + fn) : NaN;
         return [kind, String(tp), String(fp), String(fn), p.toFixed(3), r.toFixed(3)];
       };
-      process.stdout.write('\nprecision / recall against the replay labels (positive = fraud, or out-of-distribution):\n');
-      process.stdout.write(formatTable(['kind', 'TP', 'FP', 'FN', 'precision', 'recall'], [pr('transactions', (l) => l === 'fraud'), pr('frames', (l) => l !== 'none')]));
+      process.stdout.write(
+        '\nprecision / recall against the replay labels (positive = fraud, or out-of-distribution):\n',
+      );
+      process.stdout.write(
+        formatTable(
+          ['kind', 'TP', 'FP', 'FN', 'precision', 'recall'],
+          [pr('transactions', (l) => l === 'fraud'), pr('frames', (l) => l !== 'none')],
+        ),
+      );
       process.stdout.write('\ntop flags:\n');
       const top = [...flags].sort((a, b) => b.score - a.score);
-      const topRows = (['transactions', 'frames'] as const).flatMap((k) => top.filter((f) => f.kind === k).slice(0, 5));
-      process.stdout.write(formatTable(['kind', 'record_id', 'score', 'threshold', 'truth', 'model_version'], topRows.map((f) => [f.kind, f.record_id, f.score.toFixed(2), f.threshold.toFixed(2), labels.get(f.record_id) ?? '?', f.model_version])));
+      const topRows = (['transactions', 'frames'] as const).flatMap((k) =>
+        top.filter((f) => f.kind === k).slice(0, 5),
+      );
+      process.stdout.write(
+        formatTable(
+          ['kind', 'record_id', 'score', 'threshold', 'truth', 'model_version'],
+          topRows.map((f) => [
+            f.kind,
+            f.record_id,
+            f.score.toFixed(2),
+            f.threshold.toFixed(2),
+            labels.get(f.record_id) ?? '?',
+            f.model_version,
+          ]),
+        ),
+      );
       process.stdout.write(
         `\nQuery them yourself:\n` +
           `  psql "${redactDatabaseUrl(env.DATABASE_URL)}" -c "SELECT kind, record_id, score, threshold, model_version, flagged_at FROM flags WHERE source_topic IN ('${topics.transactions}', '${topics.frames}') ORDER BY score DESC LIMIT 20"\n` +
