@@ -28,34 +28,42 @@ export function parseFloatArg(name: string, min = -Infinity, max = Infinity) {
 
 type Register = (program: Command) => void;
 
-async function commandModules(): Promise<Register[]> {
-  const mods = await Promise.all([
-    import('./commands/train.js'),
-    import('./commands/score.js'),
-    import('./commands/bench.js'),
-    import('./commands/replay.js'),
-    import('./commands/flags.js'),
-    import('./commands/models.js'),
-    import('./commands/datasets.js'),
-    import('./commands/serve.js'),
-  ]);
+/**
+ * Command modules, imported lazily: `gensemble flags` should not pay for loading tfjs and
+ * onnxruntime. A run of one sub-command imports only that module; `--help` imports all of them.
+ */
+const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
+  train: () => import('./commands/train.js'),
+  score: () => import('./commands/score.js'),
+  serve: () => import('./commands/serve.js'),
+  replay: () => import('./commands/replay.js'),
+  flags: () => import('./commands/flags.js'),
+  models: () => import('./commands/models.js'),
+  bench: () => import('./commands/bench.js'),
+  datasets: () => import('./commands/datasets.js'),
+};
+
+async function commandModules(only?: string): Promise<Register[]> {
+  const names = only !== undefined && only in COMMANDS ? [only] : Object.keys(COMMANDS);
+  const mods = await Promise.all(names.map((n) => COMMANDS[n]()));
   return mods.map((m) => m.register);
 }
 
-export async function buildProgram(): Promise<Command> {
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('gensemble')
     .description('Fraud and anomaly detection on Kafka streams with a Generative Ensemble of VAEs')
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) })
     .showHelpAfterError('(run with --help for usage)');
-  for (const register of await commandModules()) register(program);
+  for (const register of await commandModules(only)) register(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = await buildProgram();
+  // argv = [node, script, command, ...]: load just that command when it names one.
+  const program = await buildProgram(argv[2]);
   try {
     await program.parseAsync(argv);
     return 0;
