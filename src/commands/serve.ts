@@ -3,10 +3,9 @@
  * SIGINT, then finishes the batches in progress, commits their offsets, disconnects and exits 0
  * (1 when a consumer stopped on a non-retriable error, or shutdown overran SHUTDOWN_TIMEOUT_MS).
  */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
-import { InputError } from '../errors.js';
 import type { ModelKind } from '../engine/checkpoint.js';
 import { StreamService } from '../stream/service.js';
 import { describeError } from '../stream/errors.js';
@@ -25,7 +24,7 @@ function parseKinds(v: string): ModelKind[] {
     .filter((s) => s !== '');
   const bad = kinds.filter((k) => k !== 'transactions' && k !== 'frames');
   if (bad.length > 0 || kinds.length === 0)
-    throw new InputError('SERVE_BAD_KINDS', `--kinds takes transactions,frames (one or both), got "${v}"`);
+    throw new InvalidArgumentError(`--kinds takes transactions,frames (one or both), got "${v}"`);
   return [...new Set(kinds)] as ModelKind[];
 }
 
