@@ -29,7 +29,7 @@ import { initBackend } from '../../src/engine/backend.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
 import type { ModelConfig } from '../../src/model/build.js';
 import { buildOrLoad } from '../lib/cache.js';
-import { BENCH_SCORES, SCORE_LABELS, meanStd, mdTable, metrics, pct, roc, scoresOf, thin, type Metrics } from '../lib/evaluate.js';
+import { RULE_IDS, RULE_LABELS, fitExtraRules, meanStd, mdTable, metrics, pct, roc, ruleScores, scoresOf, thin, type Metrics, type RuleContext, type RuleId } from '../lib/evaluate.js';
 import { histogramSvg, rocSvg } from '../lib/svg.js';
 import { trainClassifier } from './classifier.js';
 
@@ -56,6 +56,8 @@ export interface CreditOptions {
   members?: number;
   steps?: number;
   noCache?: boolean;
+  /** The default rule (gensemble's default, chosen on the image validation proxies). */
+  defaultScore?: RuleId;
   log?: (s: string) => void;
   command?: string;
 }
@@ -72,14 +74,14 @@ interface Settings {
   heldOutNormals: number;
   maxTrain: number;
   classifierSteps: number;
-  defaultScore: ScoreName;
+  defaultScore: RuleId;
 }
 
 function settings(o: CreditOptions): Settings {
   const base: Settings = o.quick
     ? { members: 3, steps: 400, k: 16, batchSize: 128, warmupSteps: 100, bootstrap: true, splits: 2, validationFrauds: 0.2, heldOutNormals: 0.2, maxTrain: 8000, classifierSteps: 60, defaultScore: 'neg_logp' }
     : { members: 5, steps: 2000, k: 16, batchSize: 128, warmupSteps: 400, bootstrap: true, splits: 5, validationFrauds: 0.2, heldOutNormals: 0.2, maxTrain: Infinity, classifierSteps: 400, defaultScore: 'neg_logp' };
-  return { ...base, ...(o.splits !== undefined ? { splits: o.splits } : {}), ...(o.members !== undefined ? { members: o.members } : {}), ...(o.steps !== undefined ? { steps: o.steps, warmupSteps: Math.round(o.steps / 5) } : {}) };
+  return { ...base, ...(o.splits !== undefined ? { splits: o.splits } : {}), ...(o.members !== undefined ? { members: o.members } : {}), ...(o.steps !== undefined ? { steps: o.steps, warmupSteps: Math.round(o.steps / 5) } : {}), ...(o.defaultScore !== undefined ? { defaultScore: o.defaultScore } : {}) };
 }
 
 type Row = Record<string, Metrics>;
@@ -105,7 +107,7 @@ function selectNormals(sp: CreditSplit, maxTrain: number): Uint32Array {
   return sp.train.length > maxTrain ? sp.train.subarray(0, maxTrain) : sp.train;
 }
 
-export async function runCreditFraud(o: CreditOptions): Promise<{ settings: Settings; splits: SplitResult[]; reportPath: string; dataPath: string; defaultScore: ScoreName }> {
+export async function runCreditFraud(o: CreditOptions): Promise<{ settings: Settings; splits: SplitResult[]; reportPath: string; dataPath: string; defaultScore: RuleId }> {
   const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const s = settings(o);
   const out = resolve(o.out);
@@ -172,20 +174,25 @@ export async function runCreditFraud(o: CreditOptions): Promise<{ settings: Sett
         await scorer.close();
       }
     }
-    const rowOf = (neg: ScoreBatch, pos: ScoreBatch, rule: { combined?: import('../../src/engine/score-rules.js').CombinedRule }): Row =>
-      Object.fromEntries(BENCH_SCORES.map((name) => [name, metrics(scoresOf(neg, name, rule.combined), scoresOf(pos, name, rule.combined))]));
+    const ctxOf = (bb: { valN: ScoreBatch; rule: { combined?: import('../../src/engine/score-rules.js').CombinedRule } }): RuleContext => ({
+      ...(bb.rule.combined ? { combined: bb.rule.combined } : {}),
+      extra: fitExtraRules(bb.valN),
+    });
+    const rowOf = (neg: ScoreBatch, pos: ScoreBatch, ctx: RuleContext): Row =>
+      Object.fromEntries(RULE_IDS.map((name) => [name, metrics(ruleScores(neg, name, ctx), ruleScores(pos, name, ctx))]));
     const validation = Object.fromEntries(
       (Object.keys(LIK) as LikChoice[]).map((lik) => {
         const b = batches[lik]!;
-        return [lik, Object.fromEntries(Object.entries(rowOf(b.valN, b.valF, b.rule)).map(([k, m]) => [k, m.auroc]))];
+        return [lik, Object.fromEntries(Object.entries(rowOf(b.valN, b.valF, ctxOf(b))).map(([k, m]) => [k, m.auroc]))];
       }),
     ) as Record<LikChoice, Record<string, number>>;
     const chosen: LikChoice = validation['gaussian-standard'][s.defaultScore] > validation['bernoulli-minmax'][s.defaultScore] ? 'gaussian-standard' : 'bernoulli-minmax';
     const b = batches[chosen]!;
-    const test = rowOf(b.testN, b.testF, b.rule);
-    const realisticAp = Object.fromEntries(BENCH_SCORES.map((name) => [name, metrics(scoresOf(b.heldN, name, b.rule.combined), scoresOf(b.testF, name, b.rule.combined)).ap]));
+    const bctx = ctxOf(b);
+    const test = rowOf(b.testN, b.testF, bctx);
+    const realisticAp = Object.fromEntries(RULE_IDS.map((name) => [name, metrics(ruleScores(b.heldN, name, bctx), ruleScores(b.testF, name, bctx)).ap]));
     const pb = batches['bernoulli-minmax']!;
-    const paper = rowOf(pb.paperN, pb.allF, pb.rule);
+    const paper = rowOf(pb.paperN, pb.allF, ctxOf(pb));
     // classifier: training normals + validation frauds (disjoint from the test set)
     const nTr = trainIdx.length + sp.validationFrauds.length;
     const cx = new Float32Array(nTr * D);
@@ -200,10 +207,10 @@ export async function runCreditFraud(o: CreditOptions): Promise<{ settings: Sett
     clf.dispose();
     const classifier = metrics(clfNeg, clfPos);
     log(`  split ${seed}: classifier ${((Date.now() - t0) / 1000).toFixed(0)} s, AUROC ${pct(classifier.auroc)}`);
-    const def = scoresOf(b.testN, s.defaultScore, b.rule.combined);
-    const defPos = scoresOf(b.testF, s.defaultScore, b.rule.combined);
+    const def = ruleScores(b.testN, s.defaultScore, bctx);
+    const defPos = ruleScores(b.testF, s.defaultScore, bctx);
     const rocs: Record<string, Array<{ fpr: number; tpr: number }>> = {
-      [`${SCORE_LABELS[s.defaultScore]} (default)`]: roc(def, defPos),
+      [`${RULE_LABELS[s.defaultScore]} (default)`]: roc(def, defPos),
       'log p (single)': roc(scoresOf(b.testN, 'neg_logp_single'), scoresOf(b.testF, 'neg_logp_single')),
       WAIC: roc(scoresOf(b.testN, 'neg_waic'), scoresOf(b.testF, 'neg_waic')),
       classifier: roc(clfNeg, clfPos),
@@ -251,9 +258,9 @@ export function creditTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[]
     ['Classifier (supervised, 2×512)', (x) => x.classifier, PAPER_TABLE3.classifier],
     ['Single IWAE (log p, one member)', (x) => x.test.neg_logp_single, PAPER_TABLE3.single],
     ['WAIC', (x) => x.test.neg_waic, PAPER_TABLE3.waic],
-    [`gensemble default (${SCORE_LABELS[s.defaultScore]})`, (x) => x.test[s.defaultScore], null],
-    ...BENCH_SCORES.filter((n) => !['neg_logp_single', 'neg_waic', s.defaultScore].includes(n)).map(
-      (n) => [SCORE_LABELS[n], (x: SplitResult) => x.test[n], null] as [string, (x: SplitResult) => Metrics, null],
+    [`gensemble default (${RULE_LABELS[s.defaultScore]})`, (x) => x.test[s.defaultScore], null],
+    ...RULE_IDS.filter((n) => !['neg_logp_single', 'neg_waic', s.defaultScore].includes(n)).map(
+      (n) => [RULE_LABELS[n], (x: SplitResult) => x.test[n], null] as [string, (x: SplitResult) => Metrics, null],
     ),
   ];
   parts.push(`### Validated protocol (test frauds disjoint from the validation frauds), mean ± std over ${r.length} splits, %\n`);
@@ -267,12 +274,12 @@ export function creditTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[]
   const goal = (name: string, v: number, g: number, higher: boolean): string => `${name} ${v.toFixed(1)} (goal ${higher ? '≥' : '≤'} ${g}): ${(higher ? v >= g : v <= g) ? 'met' : '**missed**'}`;
   parts.push(`\nGoals (default score, mean over splits): ${goal('AUROC', d('auroc'), CREDIT_GOALS.auroc, true)}; ${goal('AP', d('ap'), CREDIT_GOALS.ap, true)}; ${goal('FPR@95%TPR', d('fpr95'), CREDIT_GOALS.fpr95, false)}.\n`);
   parts.push(`\n### Fraud-rate-realistic AP (test frauds vs ALL held-out normals; fraud rate ${(100 * r[0].realisticFraudRate).toFixed(2)}%), %\n`);
-  parts.push(mdTable(['score', 'AP ↑'], BENCH_SCORES.map((n) => [SCORE_LABELS[n], ms(r.map((x) => x.realisticAp[n]))])));
+  parts.push(mdTable(['score', 'AP ↑'], RULE_IDS.map((n) => [RULE_LABELS[n], ms(r.map((x) => x.realisticAp[n]))])));
   parts.push(`\n### Paper protocol (all frauds + as many held-out normals; Bernoulli on min-max features as the paper), %\n`);
   parts.push(
     mdTable(
       ['score', 'FPR@95%TPR ↓', 'AUROC ↑', 'AP ↑'],
-      BENCH_SCORES.map((n) => [SCORE_LABELS[n], ms(r.map((x) => x.paper[n].fpr95)), ms(r.map((x) => x.paper[n].auroc)), ms(r.map((x) => x.paper[n].ap))]),
+      RULE_IDS.map((n) => [RULE_LABELS[n], ms(r.map((x) => x.paper[n].fpr95)), ms(r.map((x) => x.paper[n].auroc)), ms(r.map((x) => x.paper[n].ap))]),
     ),
   );
   parts.push(`\n### Likelihood choice on validation (AUROC % of \`${s.defaultScore}\`, validation normals vs validation frauds)\n`);
@@ -320,6 +327,7 @@ export function creditCommand(program: Command): Command {
     .option('--members <m>', 'ensemble members (override)')
     .option('--steps <n>', 'training steps (override)')
     .option('--out <dir>', 'report directory')
+    .option('--default-score <rule>', `default rule (${RULE_IDS.join(', ')})`)
     .option('--no-cache', 'retrain even when cached');
 }
 
@@ -331,6 +339,7 @@ export interface CreditFlags {
   members?: string;
   steps?: string;
   out?: string;
+  defaultScore?: string;
   cache: boolean;
 }
 
@@ -344,8 +353,14 @@ export function creditOptionsFromFlags(f: CreditFlags, command?: string): Credit
     seed: Number(f.seed),
     out: f.out ?? join('benchmarks', 'results', f.quick ? 'credit-fraud-quick' : 'credit-fraud'),
     noCache: !f.cache,
+    ...(f.defaultScore !== undefined ? { defaultScore: checkRule(f.defaultScore) } : {}),
     ...(command !== undefined ? { command } : {}),
   };
+}
+
+function checkRule(v: string): RuleId {
+  if (!(RULE_IDS as readonly string[]).includes(v)) throw new Error(`--default-score must be one of ${RULE_IDS.join(', ')}, got ${v}`);
+  return v as RuleId;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -3,7 +3,7 @@
  * own score rules), the three threshold-free metrics with OoD/fraud as the positive class, and ROC
  * points downsampled for plots.
  */
-import { anomalyScores, type CombinedRule } from '../../src/engine/score-rules.js';
+import { anomalyScores, fitCombinedRule, type CombinedRule, type ComponentScore } from '../../src/engine/score-rules.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
 import { auroc, averagePrecision, fprAtTpr, rocCurve, type RocPoint } from '../../src/metrics/index.js';
 
@@ -84,4 +84,50 @@ export function thin(a: ArrayLike<number>, max = 2000): number[] {
 export function mdTable(header: string[], rows: string[][]): string {
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+// ------------------------------------------------------------------ candidate default rules
+
+
+/**
+ * Extra candidates for the default rule: z-normalised combinations (the engine's 'combined' hook
+ * with other components/weights), their statistics fitted on held-out NORMAL validation data.
+ * A negative weight on rate says "a posterior close to the prior (low rate) is anomalous".
+ */
+export const EXTRA_RULES = {
+  combined_lp_mrate: [
+    { score: 'neg_logp', weight: 1 },
+    { score: 'rate', weight: -1 },
+  ],
+  combined_lp_var_mrate: [
+    { score: 'neg_logp', weight: 1 },
+    { score: 'logp_var', weight: 1 },
+    { score: 'rate', weight: -1 },
+  ],
+} as const satisfies Record<string, ReadonlyArray<{ score: ComponentScore; weight: number }>>;
+export type ExtraRule = keyof typeof EXTRA_RULES;
+export type RuleId = BenchScore | ExtraRule;
+export const RULE_IDS: readonly RuleId[] = [...BENCH_SCORES, ...(Object.keys(EXTRA_RULES) as ExtraRule[])];
+export const RULE_LABELS: Record<RuleId, string> = {
+  ...(SCORE_LABELS as Record<BenchScore, string>),
+  combined_lp_mrate: 'z(−log p) − z(rate)',
+  combined_lp_var_mrate: 'z(−log p) + z(Var) − z(rate)',
+};
+
+export interface RuleContext {
+  /** The checkpoint's combined rule (engine default components, fitted on calibration normals). */
+  combined?: CombinedRule;
+  /** EXTRA_RULES fitted on validation normals. */
+  extra: Record<ExtraRule, CombinedRule>;
+}
+
+export function fitExtraRules(validationNormals: ScoreBatch): Record<ExtraRule, CombinedRule> {
+  return Object.fromEntries(
+    (Object.keys(EXTRA_RULES) as ExtraRule[]).map((k) => [k, fitCombinedRule(validationNormals, EXTRA_RULES[k])]),
+  ) as Record<ExtraRule, CombinedRule>;
+}
+
+export function ruleScores(batch: ScoreBatch, id: RuleId, ctx: RuleContext): Float64Array {
+  if (id in EXTRA_RULES) return scoresOf(batch, 'combined', ctx.extra[id as ExtraRule]);
+  return scoresOf(batch, id as ScoreName, ctx.combined);
 }

@@ -42,5 +42,6 @@ function addCreditOptions(c: Command): void {
     .option('--members <m>', 'ensemble members (override)')
     .option('--steps <n>', 'training steps (override)')
     .option('--out <dir>', 'report directory')
+    .option('--default-score <rule>', 'default rule (see benchmarks/lib/evaluate.ts RULE_IDS)')
     .option('--no-cache', 'retrain even when cached');
 }
