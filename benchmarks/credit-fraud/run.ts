@@ -254,12 +254,14 @@ const ms = (v: number[]): string => {
 
 export function creditTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[]): string {
   const parts: string[] = [];
+  // rules present in every split (results written by older versions may lack the newer candidates)
+  const ids = RULE_IDS.filter((n) => r.every((x) => x.test[n] !== undefined && x.paper[n] !== undefined && x.realisticAp[n] !== undefined));
   const rows: Array<[string, (x: SplitResult) => Metrics, { fpr95: number; auroc: number; ap: number } | null]> = [
     ['Classifier (supervised, 2×512)', (x) => x.classifier, PAPER_TABLE3.classifier],
     ['Single IWAE (log p, one member)', (x) => x.test.neg_logp_single, PAPER_TABLE3.single],
     ['WAIC', (x) => x.test.neg_waic, PAPER_TABLE3.waic],
     [`gensemble default (${RULE_LABELS[s.defaultScore]})`, (x) => x.test[s.defaultScore], null],
-    ...RULE_IDS.filter((n) => !['neg_logp_single', 'neg_waic', s.defaultScore].includes(n)).map(
+    ...ids.filter((n) => !['neg_logp_single', 'neg_waic', s.defaultScore].includes(n)).map(
       (n) => [RULE_LABELS[n], (x: SplitResult) => x.test[n], null] as [string, (x: SplitResult) => Metrics, null],
     ),
   ];
@@ -274,12 +276,12 @@ export function creditTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[]
   const goal = (name: string, v: number, g: number, higher: boolean): string => `${name} ${v.toFixed(1)} (goal ${higher ? '≥' : '≤'} ${g}): ${(higher ? v >= g : v <= g) ? 'met' : '**missed**'}`;
   parts.push(`\nGoals (default score, mean over splits): ${goal('AUROC', d('auroc'), CREDIT_GOALS.auroc, true)}; ${goal('AP', d('ap'), CREDIT_GOALS.ap, true)}; ${goal('FPR@95%TPR', d('fpr95'), CREDIT_GOALS.fpr95, false)}.\n`);
   parts.push(`\n### Fraud-rate-realistic AP (test frauds vs ALL held-out normals; fraud rate ${(100 * r[0].realisticFraudRate).toFixed(2)}%), %\n`);
-  parts.push(mdTable(['score', 'AP ↑'], RULE_IDS.map((n) => [RULE_LABELS[n], ms(r.map((x) => x.realisticAp[n]))])));
+  parts.push(mdTable(['score', 'AP ↑'], ids.map((n) => [RULE_LABELS[n], ms(r.map((x) => x.realisticAp[n]))])));
   parts.push(`\n### Paper protocol (all frauds + as many held-out normals; Bernoulli on min-max features as the paper), %\n`);
   parts.push(
     mdTable(
       ['score', 'FPR@95%TPR ↓', 'AUROC ↑', 'AP ↑'],
-      RULE_IDS.map((n) => [RULE_LABELS[n], ms(r.map((x) => x.paper[n].fpr95)), ms(r.map((x) => x.paper[n].auroc)), ms(r.map((x) => x.paper[n].ap))]),
+      ids.map((n) => [RULE_LABELS[n], ms(r.map((x) => x.paper[n].fpr95)), ms(r.map((x) => x.paper[n].auroc)), ms(r.map((x) => x.paper[n].ap))]),
     ),
   );
   parts.push(`\n### Likelihood choice on validation (AUROC % of \`${s.defaultScore}\`, validation normals vs validation frauds)\n`);
