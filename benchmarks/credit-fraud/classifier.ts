@@ -88,7 +88,7 @@ export function trainClassifier(x: Float32Array, y: Uint8Array, n: number, d: nu
     return h;
   };
   const xs = standardise(x, n);
-  const opt = tf.train.rmsprop(o.learningRate ?? 1e-4);
+  const opt = tf.train.rmsprop(o.learningRate ?? 5e-4);
   let order = permutation(n, seed + 1);
   let cursor = 0;
   let finalLoss = NaN;

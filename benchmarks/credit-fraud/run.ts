@@ -80,7 +80,7 @@ interface Settings {
 function settings(o: CreditOptions): Settings {
   const base: Settings = o.quick
     ? { members: 3, steps: 400, k: 16, batchSize: 128, warmupSteps: 100, bootstrap: true, splits: 2, validationFrauds: 0.2, heldOutNormals: 0.2, maxTrain: 8000, classifierSteps: 60, defaultScore: 'neg_logp' }
-    : { members: 5, steps: 2000, k: 16, batchSize: 128, warmupSteps: 400, bootstrap: true, splits: 5, validationFrauds: 0.2, heldOutNormals: 0.2, maxTrain: Infinity, classifierSteps: 400, defaultScore: 'neg_logp' };
+    : { members: 5, steps: 2000, k: 16, batchSize: 128, warmupSteps: 400, bootstrap: true, splits: 5, validationFrauds: 0.2, heldOutNormals: 0.2, maxTrain: Infinity, classifierSteps: 800, defaultScore: 'neg_logp' };
   return { ...base, ...(o.splits !== undefined ? { splits: o.splits } : {}), ...(o.members !== undefined ? { members: o.members } : {}), ...(o.steps !== undefined ? { steps: o.steps, warmupSteps: Math.round(o.steps / 5) } : {}), ...(o.defaultScore !== undefined ? { defaultScore: o.defaultScore } : {}) };
 }
 
@@ -310,7 +310,7 @@ async function writeCreditReport(out: string, o: CreditOptions, s: Settings, r: 
   md.push(`# Credit-fraud benchmark (paper Table 3) — ${o.quick ? 'QUICK smoke settings' : 'full settings'}\n`);
   md.push(`Command: \`${cmd}\`  \nData: \`${dataPath.replace(process.cwd() + '/', '')}\` (${r[0].counts.paperTest / 2} frauds)  \nSplit seeds: ${r.map((x) => x.seed).join(', ')} (members: seed + 1000·m)  \nGenerated: ${new Date().toISOString()}\n`);
   md.push(
-    `Settings: ${s.members} members, K = ${s.k}, ${s.steps} steps (early stopping on validation IWAE), batch ${s.batchSize}, β = 1 with KL warm-up over ${s.warmupSteps} steps, bootstrap per member: ${s.bootstrap}; the paper's credit VAE (encoder 32, decoder 30 hidden units, latent 8). Per split: ${s.validationFrauds * 100}% of frauds for validation, ${s.heldOutNormals * 100}% of normals held out (test normals + the realistic pool), 10% of the rest for validation, the remainder (capped at ${s.maxTrain}) for training. Counts of split ${first.seed}: ${JSON.stringify(first.counts)}. Classifier: 2×512 ReLU, dropout 0.5, weighted sigmoid CE (pos_weight 580), RMSProp lr 1e-4, batch 256, ${s.classifierSteps} steps, trained on the training normals + validation frauds. Default score: \`${s.defaultScore}\` (gensemble's default rule, the same for every row). Scores from the exported ONNX graph (OnnxScorer).\n`,
+    `Settings: ${s.members} members, K = ${s.k}, ${s.steps} steps (early stopping on validation IWAE), batch ${s.batchSize}, β = 1 with KL warm-up over ${s.warmupSteps} steps, bootstrap per member: ${s.bootstrap}; the paper's credit VAE (encoder 32, decoder 30 hidden units, latent 8). Per split: ${s.validationFrauds * 100}% of frauds for validation, ${s.heldOutNormals * 100}% of normals held out (test normals + the realistic pool), 10% of the rest for validation, the remainder (capped at ${s.maxTrain}) for training. Counts of split ${first.seed}: ${JSON.stringify(first.counts)}. Classifier: 2×512 ReLU, dropout 0.5, weighted sigmoid CE (pos_weight 580), RMSProp lr 5e-4, batch 256, ${s.classifierSteps} steps, trained on the training normals + validation frauds. Default score: \`${s.defaultScore}\` (gensemble's default rule, the same for every row). Scores from the exported ONNX graph (OnnxScorer).\n`,
   );
   md.push(creditTables(s, r));
   md.push(`\n## Figures (split seed ${first.seed})\n\n![ROC](roc-credit.svg) ![log p histogram](hist-logp-credit.svg) ![WAIC histogram](hist-waic-credit.svg)\n`);
