@@ -34,7 +34,7 @@ if (!existsSync(join(ROOT, 'node_modules', 'kafkajs'))) {
 }
 
 const { Command, InvalidArgumentError } = await import('commander');
-const { resolveDemoData, DemoDataError } = await import('./demo-data.js');
+const { resolveDemoData } = await import('./demo-data.js');
 const { loadConfig } = await import('../src/config.js');
 const { createLogger } = await import('../src/log.js');
 const { createKnex, migrateLatest } = await import('../src/store/knex.js');
