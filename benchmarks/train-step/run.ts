@@ -40,7 +40,10 @@ const x = tf.tensor2d(xData, [B, 784]);
 const epsData = new Float32Array(B * 16).map(() => rng.normal());
 
 /** Wall and process-CPU ms per call (CPU time is the honest figure while other jobs share the cores). */
-function measure(name: string, f: () => void): { name: string; median: number; min: number; cpuMedian: number; cpuMin: number } {
+function measure(
+  name: string,
+  f: () => void,
+): { name: string; median: number; min: number; cpuMedian: number; cpuMin: number } {
   for (let i = 0; i < 5; i++) f();
   const ts: number[] = [];
   const cs: number[] = [];
@@ -54,7 +57,13 @@ function measure(name: string, f: () => void): { name: string; median: number; m
   }
   ts.sort((a, b) => a - b);
   cs.sort((a, b) => a - b);
-  return { name, median: ts[Math.floor(ts.length / 2)], min: ts[0], cpuMedian: cs[Math.floor(cs.length / 2)], cpuMin: cs[0] };
+  return {
+    name,
+    median: ts[Math.floor(ts.length / 2)],
+    min: ts[0],
+    cpuMedian: cs[Math.floor(cs.length / 2)],
+    cpuMin: cs[0],
+  };
 }
 
 const rows: Array<ReturnType<typeof measure>> = [];
@@ -134,8 +143,14 @@ if (opts.stock) {
 console.log(
   `backend: ${info.detail}; MNIST MLP VAE 784-512-16-512-784 bernoulli, batch ${B}, ${iters} iterations`,
 );
-console.log(`load average at the end: ${loadavg().map((v) => v.toFixed(1)).join(' ')} (2 cores; CPU ms = this process's user+system time)`);
-console.log(`${'measurement (ms per step)'.padEnd(40)} ${'wall med'.padStart(9)} ${'wall min'.padStart(9)} ${'CPU med'.padStart(9)} ${'CPU min'.padStart(9)}`);
+console.log(
+  `load average at the end: ${loadavg()
+    .map((v) => v.toFixed(1))
+    .join(' ')} (2 cores; CPU ms = this process's user+system time)`,
+);
+console.log(
+  `${'measurement (ms per step)'.padEnd(40)} ${'wall med'.padStart(9)} ${'wall min'.padStart(9)} ${'CPU med'.padStart(9)} ${'CPU min'.padStart(9)}`,
+);
 for (const r of rows)
   console.log(
     `${r.name.padEnd(40)} ${r.median.toFixed(1).padStart(9)} ${r.min.toFixed(1).padStart(9)} ${r.cpuMedian.toFixed(1).padStart(9)} ${r.cpuMin.toFixed(1).padStart(9)}`,
