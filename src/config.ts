@@ -37,8 +37,8 @@ export const envSchema = z.object({
   ORT_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
   /** onnxruntime intra-op threads; 0 = onnxruntime's default (all cores). */
   ORT_THREADS: int(0, 0, 256),
-  /** Largest batch handed to the scorer at once. */
-  SCORE_CHUNK: int(4096, 1, 1 << 20),
+  /** Largest batch handed to onnxruntime at once; 0 = the scorer's default, sized from the model (K·D). */
+  SCORE_CHUNK: int(0, 0, 1 << 20),
   /** How often the consumer checks for a new active model version (ms). */
   MODEL_RELOAD_MS: int(5000, 100),
   /** PostgreSQL schema holding gensemble's tables (search_path); empty = the server's default. */

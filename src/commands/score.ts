@@ -15,7 +15,7 @@ interface ScoreFlags {
   out: string;
   format?: 'csv' | 'jsonl';
   limit?: number;
-  chunk: number;
+  chunk?: number;
 }
 
 export function register(program: Command): void {
@@ -27,7 +27,7 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'output file (.csv or .jsonl)')
     .addOption(new Option('--format <f>', 'output format (default: from the --out extension)').choices(['csv', 'jsonl']))
     .option('--limit <n>', 'score at most n records', parseIntArg('--limit', 1))
-    .option('--chunk <n>', 'records per scorer call', parseIntArg('--chunk', 1, 1 << 20), 4096)
+    .option('--chunk <n>', 'records per onnxruntime call (default: sized from the model)', parseIntArg('--chunk', 1, 1 << 20))
     .action(async (flags: ScoreFlags) => {
       await runScore(flags);
     });
@@ -46,7 +46,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
   }
   const rule = manifest.scoreRule;
   const threshold = manifest.thresholds.find((t) => t.score === rule.score);
-  const scorer = await OnnxScorer.create(ckpt.onnxPath, { chunkSize: f.chunk });
+  const scorer = await OnnxScorer.create(ckpt.onnxPath, f.chunk !== undefined ? { chunkSize: f.chunk } : {});
   const out = createWriteStream(f.out);
   const write = async (s: string): Promise<void> => {
     if (!out.write(s)) await once(out, 'drain');
@@ -58,8 +58,9 @@ async function runScore(f: ScoreFlags): Promise<void> {
       await write(['id', ...(rec.labels ? ['label'] : []), ...memberCols, 'logp_mean', 'logp_var', 'waic', 'rate', 'score', 'flagged'].join(',') + '\n');
     }
     let flagged = 0;
-    for (let start = 0; start < rec.n; start += f.chunk) {
-      const m = Math.min(f.chunk, rec.n - start);
+    const step = scorer.chunkSize;
+    for (let start = 0; start < rec.n; start += step) {
+      const m = Math.min(step, rec.n - start);
       const batch = await scorer.scoreBatch(rec.raw.subarray(start * rec.d, (start + m) * rec.d), m);
       const score = anomalyScores(batch, rule.score, rule.combined);
       for (let i = 0; i < m; i++) {

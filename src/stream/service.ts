@@ -99,7 +99,7 @@ export class StreamService {
           dir: explicit ?? (kind === 'transactions' ? env.MODEL_TRANSACTIONS : env.MODEL_FRAMES),
           ...(explicit === undefined ? { registry } : {}),
           scorer: {
-            chunkSize: env.SCORE_CHUNK,
+            ...(env.SCORE_CHUNK > 0 ? { chunkSize: env.SCORE_CHUNK } : {}),
             executionProvider: env.ORT_EXECUTION_PROVIDER,
             ...(env.ORT_THREADS > 0 ? { intraOpNumThreads: env.ORT_THREADS } : {}),
             warn: (m) => log.warn({ kind }, m),
