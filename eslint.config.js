@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.cache/**', '.kafka/**', 'benchmarks/results/**', 'benchmarks/**/*.py', 'test/**/*.py'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      '.cache/**',
+      '.kafka/**',
+      'benchmarks/results/**',
+      'benchmarks/**/*.py',
+      'test/**/*.py',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

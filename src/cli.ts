@@ -10,9 +10,11 @@ import { GensembleError } from './errors.js';
 
 export function parseIntArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
-    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`${name} must be an integer, got "${value}"`);
+    if (!/^-?\d+$/.test(value.trim()))
+      throw new InvalidArgumentError(`${name} must be an integer, got "${value}"`);
     const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
+    if (n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
     return n;
   };
 }
@@ -20,8 +22,10 @@ export function parseIntArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER
 export function parseFloatArg(name: string, min = -Infinity, max = Infinity) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
-    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
+    if (value.trim() === '' || !Number.isFinite(n))
+      throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
+    if (n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
     return n;
   };
 }
@@ -73,7 +77,12 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (process.env.GENSEMBLE_DEBUG) console.error(err);
-    const msg = err instanceof GensembleError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);
+    const msg =
+      err instanceof GensembleError
+        ? `${err.message} [${err.code}]`
+        : err instanceof Error
+          ? err.message
+          : String(err);
     process.stderr.write(`gensemble: error: ${msg}\n`);
     return 1;
   }

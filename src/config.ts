@@ -42,7 +42,11 @@ export const envSchema = z.object({
   /** How often the consumer checks for a new active model version (ms). */
   MODEL_RELOAD_MS: int(5000, 100),
   /** PostgreSQL schema holding gensemble's tables (search_path); empty = the server's default. */
-  DATABASE_SCHEMA: z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'must be a plain SQL identifier').or(z.literal('')).default(''),
+  DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'must be a plain SQL identifier')
+    .or(z.literal(''))
+    .default(''),
   /** Partitions a consumer scores at the same time. */
   STREAM_PARTITIONS_CONCURRENCY: int(1, 1, 64),
   /** Most bytes fetched per partition and request (larger = bigger batches). */

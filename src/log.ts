@@ -1,7 +1,15 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
 /** Keys whose values never reach a log line (credentials in URLs are redacted separately). */
-const REDACT = ['password', '*.password', 'databaseUrl', '*.databaseUrl', 'sasl', '*.sasl', 'connectionString'];
+const REDACT = [
+  'password',
+  '*.password',
+  'databaseUrl',
+  '*.databaseUrl',
+  'sasl',
+  '*.sasl',
+  'connectionString',
+];
 
 /** Strip the password from a URL-like connection string, for logs and error messages. */
 export function redactUrl(url: string): string {

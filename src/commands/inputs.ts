@@ -20,12 +20,18 @@ export interface RawRecords {
 
 export async function readRecords(kind: ModelKind, path: string, limit?: number): Promise<RawRecords> {
   if (kind === 'transactions') {
-    const data = await loadCreditCardCsv(path, { requireLabels: false, ...(limit !== undefined ? { maxRows: limit } : {}) });
+    const data = await loadCreditCardCsv(path, {
+      requireLabels: false,
+      ...(limit !== undefined ? { maxRows: limit } : {}),
+    });
     return { kind, n: data.n, d: data.d, raw: data.features, ids: data.rowIds, labels: data.labels };
   }
   const idx = await readIdx(path);
   if (idx.type !== 'uint8' || idx.dims.length < 2) {
-    throw new InputError('INPUT_NOT_IMAGES', `${path}: expected an IDX file of uint8 images [n, h, w(, c)], got ${idx.type} with dims [${idx.dims.join(', ')}]`);
+    throw new InputError(
+      'INPUT_NOT_IMAGES',
+      `${path}: expected an IDX file of uint8 images [n, h, w(, c)], got ${idx.type} with dims [${idx.dims.join(', ')}]`,
+    );
   }
   const total = idx.dims[0];
   const n = limit !== undefined ? Math.min(limit, total) : total;

@@ -21,13 +21,27 @@ interface ScoreFlags {
 export function register(program: Command): void {
   program
     .command('score')
-    .description('score a whole file offline (Kaggle CSV or IDX images) with a checkpoint; one output row per record')
+    .description(
+      'score a whole file offline (Kaggle CSV or IDX images) with a checkpoint; one output row per record',
+    )
     .requiredOption('--model <dir>', 'checkpoint directory')
-    .requiredOption('--input <path>', 'Kaggle credit-card CSV (transactions model) or IDX images (frames model)')
+    .requiredOption(
+      '--input <path>',
+      'Kaggle credit-card CSV (transactions model) or IDX images (frames model)',
+    )
     .requiredOption('--out <file>', 'output file (.csv or .jsonl)')
-    .addOption(new Option('--format <f>', 'output format (default: from the --out extension)').choices(['csv', 'jsonl']))
+    .addOption(
+      new Option('--format <f>', 'output format (default: from the --out extension)').choices([
+        'csv',
+        'jsonl',
+      ]),
+    )
     .option('--limit <n>', 'score at most n records', parseIntArg('--limit', 1))
-    .option('--chunk <n>', 'records per onnxruntime call (default: sized from the model)', parseIntArg('--chunk', 1, 1 << 20))
+    .option(
+      '--chunk <n>',
+      'records per onnxruntime call (default: sized from the model)',
+      parseIntArg('--chunk', 1, 1 << 20),
+    )
     .action(async (flags: ScoreFlags) => {
       await runScore(flags);
     });
@@ -36,13 +50,26 @@ export function register(program: Command): void {
 const fmt = (v: number): string => (Number.isFinite(v) ? String(Math.fround(v)) : String(v));
 
 async function runScore(f: ScoreFlags): Promise<void> {
-  const format = f.format ?? (extname(f.out).toLowerCase() === '.jsonl' ? 'jsonl' : extname(f.out).toLowerCase() === '.csv' ? 'csv' : undefined);
-  if (!format) throw new InputError('SCORE_FORMAT', `--out ${f.out}: cannot tell the format from the extension; use .csv or .jsonl, or --format`);
+  const format =
+    f.format ??
+    (extname(f.out).toLowerCase() === '.jsonl'
+      ? 'jsonl'
+      : extname(f.out).toLowerCase() === '.csv'
+        ? 'csv'
+        : undefined);
+  if (!format)
+    throw new InputError(
+      'SCORE_FORMAT',
+      `--out ${f.out}: cannot tell the format from the extension; use .csv or .jsonl, or --format`,
+    );
   const ckpt = await loadCheckpoint(f.model);
   const { manifest } = ckpt;
   const rec = await readRecords(manifest.kind, f.input, f.limit);
   if (rec.d !== manifest.inputDim) {
-    throw new InputError('SCORE_SHAPE', `${f.input}: records have ${rec.d} values, the ${manifest.kind} model in ${f.model} expects ${manifest.inputDim}`);
+    throw new InputError(
+      'SCORE_SHAPE',
+      `${f.input}: records have ${rec.d} values, the ${manifest.kind} model in ${f.model} expects ${manifest.inputDim}`,
+    );
   }
   const rule = manifest.scoreRule;
   const threshold = manifest.thresholds.find((t) => t.score === rule.score);
@@ -55,7 +82,19 @@ async function runScore(f: ScoreFlags): Promise<void> {
   const memberCols = Array.from({ length: M }, (_, m) => `logp_${m}`);
   try {
     if (format === 'csv') {
-      await write(['id', ...(rec.labels ? ['label'] : []), ...memberCols, 'logp_mean', 'logp_var', 'waic', 'rate', 'score', 'flagged'].join(',') + '\n');
+      await write(
+        [
+          'id',
+          ...(rec.labels ? ['label'] : []),
+          ...memberCols,
+          'logp_mean',
+          'logp_var',
+          'waic',
+          'rate',
+          'score',
+          'flagged',
+        ].join(',') + '\n',
+      );
     }
     let flagged = 0;
     const step = scorer.chunkSize;
@@ -70,7 +109,17 @@ async function runScore(f: ScoreFlags): Promise<void> {
         const id = rec.ids[start + i];
         if (format === 'csv') {
           await write(
-            [id, ...(rec.labels ? [rec.labels[start + i]] : []), ...logp.map(fmt), fmt(batch.logpMean[i]), fmt(batch.logpVar[i]), fmt(batch.waic[i]), fmt(batch.rate[i]), String(score[i]), isFlagged ? 1 : 0].join(',') + '\n',
+            [
+              id,
+              ...(rec.labels ? [rec.labels[start + i]] : []),
+              ...logp.map(fmt),
+              fmt(batch.logpMean[i]),
+              fmt(batch.logpVar[i]),
+              fmt(batch.waic[i]),
+              fmt(batch.rate[i]),
+              String(score[i]),
+              isFlagged ? 1 : 0,
+            ].join(',') + '\n',
           );
         } else {
           await write(
@@ -91,7 +140,9 @@ async function runScore(f: ScoreFlags): Promise<void> {
     }
     out.end();
     await once(out, 'finish');
-    process.stderr.write(`scored ${rec.n} records with ${M} members (${scorer.executionProvider}); ${flagged} flagged by ${rule.score}${threshold ? ` > ${threshold.value.toFixed(4)}` : ' (no threshold)'}; wrote ${f.out}\n`);
+    process.stderr.write(
+      `scored ${rec.n} records with ${M} members (${scorer.executionProvider}); ${flagged} flagged by ${rule.score}${threshold ? ` > ${threshold.value.toFixed(4)}` : ' (no threshold)'}; wrote ${f.out}\n`,
+    );
   } finally {
     await scorer.close();
     out.destroy();

@@ -33,8 +33,13 @@ export function register(program: Command): void {
   program
     .command('train')
     .description('train a Generative Ensemble on normal records and save a checkpoint directory')
-    .addOption(new Option('--kind <kind>', 'input kind').choices(['transactions', 'frames']).makeOptionMandatory())
-    .requiredOption('--data <path>', 'Kaggle credit-card CSV (normal rows are used: Class = 0) or IDX images file')
+    .addOption(
+      new Option('--kind <kind>', 'input kind').choices(['transactions', 'frames']).makeOptionMandatory(),
+    )
+    .requiredOption(
+      '--data <path>',
+      'Kaggle credit-card CSV (normal rows are used: Class = 0) or IDX images file',
+    )
     .requiredOption('--out <dir>', 'checkpoint directory to write')
     .option('--members <m>', 'ensemble members', parseIntArg('--members', 1, 64), 5)
     .option('--steps <n>', 'training steps per member', parseIntArg('--steps', 1, 10_000_000), 2000)
@@ -48,7 +53,12 @@ export function register(program: Command): void {
     .option('--beta <b>', 'weight of the KL term (β-VAE)', parseFloatArg('--beta', 0, 100), 1)
     .option('--warmup <n>', 'KL warm-up steps (β rises from 0)', parseIntArg('--warmup', 0, 10_000_000), 0)
     .option('--bootstrap', 'train each member on a bootstrap resample', false)
-    .option('--target-fpr <f>', 'false-positive rate of the calibrated thresholds', parseFloatArg('--target-fpr', 0, 0.5), 0.01)
+    .option(
+      '--target-fpr <f>',
+      'false-positive rate of the calibrated thresholds',
+      parseFloatArg('--target-fpr', 0, 0.5),
+      0.01,
+    )
     .option('--limit <n>', 'read at most n records', parseIntArg('--limit', 1))
     .option('--no-progress', 'no progress bar')
     .action(async (flags: TrainFlags) => {
@@ -75,19 +85,31 @@ async function runTrain(f: TrainFlags): Promise<void> {
     ...base,
     arch: { ...base.arch, latentDim: f.latent ?? base.arch.latentDim },
     likelihood: f.likelihood ?? base.likelihood,
-    transform: (f.likelihood ?? base.likelihood) === 'gaussian' && f.kind === 'transactions' ? 'standard' : base.transform,
+    transform:
+      (f.likelihood ?? base.likelihood) === 'gaussian' && f.kind === 'transactions'
+        ? 'standard'
+        : base.transform,
     prior: f.prior === 'maf' ? { kind: 'maf', layers: 6, hidden: [64, 64] } : 'standard',
   };
   const useBar = f.progress && process.stderr.isTTY !== false;
   const bars = useBar
     ? new cliProgress.MultiBar(
-        { format: 'member {member} [{bar}] {value}/{total} loss {loss} val {val}', stream: process.stderr, hideCursor: true, clearOnComplete: false },
+        {
+          format: 'member {member} [{bar}] {value}/{total} loss {loss} val {val}',
+          stream: process.stderr,
+          hideCursor: true,
+          clearOnComplete: false,
+        },
         cliProgress.Presets.shades_classic,
       )
     : null;
-  const perMember = Array.from({ length: f.members }, (_, m) => bars?.create(f.steps, 0, { member: m, loss: '-', val: '-' }));
+  const perMember = Array.from({ length: f.members }, (_, m) =>
+    bars?.create(f.steps, 0, { member: m, loss: '-', val: '-' }),
+  );
   const t0 = Date.now();
-  process.stderr.write(`training ${f.members} members × ${f.steps} steps on ${n} normal records (${rec.d} features)\n`);
+  process.stderr.write(
+    `training ${f.members} members × ${f.steps} steps on ${n} normal records (${rec.d} features)\n`,
+  );
   try {
     const res = await buildModel({
       kind: f.kind,
@@ -110,7 +132,10 @@ async function runTrain(f: TrainFlags): Promise<void> {
         if (m === 0) process.stderr.write(`tfjs backend: ${detail}\n`);
       },
       onProgress: (m, e) =>
-        perMember[m]?.update(e.step, { loss: e.loss.toFixed(2), val: e.bestValIwae !== undefined ? e.bestValIwae.toFixed(2) : '-' }),
+        perMember[m]?.update(e.step, {
+          loss: e.loss.toFixed(2),
+          val: e.bestValIwae !== undefined ? e.bestValIwae.toFixed(2) : '-',
+        }),
     });
     bars?.stop();
     const th = res.thresholds.find((t) => t.score === res.manifest.scoreRule.score);

@@ -11,8 +11,13 @@
 import { CalibrationError } from './errors.js';
 import type { ScoreName, Threshold } from './types.js';
 
-export function calibrateThreshold(scores: ArrayLike<number>, targetFpr: number, score: ScoreName): Threshold {
-  if (!(targetFpr >= 0 && targetFpr < 1)) throw new CalibrationError(`targetFpr must be in [0, 1), got ${targetFpr}`);
+export function calibrateThreshold(
+  scores: ArrayLike<number>,
+  targetFpr: number,
+  score: ScoreName,
+): Threshold {
+  if (!(targetFpr >= 0 && targetFpr < 1))
+    throw new CalibrationError(`targetFpr must be in [0, 1), got ${targetFpr}`);
   const n = scores.length;
   if (n === 0) throw new CalibrationError('cannot calibrate a threshold on zero scores');
   const sorted = Float64Array.from(scores as ArrayLike<number>);

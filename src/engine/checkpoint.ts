@@ -33,35 +33,84 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: s
 const scoreName = z.enum(['neg_waic', 'neg_logp', 'neg_logp_single', 'rate', 'logp_var', 'combined']);
 const intPos = z.number().int().positive();
 const archSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('mlp'), inputDim: intPos, encoderHidden: z.array(intPos), decoderHidden: z.array(intPos), latentDim: intPos }).strict(),
-  z.object({ kind: z.literal('conv'), height: intPos, width: intPos, channels: intPos, base: intPos, latentDim: intPos }).strict(),
+  z
+    .object({
+      kind: z.literal('mlp'),
+      inputDim: intPos,
+      encoderHidden: z.array(intPos),
+      decoderHidden: z.array(intPos),
+      latentDim: intPos,
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('conv'),
+      height: intPos,
+      width: intPos,
+      channels: intPos,
+      base: intPos,
+      latentDim: intPos,
+    })
+    .strict(),
 ]);
 const priorSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('standard') }).strict(),
-  z.object({ kind: z.literal('maf'), layers: intPos, hidden: z.array(intPos), permutations: z.array(z.array(z.number().int().nonnegative())) }).strict(),
+  z
+    .object({
+      kind: z.literal('maf'),
+      layers: intPos,
+      hidden: z.array(intPos),
+      permutations: z.array(z.array(z.number().int().nonnegative())),
+    })
+    .strict(),
 ]);
 const transformSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('minmax'), min: z.array(z.number()), max: z.array(z.number()) }).strict(),
   z.object({ kind: z.literal('standard'), mean: z.array(z.number()), std: z.array(z.number()) }).strict(),
   z.object({ kind: z.literal('scale'), factor: z.number() }).strict(),
 ]);
-const thresholdSchema = z.object({ score: scoreName, value: z.number(), targetFpr: z.number().min(0).max(1), calibrationSize: z.number().int().nonnegative() }).strict();
+const thresholdSchema = z
+  .object({
+    score: scoreName,
+    value: z.number(),
+    targetFpr: z.number().min(0).max(1),
+    calibrationSize: z.number().int().nonnegative(),
+  })
+  .strict();
 const combinedSchema = z
   .object({
     components: z.array(
-      z.object({ score: z.enum(['neg_waic', 'neg_logp', 'neg_logp_single', 'rate', 'logp_var']), weight: z.number(), mean: z.number(), std: z.number().positive() }).strict(),
+      z
+        .object({
+          score: z.enum(['neg_waic', 'neg_logp', 'neg_logp_single', 'rate', 'logp_var']),
+          weight: z.number(),
+          mean: z.number(),
+          std: z.number().positive(),
+        })
+        .strict(),
     ),
   })
   .strict();
 const sha = z.string().regex(/^[0-9a-f]{64}$/);
-const jsonValue: z.ZodType<JsonValue> = z.lazy(() => z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]));
+const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.array(jsonValue),
+    z.record(z.string(), jsonValue),
+  ]),
+);
 
 export const manifestSchema = z
   .object({
     formatVersion: z.number().int(),
     specVersion: z.number().int(),
     kind: z.enum(['transactions', 'frames']),
-    member: z.object({ arch: archSchema, likelihood: z.enum(['bernoulli', 'gaussian']), prior: priorSchema }).strict(),
+    member: z
+      .object({ arch: archSchema, likelihood: z.enum(['bernoulli', 'gaussian']), prior: priorSchema })
+      .strict(),
     transform: transformSchema,
     inputDim: intPos,
     k: intPos,
@@ -78,10 +127,21 @@ export const manifestSchema = z
         dtype: z.literal('float32-le'),
         byteLength: z.number().int().nonnegative(),
         sha256: sha,
-        tensors: z.array(z.object({ member: z.number().int().nonnegative(), name: z.string(), shape: z.array(z.number().int().nonnegative()), offset: z.number().int().nonnegative() }).strict()),
+        tensors: z.array(
+          z
+            .object({
+              member: z.number().int().nonnegative(),
+              name: z.string(),
+              shape: z.array(z.number().int().nonnegative()),
+              offset: z.number().int().nonnegative(),
+            })
+            .strict(),
+        ),
       })
       .strict(),
-    onnx: z.object({ file: z.literal(ONNX_FILE), sha256: sha, input: z.string(), outputs: z.array(z.string()) }).strict(),
+    onnx: z
+      .object({ file: z.literal(ONNX_FILE), sha256: sha, input: z.string(), outputs: z.array(z.string()) })
+      .strict(),
   })
   .strict();
 
@@ -108,20 +168,31 @@ const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest(
 
 function packageVersion(name: string): string {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const p = name === 'gensemble' ? join(root, 'package.json') : join(root, 'node_modules', name, 'package.json');
+  const p =
+    name === 'gensemble' ? join(root, 'package.json') : join(root, 'node_modules', name, 'package.json');
   try {
-    return existsSync(p) ? String((JSON.parse(readFileSync(p, 'utf8')) as { version?: string }).version ?? 'unknown') : 'unknown';
+    return existsSync(p)
+      ? String((JSON.parse(readFileSync(p, 'utf8')) as { version?: string }).version ?? 'unknown')
+      : 'unknown';
   } catch {
     return 'unknown';
   }
 }
 
 export function engineVersions(): CheckpointManifest['versions'] {
-  return { gensemble: packageVersion('gensemble'), onnxruntimeNode: packageVersion('onnxruntime-node'), tfjs: packageVersion('@tensorflow/tfjs') };
+  return {
+    gensemble: packageVersion('gensemble'),
+    onnxruntimeNode: packageVersion('onnxruntime-node'),
+    tfjs: packageVersion('@tensorflow/tfjs'),
+  };
 }
 
 /** Writes manifest.json, weights.bin and model.onnx into dir (created if needed). Returns the manifest. */
-export async function saveCheckpoint(dir: string, spec: EnsembleSpec, opts: SaveCheckpointOptions): Promise<CheckpointManifest> {
+export async function saveCheckpoint(
+  dir: string,
+  spec: EnsembleSpec,
+  opts: SaveCheckpointOptions,
+): Promise<CheckpointManifest> {
   validateEnsembleSpec(spec);
   const shapes = paramShapes(spec.member);
   const dz = spec.member.arch.latentDim;
@@ -160,7 +231,13 @@ export async function saveCheckpoint(dir: string, spec: EnsembleSpec, opts: Save
     dataFingerprint: opts.dataFingerprint,
     createdAt: (opts.createdAt ?? new Date()).toISOString(),
     versions: engineVersions(),
-    weights: { file: WEIGHTS_FILE, dtype: 'float32-le', byteLength: buf.length, sha256: sha256(buf), tensors },
+    weights: {
+      file: WEIGHTS_FILE,
+      dtype: 'float32-le',
+      byteLength: buf.length,
+      sha256: sha256(buf),
+      tensors,
+    },
     onnx: { file: ONNX_FILE, sha256: sha256(onnxBytes), input: ONNX_INPUT, outputs: [...ONNX_OUTPUTS] },
   };
   manifestSchema.parse(manifest);
@@ -178,7 +255,11 @@ async function readOrFail(dir: string, file: string): Promise<Buffer> {
   try {
     return await readFile(join(dir, file));
   } catch (e) {
-    throw new CheckpointError(dir, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, e);
+    throw new CheckpointError(
+      dir,
+      `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      e,
+    );
   }
 }
 
@@ -192,20 +273,36 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     throw new CheckpointError(dir, `${MANIFEST_FILE} is not valid JSON: ${(e as Error).message}`, e);
   }
   const fv = (json as { formatVersion?: unknown } | null)?.formatVersion;
-  if (fv !== CHECKPOINT_FORMAT_VERSION) throw new CheckpointError(dir, `unsupported formatVersion ${JSON.stringify(fv)} (this gensemble reads ${CHECKPOINT_FORMAT_VERSION})`);
+  if (fv !== CHECKPOINT_FORMAT_VERSION)
+    throw new CheckpointError(
+      dir,
+      `unsupported formatVersion ${JSON.stringify(fv)} (this gensemble reads ${CHECKPOINT_FORMAT_VERSION})`,
+    );
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    const issues = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new CheckpointError(dir, `invalid ${MANIFEST_FILE}: ${issues.join('; ')}`);
   }
   const manifest = parsed.data;
-  if (manifest.specVersion !== SPEC_VERSION) throw new CheckpointError(dir, `model specVersion ${manifest.specVersion} is not supported (expected ${SPEC_VERSION})`);
+  if (manifest.specVersion !== SPEC_VERSION)
+    throw new CheckpointError(
+      dir,
+      `model specVersion ${manifest.specVersion} is not supported (expected ${SPEC_VERSION})`,
+    );
 
   const weights = await readOrFail(dir, WEIGHTS_FILE);
-  if (weights.length !== manifest.weights.byteLength) throw new CheckpointError(dir, `${WEIGHTS_FILE} has ${weights.length} bytes, manifest says ${manifest.weights.byteLength}`);
-  if (sha256(weights) !== manifest.weights.sha256) throw new CheckpointError(dir, `${WEIGHTS_FILE} is corrupted (sha256 mismatch)`);
+  if (weights.length !== manifest.weights.byteLength)
+    throw new CheckpointError(
+      dir,
+      `${WEIGHTS_FILE} has ${weights.length} bytes, manifest says ${manifest.weights.byteLength}`,
+    );
+  if (sha256(weights) !== manifest.weights.sha256)
+    throw new CheckpointError(dir, `${WEIGHTS_FILE} is corrupted (sha256 mismatch)`);
   const onnxBytes = await readOrFail(dir, ONNX_FILE);
-  if (sha256(onnxBytes) !== manifest.onnx.sha256) throw new CheckpointError(dir, `${ONNX_FILE} is corrupted (sha256 mismatch)`);
+  if (sha256(onnxBytes) !== manifest.onnx.sha256)
+    throw new CheckpointError(dir, `${ONNX_FILE} is corrupted (sha256 mismatch)`);
 
   // Tensors: exactly the expected names and shapes for the declared architecture, per member.
   const shapes = new Map(paramShapes(manifest.member));
@@ -214,12 +311,21 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const params: MemberParams[] = Array.from({ length: M }, () => ({}));
   const eps: Array<Float32Array | undefined> = new Array(M);
   for (const t of manifest.weights.tensors) {
-    if (t.member >= M) throw new CheckpointError(dir, `weights tensor ${t.name} belongs to member ${t.member}, but there are ${M} members`);
+    if (t.member >= M)
+      throw new CheckpointError(
+        dir,
+        `weights tensor ${t.name} belongs to member ${t.member}, but there are ${M} members`,
+      );
     const want = shapes.get(t.name);
     if (!want) throw new CheckpointError(dir, `unexpected weights tensor ${t.name} for this architecture`);
-    if (want.length !== t.shape.length || want.some((v, i) => v !== t.shape[i])) throw new CheckpointError(dir, `member ${t.member} tensor ${t.name} has shape [${t.shape}], the architecture needs [${want}]`);
+    if (want.length !== t.shape.length || want.some((v, i) => v !== t.shape[i]))
+      throw new CheckpointError(
+        dir,
+        `member ${t.member} tensor ${t.name} has shape [${t.shape}], the architecture needs [${want}]`,
+      );
     const len = shapeSize(t.shape);
-    if (t.offset % 4 !== 0 || t.offset + 4 * len > weights.length) throw new CheckpointError(dir, `member ${t.member} tensor ${t.name} lies outside ${WEIGHTS_FILE}`);
+    if (t.offset % 4 !== 0 || t.offset + 4 * len > weights.length)
+      throw new CheckpointError(dir, `member ${t.member} tensor ${t.name} lies outside ${WEIGHTS_FILE}`);
     const data = new Float32Array(len);
     for (let i = 0; i < len; i++) data[i] = weights.readFloatLE(t.offset + 4 * i);
     if (t.name === 'eps') eps[t.member] = data;
@@ -232,7 +338,11 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     transform: manifest.transform,
     inputDim: manifest.inputDim,
     k: manifest.k,
-    members: manifest.members.map((m, i) => ({ seed: m.seed, params: params[i], eps: eps[i] as Float32Array })),
+    members: manifest.members.map((m, i) => ({
+      seed: m.seed,
+      params: params[i],
+      eps: eps[i] as Float32Array,
+    })),
   };
   try {
     validateEnsembleSpec(spec);
@@ -250,12 +360,20 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   }
   const gi = model.graph?.input ?? [];
   const go = (model.graph?.output ?? []).map((o) => o.name);
-  if (gi.length !== 1 || gi[0].name !== ONNX_INPUT) throw new CheckpointError(dir, `${ONNX_FILE} must have the single input '${ONNX_INPUT}'`);
+  if (gi.length !== 1 || gi[0].name !== ONNX_INPUT)
+    throw new CheckpointError(dir, `${ONNX_FILE} must have the single input '${ONNX_INPUT}'`);
   const inDim = gi[0].type?.tensorType?.shape?.dim?.[1]?.dimValue;
-  if (inDim === undefined || inDim === null || Number(inDim) !== manifest.inputDim) throw new CheckpointError(dir, `${ONNX_FILE} input width ${String(inDim)} does not match inputDim ${manifest.inputDim}`);
-  for (const o of ONNX_OUTPUTS) if (!go.includes(o)) throw new CheckpointError(dir, `${ONNX_FILE} lacks output '${o}'`);
-  const outM = model.graph?.output?.find((o) => o.name === 'logp')?.type?.tensorType?.shape?.dim?.[1]?.dimValue;
-  if (Number(outM) !== M) throw new CheckpointError(dir, `${ONNX_FILE} scores ${String(outM)} members, manifest lists ${M}`);
+  if (inDim === undefined || inDim === null || Number(inDim) !== manifest.inputDim)
+    throw new CheckpointError(
+      dir,
+      `${ONNX_FILE} input width ${String(inDim)} does not match inputDim ${manifest.inputDim}`,
+    );
+  for (const o of ONNX_OUTPUTS)
+    if (!go.includes(o)) throw new CheckpointError(dir, `${ONNX_FILE} lacks output '${o}'`);
+  const outM = model.graph?.output?.find((o) => o.name === 'logp')?.type?.tensorType?.shape?.dim?.[1]
+    ?.dimValue;
+  if (Number(outM) !== M)
+    throw new CheckpointError(dir, `${ONNX_FILE} scores ${String(outM)} members, manifest lists ${M}`);
   return { manifest, spec, onnxPath: join(dir, ONNX_FILE) };
 }
 

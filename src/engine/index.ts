@@ -4,7 +4,13 @@ export type * from './types.js';
 export * from './errors.js';
 export { Rng, makeEps, randomParams } from './random.js';
 export { paramShapes } from './params.js';
-export { exportEnsembleOnnx, validateEnsembleSpec, ONNX_INPUT, ONNX_OUTPUTS, type ExportOptions } from './onnx/export.js';
+export {
+  exportEnsembleOnnx,
+  validateEnsembleSpec,
+  ONNX_INPUT,
+  ONNX_OUTPUTS,
+  type ExportOptions,
+} from './onnx/export.js';
 export { OnnxScorer, scoreAll, DEFAULT_CHUNK_SIZE, type ScorerOptions } from './scorer.js';
 export {
   saveCheckpoint,

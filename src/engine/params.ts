@@ -17,7 +17,12 @@ export function paramShapes(spec: MemberSpec): Array<[string, number[]]> {
       out.push([`enc.h${i}.w`, [prev, h]], [`enc.h${i}.b`, [h]]);
       prev = h;
     });
-    out.push([`enc.mu.w`, [prev, dz]], [`enc.mu.b`, [dz]], [`enc.sigma.w`, [prev, dz]], [`enc.sigma.b`, [dz]]);
+    out.push(
+      [`enc.mu.w`, [prev, dz]],
+      [`enc.mu.b`, [dz]],
+      [`enc.sigma.w`, [prev, dz]],
+      [`enc.sigma.b`, [dz]],
+    );
     prev = dz;
     arch.decoderHidden.forEach((h, i) => {
       out.push([`dec.h${i}.w`, [prev, h]], [`dec.h${i}.b`, [h]]);
@@ -28,7 +33,12 @@ export function paramShapes(spec: MemberSpec): Array<[string, number[]]> {
     for (const [i, l] of convEncoderLayers(arch.channels, arch.base, dz).entries()) {
       out.push([`enc.conv${i}.w`, [l.k, l.k, l.cin, l.cout]], [`enc.conv${i}.b`, [l.cout]]);
     }
-    out.push([`enc.mu.w`, [4 * dz, dz]], [`enc.mu.b`, [dz]], [`enc.sigma.w`, [4 * dz, dz]], [`enc.sigma.b`, [dz]]);
+    out.push(
+      [`enc.mu.w`, [4 * dz, dz]],
+      [`enc.mu.b`, [dz]],
+      [`enc.sigma.w`, [4 * dz, dz]],
+      [`enc.sigma.b`, [dz]],
+    );
     for (const [i, l] of convDecoderLayers(arch.base, dz).entries()) {
       out.push([`dec.deconv${i}.w`, [l.k, l.k, l.cout, l.cin]], [`dec.deconv${i}.b`, [l.cout]]);
     }

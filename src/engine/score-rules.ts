@@ -9,7 +9,13 @@ import { CalibrationError, ScoringInputError } from './errors.js';
 import type { ScoreBatch, ScoreName } from './types.js';
 
 export type ComponentScore = Exclude<ScoreName, 'combined'>;
-export const COMPONENT_SCORES: readonly ComponentScore[] = ['neg_waic', 'neg_logp', 'neg_logp_single', 'rate', 'logp_var'];
+export const COMPONENT_SCORES: readonly ComponentScore[] = [
+  'neg_waic',
+  'neg_logp',
+  'neg_logp_single',
+  'rate',
+  'logp_var',
+];
 export const SCORE_NAMES: readonly ScoreName[] = [...COMPONENT_SCORES, 'combined'];
 
 export interface CombinedComponent {
@@ -62,10 +68,12 @@ export function anomalyScores(batch: ScoreBatch, name: ScoreName, rule?: Combine
     if (!COMPONENT_SCORES.includes(name)) throw new ScoringInputError(`unknown score '${String(name)}'`);
     return componentScore(batch, name);
   }
-  if (!rule || rule.components.length === 0) throw new ScoringInputError("score 'combined' needs a CombinedRule with at least one component");
+  if (!rule || rule.components.length === 0)
+    throw new ScoringInputError("score 'combined' needs a CombinedRule with at least one component");
   const out = new Float64Array(batch.n);
   for (const c of rule.components) {
-    if (!(c.std > 0)) throw new ScoringInputError(`combined component ${c.score}: std must be > 0, got ${c.std}`);
+    if (!(c.std > 0))
+      throw new ScoringInputError(`combined component ${c.score}: std must be > 0, got ${c.std}`);
     const s = componentScore(batch, c.score);
     for (let i = 0; i < batch.n; i++) out[i] += (c.weight * (s[i] - c.mean)) / c.std;
   }
@@ -76,8 +84,12 @@ export function anomalyScores(batch: ScoreBatch, name: ScoreName, rule?: Combine
  * Measures mean/std (population) of each component on held-out NORMAL data. A zero std (constant
  * score) is replaced by 1 so that the component contributes only its (constant) offset.
  */
-export function fitCombinedRule(normal: ScoreBatch, components: ReadonlyArray<{ score: ComponentScore; weight: number }> = DEFAULT_COMBINED_COMPONENTS): CombinedRule {
-  if (normal.n < 2) throw new CalibrationError(`fitting the combined score needs at least 2 normal records, got ${normal.n}`);
+export function fitCombinedRule(
+  normal: ScoreBatch,
+  components: ReadonlyArray<{ score: ComponentScore; weight: number }> = DEFAULT_COMBINED_COMPONENTS,
+): CombinedRule {
+  if (normal.n < 2)
+    throw new CalibrationError(`fitting the combined score needs at least 2 normal records, got ${normal.n}`);
   return {
     components: components.map(({ score, weight }) => {
       const s = componentScore(normal, score);
@@ -87,7 +99,8 @@ export function fitCombinedRule(normal: ScoreBatch, components: ReadonlyArray<{ 
       let v2 = 0;
       for (const v of s) v2 += (v - mean) ** 2;
       const std = Math.sqrt(v2 / s.length);
-      if (!Number.isFinite(mean) || !Number.isFinite(std)) throw new CalibrationError(`component ${score} is not finite on the normal data`);
+      if (!Number.isFinite(mean) || !Number.isFinite(std))
+        throw new CalibrationError(`component ${score} is not finite on the normal data`);
       return { score, weight, mean, std: std > 0 ? std : 1 };
     }),
   };

@@ -159,7 +159,8 @@ export function madeMasks(d: number, hidden: number[]): Float32Array[] {
   for (const h of hidden) {
     const deg = Array.from({ length: h }, (_, k) => (k % Math.max(1, d - 1)) + 1);
     const m = new Float32Array(prev.length * h);
-    for (let i = 0; i < prev.length; i++) for (let k = 0; k < h; k++) m[i * h + k] = prev[i] <= deg[k] ? 1 : 0;
+    for (let i = 0; i < prev.length; i++)
+      for (let k = 0; k < h; k++) m[i * h + k] = prev[i] <= deg[k] ? 1 : 0;
     masks.push(m);
     prev = deg;
   }

@@ -13,11 +13,25 @@ import { trainEnsemble, type EnsembleTrainOptions } from '../engine/ensemble-tra
 import type { TrainProgress } from '../engine/train.js';
 import { exportEnsembleOnnx } from '../engine/onnx/export.js';
 import { OnnxScorer, type ScorerOptions } from '../engine/scorer.js';
-import { saveCheckpoint, type CheckpointManifest, type JsonValue, type ModelKind } from '../engine/checkpoint.js';
+import {
+  saveCheckpoint,
+  type CheckpointManifest,
+  type JsonValue,
+  type ModelKind,
+} from '../engine/checkpoint.js';
 import { calibrateThreshold } from '../engine/calibrate.js';
 import { anomalyScores, fitCombinedRule, SCORE_NAMES, type CombinedRule } from '../engine/score-rules.js';
 import { makeMafPrior } from '../engine/vae.js';
-import { SPEC_VERSION, dataDim, type Arch, type EnsembleSpec, type FeatureTransform, type Likelihood, type MemberSpec, type Prior } from '../engine/spec.js';
+import {
+  SPEC_VERSION,
+  dataDim,
+  type Arch,
+  type EnsembleSpec,
+  type FeatureTransform,
+  type Likelihood,
+  type MemberSpec,
+  type Prior,
+} from '../engine/spec.js';
 import type { ScoreBatch, ScoreName, Threshold } from '../engine/types.js';
 import { InputError } from '../errors.js';
 
@@ -101,23 +115,36 @@ function resolvePrior(p: ModelConfig['prior'], latentDim: number, seed: number):
 
 export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult> {
   const { raw, n, d } = o;
-  if (raw.length !== n * d) throw new InputError('BUILD_SHAPE', `training data holds ${raw.length} values, expected ${n}×${d}`);
+  if (raw.length !== n * d)
+    throw new InputError('BUILD_SHAPE', `training data holds ${raw.length} values, expected ${n}×${d}`);
   const config: ModelConfig = { ...defaultModelConfig(o.kind, d), ...o.model };
-  if (dataDim(config.arch) !== d) throw new InputError('BUILD_SHAPE', `model expects ${dataDim(config.arch)} inputs per record, data has ${d}`);
+  if (dataDim(config.arch) !== d)
+    throw new InputError(
+      'BUILD_SHAPE',
+      `model expects ${dataDim(config.arch)} inputs per record, data has ${d}`,
+    );
   const seed = o.seed ?? 0;
   const valFrac = o.validationFraction ?? 0.1;
   const calFrac = o.calibrationFraction ?? 0.1;
   const nVal = Math.max(1, Math.round(n * valFrac));
   const nCal = Math.max(2, Math.round(n * calFrac));
   const nTrain = n - nVal - nCal;
-  if (nTrain < 2) throw new InputError('BUILD_TOO_FEW', `need more records: ${n} leave ${nTrain} for training after validation and calibration`);
+  if (nTrain < 2)
+    throw new InputError(
+      'BUILD_TOO_FEW',
+      `need more records: ${n} leave ${nTrain} for training after validation and calibration`,
+    );
   const perm = permutation(n, seed ^ 0x5eed);
   const trainRaw = takeRows(raw, d, perm.subarray(0, nTrain));
   const valRaw = takeRows(raw, d, perm.subarray(nTrain, nTrain + nVal));
   const calRaw = takeRows(raw, d, perm.subarray(nTrain + nVal));
 
   const transform = fitTransform(config.transform, trainRaw, nTrain, d);
-  const member: MemberSpec = { arch: config.arch, likelihood: config.likelihood, prior: resolvePrior(config.prior, config.arch.latentDim, seed) };
+  const member: MemberSpec = {
+    arch: config.arch,
+    likelihood: config.likelihood,
+    prior: resolvePrior(config.prior, config.arch.latentDim, seed),
+  };
   const k = o.k ?? 16;
   const members = o.members ?? 5;
   const train: EnsembleTrainOptions['train'] = {
@@ -138,7 +165,14 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.onBackend ? { onBackend: (m: number, detail: string) => o.onBackend?.(m, detail) } : {}),
   });
-  const spec: EnsembleSpec = { specVersion: SPEC_VERSION, member, transform, inputDim: d, k, members: trained.members };
+  const spec: EnsembleSpec = {
+    specVersion: SPEC_VERSION,
+    member,
+    transform,
+    inputDim: d,
+    k,
+    members: trained.members,
+  };
   const onnxBytes = exportEnsembleOnnx(spec);
   const scorer = await OnnxScorer.create(onnxBytes, o.scorer ?? {});
   let calibration: ScoreBatch;
@@ -149,7 +183,9 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   }
   const combined = fitCombinedRule(calibration);
   const targetFpr = o.targetFpr ?? 0.01;
-  const thresholds = SCORE_NAMES.map((s) => calibrateThreshold(anomalyScores(calibration, s, combined), targetFpr, s));
+  const thresholds = SCORE_NAMES.map((s) =>
+    calibrateThreshold(anomalyScores(calibration, s, combined), targetFpr, s),
+  );
   const score = o.score ?? 'neg_logp';
   const trainingConfig: Record<string, JsonValue> = {
     members,

@@ -25,13 +25,12 @@ function checkFinite(v: unknown, field: string): void {
 }
 
 /** Sum of every number field: finite only if (almost always) each one is; compiled like features. */
-const sumTransactionNumbers: (r: Transaction) => number =
-  new Function(
-    'r',
-    'return ' +
-      ['event_time', 'time_seconds', ...TRANSACTION_PCA_FIELDS, 'amount'].map((f) => `r.${f}`).join(' + ') +
-      ';',
-  ) as (r: Transaction) => number;
+const sumTransactionNumbers: (r: Transaction) => number = new Function(
+  'r',
+  'return ' +
+    ['event_time', 'time_seconds', ...TRANSACTION_PCA_FIELDS, 'amount'].map((f) => `r.${f}`).join(' + ') +
+    ';',
+) as (r: Transaction) => number;
 
 export function validateTransaction(r: Transaction): void {
   checkId(r.id);

@@ -56,7 +56,12 @@ export function transformF64(t: FeatureTransform, raw: ArrayLike<number>): Vec {
 }
 
 /** TF 'same'/'valid' output size and leading pad for one spatial dim. */
-function padInfo(n: number, k: number, s: number, padding: 'same' | 'valid'): { out: number; before: number } {
+function padInfo(
+  n: number,
+  k: number,
+  s: number,
+  padding: 'same' | 'valid',
+): { out: number; before: number } {
   if (padding === 'valid') return { out: Math.floor((n - k) / s) + 1, before: 0 };
   const out = Math.ceil(n / s);
   const total = Math.max((out - 1) * s + k - n, 0);
@@ -64,7 +69,17 @@ function padInfo(n: number, k: number, s: number, padding: 'same' | 'valid'): { 
 }
 
 /** NHWC conv2d (single image [H,W,Cin]) with filter [k,k,Cin,Cout], TF padding semantics. */
-export function conv2dF64(x: Vec, h: number, w: number, cin: number, f: Float32Array, b: Float32Array, k: number, s: number, padding: 'same' | 'valid'): { y: Vec; h: number; w: number } {
+export function conv2dF64(
+  x: Vec,
+  h: number,
+  w: number,
+  cin: number,
+  f: Float32Array,
+  b: Float32Array,
+  k: number,
+  s: number,
+  padding: 'same' | 'valid',
+): { y: Vec; h: number; w: number } {
   const cout = b.length;
   const ph = padInfo(h, k, s, padding);
   const pw = padInfo(w, k, s, padding);
@@ -79,7 +94,8 @@ export function conv2dF64(x: Vec, h: number, w: number, cin: number, f: Float32A
           for (let kj = 0; kj < k; kj++) {
             const jj = oj * s + kj - pw.before;
             if (jj < 0 || jj >= w) continue;
-            for (let ci = 0; ci < cin; ci++) acc += x[(ii * w + jj) * cin + ci] * f[((ki * k + kj) * cin + ci) * cout + co];
+            for (let ci = 0; ci < cin; ci++)
+              acc += x[(ii * w + jj) * cin + ci] * f[((ki * k + kj) * cin + ci) * cout + co];
           }
         }
         y[(oi * pw.out + oj) * cout + co] = acc;
@@ -91,7 +107,17 @@ export function conv2dF64(x: Vec, h: number, w: number, cin: number, f: Float32A
  * NHWC conv2dTranspose as TF (the adjoint of conv2d from the output size back to the input size),
  * filter [k,k,Cout,Cin]. Output size: same → n·s, valid → (n-1)·s + k.
  */
-export function conv2dTransposeF64(x: Vec, h: number, w: number, cin: number, f: Float32Array, b: Float32Array, k: number, s: number, padding: 'same' | 'valid'): { y: Vec; h: number; w: number } {
+export function conv2dTransposeF64(
+  x: Vec,
+  h: number,
+  w: number,
+  cin: number,
+  f: Float32Array,
+  b: Float32Array,
+  k: number,
+  s: number,
+  padding: 'same' | 'valid',
+): { y: Vec; h: number; w: number } {
   const cout = b.length;
   const oh = padding === 'same' ? h * s : (h - 1) * s + k;
   const ow = padding === 'same' ? w * s : (w - 1) * s + k;
@@ -108,7 +134,8 @@ export function conv2dTransposeF64(x: Vec, h: number, w: number, cin: number, f:
           if (yj < 0 || yj >= ow) continue;
           for (let ci = 0; ci < cin; ci++) {
             const xv = x[(i * w + j) * cin + ci];
-            for (let co = 0; co < cout; co++) y[(yi * ow + yj) * cout + co] += xv * f[((ki * k + kj) * cout + co) * cin + ci];
+            for (let co = 0; co < cout; co++)
+              y[(yi * ow + yj) * cout + co] += xv * f[((ki * k + kj) * cout + co) * cin + ci];
           }
         }
       }
@@ -126,7 +153,13 @@ function encode(spec: MemberSpec, params: MemberParams, x: Vec): Vec {
     return h;
   }
   const a = arch as ConvArch;
-  const layers: Array<[number, number, 'same' | 'valid']> = [[5, 1, 'same'], [5, 2, 'same'], [5, 1, 'same'], [5, 2, 'same'], [7, 1, 'valid']];
+  const layers: Array<[number, number, 'same' | 'valid']> = [
+    [5, 1, 'same'],
+    [5, 2, 'same'],
+    [5, 1, 'same'],
+    [5, 2, 'same'],
+    [7, 1, 'valid'],
+  ];
   let cur = { y: x, h: a.height, w: a.width };
   let cin = a.channels;
   layers.forEach(([k, s, pad], i) => {
@@ -147,7 +180,14 @@ function decode(spec: MemberSpec, params: MemberParams, z: Vec): Vec {
     });
     return dense(g, p(params, 'dec.out.w'), p(params, 'dec.out.b'));
   }
-  const layers: Array<[number, number, 'same' | 'valid']> = [[7, 1, 'valid'], [5, 1, 'same'], [5, 2, 'same'], [5, 1, 'same'], [5, 2, 'same'], [5, 1, 'same']];
+  const layers: Array<[number, number, 'same' | 'valid']> = [
+    [7, 1, 'valid'],
+    [5, 1, 'same'],
+    [5, 2, 'same'],
+    [5, 1, 'same'],
+    [5, 2, 'same'],
+    [5, 1, 'same'],
+  ];
   let cur = { y: z, h: 1, w: 1 };
   let cin = z.length;
   layers.forEach(([k, s, pad], i) => {
@@ -174,7 +214,11 @@ function logPrior(spec: MemberSpec, params: MemberParams, z: Vec): number {
         a = dense(a, mw, p(params, `prior.maf${l}.h${i}.b`)).map(relu);
       });
       const wo = p(params, `prior.maf${l}.out.w`);
-      const o = dense(a, wo.map((v, q) => v * masks[prior.hidden.length][q]), p(params, `prior.maf${l}.out.b`));
+      const o = dense(
+        a,
+        wo.map((v, q) => v * masks[prior.hidden.length][q]),
+        p(params, `prior.maf${l}.out.b`),
+      );
       const u: Vec = [];
       for (let j = 0; j < dz; j++) {
         const ls = MAF_SCALE_BOUND * Math.tanh(o[dz + j] / MAF_SCALE_BOUND);
@@ -220,12 +264,20 @@ export interface MemberScoresF64 {
 }
 
 /** One member's scores for one already-transformed record x (length D). */
-export function memberScoresOnInputF64(spec: MemberSpec, params: MemberParams, eps: Float32Array, k: number, x: Vec): MemberScoresF64 {
+export function memberScoresOnInputF64(
+  spec: MemberSpec,
+  params: MemberParams,
+  eps: Float32Array,
+  k: number,
+  x: Vec,
+): MemberScoresF64 {
   const dz = spec.arch.latentDim;
   if (x.length !== dataDim(spec.arch)) throw new Error('f64 reference: bad x length');
   const h = encode(spec, params, x);
   const mu = dense(h, p(params, 'enc.mu.w'), p(params, 'enc.mu.b'));
-  const sigma = dense(h, p(params, 'enc.sigma.w'), p(params, 'enc.sigma.b')).map((v) => softplus(v) + SIGMA_MIN);
+  const sigma = dense(h, p(params, 'enc.sigma.w'), p(params, 'enc.sigma.b')).map(
+    (v) => softplus(v) + SIGMA_MIN,
+  );
   const logw: number[] = [];
   let rateSum = 0;
   for (let kk = 0; kk < k; kk++) {
@@ -272,5 +324,12 @@ export function ensembleScoresF64(ens: EnsembleSpec, xRaw: ArrayLike<number>): E
   const M = logp.length;
   const logpMean = logp.reduce((a, b) => a + b, 0) / M;
   const logpVar = logp.reduce((a, b) => a + (b - logpMean) ** 2, 0) / M;
-  return { logp, memberRate, logpMean, logpVar, waic: logpMean - logpVar, rate: memberRate.reduce((a, b) => a + b, 0) / M };
+  return {
+    logp,
+    memberRate,
+    logpMean,
+    logpVar,
+    waic: logpMean - logpVar,
+    rate: memberRate.reduce((a, b) => a + b, 0) / M,
+  };
 }

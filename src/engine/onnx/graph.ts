@@ -10,11 +10,7 @@ export const ONNX_OPSET = 17;
 export const ONNX_IR_VERSION = 8;
 
 export type AttrValue =
-  | { int: number }
-  | { ints: number[] }
-  | { float: number }
-  | { floats: number[] }
-  | { string: string };
+  { int: number } | { ints: number[] } | { float: number } | { floats: number[] } | { string: string };
 
 const AT = onnx.AttributeProto.AttributeType;
 
@@ -115,7 +111,13 @@ export class GraphBuilder {
     return this.opN(opType, inputs, 1, attrs, outName ? [outName] : undefined)[0];
   }
 
-  opN(opType: string, inputs: string[], nOut: number, attrs: Record<string, AttrValue> = {}, outNames?: string[]): string[] {
+  opN(
+    opType: string,
+    inputs: string[],
+    nOut: number,
+    attrs: Record<string, AttrValue> = {},
+    outNames?: string[],
+  ): string[] {
     const base = this.fresh(opType.toLowerCase());
     const outputs = outNames ?? Array.from({ length: nOut }, (_, i) => (nOut === 1 ? base : `${base}_o${i}`));
     this.nodes.push({
@@ -128,7 +130,13 @@ export class GraphBuilder {
     return outputs;
   }
 
-  toModel(opts: { inputs: ValueInfo[]; outputs: ValueInfo[]; graphName: string; docString?: string; metadata?: Record<string, string> }): Uint8Array {
+  toModel(opts: {
+    inputs: ValueInfo[];
+    outputs: ValueInfo[];
+    graphName: string;
+    docString?: string;
+    metadata?: Record<string, string>;
+  }): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: ONNX_IR_VERSION,
       producerName: 'gensemble',

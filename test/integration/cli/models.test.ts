@@ -40,16 +40,14 @@ describe('gensemble models', () => {
     expect(row.threshold).toBeCloseTo(th, 12);
     expect(row.manifest.onnx.sha256).toBe(model.manifest.onnx.sha256);
     // A frames version stays active while transactions versions switch.
-    await s
-      .db('model_versions')
-      .insert({
-        version: 'fr-a',
-        kind: 'frames',
-        checkpoint_path: '/x',
-        threshold: 1,
-        score_name: 'neg_waic',
-        active: true,
-      });
+    await s.db('model_versions').insert({
+      version: 'fr-a',
+      kind: 'frames',
+      checkpoint_path: '/x',
+      threshold: 1,
+      score_name: 'neg_waic',
+      active: true,
+    });
     expect(await activeRows()).toEqual([
       { version: 'fr-a', kind: 'frames' },
       { version: 'tx-a', kind: 'transactions' },

@@ -18,39 +18,64 @@ const log = (s: string): void => void logs.push(s);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('benchmarks --quick on real data', () => {
-  it('image-ood (MNIST): uniform and Gaussian noise are found, report and figures written', { timeout: 900_000 }, async () => {
-    const { runImageOod } = await import('../../../benchmarks/image-ood/run.js');
-    const out = join(work, 'image');
-    const res = await runImageOod({ quick: true, train: ['mnist'], out, dataDir: testDataDir, seed: 0, log });
-    const r = res.results[0];
-    expect(r.sets.uniform.metrics.neg_logp.auroc).toBeGreaterThan(0.95);
-    expect(r.sets.gaussian.metrics.neg_logp.auroc).toBeGreaterThan(0.95);
-    expect(r.sets.uniform.metrics.default.auroc).toBeGreaterThan(0.95);
-    expect(r.sets.notmnist.metrics.neg_logp.auroc).toBeGreaterThan(0.8);
-    for (const set of Object.values(r.sets)) for (const m of Object.values(set.metrics)) expect(m.auroc).toBeGreaterThanOrEqual(0);
-    const md = readFileSync(res.reportPath, 'utf8');
-    expect(md).toContain('paper log p');
-    expect(md).toContain('| Uniform |');
-    expect(existsSync(join(out, 'roc-mnist-uniform.svg'))).toBe(true);
-    expect(existsSync(join(out, 'hist-waic-mnist.svg'))).toBe(true);
-    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { seed: number; command: string };
-    expect(json.seed).toBe(0);
-    expect(json.command).toContain('--quick');
-  });
+  it(
+    'image-ood (MNIST): uniform and Gaussian noise are found, report and figures written',
+    { timeout: 900_000 },
+    async () => {
+      const { runImageOod } = await import('../../../benchmarks/image-ood/run.js');
+      const out = join(work, 'image');
+      const res = await runImageOod({
+        quick: true,
+        train: ['mnist'],
+        out,
+        dataDir: testDataDir,
+        seed: 0,
+        log,
+      });
+      const r = res.results[0];
+      expect(r.sets.uniform.metrics.neg_logp.auroc).toBeGreaterThan(0.95);
+      expect(r.sets.gaussian.metrics.neg_logp.auroc).toBeGreaterThan(0.95);
+      expect(r.sets.uniform.metrics.default.auroc).toBeGreaterThan(0.95);
+      expect(r.sets.notmnist.metrics.neg_logp.auroc).toBeGreaterThan(0.8);
+      for (const set of Object.values(r.sets))
+        for (const m of Object.values(set.metrics)) expect(m.auroc).toBeGreaterThanOrEqual(0);
+      const md = readFileSync(res.reportPath, 'utf8');
+      expect(md).toContain('paper log p');
+      expect(md).toContain('| Uniform |');
+      expect(existsSync(join(out, 'roc-mnist-uniform.svg'))).toBe(true);
+      expect(existsSync(join(out, 'hist-waic-mnist.svg'))).toBe(true);
+      const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+        seed: number;
+        command: string;
+      };
+      expect(json.seed).toBe(0);
+      expect(json.command).toContain('--quick');
+    },
+  );
 
-  it('credit-fraud: density AUROC > 0.85 over repeated splits, classifier baseline learns', { timeout: 900_000 }, async () => {
-    const { runCreditFraud } = await import('../../../benchmarks/credit-fraud/run.js');
-    const out = join(work, 'credit');
-    const res = await runCreditFraud({ quick: true, data: join(testDataDir, 'creditcard', 'creditcard-subset.csv.gz'), seed: 0, out, log });
-    expect(res.splits.length).toBeGreaterThanOrEqual(2);
-    for (const sp of res.splits) {
-      expect(sp.test[res.defaultScore].auroc).toBeGreaterThan(0.85);
-      expect(sp.test.neg_waic.auroc).toBeGreaterThan(0.85);
-      expect(sp.classifier.auroc).toBeGreaterThan(0.85);
-      // test frauds never overlap the validation frauds; both sides balanced
-      expect(sp.counts.testNormals).toBe(sp.counts.testFrauds);
-      expect(sp.counts.validationFrauds + sp.counts.testFrauds).toBe(473);
-    }
-    expect(readFileSync(res.reportPath, 'utf8')).toContain('paper AUROC');
-  });
+  it(
+    'credit-fraud: density AUROC > 0.85 over repeated splits, classifier baseline learns',
+    { timeout: 900_000 },
+    async () => {
+      const { runCreditFraud } = await import('../../../benchmarks/credit-fraud/run.js');
+      const out = join(work, 'credit');
+      const res = await runCreditFraud({
+        quick: true,
+        data: join(testDataDir, 'creditcard', 'creditcard-subset.csv.gz'),
+        seed: 0,
+        out,
+        log,
+      });
+      expect(res.splits.length).toBeGreaterThanOrEqual(2);
+      for (const sp of res.splits) {
+        expect(sp.test[res.defaultScore].auroc).toBeGreaterThan(0.85);
+        expect(sp.test.neg_waic.auroc).toBeGreaterThan(0.85);
+        expect(sp.classifier.auroc).toBeGreaterThan(0.85);
+        // test frauds never overlap the validation frauds; both sides balanced
+        expect(sp.counts.testNormals).toBe(sp.counts.testFrauds);
+        expect(sp.counts.validationFrauds + sp.counts.testFrauds).toBe(473);
+      }
+      expect(readFileSync(res.reportPath, 'utf8')).toContain('paper AUROC');
+    },
+  );
 });

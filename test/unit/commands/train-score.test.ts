@@ -17,7 +17,11 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+    return {
+      code: typeof err.code === 'number' ? err.code : -1,
+      stdout: err.stdout ?? '',
+      stderr: err.stderr ?? '',
+    };
   }
 }
 
@@ -32,7 +36,22 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
 
   it('trains a checkpoint and scores a file with consistent columns', async () => {
     const model = join(dir, 'model');
-    const t = await cli(['train', '--kind', 'transactions', '--data', csv, '--out', model, '--members', '2', '--steps', '40', '--limit', '4000', '--no-progress']);
+    const t = await cli([
+      'train',
+      '--kind',
+      'transactions',
+      '--data',
+      csv,
+      '--out',
+      model,
+      '--members',
+      '2',
+      '--steps',
+      '40',
+      '--limit',
+      '4000',
+      '--no-progress',
+    ]);
     expect(t.stderr + t.stdout).toContain('saved');
     expect(t.code).toBe(0);
     const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
@@ -61,7 +80,10 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     const jl = join(dir, 'scores.jsonl');
     const j = await cli(['score', '--model', model, '--input', csv, '--out', jl, '--limit', '3']);
     expect(j.code).toBe(0);
-    const rows = (await readFile(jl, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { logp: number[] });
+    const rows = (await readFile(jl, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { logp: number[] });
     expect(rows).toHaveLength(3);
     expect(rows[0].logp).toHaveLength(2);
 
@@ -76,13 +98,29 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
   it('rejects bad arguments and unreadable inputs with one line and no stack trace', async () => {
     const cases: Array<[string[], number, RegExp]> = [
       [['train', '--kind', 'nope', '--data', csv, '--out', dir], 2, /invalid/],
-      [['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--steps', 'ten'], 2, /--steps must be an integer/],
-      [['train', '--kind', 'transactions', '--data', join(dir, 'missing.csv'), '--out', dir], 1, /no such file/],
-      [['score', '--model', join(dir, 'no-model'), '--input', csv, '--out', join(dir, 'o.csv')], 1, /gensemble: error:/],
+      [
+        ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--steps', 'ten'],
+        2,
+        /--steps must be an integer/,
+      ],
+      [
+        ['train', '--kind', 'transactions', '--data', join(dir, 'missing.csv'), '--out', dir],
+        1,
+        /no such file/,
+      ],
+      [
+        ['score', '--model', join(dir, 'no-model'), '--input', csv, '--out', join(dir, 'o.csv')],
+        1,
+        /gensemble: error:/,
+      ],
       [['score', '--model', dir, '--input', csv, '--out', join(dir, 'o.txt')], 1, /\.csv or \.jsonl/],
     ];
     await writeFile(join(dir, 'garbage.csv'), 'Time,V1\n1,abc\n');
-    cases.push([['train', '--kind', 'transactions', '--data', join(dir, 'garbage.csv'), '--out', dir], 1, /gensemble: error:/]);
+    cases.push([
+      ['train', '--kind', 'transactions', '--data', join(dir, 'garbage.csv'), '--out', dir],
+      1,
+      /gensemble: error:/,
+    ]);
     for (const [args, code, re] of cases) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(code);

@@ -52,7 +52,12 @@ describe('score rules', () => {
     expect(Array.from(anomalyScores(batch, 'logp_var'))).toEqual([1, 25, 0]);
   });
   it('combined = Σ w·(s − mean)/std, hand-worked', () => {
-    const rule = { components: [{ score: 'neg_logp' as const, weight: 1, mean: 10, std: 2 }, { score: 'rate' as const, weight: 2, mean: 1, std: 0.5 }] };
+    const rule = {
+      components: [
+        { score: 'neg_logp' as const, weight: 1, mean: 10, std: 2 },
+        { score: 'rate' as const, weight: 2, mean: 1, std: 0.5 },
+      ],
+    };
     // record 0: (11-10)/2 + 2(2-1)/0.5 = 0.5 + 4 = 4.5; record 1: 7.5 + 4 = 11.5; record 2: -2.5 + 2(-0.5)/0.5 = -4.5
     expect(Array.from(anomalyScores(batch, 'combined', rule))).toEqual([4.5, 11.5, -4.5]);
   });
@@ -62,7 +67,9 @@ describe('score rules', () => {
     expect(negLogp.mean).toBeCloseTo(41 / 3, 12);
     const m = 41 / 3;
     expect(negLogp.std).toBeCloseTo(Math.sqrt(((11 - m) ** 2 + (25 - m) ** 2 + (5 - m) ** 2) / 3), 12);
-    const flat = fitCombinedRule({ ...batch, rate: new Float32Array([1, 1, 1]) }, [{ score: 'rate', weight: 1 }]);
+    const flat = fitCombinedRule({ ...batch, rate: new Float32Array([1, 1, 1]) }, [
+      { score: 'rate', weight: 1 },
+    ]);
     expect(flat.components[0]).toEqual({ score: 'rate', weight: 1, mean: 1, std: 1 });
   });
   it('combined without a rule is a typed error', () => {

@@ -11,7 +11,11 @@ import { TINY, tinyEnsemble, uniformBatch } from './fixtures.js';
 
 let root: string;
 let good: string;
-const spec = tinyEnsemble(TINY.mlpMaf, { members: 3, k: 4, transform: { kind: 'minmax', min: [0, 0, 0, 0, 0, 0], max: [1, 2, 3, 4, 5, 6] } });
+const spec = tinyEnsemble(TINY.mlpMaf, {
+  members: 3,
+  k: 4,
+  transform: { kind: 'minmax', min: [0, 0, 0, 0, 0, 0], max: [1, 2, 3, 4, 5, 6] },
+});
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'gensemble-ckpt-'));
@@ -20,7 +24,10 @@ beforeAll(async () => {
     kind: 'transactions',
     dataFingerprint: 'sha256:abc',
     thresholds: [{ score: 'neg_waic', value: 12.5, targetFpr: 0.01, calibrationSize: 1000 }],
-    scoreRule: { score: 'combined', combined: { components: [{ score: 'neg_logp', weight: 1, mean: 3, std: 2 }] } },
+    scoreRule: {
+      score: 'combined',
+      combined: { components: [{ score: 'neg_logp', weight: 1, mean: 3, std: 2 }] },
+    },
     trainingConfig: { steps: 100, lr: 0.001, nested: { beta: [0, 1] } },
   });
 });
@@ -56,7 +63,8 @@ describe('checkpoint round trip', () => {
     expect(loaded.spec.member).toEqual(spec.member);
     for (let m = 0; m < 3; m++) {
       expect(loaded.spec.members[m].eps).toEqual(spec.members[m].eps);
-      for (const [k, t] of Object.entries(spec.members[m].params)) expect(loaded.spec.members[m].params[k].data).toEqual(t.data);
+      for (const [k, t] of Object.entries(spec.members[m].params))
+        expect(loaded.spec.members[m].params[k].data).toEqual(t.data);
     }
     const n = 7;
     const x = uniformBatch(n, 6, 3, -1, 7);
@@ -66,7 +74,10 @@ describe('checkpoint round trip', () => {
     const [sa, sb, sc] = await Promise.all([a.scoreBatch(x, n), b.scoreBatch(x, n), c.scoreBatch(x, n)]);
     expect(sb).toEqual(sa);
     expect(sc).toEqual(sa);
-    for (let i = 0; i < n; i++) expect(Math.abs(sb.waic[i] - ensembleScoresF64(spec, x.subarray(i * 6, i * 6 + 6)).waic)).toBeLessThan(1e-4 * Math.max(1, Math.abs(sb.waic[i])));
+    for (let i = 0; i < n; i++)
+      expect(Math.abs(sb.waic[i] - ensembleScoresF64(spec, x.subarray(i * 6, i * 6 + 6)).waic)).toBeLessThan(
+        1e-4 * Math.max(1, Math.abs(sb.waic[i])),
+      );
     await Promise.all([a.close(), b.close(), c.close()]);
   });
 });
@@ -81,15 +92,22 @@ describe('checkpoint rejection', () => {
     expect((err as CheckpointError).code).toBe('CHECKPOINT_INVALID');
     expect((err as Error).message).toMatch(re);
   };
-  it('a flipped byte in weights.bin', async () => rejects(await variant('w', (d) => flipByte(join(d, 'weights.bin'), 101)), /weights\.bin is corrupted/));
-  it('a flipped byte in model.onnx', async () => rejects(await variant('o', (d) => flipByte(join(d, 'model.onnx'), 2001)), /model\.onnx is corrupted/));
-  it('a missing manifest field', async () => rejects(await variant('f', (d) => editManifest(d, (m) => delete m.transform)), /transform/));
-  it('a wrong format version', async () => rejects(await variant('v', (d) => editManifest(d, (m) => (m.formatVersion = 99))), /unsupported formatVersion 99/));
+  it('a flipped byte in weights.bin', async () =>
+    rejects(await variant('w', (d) => flipByte(join(d, 'weights.bin'), 101)), /weights\.bin is corrupted/));
+  it('a flipped byte in model.onnx', async () =>
+    rejects(await variant('o', (d) => flipByte(join(d, 'model.onnx'), 2001)), /model\.onnx is corrupted/));
+  it('a missing manifest field', async () =>
+    rejects(await variant('f', (d) => editManifest(d, (m) => delete m.transform)), /transform/));
+  it('a wrong format version', async () =>
+    rejects(
+      await variant('v', (d) => editManifest(d, (m) => (m.formatVersion = 99))),
+      /unsupported formatVersion 99/,
+    ));
   it('an architecture that does not match the weights', async () =>
     rejects(
       await variant('s', (d) =>
         editManifest(d, (m) => {
-          ((m.member as { arch: { encoderHidden: number[] } }).arch.encoderHidden = [7]);
+          (m.member as { arch: { encoderHidden: number[] } }).arch.encoderHidden = [7];
         }),
       ),
       /shape \[6,5\], the architecture needs \[6,7\]/,
@@ -98,7 +116,8 @@ describe('checkpoint rejection', () => {
     await rejects(await variant('j', (d) => writeFile(join(d, 'manifest.json'), '{oops')), /not valid JSON/);
     await rejects(join(root, 'nope'), /cannot read manifest\.json: ENOENT/);
   });
-  it('a missing weights file', async () => rejects(await variant('m', (d) => rm(join(d, 'weights.bin'))), /cannot read weights\.bin/));
+  it('a missing weights file', async () =>
+    rejects(await variant('m', (d) => rm(join(d, 'weights.bin'))), /cannot read weights\.bin/));
 });
 
 describe('scorer input validation', () => {
@@ -116,15 +135,20 @@ describe('scorer input validation', () => {
     const a = await openScorer(good, { chunkSize: 2 });
     const b = await openScorer(good, { chunkSize: 100 });
     const [ra, rb] = [await a.scoreBatch(x, 9), await b.scoreBatch(x, 9)];
-    for (let i = 0; i < ra.logp.length; i++) expect(Math.abs(ra.logp[i] - rb.logp[i])).toBeLessThanOrEqual(1e-6 * Math.abs(rb.logp[i]));
-    for (let i = 0; i < 9; i++) expect(Math.abs(ra.waic[i] - rb.waic[i])).toBeLessThanOrEqual(1e-6 * Math.abs(rb.waic[i]));
+    for (let i = 0; i < ra.logp.length; i++)
+      expect(Math.abs(ra.logp[i] - rb.logp[i])).toBeLessThanOrEqual(1e-6 * Math.abs(rb.logp[i]));
+    for (let i = 0; i < 9; i++)
+      expect(Math.abs(ra.waic[i] - rb.waic[i])).toBeLessThanOrEqual(1e-6 * Math.abs(rb.waic[i]));
     // Same chunk composition → bit-identical.
     expect(await a.scoreBatch(x, 9)).toEqual(ra);
     await Promise.all([a.close(), b.close()]);
   });
   it("falls back to CPU with a warning when 'cuda' is not available", async () => {
     const warnings: string[] = [];
-    const s = await OnnxScorer.create(exportEnsembleOnnx(spec), { executionProvider: 'cuda', warn: (m) => warnings.push(m) });
+    const s = await OnnxScorer.create(exportEnsembleOnnx(spec), {
+      executionProvider: 'cuda',
+      warn: (m) => warnings.push(m),
+    });
     if (s.executionProvider === 'cpu') expect(warnings.join()).toMatch(/CUDA/);
     await s.close();
   });

@@ -1,21 +1,53 @@
 /** Tiny random-weight ensembles shared by the engine tests. */
 import { makeEps, randomParams, Rng } from '../../../src/engine/random.js';
-import { dataDim, type EnsembleSpec, type FeatureTransform, type MemberSpec } from '../../../src/engine/spec.js';
+import {
+  dataDim,
+  type EnsembleSpec,
+  type FeatureTransform,
+  type MemberSpec,
+} from '../../../src/engine/spec.js';
 
 export const TINY: Record<string, MemberSpec> = {
-  mlpBernoulli: { arch: { kind: 'mlp', inputDim: 6, encoderHidden: [5], decoderHidden: [4], latentDim: 2 }, likelihood: 'bernoulli', prior: { kind: 'standard' } },
-  mlpGaussian: { arch: { kind: 'mlp', inputDim: 6, encoderHidden: [5, 3], decoderHidden: [4], latentDim: 3 }, likelihood: 'gaussian', prior: { kind: 'standard' } },
+  mlpBernoulli: {
+    arch: { kind: 'mlp', inputDim: 6, encoderHidden: [5], decoderHidden: [4], latentDim: 2 },
+    likelihood: 'bernoulli',
+    prior: { kind: 'standard' },
+  },
+  mlpGaussian: {
+    arch: { kind: 'mlp', inputDim: 6, encoderHidden: [5, 3], decoderHidden: [4], latentDim: 3 },
+    likelihood: 'gaussian',
+    prior: { kind: 'standard' },
+  },
   mlpMaf: {
     arch: { kind: 'mlp', inputDim: 6, encoderHidden: [5], decoderHidden: [4], latentDim: 3 },
     likelihood: 'bernoulli',
-    prior: { kind: 'maf', layers: 2, hidden: [4, 4], permutations: [[2, 0, 1], [1, 2, 0]] },
+    prior: {
+      kind: 'maf',
+      layers: 2,
+      hidden: [4, 4],
+      permutations: [
+        [2, 0, 1],
+        [1, 2, 0],
+      ],
+    },
   },
-  convBernoulli: { arch: { kind: 'conv', height: 28, width: 28, channels: 1, base: 2, latentDim: 2 }, likelihood: 'bernoulli', prior: { kind: 'standard' } },
-  convGaussian2ch: { arch: { kind: 'conv', height: 28, width: 28, channels: 2, base: 2, latentDim: 2 }, likelihood: 'gaussian', prior: { kind: 'standard' } },
+  convBernoulli: {
+    arch: { kind: 'conv', height: 28, width: 28, channels: 1, base: 2, latentDim: 2 },
+    likelihood: 'bernoulli',
+    prior: { kind: 'standard' },
+  },
+  convGaussian2ch: {
+    arch: { kind: 'conv', height: 28, width: 28, channels: 2, base: 2, latentDim: 2 },
+    likelihood: 'gaussian',
+    prior: { kind: 'standard' },
+  },
 };
 
 /** Random weights, with biases also randomised so that every parameter matters. */
-export function tinyEnsemble(member: MemberSpec, opts: { members?: number; k?: number; seed?: number; transform?: FeatureTransform } = {}): EnsembleSpec {
+export function tinyEnsemble(
+  member: MemberSpec,
+  opts: { members?: number; k?: number; seed?: number; transform?: FeatureTransform } = {},
+): EnsembleSpec {
   const M = opts.members ?? 3;
   const k = opts.k ?? 4;
   const seed = opts.seed ?? 1;
@@ -29,7 +61,9 @@ export function tinyEnsemble(member: MemberSpec, opts: { members?: number; k?: n
     k,
     members: Array.from({ length: M }, (_, m) => {
       const params = randomParams(member, seed * 100 + m);
-      for (const [name, t] of Object.entries(params)) if (!name.endsWith('.w')) for (let i = 0; i < t.data.length; i++) t.data[i] = 0.3 * (2 * rng.uniform() - 1);
+      for (const [name, t] of Object.entries(params))
+        if (!name.endsWith('.w'))
+          for (let i = 0; i < t.data.length; i++) t.data[i] = 0.3 * (2 * rng.uniform() - 1);
       return { seed: seed * 100 + m, params, eps: makeEps(seed * 100 + m, k, member.arch.latentDim) };
     }),
   };

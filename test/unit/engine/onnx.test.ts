@@ -9,11 +9,20 @@ import { ensembleScoresF64, memberScoresF64 } from '../../reference/f64.js';
 import { TINY, tinyEnsemble, uniformBatch } from './fixtures.js';
 
 /** Runs the exported graph directly and returns every output (incl. member_elbo). */
-async function runGraph(spec: EnsembleSpec, x: Float32Array, n: number, bernoulliDotTrick = true): Promise<Record<string, Float32Array>> {
-  const session = await ort.InferenceSession.create(exportEnsembleOnnx(spec, { bernoulliDotTrick }), { graphOptimizationLevel: 'all' });
+async function runGraph(
+  spec: EnsembleSpec,
+  x: Float32Array,
+  n: number,
+  bernoulliDotTrick = true,
+): Promise<Record<string, Float32Array>> {
+  const session = await ort.InferenceSession.create(exportEnsembleOnnx(spec, { bernoulliDotTrick }), {
+    graphOptimizationLevel: 'all',
+  });
   try {
     const res = await session.run({ x: new ort.Tensor('float32', x, [n, spec.inputDim]) });
-    return Object.fromEntries(Object.entries(res).map(([k, v]) => [k, (v as ort.Tensor).data as Float32Array]));
+    return Object.fromEntries(
+      Object.entries(res).map(([k, v]) => [k, (v as ort.Tensor).data as Float32Array]),
+    );
   } finally {
     await session.release();
   }
@@ -22,12 +31,15 @@ async function runGraph(spec: EnsembleSpec, x: Float32Array, n: number, bernoull
 function expectRel(actual: number, expected: number, rel: number, abs = 0): void {
   expect(Number.isFinite(actual)).toBe(true);
   const tol = Math.max(rel * Math.abs(expected), abs);
-  if (Math.abs(actual - expected) > tol) throw new Error(`|${actual} - ${expected}| = ${Math.abs(actual - expected)} > ${tol}`);
+  if (Math.abs(actual - expected) > tol)
+    throw new Error(`|${actual} - ${expected}| = ${Math.abs(actual - expected)} > ${tol}`);
 }
 
 describe('ONNX export vs float64 reference (same weights, same eps)', () => {
   for (const [name, member] of Object.entries(TINY)) {
-    for (const trick of member.arch.kind === 'mlp' && member.likelihood === 'bernoulli' ? [true, false] : [true]) {
+    for (const trick of member.arch.kind === 'mlp' && member.likelihood === 'bernoulli'
+      ? [true, false]
+      : [true]) {
       it(`${name}${trick ? '' : ' (no dot trick)'}: IWAE, ELBO, rate per member to 1e-5 relative`, async () => {
         const spec = tinyEnsemble(member, { members: 2, k: 5 });
         const n = 4;
@@ -56,16 +68,20 @@ describe('ONNX export vs float64 reference (same weights, same eps)', () => {
     const scorer = await OnnxScorer.create(exportEnsembleOnnx(spec));
     const got = await scorer.scoreBatch(x, n);
     await scorer.close();
-    for (let i = 0; i < n; i++) expectRel(got.logpMean[i], ensembleScoresF64(spec, x.subarray(i * 6, (i + 1) * 6)).logpMean, 1e-5);
+    for (let i = 0; i < n; i++)
+      expectRel(got.logpMean[i], ensembleScoresF64(spec, x.subarray(i * 6, (i + 1) * 6)).logpMean, 1e-5);
   });
 
   it('applies the standard transform inside the graph', async () => {
-    const spec = tinyEnsemble(TINY.mlpBernoulli, { transform: { kind: 'standard', mean: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], std: [1, 2, 0.5, 3, 0.25, 1] } });
+    const spec = tinyEnsemble(TINY.mlpBernoulli, {
+      transform: { kind: 'standard', mean: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], std: [1, 2, 0.5, 3, 0.25, 1] },
+    });
     const x = uniformBatch(2, 6, 6);
     const scorer = await OnnxScorer.create(exportEnsembleOnnx(spec));
     const got = await scorer.scoreBatch(x, 2);
     await scorer.close();
-    for (let i = 0; i < 2; i++) expectRel(got.logpMean[i], ensembleScoresF64(spec, x.subarray(i * 6, (i + 1) * 6)).logpMean, 1e-5);
+    for (let i = 0; i < 2; i++)
+      expectRel(got.logpMean[i], ensembleScoresF64(spec, x.subarray(i * 6, (i + 1) * 6)).logpMean, 1e-5);
   });
 
   it('ensemble outputs equal a direct computation from the members’ log p', async () => {
@@ -111,7 +127,14 @@ describe('bounds', () => {
     const means: number[] = [];
     for (const k of [1, 4, 16, 64]) {
       const base = tinyEnsemble(TINY.mlpBernoulli, { members: 1, k, seed: 5 });
-      const spec: EnsembleSpec = { ...base, members: Array.from({ length: 32 }, (_, m) => ({ seed: m, params: base.members[0].params, eps: makeEps(1000 + 17 * m + k, k, 2) })) };
+      const spec: EnsembleSpec = {
+        ...base,
+        members: Array.from({ length: 32 }, (_, m) => ({
+          seed: m,
+          params: base.members[0].params,
+          eps: makeEps(1000 + 17 * m + k, k, 2),
+        })),
+      };
       const out = await runGraph(spec, x, n);
       means.push(out.logp.reduce((a, b) => a + b, 0) / out.logp.length);
     }

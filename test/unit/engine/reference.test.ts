@@ -27,7 +27,9 @@ describe('f64 reference vs tfjs semantics', () => {
       const f = rand(k * k * cin * cout, 2);
       const b = new Float32Array(cout);
       const ref = conv2dF64(Array.from(x), h, h, cin, f, b, k, s, pad);
-      const got = tf.tidy(() => tf.conv2d(tf.tensor4d(x, [1, h, h, cin]), tf.tensor4d(f, [k, k, cin, cout]), s, pad).dataSync());
+      const got = tf.tidy(() =>
+        tf.conv2d(tf.tensor4d(x, [1, h, h, cin]), tf.tensor4d(f, [k, k, cin, cout]), s, pad).dataSync(),
+      );
       expect(got.length).toBe(ref.y.length);
       for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(ref.y[i], 4);
     });
@@ -45,7 +47,15 @@ describe('f64 reference vs tfjs semantics', () => {
       const b = new Float32Array(cout);
       const ref = conv2dTransposeF64(Array.from(x), h, h, cin, f, b, k, s, pad);
       const got = tf.tidy(() =>
-        tf.conv2dTranspose(tf.tensor4d(x, [1, h, h, cin]), tf.tensor4d(f, [k, k, cout, cin]), [1, ref.h, ref.w, cout], s, pad).dataSync(),
+        tf
+          .conv2dTranspose(
+            tf.tensor4d(x, [1, h, h, cin]),
+            tf.tensor4d(f, [k, k, cout, cin]),
+            [1, ref.h, ref.w, cout],
+            s,
+            pad,
+          )
+          .dataSync(),
       );
       expect(got.length).toBe(ref.y.length);
       for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(ref.y[i], 4);
