@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { initBackend, type BackendName } from './backend.js';
 import { trainMember, type TrainOptions, type TrainProgress, type TrainResult } from './train.js';
-import { Rng } from './random.js';
+import { bootstrapIndices, takeRows } from '../data/splits.js';
 import { dataDim, type MemberSpec } from './spec.js';
 
 export interface TrainJob {
@@ -29,14 +29,6 @@ export type WorkerMessage =
   | { type: 'result'; member: number; result: TrainResult }
   | { type: 'error'; member: number; message: string; code?: string };
 
-/** n indices drawn with replacement from 0..n-1, seeded. */
-export function bootstrapIndices(n: number, seed: number): Uint32Array {
-  const rng = new Rng((seed ^ 0xb0075) >>> 0);
-  const idx = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = rng.int(n);
-  return idx;
-}
-
 export async function runJob(
   job: TrainJob,
   post: (m: WorkerMessage, transfer?: ArrayBuffer[]) => void,
@@ -47,10 +39,8 @@ export async function runJob(
     const d = dataDim(job.spec.arch);
     let data = new Float32Array(job.data, 0, job.n * d);
     if (job.bootstrap) {
-      const idx = bootstrapIndices(job.n, job.seed);
-      const res = new Float32Array(job.n * d);
-      for (let i = 0; i < job.n; i++) res.set(data.subarray(idx[i] * d, (idx[i] + 1) * d), i * d);
-      data = res;
+      // the member's seed is salted so the resample is independent of its initialisation
+      data = takeRows(data, d, bootstrapIndices(job.n, (job.seed ^ 0xb0075) >>> 0));
     }
     const validation =
       job.validation !== undefined
