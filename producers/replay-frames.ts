@@ -10,7 +10,6 @@
  */
 import { access } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Kafka } from 'kafkajs';
 import { readIdx } from '../src/data/idx.js';
 import { loadFashionMnist, loadNotMnist, loadOmniglot, type LabeledImages } from '../src/data/datasets.js';
 import { Rng } from '../src/engine/random.js';
@@ -27,32 +26,27 @@ import {
   type Frame,
   type OodKind,
 } from '../src/replay/ood-mix.js';
-import { runReplay, type Compression, type ReplayMessage, type ReplaySummary } from '../src/replay/runner.js';
+import {
+  passThroughOptions,
+  runReplay,
+  type ReplayMessage,
+  type ReplayPassThroughOptions,
+  type ReplaySummary,
+} from '../src/replay/runner.js';
 
-export interface ReplayFramesOptions {
-  kafka: Kafka;
+export interface ReplayFramesOptions extends ReplayPassThroughOptions {
   /** IDX uint8 images [n, h, w]. */
   file: string;
   /** IDX uint8 labels [n]; default: the sibling *-labels-idx1-ubyte[.gz] file when it exists. */
   labelsFile?: string | null;
-  topic: string;
   oodRatio?: number;
   oodKinds?: readonly OodKind[];
   /** Where notmnist/fashion/omniglot are looked up (GENSEMBLE_DATA_DIR). */
   dataDir?: string;
   seed?: number;
-  rate?: number;
-  limit?: number;
-  loop?: boolean;
-  batchSize?: number;
-  compression?: Compression;
-  progress?: boolean;
-  signal?: AbortSignal;
-  handleSignals?: boolean;
   /** Prefix of record ids (`<prefix><n>`, n counts every frame sent). Default "frame-". */
   idPrefix?: string;
   schemaRegistryUrl?: string;
-  onSent?: (messages: readonly ReplayMessage[]) => void;
 }
 
 export interface ReplayFramesSummary extends ReplaySummary {
@@ -217,17 +211,8 @@ export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFrames
   }
   const byKind: Record<string, number> = {};
   const summary = await runReplay(pass, {
-    kafka: o.kafka,
-    topic: o.topic,
+    ...passThroughOptions(o),
     ...(ratio < 1 ? { passSize: Math.round(n / (1 - ratio)) } : {}),
-    ...(o.rate !== undefined ? { rate: o.rate } : {}),
-    ...(o.limit !== undefined ? { limit: o.limit } : {}),
-    ...(o.loop !== undefined ? { loop: o.loop } : {}),
-    ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
-    ...(o.compression !== undefined ? { compression: o.compression } : {}),
-    ...(o.progress !== undefined ? { progress: o.progress } : {}),
-    ...(o.signal !== undefined ? { signal: o.signal } : {}),
-    ...(o.handleSignals !== undefined ? { handleSignals: o.handleSignals } : {}),
     onSent: (msgs) => {
       for (const m of msgs) byKind[m.headers['ood-kind']] = (byKind[m.headers['ood-kind']] ?? 0) + 1;
       o.onSent?.(msgs);

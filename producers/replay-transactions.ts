@@ -7,7 +7,6 @@
  * Library: `replayTransactions(options)`. CLI: `gensemble replay transactions --file PATH ...`.
  */
 import { basename } from 'node:path';
-import type { Kafka } from 'kafkajs';
 import { loadCreditCardCsv } from '../src/data/credit.js';
 import {
   TRANSACTION_PCA_FIELDS,
@@ -16,25 +15,20 @@ import {
   type Transaction,
 } from '../src/schemas/index.js';
 import { producerCodec } from '../src/replay/codec.js';
-import { runReplay, type Compression, type ReplayMessage, type ReplaySummary } from '../src/replay/runner.js';
+import {
+  passThroughOptions,
+  runReplay,
+  type ReplayMessage,
+  type ReplayPassThroughOptions,
+  type ReplaySummary,
+} from '../src/replay/runner.js';
 
-export interface ReplayTransactionsOptions {
-  kafka: Kafka;
+export interface ReplayTransactionsOptions extends ReplayPassThroughOptions {
   file: string;
-  topic: string;
-  rate?: number;
-  limit?: number;
-  loop?: boolean;
-  batchSize?: number;
-  compression?: Compression;
-  progress?: boolean;
-  signal?: AbortSignal;
-  handleSignals?: boolean;
   /** Prefix of record ids (`<prefix><row>`; `-p<pass>` appended from the second pass on). Default "tx-". */
   idPrefix?: string;
   /** '' = single-object encoding; a URL = Confluent wire format through that registry. */
   schemaRegistryUrl?: string;
-  onSent?: (messages: readonly ReplayMessage[]) => void;
 }
 
 export interface ReplayTransactionsSummary extends ReplaySummary {
@@ -83,17 +77,8 @@ export async function replayTransactions(o: ReplayTransactionsOptions): Promise<
     }
   }
   const summary = await runReplay(pass, {
-    kafka: o.kafka,
-    topic: o.topic,
+    ...passThroughOptions(o),
     passSize: data.n,
-    ...(o.rate !== undefined ? { rate: o.rate } : {}),
-    ...(o.limit !== undefined ? { limit: o.limit } : {}),
-    ...(o.loop !== undefined ? { loop: o.loop } : {}),
-    ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
-    ...(o.compression !== undefined ? { compression: o.compression } : {}),
-    ...(o.progress !== undefined ? { progress: o.progress } : {}),
-    ...(o.signal !== undefined ? { signal: o.signal } : {}),
-    ...(o.handleSignals !== undefined ? { handleSignals: o.handleSignals } : {}),
     onSent: (msgs) => {
       for (const m of msgs) {
         if (m.headers.label === '1') frauds++;

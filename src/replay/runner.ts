@@ -46,6 +46,38 @@ export interface RunnerOptions {
   clock?: Clock;
 }
 
+/** The runner options a producer takes from its caller and passes on (its own `onSent` wraps theirs). */
+export type ReplayPassThroughOptions = Pick<
+  RunnerOptions,
+  | 'kafka'
+  | 'topic'
+  | 'rate'
+  | 'limit'
+  | 'loop'
+  | 'batchSize'
+  | 'compression'
+  | 'progress'
+  | 'signal'
+  | 'handleSignals'
+  | 'onSent'
+>;
+
+/** The pass-through options that are set (all but `onSent`), ready to spread into {@link RunnerOptions}. */
+export function passThroughOptions(o: ReplayPassThroughOptions): RunnerOptions {
+  return {
+    kafka: o.kafka,
+    topic: o.topic,
+    ...(o.rate !== undefined ? { rate: o.rate } : {}),
+    ...(o.limit !== undefined ? { limit: o.limit } : {}),
+    ...(o.loop !== undefined ? { loop: o.loop } : {}),
+    ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+    ...(o.compression !== undefined ? { compression: o.compression } : {}),
+    ...(o.progress !== undefined ? { progress: o.progress } : {}),
+    ...(o.signal !== undefined ? { signal: o.signal } : {}),
+    ...(o.handleSignals !== undefined ? { handleSignals: o.handleSignals } : {}),
+  };
+}
+
 export interface ReplaySummary {
   topic: string;
   sent: number;
