@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { parseFloatArg, parseIntArg } from '../cli.js';
-import { loadConfig } from '../config.js';
+import { loadConfig, type Env } from '../config.js';
 import { createKafka } from '../replay/kafka.js';
 import { OOD_KINDS, parseOodKinds } from '../replay/ood-mix.js';
 import type { Compression } from '../replay/runner.js';
@@ -49,6 +49,24 @@ function common(cmd: Command): Command {
     .option('--no-progress', 'never show the progress bar');
 }
 
+/** The producer options both subcommands take from the common flags (and the environment). */
+function commonOptions(f: CommonFlags, env: Env, defaultTopic: string) {
+  return {
+    kafka: createKafka(env),
+    file: f.file,
+    topic: f.topic ?? defaultTopic,
+    batchSize: f.batchSize,
+    compression: f.compression,
+    loop: f.loop,
+    handleSignals: true,
+    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL,
+    ...(f.rate !== undefined ? { rate: f.rate } : {}),
+    ...(f.limit !== undefined ? { limit: f.limit } : {}),
+    ...(f.idPrefix !== undefined ? { idPrefix: f.idPrefix } : {}),
+    ...(f.progress !== undefined ? { progress: f.progress } : {}),
+  };
+}
+
 export function register(program: Command): void {
   const replay = program
     .command('replay')
@@ -65,21 +83,7 @@ export function register(program: Command): void {
       .requiredOption('--file <path>', 'Kaggle-format CSV (Time, V1..V28, Amount[, Class])'),
   ).action(async (f: CommonFlags) => {
     const env = loadConfig();
-    const kafka = createKafka(env);
-    const s = await replayTransactions({
-      kafka,
-      file: f.file,
-      topic: f.topic ?? env.TOPIC_TRANSACTIONS,
-      batchSize: f.batchSize,
-      compression: f.compression,
-      loop: f.loop,
-      handleSignals: true,
-      schemaRegistryUrl: env.SCHEMA_REGISTRY_URL,
-      ...(f.rate !== undefined ? { rate: f.rate } : {}),
-      ...(f.limit !== undefined ? { limit: f.limit } : {}),
-      ...(f.idPrefix !== undefined ? { idPrefix: f.idPrefix } : {}),
-      ...(f.progress !== undefined ? { progress: f.progress } : {}),
-    });
+    const s = await replayTransactions(commonOptions(f, env, env.TOPIC_TRANSACTIONS));
     const labels = s.hasLabels ? ` (${s.frauds} fraud, ${s.normals} normal)` : ' (no labels in the file)';
     process.stdout.write(
       `sent ${s.sent} transactions${labels} to ${s.topic} in ${(s.elapsedMs / 1000).toFixed(1)} s, ${Math.round(s.ratePerSec)} rec/s` +
@@ -117,25 +121,13 @@ export function register(program: Command): void {
   ).action(async (f: FramesFlags) => {
     const env = loadConfig();
     const kinds = parseOodKinds(f.oodKinds);
-    const kafka = createKafka(env);
     const s = await replayFrames({
-      kafka,
-      file: f.file,
-      topic: f.topic ?? env.TOPIC_FRAMES,
+      ...commonOptions(f, env, env.TOPIC_FRAMES),
       oodRatio: f.oodRatio,
       oodKinds: kinds,
       dataDir: f.dataDir ?? env.GENSEMBLE_DATA_DIR,
       seed: f.seed,
-      batchSize: f.batchSize,
-      compression: f.compression,
-      loop: f.loop,
-      handleSignals: true,
-      schemaRegistryUrl: env.SCHEMA_REGISTRY_URL,
       ...(f.labels !== undefined ? { labelsFile: f.labels } : {}),
-      ...(f.rate !== undefined ? { rate: f.rate } : {}),
-      ...(f.limit !== undefined ? { limit: f.limit } : {}),
-      ...(f.idPrefix !== undefined ? { idPrefix: f.idPrefix } : {}),
-      ...(f.progress !== undefined ? { progress: f.progress } : {}),
     });
     const kinds_ = Object.entries(s.byKind)
       .sort((a, b) => b[1] - a[1])
