@@ -8,10 +8,15 @@
  *
  * Library: `replayFrames(options)`. CLI: `gensemble replay frames --file PATH --ood-ratio 0.2 ...`.
  */
-import { access } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { readIdx } from '../src/data/idx.js';
-import { loadFashionMnist, loadNotMnist, loadOmniglot, type LabeledImages } from '../src/data/datasets.js';
+import {
+  loadFashionMnist,
+  loadNotMnist,
+  loadOmniglot,
+  pathExists,
+  type LabeledImages,
+} from '../src/data/datasets.js';
 import { Rng } from '../src/engine/random.js';
 import { IMAGE_FRAME_SPEC, type ImageFrame, type RecordCodec } from '../src/schemas/index.js';
 import { producerCodec } from '../src/replay/codec.js';
@@ -54,15 +59,6 @@ export interface ReplayFramesSummary extends ReplaySummary {
   byKind: Record<string, number>;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The labels file next to an images file (MNIST naming), if there is one. */
 export async function siblingLabelsFile(imagesFile: string): Promise<string | null> {
   const name = basename(imagesFile);
@@ -70,7 +66,7 @@ export async function siblingLabelsFile(imagesFile: string): Promise<string | nu
   const base = name.replace('images-idx3', 'labels-idx1').replace(/\.gz$/, '');
   for (const cand of [base + '.gz', base]) {
     const p = join(dirname(imagesFile), cand);
-    if (await exists(p)) return p;
+    if (await pathExists(p)) return p;
   }
   return null;
 }

@@ -10,12 +10,13 @@
  * can be fetched; `check` still verifies them through SHA256SUMS.
  */
 import { createHash } from 'node:crypto';
-import { access, mkdir, readFile, rename, rm, writeFile, appendFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile, appendFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { GensembleError } from '../errors.js';
 import { maybeGunzip } from '../data/idx.js';
+import { pathExists } from '../data/datasets.js';
 import { readSha256Sums, sha256Hex } from '../data/fingerprint.js';
 import { formatTable } from '../replay/table.js';
 
@@ -107,15 +108,6 @@ export interface CheckResult {
   detail?: string;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Verifies bytes (a file as stored, gz or plain) against a known entry's content hash. */
 export async function verifyContent(
   bytes: Uint8Array,
@@ -158,7 +150,7 @@ export async function checkDataDir(dir: string): Promise<CheckResult[]> {
   for (const entry of KNOWN_FILES) {
     const candidates = [entry.path, entry.path.replace(/\.gz$/, '')];
     let found: string | undefined;
-    for (const c of candidates) if (await exists(join(root, c))) found = found ?? c;
+    for (const c of candidates) if (await pathExists(join(root, c))) found = found ?? c;
     if (!found) {
       results.set(entry.path, { path: entry.path, status: 'missing', how: 'content' });
       continue;
@@ -169,7 +161,7 @@ export async function checkDataDir(dir: string): Promise<CheckResult[]> {
   for (const [path, want] of sums ?? []) {
     const p = join(root, path);
     const prev = results.get(path);
-    if (!(await exists(p))) {
+    if (!(await pathExists(p))) {
       if (!prev) results.set(path, { path, status: 'missing', how: 'SHA256SUMS' });
       continue;
     }
@@ -208,7 +200,7 @@ export async function fetchKnownFile(
 ): Promise<CheckResult & { source?: string }> {
   const root = resolve(dir);
   const dest = join(root, entry.path);
-  if (await exists(dest)) {
+  if (await pathExists(dest)) {
     const r = await verifyContent(await readFile(dest), entry, dest);
     if (r.status === 'ok') return { ...r, detail: 'already present' };
   }
@@ -295,7 +287,7 @@ export function register(program: Command): void {
     .option('--json', 'one JSON object per file', false)
     .action(async (f: { dir?: string; json: boolean }) => {
       const dir = resolve(f.dir ?? loadConfig().GENSEMBLE_DATA_DIR);
-      if (!(await exists(dir)))
+      if (!(await pathExists(dir)))
         throw new DatasetError(
           'DATASET_NO_DIR',
           `data directory ${dir} does not exist (set GENSEMBLE_DATA_DIR or --dir)`,

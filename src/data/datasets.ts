@@ -58,7 +58,8 @@ export interface LabeledImages {
   verified: boolean;
 }
 
-async function exists(p: string): Promise<boolean> {
+/** True when `p` exists (file or folder). */
+export async function pathExists(p: string): Promise<boolean> {
   try {
     await access(p);
     return true;
@@ -74,7 +75,7 @@ async function locate(root: string, sub: string, names: string[]): Promise<strin
       for (const suffix of ['.gz', '']) {
         const p = join(folder, name + suffix);
         tried.push(p);
-        if (await exists(p)) return p;
+        if (await pathExists(p)) return p;
       }
   throw new DataError(
     'DATA_NOT_FOUND',

@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildModel, defaultModelConfig, type ModelConfig } from '../../src/model/build.js';
 import { loadCreditCardCsv } from '../../src/data/credit.js';
-import { loadMnist } from '../../src/data/datasets.js';
+import { loadMnist, pathExists } from '../../src/data/datasets.js';
 import { MANIFEST_FILE, type CheckpointManifest, type ModelKind } from '../../src/engine/checkpoint.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -109,15 +109,6 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function readManifest(dir: string): Promise<CheckpointManifest> {
   return JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as CheckpointManifest;
 }
@@ -144,7 +135,7 @@ export async function testModel(
   };
 
   for (let attempt = 0; ; attempt++) {
-    if (await exists(join(final, MANIFEST_FILE))) return done();
+    if (await pathExists(join(final, MANIFEST_FILE))) return done();
     let fh;
     try {
       fh = await open(lock, 'wx');
@@ -156,7 +147,7 @@ export async function testModel(
       try {
         await fh.writeFile(String(process.pid));
         await fh.close();
-        if (await exists(join(final, MANIFEST_FILE))) return done();
+        if (await pathExists(join(final, MANIFEST_FILE))) return done();
         const { raw, n, d } = await loadNormalRows(kind, o.records);
         await buildModel({
           kind,
