@@ -43,8 +43,7 @@ export function gaussianNoiseImages(count: number, height: number, width: number
   return { count, height, width, pixels };
 }
 
-/** Mirror every image left–right: column c moves to column W-1-c. */
-export function hflipImages<P extends PixelArray>(images: ImageSet<P>): ImageSet<P> {
+function flipImages<P extends PixelArray>(images: ImageSet<P>, axis: 'h' | 'v'): ImageSet<P> {
   checkImageSet(images);
   const { count, height: H, width: W, pixels } = images;
   const Ctor = pixels.constructor as { new (n: number): P };
@@ -52,21 +51,18 @@ export function hflipImages<P extends PixelArray>(images: ImageSet<P>): ImageSet
   for (let n = 0; n < count; n++)
     for (let r = 0; r < H; r++) {
       const row = (n * H + r) * W;
-      for (let c = 0; c < W; c++) out[row + W - 1 - c] = pixels[row + c];
+      if (axis === 'v') out.set(pixels.subarray(row, row + W), (n * H + H - 1 - r) * W);
+      else for (let c = 0; c < W; c++) out[row + W - 1 - c] = pixels[row + c];
     }
   return { count, height: H, width: W, pixels: out };
 }
 
+/** Mirror every image left–right: column c moves to column W-1-c. */
+export function hflipImages<P extends PixelArray>(images: ImageSet<P>): ImageSet<P> {
+  return flipImages(images, 'h');
+}
+
 /** Mirror every image top–bottom: row r moves to row H-1-r. */
 export function vflipImages<P extends PixelArray>(images: ImageSet<P>): ImageSet<P> {
-  checkImageSet(images);
-  const { count, height: H, width: W, pixels } = images;
-  const Ctor = pixels.constructor as { new (n: number): P };
-  const out = new Ctor(pixels.length);
-  for (let n = 0; n < count; n++)
-    for (let r = 0; r < H; r++) {
-      const src = (n * H + r) * W;
-      out.set(pixels.subarray(src, src + W), (n * H + H - 1 - r) * W);
-    }
-  return { count, height: H, width: W, pixels: out };
+  return flipImages(images, 'v');
 }

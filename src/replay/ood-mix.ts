@@ -8,6 +8,7 @@
  * set, scaled to bytes) and flips of in-distribution images (hflip, vflip).
  */
 import { Rng } from '../engine/random.js';
+import { hflipImages, vflipImages } from '../data/ood.js';
 import { ReplayError } from './errors.js';
 
 export const OOD_KINDS = [
@@ -102,16 +103,10 @@ export function gaussianFrame(width: number, height: number, rng: Rng): Frame {
 
 /** Left–right mirror of one frame. */
 export function hflipFrame(f: Frame): Frame {
-  const out = new Uint8Array(f.pixels.length);
-  for (let r = 0; r < f.height; r++)
-    for (let c = 0; c < f.width; c++) out[r * f.width + f.width - 1 - c] = f.pixels[r * f.width + c];
-  return { width: f.width, height: f.height, pixels: out };
+  return { width: f.width, height: f.height, pixels: hflipImages({ count: 1, ...f }).pixels };
 }
 
 /** Top–bottom mirror of one frame. */
 export function vflipFrame(f: Frame): Frame {
-  const out = new Uint8Array(f.pixels.length);
-  for (let r = 0; r < f.height; r++)
-    out.set(f.pixels.subarray(r * f.width, (r + 1) * f.width), (f.height - 1 - r) * f.width);
-  return { width: f.width, height: f.height, pixels: out };
+  return { width: f.width, height: f.height, pixels: vflipImages({ count: 1, ...f }).pixels };
 }
