@@ -24,12 +24,9 @@ import { waitFor } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
 import { transactionCodec, imageFrameCodec } from '../../../src/schemas/codec.js';
 import type { ImageFrame, Transaction } from '../../../src/schemas/schemas.js';
-import { ModelSource } from '../../../src/stream/model-source.js';
 import { parseDeadLetter, DLQ_REASON_HEADER, type DeadLetterEnvelope } from '../../../src/stream/dlq.js';
-import { createTransactionsConsumer } from '../../../consumers/transactions.js';
-import { createFramesConsumer } from '../../../consumers/frames.js';
-import type { ScoringConsumer } from '../../../src/stream/consumer.js';
 import {
+  InProcessConsumers,
   closeF32,
   counterTotals,
   creditTransactions,
@@ -69,8 +66,7 @@ describe('poison input → dead-letter topic; python3-avro interop', () => {
   let txTopic: string;
   let frameTopic: string;
   let dlq: string;
-  const consumers: ScoringConsumer<unknown>[] = [];
-  const sources: ModelSource[] = [];
+  const running = new InProcessConsumers();
   const tmp = mkdtempSync(join(tmpdir(), 'gensemble-dlq-'));
   const txExpected: Expected[] = [];
   const frameExpected: Expected[] = [];
@@ -170,31 +166,19 @@ describe('poison input → dead-letter topic; python3-avro interop', () => {
     }
     await produceAll(kafka, frameTopic, fmsgs);
 
-    const logger = quietLogger();
-    for (const [kind, model] of [
-      ['transactions', txModel],
-      ['frames', frameModel],
-    ] as const) {
-      const models = await ModelSource.open({
-        kind,
-        dir: model.dir,
-        scorer: { intraOpNumThreads: 1 },
-        logger,
-      });
-      sources.push(models);
-      const deps = { kafka, db: pg.db, models, logger, dlqTopic: dlq, groupId: `dlq-${Date.now()}` };
-      const c =
-        kind === 'transactions'
-          ? createTransactionsConsumer({ ...deps, topic: txTopic })
-          : createFramesConsumer({ ...deps, topic: frameTopic });
-      consumers.push(c as unknown as ScoringConsumer<unknown>);
-    }
-    for (const c of consumers) await c.start();
+    await running.start({
+      kafka,
+      db: pg.db,
+      logger: quietLogger(),
+      dlqTopic: dlq,
+      groupId: `dlq-${Date.now()}`,
+      transactions: { dir: txModel.dir, topic: txTopic },
+      frames: { dir: frameModel.dir, topic: frameTopic },
+    });
   });
 
   afterAll(async () => {
-    await Promise.allSettled(consumers.map((c) => c.stop()));
-    await Promise.allSettled(sources.map((s) => s.close()));
+    await running.stop();
     await pg?.drop();
     rmSync(tmp, { recursive: true, force: true });
     await deleteTopics(kafka, [txTopic, frameTopic, dlq].filter(Boolean)).catch(() => undefined);

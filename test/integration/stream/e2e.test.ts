@@ -14,13 +14,11 @@ import { testKafka, createTopic, deleteTopics } from '../../helpers/kafka.js';
 import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
 import { waitFor } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
-import { transactionCodec, imageFrameCodec } from '../../../src/schemas/codec.js';
-import { ModelSource, manifestVersion } from '../../../src/stream/model-source.js';
+import { imageFrameCodec } from '../../../src/schemas/codec.js';
+import { manifestVersion } from '../../../src/stream/model-source.js';
 import { createStreamMetrics } from '../../../src/stream/metrics.js';
-import { createTransactionsConsumer } from '../../../consumers/transactions.js';
-import { createFramesConsumer } from '../../../consumers/frames.js';
-import type { ScoringConsumer } from '../../../src/stream/consumer.js';
 import {
+  InProcessConsumers,
   closeF32,
   counterTotals,
   creditTransactions,
@@ -28,6 +26,7 @@ import {
   mixedFrames,
   offlineScores,
   produceAll,
+  produceTransactions,
   quietLogger,
   type FrameInput,
   type TxInput,
@@ -46,8 +45,7 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
   let dlq: string;
   let tx: TxInput;
   let frames: FrameInput;
-  const consumers: ScoringConsumer<unknown>[] = [];
-  const sources: ModelSource[] = [];
+  const running = new InProcessConsumers();
   const metrics = createStreamMetrics({ defaultMetrics: false });
 
   beforeAll(async () => {
@@ -61,13 +59,8 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
       createTopic(kafka, { prefix: 'dlq' }),
     ]);
     [tx, frames] = await Promise.all([creditTransactions(N_TX), mixedFrames(1600, 200, 200)]);
-    const txc = transactionCodec();
     const fc = imageFrameCodec();
-    await produceAll(
-      kafka,
-      txTopic,
-      tx.records.map((r, i) => ({ key: String(i), value: txc.encode(r) })),
-    );
+    await produceTransactions(kafka, txTopic, tx.records);
     await produceAll(
       kafka,
       frameTopic,
@@ -75,32 +68,20 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
       250,
     );
 
-    const logger = quietLogger();
-    for (const [kind, model] of [
-      ['transactions', txModel],
-      ['frames', frameModel],
-    ] as const) {
-      const models = await ModelSource.open({
-        kind,
-        dir: model.dir,
-        scorer: { intraOpNumThreads: 1 },
-        metrics,
-        logger,
-      });
-      sources.push(models);
-      const deps = { kafka, db: pg.db, models, logger, metrics, dlqTopic: dlq, groupId: `e2e-${Date.now()}` };
-      const c =
-        kind === 'transactions'
-          ? createTransactionsConsumer({ ...deps, topic: txTopic })
-          : createFramesConsumer({ ...deps, topic: frameTopic });
-      consumers.push(c as unknown as ScoringConsumer<unknown>);
-    }
-    for (const c of consumers) await c.start();
+    await running.start({
+      kafka,
+      db: pg.db,
+      logger: quietLogger(),
+      metrics,
+      dlqTopic: dlq,
+      groupId: `e2e-${Date.now()}`,
+      transactions: { dir: txModel.dir, topic: txTopic },
+      frames: { dir: frameModel.dir, topic: frameTopic },
+    });
   });
 
   afterAll(async () => {
-    await Promise.allSettled(consumers.map((c) => c.stop()));
-    await Promise.allSettled(sources.map((s) => s.close()));
+    await running.stop();
     await pg?.drop();
     await deleteTopics(kafka, [txTopic, frameTopic, dlq].filter(Boolean)).catch(() => undefined);
   });

@@ -17,14 +17,13 @@ import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
 import { kafkaBrokers, databaseUrl } from '../../helpers/services.js';
 import { waitFor, withTimeout } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
-import { transactionCodec } from '../../../src/schemas/codec.js';
 import {
   closeF32,
   counterTotals,
   creditTransactions,
   flagsOf,
   offlineScores,
-  produceAll,
+  produceTransactions,
   type TxInput,
 } from './support.js';
 
@@ -126,13 +125,7 @@ describe('gensemble serve as a child process', () => {
       createTopic(kafka, { prefix: 'dlq' }),
     ]);
     topics.push(topic, dlq);
-    const codec = transactionCodec();
-    await produceAll(
-      kafka,
-      topic,
-      tx.records.slice(0, N).map((r, i) => ({ key: String(i), value: codec.encode(r) })),
-      2000,
-    );
+    await produceTransactions(kafka, topic, tx.records.slice(0, N), 2000);
     // Small fetches: ~150 records per batch, so the kill lands between many batch commits.
     const env = envFor(topic, dlq, `crash-${Date.now()}`, { STREAM_MAX_BYTES_PER_PARTITION: '49152' });
 
@@ -183,13 +176,7 @@ describe('gensemble serve as a child process', () => {
     ]);
     topics.push(topic, dlq);
     const group = `term-${Date.now()}`;
-    const codec = transactionCodec();
-    await produceAll(
-      kafka,
-      topic,
-      tx.records.slice(0, N).map((r, i) => ({ key: String(i), value: codec.encode(r) })),
-      2000,
-    );
+    await produceTransactions(kafka, topic, tx.records.slice(0, N), 2000);
     const s = startServer(envFor(topic, dlq, group, { STREAM_MAX_BYTES_PER_PARTITION: '49152' }), model.dir);
     running.push(s);
     const url = await withTimeout(s.url, 60_000, () => 'the HTTP server');

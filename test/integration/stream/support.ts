@@ -13,10 +13,70 @@ import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
 import { OnnxScorer } from '../../../src/engine/scorer.js';
 import { anomalyScores } from '../../../src/engine/score-rules.js';
 import { TRANSACTION_PCA_FIELDS, type ImageFrame, type Transaction } from '../../../src/schemas/schemas.js';
+import { ModelSource } from '../../../src/stream/model-source.js';
+import type { StreamMetrics } from '../../../src/stream/metrics.js';
+import type { ScoringConsumer } from '../../../src/stream/consumer.js';
+import { createTransactionsConsumer } from '../../../consumers/transactions.js';
+import { createFramesConsumer } from '../../../consumers/frames.js';
+import { transactionCodec } from '../../../src/schemas/codec.js';
 import { testDataDir } from '../../helpers/models.js';
 
 export function quietLogger(): Logger {
   return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+}
+
+export interface InProcessConsumersOptions {
+  kafka: Kafka;
+  db: Knex;
+  logger: Logger;
+  metrics?: StreamMetrics;
+  dlqTopic: string;
+  /** Group id prefix (each kind consumes in `<groupId>.<kind>`). */
+  groupId: string;
+  transactions: { dir: string; topic: string };
+  frames: { dir: string; topic: string };
+}
+
+/**
+ * Both kinds' scoring consumers in-process (transactions, then frames), each scoring from its own
+ * ModelSource (one ONNX thread). `stop()` stops whatever was started, also after a failed start.
+ */
+export class InProcessConsumers {
+  readonly consumers: ScoringConsumer<unknown>[] = [];
+  readonly sources: ModelSource[] = [];
+
+  async start(o: InProcessConsumersOptions): Promise<void> {
+    const metrics = o.metrics !== undefined ? { metrics: o.metrics } : {};
+    for (const kind of ['transactions', 'frames'] as const) {
+      const { dir, topic } = o[kind];
+      const models = await ModelSource.open({
+        kind,
+        dir,
+        scorer: { intraOpNumThreads: 1 },
+        logger: o.logger,
+        ...metrics,
+      });
+      this.sources.push(models);
+      const deps = {
+        kafka: o.kafka,
+        db: o.db,
+        models,
+        logger: o.logger,
+        ...metrics,
+        dlqTopic: o.dlqTopic,
+        groupId: o.groupId,
+        topic,
+      };
+      const c = kind === 'transactions' ? createTransactionsConsumer(deps) : createFramesConsumer(deps);
+      this.consumers.push(c as unknown as ScoringConsumer<unknown>);
+    }
+    for (const c of this.consumers) await c.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.consumers.map((c) => c.stop()));
+    await Promise.allSettled(this.sources.map((s) => s.close()));
+  }
 }
 
 export interface TxInput {
@@ -97,6 +157,18 @@ export async function mixedFrames(
     });
   }
   return { records, raw };
+}
+
+/** Transactions keyed by their position ("0", "1", ...), Avro single-object encoded, produced in chunks. */
+export async function produceTransactions(
+  kafka: Kafka,
+  topic: string,
+  records: readonly Transaction[],
+  chunk?: number,
+): Promise<void> {
+  const codec = transactionCodec();
+  const messages = records.map((r, i) => ({ key: String(i), value: codec.encode(r) }));
+  await produceAll(kafka, topic, messages, chunk);
 }
 
 /** Produce messages in chunks (idempotent producer, acks=all), round-robin over partitions by key. */
