@@ -1,6 +1,6 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
-/** Keys whose values never reach a log line (credentials in URLs are redacted separately). */
+/** Keys whose values never reach a log line (credentials in URLs: redactDatabaseUrl, store/db-url.ts). */
 const REDACT = [
   'password',
   '*.password',
@@ -10,17 +10,6 @@ const REDACT = [
   '*.sasl',
   'connectionString',
 ];
-
-/** Strip the password from a URL-like connection string, for logs and error messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-  }
-}
 
 export function createLogger(opts: { level?: string; name?: string; destination?: number } = {}): Logger {
   const options: LoggerOptions = {

@@ -4,7 +4,7 @@
  * ValidationError whose `reason` the dead-letter topic records.
  */
 import avro from 'avsc';
-import { DecodeError, ValidationError } from './errors.js';
+import { ValidationError } from './errors.js';
 import {
   FLAG_SCHEMA,
   IMAGE_FRAME_SCHEMA,
@@ -133,10 +133,4 @@ export function imageFrameCodec(
 }
 export function flagCodec(olderWriterSchemas: readonly avro.Schema[] = []): SingleObjectCodec<FlagRecord> {
   return new SingleObjectCodec(FLAG_SPEC, olderWriterSchemas);
-}
-
-/** Re-throws anything that is not already typed as a DecodeError BAD_BODY. */
-export function asDecodeError(e: unknown): DecodeError | ValidationError {
-  if (e instanceof DecodeError || e instanceof ValidationError) return e;
-  return new DecodeError('BAD_BODY', (e as Error)?.message ?? String(e), e);
 }

@@ -48,10 +48,3 @@ export function canonicalForm(schema: avro.Schema | avro.Type): string {
   const type = avro.Type.isType(schema) ? (schema as avro.Type) : avro.Type.forSchema(schema as avro.Schema);
   return JSON.stringify(type.schema());
 }
-
-/** The 8-byte little-endian CRC-64-AVRO fingerprint used by single-object encoding. */
-export function fingerprintBytes(schema: avro.Schema | avro.Type): Buffer {
-  const buf = Buffer.alloc(8);
-  buf.writeBigUInt64LE(crc64Avro(canonicalForm(schema)));
-  return buf;
-}
