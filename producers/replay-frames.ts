@@ -22,6 +22,7 @@ import { IMAGE_FRAME_SPEC, type ImageFrame, type RecordCodec } from '../src/sche
 import { producerCodec } from '../src/replay/codec.js';
 import { ReplayError } from '../src/replay/errors.js';
 import {
+  DATASET_OOD_KINDS,
   IN_DISTRIBUTION,
   OodMixer,
   gaussianFrame,
@@ -116,7 +117,7 @@ export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFrames
   const pools = new Map<OodKind, LabeledImages>();
   if (ratio > 0) {
     for (const k of kinds) {
-      if (k !== 'notmnist' && k !== 'fashion' && k !== 'omniglot') continue;
+      if (!DATASET_OOD_KINDS.includes(k)) continue;
       if (k === 'omniglot' && height !== width)
         throw new ReplayError(
           'REPLAY_SHAPE',

@@ -80,8 +80,7 @@ export class WriterSchemaStore {
 /** Frames an Avro body as a single object (header + body). */
 export function frameSingleObject(fingerprint: bigint, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(SINGLE_OBJECT_HEADER_LENGTH + body.length);
-  out[0] = 0xc3;
-  out[1] = 0x01;
+  SINGLE_OBJECT_MARKER.copy(out, 0);
   out.writeBigUInt64LE(fingerprint, 2);
   body.copy(out, SINGLE_OBJECT_HEADER_LENGTH);
   return out;
@@ -92,7 +91,7 @@ export function readSingleObjectHeader(buf: Buffer | null | undefined): bigint {
   if (buf === null || buf === undefined || buf.length === 0) {
     throw new DecodeError('EMPTY_VALUE', 'message has no value');
   }
-  if (buf.length >= 2 && (buf[0] !== 0xc3 || buf[1] !== 0x01)) {
+  if (buf.length >= 2 && !buf.subarray(0, 2).equals(SINGLE_OBJECT_MARKER)) {
     throw new DecodeError(
       'BAD_MARKER',
       `expected single-object marker c3 01, got ${buf.subarray(0, 2).toString('hex')}`,
