@@ -52,6 +52,12 @@ export function currentBackend(): BackendInfo | null {
   return current;
 }
 
+/** The optional native tfjs package behind each native backend name. */
+const NATIVE_PACKAGES = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+} as const;
+
 async function tryNative(pkg: string): Promise<boolean> {
   try {
     // The native packages register their 'tensorflow' backend on import. They are optional
@@ -184,20 +190,11 @@ export async function initBackend(
   const warnings: string[] = [];
   let wasmError: unknown;
   for (const name of order) {
-    if (name === 'tensorflow-gpu' && (await tryNative('@tensorflow/tfjs-node-gpu'))) {
+    if ((name === 'tensorflow-gpu' || name === 'tensorflow') && (await tryNative(NATIVE_PACKAGES[name]))) {
       current = {
         name,
         tfBackend: tf.getBackend(),
-        detail: 'tensorflow (native, @tensorflow/tfjs-node-gpu)',
-        warnings,
-      };
-      return current;
-    }
-    if (name === 'tensorflow' && (await tryNative('@tensorflow/tfjs-node'))) {
-      current = {
-        name,
-        tfBackend: tf.getBackend(),
-        detail: 'tensorflow (native, @tensorflow/tfjs-node)',
+        detail: `tensorflow (native, ${NATIVE_PACKAGES[name]})`,
         warnings,
       };
       return current;
