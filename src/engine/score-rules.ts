@@ -3,7 +3,9 @@
  *
  * 'combined' is a hook: Σ_i w_i·(s_i − mean_i)/std_i over component scores, with z-normalisation
  * statistics measured on held-out normal data (see {@link fitCombinedRule}) and stored in the
- * checkpoint manifest. Default components: neg_logp, rate, logp_var, weight 1 each.
+ * checkpoint manifest. Default components: z(neg_logp) + z(logp_var) − z(rate) — chosen on validation
+ * data only (held-out training images vs blurred / pixel-shuffled / inverted proxies, see
+ * benchmarks/image-ood); in these VAEs a posterior close to the prior (LOW rate) marks OoD inputs.
  */
 import { CalibrationError, ScoringInputError } from './errors.js';
 import type { ScoreBatch, ScoreName } from './types.js';
@@ -33,8 +35,8 @@ export interface CombinedRule {
 
 export const DEFAULT_COMBINED_COMPONENTS: ReadonlyArray<{ score: ComponentScore; weight: number }> = [
   { score: 'neg_logp', weight: 1 },
-  { score: 'rate', weight: 1 },
   { score: 'logp_var', weight: 1 },
+  { score: 'rate', weight: -1 },
 ];
 
 /** One component score for every record of the batch (float64 array of length n). */

@@ -186,7 +186,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const thresholds = SCORE_NAMES.map((s) =>
     calibrateThreshold(anomalyScores(calibration, s, combined), targetFpr, s),
   );
-  const score = o.score ?? 'neg_logp';
+  const score = o.score ?? (o.kind === 'transactions' ? 'neg_logp' : 'combined');
   const trainingConfig: Record<string, JsonValue> = {
     members,
     k,
