@@ -44,11 +44,21 @@ export function weightedSigmoidCe(logits: tf.Tensor, labels: tf.Tensor, posWeigh
   });
 }
 
-export function trainClassifier(x: Float32Array, y: Uint8Array, n: number, d: number, o: ClassifierOptions = {}): TrainedClassifier {
-  if (x.length !== n * d || y.length !== n) throw new ClassifierError(`x holds ${x.length} values and y ${y.length} labels; expected ${n}×${d} and ${n}`);
+export function trainClassifier(
+  x: Float32Array,
+  y: Uint8Array,
+  n: number,
+  d: number,
+  o: ClassifierOptions = {},
+): TrainedClassifier {
+  if (x.length !== n * d || y.length !== n)
+    throw new ClassifierError(
+      `x holds ${x.length} values and y ${y.length} labels; expected ${n}×${d} and ${n}`,
+    );
   let pos = 0;
   for (const v of y) pos += v;
-  if (pos === 0 || pos === n) throw new ClassifierError(`training data needs both classes (${pos} positives of ${n})`);
+  if (pos === 0 || pos === n)
+    throw new ClassifierError(`training data needs both classes (${pos} positives of ${n})`);
   const hidden = o.hidden ?? [512, 512];
   const posWeight = o.posWeight ?? 580;
   const rate = o.dropout ?? 0.5;
@@ -64,7 +74,8 @@ export function trainClassifier(x: Float32Array, y: Uint8Array, n: number, d: nu
   for (let j = 0; j < d; j++) std[j] = Math.sqrt(std[j]) || 1;
   const standardise = (a: Float32Array, m: number): Float32Array => {
     const out = new Float32Array(m * d);
-    for (let i = 0; i < m; i++) for (let j = 0; j < d; j++) out[i * d + j] = (a[i * d + j] - mean[j]) / std[j];
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < d; j++) out[i * d + j] = (a[i * d + j] - mean[j]) / std[j];
     return out;
   };
   const widths = [d, ...hidden, 1];
@@ -125,7 +136,9 @@ export function trainClassifier(x: Float32Array, y: Uint8Array, n: number, d: nu
       const chunk = 4096;
       for (let s = 0; s < m; s += chunk) {
         const c = Math.min(chunk, m - s);
-        const r = tf.tidy(() => forward(tf.tensor2d(standardise(xr.subarray(s * d, (s + c) * d), c), [c, d]), false, 0));
+        const r = tf.tidy(() =>
+          forward(tf.tensor2d(standardise(xr.subarray(s * d, (s + c) * d), c), [c, d]), false, 0),
+        );
         out.set(r.dataSync(), s);
         r.dispose();
       }

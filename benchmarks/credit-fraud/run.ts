@@ -29,7 +29,22 @@ import { initBackend } from '../../src/engine/backend.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
 import type { ModelConfig } from '../../src/model/build.js';
 import { buildOrLoad } from '../lib/cache.js';
-import { RULE_IDS, RULE_LABELS, fitExtraRules, meanStd, mdTable, metrics, pct, roc, ruleScores, scoresOf, thin, type Metrics, type RuleContext, type RuleId } from '../lib/evaluate.js';
+import {
+  RULE_IDS,
+  RULE_LABELS,
+  fitExtraRules,
+  meanStd,
+  mdTable,
+  metrics,
+  pct,
+  roc,
+  ruleScores,
+  scoresOf,
+  thin,
+  type Metrics,
+  type RuleContext,
+  type RuleId,
+} from '../lib/evaluate.js';
 import { histogramSvg, rocSvg } from '../lib/svg.js';
 import { trainClassifier } from './classifier.js';
 
@@ -79,16 +94,56 @@ interface Settings {
 
 function settings(o: CreditOptions): Settings {
   const base: Settings = o.quick
-    ? { members: 3, steps: 400, k: 16, batchSize: 128, warmupSteps: 100, bootstrap: true, splits: 2, validationFrauds: 0.2, heldOutNormals: 0.2, maxTrain: 8000, classifierSteps: 60, defaultScore: 'neg_logp' }
-    : { members: 5, steps: 2000, k: 16, batchSize: 128, warmupSteps: 400, bootstrap: true, splits: 5, validationFrauds: 0.2, heldOutNormals: 0.2, maxTrain: Infinity, classifierSteps: 800, defaultScore: 'neg_logp' };
-  return { ...base, ...(o.splits !== undefined ? { splits: o.splits } : {}), ...(o.members !== undefined ? { members: o.members } : {}), ...(o.steps !== undefined ? { steps: o.steps, warmupSteps: Math.round(o.steps / 5) } : {}), ...(o.defaultScore !== undefined ? { defaultScore: o.defaultScore } : {}) };
+    ? {
+        members: 3,
+        steps: 400,
+        k: 16,
+        batchSize: 128,
+        warmupSteps: 100,
+        bootstrap: true,
+        splits: 2,
+        validationFrauds: 0.2,
+        heldOutNormals: 0.2,
+        maxTrain: 8000,
+        classifierSteps: 60,
+        defaultScore: 'neg_logp',
+      }
+    : {
+        members: 5,
+        steps: 2000,
+        k: 16,
+        batchSize: 128,
+        warmupSteps: 400,
+        bootstrap: true,
+        splits: 5,
+        validationFrauds: 0.2,
+        heldOutNormals: 0.2,
+        maxTrain: Infinity,
+        classifierSteps: 800,
+        defaultScore: 'neg_logp',
+      };
+  return {
+    ...base,
+    ...(o.splits !== undefined ? { splits: o.splits } : {}),
+    ...(o.members !== undefined ? { members: o.members } : {}),
+    ...(o.steps !== undefined ? { steps: o.steps, warmupSteps: Math.round(o.steps / 5) } : {}),
+    ...(o.defaultScore !== undefined ? { defaultScore: o.defaultScore } : {}),
+  };
 }
 
 type Row = Record<string, Metrics>;
 
 export interface SplitResult {
   seed: number;
-  counts: { train: number; validationNormals: number; validationFrauds: number; testFrauds: number; testNormals: number; heldOutNormals: number; paperTest: number };
+  counts: {
+    train: number;
+    validationNormals: number;
+    validationFrauds: number;
+    testFrauds: number;
+    testNormals: number;
+    heldOutNormals: number;
+    paperTest: number;
+  };
   validation: Record<LikChoice, Record<string, number>>;
   chosen: LikChoice;
   /** Validated protocol (test frauds disjoint from validation frauds). */
@@ -107,7 +162,15 @@ function selectNormals(sp: CreditSplit, maxTrain: number): Uint32Array {
   return sp.train.length > maxTrain ? sp.train.subarray(0, maxTrain) : sp.train;
 }
 
-export async function runCreditFraud(o: CreditOptions): Promise<{ settings: Settings; splits: SplitResult[]; reportPath: string; dataPath: string; defaultScore: RuleId }> {
+export async function runCreditFraud(
+  o: CreditOptions,
+): Promise<{
+  settings: Settings;
+  splits: SplitResult[];
+  reportPath: string;
+  dataPath: string;
+  defaultScore: RuleId;
+}> {
   const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const s = settings(o);
   const out = resolve(o.out);
@@ -117,11 +180,18 @@ export async function runCreditFraud(o: CreditOptions): Promise<{ settings: Sett
   if (!data.labels) throw new Error(`${dataPath}: no Class column`);
   const labels = data.labels;
   await initBackend('auto');
-  log(`credit-fraud: ${o.quick ? 'QUICK' : 'FULL'} ${data.n} rows from ${dataPath}; settings ${JSON.stringify(s)}`);
+  log(
+    `credit-fraud: ${o.quick ? 'QUICK' : 'FULL'} ${data.n} rows from ${dataPath}; settings ${JSON.stringify(s)}`,
+  );
   const results: SplitResult[] = [];
   for (let si = 0; si < s.splits; si++) {
     const seed = o.seed + si;
-    const sp = creditSplit(labels, { seed, validationFrauds: s.validationFrauds, heldOutNormals: s.heldOutNormals, validationNormals: 0.1 });
+    const sp = creditSplit(labels, {
+      seed,
+      validationFrauds: s.validationFrauds,
+      heldOutNormals: s.heldOutNormals,
+      validationNormals: 0.1,
+    });
     const trainIdx = selectNormals(sp, s.maxTrain);
     const trainRaw = takeRows(data.features, D, trainIdx);
     const valN = takeRows(data.features, D, sp.validationNormals);
@@ -136,7 +206,21 @@ export async function runCreditFraud(o: CreditOptions): Promise<{ settings: Sett
     const nAllF = sp.validationFrauds.length + sp.testFrauds.length;
     const paperN = takeRows(data.features, D, sp.heldOutNormals.subarray(0, nAllF));
 
-    const batches: Partial<Record<LikChoice, { valN: ScoreBatch; valF: ScoreBatch; testF: ScoreBatch; testN: ScoreBatch; heldN: ScoreBatch; allF: ScoreBatch; paperN: ScoreBatch; rule: { score: ScoreName; combined?: import('../../src/engine/score-rules.js').CombinedRule } }>> = {};
+    const batches: Partial<
+      Record<
+        LikChoice,
+        {
+          valN: ScoreBatch;
+          valF: ScoreBatch;
+          testF: ScoreBatch;
+          testN: ScoreBatch;
+          heldN: ScoreBatch;
+          allF: ScoreBatch;
+          paperN: ScoreBatch;
+          rule: { score: ScoreName; combined?: import('../../src/engine/score-rules.js').CombinedRule };
+        }
+      >
+    > = {};
     for (const lik of Object.keys(LIK) as LikChoice[]) {
       const model = await buildOrLoad(
         `credit-${lik}${o.quick ? '-quick' : ''}-s${seed}`,
@@ -174,23 +258,39 @@ export async function runCreditFraud(o: CreditOptions): Promise<{ settings: Sett
         await scorer.close();
       }
     }
-    const ctxOf = (bb: { valN: ScoreBatch; rule: { combined?: import('../../src/engine/score-rules.js').CombinedRule } }): RuleContext => ({
+    const ctxOf = (bb: {
+      valN: ScoreBatch;
+      rule: { combined?: import('../../src/engine/score-rules.js').CombinedRule };
+    }): RuleContext => ({
       ...(bb.rule.combined ? { combined: bb.rule.combined } : {}),
       extra: fitExtraRules(bb.valN),
     });
     const rowOf = (neg: ScoreBatch, pos: ScoreBatch, ctx: RuleContext): Row =>
-      Object.fromEntries(RULE_IDS.map((name) => [name, metrics(ruleScores(neg, name, ctx), ruleScores(pos, name, ctx))]));
+      Object.fromEntries(
+        RULE_IDS.map((name) => [name, metrics(ruleScores(neg, name, ctx), ruleScores(pos, name, ctx))]),
+      );
     const validation = Object.fromEntries(
       (Object.keys(LIK) as LikChoice[]).map((lik) => {
         const b = batches[lik]!;
-        return [lik, Object.fromEntries(Object.entries(rowOf(b.valN, b.valF, ctxOf(b))).map(([k, m]) => [k, m.auroc]))];
+        return [
+          lik,
+          Object.fromEntries(Object.entries(rowOf(b.valN, b.valF, ctxOf(b))).map(([k, m]) => [k, m.auroc])),
+        ];
       }),
     ) as Record<LikChoice, Record<string, number>>;
-    const chosen: LikChoice = validation['gaussian-standard'][s.defaultScore] > validation['bernoulli-minmax'][s.defaultScore] ? 'gaussian-standard' : 'bernoulli-minmax';
+    const chosen: LikChoice =
+      validation['gaussian-standard'][s.defaultScore] > validation['bernoulli-minmax'][s.defaultScore]
+        ? 'gaussian-standard'
+        : 'bernoulli-minmax';
     const b = batches[chosen]!;
     const bctx = ctxOf(b);
     const test = rowOf(b.testN, b.testF, bctx);
-    const realisticAp = Object.fromEntries(RULE_IDS.map((name) => [name, metrics(ruleScores(b.heldN, name, bctx), ruleScores(b.testF, name, bctx)).ap]));
+    const realisticAp = Object.fromEntries(
+      RULE_IDS.map((name) => [
+        name,
+        metrics(ruleScores(b.heldN, name, bctx), ruleScores(b.testF, name, bctx)).ap,
+      ]),
+    );
     const pb = batches['bernoulli-minmax']!;
     const paper = rowOf(pb.paperN, pb.allF, ctxOf(pb));
     // classifier: training normals + validation frauds (disjoint from the test set)
@@ -206,7 +306,9 @@ export async function runCreditFraud(o: CreditOptions): Promise<{ settings: Sett
     const clfPos = clf.predict(testF, sp.testFrauds.length);
     clf.dispose();
     const classifier = metrics(clfNeg, clfPos);
-    log(`  split ${seed}: classifier ${((Date.now() - t0) / 1000).toFixed(0)} s, AUROC ${pct(classifier.auroc)}`);
+    log(
+      `  split ${seed}: classifier ${((Date.now() - t0) / 1000).toFixed(0)} s, AUROC ${pct(classifier.auroc)}`,
+    );
     const def = ruleScores(b.testN, s.defaultScore, bctx);
     const defPos = ruleScores(b.testF, s.defaultScore, bctx);
     const rocs: Record<string, Array<{ fpr: number; tpr: number }>> = {
@@ -241,7 +343,9 @@ export async function runCreditFraud(o: CreditOptions): Promise<{ settings: Sett
         fraudWaic: thin(b.testF.waic),
       },
     });
-    log(`  split ${seed}: chose ${chosen} (validation AUROC ${pct(validation['bernoulli-minmax'][s.defaultScore])} vs ${pct(validation['gaussian-standard'][s.defaultScore])}); test default AUROC ${pct(test[s.defaultScore].auroc)} AP ${pct(test[s.defaultScore].ap)} FPR95 ${pct(test[s.defaultScore].fpr95)}`);
+    log(
+      `  split ${seed}: chose ${chosen} (validation AUROC ${pct(validation['bernoulli-minmax'][s.defaultScore])} vs ${pct(validation['gaussian-standard'][s.defaultScore])}); test default AUROC ${pct(test[s.defaultScore].auroc)} AP ${pct(test[s.defaultScore].ap)} FPR95 ${pct(test[s.defaultScore].fpr95)}`,
+    );
   }
   const reportPath = await writeCreditReport(out, o, s, results, dataPath);
   return { settings: s, splits: results, reportPath, dataPath, defaultScore: s.defaultScore };
@@ -255,75 +359,174 @@ const ms = (v: number[]): string => {
 export function creditTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[]): string {
   const parts: string[] = [];
   // rules present in every split (results written by older versions may lack the newer candidates)
-  const ids = RULE_IDS.filter((n) => r.every((x) => x.test[n] !== undefined && x.paper[n] !== undefined && x.realisticAp[n] !== undefined));
-  const rows: Array<[string, (x: SplitResult) => Metrics, { fpr95: number; auroc: number; ap: number } | null]> = [
+  const ids = RULE_IDS.filter((n) =>
+    r.every((x) => x.test[n] !== undefined && x.paper[n] !== undefined && x.realisticAp[n] !== undefined),
+  );
+  const rows: Array<
+    [string, (x: SplitResult) => Metrics, { fpr95: number; auroc: number; ap: number } | null]
+  > = [
     ['Classifier (supervised, 2×512)', (x) => x.classifier, PAPER_TABLE3.classifier],
     ['Single IWAE (log p, one member)', (x) => x.test.neg_logp_single, PAPER_TABLE3.single],
     ['WAIC', (x) => x.test.neg_waic, PAPER_TABLE3.waic],
     [`gensemble default (${RULE_LABELS[s.defaultScore]})`, (x) => x.test[s.defaultScore], null],
-    ...ids.filter((n) => !['neg_logp_single', 'neg_waic', s.defaultScore].includes(n)).map(
-      (n) => [RULE_LABELS[n], (x: SplitResult) => x.test[n], null] as [string, (x: SplitResult) => Metrics, null],
-    ),
+    ...ids
+      .filter((n) => !['neg_logp_single', 'neg_waic', s.defaultScore].includes(n))
+      .map(
+        (n) =>
+          [RULE_LABELS[n], (x: SplitResult) => x.test[n], null] as [
+            string,
+            (x: SplitResult) => Metrics,
+            null,
+          ],
+      ),
   ];
-  parts.push(`### Validated protocol (test frauds disjoint from the validation frauds), mean ± std over ${r.length} splits, %\n`);
+  parts.push(
+    `### Validated protocol (test frauds disjoint from the validation frauds), mean ± std over ${r.length} splits, %\n`,
+  );
   parts.push(
     mdTable(
       ['score', 'FPR@95%TPR ↓', 'AUROC ↑', 'AP ↑', 'paper FPR95', 'paper AUROC', 'paper AP'],
-      rows.map(([name, f, p]) => [name, ms(r.map((x) => f(x).fpr95)), ms(r.map((x) => f(x).auroc)), ms(r.map((x) => f(x).ap)), p ? `${p.fpr95}` : '', p ? `${p.auroc}` : '', p ? `${p.ap}` : '']),
+      rows.map(([name, f, p]) => [
+        name,
+        ms(r.map((x) => f(x).fpr95)),
+        ms(r.map((x) => f(x).auroc)),
+        ms(r.map((x) => f(x).ap)),
+        p ? `${p.fpr95}` : '',
+        p ? `${p.auroc}` : '',
+        p ? `${p.ap}` : '',
+      ]),
     ),
   );
   const d = (k: keyof Metrics): number => meanStd(r.map((x) => 100 * x.test[s.defaultScore][k])).mean;
-  const goal = (name: string, v: number, g: number, higher: boolean): string => `${name} ${v.toFixed(1)} (goal ${higher ? '≥' : '≤'} ${g}): ${(higher ? v >= g : v <= g) ? 'met' : '**missed**'}`;
-  parts.push(`\nGoals (default score, mean over splits): ${goal('AUROC', d('auroc'), CREDIT_GOALS.auroc, true)}; ${goal('AP', d('ap'), CREDIT_GOALS.ap, true)}; ${goal('FPR@95%TPR', d('fpr95'), CREDIT_GOALS.fpr95, false)}.\n`);
-  parts.push(`\n### Fraud-rate-realistic AP (test frauds vs ALL held-out normals; fraud rate ${(100 * r[0].realisticFraudRate).toFixed(2)}%), %\n`);
-  parts.push(mdTable(['score', 'AP ↑'], ids.map((n) => [RULE_LABELS[n], ms(r.map((x) => x.realisticAp[n]))])));
-  parts.push(`\n### Paper protocol (all frauds + as many held-out normals; Bernoulli on min-max features as the paper), %\n`);
+  const goal = (name: string, v: number, g: number, higher: boolean): string =>
+    `${name} ${v.toFixed(1)} (goal ${higher ? '≥' : '≤'} ${g}): ${(higher ? v >= g : v <= g) ? 'met' : '**missed**'}`;
+  parts.push(
+    `\nGoals (default score, mean over splits): ${goal('AUROC', d('auroc'), CREDIT_GOALS.auroc, true)}; ${goal('AP', d('ap'), CREDIT_GOALS.ap, true)}; ${goal('FPR@95%TPR', d('fpr95'), CREDIT_GOALS.fpr95, false)}.\n`,
+  );
+  parts.push(
+    `\n### Fraud-rate-realistic AP (test frauds vs ALL held-out normals; fraud rate ${(100 * r[0].realisticFraudRate).toFixed(2)}%), %\n`,
+  );
+  parts.push(
+    mdTable(
+      ['score', 'AP ↑'],
+      ids.map((n) => [RULE_LABELS[n], ms(r.map((x) => x.realisticAp[n]))]),
+    ),
+  );
+  parts.push(
+    `\n### Paper protocol (all frauds + as many held-out normals; Bernoulli on min-max features as the paper), %\n`,
+  );
   parts.push(
     mdTable(
       ['score', 'FPR@95%TPR ↓', 'AUROC ↑', 'AP ↑'],
-      ids.map((n) => [RULE_LABELS[n], ms(r.map((x) => x.paper[n].fpr95)), ms(r.map((x) => x.paper[n].auroc)), ms(r.map((x) => x.paper[n].ap))]),
+      ids.map((n) => [
+        RULE_LABELS[n],
+        ms(r.map((x) => x.paper[n].fpr95)),
+        ms(r.map((x) => x.paper[n].auroc)),
+        ms(r.map((x) => x.paper[n].ap)),
+      ]),
     ),
   );
-  parts.push(`\n### Likelihood choice on validation (AUROC % of \`${s.defaultScore}\`, validation normals vs validation frauds)\n`);
+  parts.push(
+    `\n### Likelihood choice on validation (AUROC % of \`${s.defaultScore}\`, validation normals vs validation frauds)\n`,
+  );
   parts.push(
     mdTable(
       ['split seed', 'Bernoulli / min-max', 'Gaussian / standard', 'chosen'],
-      r.map((x) => [String(x.seed), pct(x.validation['bernoulli-minmax'][s.defaultScore]), pct(x.validation['gaussian-standard'][s.defaultScore]), x.chosen]),
+      r.map((x) => [
+        String(x.seed),
+        pct(x.validation['bernoulli-minmax'][s.defaultScore]),
+        pct(x.validation['gaussian-standard'][s.defaultScore]),
+        x.chosen,
+      ]),
     ),
   );
   return parts.join('\n');
 }
 
-async function writeCreditReport(out: string, o: CreditOptions, s: Settings, r: SplitResult[], dataPath: string): Promise<string> {
+async function writeCreditReport(
+  out: string,
+  o: CreditOptions,
+  s: Settings,
+  r: SplitResult[],
+  dataPath: string,
+): Promise<string> {
   const first = r[0];
-  await writeFile(join(out, 'roc-credit.svg'), rocSvg(Object.entries(first.roc).map(([name, points]) => ({ name, points })), `Credit fraud, split seed ${first.seed}`));
+  await writeFile(
+    join(out, 'roc-credit.svg'),
+    rocSvg(
+      Object.entries(first.roc).map(([name, points]) => ({ name, points })),
+      `Credit fraud, split seed ${first.seed}`,
+    ),
+  );
   await writeFile(
     join(out, 'hist-logp-credit.svg'),
-    histogramSvg([{ name: 'normal (test)', values: first.hist.normal }, { name: 'fraud (test)', values: first.hist.fraud }], `log p(x), single model (split ${first.seed}, ${first.chosen})`, 'log p(x)'),
+    histogramSvg(
+      [
+        { name: 'normal (test)', values: first.hist.normal },
+        { name: 'fraud (test)', values: first.hist.fraud },
+      ],
+      `log p(x), single model (split ${first.seed}, ${first.chosen})`,
+      'log p(x)',
+    ),
   );
   await writeFile(
     join(out, 'hist-waic-credit.svg'),
-    histogramSvg([{ name: 'normal (test)', values: first.hist.normalWaic }, { name: 'fraud (test)', values: first.hist.fraudWaic }], `WAIC(x) (split ${first.seed}, ${first.chosen})`, 'WAIC'),
+    histogramSvg(
+      [
+        { name: 'normal (test)', values: first.hist.normalWaic },
+        { name: 'fraud (test)', values: first.hist.fraudWaic },
+      ],
+      `WAIC(x) (split ${first.seed}, ${first.chosen})`,
+      'WAIC',
+    ),
   );
-  const cmd = o.command ?? `npx tsx benchmarks/credit-fraud/run.ts ${o.quick ? '--quick ' : ''}--seed ${o.seed} --out ${o.out}`;
+  const cmd =
+    o.command ??
+    `npx tsx benchmarks/credit-fraud/run.ts ${o.quick ? '--quick ' : ''}--seed ${o.seed} --out ${o.out}`;
   const md: string[] = [];
-  md.push(`# Credit-fraud benchmark (paper Table 3) — ${o.quick ? 'QUICK smoke settings' : 'full settings'}\n`);
-  md.push(`Command: \`${cmd}\`  \nData: \`${dataPath.replace(process.cwd() + '/', '')}\` (${r[0].counts.paperTest / 2} frauds)  \nSplit seeds: ${r.map((x) => x.seed).join(', ')} (members: seed + 1000·m)  \nGenerated: ${new Date().toISOString()}\n`);
+  md.push(
+    `# Credit-fraud benchmark (paper Table 3) — ${o.quick ? 'QUICK smoke settings' : 'full settings'}\n`,
+  );
+  md.push(
+    `Command: \`${cmd}\`  \nData: \`${dataPath.replace(process.cwd() + '/', '')}\` (${r[0].counts.paperTest / 2} frauds)  \nSplit seeds: ${r.map((x) => x.seed).join(', ')} (members: seed + 1000·m)  \nGenerated: ${new Date().toISOString()}\n`,
+  );
   md.push(
     `Settings: ${s.members} members, K = ${s.k}, ${s.steps} steps (early stopping on validation IWAE), batch ${s.batchSize}, β = 1 with KL warm-up over ${s.warmupSteps} steps, bootstrap per member: ${s.bootstrap}; the paper's credit VAE (encoder 32, decoder 30 hidden units, latent 8). Per split: ${s.validationFrauds * 100}% of frauds for validation, ${s.heldOutNormals * 100}% of normals held out (test normals + the realistic pool), 10% of the rest for validation, the remainder (capped at ${s.maxTrain}) for training. Counts of split ${first.seed}: ${JSON.stringify(first.counts)}. Classifier: 2×512 ReLU, dropout 0.5, weighted sigmoid CE (pos_weight 580), RMSProp lr 5e-4, batch 256, ${s.classifierSteps} steps, trained on the training normals + validation frauds. Default score: \`${s.defaultScore}\` (gensemble's default rule, the same for every row). Scores from the exported ONNX graph (OnnxScorer).\n`,
   );
   md.push(creditTables(s, r));
-  md.push(`\n## Figures (split seed ${first.seed})\n\n![ROC](roc-credit.svg) ![log p histogram](hist-logp-credit.svg) ![WAIC histogram](hist-waic-credit.svg)\n`);
+  md.push(
+    `\n## Figures (split seed ${first.seed})\n\n![ROC](roc-credit.svg) ![log p histogram](hist-logp-credit.svg) ![WAIC histogram](hist-waic-credit.svg)\n`,
+  );
   const reportPath = join(out, 'report.md');
   await writeFile(reportPath, md.join('\n') + '\n');
-  await writeFile(join(out, 'results.json'), JSON.stringify({ benchmark: 'credit-fraud', command: cmd, seed: o.seed, quick: o.quick, data: dataPath, settings: s, paper: PAPER_TABLE3, goals: CREDIT_GOALS, splits: r }, null, 1));
+  await writeFile(
+    join(out, 'results.json'),
+    JSON.stringify(
+      {
+        benchmark: 'credit-fraud',
+        command: cmd,
+        seed: o.seed,
+        quick: o.quick,
+        data: dataPath,
+        settings: s,
+        paper: PAPER_TABLE3,
+        goals: CREDIT_GOALS,
+        splits: r,
+      },
+      null,
+      1,
+    ),
+  );
   return reportPath;
 }
 
 export function creditCommand(program: Command): Command {
   return program
     .option('--quick', 'CI smoke settings', false)
-    .option('--data <csv>', 'credit-card CSV (default: <data dir>/creditcard/creditcard-subset.csv.gz); the full Kaggle creditcard.csv gives the paper protocol with 492 frauds')
+    .option(
+      '--data <csv>',
+      'credit-card CSV (default: <data dir>/creditcard/creditcard-subset.csv.gz); the full Kaggle creditcard.csv gives the paper protocol with 492 frauds',
+    )
     .option('--splits <n>', 'repeated splits (seeds seed..seed+n-1)')
     .option('--seed <n>', 'first split seed', '0')
     .option('--members <m>', 'ensemble members (override)')
@@ -361,12 +564,18 @@ export function creditOptionsFromFlags(f: CreditFlags, command?: string): Credit
 }
 
 function checkRule(v: string): RuleId {
-  if (!(RULE_IDS as readonly string[]).includes(v)) throw new Error(`--default-score must be one of ${RULE_IDS.join(', ')}, got ${v}`);
+  if (!(RULE_IDS as readonly string[]).includes(v))
+    throw new Error(`--default-score must be one of ${RULE_IDS.join(', ')}, got ${v}`);
   return v as RuleId;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const flags = creditCommand(new Command('credit-fraud')).parse().opts<CreditFlags>();
-  const res = await runCreditFraud(creditOptionsFromFlags(flags, `npx tsx benchmarks/credit-fraud/run.ts ${process.argv.slice(2).join(' ')}`));
+  const res = await runCreditFraud(
+    creditOptionsFromFlags(
+      flags,
+      `npx tsx benchmarks/credit-fraud/run.ts ${process.argv.slice(2).join(' ')}`,
+    ),
+  );
   process.stdout.write(creditTables(res.settings, res.splits) + `\n\nreport: ${res.reportPath}\n`);
 }

@@ -1,7 +1,17 @@
 /** The paper's Table 2 values (AUROC %, Choi & Jang 2018) for the VAE columns we rerun, and the goals. */
 export type TrainSet = 'mnist' | 'fashion';
-export type OodName = 'omniglot' | 'notmnist' | 'other' | 'uniform' | 'gaussian' | 'hflip' | 'vflip' | 'adversarial';
-export const OOD_NAMES: readonly OodName[] = ['omniglot', 'notmnist', 'other', 'uniform', 'gaussian', 'hflip', 'vflip', 'adversarial'];
+export type OodName =
+  'omniglot' | 'notmnist' | 'other' | 'uniform' | 'gaussian' | 'hflip' | 'vflip' | 'adversarial';
+export const OOD_NAMES: readonly OodName[] = [
+  'omniglot',
+  'notmnist',
+  'other',
+  'uniform',
+  'gaussian',
+  'hflip',
+  'vflip',
+  'adversarial',
+];
 
 export interface PaperRow {
   rate: number;

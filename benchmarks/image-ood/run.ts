@@ -17,17 +17,35 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import { loadFashionMnist, loadMnist, loadNotMnist, loadOmniglot, type LabeledImages } from '../../src/data/datasets.js';
+import {
+  loadFashionMnist,
+  loadMnist,
+  loadNotMnist,
+  loadOmniglot,
+  type LabeledImages,
+} from '../../src/data/datasets.js';
 import { gaussianNoiseImages, hflipImages, uniformNoiseImages, vflipImages } from '../../src/data/ood.js';
 import { permutation } from '../../src/data/splits.js';
-import { Rng } from '../../src/engine/random.js';
 import { OnnxScorer } from '../../src/engine/scorer.js';
 import { fgsm } from '../../src/engine/fgsm.js';
 import { initBackend } from '../../src/engine/backend.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
 import type { ModelConfig } from '../../src/model/build.js';
 import { buildOrLoad, type CachedBuildOptions } from '../lib/cache.js';
-import { BENCH_SCORES, RULE_IDS, RULE_LABELS, SCORE_LABELS, fitExtraRules, mdTable, metrics, pct, roc, ruleScores, type Metrics, type RuleContext, type RuleId, thin } from '../lib/evaluate.js';
+import {
+  RULE_IDS,
+  RULE_LABELS,
+  fitExtraRules,
+  mdTable,
+  metrics,
+  pct,
+  roc,
+  ruleScores,
+  type Metrics,
+  type RuleContext,
+  type RuleId,
+  thin,
+} from '../lib/evaluate.js';
 import { histogramSvg, rocSvg } from '../lib/svg.js';
 import { OOD_NAMES, PAPER_TABLE2, oodLabel, type OodName, type TrainSet } from './paper.js';
 
@@ -76,7 +94,9 @@ function settings(o: ImageOodOptions): Settings {
         valN: 600,
         maxEval: 500,
         advN: 200,
-        model: { arch: { kind: 'mlp', inputDim: D, encoderHidden: [128], decoderHidden: [128], latentDim: 8 } },
+        model: {
+          arch: { kind: 'mlp', inputDim: D, encoderHidden: [128], decoderHidden: [128], latentDim: 8 },
+        },
       }
     : {
         members: 5,
@@ -92,7 +112,9 @@ function settings(o: ImageOodOptions): Settings {
         valN: 5000,
         maxEval: 10000,
         advN: 2000,
-        model: { arch: { kind: 'mlp', inputDim: D, encoderHidden: [512], decoderHidden: [512], latentDim: 16 } },
+        model: {
+          arch: { kind: 'mlp', inputDim: D, encoderHidden: [512], decoderHidden: [512], latentDim: 16 },
+        },
       };
   return {
     ...base,
@@ -104,7 +126,11 @@ function settings(o: ImageOodOptions): Settings {
 }
 
 /** Raw pixel values 0..255 (what the stream hands the scorer) of the first `count` images in `order`. */
-function rawImages(set: LabeledImages, order: ArrayLike<number> | null, count: number): { raw: Float32Array; n: number } {
+function rawImages(
+  set: LabeledImages,
+  order: ArrayLike<number> | null,
+  count: number,
+): { raw: Float32Array; n: number } {
   const total = set.images.count;
   const n = Math.min(count, order ? order.length : total);
   const raw = new Float32Array(n * D);
@@ -184,7 +210,11 @@ export interface TrainResultJson {
   trainingConfig: unknown;
   inDistribution: { name: string; n: number };
   sets: Record<string, SetResult>;
-  validation: { proxies: Record<string, Record<string, number>>; meanAuroc: Record<string, number>; best: string };
+  validation: {
+    proxies: Record<string, Record<string, number>>;
+    meanAuroc: Record<string, number>;
+    best: string;
+  };
   histograms: Record<string, { logpSingle: number[]; waic: number[] }>;
 }
 
@@ -245,7 +275,9 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
       log,
       onProgress: (m, e) => {
         if (e.step % every === 0 || e.valIwae !== undefined)
-          log(`  [${t}] member ${m} step ${e.step}/${e.steps} loss ${e.loss.toFixed(1)}${e.valIwae !== undefined ? ` val IWAE ${e.valIwae.toFixed(1)}` : ''} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+          log(
+            `  [${t}] member ${m} step ${e.step}/${e.steps} loss ${e.loss.toFixed(1)}${e.valIwae !== undefined ? ` val IWAE ${e.valIwae.toFixed(1)}` : ''} (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+          );
       },
       onBackend: (m, detail) => {
         if (m === 0) log(`  tfjs backend: ${detail}`);
@@ -261,10 +293,17 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
       const vNorm = rawImages(trainSet, valIdx.subarray(0, half), half);
       const vSrc = rawImages(trainSet, valIdx.subarray(half), valIdx.length - half);
       const vNormBatch = await scoreSet(scorer, vNorm.raw, vNorm.n);
-      const ctx: RuleContext = { ...(rule.combined ? { combined: rule.combined } : {}), extra: fitExtraRules(vNormBatch) };
+      const ctx: RuleContext = {
+        ...(rule.combined ? { combined: rule.combined } : {}),
+        extra: fitExtraRules(vNormBatch),
+      };
       const scoreAll = (b: ScoreBatch): Record<string, Float64Array> =>
-        Object.fromEntries(RULE_IDS.map((name) => [name, ruleScores(b, name, ctx)])) as Record<string, Float64Array>;
-      const withDefault = (sc: Record<string, Float64Array>, _b: ScoreBatch): Record<string, Float64Array> => sc;
+        Object.fromEntries(RULE_IDS.map((name) => [name, ruleScores(b, name, ctx)])) as Record<
+          string,
+          Float64Array
+        >;
+      const withDefault = (sc: Record<string, Float64Array>, _b: ScoreBatch): Record<string, Float64Array> =>
+        sc;
 
       // in-distribution test set
       const test = rawImages(testSet, null, s.maxEval);
@@ -279,7 +318,10 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
         notmnist: rawImages(notmnist, null, s.maxEval),
         other: rawImages(otherTest, null, s.maxEval),
         uniform: { raw: fromUnit(uniformNoiseImages(s.maxEval, 28, 28, o.seed + 101).pixels), n: s.maxEval },
-        gaussian: { raw: fromUnit(gaussianNoiseImages(s.maxEval, 28, 28, o.seed + 202).pixels), n: s.maxEval },
+        gaussian: {
+          raw: fromUnit(gaussianNoiseImages(s.maxEval, 28, 28, o.seed + 202).pixels),
+          n: s.maxEval,
+        },
         hflip: { raw: flip(test.raw, test.n, 'h'), n: test.n },
         vflip: { raw: flip(test.raw, test.n, 'v'), n: test.n },
         adversarial: { raw: new Float32Array(0), n: 0 },
@@ -294,7 +336,16 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
 
       const sets: Record<string, SetResult> = {};
       const hist: Record<string, { logpSingle: number[]; waic: number[] }> = {
-        [t === 'mnist' ? 'MNIST (test)' : 'Fashion-MNIST (test)']: { logpSingle: thin(testScores.neg_logp_single.map((v) => -v), 600), waic: thin(testScores.neg_waic.map((v) => -v), 600) },
+        [t === 'mnist' ? 'MNIST (test)' : 'Fashion-MNIST (test)']: {
+          logpSingle: thin(
+            testScores.neg_logp_single.map((v) => -v),
+            600,
+          ),
+          waic: thin(
+            testScores.neg_waic.map((v) => -v),
+            600,
+          ),
+        },
       };
       for (const ood of OOD_NAMES) {
         const { raw, n } = oodRaw[ood];
@@ -307,8 +358,19 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
           rc[name] = roc(testScores[name], sc[name], 60);
         }
         sets[ood] = { name: oodLabel(t, ood), n, metrics: mt, roc: rc };
-        hist[oodLabel(t, ood)] = { logpSingle: thin(sc.neg_logp_single.map((v) => -v), 600), waic: thin(sc.neg_waic.map((v) => -v), 600) };
-        log(`  [${t}] ${oodLabel(t, ood)}: log p mean ${pct(mt.neg_logp.auroc)}, combined ${pct(mt.combined.auroc)}, log p ${pct(mt.neg_logp_single.auroc)}, rate ${pct(mt.rate.auroc)}, WAIC ${pct(mt.neg_waic.auroc)}`);
+        hist[oodLabel(t, ood)] = {
+          logpSingle: thin(
+            sc.neg_logp_single.map((v) => -v),
+            600,
+          ),
+          waic: thin(
+            sc.neg_waic.map((v) => -v),
+            600,
+          ),
+        };
+        log(
+          `  [${t}] ${oodLabel(t, ood)}: log p mean ${pct(mt.neg_logp.auroc)}, combined ${pct(mt.combined.auroc)}, log p ${pct(mt.neg_logp_single.auroc)}, rate ${pct(mt.rate.auroc)}, WAIC ${pct(mt.neg_waic.auroc)}`,
+        );
       }
 
       // Validation: held-out training images vs synthetic proxies of other held-out training images.
@@ -322,13 +384,22 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
       for (const [pname, praw] of Object.entries(proxyRaw)) {
         const b = await scoreSet(scorer, praw, vSrc.n);
         const sc = withDefault(scoreAll(b), b);
-        proxies[pname] = Object.fromEntries(Object.keys(sc).map((name) => [name, metrics(vNormScores[name], sc[name]).auroc]));
+        proxies[pname] = Object.fromEntries(
+          Object.keys(sc).map((name) => [name, metrics(vNormScores[name], sc[name]).auroc]),
+        );
       }
       const meanAuroc = Object.fromEntries(
-        [...RULE_IDS].map((name) => [name, Object.values(proxies).reduce((a, p) => a + p[name], 0) / Object.keys(proxies).length]),
+        [...RULE_IDS].map((name) => [
+          name,
+          Object.values(proxies).reduce((a, p) => a + p[name], 0) / Object.keys(proxies).length,
+        ]),
       );
       const best = Object.entries(meanAuroc).sort((a, b) => b[1] - a[1])[0][0];
-      log(`  [${t}] validation mean AUROC: ${Object.entries(meanAuroc).map(([k, v]) => `${k} ${pct(v)}`).join(', ')} → best ${best}`);
+      log(
+        `  [${t}] validation mean AUROC: ${Object.entries(meanAuroc)
+          .map(([k, v]) => `${k} ${pct(v)}`)
+          .join(', ')} → best ${best}`,
+      );
 
       results.push({
         train: t,
@@ -349,9 +420,14 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
   }
   // ONE default rule for every row of every model: the best mean validation AUROC pooled over the
   // trained models and proxies (ties: order of BENCH_SCORES). The test OoD sets play no part.
-  const pooled = RULE_IDS.map((name) => ({ name, v: results.reduce((a, r) => a + r.validation.meanAuroc[name], 0) / results.length }));
+  const pooled = RULE_IDS.map((name) => ({
+    name,
+    v: results.reduce((a, r) => a + r.validation.meanAuroc[name], 0) / results.length,
+  }));
   const chosen = pooled.reduce((a, b) => (b.v > a.v ? b : a)).name;
-  log(`image-ood: default rule chosen on validation: ${chosen} (${pooled.map((p) => `${p.name} ${pct(p.v)}`).join(', ')})`);
+  log(
+    `image-ood: default rule chosen on validation: ${chosen} (${pooled.map((p) => `${p.name} ${pct(p.v)}`).join(', ')})`,
+  );
   for (const r of results) {
     r.defaultScore = chosen;
     for (const set of Object.values(r.sets)) {
@@ -397,21 +473,48 @@ export function imageTables(results: TrainResultJson[]): string {
       ];
     });
     parts.push(
-      mdTable(['OoD set', ...COLS.map(([, l]) => `ours ${l}`), 'paper log p', 'paper Rate', 'paper WAIC', 'goal', 'goal (default)'], rows),
+      mdTable(
+        [
+          'OoD set',
+          ...COLS.map(([, l]) => `ours ${l}`),
+          'paper log p',
+          'paper Rate',
+          'paper WAIC',
+          'goal',
+          'goal (default)',
+        ],
+        rows,
+      ),
     );
-    parts.push(`\n#### Every candidate rule on the test sets, AUROC % (for reference; the default is picked on validation only)\n`);
-    parts.push(mdTable(['OoD set', ...RULE_IDS.map((n) => RULE_LABELS[n])], OOD_NAMES.map((ood) => [r.sets[ood].name, ...RULE_IDS.map((n) => pct(r.sets[ood].metrics[n]?.auroc ?? NaN))])));
+    parts.push(
+      `\n#### Every candidate rule on the test sets, AUROC % (for reference; the default is picked on validation only)\n`,
+    );
+    parts.push(
+      mdTable(
+        ['OoD set', ...RULE_IDS.map((n) => RULE_LABELS[n])],
+        OOD_NAMES.map((ood) => [
+          r.sets[ood].name,
+          ...RULE_IDS.map((n) => pct(r.sets[ood].metrics[n]?.auroc ?? NaN)),
+        ]),
+      ),
+    );
     parts.push(`\n#### AP % and FPR@95%TPR % (ours)\n`);
     parts.push(
       mdTable(
         ['OoD set', ...COLS.map(([, l]) => `AP ${l}`), ...COLS.map(([, l]) => `FPR95 ${l}`)],
         OOD_NAMES.map((ood) => {
           const m = r.sets[ood].metrics;
-          return [r.sets[ood].name, ...COLS.map(([k]) => pct(m[k].ap)), ...COLS.map(([k]) => pct(m[k].fpr95))];
+          return [
+            r.sets[ood].name,
+            ...COLS.map(([k]) => pct(m[k].ap)),
+            ...COLS.map(([k]) => pct(m[k].fpr95)),
+          ];
         }),
       ),
     );
-    parts.push(`\n#### Validation (held-out ${tname} training images vs synthetic proxies; no test OoD set) — AUROC %\n`);
+    parts.push(
+      `\n#### Validation (held-out ${tname} training images vs synthetic proxies; no test OoD set) — AUROC %\n`,
+    );
     const names = [...RULE_IDS];
     parts.push(
       mdTable(
@@ -427,7 +530,12 @@ export function imageTables(results: TrainResultJson[]): string {
   return parts.join('\n');
 }
 
-async function writeImageReport(out: string, o: ImageOodOptions, s: Settings, results: TrainResultJson[]): Promise<string> {
+async function writeImageReport(
+  out: string,
+  o: ImageOodOptions,
+  s: Settings,
+  results: TrainResultJson[],
+): Promise<string> {
   const figs: string[] = [];
   for (const r of results) {
     for (const ood of OOD_NAMES) {
@@ -443,15 +551,39 @@ async function writeImageReport(out: string, o: ImageOodOptions, s: Settings, re
       figs.push(file);
     }
     const hs = Object.entries(r.histograms);
-    await writeFile(join(out, `hist-logp-${r.train}.svg`), histogramSvg(hs.map(([n, v]) => ({ name: n, values: v.logpSingle })), `log p(x), single model (trained on ${r.train})`, 'log p(x) [nats]'));
-    await writeFile(join(out, `hist-waic-${r.train}.svg`), histogramSvg(hs.map(([n, v]) => ({ name: n, values: v.waic })), `WAIC(x) (trained on ${r.train})`, 'WAIC [nats]'));
+    await writeFile(
+      join(out, `hist-logp-${r.train}.svg`),
+      histogramSvg(
+        hs.map(([n, v]) => ({ name: n, values: v.logpSingle })),
+        `log p(x), single model (trained on ${r.train})`,
+        'log p(x) [nats]',
+      ),
+    );
+    await writeFile(
+      join(out, `hist-waic-${r.train}.svg`),
+      histogramSvg(
+        hs.map(([n, v]) => ({ name: n, values: v.waic })),
+        `WAIC(x) (trained on ${r.train})`,
+        'WAIC [nats]',
+      ),
+    );
   }
-  const cmd = o.command ?? `npx tsx benchmarks/image-ood/run.ts ${o.quick ? '--quick ' : ''}--train ${o.train.length === 2 ? 'both' : o.train[0]} --seed ${o.seed} --out ${o.out}`;
+  const cmd =
+    o.command ??
+    `npx tsx benchmarks/image-ood/run.ts ${o.quick ? '--quick ' : ''}--train ${o.train.length === 2 ? 'both' : o.train[0]} --seed ${o.seed} --out ${o.out}`;
   const md: string[] = [];
-  md.push(`# Image OoD benchmark (paper Table 2, VAE columns) — ${o.quick ? 'QUICK smoke settings' : 'full settings'}\n`);
-  md.push(`Command: \`${cmd}\`  \nSeed: ${o.seed} (members trained with seeds seed + 1000·m; OoD noise seeds seed+101/202/303; Omniglot order seed+11; proxies seed+404)  \nGenerated: ${new Date().toISOString()}\n`);
-  md.push(`Settings: ${s.members} members, K = ${s.k}, ${s.steps} steps (early stopping on validation IWAE), batch ${s.batchSize}, Adam + cosine decay, β = 1 with linear KL warm-up over ${s.warmupSteps} steps, bootstrap resampling per member: ${s.bootstrap}; MLP VAE ${JSON.stringify(s.model.arch)}; Bernoulli likelihood on pixels/255; ${s.trainN} training images (of which build.ts keeps 10% for early stopping and 10% for calibration), ${s.valN} further held-out training images for the validation table; up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN}). Scores come from the exported ONNX graph via OnnxScorer (the stream's scorer). Positive class = OoD.\n`);
-  md.push(`Paper columns: log p = single-model IWAE-16, Rate, WAIC of a 5-member ensemble (Choi & Jang 2018, Table 2). Goal = the issue's target for the default score (the paper's best value in that row, any column).\n`);
+  md.push(
+    `# Image OoD benchmark (paper Table 2, VAE columns) — ${o.quick ? 'QUICK smoke settings' : 'full settings'}\n`,
+  );
+  md.push(
+    `Command: \`${cmd}\`  \nSeed: ${o.seed} (members trained with seeds seed + 1000·m; OoD noise seeds seed+101/202/303; Omniglot order seed+11; proxies seed+404)  \nGenerated: ${new Date().toISOString()}\n`,
+  );
+  md.push(
+    `Settings: ${s.members} members, K = ${s.k}, ${s.steps} steps (early stopping on validation IWAE), batch ${s.batchSize}, Adam + cosine decay, β = 1 with linear KL warm-up over ${s.warmupSteps} steps, bootstrap resampling per member: ${s.bootstrap}; MLP VAE ${JSON.stringify(s.model.arch)}; Bernoulli likelihood on pixels/255; ${s.trainN} training images (of which build.ts keeps 10% for early stopping and 10% for calibration), ${s.valN} further held-out training images for the validation table; up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN}). Scores come from the exported ONNX graph via OnnxScorer (the stream's scorer). Positive class = OoD.\n`,
+  );
+  md.push(
+    `Paper columns: log p = single-model IWAE-16, Rate, WAIC of a 5-member ensemble (Choi & Jang 2018, Table 2). Goal = the issue's target for the default score (the paper's best value in that row, any column).\n`,
+  );
   md.push(imageTables(results));
   md.push(`\n## Figures\n`);
   for (const r of results) {
@@ -461,31 +593,72 @@ async function writeImageReport(out: string, o: ImageOodOptions, s: Settings, re
   }
   md.push(`\n## Training\n`);
   for (const r of results)
-    md.push(`- ${r.train}: checkpoint \`${r.checkpoint.replace(process.cwd() + '/', '')}\` (${r.cached ? 'loaded from cache' : `trained in ${((r.trainMs ?? 0) / 1000).toFixed(0)} s`}); config ${JSON.stringify(r.trainingConfig)}`);
+    md.push(
+      `- ${r.train}: checkpoint \`${r.checkpoint.replace(process.cwd() + '/', '')}\` (${r.cached ? 'loaded from cache' : `trained in ${((r.trainMs ?? 0) / 1000).toFixed(0)} s`}); config ${JSON.stringify(r.trainingConfig)}`,
+    );
   const reportPath = join(out, 'report.md');
   await writeFile(reportPath, md.join('\n') + '\n');
-  await writeFile(join(out, 'results.json'), JSON.stringify({ benchmark: 'image-ood', command: cmd, seed: o.seed, quick: o.quick, train: o.train, settings: s, results: shrink(results) }));
+  await writeFile(
+    join(out, 'results.json'),
+    JSON.stringify({
+      benchmark: 'image-ood',
+      command: cmd,
+      seed: o.seed,
+      quick: o.quick,
+      train: o.train,
+      settings: s,
+      results: shrink(results),
+    }),
+  );
   return reportPath;
 }
 
 /** Keeps committed JSON small: ROC points only for the plotted columns (≤ 60 each), histograms ≤ 600 values. */
 function shrink(results: TrainResultJson[]): TrainResultJson[] {
   const keep = new Set(COLS.map(([k]) => k));
-  const every = <T,>(a: T[], max: number): T[] => (a.length <= max ? a : a.filter((_, i) => i % Math.ceil(a.length / max) === 0 || i === a.length - 1));
+  const every = <T>(a: T[], max: number): T[] =>
+    a.length <= max ? a : a.filter((_, i) => i % Math.ceil(a.length / max) === 0 || i === a.length - 1);
   return results.map((r) => ({
     ...r,
     sets: Object.fromEntries(
-      Object.entries(r.sets).map(([k, set]) => [k, { ...set, roc: Object.fromEntries(Object.entries(set.roc).filter(([n]) => keep.has(n)).map(([n, pts]) => [n, every(pts, 60)])) }]),
+      Object.entries(r.sets).map(([k, set]) => [
+        k,
+        {
+          ...set,
+          roc: Object.fromEntries(
+            Object.entries(set.roc)
+              .filter(([n]) => keep.has(n))
+              .map(([n, pts]) => [n, every(pts, 60)]),
+          ),
+        },
+      ]),
     ),
-    histograms: Object.fromEntries(Object.entries(r.histograms).map(([k, h]) => [k, { logpSingle: every(h.logpSingle, 600), waic: every(h.waic, 600) }])),
+    histograms: Object.fromEntries(
+      Object.entries(r.histograms).map(([k, h]) => [
+        k,
+        { logpSingle: every(h.logpSingle, 600), waic: every(h.waic, 600) },
+      ]),
+    ),
   }));
 }
 
 /** Re-renders report.md, the figures and a compact results.json from a results.json (no rescoring). */
 export async function rerenderImageReport(jsonPath: string, out: string): Promise<string> {
-  const j = JSON.parse(await readFile(jsonPath, 'utf8')) as { command: string; seed: number; quick: boolean; settings: Settings; results: TrainResultJson[] };
+  const j = JSON.parse(await readFile(jsonPath, 'utf8')) as {
+    command: string;
+    seed: number;
+    quick: boolean;
+    settings: Settings;
+    results: TrainResultJson[];
+  };
   const results = shrink(j.results);
-  const o: ImageOodOptions = { quick: j.quick, train: results.map((r) => r.train), out, seed: j.seed, command: j.command };
+  const o: ImageOodOptions = {
+    quick: j.quick,
+    train: results.map((r) => r.train),
+    out,
+    seed: j.seed,
+    command: j.command,
+  };
   return writeImageReport(resolve(out), o, j.settings, results);
 }
 
@@ -517,9 +690,14 @@ export interface ImageOodFlags {
 }
 
 export function optionsFromFlags(f: ImageOodFlags, command?: string): ImageOodOptions {
-  const train: TrainSet[] = f.train === 'both' ? ['mnist', 'fashion'] : f.train === 'mnist' || f.train === 'fashion' ? [f.train] : (() => {
-    throw new Error(`--train must be mnist, fashion or both, got ${f.train}`);
-  })();
+  const train: TrainSet[] =
+    f.train === 'both'
+      ? ['mnist', 'fashion']
+      : f.train === 'mnist' || f.train === 'fashion'
+        ? [f.train]
+        : (() => {
+            throw new Error(`--train must be mnist, fashion or both, got ${f.train}`);
+          })();
   const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
   return {
     quick: f.quick,
@@ -541,6 +719,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.arg
 } else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const program = imageOodCommand(new Command('image-ood')).parse();
   const flags = program.opts<ImageOodFlags>();
-  const res = await runImageOod(optionsFromFlags(flags, `npx tsx benchmarks/image-ood/run.ts ${process.argv.slice(2).join(' ')}`));
+  const res = await runImageOod(
+    optionsFromFlags(flags, `npx tsx benchmarks/image-ood/run.ts ${process.argv.slice(2).join(' ')}`),
+  );
   process.stdout.write(imageTables(res.results) + `\n\nreport: ${res.reportPath}\n`);
 }

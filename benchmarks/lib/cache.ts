@@ -36,7 +36,10 @@ export interface CachedModel {
 export async function buildOrLoad(
   name: string,
   o: CachedBuildOptions,
-  hooks: Pick<BuildModelOptions, 'onProgress' | 'onBackend'> & { noCache?: boolean; log?: (s: string) => void } = {},
+  hooks: Pick<BuildModelOptions, 'onProgress' | 'onBackend'> & {
+    noCache?: boolean;
+    log?: (s: string) => void;
+  } = {},
 ): Promise<CachedModel> {
   const dir = join(CACHE_DIR, `${name}-${configHash(name, o)}`);
   if (!hooks.noCache && existsSync(join(dir, MANIFEST_FILE))) {
@@ -49,8 +52,15 @@ export async function buildOrLoad(
     }
   }
   await rm(dir, { recursive: true, force: true });
-  hooks.log?.(`${name}: training ${o.members ?? 5} members × ${o.steps ?? 2000} steps on ${o.n} records → ${dir}`);
-  const res = await buildModel({ ...o, outDir: dir, ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}), ...(hooks.onBackend ? { onBackend: hooks.onBackend } : {}) });
+  hooks.log?.(
+    `${name}: training ${o.members ?? 5} members × ${o.steps ?? 2000} steps on ${o.n} records → ${dir}`,
+  );
+  const res = await buildModel({
+    ...o,
+    outDir: dir,
+    ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+    ...(hooks.onBackend ? { onBackend: hooks.onBackend } : {}),
+  });
   const checkpoint = await loadCheckpoint(dir);
   return { dir, checkpoint, cached: false, trainMs: res.trainMs };
 }

@@ -3,7 +3,12 @@
  * own score rules), the three threshold-free metrics with OoD/fraud as the positive class, and ROC
  * points downsampled for plots.
  */
-import { anomalyScores, fitCombinedRule, type CombinedRule, type ComponentScore } from '../../src/engine/score-rules.js';
+import {
+  anomalyScores,
+  fitCombinedRule,
+  type CombinedRule,
+  type ComponentScore,
+} from '../../src/engine/score-rules.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
 import { auroc, averagePrecision, fprAtTpr, rocCurve, type RocPoint } from '../../src/metrics/index.js';
 
@@ -14,7 +19,14 @@ export interface Metrics {
 }
 
 /** Scores of the benchmark tables: the paper's columns plus gensemble's rules. */
-export const BENCH_SCORES = ['neg_logp_single', 'rate', 'logp_var', 'neg_waic', 'neg_logp', 'combined'] as const satisfies readonly ScoreName[];
+export const BENCH_SCORES = [
+  'neg_logp_single',
+  'rate',
+  'logp_var',
+  'neg_waic',
+  'neg_logp',
+  'combined',
+] as const satisfies readonly ScoreName[];
 export type BenchScore = (typeof BENCH_SCORES)[number];
 
 export const SCORE_LABELS: Record<ScoreName, string> = {
@@ -58,7 +70,11 @@ export function metrics(neg: ArrayLike<number>, pos: ArrayLike<number>): Metrics
   return { auroc: auroc(s, y), ap: averagePrecision(s, y), fpr95: fprAtTpr(s, y, 0.95) };
 }
 
-export function roc(neg: ArrayLike<number>, pos: ArrayLike<number>, maxPoints = 120): Array<{ fpr: number; tpr: number }> {
+export function roc(
+  neg: ArrayLike<number>,
+  pos: ArrayLike<number>,
+  maxPoints = 120,
+): Array<{ fpr: number; tpr: number }> {
   const { s, y } = labelled(neg, pos);
   return rocCurve(s, y, { maxPoints }).map((p: RocPoint) => ({ fpr: round4(p.fpr), tpr: round4(p.tpr) }));
 }
@@ -87,7 +103,6 @@ export function mdTable(header: string[], rows: string[][]): string {
 }
 
 // ------------------------------------------------------------------ candidate default rules
-
 
 /**
  * Extra candidates for the default rule: z-normalised combinations (the engine's 'combined' hook
@@ -123,7 +138,10 @@ export interface RuleContext {
 
 export function fitExtraRules(validationNormals: ScoreBatch): Record<ExtraRule, CombinedRule> {
   return Object.fromEntries(
-    (Object.keys(EXTRA_RULES) as ExtraRule[]).map((k) => [k, fitCombinedRule(validationNormals, EXTRA_RULES[k])]),
+    (Object.keys(EXTRA_RULES) as ExtraRule[]).map((k) => [
+      k,
+      fitCombinedRule(validationNormals, EXTRA_RULES[k]),
+    ]),
   ) as Record<ExtraRule, CombinedRule>;
 }
 

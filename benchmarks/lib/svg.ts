@@ -4,10 +4,26 @@
  * well-formed SVG 1.1 with every text escaped; numbers are rounded to keep files small.
  */
 
-export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+export const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+];
 
 export function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }
 
 const r2 = (v: number): string => (Math.round(v * 100) / 100).toString();
@@ -39,11 +55,19 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
   return out;
 }
 
-function axes(f: Frame, xr: [number, number], yr: [number, number], title: string, xLabel: string, yLabel: string): { sx: (v: number) => number; sy: (v: number) => number; parts: string[] } {
+function axes(
+  f: Frame,
+  xr: [number, number],
+  yr: [number, number],
+  title: string,
+  xLabel: string,
+  yLabel: string,
+): { sx: (v: number) => number; sy: (v: number) => number; parts: string[] } {
   const pw = f.width - f.left - f.right;
   const ph = f.height - f.top - f.bottom;
   const sx = (v: number): number => f.left + ((v - xr[0]) / (xr[1] - xr[0] || 1)) * pw;
@@ -53,16 +77,26 @@ function axes(f: Frame, xr: [number, number], yr: [number, number], title: strin
   for (const t of niceTicks(xr[0], xr[1])) {
     const x = r2(sx(t));
     parts.push(`<line x1="${x}" y1="${f.top + ph}" x2="${x}" y2="${f.top + ph + 4}" stroke="#444"/>`);
-    parts.push(`<text x="${x}" y="${f.top + ph + 16}" font-size="10" text-anchor="middle">${escapeXml(fmtTick(t))}</text>`);
+    parts.push(
+      `<text x="${x}" y="${f.top + ph + 16}" font-size="10" text-anchor="middle">${escapeXml(fmtTick(t))}</text>`,
+    );
   }
   for (const t of niceTicks(yr[0], yr[1])) {
     const y = r2(sy(t));
     parts.push(`<line x1="${f.left - 4}" y1="${y}" x2="${f.left}" y2="${y}" stroke="#444"/>`);
-    parts.push(`<text x="${f.left - 6}" y="${y}" font-size="10" text-anchor="end" dominant-baseline="middle">${escapeXml(fmtTick(t))}</text>`);
+    parts.push(
+      `<text x="${f.left - 6}" y="${y}" font-size="10" text-anchor="end" dominant-baseline="middle">${escapeXml(fmtTick(t))}</text>`,
+    );
   }
-  parts.push(`<text x="${f.left + pw / 2}" y="${f.height - 8}" font-size="12" text-anchor="middle">${escapeXml(xLabel)}</text>`);
-  parts.push(`<text x="14" y="${f.top + ph / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 ${f.top + ph / 2})">${escapeXml(yLabel)}</text>`);
-  parts.push(`<text x="${f.left + pw / 2}" y="18" font-size="13" font-weight="bold" text-anchor="middle">${escapeXml(title)}</text>`);
+  parts.push(
+    `<text x="${f.left + pw / 2}" y="${f.height - 8}" font-size="12" text-anchor="middle">${escapeXml(xLabel)}</text>`,
+  );
+  parts.push(
+    `<text x="14" y="${f.top + ph / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 ${f.top + ph / 2})">${escapeXml(yLabel)}</text>`,
+  );
+  parts.push(
+    `<text x="${f.left + pw / 2}" y="18" font-size="13" font-weight="bold" text-anchor="middle">${escapeXml(title)}</text>`,
+  );
   return { sx, sy, parts };
 }
 
@@ -96,12 +130,19 @@ export interface RocSeries {
 export function rocSvg(series: RocSeries[], title: string): string {
   const f = FRAME;
   const { sx, sy, parts } = axes(f, [0, 1], [0, 1], title, 'false-positive rate', 'true-positive rate');
-  parts.push(`<line x1="${sx(0)}" y1="${sy(0)}" x2="${sx(1)}" y2="${sy(1)}" stroke="#999" stroke-dasharray="4 3"/>`);
+  parts.push(
+    `<line x1="${sx(0)}" y1="${sy(0)}" x2="${sx(1)}" y2="${sy(1)}" stroke="#999" stroke-dasharray="4 3"/>`,
+  );
   series.forEach((s, i) => {
     const d = s.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${r2(sx(p.fpr))} ${r2(sy(p.tpr))}`).join(' ');
     parts.push(`<path d="${d}" fill="none" stroke="${PALETTE[i % PALETTE.length]}" stroke-width="1.5"/>`);
   });
-  parts.push(...legend(f, series.map((s) => s.name)));
+  parts.push(
+    ...legend(
+      f,
+      series.map((s) => s.name),
+    ),
+  );
   return wrap(f, parts);
 }
 
@@ -124,7 +165,8 @@ function quantile(sorted: Float64Array, q: number): number {
 export function histogramSvg(series: HistSeries[], title: string, xLabel: string, bins = 40): string {
   const f = FRAME;
   const all: number[] = [];
-  for (const s of series) for (let i = 0; i < s.values.length; i++) if (Number.isFinite(s.values[i])) all.push(s.values[i]);
+  for (const s of series)
+    for (let i = 0; i < s.values.length; i++) if (Number.isFinite(s.values[i])) all.push(s.values[i]);
   const sorted = Float64Array.from(all).sort();
   let lo = quantile(sorted, 0.005);
   let hi = quantile(sorted, 0.995);
@@ -152,14 +194,27 @@ export function histogramSvg(series: HistSeries[], title: string, xLabel: string
   let ymax = 0;
   for (const c of dens) for (const v of c) ymax = Math.max(ymax, v);
   if (!(ymax > 0)) ymax = 1;
-  const { sx, sy, parts } = axes(f, [lo, hi], [0, ymax * 1.05], title, clipped ? `${xLabel} (end bins hold values beyond)` : xLabel, 'density');
+  const { sx, sy, parts } = axes(
+    f,
+    [lo, hi],
+    [0, ymax * 1.05],
+    title,
+    clipped ? `${xLabel} (end bins hold values beyond)` : xLabel,
+    'density',
+  );
   dens.forEach((c, i) => {
     let d = `M${r2(sx(lo))} ${r2(sy(0))}`;
-    for (let b = 0; b < bins; b++) d += ` L${r2(sx(lo + b * w))} ${r2(sy(c[b]))} L${r2(sx(lo + (b + 1) * w))} ${r2(sy(c[b]))}`;
+    for (let b = 0; b < bins; b++)
+      d += ` L${r2(sx(lo + b * w))} ${r2(sy(c[b]))} L${r2(sx(lo + (b + 1) * w))} ${r2(sy(c[b]))}`;
     d += ` L${r2(sx(hi))} ${r2(sy(0))}`;
     const col = PALETTE[i % PALETTE.length];
     parts.push(`<path d="${d}" fill="${col}" fill-opacity="0.15" stroke="${col}" stroke-width="1.2"/>`);
   });
-  parts.push(...legend(f, series.map((s) => s.name)));
+  parts.push(
+    ...legend(
+      f,
+      series.map((s) => s.name),
+    ),
+  );
   return wrap(f, parts);
 }

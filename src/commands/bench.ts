@@ -5,19 +5,31 @@
 import { Command } from 'commander';
 
 export function register(program: Command): void {
-  const bench = program.command('bench').description('rerun the paper benchmarks (image OoD, credit fraud) and write reports');
+  const bench = program
+    .command('bench')
+    .description('rerun the paper benchmarks (image OoD, credit fraud) and write reports');
   const image = bench.command('image-ood').description('Table 2: MNIST / Fashion-MNIST OoD detection');
   const credit = bench.command('credit-fraud').description('Table 3: credit-card fraud detection');
   addImageOptions(image);
   addCreditOptions(credit);
   image.action(async (flags: Record<string, unknown>) => {
     const m = await import('../../benchmarks/image-ood/run.js');
-    const res = await m.runImageOod(m.optionsFromFlags(flags as unknown as Parameters<typeof m.optionsFromFlags>[0], `gensemble bench image-ood ${process.argv.slice(4).join(' ')}`));
+    const res = await m.runImageOod(
+      m.optionsFromFlags(
+        flags as unknown as Parameters<typeof m.optionsFromFlags>[0],
+        `gensemble bench image-ood ${process.argv.slice(4).join(' ')}`,
+      ),
+    );
     process.stdout.write(m.imageTables(res.results) + `\n\nreport: ${res.reportPath}\n`);
   });
   credit.action(async (flags: Record<string, unknown>) => {
     const m = await import('../../benchmarks/credit-fraud/run.js');
-    const res = await m.runCreditFraud(m.creditOptionsFromFlags(flags as unknown as Parameters<typeof m.creditOptionsFromFlags>[0], `gensemble bench credit-fraud ${process.argv.slice(4).join(' ')}`));
+    const res = await m.runCreditFraud(
+      m.creditOptionsFromFlags(
+        flags as unknown as Parameters<typeof m.creditOptionsFromFlags>[0],
+        `gensemble bench credit-fraud ${process.argv.slice(4).join(' ')}`,
+      ),
+    );
     process.stdout.write(m.creditTables(res.settings, res.splits) + `\n\nreport: ${res.reportPath}\n`);
   });
 }
