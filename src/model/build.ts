@@ -84,7 +84,10 @@ export interface BuildModelOptions {
   calibrationFraction?: number;
   /** Target false-positive rate of the stored thresholds. Default 0.01. */
   targetFpr?: number;
-  /** The score the stream flags on. Default 'neg_waic'. */
+  /**
+   * The score the stream flags on. Default: 'neg_logp' for transactions, 'combined' for frames,
+   * each chosen on validation data only by the benchmarks (BENCHMARKS.md).
+   */
   score?: ScoreName;
   concurrency?: number;
   outDir: string;

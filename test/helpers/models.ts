@@ -28,6 +28,20 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** Bump when the recipe below changes in a way the key does not capture. */
 const RECIPE_VERSION = 1;
 
+/**
+ * The sources a checkpoint's content depends on: a change to any of them (e.g. the default score
+ * rule, the exported graph) builds fresh test models instead of reusing stale cached ones.
+ */
+const MODEL_SOURCES = [
+  'src/model/build.ts',
+  'src/engine/spec.ts',
+  'src/engine/score-rules.ts',
+  'src/engine/onnx/export.ts',
+  'src/engine/checkpoint.ts',
+  'src/engine/train.ts',
+  'src/engine/vae.ts',
+];
+
 export function testDataDir(): string {
   const env = process.env.GENSEMBLE_DATA_DIR;
   return env !== undefined && env !== '' ? resolve(env) : resolve(repoRoot, '../shared/datasets');
@@ -120,10 +134,9 @@ export async function testModel(
   timeoutMs = 170_000,
 ): Promise<TestModel> {
   const o: Required<TestModelOptions> = { ...DEFAULTS[kind], ...opts };
-  const key = createHash('sha256')
-    .update(JSON.stringify({ RECIPE_VERSION, kind, ...o }))
-    .digest('hex')
-    .slice(0, 16);
+  const h = createHash('sha256').update(JSON.stringify({ RECIPE_VERSION, kind, ...o }));
+  for (const f of MODEL_SOURCES) h.update(await readFile(join(repoRoot, f)));
+  const key = h.digest('hex').slice(0, 16);
   const cache = testModelCacheDir();
   await mkdir(cache, { recursive: true });
   const final = join(cache, `${kind}-${key}`);

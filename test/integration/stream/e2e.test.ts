@@ -147,7 +147,9 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
       new RegExp(`gensemble_records_scored_total\\{kind="transactions",topic="${txTopic}"\\} ${N_TX}`),
     );
     expect(text).toMatch(
-      /gensemble_model_info\{kind="frames",version="[^"]+",execution_provider="cpu",score="neg_waic"\} 1/,
+      new RegExp(
+        `gensemble_model_info\\{kind="frames",version="[^"]+",execution_provider="cpu",score="${frameModel.manifest.scoreRule.score}"\\} 1`,
+      ),
     );
   });
 });
