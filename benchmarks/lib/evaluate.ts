@@ -6,8 +6,8 @@
 import {
   anomalyScores,
   fitCombinedRule,
+  type CombinedComponentSpec,
   type CombinedRule,
-  type ComponentScore,
 } from '../../src/engine/score-rules.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
 import { auroc, averagePrecision, fprAtTpr, rocCurve, type RocPoint } from '../../src/metrics/index.js';
@@ -119,7 +119,37 @@ export const EXTRA_RULES = {
     { score: 'logp_var', weight: 1 },
     { score: 'rate', weight: -1 },
   ],
-} as const satisfies Record<string, ReadonlyArray<{ score: ComponentScore; weight: number }>>;
+  // two-sided "typicality" terms (transform 'abs': |s − mean|/std): an input whose log p or rate is
+  // unusually HIGH is as suspicious as one whose value is unusually low.
+  combined_alp: [{ score: 'neg_logp', weight: 1, transform: 'abs' }],
+  combined_alp_mrate: [
+    { score: 'neg_logp', weight: 1, transform: 'abs' },
+    { score: 'rate', weight: -1 },
+  ],
+  combined_alp_arate: [
+    { score: 'neg_logp', weight: 1, transform: 'abs' },
+    { score: 'rate', weight: 1, transform: 'abs' },
+  ],
+  combined_alp_var: [
+    { score: 'neg_logp', weight: 1, transform: 'abs' },
+    { score: 'logp_var', weight: 1 },
+  ],
+  combined_alp_var_mrate: [
+    { score: 'neg_logp', weight: 1, transform: 'abs' },
+    { score: 'logp_var', weight: 1 },
+    { score: 'rate', weight: -1 },
+  ],
+  combined_lp_var_arate: [
+    { score: 'neg_logp', weight: 1 },
+    { score: 'logp_var', weight: 1 },
+    { score: 'rate', weight: 1, transform: 'abs' },
+  ],
+  combined_alp_var_arate: [
+    { score: 'neg_logp', weight: 1, transform: 'abs' },
+    { score: 'logp_var', weight: 1 },
+    { score: 'rate', weight: 1, transform: 'abs' },
+  ],
+} as const satisfies Record<string, ReadonlyArray<CombinedComponentSpec>>;
 export type ExtraRule = keyof typeof EXTRA_RULES;
 export type RuleId = BenchScore | ExtraRule;
 export const RULE_IDS: readonly RuleId[] = [...BENCH_SCORES, ...(Object.keys(EXTRA_RULES) as ExtraRule[])];
@@ -127,6 +157,13 @@ export const RULE_LABELS: Record<RuleId, string> = {
   ...(SCORE_LABELS as Record<BenchScore, string>),
   combined_lp_mrate: 'z(−log p) − z(rate)',
   combined_lp_var_mrate: 'z(−log p) + z(Var) − z(rate)',
+  combined_alp: '|z(−log p)|',
+  combined_alp_mrate: '|z(−log p)| − z(rate)',
+  combined_alp_arate: '|z(−log p)| + |z(rate)|',
+  combined_alp_var: '|z(−log p)| + z(Var)',
+  combined_alp_var_mrate: '|z(−log p)| + z(Var) − z(rate)',
+  combined_lp_var_arate: 'z(−log p) + z(Var) + |z(rate)|',
+  combined_alp_var_arate: '|z(−log p)| + z(Var) + |z(rate)|',
 };
 
 export interface RuleContext {

@@ -84,6 +84,7 @@ const combinedSchema = z
         .object({
           score: z.enum(['neg_waic', 'neg_logp', 'neg_logp_single', 'rate', 'logp_var']),
           weight: z.number(),
+          transform: z.literal('abs').optional(),
           mean: z.number(),
           std: z.number().positive(),
         })

@@ -1,7 +1,8 @@
 /**
  * Per-record anomaly scores ("higher = more anomalous") from a {@link ScoreBatch}.
  *
- * 'combined' is a hook: Σ_i w_i·(s_i − mean_i)/std_i over component scores, with z-normalisation
+ * 'combined' is a hook: Σ_i w_i·(s_i − mean_i)/std_i over component scores (or, for a component with
+ * `transform: 'abs'`, the two-sided "typicality" term w_i·|s_i − mean_i|/std_i), with z-normalisation
  * statistics measured on held-out normal data (see {@link fitCombinedRule}) and stored in the
  * checkpoint manifest. Default components: z(neg_logp) + z(logp_var) − z(rate) — chosen on validation
  * data only (held-out training images vs blurred / pixel-shuffled / inverted proxies, see
@@ -20,9 +21,24 @@ export const COMPONENT_SCORES: readonly ComponentScore[] = [
 ];
 export const SCORE_NAMES: readonly ScoreName[] = [...COMPONENT_SCORES, 'combined'];
 
+/**
+ * 'abs': the component contributes w·|s − mean|/std (two-sided: unusually HIGH and unusually LOW
+ * values both count as anomalous) instead of w·(s − mean)/std.
+ */
+export type ComponentTransform = 'abs';
+
+/** A component before fitting: which score, its weight and optional transform. */
+export interface CombinedComponentSpec {
+  score: ComponentScore;
+  weight: number;
+  transform?: ComponentTransform;
+}
+
 export interface CombinedComponent {
   score: ComponentScore;
   weight: number;
+  /** Absent: linear z-score term. */
+  transform?: ComponentTransform;
   /** Mean of this score on held-out normal data. */
   mean: number;
   /** Standard deviation of this score on held-out normal data (> 0). */
@@ -33,7 +49,7 @@ export interface CombinedRule {
   components: CombinedComponent[];
 }
 
-export const DEFAULT_COMBINED_COMPONENTS: ReadonlyArray<{ score: ComponentScore; weight: number }> = [
+export const DEFAULT_COMBINED_COMPONENTS: ReadonlyArray<CombinedComponentSpec> = [
   { score: 'neg_logp', weight: 1 },
   { score: 'logp_var', weight: 1 },
   { score: 'rate', weight: -1 },
@@ -77,7 +93,15 @@ export function anomalyScores(batch: ScoreBatch, name: ScoreName, rule?: Combine
     if (!(c.std > 0))
       throw new ScoringInputError(`combined component ${c.score}: std must be > 0, got ${c.std}`);
     const s = componentScore(batch, c.score);
-    for (let i = 0; i < batch.n; i++) out[i] += (c.weight * (s[i] - c.mean)) / c.std;
+    if (c.transform === 'abs') {
+      for (let i = 0; i < batch.n; i++) out[i] += (c.weight * Math.abs(s[i] - c.mean)) / c.std;
+    } else if (c.transform === undefined) {
+      for (let i = 0; i < batch.n; i++) out[i] += (c.weight * (s[i] - c.mean)) / c.std;
+    } else {
+      throw new ScoringInputError(
+        `combined component ${c.score}: unknown transform '${String(c.transform)}'`,
+      );
+    }
   }
   return out;
 }
@@ -88,12 +112,12 @@ export function anomalyScores(batch: ScoreBatch, name: ScoreName, rule?: Combine
  */
 export function fitCombinedRule(
   normal: ScoreBatch,
-  components: ReadonlyArray<{ score: ComponentScore; weight: number }> = DEFAULT_COMBINED_COMPONENTS,
+  components: ReadonlyArray<CombinedComponentSpec> = DEFAULT_COMBINED_COMPONENTS,
 ): CombinedRule {
   if (normal.n < 2)
     throw new CalibrationError(`fitting the combined score needs at least 2 normal records, got ${normal.n}`);
   return {
-    components: components.map(({ score, weight }) => {
+    components: components.map(({ score, weight, transform }) => {
       const s = componentScore(normal, score);
       let mean = 0;
       for (const v of s) mean += v;
@@ -103,7 +127,7 @@ export function fitCombinedRule(
       const std = Math.sqrt(v2 / s.length);
       if (!Number.isFinite(mean) || !Number.isFinite(std))
         throw new CalibrationError(`component ${score} is not finite on the normal data`);
-      return { score, weight, mean, std: std > 0 ? std : 1 };
+      return { score, weight, ...(transform ? { transform } : {}), mean, std: std > 0 ? std : 1 };
     }),
   };
 }
