@@ -162,9 +162,7 @@ function selectNormals(sp: CreditSplit, maxTrain: number): Uint32Array {
   return sp.train.length > maxTrain ? sp.train.subarray(0, maxTrain) : sp.train;
 }
 
-export async function runCreditFraud(
-  o: CreditOptions,
-): Promise<{
+export async function runCreditFraud(o: CreditOptions): Promise<{
   settings: Settings;
   splits: SplitResult[];
   reportPath: string;
