@@ -190,8 +190,18 @@ describe('gensemble serve as a child process', () => {
       intervalMs: 50,
       what: 'some records scored',
     });
-    const metrics = await (await fetch(`${url}/metrics`)).text();
-    expect(metrics).toMatch(/gensemble_records_scored_total\{kind="transactions",topic="[^"]+"\} \d+/);
+    // The Prometheus counters move right after the DB transaction commits: poll (bounded) rather
+    // than race the consumer between its commit and its metrics update.
+    const scoredLine = /gensemble_records_scored_total\{kind="transactions",topic="[^"]+"\} \d+/;
+    let metrics = '';
+    await waitFor(
+      async () => {
+        metrics = await (await fetch(`${url}/metrics`)).text();
+        return scoredLine.test(metrics);
+      },
+      { timeoutMs: 30_000, intervalMs: 50, what: '/metrics to count scored records' },
+    );
+    expect(metrics).toMatch(scoredLine);
     expect(metrics).toMatch(/gensemble_batch_duration_seconds_bucket/);
     expect(metrics).toMatch(
       /gensemble_model_info\{kind="transactions",version="[^"]+",execution_provider="cpu"/,
