@@ -27,12 +27,14 @@ import { creditSplit, takeRows, type CreditSplit } from '../../src/data/splits.j
 import { OnnxScorer } from '../../src/engine/scorer.js';
 import { initBackend } from '../../src/engine/backend.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
-import type { ModelConfig } from '../../src/model/build.js';
+import { buildSplit, type ModelConfig } from '../../src/model/build.js';
+import type { CombinedRule } from '../../src/engine/score-rules.js';
 import { buildOrLoad } from '../lib/cache.js';
 import {
   RULE_IDS,
   RULE_LABELS,
   fitExtraRules,
+  fitTypicalityRules,
   meanStd,
   mdTable,
   metrics,
@@ -158,6 +160,34 @@ export interface SplitResult {
   hist: { normal: number[]; fraud: number[]; normalWaic: number[]; fraudWaic: number[] };
 }
 
+/** Everything one split needs once the default rule is known (phase 2). */
+interface Gathered {
+  seed: number;
+  sp: CreditSplit;
+  trainIdx: Uint32Array;
+  trainRaw: Float32Array;
+  valF: Float32Array;
+  testF: Float32Array;
+  testN: Float32Array;
+  nAllF: number;
+  batches: Record<
+    LikChoice,
+    {
+      valN: ScoreBatch;
+      valF: ScoreBatch;
+      testF: ScoreBatch;
+      testN: ScoreBatch;
+      heldN: ScoreBatch;
+      allF: ScoreBatch;
+      paperN: ScoreBatch;
+      calib: ScoreBatch;
+      rule: { score: ScoreName; combined?: CombinedRule };
+    }
+  >;
+  ctxs: Record<LikChoice, RuleContext>;
+  validation: Record<LikChoice, Record<string, number>>;
+}
+
 function selectNormals(sp: CreditSplit, maxTrain: number): Uint32Array {
   return sp.train.length > maxTrain ? sp.train.subarray(0, maxTrain) : sp.train;
 }
@@ -181,7 +211,11 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
   log(
     `credit-fraud: ${o.quick ? 'QUICK' : 'FULL'} ${data.n} rows from ${dataPath}; settings ${JSON.stringify(s)}`,
   );
-  const results: SplitResult[] = [];
+  const gathered: Gathered[] = [];
+  const rowOf = (neg: ScoreBatch, pos: ScoreBatch, ctx: RuleContext): Row =>
+    Object.fromEntries(
+      RULE_IDS.map((name) => [name, metrics(ruleScores(neg, name, ctx), ruleScores(pos, name, ctx))]),
+    );
   for (let si = 0; si < s.splits; si++) {
     const seed = o.seed + si;
     const sp = creditSplit(labels, {
@@ -215,7 +249,8 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
           heldN: ScoreBatch;
           allF: ScoreBatch;
           paperN: ScoreBatch;
-          rule: { score: ScoreName; combined?: import('../../src/engine/score-rules.js').CombinedRule };
+          calib: ScoreBatch;
+          rule: { score: ScoreName; combined?: CombinedRule };
         }
       >
     > = {};
@@ -250,38 +285,74 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
           heldN: await sc(heldN),
           allF: await sc(allF),
           paperN: await sc(paperN),
+          // build.ts's calibration normals of this training set: the fit set of the candidate rules
+          calib: await sc(takeRows(trainRaw, D, buildSplit(trainIdx.length, seed).calibration)),
           rule: model.checkpoint.manifest.scoreRule,
         };
       } finally {
         await scorer.close();
       }
     }
-    const ctxOf = (bb: {
-      valN: ScoreBatch;
-      rule: { combined?: import('../../src/engine/score-rules.js').CombinedRule };
-    }): RuleContext => ({
-      ...(bb.rule.combined ? { combined: bb.rule.combined } : {}),
-      extra: fitExtraRules(bb.valN),
-    });
-    const rowOf = (neg: ScoreBatch, pos: ScoreBatch, ctx: RuleContext): Row =>
-      Object.fromEntries(
-        RULE_IDS.map((name) => [name, metrics(ruleScores(neg, name, ctx), ruleScores(pos, name, ctx))]),
-      );
+    const ctxs = Object.fromEntries(
+      (Object.keys(LIK) as LikChoice[]).map((lik) => {
+        const bb = batches[lik]!;
+        const ctx: RuleContext = {
+          ...(bb.rule.combined ? { combined: bb.rule.combined } : {}),
+          extra: fitExtraRules(bb.calib),
+          typicality: fitTypicalityRules(bb.calib),
+        };
+        return [lik, ctx];
+      }),
+    ) as Record<LikChoice, RuleContext>;
     const validation = Object.fromEntries(
       (Object.keys(LIK) as LikChoice[]).map((lik) => {
         const b = batches[lik]!;
         return [
           lik,
-          Object.fromEntries(Object.entries(rowOf(b.valN, b.valF, ctxOf(b))).map(([k, m]) => [k, m.auroc])),
+          Object.fromEntries(Object.entries(rowOf(b.valN, b.valF, ctxs[lik])).map(([k, m]) => [k, m.auroc])),
         ];
       }),
     ) as Record<LikChoice, Record<string, number>>;
+    gathered.push({
+      seed,
+      sp,
+      trainIdx,
+      trainRaw,
+      valF,
+      testF,
+      testN,
+      nAllF,
+      batches: batches as Required<typeof batches>,
+      ctxs,
+      validation,
+    });
+  }
+
+  // ONE default rule for every split and row: the best mean validation AUROC (validation normals vs
+  // validation frauds, both likelihoods, all splits), unless --default-score fixes it.
+  const pooled = RULE_IDS.map((name) => ({
+    name,
+    v:
+      gathered.reduce(
+        (a, g) => a + (Object.keys(LIK) as LikChoice[]).reduce((b2, lik) => b2 + g.validation[lik][name], 0),
+        0,
+      ) /
+      (gathered.length * Object.keys(LIK).length),
+  }));
+  const defaultScore: RuleId = o.defaultScore ?? pooled.reduce((x, y) => (y.v > x.v ? y : x)).name;
+  s.defaultScore = defaultScore;
+  log(
+    `credit-fraud: default rule ${o.defaultScore ? 'given' : 'chosen on validation'}: ${defaultScore} (${pooled.map((p) => `${p.name} ${pct(p.v)}`).join(', ')})`,
+  );
+  const results: SplitResult[] = [];
+  for (const g of gathered) {
+    const { seed, sp, trainIdx, trainRaw, valF, testF, testN, nAllF, batches, ctxs, validation } = g;
     const chosen: LikChoice =
       validation['gaussian-standard'][s.defaultScore] > validation['bernoulli-minmax'][s.defaultScore]
         ? 'gaussian-standard'
         : 'bernoulli-minmax';
-    const b = batches[chosen]!;
-    const bctx = ctxOf(b);
+    const b = batches[chosen];
+    const bctx = ctxs[chosen];
     const test = rowOf(b.testN, b.testF, bctx);
     const realisticAp = Object.fromEntries(
       RULE_IDS.map((name) => [
@@ -289,8 +360,8 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
         metrics(ruleScores(b.heldN, name, bctx), ruleScores(b.testF, name, bctx)).ap,
       ]),
     );
-    const pb = batches['bernoulli-minmax']!;
-    const paper = rowOf(pb.paperN, pb.allF, ctxOf(pb));
+    const pb = batches['bernoulli-minmax'];
+    const paper = rowOf(pb.paperN, pb.allF, ctxs['bernoulli-minmax']);
     // classifier: training normals + validation frauds (disjoint from the test set)
     const nTr = trainIdx.length + sp.validationFrauds.length;
     const cx = new Float32Array(nTr * D);

@@ -25,17 +25,19 @@ import {
   type LabeledImages,
 } from '../../src/data/datasets.js';
 import { gaussianNoiseImages, hflipImages, uniformNoiseImages, vflipImages } from '../../src/data/ood.js';
-import { permutation } from '../../src/data/splits.js';
+import { permutation, takeRows } from '../../src/data/splits.js';
 import { OnnxScorer } from '../../src/engine/scorer.js';
 import { fgsm } from '../../src/engine/fgsm.js';
 import { initBackend } from '../../src/engine/backend.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
-import type { ModelConfig } from '../../src/model/build.js';
+import { buildSplit, type ModelConfig } from '../../src/model/build.js';
 import { buildOrLoad, type CachedBuildOptions } from '../lib/cache.js';
 import {
   RULE_IDS,
   RULE_LABELS,
   fitExtraRules,
+  fitTypicalityRules,
+  ruleIdOfEngineScore,
   mdTable,
   metrics,
   pct,
@@ -287,15 +289,23 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
     const rule = ck.manifest.scoreRule;
     const scorer = await OnnxScorer.create(ck.onnxPath);
     try {
-      // validation normals first: held-out training images, never trained on; the extra candidate
-      // rules are fitted on them (the engine's 'combined' uses the checkpoint's calibration stats).
+      // Candidate rules are fitted on the checkpoint's calibration normals (build.ts's seeded split of
+      // the training images: the very records the engine fits its own rules and thresholds on), so
+      // the validation normals below (held-out training images, never trained on) are never a fit set.
+      const split = buildSplit(tr.n, o.seed);
+      const calBatch = await scoreSet(
+        scorer,
+        takeRows(tr.raw, D, split.calibration),
+        split.calibration.length,
+      );
       const half = Math.floor(valIdx.length / 2);
       const vNorm = rawImages(trainSet, valIdx.subarray(0, half), half);
       const vSrc = rawImages(trainSet, valIdx.subarray(half), valIdx.length - half);
       const vNormBatch = await scoreSet(scorer, vNorm.raw, vNorm.n);
       const ctx: RuleContext = {
         ...(rule.combined ? { combined: rule.combined } : {}),
-        extra: fitExtraRules(vNormBatch),
+        extra: fitExtraRules(calBatch),
+        typicality: fitTypicalityRules(calBatch),
       };
       const scoreAll = (b: ScoreBatch): Record<string, Float64Array> =>
         Object.fromEntries(RULE_IDS.map((name) => [name, ruleScores(b, name, ctx)])) as Record<
@@ -406,7 +416,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
         checkpoint: model.dir,
         cached: model.cached,
         trainMs: model.trainMs,
-        defaultScore: rule.score,
+        defaultScore: ruleIdOfEngineScore(rule.score),
         checkpointScore: rule.score,
         trainingConfig: ck.manifest.trainingConfig,
         inDistribution: { name: testSet.name, n: test.n },

@@ -6,8 +6,12 @@
 import {
   anomalyScores,
   fitCombinedRule,
+  fitTypicalityRule,
   type CombinedComponentSpec,
   type CombinedRule,
+  type FittedRules,
+  type TypicalityFitOptions,
+  type TypicalityRule,
 } from '../../src/engine/score-rules.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
 import { auroc, averagePrecision, fprAtTpr, rocCurve, type RocPoint } from '../../src/metrics/index.js';
@@ -36,6 +40,7 @@ export const SCORE_LABELS: Record<ScoreName, string> = {
   neg_waic: 'WAIC',
   neg_logp: 'log p (mean)',
   combined: 'combined z',
+  typicality: 'typicality (Mahalanobis)',
 };
 
 /** NaN scores (a numerically broken record) count as maximally anomalous; returns how many there were. */
@@ -49,8 +54,8 @@ export function sanitize(s: Float64Array): number {
   return bad;
 }
 
-export function scoresOf(batch: ScoreBatch, name: ScoreName, rule?: CombinedRule): Float64Array {
-  const s = anomalyScores(batch, name, rule);
+export function scoresOf(batch: ScoreBatch, name: ScoreName, rules?: FittedRules): Float64Array {
+  const s = anomalyScores(batch, name, rules);
   sanitize(s);
   return s;
 }
@@ -151,8 +156,24 @@ export const EXTRA_RULES = {
   ],
 } as const satisfies Record<string, ReadonlyArray<CombinedComponentSpec>>;
 export type ExtraRule = keyof typeof EXTRA_RULES;
-export type RuleId = BenchScore | ExtraRule;
-export const RULE_IDS: readonly RuleId[] = [...BENCH_SCORES, ...(Object.keys(EXTRA_RULES) as ExtraRule[])];
+
+/**
+ * Typicality candidates: the engine's 'typicality' score (squared Mahalanobis distance of the
+ * per-member score vector) with different feature sets / shrinkage, fitted on validation normals.
+ */
+export const TYPICALITY_RULES = {
+  typ_logp: { features: 'logp', shrinkage: 0.01 },
+  typ_logp_rate: { features: 'logp_rate', shrinkage: 0.01 },
+  typ_logp_rate_s10: { features: 'logp_rate', shrinkage: 0.1 },
+} as const satisfies Record<string, TypicalityFitOptions>;
+export type TypicalityRuleId = keyof typeof TYPICALITY_RULES;
+
+export type RuleId = BenchScore | ExtraRule | TypicalityRuleId;
+export const RULE_IDS: readonly RuleId[] = [
+  ...BENCH_SCORES,
+  ...(Object.keys(EXTRA_RULES) as ExtraRule[]),
+  ...(Object.keys(TYPICALITY_RULES) as TypicalityRuleId[]),
+];
 export const RULE_LABELS: Record<RuleId, string> = {
   ...(SCORE_LABELS as Record<BenchScore, string>),
   combined_lp_mrate: 'z(−log p) − z(rate)',
@@ -164,13 +185,35 @@ export const RULE_LABELS: Record<RuleId, string> = {
   combined_alp_var_mrate: '|z(−log p)| + z(Var) − z(rate)',
   combined_lp_var_arate: 'z(−log p) + z(Var) + |z(rate)|',
   combined_alp_var_arate: '|z(−log p)| + z(Var) + |z(rate)|',
+  typ_logp: 'Mahalanobis(member log p)',
+  typ_logp_rate: 'Mahalanobis(member log p, rate)',
+  typ_logp_rate_s10: 'Mahalanobis(member log p, rate), α=0.1',
 };
+
+/**
+ * The benchmark rule id that reproduces a checkpoint's own scoreRule.score: the engine's 'typicality'
+ * is typ_logp_rate (same features and shrinkage as build.ts, fitted on the same calibration normals).
+ */
+export function ruleIdOfEngineScore(score: ScoreName): RuleId {
+  return score === 'typicality' ? 'typ_logp_rate' : score;
+}
 
 export interface RuleContext {
   /** The checkpoint's combined rule (engine default components, fitted on calibration normals). */
   combined?: CombinedRule;
   /** EXTRA_RULES fitted on validation normals. */
   extra: Record<ExtraRule, CombinedRule>;
+  /** TYPICALITY_RULES fitted on validation normals. */
+  typicality: Record<TypicalityRuleId, TypicalityRule>;
+}
+
+export function fitTypicalityRules(validationNormals: ScoreBatch): Record<TypicalityRuleId, TypicalityRule> {
+  return Object.fromEntries(
+    (Object.keys(TYPICALITY_RULES) as TypicalityRuleId[]).map((k) => [
+      k,
+      fitTypicalityRule(validationNormals, TYPICALITY_RULES[k]),
+    ]),
+  ) as Record<TypicalityRuleId, TypicalityRule>;
 }
 
 export function fitExtraRules(validationNormals: ScoreBatch): Record<ExtraRule, CombinedRule> {
@@ -183,6 +226,8 @@ export function fitExtraRules(validationNormals: ScoreBatch): Record<ExtraRule, 
 }
 
 export function ruleScores(batch: ScoreBatch, id: RuleId, ctx: RuleContext): Float64Array {
-  if (id in EXTRA_RULES) return scoresOf(batch, 'combined', ctx.extra[id as ExtraRule]);
-  return scoresOf(batch, id as ScoreName, ctx.combined);
+  if (id in EXTRA_RULES) return scoresOf(batch, 'combined', { combined: ctx.extra[id as ExtraRule] });
+  if (id in TYPICALITY_RULES)
+    return scoresOf(batch, 'typicality', { typicality: ctx.typicality[id as TypicalityRuleId] });
+  return scoresOf(batch, id as ScoreName, { combined: ctx.combined });
 }

@@ -101,7 +101,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
     for (let start = 0; start < rec.n; start += step) {
       const m = Math.min(step, rec.n - start);
       const batch = await scorer.scoreBatch(rec.raw.subarray(start * rec.d, (start + m) * rec.d), m);
-      const score = anomalyScores(batch, rule.score, rule.combined);
+      const score = anomalyScores(batch, rule.score, rule);
       for (let i = 0; i < m; i++) {
         const isFlagged = threshold !== undefined && score[i] > threshold.value;
         if (isFlagged) flagged++;

@@ -18,7 +18,7 @@ import { CheckpointError, ModelSpecError } from './errors.js';
 import { exportEnsembleOnnx, ONNX_INPUT, ONNX_OUTPUTS, validateEnsembleSpec } from './onnx/export.js';
 import { paramShapes, shapeSize } from './params.js';
 import { OnnxScorer, type ScorerOptions } from './scorer.js';
-import type { CombinedRule } from './score-rules.js';
+import type { CombinedRule, TypicalityRule } from './score-rules.js';
 import { SPEC_VERSION, type EnsembleSpec, type MemberParams } from './spec.js';
 import type { Scorer, ScoreName, Threshold } from './types.js';
 
@@ -30,7 +30,15 @@ export const ONNX_FILE = 'model.onnx';
 export type ModelKind = 'transactions' | 'frames';
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
-const scoreName = z.enum(['neg_waic', 'neg_logp', 'neg_logp_single', 'rate', 'logp_var', 'combined']);
+const scoreName = z.enum([
+  'neg_waic',
+  'neg_logp',
+  'neg_logp_single',
+  'rate',
+  'logp_var',
+  'combined',
+  'typicality',
+]);
 const intPos = z.number().int().positive();
 const archSchema = z.discriminatedUnion('kind', [
   z
@@ -92,6 +100,22 @@ const combinedSchema = z
     ),
   })
   .strict();
+const typicalitySchema = z
+  .object({
+    features: z.enum(['logp', 'logp_rate']),
+    members: intPos,
+    mean: z.array(z.number()),
+    whiten: z.array(z.number()),
+    shrinkage: z.number().min(0).max(1),
+  })
+  .strict()
+  .refine(
+    (t) => {
+      const d = t.features === 'logp' ? t.members : 2 * t.members;
+      return t.mean.length === d && t.whiten.length === d * d;
+    },
+    { message: 'typicality: mean must hold d values and whiten d×d (d = M, or 2M with rates)' },
+  );
 const sha = z.string().regex(/^[0-9a-f]{64}$/);
 const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
   z.union([
@@ -117,7 +141,13 @@ export const manifestSchema = z
     k: intPos,
     members: z.array(z.object({ seed: z.number().int() }).strict()).min(1),
     thresholds: z.array(thresholdSchema),
-    scoreRule: z.object({ score: scoreName, combined: combinedSchema.optional() }).strict(),
+    scoreRule: z
+      .object({
+        score: scoreName,
+        combined: combinedSchema.optional(),
+        typicality: typicalitySchema.optional(),
+      })
+      .strict(),
     trainingConfig: z.record(z.string(), jsonValue),
     dataFingerprint: z.string(),
     createdAt: z.iso.datetime(),
@@ -151,7 +181,7 @@ export type CheckpointManifest = z.infer<typeof manifestSchema>;
 export interface SaveCheckpointOptions {
   kind: ModelKind;
   thresholds?: Threshold[];
-  scoreRule?: { score: ScoreName; combined?: CombinedRule };
+  scoreRule?: { score: ScoreName; combined?: CombinedRule; typicality?: TypicalityRule };
   trainingConfig?: Record<string, JsonValue>;
   dataFingerprint: string;
   /** A previously exported graph of exactly this spec (else it is exported here). */
@@ -309,6 +339,12 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const shapes = new Map(paramShapes(manifest.member));
   shapes.set('eps', [manifest.k, manifest.member.arch.latentDim]);
   const M = manifest.members.length;
+  const typ = manifest.scoreRule.typicality;
+  if (typ && typ.members !== M)
+    throw new CheckpointError(
+      dir,
+      `the typicality rule was fitted for ${typ.members} members, the model has ${M}`,
+    );
   const params: MemberParams[] = Array.from({ length: M }, () => ({}));
   const eps: Array<Float32Array | undefined> = new Array(M);
   for (const t of manifest.weights.tensors) {

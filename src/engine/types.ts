@@ -22,7 +22,14 @@ export interface ScoreBatch {
 }
 
 /** Names of the per-record anomaly scores ("higher = more anomalous"). */
-export type ScoreName = 'neg_waic' | 'neg_logp' | 'neg_logp_single' | 'rate' | 'logp_var' | 'combined';
+export type ScoreName =
+  | 'neg_waic'
+  | 'neg_logp'
+  | 'neg_logp_single'
+  | 'rate'
+  | 'logp_var'
+  | 'combined'
+  | 'typicality';
 
 /** Scores a batch of RAW records (the feature transform is part of the model). */
 export interface Scorer {

@@ -20,7 +20,15 @@ import {
   type ModelKind,
 } from '../engine/checkpoint.js';
 import { calibrateThreshold } from '../engine/calibrate.js';
-import { anomalyScores, fitCombinedRule, SCORE_NAMES, type CombinedRule } from '../engine/score-rules.js';
+import {
+  anomalyScores,
+  fitCombinedRule,
+  fitTypicalityRule,
+  SCORE_NAMES,
+  typicalityDim,
+  type CombinedRule,
+  type TypicalityRule,
+} from '../engine/score-rules.js';
 import { makeMafPrior } from '../engine/vae.js';
 import {
   SPEC_VERSION,
@@ -101,6 +109,8 @@ export interface BuildModelResult {
   spec: EnsembleSpec;
   thresholds: Threshold[];
   combined: CombinedRule;
+  /** Absent when the calibration set is too small for it (fewer than 10 records per dimension). */
+  typicality: TypicalityRule | undefined;
   /** Scores of the calibration normals (for reports). */
   calibration: ScoreBatch;
   trainMs: number;
@@ -116,6 +126,39 @@ function resolvePrior(p: ModelConfig['prior'], latentDim: number, seed: number):
   return p === 'standard' ? { kind: 'standard' } : makeMafPrior(latentDim, p.layers, p.hidden, seed);
 }
 
+/** Row indices of buildModel's seeded train / validation (early stopping) / calibration split. */
+export interface BuildSplit {
+  train: Uint32Array;
+  validation: Uint32Array;
+  calibration: Uint32Array;
+}
+
+/**
+ * The split {@link buildModel} makes of n records (exported so that a benchmark can fit candidate
+ * rules on exactly the calibration normals the engine fits its own rules on).
+ */
+export function buildSplit(
+  n: number,
+  seed: number,
+  validationFraction = 0.1,
+  calibrationFraction = 0.1,
+): BuildSplit {
+  const nVal = Math.max(1, Math.round(n * validationFraction));
+  const nCal = Math.max(2, Math.round(n * calibrationFraction));
+  const nTrain = n - nVal - nCal;
+  if (nTrain < 2)
+    throw new InputError(
+      'BUILD_TOO_FEW',
+      `need more records: ${n} leave ${nTrain} for training after validation and calibration`,
+    );
+  const perm = permutation(n, seed ^ 0x5eed);
+  return {
+    train: perm.subarray(0, nTrain),
+    validation: perm.subarray(nTrain, nTrain + nVal),
+    calibration: perm.subarray(nTrain + nVal),
+  };
+}
+
 export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult> {
   const { raw, n, d } = o;
   if (raw.length !== n * d)
@@ -127,20 +170,13 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
       `model expects ${dataDim(config.arch)} inputs per record, data has ${d}`,
     );
   const seed = o.seed ?? 0;
-  const valFrac = o.validationFraction ?? 0.1;
-  const calFrac = o.calibrationFraction ?? 0.1;
-  const nVal = Math.max(1, Math.round(n * valFrac));
-  const nCal = Math.max(2, Math.round(n * calFrac));
-  const nTrain = n - nVal - nCal;
-  if (nTrain < 2)
-    throw new InputError(
-      'BUILD_TOO_FEW',
-      `need more records: ${n} leave ${nTrain} for training after validation and calibration`,
-    );
-  const perm = permutation(n, seed ^ 0x5eed);
-  const trainRaw = takeRows(raw, d, perm.subarray(0, nTrain));
-  const valRaw = takeRows(raw, d, perm.subarray(nTrain, nTrain + nVal));
-  const calRaw = takeRows(raw, d, perm.subarray(nTrain + nVal));
+  const split = buildSplit(n, seed, o.validationFraction, o.calibrationFraction);
+  const nTrain = split.train.length;
+  const nVal = split.validation.length;
+  const nCal = split.calibration.length;
+  const trainRaw = takeRows(raw, d, split.train);
+  const valRaw = takeRows(raw, d, split.validation);
+  const calRaw = takeRows(raw, d, split.calibration);
 
   const transform = fitTransform(config.transform, trainRaw, nTrain, d);
   const member: MemberSpec = {
@@ -185,9 +221,12 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     await scorer.close();
   }
   const combined = fitCombinedRule(calibration);
+  const typicality =
+    nCal >= 10 * typicalityDim('logp_rate', members) ? fitTypicalityRule(calibration) : undefined;
+  const rules = { combined, typicality };
   const targetFpr = o.targetFpr ?? 0.01;
-  const thresholds = SCORE_NAMES.map((s) =>
-    calibrateThreshold(anomalyScores(calibration, s, combined), targetFpr, s),
+  const thresholds = SCORE_NAMES.filter((s) => s !== 'typicality' || typicality).map((s) =>
+    calibrateThreshold(anomalyScores(calibration, s, rules), targetFpr, s),
   );
   const score = o.score ?? (o.kind === 'transactions' ? 'neg_logp' : 'combined');
   const trainingConfig: Record<string, JsonValue> = {
@@ -210,10 +249,10 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const manifest = await saveCheckpoint(o.outDir, spec, {
     kind: o.kind,
     thresholds,
-    scoreRule: { score, combined },
+    scoreRule: { score, combined, ...(typicality ? { typicality } : {}) },
     trainingConfig,
     dataFingerprint: dataFingerprint(raw),
     onnxBytes,
   });
-  return { manifest, spec, thresholds, combined, calibration, trainMs: trained.elapsedMs };
+  return { manifest, spec, thresholds, combined, typicality, calibration, trainMs: trained.elapsedMs };
 }

@@ -17,6 +17,7 @@ export const SCORE_NAMES = [
   'rate',
   'logp_var',
   'combined',
+  'typicality',
 ] as const satisfies readonly ScoreName[];
 
 export interface ModelVersion {

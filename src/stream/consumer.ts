@@ -423,7 +423,7 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       if (nRows > 0) {
         const ts = performance.now();
         scores = await model.scorer.scoreBatch(features.subarray(0, nRows * dim), nRows);
-        anomaly = anomalyScores(scores, model.score, model.combined);
+        anomaly = anomalyScores(scores, model.score, model.rules);
         scoreMs = performance.now() - ts;
         metrics?.scoreSeconds.observe({ kind }, scoreMs / 1000);
       }

@@ -21,7 +21,7 @@ import {
   type ModelKind,
 } from '../engine/checkpoint.js';
 import { OnnxScorer, type ScorerOptions } from '../engine/scorer.js';
-import type { CombinedRule } from '../engine/score-rules.js';
+import type { FittedRules } from '../engine/score-rules.js';
 import type { ScoreName, Scorer } from '../engine/types.js';
 import type { ModelRegistry } from '../store/model-registry.js';
 import { StreamConfigError, describeError } from './errors.js';
@@ -36,7 +36,8 @@ export interface ActiveModel {
   scorer: Scorer;
   /** The score compared with the threshold (manifest.scoreRule.score, or the registry row's). */
   score: ScoreName;
-  combined: CombinedRule | undefined;
+  /** The manifest's fitted rules ('combined', 'typicality'). */
+  rules: FittedRules;
   /** Flag when score > threshold. */
   threshold: number;
   inputDim: number;
@@ -160,6 +161,8 @@ export class ModelSource {
     }
     if (score === 'combined' && !manifest.scoreRule.combined)
       throw new StreamConfigError(`${c.dir}: score 'combined' needs manifest.scoreRule.combined`);
+    if (score === 'typicality' && !manifest.scoreRule.typicality)
+      throw new StreamConfigError(`${c.dir}: score 'typicality' needs manifest.scoreRule.typicality`);
     const scorer = await OnnxScorer.create(onnxPath, o.scorer ?? {});
     return {
       kind: o.kind,
@@ -168,7 +171,7 @@ export class ModelSource {
       manifest,
       scorer,
       score,
-      combined: manifest.scoreRule.combined,
+      rules: { combined: manifest.scoreRule.combined, typicality: manifest.scoreRule.typicality },
       threshold,
       inputDim: manifest.inputDim,
     };

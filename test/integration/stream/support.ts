@@ -242,7 +242,7 @@ export async function offlineScores(
   try {
     const batch = await scorer.scoreBatch(raw, n);
     const rule = manifest.scoreRule;
-    const scores = anomalyScores(batch, rule.score, rule.combined);
+    const scores = anomalyScores(batch, rule.score, rule);
     const t = manifest.thresholds.find((x) => x.score === rule.score);
     if (!t) throw new Error('no threshold');
     return { scores, threshold: t.value };

@@ -59,7 +59,7 @@ describe('score rules', () => {
       ],
     };
     // record 0: (11-10)/2 + 2(2-1)/0.5 = 0.5 + 4 = 4.5; record 1: 7.5 + 4 = 11.5; record 2: -2.5 + 2(-0.5)/0.5 = -4.5
-    expect(Array.from(anomalyScores(batch, 'combined', rule))).toEqual([4.5, 11.5, -4.5]);
+    expect(Array.from(anomalyScores(batch, 'combined', { combined: rule }))).toEqual([4.5, 11.5, -4.5]);
   });
   it('fitCombinedRule measures population mean/std; constant component gets std 1', () => {
     const rule = fitCombinedRule(batch);

@@ -98,6 +98,22 @@ describe('checkpoint rejection', () => {
     rejects(await variant('o', (d) => flipByte(join(d, 'model.onnx'), 2001)), /model\.onnx is corrupted/));
   it('a missing manifest field', async () =>
     rejects(await variant('f', (d) => editManifest(d, (m) => delete m.transform)), /transform/));
+  it('a typicality rule fitted for another ensemble size', async () =>
+    rejects(
+      await variant('t', (d) =>
+        editManifest(d, (m) => {
+          // a valid 2-member rule (d = 4) on this 3-member model
+          (m.scoreRule as Record<string, unknown>).typicality = {
+            features: 'logp_rate',
+            members: 2,
+            mean: [0, 0, 0, 0],
+            whiten: [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1],
+            shrinkage: 0.01,
+          };
+        }),
+      ),
+      /typicality rule was fitted for 2 members, the model has 3/,
+    ));
   it('a wrong format version', async () =>
     rejects(
       await variant('v', (d) => editManifest(d, (m) => (m.formatVersion = 99))),

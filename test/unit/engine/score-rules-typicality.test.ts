@@ -26,21 +26,21 @@ describe("combined rule with transform 'abs' (typicality)", () => {
     };
     // |11−10|/2 + 2(2−1)/0.5 = 0.5 + 4 = 4.5; |25−10|/2 + 4 = 7.5 + 4 = 11.5;
     // |5−10|/2 + 2(0.5−1)/0.5 = 2.5 − 2 = 0.5 (linear would give −2.5 − 2 = −4.5)
-    expect(Array.from(anomalyScores(batch, 'combined', rule))).toEqual([4.5, 11.5, 0.5]);
+    expect(Array.from(anomalyScores(batch, 'combined', { combined: rule }))).toEqual([4.5, 11.5, 0.5]);
   });
   it('abs with a negative weight: −|s − mean|/std', () => {
     const rule: CombinedRule = {
       components: [{ score: 'rate', weight: -1, transform: 'abs', mean: 1, std: 0.5 }],
     };
     // −|2−1|/0.5 = −2, −2, −|0.5−1|/0.5 = −1
-    expect(Array.from(anomalyScores(batch, 'combined', rule))).toEqual([-2, -2, -1]);
+    expect(Array.from(anomalyScores(batch, 'combined', { combined: rule }))).toEqual([-2, -2, -1]);
   });
   it('two-sided: values equally far above and below the mean score the same', () => {
     // neg_logp 11 and 25 around mean 18, std 7: both |·| = 1; 5 → 13/7
     const rule: CombinedRule = {
       components: [{ score: 'neg_logp', weight: 1, transform: 'abs', mean: 18, std: 7 }],
     };
-    const s = anomalyScores(batch, 'combined', rule);
+    const s = anomalyScores(batch, 'combined', { combined: rule });
     expect(s[0]).toBe(1);
     expect(s[1]).toBe(1);
     expect(s[2]).toBeCloseTo(13 / 7, 14);
@@ -58,7 +58,7 @@ describe("combined rule with transform 'abs' (typicality)", () => {
     // scores: |2−1.5|/√0.5 + (1 − 26/3)/σ_var, ...; check record 2 by hand
     const mv = 26 / 3;
     const sv = Math.sqrt(((1 - mv) ** 2 + (25 - mv) ** 2 + (0 - mv) ** 2) / 3);
-    const s = anomalyScores(batch, 'combined', rule);
+    const s = anomalyScores(batch, 'combined', { combined: rule });
     expect(s[2]).toBeCloseTo(1 / Math.sqrt(0.5) + (0 - mv) / sv, 12);
     expect(s[0]).toBeCloseTo(0.5 / Math.sqrt(0.5) + (1 - mv) / sv, 12);
   });
@@ -66,7 +66,7 @@ describe("combined rule with transform 'abs' (typicality)", () => {
     const rule = {
       components: [{ score: 'rate', weight: 1, transform: 'sqrt', mean: 0, std: 1 }],
     } as unknown as CombinedRule;
-    expect(() => anomalyScores(batch, 'combined', rule)).toThrow(ScoringInputError);
+    expect(() => anomalyScores(batch, 'combined', { combined: rule })).toThrow(ScoringInputError);
   });
 });
 
