@@ -465,7 +465,7 @@ export function imageTables(results: TrainResultJson[]): string {
     const tname = r.train === 'mnist' ? 'MNIST' : 'Fashion-MNIST';
     parts.push(`### Trained on ${tname} — AUROC % (ours vs paper)\n`);
     parts.push(
-      `Default score: \`${r.defaultScore}\` (${RULE_LABELS[r.defaultScore]}), the same rule in every row and for every trained model, chosen by mean validation AUROC (table below; no test OoD set involved). Checkpoint scoreRule: \`${r.checkpointScore}\`${r.checkpointScore === r.defaultScore ? ' (same)' : ' (differs: the checkpoint was built before the default changed)'}.\n`,
+      `Default score: \`${r.defaultScore}\` (${RULE_LABELS[r.defaultScore]}), the same rule in every row and for every trained model, chosen by mean validation AUROC (table below; no test OoD set involved). Checkpoint scoreRule: \`${r.checkpointScore}\`${ruleIdOfEngineScore(r.checkpointScore) === r.defaultScore ? ' (the same rule)' : ' (differs: the checkpoint was built before the default changed)'}.\n`,
     );
     const rows = OOD_NAMES.map((ood) => {
       const m = r.sets[ood].metrics;

@@ -79,7 +79,10 @@ async function runScore(f: ScoreFlags): Promise<void> {
     if (!out.write(s)) await once(out, 'drain');
   };
   const M = manifest.members.length;
-  const memberCols = Array.from({ length: M }, (_, m) => `logp_${m}`);
+  const memberCols = [
+    ...Array.from({ length: M }, (_, m) => `logp_${m}`),
+    ...Array.from({ length: M }, (_, m) => `rate_${m}`),
+  ];
   try {
     if (format === 'csv') {
       await write(
@@ -106,6 +109,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
         const isFlagged = threshold !== undefined && score[i] > threshold.value;
         if (isFlagged) flagged++;
         const logp = Array.from(batch.logp.subarray(i * M, (i + 1) * M));
+        const memberRate = Array.from(batch.memberRate.subarray(i * M, (i + 1) * M));
         const id = rec.ids[start + i];
         if (format === 'csv') {
           await write(
@@ -113,6 +117,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
               id,
               ...(rec.labels ? [rec.labels[start + i]] : []),
               ...logp.map(fmt),
+              ...memberRate.map(fmt),
               fmt(batch.logpMean[i]),
               fmt(batch.logpVar[i]),
               fmt(batch.waic[i]),
@@ -127,6 +132,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
               id,
               ...(rec.labels ? { label: rec.labels[start + i] } : {}),
               logp,
+              member_rate: memberRate,
               logp_mean: batch.logpMean[i],
               logp_var: batch.logpVar[i],
               waic: batch.waic[i],

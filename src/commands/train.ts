@@ -7,6 +7,8 @@ import { readRecords } from './inputs.js';
 import { InputError } from '../errors.js';
 import type { ModelKind } from '../engine/checkpoint.js';
 import type { Likelihood } from '../engine/spec.js';
+import type { ScoreName } from '../engine/types.js';
+import { SCORE_NAMES } from '../engine/score-rules.js';
 
 interface TrainFlags {
   kind: ModelKind;
@@ -26,6 +28,7 @@ interface TrainFlags {
   bootstrap: boolean;
   targetFpr: number;
   limit?: number;
+  score?: ScoreName;
   progress: boolean;
 }
 
@@ -60,6 +63,12 @@ export function register(program: Command): void {
       0.01,
     )
     .option('--limit <n>', 'read at most n records', parseIntArg('--limit', 1))
+    .addOption(
+      new Option(
+        '--score <name>',
+        "the score the stream flags on (default: the kind's validated default, see BENCHMARKS.md)",
+      ).choices([...SCORE_NAMES]),
+    )
     .option('--no-progress', 'no progress bar')
     .action(async (flags: TrainFlags) => {
       await runTrain(flags);
@@ -127,6 +136,7 @@ async function runTrain(f: TrainFlags): Promise<void> {
       warmupSteps: f.warmup,
       bootstrap: f.bootstrap,
       targetFpr: f.targetFpr,
+      ...(f.score !== undefined ? { score: f.score } : {}),
       outDir: resolve(f.out),
       onBackend: (m, detail) => {
         if (m === 0) process.stderr.write(`tfjs backend: ${detail}\n`);

@@ -229,6 +229,11 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     calibrateThreshold(anomalyScores(calibration, s, rules), targetFpr, s),
   );
   const score = o.score ?? (o.kind === 'transactions' ? 'neg_logp' : 'combined');
+  if (score === 'typicality' && !typicality)
+    throw new InputError(
+      'BUILD_TOO_FEW',
+      `score 'typicality' needs at least ${10 * typicalityDim('logp_rate', members)} calibration records (10 per dimension), got ${nCal}`,
+    );
   const trainingConfig: Record<string, JsonValue> = {
     members,
     k,

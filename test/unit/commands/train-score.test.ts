@@ -65,10 +65,11 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     const s = await cli(['score', '--model', model, '--input', csv, '--out', out, '--limit', '500']);
     expect(s.code).toBe(0);
     const lines = (await readFile(out, 'utf8')).trim().split('\n');
-    expect(lines[0]).toBe('id,label,logp_0,logp_1,logp_mean,logp_var,waic,rate,score,flagged');
+    expect(lines[0]).toBe('id,label,logp_0,logp_1,rate_0,rate_1,logp_mean,logp_var,waic,rate,score,flagged');
     expect(lines).toHaveLength(501);
     for (const line of lines.slice(1)) {
-      const [, , a, b, mean, v, waic, , score, flagged] = line.split(',').map(Number);
+      const [, , a, b, r0, r1, mean, v, waic, rate, score, flagged] = line.split(',').map(Number);
+      expect(rate).toBeCloseTo((r0 + r1) / 2, 3);
       // mean, population variance and WAIC recomputed in float64 from the members' columns
       expect(mean).toBeCloseTo((a + b) / 2, 3);
       expect(v).toBeCloseTo(((a - b) / 2) ** 2, 3);
@@ -83,9 +84,10 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     const rows = (await readFile(jl, 'utf8'))
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { logp: number[] });
+      .map((l) => JSON.parse(l) as { logp: number[]; member_rate: number[] });
     expect(rows).toHaveLength(3);
     expect(rows[0].logp).toHaveLength(2);
+    expect(rows[0].member_rate).toHaveLength(2);
 
     // A frames-shaped input against the transactions model: one clear line, non-zero exit.
     const idx = join(dataDir, 'mnist/t10k-images-idx3-ubyte.gz');
@@ -93,6 +95,61 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^gensemble: error: /m);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
+  }, 180_000);
+
+  it('--score typicality: the manifest holds the fitted rule and the score column is its Mahalanobis distance', async () => {
+    const model = join(dir, 'model-typ');
+    const t = await cli([
+      'train',
+      '--kind',
+      'transactions',
+      '--data',
+      csv,
+      '--out',
+      model,
+      '--members',
+      '2',
+      '--steps',
+      '40',
+      '--limit',
+      '4000',
+      '--score',
+      'typicality',
+      '--no-progress',
+    ]);
+    expect(t.code).toBe(0);
+    const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
+      scoreRule: { score: string; typicality: { mean: number[]; whiten: number[]; features: string } };
+      thresholds: Array<{ score: string; value: number }>;
+    };
+    expect(manifest.scoreRule.score).toBe('typicality');
+    const { mean, whiten, features } = manifest.scoreRule.typicality;
+    expect(features).toBe('logp_rate');
+    expect(mean).toHaveLength(4);
+    const th = manifest.thresholds.find((x) => x.score === 'typicality')!.value;
+    const out = join(dir, 'typ.csv');
+    expect(
+      (await cli(['score', '--model', model, '--input', csv, '--out', out, '--limit', '300'])).code,
+    ).toBe(0);
+    const lines = (await readFile(out, 'utf8')).trim().split('\n');
+    let flaggedCount = 0;
+    for (const line of lines.slice(1)) {
+      const f = line.split(',').map(Number);
+      // [logp_0, logp_1, rate_0, rate_1] − mean, then ‖W·e‖² with W lower triangular, in float64
+      const e = [f[2], f[3], f[4], f[5]].map((x, j) => x - mean[j]);
+      let q = 0;
+      for (let r = 0; r < 4; r++) {
+        let acc = 0;
+        for (let c = 0; c < 4; c++) acc += whiten[r * 4 + c] * e[c];
+        q += acc * acc;
+      }
+      const score = f[10];
+      expect(Math.abs(score - q)).toBeLessThan(1e-4 * (1 + q));
+      expect(f[11]).toBe(score > th ? 1 : 0);
+      flaggedCount += f[11];
+    }
+    // 300 rows of mostly normal data at a 1% threshold: some but far from all flagged
+    expect(flaggedCount).toBeLessThan(60);
   }, 180_000);
 
   it('rejects bad arguments and unreadable inputs with one line and no stack trace', async () => {
