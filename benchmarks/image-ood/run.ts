@@ -49,6 +49,7 @@ import {
   thin,
 } from '../lib/evaluate.js';
 import { histogramSvg, rocSvg } from '../lib/svg.js';
+import { blur, invert, pixelShuffle, shrink as shrinkImages } from './proxies.js';
 import { OOD_NAMES, PAPER_TABLE2, oodLabel, type OodName, type TrainSet } from './paper.js';
 
 const D = 784;
@@ -152,46 +153,6 @@ function flip(raw: Float32Array, n: number, dir: 'h' | 'v'): Float32Array {
   const img = { count: n, height: 28, width: 28, pixels: raw };
   return (dir === 'h' ? hflipImages(img) : vflipImages(img)).pixels;
 }
-
-/** Validation proxies from held-out training images (never a test OoD set). */
-export function blur(raw: Float32Array, n: number): Float32Array {
-  let cur = raw;
-  for (let pass = 0; pass < 2; pass++) {
-    const out = new Float32Array(cur.length);
-    for (let i = 0; i < n; i++)
-      for (let r = 0; r < 28; r++)
-        for (let c = 0; c < 28; c++) {
-          let s = 0;
-          let m = 0;
-          for (let dr = -1; dr <= 1; dr++)
-            for (let dc = -1; dc <= 1; dc++) {
-              const rr = r + dr;
-              const cc = c + dc;
-              if (rr < 0 || rr >= 28 || cc < 0 || cc >= 28) continue;
-              s += cur[i * D + rr * 28 + cc];
-              m++;
-            }
-          out[i * D + r * 28 + c] = s / m;
-        }
-    cur = out;
-  }
-  return cur;
-}
-
-export function pixelShuffle(raw: Float32Array, n: number, seed: number): Float32Array {
-  const out = new Float32Array(raw.length);
-  for (let i = 0; i < n; i++) {
-    const p = permutation(D, seed + i);
-    for (let j = 0; j < D; j++) out[i * D + j] = raw[i * D + p[j]];
-  }
-  return out;
-}
-
-export function invert(raw: Float32Array): Float32Array {
-  return raw.map((v) => 255 - v);
-}
-
-export const PROXIES = ['blur', 'pixel-shuffle', 'invert'] as const;
 
 export interface SetResult {
   name: string;
@@ -389,6 +350,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
         blur: blur(vSrc.raw, vSrc.n),
         'pixel-shuffle': pixelShuffle(vSrc.raw, vSrc.n, o.seed + 404),
         invert: invert(vSrc.raw),
+        shrink: shrinkImages(vSrc.raw, vSrc.n),
       };
       const proxies: Record<string, Record<string, number>> = {};
       for (const [pname, praw] of Object.entries(proxyRaw)) {
