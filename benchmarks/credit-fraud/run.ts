@@ -207,14 +207,6 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
   const data = await loadCreditCardCsv(dataPath);
   if (!data.labels) throw new Error(`${dataPath}: no Class column`);
   const labels = data.labels;
-  if (process.env.GENSEMBLE_EXPERIMENT_LOG_AMOUNT === '1') {
-    // EXPERIMENT (not a product path): signed log1p of Amount (column 29) before everything
-    for (let i = 0; i < data.n; i++) {
-      const v = data.features[i * D + 29];
-      data.features[i * D + 29] = Math.sign(v) * Math.log1p(Math.abs(v));
-    }
-    log('credit-fraud: EXPERIMENT log1p(Amount)');
-  }
   await initBackend('auto');
   log(
     `credit-fraud: ${o.quick ? 'QUICK' : 'FULL'} ${data.n} rows from ${dataPath}; settings ${JSON.stringify(s)}`,
