@@ -32,6 +32,7 @@ import type { CombinedRule } from '../../src/engine/score-rules.js';
 import { buildOrLoad } from '../lib/cache.js';
 import {
   RULE_IDS,
+  ruleNeedsComplexity,
   RULE_LABELS,
   fitExtraRules,
   fitTypicalityRules,
@@ -49,6 +50,9 @@ import {
 } from '../lib/evaluate.js';
 import { histogramSvg, rocSvg } from '../lib/svg.js';
 import { trainClassifier } from './classifier.js';
+
+/** Every candidate rule that applies to tabular records (the input complexity is for 8-bit images). */
+const CREDIT_RULE_IDS: readonly RuleId[] = RULE_IDS.filter((id) => !ruleNeedsComplexity(id));
 
 const D = 30;
 export const PAPER_TABLE3 = {
@@ -214,7 +218,7 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
   const gathered: Gathered[] = [];
   const rowOf = (neg: ScoreBatch, pos: ScoreBatch, ctx: RuleContext): Row =>
     Object.fromEntries(
-      RULE_IDS.map((name) => [name, metrics(ruleScores(neg, name, ctx), ruleScores(pos, name, ctx))]),
+      CREDIT_RULE_IDS.map((name) => [name, metrics(ruleScores(neg, name, ctx), ruleScores(pos, name, ctx))]),
     );
   for (let si = 0; si < s.splits; si++) {
     const seed = o.seed + si;
@@ -330,7 +334,7 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
 
   // ONE default rule for every split and row: the best mean validation AUROC (validation normals vs
   // validation frauds, both likelihoods, all splits), unless --default-score fixes it.
-  const pooled = RULE_IDS.map((name) => ({
+  const pooled = CREDIT_RULE_IDS.map((name) => ({
     name,
     v:
       gathered.reduce(
@@ -355,7 +359,7 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
     const bctx = ctxs[chosen];
     const test = rowOf(b.testN, b.testF, bctx);
     const realisticAp = Object.fromEntries(
-      RULE_IDS.map((name) => [
+      CREDIT_RULE_IDS.map((name) => [
         name,
         metrics(ruleScores(b.heldN, name, bctx), ruleScores(b.testF, name, bctx)).ap,
       ]),
@@ -428,7 +432,7 @@ const ms = (v: number[]): string => {
 export function creditTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[]): string {
   const parts: string[] = [];
   // rules present in every split (results written by older versions may lack the newer candidates)
-  const ids = RULE_IDS.filter((n) =>
+  const ids = CREDIT_RULE_IDS.filter((n) =>
     r.every((x) => x.test[n] !== undefined && x.paper[n] !== undefined && x.realisticAp[n] !== undefined),
   );
   const rows: Array<
@@ -601,7 +605,7 @@ export function creditCommand(program: Command): Command {
     .option('--members <m>', 'ensemble members (override)')
     .option('--steps <n>', 'training steps (override)')
     .option('--out <dir>', 'report directory')
-    .option('--default-score <rule>', `default rule (${RULE_IDS.join(', ')})`)
+    .option('--default-score <rule>', `default rule (${CREDIT_RULE_IDS.join(', ')})`)
     .option('--no-cache', 'retrain even when cached');
 }
 
@@ -633,8 +637,8 @@ export function creditOptionsFromFlags(f: CreditFlags, command?: string): Credit
 }
 
 function checkRule(v: string): RuleId {
-  if (!(RULE_IDS as readonly string[]).includes(v))
-    throw new Error(`--default-score must be one of ${RULE_IDS.join(', ')}, got ${v}`);
+  if (!(CREDIT_RULE_IDS as readonly string[]).includes(v))
+    throw new Error(`--default-score must be one of ${CREDIT_RULE_IDS.join(', ')}, got ${v}`);
   return v as RuleId;
 }
 

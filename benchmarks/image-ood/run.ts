@@ -248,7 +248,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
     });
     const ck = model.checkpoint;
     const rule = ck.manifest.scoreRule;
-    const scorer = await OnnxScorer.create(ck.onnxPath);
+    const scorer = await OnnxScorer.create(ck.onnxPath, { inputComplexity: true });
     try {
       // Candidate rules are fitted on the checkpoint's calibration normals (build.ts's seeded split of
       // the training images: the very records the engine fits its own rules and thresholds on), so

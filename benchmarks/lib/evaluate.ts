@@ -30,6 +30,7 @@ export const BENCH_SCORES = [
   'neg_waic',
   'neg_logp',
   'combined',
+  'neg_logp_ic',
 ] as const satisfies readonly ScoreName[];
 export type BenchScore = (typeof BENCH_SCORES)[number];
 
@@ -39,6 +40,7 @@ export const SCORE_LABELS: Record<ScoreName, string> = {
   logp_var: 'Var log p',
   neg_waic: 'WAIC',
   neg_logp: 'log p (mean)',
+  neg_logp_ic: '−log p − L(x)',
   combined: 'combined z',
   typicality: 'typicality (Mahalanobis)',
 };
@@ -154,6 +156,27 @@ export const EXTRA_RULES = {
     { score: 'logp_var', weight: 1 },
     { score: 'rate', weight: 1, transform: 'abs' },
   ],
+  // input-complexity-corrected likelihood (−log p − L(x), Serrà et al. 2020; images only)
+  combined_ic_var: [
+    { score: 'neg_logp_ic', weight: 1 },
+    { score: 'logp_var', weight: 1 },
+  ],
+  combined_ic_var_mrate: [
+    { score: 'neg_logp_ic', weight: 1 },
+    { score: 'logp_var', weight: 1 },
+    { score: 'rate', weight: -1 },
+  ],
+  combined_ic_lp_var: [
+    { score: 'neg_logp_ic', weight: 1 },
+    { score: 'neg_logp', weight: 1 },
+    { score: 'logp_var', weight: 1 },
+  ],
+  combined_ic_lp_var_mrate: [
+    { score: 'neg_logp_ic', weight: 1 },
+    { score: 'neg_logp', weight: 1 },
+    { score: 'logp_var', weight: 1 },
+    { score: 'rate', weight: -1 },
+  ],
 } as const satisfies Record<string, ReadonlyArray<CombinedComponentSpec>>;
 export type ExtraRule = keyof typeof EXTRA_RULES;
 
@@ -185,10 +208,24 @@ export const RULE_LABELS: Record<RuleId, string> = {
   combined_alp_var_mrate: '|z(−log p)| + z(Var) − z(rate)',
   combined_lp_var_arate: 'z(−log p) + z(Var) + |z(rate)|',
   combined_alp_var_arate: '|z(−log p)| + z(Var) + |z(rate)|',
+  combined_ic_var: 'z(−log p − L) + z(Var)',
+  combined_ic_var_mrate: 'z(−log p − L) + z(Var) − z(rate)',
+  combined_ic_lp_var: 'z(−log p − L) + z(−log p) + z(Var)',
+  combined_ic_lp_var_mrate: 'z(−log p − L) + z(−log p) + z(Var) − z(rate)',
   typ_logp: 'Mahalanobis(member log p)',
   typ_logp_rate: 'Mahalanobis(member log p, rate)',
   typ_logp_rate_s10: 'Mahalanobis(member log p, rate), α=0.1',
 };
+
+/** Whether a rule needs the input complexity (8-bit images only; not the credit benchmark). */
+export function ruleNeedsComplexity(id: RuleId): boolean {
+  if (id === 'neg_logp_ic') return true;
+  if (id in EXTRA_RULES)
+    return (EXTRA_RULES[id as ExtraRule] as ReadonlyArray<CombinedComponentSpec>).some(
+      (c) => c.score === 'neg_logp_ic',
+    );
+  return false;
+}
 
 /**
  * The benchmark rule id that reproduces a checkpoint's own scoreRule.score: the engine's 'typicality'

@@ -28,6 +28,7 @@ import { buildOrLoad } from '../lib/cache.js';
 import { loadCreditCardCsv } from '../../src/data/credit.js';
 import { loadMnist } from '../../src/data/datasets.js';
 import { OnnxScorer } from '../../src/engine/scorer.js';
+import { needsComplexity } from '../../src/engine/score-rules.js';
 import { createKnex, migrateLatest } from '../../src/store/knex.js';
 import { transactionCodec, imageFrameCodec } from '../../src/schemas/codec.js';
 import { TRANSACTION_PCA_FIELDS, type ImageFrame, type Transaction } from '../../src/schemas/schemas.js';
@@ -285,7 +286,13 @@ const fr =
     ? await sustained('frames', N_FRAMES, frModel.dir, frameMsg, 500)
     : { records: 0, seconds: 1, perSecond: 0, batches: [{ records: 1 } as BatchEvent], rss: [] };
 const meanBatch = Math.max(1, Math.round(fr.batches.reduce((s, b) => s + b.records, 0) / fr.batches.length));
-const engine = await OnnxScorer.create(join(frModel.dir, 'model.onnx'), scorerOpts);
+// the engine baseline does what the consumer's scorer does: with the input complexity when the
+// model's flag rule needs it
+const frRule = frModel.checkpoint.manifest.scoreRule;
+const engine = await OnnxScorer.create(join(frModel.dir, 'model.onnx'), {
+  ...scorerOpts,
+  inputComplexity: needsComplexity(frRule.score, frRule),
+});
 const nEng = Math.max(1, Math.min(N_FRAMES, 10_000));
 const engX = new Float32Array(nEng * 784);
 for (let i = 0; i < engX.length; i++) engX[i] = mnistTest.images.pixels[i % mnistTest.images.pixels.length];

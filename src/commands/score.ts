@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { parseIntArg } from '../cli.js';
 import { loadCheckpoint } from '../engine/checkpoint.js';
 import { OnnxScorer } from '../engine/scorer.js';
-import { anomalyScores } from '../engine/score-rules.js';
+import { anomalyScores, needsComplexity } from '../engine/score-rules.js';
 import { InputError } from '../errors.js';
 import { readRecords } from './inputs.js';
 
@@ -73,7 +73,10 @@ async function runScore(f: ScoreFlags): Promise<void> {
   }
   const rule = manifest.scoreRule;
   const threshold = manifest.thresholds.find((t) => t.score === rule.score);
-  const scorer = await OnnxScorer.create(ckpt.onnxPath, f.chunk !== undefined ? { chunkSize: f.chunk } : {});
+  const scorer = await OnnxScorer.create(ckpt.onnxPath, {
+    ...(f.chunk !== undefined ? { chunkSize: f.chunk } : {}),
+    inputComplexity: needsComplexity(rule.score, rule),
+  });
   const out = createWriteStream(f.out);
   const write = async (s: string): Promise<void> => {
     if (!out.write(s)) await once(out, 'drain');

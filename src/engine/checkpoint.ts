@@ -36,6 +36,7 @@ const scoreName = z.enum([
   'neg_logp_single',
   'rate',
   'logp_var',
+  'neg_logp_ic',
   'combined',
   'typicality',
 ]);
@@ -90,7 +91,7 @@ const combinedSchema = z
     components: z.array(
       z
         .object({
-          score: z.enum(['neg_waic', 'neg_logp', 'neg_logp_single', 'rate', 'logp_var']),
+          score: z.enum(['neg_waic', 'neg_logp', 'neg_logp_single', 'rate', 'logp_var', 'neg_logp_ic']),
           weight: z.number(),
           transform: z.literal('abs').optional(),
           mean: z.number(),

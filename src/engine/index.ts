@@ -25,12 +25,14 @@ export {
   type JsonValue,
 } from './checkpoint.js';
 export { calibrateThreshold, flaggedFraction } from './calibrate.js';
+export { inputComplexity } from './complexity.js';
 export {
   anomalyScores,
   componentScore,
   fitCombinedRule,
   fitTypicalityRule,
   typicalityScores,
+  needsComplexity,
   COMPONENT_SCORES,
   SCORE_NAMES,
   DEFAULT_COMBINED_COMPONENTS,

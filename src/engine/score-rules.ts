@@ -27,6 +27,7 @@ export const COMPONENT_SCORES: readonly ComponentScore[] = [
   'neg_logp_single',
   'rate',
   'logp_var',
+  'neg_logp_ic',
 ];
 export const SCORE_NAMES: readonly ScoreName[] = [...COMPONENT_SCORES, 'combined', 'typicality'];
 
@@ -66,6 +67,10 @@ export const DEFAULT_COMBINED_COMPONENTS: ReadonlyArray<CombinedComponentSpec> =
 
 /** One component score for every record of the batch (float64 array of length n). */
 export function componentScore(batch: ScoreBatch, name: ComponentScore): Float64Array {
+  if (name === 'neg_logp_ic' && (!batch.complexity || batch.complexity.length !== batch.n))
+    throw new ScoringInputError(
+      "score 'neg_logp_ic' needs the input complexity: create the scorer with inputComplexity: true",
+    );
   const out = new Float64Array(batch.n);
   for (let i = 0; i < batch.n; i++) {
     switch (name) {
@@ -84,9 +89,20 @@ export function componentScore(batch: ScoreBatch, name: ComponentScore): Float64
       case 'logp_var':
         out[i] = batch.logpVar[i];
         break;
+      case 'neg_logp_ic':
+        // −log p(x) − L(x), Serrà et al. 2020 (engine/complexity.ts)
+        out[i] = -batch.logpMean[i] - (batch.complexity as Float32Array)[i];
+        break;
     }
   }
   return out;
+}
+
+/** Whether computing `name` (with these rules) needs ScoreBatch.complexity. */
+export function needsComplexity(name: ScoreName, rules: FittedRules = {}): boolean {
+  if (name === 'neg_logp_ic') return true;
+  if (name === 'combined') return (rules.combined?.components ?? []).some((c) => c.score === 'neg_logp_ic');
+  return false;
 }
 
 /** The fitted parameters the derived scores need ('combined', 'typicality'); a manifest's scoreRule fits. */

@@ -8,6 +8,7 @@ import { onnx } from './onnx/graph.js';
 import { ScorerRuntimeError, ScoringInputError } from './errors.js';
 import type { ScoreBatch, Scorer } from './types.js';
 import { ONNX_INPUT } from './onnx/export.js';
+import { inputComplexity } from './complexity.js';
 
 export interface ScorerOptions {
   /**
@@ -28,6 +29,11 @@ export interface ScorerOptions {
   executionProvider?: 'cpu' | 'cuda';
   /** Receives the fallback warning (default: console.warn). */
   warn?: (msg: string) => void;
+  /**
+   * Also compute each record's input complexity (ScoreBatch.complexity, engine/complexity.ts), which
+   * the 'neg_logp_ic' score needs. Default false. See {@link scorerNeedsComplexity}.
+   */
+  inputComplexity?: boolean;
 }
 
 export const DEFAULT_CHUNK_SIZE = 4096;
@@ -68,6 +74,8 @@ export class OnnxScorer implements Scorer {
     readonly executionProvider: string,
     /** Records per session.run call. */
     readonly chunkSize: number,
+    /** Whether scoreBatch fills ScoreBatch.complexity. */
+    readonly inputComplexity: boolean,
   ) {}
 
   /** Creates the session from serialized model bytes or a file path. */
@@ -126,7 +134,7 @@ export class OnnxScorer implements Scorer {
     if (!Number.isFinite(inputDim) || !Number.isFinite(members))
       throw new ScorerRuntimeError('model input/output shapes do not declare inputDim and member count');
     const chunkSize = chunkOpt ?? defaultChunkSize(modelK(model) ?? 16, inputDim);
-    return new OnnxScorer(session, inputDim, members, ep, chunkSize);
+    return new OnnxScorer(session, inputDim, members, ep, chunkSize, opts.inputComplexity ?? false);
   }
 
   async scoreBatch(x: Float32Array, n: number): Promise<ScoreBatch> {
@@ -169,6 +177,7 @@ export class OnnxScorer implements Scorer {
       out.rate.set(get('rate'), start);
       for (const name of OUTPUT_NAMES) (res[name] as ort.Tensor).dispose?.();
     }
+    if (this.inputComplexity) out.complexity = inputComplexity(x, n, this.inputDim);
     return out;
   }
 

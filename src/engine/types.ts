@@ -19,6 +19,11 @@ export interface ScoreBatch {
   waic: Float32Array;
   /** Mean over members of rate. [n] */
   rate: Float32Array;
+  /**
+   * Input complexity L(x) in nats [n] (see engine/complexity.ts), present when the scorer was created
+   * with `inputComplexity: true`; needed by the 'neg_logp_ic' score.
+   */
+  complexity?: Float32Array;
 }
 
 /** Names of the per-record anomaly scores ("higher = more anomalous"). */
@@ -28,6 +33,7 @@ export type ScoreName =
   | 'neg_logp_single'
   | 'rate'
   | 'logp_var'
+  | 'neg_logp_ic'
   | 'combined'
   | 'typicality';
 

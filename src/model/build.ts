@@ -24,6 +24,7 @@ import {
   anomalyScores,
   fitCombinedRule,
   fitTypicalityRule,
+  needsComplexity,
   SCORE_NAMES,
   typicalityDim,
   type CombinedRule,
@@ -213,7 +214,11 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     members: trained.members,
   };
   const onnxBytes = exportEnsembleOnnx(spec);
-  const scorer = await OnnxScorer.create(onnxBytes, o.scorer ?? {});
+  // frames: also the input complexity, so that 'neg_logp_ic' (and rules using it) get thresholds
+  const scorer = await OnnxScorer.create(onnxBytes, {
+    ...(o.scorer ?? {}),
+    inputComplexity: o.kind === 'frames',
+  });
   let calibration: ScoreBatch;
   try {
     calibration = await scorer.scoreBatch(calRaw, nCal);
@@ -225,7 +230,10 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     nCal >= 10 * typicalityDim('logp_rate', members) ? fitTypicalityRule(calibration) : undefined;
   const rules = { combined, typicality };
   const targetFpr = o.targetFpr ?? 0.01;
-  const thresholds = SCORE_NAMES.filter((s) => s !== 'typicality' || typicality).map((s) =>
+  const available = (s: ScoreName): boolean =>
+    (s !== 'typicality' || typicality !== undefined) &&
+    (!needsComplexity(s, rules) || calibration.complexity !== undefined);
+  const thresholds = SCORE_NAMES.filter(available).map((s) =>
     calibrateThreshold(anomalyScores(calibration, s, rules), targetFpr, s),
   );
   const score = o.score ?? (o.kind === 'transactions' ? 'neg_logp' : 'combined');
@@ -233,6 +241,11 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     throw new InputError(
       'BUILD_TOO_FEW',
       `score 'typicality' needs at least ${10 * typicalityDim('logp_rate', members)} calibration records (10 per dimension), got ${nCal}`,
+    );
+  if (!available(score))
+    throw new InputError(
+      'BUILD_SCORE',
+      `score '${score}' needs the input complexity, which is defined for 8-bit frames, not ${o.kind}`,
     );
   const trainingConfig: Record<string, JsonValue> = {
     members,

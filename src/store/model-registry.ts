@@ -16,6 +16,7 @@ export const SCORE_NAMES = [
   'neg_logp_single',
   'rate',
   'logp_var',
+  'neg_logp_ic',
   'combined',
   'typicality',
 ] as const satisfies readonly ScoreName[];

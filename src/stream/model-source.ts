@@ -21,7 +21,7 @@ import {
   type ModelKind,
 } from '../engine/checkpoint.js';
 import { OnnxScorer, type ScorerOptions } from '../engine/scorer.js';
-import type { FittedRules } from '../engine/score-rules.js';
+import { needsComplexity, type FittedRules } from '../engine/score-rules.js';
 import type { ScoreName, Scorer } from '../engine/types.js';
 import type { ModelRegistry } from '../store/model-registry.js';
 import { StreamConfigError, describeError } from './errors.js';
@@ -163,7 +163,14 @@ export class ModelSource {
       throw new StreamConfigError(`${c.dir}: score 'combined' needs manifest.scoreRule.combined`);
     if (score === 'typicality' && !manifest.scoreRule.typicality)
       throw new StreamConfigError(`${c.dir}: score 'typicality' needs manifest.scoreRule.typicality`);
-    const scorer = await OnnxScorer.create(onnxPath, o.scorer ?? {});
+    const rules: FittedRules = {
+      combined: manifest.scoreRule.combined,
+      typicality: manifest.scoreRule.typicality,
+    };
+    const scorer = await OnnxScorer.create(onnxPath, {
+      ...(o.scorer ?? {}),
+      inputComplexity: needsComplexity(score, rules),
+    });
     return {
       kind: o.kind,
       version: c.version ?? manifestVersion(manifest),
@@ -171,7 +178,7 @@ export class ModelSource {
       manifest,
       scorer,
       score,
-      rules: { combined: manifest.scoreRule.combined, typicality: manifest.scoreRule.typicality },
+      rules,
       threshold,
       inputDim: manifest.inputDim,
     };

@@ -11,7 +11,7 @@ import { loadCreditCardCsv } from '../../../src/data/credit.js';
 import { loadMnist } from '../../../src/data/datasets.js';
 import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
 import { OnnxScorer } from '../../../src/engine/scorer.js';
-import { anomalyScores } from '../../../src/engine/score-rules.js';
+import { anomalyScores, needsComplexity } from '../../../src/engine/score-rules.js';
 import { TRANSACTION_PCA_FIELDS, type ImageFrame, type Transaction } from '../../../src/schemas/schemas.js';
 import { ModelSource } from '../../../src/stream/model-source.js';
 import type { StreamMetrics } from '../../../src/stream/metrics.js';
@@ -238,10 +238,13 @@ export async function offlineScores(
   n: number,
 ): Promise<{ scores: Float64Array; threshold: number }> {
   const { manifest, onnxPath } = await loadCheckpoint(dir);
-  const scorer = await OnnxScorer.create(onnxPath, { intraOpNumThreads: 1 });
+  const rule = manifest.scoreRule;
+  const scorer = await OnnxScorer.create(onnxPath, {
+    intraOpNumThreads: 1,
+    inputComplexity: needsComplexity(rule.score, rule),
+  });
   try {
     const batch = await scorer.scoreBatch(raw, n);
-    const rule = manifest.scoreRule;
     const scores = anomalyScores(batch, rule.score, rule);
     const t = manifest.thresholds.find((x) => x.score === rule.score);
     if (!t) throw new Error('no threshold');
