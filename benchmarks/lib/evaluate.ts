@@ -239,7 +239,7 @@ export interface RuleContext {
   /** The checkpoint's combined rule (engine default components, fitted on calibration normals). */
   combined?: CombinedRule;
   /** EXTRA_RULES fitted on validation normals. */
-  extra: Record<ExtraRule, CombinedRule>;
+  extra: Partial<Record<ExtraRule, CombinedRule>>;
   /** TYPICALITY_RULES fitted on validation normals. */
   typicality: Record<TypicalityRuleId, TypicalityRule>;
 }
@@ -253,17 +253,24 @@ export function fitTypicalityRules(validationNormals: ScoreBatch): Record<Typica
   ) as Record<TypicalityRuleId, TypicalityRule>;
 }
 
-export function fitExtraRules(validationNormals: ScoreBatch): Record<ExtraRule, CombinedRule> {
+/**
+ * EXTRA_RULES fitted on the given normals; rules that need the input complexity are left out when
+ * the batch has none (tabular records), and scoring them then is an error.
+ */
+export function fitExtraRules(validationNormals: ScoreBatch): Partial<Record<ExtraRule, CombinedRule>> {
   return Object.fromEntries(
-    (Object.keys(EXTRA_RULES) as ExtraRule[]).map((k) => [
-      k,
-      fitCombinedRule(validationNormals, EXTRA_RULES[k]),
-    ]),
-  ) as Record<ExtraRule, CombinedRule>;
+    (Object.keys(EXTRA_RULES) as ExtraRule[])
+      .filter((k) => validationNormals.complexity !== undefined || !ruleNeedsComplexity(k))
+      .map((k) => [k, fitCombinedRule(validationNormals, EXTRA_RULES[k])]),
+  ) as Partial<Record<ExtraRule, CombinedRule>>;
 }
 
 export function ruleScores(batch: ScoreBatch, id: RuleId, ctx: RuleContext): Float64Array {
-  if (id in EXTRA_RULES) return scoresOf(batch, 'combined', { combined: ctx.extra[id as ExtraRule] });
+  if (id in EXTRA_RULES) {
+    const rule = ctx.extra[id as ExtraRule];
+    if (!rule) throw new Error(`rule ${id} was not fitted (it needs the input complexity)`);
+    return scoresOf(batch, 'combined', { combined: rule });
+  }
   if (id in TYPICALITY_RULES)
     return scoresOf(batch, 'typicality', { typicality: ctx.typicality[id as TypicalityRuleId] });
   return scoresOf(batch, id as ScoreName, { combined: ctx.combined });
