@@ -39,6 +39,24 @@ describe('benchmarks --quick on real data', () => {
       expect(r.sets.notmnist.metrics.neg_logp.auroc).toBeGreaterThan(0.8);
       for (const set of Object.values(r.sets))
         for (const m of Object.values(set.metrics)) expect(m.auroc).toBeGreaterThanOrEqual(0);
+      // validation: four corruption proxies + the held-out-classes ensemble; score = ½·mean + ½·classes;
+      // the default column is the rule with the best score (one trained model here)
+      const v = r.validation;
+      expect(Object.keys(v.proxies)).toEqual([
+        'blur',
+        'pixel-shuffle',
+        'invert',
+        'shrink',
+        'held-out classes 5–9',
+      ]);
+      for (const [rule, score] of Object.entries(v.meanAuroc)) {
+        const corr = ['blur', 'pixel-shuffle', 'invert', 'shrink'].map((p) => v.proxies[p][rule]);
+        const want = (corr.reduce((a, b) => a + b, 0) / 4 + v.proxies['held-out classes 5–9'][rule]) / 2;
+        expect(score).toBeCloseTo(want, 12);
+      }
+      const best = Math.max(...Object.values(v.meanAuroc));
+      expect(v.meanAuroc[r.defaultScore]).toBe(best);
+      expect(r.sets.uniform.metrics.default).toEqual(r.sets.uniform.metrics[r.defaultScore]);
       const md = readFileSync(res.reportPath, 'utf8');
       expect(md).toContain('paper log p');
       expect(md).toContain('| Uniform |');
