@@ -127,6 +127,14 @@ function resolvePrior(p: ModelConfig['prior'], latentDim: number, seed: number):
   return p === 'standard' ? { kind: 'standard' } : makeMafPrior(latentDim, p.layers, p.hidden, seed);
 }
 
+/**
+ * The score the stream flags on when none is given: chosen per kind on validation data by the
+ * benchmarks (BENCHMARKS.md): mean log p for transactions, the combined rule for frames.
+ */
+export function defaultScoreFor(kind: ModelKind): ScoreName {
+  return kind === 'transactions' ? 'neg_logp' : 'combined';
+}
+
 /** Row indices of buildModel's seeded train / validation (early stopping) / calibration split. */
 export interface BuildSplit {
   train: Uint32Array;
@@ -236,7 +244,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const thresholds = SCORE_NAMES.filter(available).map((s) =>
     calibrateThreshold(anomalyScores(calibration, s, rules), targetFpr, s),
   );
-  const score = o.score ?? (o.kind === 'transactions' ? 'neg_logp' : 'combined');
+  const score = o.score ?? defaultScoreFor(o.kind);
   if (score === 'typicality' && !typicality)
     throw new InputError(
       'BUILD_TOO_FEW',
