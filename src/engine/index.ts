@@ -36,6 +36,7 @@ export {
   COMPONENT_SCORES,
   SCORE_NAMES,
   DEFAULT_COMBINED_COMPONENTS,
+  FRAMES_COMBINED_COMPONENTS,
   type CombinedRule,
   type FittedRules,
   type TypicalityRule,

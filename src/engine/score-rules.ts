@@ -4,8 +4,9 @@
  * 'combined' is a hook: Σ_i w_i·(s_i − mean_i)/std_i over component scores (or, for a component with
  * `transform: 'abs'`, the two-sided "typicality" term w_i·|s_i − mean_i|/std_i), with z-normalisation
  * statistics measured on held-out normal data (see {@link fitCombinedRule}) and stored in the
- * checkpoint manifest. Default components: z(neg_logp) + z(logp_var) − z(rate); in these VAEs a
- * posterior close to the prior (LOW rate) marks OoD inputs.
+ * checkpoint manifest. Default components: frames z(neg_logp_ic) + z(neg_logp) + z(logp_var) − z(rate)
+ * ({@link FRAMES_COMBINED_COMPONENTS}), other records z(neg_logp) + z(logp_var) − z(rate); in these
+ * VAEs a posterior close to the prior (LOW rate) marks most OoD inputs.
  *
  * 'typicality' is a typicality test in the space of the ensemble's own outputs: the squared
  * Mahalanobis distance of the record's vector of per-member scores (each member's log p and, by
@@ -59,7 +60,20 @@ export interface CombinedRule {
   components: CombinedComponent[];
 }
 
+/** Components of 'combined' for records without an input complexity (tabular). */
 export const DEFAULT_COMBINED_COMPONENTS: ReadonlyArray<CombinedComponentSpec> = [
+  { score: 'neg_logp', weight: 1 },
+  { score: 'logp_var', weight: 1 },
+  { score: 'rate', weight: -1 },
+];
+
+/**
+ * Components of 'combined' for image frames, the frames default: z(−log p − L(x)) + z(−log p) +
+ * z(Var log p) − z(rate). Chosen by the image benchmark on validation data only (corruption proxies
+ * and held-out classes, pooled over MNIST and Fashion-MNIST models at 5k steps; BENCHMARKS.md).
+ */
+export const FRAMES_COMBINED_COMPONENTS: ReadonlyArray<CombinedComponentSpec> = [
+  { score: 'neg_logp_ic', weight: 1 },
   { score: 'neg_logp', weight: 1 },
   { score: 'logp_var', weight: 1 },
   { score: 'rate', weight: -1 },

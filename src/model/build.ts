@@ -22,6 +22,8 @@ import {
 import { calibrateThreshold } from '../engine/calibrate.js';
 import {
   anomalyScores,
+  DEFAULT_COMBINED_COMPONENTS,
+  FRAMES_COMBINED_COMPONENTS,
   fitCombinedRule,
   fitTypicalityRule,
   needsComplexity,
@@ -129,7 +131,8 @@ function resolvePrior(p: ModelConfig['prior'], latentDim: number, seed: number):
 
 /**
  * The score the stream flags on when none is given: chosen per kind on validation data by the
- * benchmarks (BENCHMARKS.md): mean log p for transactions, the combined rule for frames.
+ * benchmarks (BENCHMARKS.md): mean log p for transactions, the combined rule for frames (with
+ * FRAMES_COMBINED_COMPONENTS: input complexity, log p, ensemble variance, rate).
  */
 export function defaultScoreFor(kind: ModelKind): ScoreName {
   return kind === 'transactions' ? 'neg_logp' : 'combined';
@@ -233,7 +236,10 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   } finally {
     await scorer.close();
   }
-  const combined = fitCombinedRule(calibration);
+  const combined = fitCombinedRule(
+    calibration,
+    o.kind === 'frames' ? FRAMES_COMBINED_COMPONENTS : DEFAULT_COMBINED_COMPONENTS,
+  );
   const typicality =
     nCal >= 10 * typicalityDim('logp_rate', members) ? fitTypicalityRule(calibration) : undefined;
   const rules = { combined, typicality };
