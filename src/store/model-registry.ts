@@ -1,25 +1,17 @@
 /**
  * model_versions: every trained model that may score a stream, and which one is active per kind.
- * Activation runs in one transaction that locks the kind's rows, so concurrent activations serialise
- * and exactly one version per kind is active afterwards (the partial unique index
+ * Activation runs in one transaction that takes a per-kind advisory lock, so concurrent activations
+ * serialise and exactly one version per kind is active afterwards (the partial unique index
  * model_versions_one_active_per_kind is the last line of defence).
  */
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { ModelExistsError, ModelNotFoundError, StoreInputError } from './errors.js';
 import { INPUT_KINDS, type InputKind } from './flag-store.js';
+import { SCORE_NAMES } from '../engine/score-rules.js';
 import type { ScoreName } from '../engine/types.js';
 
-export const SCORE_NAMES = [
-  'neg_waic',
-  'neg_logp',
-  'neg_logp_single',
-  'rate',
-  'logp_var',
-  'neg_logp_ic',
-  'combined',
-  'typicality',
-] as const satisfies readonly ScoreName[];
+export { SCORE_NAMES } from '../engine/score-rules.js';
 
 export interface ModelVersion {
   id: number;
@@ -154,8 +146,10 @@ export class ModelRegistry {
     const target = await trx('model_versions').select<ModelDbRow[]>('*').where('version', version).first();
     if (!target) throw new ModelNotFoundError(version);
     const kind = (target as ModelDbRow).kind;
-    // Serialise activations of this kind: lock all its rows.
-    await trx('model_versions').select('id').where('kind', kind).forUpdate();
+    // Serialise activations of this kind with a transaction-scoped advisory lock on the kind.
+    // (Locking the kind's rows with SELECT … FOR UPDATE instead deadlocked now and then under
+    // concurrent activations: rows re-checked after an update can be locked in different orders.)
+    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`gensemble.model_versions.${kind}`]);
     await trx('model_versions')
       .update({ active: false })
       .where({ kind, active: true })

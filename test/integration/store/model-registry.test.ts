@@ -86,8 +86,11 @@ describe('ModelRegistry', () => {
   it('concurrent activations serialise: exactly one active afterwards, no errors', async () => {
     const reg = new ModelRegistry(t.db);
     for (const v of ['c-a', 'c-b', 'c-c']) await reg.register(model(v, 'frames'));
-    for (let round = 0; round < 5; round++) {
-      await Promise.all(['c-a', 'c-b', 'c-c', 'fr-1'].map((v) => reg.activate(v)));
+    // 30 rounds of 8 concurrent activations (the old row-locking version deadlocked now and then)
+    for (let round = 0; round < 30; round++) {
+      await Promise.all(
+        ['c-a', 'c-b', 'c-c', 'fr-1', 'c-c', 'c-b', 'c-a', 'fr-1'].map((v) => reg.activate(v)),
+      );
       expect((await activeVersions('frames')).length).toBe(1);
     }
   });
