@@ -170,6 +170,20 @@ export interface SplitResult {
   hist: { normal: number[]; fraud: number[]; normalWaic: number[]; fraudWaic: number[] };
 }
 
+/** One split's scores under one likelihood's ensemble, and that checkpoint's score rule. */
+interface LikBatches {
+  valN: ScoreBatch;
+  valF: ScoreBatch;
+  testF: ScoreBatch;
+  testN: ScoreBatch;
+  heldN: ScoreBatch;
+  allF: ScoreBatch;
+  paperN: ScoreBatch;
+  /** build.ts's calibration normals: the fit set of the candidate rules. */
+  calib: ScoreBatch;
+  rule: { score: ScoreName; combined?: CombinedRule };
+}
+
 /** Everything one split needs once the default rule is known (phase 2). */
 interface Gathered {
   seed: number;
@@ -180,20 +194,7 @@ interface Gathered {
   testF: Float32Array;
   testN: Float32Array;
   nAllF: number;
-  batches: Record<
-    LikChoice,
-    {
-      valN: ScoreBatch;
-      valF: ScoreBatch;
-      testF: ScoreBatch;
-      testN: ScoreBatch;
-      heldN: ScoreBatch;
-      allF: ScoreBatch;
-      paperN: ScoreBatch;
-      calib: ScoreBatch;
-      rule: { score: ScoreName; combined?: CombinedRule };
-    }
-  >;
+  batches: Record<LikChoice, LikBatches>;
   ctxs: Record<LikChoice, RuleContext>;
   validation: Record<LikChoice, Record<string, number>>;
 }
@@ -248,22 +249,7 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
     const nAllF = sp.validationFrauds.length + sp.testFrauds.length;
     const paperN = takeRows(data.features, D, sp.heldOutNormals.subarray(0, nAllF));
 
-    const batches: Partial<
-      Record<
-        LikChoice,
-        {
-          valN: ScoreBatch;
-          valF: ScoreBatch;
-          testF: ScoreBatch;
-          testN: ScoreBatch;
-          heldN: ScoreBatch;
-          allF: ScoreBatch;
-          paperN: ScoreBatch;
-          calib: ScoreBatch;
-          rule: { score: ScoreName; combined?: CombinedRule };
-        }
-      >
-    > = {};
+    const batches: Partial<Record<LikChoice, LikBatches>> = {};
     for (const lik of Object.keys(LIK) as LikChoice[]) {
       const model = await buildOrLoad(
         `credit-${lik}${o.quick ? '-quick' : ''}-s${seed}`,

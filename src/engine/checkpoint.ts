@@ -18,7 +18,7 @@ import { CheckpointError, ModelSpecError } from './errors.js';
 import { exportEnsembleOnnx, ONNX_INPUT, ONNX_OUTPUTS, validateEnsembleSpec } from './onnx/export.js';
 import { paramShapes, shapeSize } from './params.js';
 import { OnnxScorer, type ScorerOptions } from './scorer.js';
-import type { CombinedRule, TypicalityRule } from './score-rules.js';
+import { COMPONENT_SCORES, SCORE_NAMES, type CombinedRule, type TypicalityRule } from './score-rules.js';
 import { SPEC_VERSION, type EnsembleSpec, type MemberParams } from './spec.js';
 import type { Scorer, ScoreName, Threshold } from './types.js';
 
@@ -30,16 +30,7 @@ export const ONNX_FILE = 'model.onnx';
 export type ModelKind = 'transactions' | 'frames';
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
-const scoreName = z.enum([
-  'neg_waic',
-  'neg_logp',
-  'neg_logp_single',
-  'rate',
-  'logp_var',
-  'neg_logp_ic',
-  'combined',
-  'typicality',
-]);
+const scoreName = z.enum(SCORE_NAMES);
 const intPos = z.number().int().positive();
 const archSchema = z.discriminatedUnion('kind', [
   z
@@ -91,7 +82,7 @@ const combinedSchema = z
     components: z.array(
       z
         .object({
-          score: z.enum(['neg_waic', 'neg_logp', 'neg_logp_single', 'rate', 'logp_var', 'neg_logp_ic']),
+          score: z.enum(COMPONENT_SCORES),
           weight: z.number(),
           transform: z.literal('abs').optional(),
           mean: z.number(),

@@ -22,15 +22,21 @@ import { CalibrationError, ScoringInputError } from './errors.js';
 import type { ScoreBatch, ScoreName } from './types.js';
 
 export type ComponentScore = Exclude<ScoreName, 'combined' | 'typicality'>;
-export const COMPONENT_SCORES: readonly ComponentScore[] = [
+/** Scores read straight off a ScoreBatch (the components of 'combined'). */
+export const COMPONENT_SCORES = [
   'neg_waic',
   'neg_logp',
   'neg_logp_single',
   'rate',
   'logp_var',
   'neg_logp_ic',
-];
-export const SCORE_NAMES: readonly ScoreName[] = [...COMPONENT_SCORES, 'combined', 'typicality'];
+] as const satisfies readonly ComponentScore[];
+/** Every score name (the one list the manifest schema and the model registry validate against). */
+export const SCORE_NAMES = [
+  ...COMPONENT_SCORES,
+  'combined',
+  'typicality',
+] as const satisfies readonly ScoreName[];
 
 /**
  * 'abs': the component contributes w·|s − mean|/std (two-sided: unusually HIGH and unusually LOW
@@ -132,7 +138,8 @@ export function anomalyScores(batch: ScoreBatch, name: ScoreName, rules: FittedR
     return typicalityScores(batch, rules.typicality);
   }
   if (name !== 'combined') {
-    if (!COMPONENT_SCORES.includes(name)) throw new ScoringInputError(`unknown score '${String(name)}'`);
+    if (!(COMPONENT_SCORES as readonly ScoreName[]).includes(name))
+      throw new ScoringInputError(`unknown score '${String(name)}'`);
     return componentScore(batch, name);
   }
   const rule = rules.combined;
