@@ -157,14 +157,20 @@ export class OnnxScorer implements Scorer {
       waic: new Float32Array(n),
       rate: new Float32Array(n),
     };
+    const complexity = this.inputComplexity ? new Float32Array(n) : undefined;
     for (let start = 0; start < n; start += this.chunkSize) {
       const m = Math.min(this.chunkSize, n - start);
       const view = x.subarray(start * this.inputDim, (start + m) * this.inputDim);
       let res: ort.InferenceSession.OnnxValueMapType;
       try {
-        res = await this.session.run({ [ONNX_INPUT]: new ort.Tensor('float32', view, [m, this.inputDim]) }, [
-          ...OUTPUT_NAMES,
-        ]);
+        const running = this.session.run(
+          { [ONNX_INPUT]: new ort.Tensor('float32', view, [m, this.inputDim]) },
+          [...OUTPUT_NAMES],
+        );
+        // onnxruntime-node runs the graph off the JS thread: the complexity of this chunk is
+        // computed meanwhile instead of after the last chunk
+        if (complexity) complexity.set(inputComplexity(view, m, this.inputDim), start);
+        res = await running;
       } catch (e) {
         throw new ScorerRuntimeError(`onnxruntime run failed: ${(e as Error).message}`, e);
       }
@@ -177,7 +183,7 @@ export class OnnxScorer implements Scorer {
       out.rate.set(get('rate'), start);
       for (const name of OUTPUT_NAMES) (res[name] as ort.Tensor).dispose?.();
     }
-    if (this.inputComplexity) out.complexity = inputComplexity(x, n, this.inputDim);
+    if (complexity) out.complexity = complexity;
     return out;
   }
 
