@@ -25,6 +25,12 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
+/** A 2-member, 40-step transactions model on the first 4,000 rows of the credit subset. */
+function trainSmall(out: string, extra: string[] = []): ReturnType<typeof cli> {
+  const small = ['--members', '2', '--steps', '40', '--limit', '4000', '--no-progress'];
+  return cli(['train', '--kind', 'transactions', '--data', csv, '--out', out, ...small, ...extra]);
+}
+
 describe('gensemble train + score (CLI, real credit-card data)', () => {
   let dir: string;
   beforeAll(async () => {
@@ -36,22 +42,7 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
 
   it('trains a checkpoint and scores a file with consistent columns', async () => {
     const model = join(dir, 'model');
-    const t = await cli([
-      'train',
-      '--kind',
-      'transactions',
-      '--data',
-      csv,
-      '--out',
-      model,
-      '--members',
-      '2',
-      '--steps',
-      '40',
-      '--limit',
-      '4000',
-      '--no-progress',
-    ]);
+    const t = await trainSmall(model);
     expect(t.stderr + t.stdout).toContain('saved');
     expect(t.code).toBe(0);
     const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
@@ -99,24 +90,7 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
 
   it('--score typicality: the manifest holds the fitted rule and the score column is its Mahalanobis distance', async () => {
     const model = join(dir, 'model-typ');
-    const t = await cli([
-      'train',
-      '--kind',
-      'transactions',
-      '--data',
-      csv,
-      '--out',
-      model,
-      '--members',
-      '2',
-      '--steps',
-      '40',
-      '--limit',
-      '4000',
-      '--score',
-      'typicality',
-      '--no-progress',
-    ]);
+    const t = await trainSmall(model, ['--score', 'typicality']);
     expect(t.code).toBe(0);
     const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
       scoreRule: { score: string; typicality: { mean: number[]; whiten: number[]; features: string } };
