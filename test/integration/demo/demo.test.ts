@@ -7,8 +7,9 @@
  * dead-lettered, per the "replayed …" line and the counters table); the flags and counters in
  * PostgreSQL agree with the printout; nothing the demo started is still running afterwards (every
  * process the demo spawned carries a tag in its environment; none may be alive, so none can hold a
- * listening port). A second run with a data directory that lacks creditcard/ (and the OoD sets) runs
- * frames only, with a note for each thing it dropped.
+ * listening port). A second run with a data directory that lacks creditcard/ (and the OoD sets) takes
+ * its transactions from the repository's demo sample (data/sample/), trains a transactions model on
+ * it, and notes the OoD sets it dropped.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -240,37 +241,44 @@ describe('npm run demo (scripts/demo.ts) as a child process', () => {
     await expectNothingLeft(run, portsBefore);
   });
 
-  it('a data directory without creditcard/ (and without the OoD sets): frames only, with notes', async () => {
-    const data = join(tmp, 'data-frames-only');
+  it("a data directory without creditcard/ (and without the OoD sets): transactions from the repository's demo sample, with notes", async () => {
+    const data = join(tmp, 'data-mnist-only');
     await mkdir(data, { recursive: true });
     await symlink(join(testDataDir(), 'mnist'), join(data, 'mnist'));
     const portsBefore = await listeningPorts();
-    const run = await runDemo(['--small', '--data-dir', data], env);
+    // A fresh transactions model directory: this run trains on the sample (frames: the first run's model).
+    const run = await runDemo(['--small', '--data-dir', data], {
+      ...env,
+      MODEL_TRANSACTIONS: join(tmp, 'models-sample', 'transactions'),
+    });
     expect(run.signal, `killed after ${CHILD_LIMIT_MS} ms\n${run.out}\n${run.err}`).toBeNull();
     expect(run.code, `${run.out}\n${run.err}`).toBe(0);
-    expect(run.out).toMatch(/note: no Kaggle credit-card CSV .*skipping transactions, frames only/);
+    expect(run.out).toMatch(
+      /transactions from \S+data\/sample\/creditcard-sample\.csv\.gz \(the repository's demo sample\)/,
+    );
+    expect(run.out).toMatch(/note: transactions from the repository's demo sample/);
+    expect(run.out).not.toMatch(/skipping transactions/);
+    expect(run.out).toMatch(/model transactions: training a small ensemble on \d+ normal records/);
     expect(run.out).toMatch(
       /note: OoD frames without notMNIST \(notmnist\/\), Fashion-MNIST \(fashion-mnist\/\), Omniglot \(omniglot\/\)/,
     );
     const p = parseOutput(run.out);
-    expect(p.tx).toBe(0);
+    expect(p.tx).toBe(300 + p.frauds);
+    expect(p.frauds).toBe(40);
     expect(p.frames).toBe(300);
     for (const k of Object.keys(p.frameKinds))
       expect(['none', 'uniform', 'gaussian', 'hflip', 'vflip']).toContain(k);
-    expect(p.table.transactions).toBeUndefined();
-    expect(p.summary.replayed).toBe(p.frames);
-    expect(p.summary.scored + p.summary.dead).toBe(p.frames);
+    expect(p.summary.replayed).toBe(p.tx + p.frames);
+    expect(p.summary.scored + p.summary.dead).toBe(p.summary.replayed);
+    expect(p.table.transactions.scored + p.table.transactions.dead).toBe(p.tx);
+    expect(p.table.frames.scored + p.table.frames.dead).toBe(p.frames);
 
-    const counters = await pg
-      .db('stream_counters')
-      .select('topic')
-      .whereIn('topic', [`gensemble.${p.runId}.transactions`, `gensemble.${p.runId}.frames`])
-      .groupBy('topic');
-    expect(counters.map((c: { topic: string }) => c.topic)).toEqual([`gensemble.${p.runId}.frames`]);
-    const flags = await pg.db('flags').select('kind').where('source_topic', 'like', `gensemble.${p.runId}.%`);
+    const flags = await pg
+      .db('flags')
+      .select<{ kind: string; record_id: string }[]>('kind', 'record_id')
+      .where('source_topic', 'like', `gensemble.${p.runId}.%`);
     expect(flags.length).toBe(p.summary.flagged);
-    expect(flags.length).toBeGreaterThan(0);
-    expect(new Set(flags.map((f: { kind: string }) => f.kind))).toEqual(new Set(['frames']));
+    expect(new Set(flags.map((f) => f.kind))).toEqual(new Set(['frames', 'transactions']));
 
     await expectNothingLeft(run, portsBefore);
   });
