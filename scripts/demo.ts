@@ -109,7 +109,7 @@ const N_FRAMES = opts.frames ?? Number(process.env.DEMO_FRAMES ?? (SMALL ? 300 :
 const MAX_FRAUDS = SMALL ? 40 : Infinity;
 const OOD_RATIO = 0.2;
 const TRAIN = SMALL
-  ? { members: 2, txRows: 3000, txSteps: 150, frameRows: 1500, frameSteps: 80 }
+  ? { members: 2, txRows: 7000, txSteps: 300, frameRows: 1500, frameSteps: 80 }
   : { members: 3, txRows: 20_000, txSteps: 600, frameRows: 6000, frameSteps: 300 };
 
 /**
