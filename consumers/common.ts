@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { StreamMetrics } from '../src/stream/metrics.js';
 import type { ModelSource } from '../src/stream/model-source.js';
 import type { ScoringConsumerOptions } from '../src/stream/consumer.js';
+import type { SingleObjectCodecOptions } from '../src/schemas/codec.js';
 
 export interface ConsumerDeps {
   kafka: Kafka;
@@ -21,6 +22,8 @@ export interface ConsumerDeps {
   /** Group id prefix; each kind consumes in its own group `<groupId>.<kind>`. */
   groupId: string;
   dlqProducer?: Producer;
+  /** Options of the kind's single-object codec (e.g. a lookup of writer schemas registered at run time). */
+  codecOptions?: SingleObjectCodecOptions;
   /** Extra consumer tuning (fetch sizes, retry, concurrency, event times). */
   tuning?: Partial<
     Omit<

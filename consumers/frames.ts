@@ -79,7 +79,7 @@ export function createFramesConsumer(o: FramesConsumerOptions): ScoringConsumer<
     topic: o.topic,
     groupId: groupFor(o.groupId, 'frames'),
     dlqTopic: o.dlqTopic,
-    spec: frameSpec(o.codec, shape),
+    spec: frameSpec(o.codec ?? imageFrameCodec([], o.codecOptions), shape),
     models: o.models,
     logger: o.logger,
     ...(o.metrics ? { metrics: o.metrics } : {}),

@@ -54,7 +54,7 @@ export function createTransactionsConsumer(o: TransactionsConsumerOptions): Scor
     topic: o.topic,
     groupId: groupFor(o.groupId, 'transactions'),
     dlqTopic: o.dlqTopic,
-    spec: transactionSpec(o.codec),
+    spec: transactionSpec(o.codec ?? transactionCodec([], o.codecOptions)),
     models: o.models,
     logger: o.logger,
     ...(o.metrics ? { metrics: o.metrics } : {}),

@@ -45,6 +45,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   models: () => import('./commands/models.js'),
   bench: () => import('./commands/bench.js'),
   datasets: () => import('./commands/datasets.js'),
+  schemas: () => import('./commands/schemas.js'),
 };
 
 async function commandModules(only?: string): Promise<Register[]> {
@@ -61,7 +62,13 @@ export async function buildProgram(only?: string): Promise<Command> {
     .configureOutput({ outputError: (str, write) => write(str) })
     .showHelpAfterError('(run with --help for usage)');
   for (const register of await commandModules(only)) register(program);
-  for (const cmd of program.commands) cmd.exitOverride();
+  const override = (cmds: readonly Command[]): void => {
+    for (const cmd of cmds) {
+      cmd.exitOverride();
+      override(cmd.commands);
+    }
+  };
+  override(program.commands);
   return program;
 }
 

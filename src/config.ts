@@ -47,14 +47,25 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'must be a plain SQL identifier')
     .or(z.literal(''))
     .default(''),
-  /** Partitions a consumer scores at the same time. */
-  STREAM_PARTITIONS_CONCURRENCY: int(1, 1, 64),
+  /**
+   * Partitions a consumer scores at the same time. Above 1, a partition whose batch is stuck (a
+   * retry in progress) does not hold up the others.
+   */
+  STREAM_PARTITIONS_CONCURRENCY: int(4, 1, 64),
   /** Most bytes fetched per partition and request (larger = bigger batches). */
   STREAM_MAX_BYTES_PER_PARTITION: int(8 << 20, 1024, 1 << 30),
   /** Longest a fetch waits for data when a partition is idle (ms; bounds latency at low load). */
   STREAM_MAX_WAIT_MS: int(100, 0, 60_000),
   /** Upper bound of the retry backoff while PostgreSQL or the dead-letter topic is unavailable (ms). */
   STREAM_RETRY_MAX_MS: int(10_000, 100, 600_000),
+  /** A partition with records to process and no committed batch for this long is reported stalled (/readyz, metric; ms). */
+  STREAM_STALL_MS: int(60_000, 100, 86_400_000),
+  /** Message size limit of the dead-letter topic (bytes); 0 = read the topic's max.message.bytes at start. */
+  STREAM_DLQ_MAX_MESSAGE_BYTES: int(0, 0, 1 << 30),
+  /** Attempts to produce a dead-letter chunk while the topic is unavailable before the consumer stops (exit 1). */
+  STREAM_DLQ_MAX_ATTEMPTS: int(30, 1, 1_000_000),
+  /** A writer-schema fingerprint not found in writer_schemas is looked up again only after this long (ms). */
+  SCHEMA_LOOKUP_MISS_TTL_MS: int(1000, 0, 3_600_000),
   /** How long `serve` waits for the batches in progress on SIGTERM/SIGINT before exiting anyway (ms). */
   SHUTDOWN_TIMEOUT_MS: int(30_000, 1000, 600_000),
 });

@@ -4,7 +4,8 @@
  * ValidationError whose `reason` the dead-letter topic records.
  */
 import avro from 'avsc';
-import { ValidationError } from './errors.js';
+import { canonicalForm, crc64Avro } from './fingerprint.js';
+import { DecodeError, SchemaError, ValidationError } from './errors.js';
 import {
   FLAG_SCHEMA,
   IMAGE_FRAME_SCHEMA,
@@ -13,7 +14,13 @@ import {
   type ImageFrame,
   type Transaction,
 } from './schemas.js';
-import { WriterSchemaStore, decodeSingleObject, frameSingleObject } from './single-object.js';
+import {
+  SINGLE_OBJECT_HEADER_LENGTH,
+  SINGLE_OBJECT_MARKER,
+  WriterSchemaStore,
+  decodeSingleObject,
+  frameSingleObject,
+} from './single-object.js';
 import { validateFlag, validateImageFrame, validateTransaction } from './validate.js';
 
 export type WireFormat = 'single-object' | 'confluent';
@@ -80,10 +87,32 @@ export function checkDecoded<T>(spec: RecordSpec<T>, value: unknown): T {
   return record;
 }
 
+/**
+ * Finds writer schemas by fingerprint outside the code (e.g. the `writer_schemas` table that
+ * `gensemble schemas register` fills). Returns the schemas it knows among those asked for.
+ */
+export type WriterSchemaLookup = (fingerprints: readonly bigint[]) => Promise<readonly avro.Schema[]>;
+
+export interface SingleObjectCodecOptions {
+  /** Asked, once per batch, for the fingerprints of that batch that the codec does not know. */
+  lookup?: WriterSchemaLookup;
+  /**
+   * A fingerprint the lookup did not know is asked again only after this long (ms, default 1000):
+   * a burst of unknown records costs one query per second, and a schema registered meanwhile is
+   * picked up at most this late.
+   */
+  lookupMissTtlMs?: number;
+  /** Called when the lookup brings a schema in (or finds one that does not resolve). */
+  onLookup?: (e: { fingerprint: bigint; ok: boolean; error?: string }) => void;
+  now?: () => number;
+}
+
 /** Avro single-object encoding (marker + CRC-64-AVRO fingerprint + body). */
 export class SingleObjectCodec<T> implements RecordCodec<T> {
   readonly wireFormat = 'single-object' as const;
   readonly store: WriterSchemaStore;
+  private readonly misses = new Map<bigint, number>();
+  private readonly incompatible = new Map<bigint, string>();
 
   /**
    * @param olderWriterSchemas earlier versions of the schema that producers may still write; they
@@ -92,8 +121,14 @@ export class SingleObjectCodec<T> implements RecordCodec<T> {
   constructor(
     private readonly spec: RecordSpec<T>,
     olderWriterSchemas: readonly avro.Schema[] = [],
+    private readonly opts: SingleObjectCodecOptions = {},
   ) {
     this.store = new WriterSchemaStore(spec.schema, olderWriterSchemas);
+  }
+
+  /** Writer schemas this codec decodes now (the reader's own, built-in older ones, looked-up ones). */
+  get knownSchemas(): number {
+    return this.store.fingerprints().length;
   }
 
   get name(): string {
@@ -113,23 +148,75 @@ export class SingleObjectCodec<T> implements RecordCodec<T> {
   }
 
   decode(buf: Buffer | null | undefined): T {
+    if (this.incompatible.size > 0 && buf && buf.length >= SINGLE_OBJECT_HEADER_LENGTH) {
+      const why = this.incompatible.get(buf.readBigUInt64LE(2));
+      if (why !== undefined) throw new DecodeError('INCOMPATIBLE_SCHEMA', why);
+    }
     return checkDecoded(this.spec, decodeSingleObject(this.store, buf));
   }
 
-  prepare(): Promise<void> {
-    return Promise.resolve();
+  /**
+   * With a lookup: asks it for the fingerprints of this batch that are not known yet (and not asked
+   * in the last `lookupMissTtlMs`), and registers what it returns. Lookup failures propagate (the
+   * batch is retried, not dead-lettered: the records may well be decodable once it answers).
+   */
+  async prepare(bufs: readonly (Buffer | null | undefined)[] = []): Promise<void> {
+    const lookup = this.opts.lookup;
+    if (!lookup) return;
+    const now = (this.opts.now ?? Date.now)();
+    const ttl = this.opts.lookupMissTtlMs ?? 1000;
+    const wanted = new Set<bigint>();
+    for (const b of bufs) {
+      if (!b || b.length < SINGLE_OBJECT_HEADER_LENGTH || b[0] !== SINGLE_OBJECT_MARKER[0] || b[1] !== SINGLE_OBJECT_MARKER[1])
+        continue;
+      const fp = b.readBigUInt64LE(2);
+      if (this.store.get(fp) || this.incompatible.has(fp) || wanted.has(fp)) continue;
+      const missedAt = this.misses.get(fp);
+      if (missedAt !== undefined && now - missedAt < ttl) continue;
+      wanted.add(fp);
+      if (wanted.size >= 64) break;
+    }
+    if (wanted.size === 0) return;
+    const found = await lookup([...wanted]);
+    for (const schema of found) {
+      let fp: bigint | undefined;
+      try {
+        fp = this.store.register(schema).fingerprint;
+        this.misses.delete(fp);
+        this.opts.onLookup?.({ fingerprint: fp, ok: true });
+      } catch (e) {
+        // Registered once as compatible, but not with this reader schema (it may have changed since).
+        const msg = e instanceof SchemaError ? e.message : String(e);
+        try {
+          fp = crc64Avro(canonicalForm(schema));
+        } catch {
+          fp = undefined;
+        }
+        if (fp !== undefined) {
+          this.incompatible.set(fp, msg);
+          this.opts.onLookup?.({ fingerprint: fp, ok: false, error: msg });
+        }
+      }
+      if (fp !== undefined) wanted.delete(fp);
+    }
+    for (const fp of wanted) this.misses.set(fp, now);
+    if (this.misses.size > 10_000) {
+      for (const [fp, t] of this.misses) if (now - t >= ttl) this.misses.delete(fp);
+    }
   }
 }
 
 export function transactionCodec(
   olderWriterSchemas: readonly avro.Schema[] = [],
+  opts: SingleObjectCodecOptions = {},
 ): SingleObjectCodec<Transaction> {
-  return new SingleObjectCodec(TRANSACTION_SPEC, olderWriterSchemas);
+  return new SingleObjectCodec(TRANSACTION_SPEC, olderWriterSchemas, opts);
 }
 export function imageFrameCodec(
   olderWriterSchemas: readonly avro.Schema[] = [],
+  opts: SingleObjectCodecOptions = {},
 ): SingleObjectCodec<ImageFrame> {
-  return new SingleObjectCodec(IMAGE_FRAME_SPEC, olderWriterSchemas);
+  return new SingleObjectCodec(IMAGE_FRAME_SPEC, olderWriterSchemas, opts);
 }
 export function flagCodec(olderWriterSchemas: readonly avro.Schema[] = []): SingleObjectCodec<FlagRecord> {
   return new SingleObjectCodec(FLAG_SPEC, olderWriterSchemas);

@@ -7,6 +7,7 @@ export type DecodeReason =
   | 'BAD_MARKER'
   | 'UNKNOWN_FINGERPRINT'
   | 'UNKNOWN_SCHEMA_ID'
+  | 'INCOMPATIBLE_SCHEMA'
   | 'TRAILING_BYTES'
   | 'BAD_BODY';
 

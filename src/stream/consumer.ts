@@ -26,7 +26,12 @@ import type { ScoreBatch } from '../engine/types.js';
 import type { RecordCodec } from '../schemas/codec.js';
 import { DecodeError, ValidationError } from '../schemas/errors.js';
 import { FlagStore, type BatchRecord, type FlagFields, type InputKind } from '../store/flag-store.js';
-import { deadLetterMessage, type RejectedRecord } from './dlq.js';
+import type { RejectedRecord } from './dlq.js';
+import {
+  DEFAULT_DLQ_MAX_MESSAGE_BYTES,
+  DlqSender,
+  readTopicMaxMessageBytes,
+} from './dlq-sender.js';
 import {
   BatchFailedError,
   ConsumerStoppingError,
@@ -82,6 +87,36 @@ export interface ScoringConsumerOptions<T> {
   emitEventTimes?: boolean;
   /** Share a DLQ producer (connected by the caller). */
   dlqProducer?: Producer;
+  /**
+   * Message size limit of the dead-letter topic (bytes). Default: the topic's `max.message.bytes`,
+   * read at start, else {@link DEFAULT_DLQ_MAX_MESSAGE_BYTES}.
+   */
+  dlqMaxMessageBytes?: number;
+  /** Most dead letters per produce request (default 500). */
+  dlqMaxBatchMessages?: number;
+  /** Retries of the dead-letter topic: bounded (default 30 attempts), then the consumer stops. */
+  dlqRetry?: { maxAttempts?: number };
+  /** A partition with work and no committed batch for longer than this is reported stalled (ms, default 60,000). */
+  stallMs?: number;
+}
+
+/** A partition that has had records to process and no committed batch for longer than `stallMs`. */
+export interface StalledPartition {
+  kind: InputKind;
+  topic: string;
+  partition: number;
+  /** ms since its last committed batch (or since it was assigned). */
+  sinceMs: number;
+  reason: string;
+}
+
+interface PartitionProgress {
+  lastProgressAt: number;
+  batchStartedAt: number | null;
+  /** Records known to be waiting (from the last batch's offset lag). */
+  lag: number;
+  reason: string | null;
+  reportedStalled: boolean;
 }
 
 export interface BatchEvent {
@@ -125,23 +160,21 @@ export interface ScoringConsumerEvents {
   fatal: [Error];
 }
 
-const delay = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-
 /** Strip NUL (PostgreSQL text/jsonb reject it) and cap the length of a string kept in a flag. */
 export function cleanText(s: string, max = 512): string {
   // eslint-disable-next-line no-control-regex
   const t = s.indexOf('\u0000') >= 0 ? s.replace(/\u0000/g, '') : s;
   return t.length > max ? t.slice(0, max) : t;
+}
+
+/** A retriable failure of one step of a batch: the batch is retried later, not in place. */
+class RetryLater extends Error {
+  constructor(
+    readonly stage: BatchFailedError['stage'],
+    override readonly cause: unknown,
+  ) {
+    super(`${stage}: ${describeError(cause).message}`);
+  }
 }
 
 export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
@@ -158,6 +191,15 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
   private joinedOnce = false;
   private stopping: Promise<void> | null = null;
   private readonly log: Logger;
+  private dlq: DlqSender | null = null;
+  private readonly progress = new Map<number, PartitionProgress>();
+  private stallTimer: NodeJS.Timeout | null = null;
+  /** Per partition: retries of the batch in trouble (survives its redeliveries; cleared on commit). */
+  private readonly retryState = new Map<number, { attempt: number; waitMs: number }>();
+  private readonly deferred = new Set<number>();
+  private readonly resumeTimers = new Set<NodeJS.Timeout>();
+  /** Per partition: highest source offset whose dead letter is durable (not sent again on a redelivery). */
+  private readonly dlqSentUpTo = new Map<number, bigint>();
 
   constructor(private readonly o: ScoringConsumerOptions<T>) {
     super();
@@ -177,7 +219,21 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       // Another member may have advanced our partitions' high-water marks while we were away.
       this.hwm.clear();
+      this.dlqSentUpTo.clear();
+      this.retryState.clear();
       this.joinedOnce = true;
+      const now = Date.now();
+      const mine = new Set(e.payload.memberAssignment[this.o.topic] ?? []);
+      for (const part of [...this.progress.keys()]) {
+        if (!mine.has(part)) {
+          this.progress.delete(part);
+          this.o.metrics?.partitionStalled.remove({ kind: this.kind, topic: this.o.topic, partition: String(part) });
+        }
+      }
+      for (const part of mine) {
+        const pr = this.progressOf(part);
+        pr.lastProgressAt = now;
+      }
       this.log.info(
         { memberId: e.payload.memberId, assignment: e.payload.memberAssignment },
         'joined consumer group',
@@ -213,6 +269,35 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       });
     }
     if (this.ownsProducer) await this.producer.connect();
+    let limit = this.o.dlqMaxMessageBytes;
+    if (limit === undefined || limit <= 0) {
+      const admin = this.o.kafka.admin();
+      try {
+        await admin.connect();
+        limit = await readTopicMaxMessageBytes(admin, this.o.dlqTopic);
+      } catch {
+        limit = undefined;
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+      this.log.info(
+        { dlqTopic: this.o.dlqTopic, maxMessageBytes: limit ?? DEFAULT_DLQ_MAX_MESSAGE_BYTES },
+        limit === undefined
+          ? 'dead-letter topic limit unknown (topic not created yet?); using the default'
+          : "dead-letter topic's max.message.bytes",
+      );
+    }
+    this.dlq = new DlqSender({
+      producer: () => this.producer,
+      topic: this.o.dlqTopic,
+      maxMessageBytes: limit ?? DEFAULT_DLQ_MAX_MESSAGE_BYTES,
+      ...(this.o.dlqMaxBatchMessages !== undefined ? { maxBatchMessages: this.o.dlqMaxBatchMessages } : {}),
+      logger: this.log,
+      signal: this.abort.signal,
+    });
+    const stallMs = this.o.stallMs ?? 60_000;
+    this.stallTimer = setInterval(() => this.checkStalls(), Math.max(100, Math.min(5000, Math.floor(stallMs / 4))));
+    this.stallTimer.unref();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.o.topic, fromBeginning: this.o.fromBeginning ?? true });
     this.o.models.start();
@@ -232,6 +317,10 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       try {
         // Retry loops give up at once; a batch that is scoring or writing finishes and commits.
         this.abort.abort();
+        if (this.stallTimer) clearInterval(this.stallTimer);
+        this.stallTimer = null;
+        for (const t of this.resumeTimers) clearTimeout(t);
+        this.resumeTimers.clear();
         await this.consumer.disconnect();
       } finally {
         if (this.ownsProducer && this.producer) await this.producer.disconnect().catch(() => undefined);
@@ -240,6 +329,56 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       }
     })();
     return this.stopping;
+  }
+
+  private progressOf(partition: number): PartitionProgress {
+    let pr = this.progress.get(partition);
+    if (!pr) {
+      pr = { lastProgressAt: Date.now(), batchStartedAt: null, lag: 0, reason: null, reportedStalled: false };
+      this.progress.set(partition, pr);
+    }
+    return pr;
+  }
+
+  /**
+   * Partitions of this consumer that have records to process (a batch in progress, or a known lag)
+   * and have committed nothing for longer than `stallMs`, with the last reason seen.
+   */
+  stalledPartitions(now = Date.now()): StalledPartition[] {
+    const stallMs = this.o.stallMs ?? 60_000;
+    const out: StalledPartition[] = [];
+    for (const [partition, pr] of this.progress) {
+      const pending = pr.batchStartedAt !== null || pr.lag > 0;
+      const since = now - pr.lastProgressAt;
+      if (!pending || since <= stallMs) continue;
+      out.push({
+        kind: this.kind,
+        topic: this.o.topic,
+        partition,
+        sinceMs: since,
+        reason:
+          pr.reason ??
+          (pr.batchStartedAt !== null ? 'a batch is in progress' : `${pr.lag} records waiting, no batch delivered`),
+      });
+    }
+    return out.sort((a, b) => a.partition - b.partition);
+  }
+
+  private checkStalls(): void {
+    const stalled = new Map(this.stalledPartitions().map((s) => [s.partition, s]));
+    const m = this.o.metrics;
+    for (const [partition, pr] of this.progress) {
+      const s = stalled.get(partition);
+      const labels = { kind: this.kind, topic: this.o.topic, partition: String(partition) };
+      m?.partitionStalled.set(labels, s ? 1 : 0);
+      m?.partitionLastProgress.set(labels, pr.lastProgressAt / 1000);
+      if (s && !pr.reportedStalled) {
+        this.log.warn({ partition, sinceMs: s.sinceMs, reason: s.reason }, 'partition stalled: no progress');
+      } else if (!s && pr.reportedStalled) {
+        this.log.info({ partition }, 'partition progressing again');
+      }
+      pr.reportedStalled = s !== undefined;
+    }
   }
 
   private takeBuffer(size: number): Float32Array {
@@ -270,68 +409,82 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
   }
 
   /**
-   * Runs `fn` until it succeeds. Retriable failures wait with exponential backoff (bounded by
-   * retry.maxMs) and try again, pausing the topic meanwhile; non-retriable ones and a stopping
-   * consumer throw (the batch is not committed and will be redelivered).
+   * Runs one step of a batch. A retriable failure becomes {@link RetryLater}: the batch gives up
+   * WITHOUT committing, its partition is paused and resumed after a backoff (see `deferPartition`),
+   * and kafkajs redelivers it. The batch never waits inside `eachBatch`, because kafkajs fetches the
+   * next round from a broker only after every batch of the last round returned: one partition waiting
+   * in place would hold up every other partition on that broker. Non-retriable failures throw
+   * BatchFailedError (the consumer stops).
    */
-  private async withRetry<R>(
-    stage: BatchFailedError['stage'],
-    partition: number,
-    p: EachBatchPayload,
-    fn: () => Promise<R>,
-  ): Promise<R> {
-    const r = this.o.retry ?? {};
-    const maxAttempts = r.maxAttempts ?? Infinity;
-    let wait = r.initialMs ?? 200;
-    const maxMs = r.maxMs ?? 10_000;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const out = await fn();
-        if (attempt > 1) {
-          this.log.info(
-            { stage, partition, attempts: attempt },
-            `${stage === 'dlq' ? 'dead-letter topic' : 'database'} reachable again; batch continues`,
-          );
-          this.resumeTopic(stage);
-        }
-        return out;
-      } catch (e) {
-        const retriable = stage === 'dlq' ? true : isRetriableDbError(e);
-        const d = describeError(e);
-        if (!retriable)
-          throw new BatchFailedError(stage, `${stage} failed (not retriable): ${d.message}`, {
-            retriable: false,
-            cause: e,
-          });
-        if (this.abort.signal.aborted || !p.isRunning()) throw new ConsumerStoppingError();
-        if (attempt >= maxAttempts)
-          throw new BatchFailedError(stage, `${stage} failed after ${attempt} attempts: ${d.message}`, {
-            retriable: true,
-            cause: e,
-          });
-        this.o.metrics?.batchRetries.inc({ kind: this.kind, topic: this.o.topic, stage });
-        this.pauseTopic(stage);
-        this.log.warn(
-          { stage, partition, attempt, retryInMs: wait, err: d },
-          stage === 'dlq'
-            ? 'dead-letter topic unavailable; batch not committed, retrying'
-            : 'database unavailable; batch not committed, retrying',
-        );
-        this.emit('retry', {
-          kind: this.kind,
-          topic: this.o.topic,
-          partition,
-          stage,
-          attempt,
-          delayMs: wait,
-          error: d.message,
+  private async step<R>(stage: BatchFailedError['stage'], fn: () => Promise<R>): Promise<R> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof ConsumerStoppingError || e instanceof BatchFailedError || e instanceof RetryLater) throw e;
+      const d = describeError(e);
+      if (!isRetriableDbError(e))
+        throw new BatchFailedError(stage, `${stage} failed (not retriable): ${d.message}`, {
+          retriable: false,
+          cause: e,
         });
-        await delay(wait, this.abort.signal);
-        if (this.abort.signal.aborted) throw new ConsumerStoppingError();
-        await p.heartbeat().catch(() => undefined);
-        wait = Math.min(maxMs, wait * 2);
-      }
+      throw new RetryLater(stage, e);
     }
+  }
+
+  /**
+   * After a retriable failure of a batch: pause its partition and resume it after exponential backoff
+   * with jitter (the attempt count survives redeliveries). Bounded by retry.maxAttempts (default
+   * unbounded: a database outage is waited out) and, for the dead-letter topic, dlqRetry.maxAttempts
+   * (default 30), after which the failure is fatal.
+   */
+  private deferPartition(p: EachBatchPayload, partition: number, e: RetryLater): void {
+    const r = this.o.retry ?? {};
+    const maxMs = r.maxMs ?? 10_000;
+    const st = this.retryState.get(partition) ?? { attempt: 0, waitMs: r.initialMs ?? 200 };
+    st.attempt++;
+    this.retryState.set(partition, st);
+    const stage = e.stage;
+    const d = describeError(e.cause);
+    const maxAttempts = stage === 'dlq' ? (this.o.dlqRetry?.maxAttempts ?? 30) : (r.maxAttempts ?? Infinity);
+    if (st.attempt >= maxAttempts)
+      throw new BatchFailedError(
+        stage,
+        `${stage === 'dlq' ? 'dead-letter topic' : stage} still failing after ${st.attempt} attempts: ${d.message}`,
+        { retriable: false, cause: e.cause },
+      );
+    if (this.abort.signal.aborted || !p.isRunning()) throw new ConsumerStoppingError();
+    const sleepMs = Math.round(st.waitMs * (0.5 + 0.5 * Math.random()));
+    st.waitMs = Math.min(maxMs, st.waitMs * 2);
+    this.o.metrics?.batchRetries.inc({ kind: this.kind, topic: this.o.topic, stage });
+    this.progressOf(partition).reason = `${stage}: ${d.message}`;
+    this.log.warn(
+      { stage, partition, attempt: st.attempt, retryInMs: sleepMs, err: d },
+      stage === 'dlq'
+        ? 'dead-letter topic unavailable; batch not committed, partition retries later'
+        : stage === 'score'
+          ? 'record decoding dependency unavailable; batch not committed, partition retries later'
+          : 'database unavailable; batch not committed, partition retries later',
+    );
+    this.emit('retry', {
+      kind: this.kind,
+      topic: this.o.topic,
+      partition,
+      stage,
+      attempt: st.attempt,
+      delayMs: sleepMs,
+      error: d.message,
+    });
+    const resume = p.pause();
+    this.deferred.add(partition);
+    this.o.metrics?.paused.set({ kind: this.kind, topic: this.o.topic }, 1);
+    const t = setTimeout(() => {
+      this.resumeTimers.delete(t);
+      this.deferred.delete(partition);
+      if (this.deferred.size === 0 && this.pausedBy.size === 0)
+        this.o.metrics?.paused.set({ kind: this.kind, topic: this.o.topic }, 0);
+      if (!this.abort.signal.aborted) resume();
+    }, sleepMs);
+    this.resumeTimers.add(t);
   }
 
   private async onBatch(p: EachBatchPayload): Promise<void> {
@@ -354,11 +507,14 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     if (this.inFlight > maxInFlight) this.pauseTopic('backpressure');
     const model = this.o.models.acquire();
     let features: Float32Array | null = null;
+    const progress = this.progressOf(partition);
+    progress.batchStartedAt = Date.now();
+    progress.lag = Math.max(progress.lag, msgs.length + Math.max(0, Number(batch.offsetLag())));
     try {
       // 1. Skip what PostgreSQL already holds.
       let hwm = this.hwm.get(partition);
       if (hwm === undefined) {
-        const known = await this.withRetry('hwm', partition, p, () => this.store.committedOffsets(topic));
+        const known = await this.step('hwm', () => this.store.committedOffsets(topic));
         const v = known.get(partition);
         hwm = v === undefined ? -1n : BigInt(v);
         this.hwm.set(partition, hwm);
@@ -375,11 +531,15 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       const n = msgs.length - start;
       if (n === 0) {
         await this.commit(p, topic, partition, lastOffset);
+        progress.lastProgressAt = Date.now();
+        progress.batchStartedAt = null;
+        progress.reason = null;
+        progress.lag = Math.max(0, Number(batch.offsetLag()));
         return;
       }
 
       // 2. Decode, validate, features.
-      await this.withRetry('score', partition, p, () =>
+      await this.step('score', () =>
         spec.codec.prepare(msgs.slice(start).map((m) => m.value)),
       );
       const dim = model.inputDim;
@@ -431,11 +591,18 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       // 4. Dead letters first (they must be durable before the offsets move).
       if (rejected.length > 0) {
         const ctx = { topic, partition, kind, consumerGroup: this.o.groupId };
-        const messages = rejected.map((r) => deadLetterMessage(r, ctx));
-        await this.withRetry('dlq', partition, p, async () => {
-          if (!this.producer) throw new ConsumerStoppingError();
-          await this.producer.send({ topic: this.o.dlqTopic, acks: -1, messages });
-        });
+        const sender = this.dlq;
+        if (!sender) throw new ConsumerStoppingError();
+        // A redelivered batch (an earlier attempt failed after some chunks went out) sends only the rest.
+        const upTo = this.dlqSentUpTo.get(partition) ?? -1n;
+        const pending = upTo < 0n ? rejected : rejected.filter((r) => BigInt(r.message.offset) > upTo);
+        const sent = await this.step('dlq', () =>
+          sender.send(pending, ctx, (done) => {
+            const last = done[done.length - 1];
+            if (last) this.dlqSentUpTo.set(partition, BigInt(last.message.offset));
+          }),
+        );
+        if (sent.truncated > 0) metrics?.deadLettersTruncated.inc({ kind, topic }, sent.truncated);
         for (const r of rejected) {
           metrics?.recordsDeadLettered.inc({ kind, topic, reason: r.error.reason });
           this.log.warn(
@@ -468,7 +635,7 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         }
       }
       const td = performance.now();
-      const res = await this.withRetry('db', partition, p, () =>
+      const res = await this.step('db', () =>
         this.store.writeBatch({ topic, partition, kind, records }),
       );
       const dbMs = performance.now() - td;
@@ -478,6 +645,15 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       // 6. Offsets.
       await this.commit(p, topic, partition, lastOffset);
       const committedAt = Date.now();
+      progress.lastProgressAt = committedAt;
+      progress.batchStartedAt = null;
+      progress.reason = null;
+      const retried = this.retryState.get(partition);
+      if (retried) {
+        this.retryState.delete(partition);
+        this.log.info({ partition, attempts: retried.attempt + 1 }, 'batch committed after retries');
+      }
+      progress.lag = Math.max(0, Number(batch.offsetLag()));
       const durationMs = performance.now() - t0;
       metrics?.recordsScored.inc({ kind, topic }, res.counted.scored);
       metrics?.recordsFlagged.inc({ kind, topic }, res.counted.flagged);
@@ -522,7 +698,18 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         'batch committed',
       );
       this.emit('batch', ev);
-    } catch (e) {
+    } catch (err) {
+      progress.batchStartedAt = null;
+      let e = err;
+      if (e instanceof RetryLater) {
+        try {
+          this.deferPartition(p, partition, e);
+          return; // not committed: redelivered after the backoff
+        } catch (e2) {
+          e = e2;
+        }
+      }
+      progress.reason = `batch failed: ${describeError(e).message}`;
       if (e instanceof ConsumerStoppingError) {
         this.log.info(
           { partition, firstOffset, lastOffset },

@@ -20,6 +20,10 @@ export interface StreamMetrics {
   readonly paused: Gauge<'kind' | 'topic'>;
   readonly modelInfo: Gauge<'kind' | 'version' | 'execution_provider' | 'score'>;
   readonly modelReloads: Counter<'kind' | 'result'>;
+  readonly deadLettersTruncated: Counter<'kind' | 'topic'>;
+  readonly partitionStalled: Gauge<'kind' | 'topic' | 'partition'>;
+  readonly partitionLastProgress: Gauge<'kind' | 'topic' | 'partition'>;
+  readonly writerSchemas: Gauge<'kind'>;
 }
 
 export interface StreamMetricsOptions {
@@ -122,6 +126,30 @@ export function createStreamMetrics(opts: StreamMetricsOptions = {}): StreamMetr
       name: `${p}model_reloads_total`,
       help: 'Model hot reloads',
       labelNames: ['kind', 'result'],
+      registers,
+    }),
+    deadLettersTruncated: new Counter({
+      name: `${p}dead_letters_truncated_total`,
+      help: 'Dead letters sent without the original value because the envelope exceeded the DLQ topic limit',
+      labelNames: ['kind', 'topic'],
+      registers,
+    }),
+    partitionStalled: new Gauge({
+      name: `${p}partition_stalled`,
+      help: '1 while an assigned partition has records to process and no committed batch for longer than STREAM_STALL_MS',
+      labelNames: ['kind', 'topic', 'partition'],
+      registers,
+    }),
+    partitionLastProgress: new Gauge({
+      name: `${p}partition_last_progress_timestamp_seconds`,
+      help: 'When the partition last committed a batch (or was assigned), Unix seconds',
+      labelNames: ['kind', 'topic', 'partition'],
+      registers,
+    }),
+    writerSchemas: new Gauge({
+      name: `${p}writer_schemas`,
+      help: 'Writer schemas the consumer of each kind can decode (built-in and registered)',
+      labelNames: ['kind'],
       registers,
     }),
   };

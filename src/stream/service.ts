@@ -20,6 +20,9 @@ import { StreamConfigError, describeError } from './errors.js';
 import { createKafka, kafkaLogLevel } from './kafka.js';
 import { createStreamMetrics, type StreamMetrics } from './metrics.js';
 import { ModelSource } from './model-source.js';
+import type avro from 'avsc';
+import { WriterSchemaTable, fingerprintHex } from '../store/writer-schemas.js';
+import type { SingleObjectCodecOptions } from '../schemas/codec.js';
 
 export interface StreamServiceOptions {
   env: Env;
@@ -34,6 +37,24 @@ export interface StreamServiceOptions {
   tuning?: ConsumerDeps['tuning'];
   /** Called once when a consumer stops on a non-retriable error. */
   onFatal?: (e: Error) => void;
+}
+
+/**
+ * The `partitions` readiness check: true, or a line naming every stalled partition with how long it
+ * has made no progress and why.
+ */
+export function partitionsReadiness(
+  consumers: readonly Pick<ScoringConsumer<unknown>, 'stalledPartitions'>[],
+  now = Date.now(),
+): true | string {
+  const stalled = consumers.flatMap((c) => c.stalledPartitions(now));
+  if (stalled.length === 0) return true;
+  return (
+    'stalled: ' +
+    stalled
+      .map((s) => `${s.kind} ${s.topic}[${s.partition}] for ${Math.round(s.sinceMs / 1000)} s (${s.reason})`)
+      .join('; ')
+  );
 }
 
 export class StreamService {
@@ -92,6 +113,7 @@ export class StreamService {
       });
       await svc.producer.connect();
       const registry = new ModelRegistry(db);
+      const writerSchemas = new WriterSchemaTable(db);
       for (const kind of o.kinds) {
         const explicit = o.modelDirs?.[kind];
         const models = await ModelSource.open({
@@ -109,6 +131,18 @@ export class StreamService {
           metrics: svc.metrics,
         });
         svc.models.push(models);
+        const codecOptions: SingleObjectCodecOptions = {
+          lookup: async (fps) =>
+            (await writerSchemas.byFingerprints(kind, fps)).map((r) => r.schema as avro.Schema),
+          lookupMissTtlMs: env.SCHEMA_LOOKUP_MISS_TTL_MS,
+          onLookup: (e) =>
+            e.ok
+              ? log.info({ kind, fingerprint: fingerprintHex(e.fingerprint) }, 'registered writer schema loaded')
+              : log.warn(
+                  { kind, fingerprint: fingerprintHex(e.fingerprint), err: e.error },
+                  'registered writer schema does not resolve against the reader schema; its records are dead-lettered',
+                ),
+        };
         const deps: ConsumerDeps = {
           kafka,
           db,
@@ -119,11 +153,15 @@ export class StreamService {
           dlqTopic: env.TOPIC_DLQ,
           groupId: env.KAFKA_GROUP_ID,
           dlqProducer: svc.producer,
+          codecOptions,
           tuning: {
             partitionsConsumedConcurrently: env.STREAM_PARTITIONS_CONCURRENCY,
             maxBytesPerPartition: env.STREAM_MAX_BYTES_PER_PARTITION,
             maxWaitTimeInMs: env.STREAM_MAX_WAIT_MS,
             retry: { maxMs: env.STREAM_RETRY_MAX_MS },
+            stallMs: env.STREAM_STALL_MS,
+            dlqRetry: { maxAttempts: env.STREAM_DLQ_MAX_ATTEMPTS },
+            ...(env.STREAM_DLQ_MAX_MESSAGE_BYTES > 0 ? { dlqMaxMessageBytes: env.STREAM_DLQ_MAX_MESSAGE_BYTES } : {}),
             ...o.tuning,
           },
         };
@@ -144,6 +182,7 @@ export class StreamService {
               const waiting = svc.consumers.filter((c) => !c.ready).map((c) => c.kind);
               return waiting.length === 0 ? true : `not joined: ${waiting.join(', ')}`;
             },
+            partitions: () => partitionsReadiness(svc.consumers),
             database: async () => {
               await db.raw('select 1');
               return true;
