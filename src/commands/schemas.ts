@@ -33,7 +33,9 @@ export function register(program: Command): void {
 
   cmd
     .command('fingerprint <file>')
-    .description('print the Parsing Canonical Form, CRC-64-AVRO fingerprint and single-object header of a schema')
+    .description(
+      'print the Parsing Canonical Form, CRC-64-AVRO fingerprint and single-object header of a schema',
+    )
     .option('--json', 'one JSON object instead of text', false)
     .action(async (file: string, f: { json: boolean }) => {
       const fp = fingerprintOf(await readSchemaFile(file));
@@ -66,9 +68,10 @@ export function register(program: Command): void {
       "store a writer schema in PostgreSQL after checking that it resolves against the kind's reader schema",
     )
     .addOption(
-      new Option('--kind <kind>', 'input kind (default: the kind whose reader schema has the same full name)').choices(
-        KINDS,
-      ),
+      new Option(
+        '--kind <kind>',
+        'input kind (default: the kind whose reader schema has the same full name)',
+      ).choices(KINDS),
     )
     .action(async (file: string, f: { kind?: ReaderKind }) => {
       const schema = await readSchemaFile(file);
@@ -83,7 +86,11 @@ export function register(program: Command): void {
         checkWriterSchema(kind, schema);
       } catch (e) {
         if (e instanceof SchemaError)
-          throw new InputError('SCHEMA_INCOMPATIBLE', `${file} is not compatible with the ${kind} reader schema: ${e.message}`, e);
+          throw new InputError(
+            'SCHEMA_INCOMPATIBLE',
+            `${file} is not compatible with the ${kind} reader schema: ${e.message}`,
+            e,
+          );
         throw e;
       }
       const env = loadConfig();
@@ -126,7 +133,13 @@ export function register(program: Command): void {
         rows = [
           ...KINDS.filter((k) => f.kind === undefined || k === f.kind).map((k) => {
             const fp = fingerprintOf(READER_SCHEMAS[k]);
-            return { kind: k, fingerprint: fp.hex, name: fp.name ?? '', source: 'built-in (reader)', registeredAt: '' };
+            return {
+              kind: k,
+              fingerprint: fp.hex,
+              name: fp.name ?? '',
+              source: 'built-in (reader)',
+              registeredAt: '',
+            };
           }),
           ...registered.map((r) => ({
             kind: r.kind,

@@ -167,7 +167,12 @@ export class SingleObjectCodec<T> implements RecordCodec<T> {
     const ttl = this.opts.lookupMissTtlMs ?? 1000;
     const wanted = new Set<bigint>();
     for (const b of bufs) {
-      if (!b || b.length < SINGLE_OBJECT_HEADER_LENGTH || b[0] !== SINGLE_OBJECT_MARKER[0] || b[1] !== SINGLE_OBJECT_MARKER[1])
+      if (
+        !b ||
+        b.length < SINGLE_OBJECT_HEADER_LENGTH ||
+        b[0] !== SINGLE_OBJECT_MARKER[0] ||
+        b[1] !== SINGLE_OBJECT_MARKER[1]
+      )
         continue;
       const fp = b.readBigUInt64LE(2);
       if (this.store.get(fp) || this.incompatible.has(fp) || wanted.has(fp)) continue;

@@ -63,7 +63,10 @@ export async function readSchemaFile(path: string): Promise<avro.Schema> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new SchemaError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, e);
+    throw new SchemaError(
+      `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      e,
+    );
   }
   try {
     return JSON.parse(text) as avro.Schema;

@@ -27,11 +27,7 @@ import type { RecordCodec } from '../schemas/codec.js';
 import { DecodeError, ValidationError } from '../schemas/errors.js';
 import { FlagStore, type BatchRecord, type FlagFields, type InputKind } from '../store/flag-store.js';
 import type { RejectedRecord } from './dlq.js';
-import {
-  DEFAULT_DLQ_MAX_MESSAGE_BYTES,
-  DlqSender,
-  readTopicMaxMessageBytes,
-} from './dlq-sender.js';
+import { DEFAULT_DLQ_MAX_MESSAGE_BYTES, DlqSender, readTopicMaxMessageBytes } from './dlq-sender.js';
 import {
   BatchFailedError,
   ConsumerStoppingError,
@@ -227,7 +223,11 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       for (const part of [...this.progress.keys()]) {
         if (!mine.has(part)) {
           this.progress.delete(part);
-          this.o.metrics?.partitionStalled.remove({ kind: this.kind, topic: this.o.topic, partition: String(part) });
+          this.o.metrics?.partitionStalled.remove({
+            kind: this.kind,
+            topic: this.o.topic,
+            partition: String(part),
+          });
         }
       }
       for (const part of mine) {
@@ -296,7 +296,10 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       signal: this.abort.signal,
     });
     const stallMs = this.o.stallMs ?? 60_000;
-    this.stallTimer = setInterval(() => this.checkStalls(), Math.max(100, Math.min(5000, Math.floor(stallMs / 4))));
+    this.stallTimer = setInterval(
+      () => this.checkStalls(),
+      Math.max(100, Math.min(5000, Math.floor(stallMs / 4))),
+    );
     this.stallTimer.unref();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.o.topic, fromBeginning: this.o.fromBeginning ?? true });
@@ -358,7 +361,9 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         sinceMs: since,
         reason:
           pr.reason ??
-          (pr.batchStartedAt !== null ? 'a batch is in progress' : `${pr.lag} records waiting, no batch delivered`),
+          (pr.batchStartedAt !== null
+            ? 'a batch is in progress'
+            : `${pr.lag} records waiting, no batch delivered`),
       });
     }
     return out.sort((a, b) => a.partition - b.partition);
@@ -420,7 +425,8 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof ConsumerStoppingError || e instanceof BatchFailedError || e instanceof RetryLater) throw e;
+      if (e instanceof ConsumerStoppingError || e instanceof BatchFailedError || e instanceof RetryLater)
+        throw e;
       const d = describeError(e);
       if (!isRetriableDbError(e))
         throw new BatchFailedError(stage, `${stage} failed (not retriable): ${d.message}`, {
@@ -539,9 +545,7 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       }
 
       // 2. Decode, validate, features.
-      await this.step('score', () =>
-        spec.codec.prepare(msgs.slice(start).map((m) => m.value)),
-      );
+      await this.step('score', () => spec.codec.prepare(msgs.slice(start).map((m) => m.value)));
       const dim = model.inputDim;
       features = this.takeBuffer(n * dim);
       const rows: T[] = [];
@@ -635,9 +639,7 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         }
       }
       const td = performance.now();
-      const res = await this.step('db', () =>
-        this.store.writeBatch({ topic, partition, kind, records }),
-      );
+      const res = await this.step('db', () => this.store.writeBatch({ topic, partition, kind, records }));
       const dbMs = performance.now() - td;
       metrics?.dbWriteSeconds.observe({ kind }, dbMs / 1000);
       this.hwm.set(partition, BigInt(res.lastOffset));

@@ -82,7 +82,8 @@ export function deadLetterEnvelope(
     version: DLQ_ENVELOPE_VERSION,
     reason: r.error.reason,
     errorCode: r.error.code,
-    error: r.error.message.length > MAX_ERROR_CHARS ? r.error.message.slice(0, MAX_ERROR_CHARS) : r.error.message,
+    error:
+      r.error.message.length > MAX_ERROR_CHARS ? r.error.message.slice(0, MAX_ERROR_CHARS) : r.error.message,
     field: r.error instanceof ValidationError ? (r.error.field ?? null) : null,
     kind: ctx.kind,
     consumerGroup: ctx.consumerGroup,

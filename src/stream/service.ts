@@ -137,7 +137,10 @@ export class StreamService {
           lookupMissTtlMs: env.SCHEMA_LOOKUP_MISS_TTL_MS,
           onLookup: (e) =>
             e.ok
-              ? log.info({ kind, fingerprint: fingerprintHex(e.fingerprint) }, 'registered writer schema loaded')
+              ? log.info(
+                  { kind, fingerprint: fingerprintHex(e.fingerprint) },
+                  'registered writer schema loaded',
+                )
               : log.warn(
                   { kind, fingerprint: fingerprintHex(e.fingerprint), err: e.error },
                   'registered writer schema does not resolve against the reader schema; its records are dead-lettered',
@@ -161,7 +164,9 @@ export class StreamService {
             retry: { maxMs: env.STREAM_RETRY_MAX_MS },
             stallMs: env.STREAM_STALL_MS,
             dlqRetry: { maxAttempts: env.STREAM_DLQ_MAX_ATTEMPTS },
-            ...(env.STREAM_DLQ_MAX_MESSAGE_BYTES > 0 ? { dlqMaxMessageBytes: env.STREAM_DLQ_MAX_MESSAGE_BYTES } : {}),
+            ...(env.STREAM_DLQ_MAX_MESSAGE_BYTES > 0
+              ? { dlqMaxMessageBytes: env.STREAM_DLQ_MAX_MESSAGE_BYTES }
+              : {}),
             ...o.tuning,
           },
         };

@@ -254,7 +254,9 @@ describe('the stream never stalls', () => {
     expect(Buffer.from(big[0].valuePrefix ?? '', 'base64').equals(huge.subarray(0, 256))).toBe(true);
     // The small ones keep their value.
     for (const l of letters.filter((x) => x.valueTruncated !== true)) expect(l.value).not.toBeNull();
-    const truncated = await metrics.registry.getSingleMetricAsString('gensemble_dead_letters_truncated_total');
+    const truncated = await metrics.registry.getSingleMetricAsString(
+      'gensemble_dead_letters_truncated_total',
+    );
     expect(truncated).toMatch(/gensemble_dead_letters_truncated_total\{[^}]*\} 1$/m);
   });
 
@@ -318,7 +320,9 @@ describe('the stream never stalls', () => {
         // A dependency of this batch's decoding that keeps failing (retriable), for partition 0 only.
         if (stuck && bufs.some((b) => b !== null && b !== undefined && b.equals(marker))) {
           attempts++;
-          throw new GensembleError('TEST_DEPENDENCY_DOWN', 'test dependency unavailable', { retriable: true });
+          throw new GensembleError('TEST_DEPENDENCY_DOWN', 'test dependency unavailable', {
+            retriable: true,
+          });
         }
       },
     };
@@ -342,7 +346,10 @@ describe('the stream never stalls', () => {
       timeoutMs: 60_000,
       what: 'the healthy partitions to be scored',
     });
-    const perPartition = await pg.db('stream_offsets').where('source_topic', topic).select('source_partition');
+    const perPartition = await pg
+      .db('stream_offsets')
+      .where('source_topic', topic)
+      .select('source_partition');
     expect(perPartition.map((r: { source_partition: number }) => r.source_partition).sort()).toEqual([1, 2]);
     const stalled = await waitFor(() => c.stalledPartitions().length > 0 && c.stalledPartitions(), {
       timeoutMs: 20_000,
@@ -390,7 +397,8 @@ describe('the stream never stalls', () => {
     const table = new WriterSchemaTable(pg.db);
     await startConsumer(topic, dlq, {
       codecOptions: {
-        lookup: async (fps) => (await table.byFingerprints('transactions', fps)).map((r) => r.schema as avro.Schema),
+        lookup: async (fps) =>
+          (await table.byFingerprints('transactions', fps)).map((r) => r.schema as avro.Schema),
         lookupMissTtlMs: 200,
       },
     });
