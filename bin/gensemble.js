@@ -5,4 +5,7 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/cli.ts');
-process.exitCode = await main(process.argv);
+const code = await main(process.argv);
+// A command that finished but failed (e.g. `serve` after a fatal consumer error) set process.exitCode
+// itself: a 0 from main must not overwrite it.
+if (code !== 0 || !process.exitCode) process.exitCode = code;

@@ -14,8 +14,7 @@
  *   an invalid topic) becomes a non-retriable {@link BatchFailedError}: the consumer stops with a clear
  *   error instead of looping.
  */
-import type { Admin, Message, Producer } from 'kafkajs';
-import { ConfigResourceTypes } from 'kafkajs';
+import kafkajs, { type Admin, type Message, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import {
   chunkMessages,
@@ -79,7 +78,9 @@ export async function readTopicMaxMessageBytes(admin: Admin, topic: string): Pro
   try {
     const r = await admin.describeConfigs({
       includeSynonyms: false,
-      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }],
+      resources: [
+        { type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] },
+      ],
     });
     const entry = r.resources[0]?.configEntries.find((c) => c.configName === 'max.message.bytes');
     const v = entry ? Number(entry.configValue) : NaN;

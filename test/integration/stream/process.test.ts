@@ -23,6 +23,7 @@ import {
   creditTransactions,
   flagsOf,
   offlineScores,
+  produceAll,
   produceTransactions,
   type TxInput,
 } from './support.js';
@@ -224,5 +225,24 @@ describe('gensemble serve as a child process', () => {
     }
     const totals = await counterTotals(pg.db, topic);
     expect(totals.scored).toBe(Number(hwm.last_offset) + 1);
+  });
+
+  it('a dead-letter topic that can never take a record: serve exits 1 with a clear error, nothing committed', async () => {
+    const topic = await createTopic(kafka, { prefix: 'tx-fatal-dlq' });
+    topics.push(topic);
+    await produceAll(kafka, topic, [{ value: Buffer.from('not an Avro record') }]);
+    await produceTransactions(kafka, topic, tx.records.slice(0, 10));
+    const group = `fatal-${Date.now()}`;
+    const s = startServer(
+      envFor(topic, 'an invalid topic name!', group, { STREAM_DLQ_MAX_MESSAGE_BYTES: '100000' }),
+      model.dir,
+    );
+    running.push(s);
+    const ex = await withTimeout(s.exited, 90_000, () => 'serve to exit on the fatal DLQ error');
+    expect(ex.code, s.logs.slice(-15).join('\n')).toBe(1);
+    const fatal = s.logs.filter((l) => l.includes('stopped after a non-retriable error'));
+    expect(fatal.length, s.logs.slice(-20).join('\n')).toBe(1);
+    expect(fatal[0]).toMatch(/dead-letter topic an invalid topic name!.*not retriable/);
+    expect(await counterTotals(pg.db, topic)).toMatchObject({ scored: 0, deadLettered: 0 });
   });
 });

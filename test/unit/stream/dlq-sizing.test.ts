@@ -136,7 +136,7 @@ describe('classifyProduceError', () => {
     expect(classifyProduceError(protocol('RECORD_LIST_TOO_LARGE', false))).toBe('too-large');
     expect(
       classifyProduceError(
-        new KafkaJSNonRetriableError(protocol('MESSAGE_TOO_LARGE', false), {
+        Object.assign(new KafkaJSNonRetriableError(protocol('MESSAGE_TOO_LARGE', false)), {
           cause: protocol('MESSAGE_TOO_LARGE', false),
         }),
       ),
