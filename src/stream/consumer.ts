@@ -607,11 +607,28 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
           }),
         );
         if (sent.truncated > 0) metrics?.deadLettersTruncated.inc({ kind, topic }, sent.truncated);
+        // One log line per reason and batch (a burst of thousands of bad records is a few lines).
+        const byReason = new Map<string, { n: number; first: RejectedRecord; last: RejectedRecord }>();
         for (const r of rejected) {
-          metrics?.recordsDeadLettered.inc({ kind, topic, reason: r.error.reason });
+          const g = byReason.get(r.error.reason);
+          if (g) {
+            g.n++;
+            g.last = r;
+          } else byReason.set(r.error.reason, { n: 1, first: r, last: r });
+        }
+        for (const [reason, g] of byReason) {
+          metrics?.recordsDeadLettered.inc({ kind, topic, reason }, g.n);
           this.log.warn(
-            { partition, offset: r.message.offset, reason: r.error.reason, err: r.error.message },
-            'record dead-lettered',
+            {
+              partition,
+              reason,
+              records: g.n,
+              firstOffset: g.first.message.offset,
+              lastOffset: g.last.message.offset,
+              err: g.first.error.message,
+              ...(sent.truncated > 0 ? { truncated: sent.truncated } : {}),
+            },
+            g.n === 1 ? 'record dead-lettered' : 'records dead-lettered',
           );
         }
       }
