@@ -21,13 +21,11 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
+import { GensembleError } from '../src/errors.js';
 
-export class DemoDataError extends Error {
-  readonly code: string;
+export class DemoDataError extends GensembleError {
   constructor(code: string, message: string) {
-    super(message);
-    this.name = 'DemoDataError';
-    this.code = code;
+    super(code, message);
   }
 }
 

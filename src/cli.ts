@@ -84,13 +84,21 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (process.env.GENSEMBLE_DEBUG) console.error(err);
-    const msg =
-      err instanceof GensembleError
-        ? `${err.message} [${err.code}]`
-        : err instanceof Error
-          ? err.message
-          : String(err);
-    process.stderr.write(`gensemble: error: ${msg}\n`);
+    process.stderr.write(`gensemble: error: ${formatCliError(err)}\n`);
     return 1;
   }
+}
+
+/**
+ * The one line the CLI prints for a failure: the message and, in brackets, the error's code — every
+ * project error is a GensembleError with one; an error from elsewhere that carries a string `code`
+ * (Node's ENOENT, a pg error's SQLSTATE) prints it too.
+ */
+export function formatCliError(err: unknown): string {
+  if (err instanceof GensembleError) return `${err.message} [${err.code}]`;
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && code !== '' ? `${err.message} [${code}]` : err.message;
+  }
+  return String(err);
 }

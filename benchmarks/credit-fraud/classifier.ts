@@ -8,12 +8,12 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../src/engine/random.js';
 import { permutation } from '../../src/data/splits.js';
 import { dense } from '../../src/engine/vae.js';
+import { GensembleError } from '../../src/errors.js';
 
-export class ClassifierError extends Error {
-  readonly code = 'E_CLASSIFIER_INPUT';
+export class ClassifierError extends GensembleError {
+  declare readonly code: 'E_CLASSIFIER_INPUT';
   constructor(message: string) {
-    super(message);
-    this.name = 'ClassifierError';
+    super('E_CLASSIFIER_INPUT', message);
   }
 }
 

@@ -12,6 +12,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { GensembleError } from '../errors.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -26,11 +27,10 @@ export interface BackendInfo {
   warnings: string[];
 }
 
-export class BackendError extends Error {
-  readonly code = 'E_BACKEND';
+export class BackendError extends GensembleError {
+  declare readonly code: 'E_BACKEND';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'BackendError';
+    super('E_BACKEND', message, options?.cause === undefined ? {} : { cause: options.cause });
   }
 }
 

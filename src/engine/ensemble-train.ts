@@ -14,18 +14,17 @@ import { makeEps } from './random.js';
 import { dataDim, type MemberSpec, type TrainedMember } from './spec.js';
 import type { TrainOptions, TrainProgress, TrainResult } from './train.js';
 import type { TrainJob, WorkerMessage } from './train-worker.js';
+import { GensembleError } from '../errors.js';
 
-export class EnsembleTrainError extends Error {
-  readonly code: 'E_ENSEMBLE_OPTIONS' | 'E_ENSEMBLE_MEMBER';
+export class EnsembleTrainError extends GensembleError {
+  declare readonly code: 'E_ENSEMBLE_OPTIONS' | 'E_ENSEMBLE_MEMBER';
   readonly member: number | null;
   constructor(
     code: 'E_ENSEMBLE_OPTIONS' | 'E_ENSEMBLE_MEMBER',
     message: string,
     member: number | null = null,
   ) {
-    super(message);
-    this.name = 'EnsembleTrainError';
-    this.code = code;
+    super(code, message);
     this.member = member;
   }
 }

@@ -7,12 +7,12 @@ import * as tf from '@tensorflow/tfjs';
 import type { MemberParams, MemberSpec } from './spec.js';
 import { dataDim } from './spec.js';
 import { TfVae } from './vae.js';
+import { GensembleError } from '../errors.js';
 
-export class FgsmError extends Error {
-  readonly code = 'E_FGSM_INPUT';
+export class FgsmError extends GensembleError {
+  declare readonly code: 'E_FGSM_INPUT';
   constructor(message: string) {
-    super(message);
-    this.name = 'FgsmError';
+    super('E_FGSM_INPUT', message);
   }
 }
 

@@ -12,13 +12,12 @@ import type { MemberParams, MemberSpec } from './spec.js';
 import { dataDim } from './spec.js';
 import { Rng, makeEps } from './random.js';
 import { TfVae } from './vae.js';
+import { GensembleError } from '../errors.js';
 
-export class TrainError extends Error {
-  readonly code: 'E_TRAIN_OPTIONS' | 'E_TRAIN_DATA' | 'E_TRAIN_DIVERGED';
+export class TrainError extends GensembleError {
+  declare readonly code: 'E_TRAIN_OPTIONS' | 'E_TRAIN_DATA' | 'E_TRAIN_DIVERGED';
   constructor(code: 'E_TRAIN_OPTIONS' | 'E_TRAIN_DATA' | 'E_TRAIN_DIVERGED', message: string) {
-    super(message);
-    this.name = 'TrainError';
-    this.code = code;
+    super(code, message);
   }
 }
 

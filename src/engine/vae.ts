@@ -32,13 +32,12 @@ import {
   type ConvLayerSpec,
 } from './params.js';
 import { Rng, randomParams } from './random.js';
+import { GensembleError } from '../errors.js';
 
-export class VaeError extends Error {
-  readonly code: 'E_VAE_PARAMS' | 'E_VAE_INPUT';
+export class VaeError extends GensembleError {
+  declare readonly code: 'E_VAE_PARAMS' | 'E_VAE_INPUT';
   constructor(code: 'E_VAE_PARAMS' | 'E_VAE_INPUT', message: string) {
-    super(message);
-    this.name = 'VaeError';
-    this.code = code;
+    super(code, message);
   }
 }
 
