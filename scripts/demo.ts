@@ -39,7 +39,7 @@ const { Command, InvalidArgumentError } = await import('commander');
 const { resolveDemoData } = await import('./demo-data.js');
 const { loadConfig } = await import('../src/config.js');
 const { createLogger } = await import('../src/log.js');
-const { createKnex, migrateLatest } = await import('../src/store/knex.js');
+const { createKnex, knexOptionsFromEnv, migrateLatest } = await import('../src/store/knex.js');
 const { redactDatabaseUrl } = await import('../src/store/db-url.js');
 const { ModelRegistry } = await import('../src/store/model-registry.js');
 const { ModelExistsError } = await import('../src/store/errors.js');
@@ -187,11 +187,7 @@ async function main(): Promise<void> {
   };
 
   // 2. PostgreSQL
-  const db = createKnex({
-    databaseUrl: env.DATABASE_URL,
-    ...(env.DATABASE_SCHEMA ? { searchPath: [env.DATABASE_SCHEMA] } : {}),
-    pool: { min: 0, max: 4 },
-  });
+  const db = createKnex(knexOptionsFromEnv(env, { pool: { min: 0, max: 4 } }));
   try {
     const applied = await migrateLatest(db);
     say(`PostgreSQL: ${redactDatabaseUrl(env.DATABASE_URL)} migrated (${applied.length} new migrations)`);

@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
+import type { Env } from '../config.js';
 import { GensembleError } from '../errors.js';
 import { databaseUrlFromEnv, parseDatabaseUrl } from './db-url.js';
 
@@ -111,6 +112,23 @@ export function knexConfig(opts: KnexOptions = {}): Knex.Config {
       tableName: MIGRATIONS_TABLE,
       migrationSource: new DirectoryMigrationSource(opts.migrationsDir ?? MIGRATIONS_DIR),
     },
+  };
+}
+
+/**
+ * The knex options every entry point derives from the ONE validated configuration (`loadConfig`):
+ * DATABASE_URL, and DATABASE_SCHEMA as the search_path of every pooled connection when set.
+ * `npm run migrate` (knexfile.ts), `serve`, the CLI commands and the demo all go through it, so they
+ * all see the same schema (before, knexfile.ts ignored DATABASE_SCHEMA and migrated `public`).
+ */
+export function knexOptionsFromEnv(
+  env: Pick<Env, 'DATABASE_URL' | 'DATABASE_SCHEMA'>,
+  extra: Omit<KnexOptions, 'databaseUrl' | 'searchPath'> = {},
+): KnexOptions {
+  return {
+    ...extra,
+    databaseUrl: env.DATABASE_URL,
+    ...(env.DATABASE_SCHEMA !== '' ? { searchPath: [env.DATABASE_SCHEMA] } : {}),
   };
 }
 

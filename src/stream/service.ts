@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Env } from '../config.js';
 import type { ModelKind } from '../engine/checkpoint.js';
-import { createKnex } from '../store/knex.js';
+import { createKnex, knexOptionsFromEnv } from '../store/knex.js';
 import { ModelRegistry } from '../store/model-registry.js';
 import { redactDatabaseUrl } from '../store/db-url.js';
 import { createTransactionsConsumer } from '../../consumers/transactions.js';
@@ -74,12 +74,12 @@ export class StreamService {
     const env = o.env;
     if (o.kinds.length === 0) throw new StreamConfigError('no input kinds to serve');
     const log = o.logger;
-    const db = createKnex({
-      databaseUrl: env.DATABASE_URL,
-      ...(env.DATABASE_SCHEMA !== '' ? { searchPath: [env.DATABASE_SCHEMA] } : {}),
-      pool: { min: 0, max: 4 + 2 * env.STREAM_PARTITIONS_CONCURRENCY },
-      applicationName: 'gensemble-serve',
-    });
+    const db = createKnex(
+      knexOptionsFromEnv(env, {
+        pool: { min: 0, max: 4 + 2 * env.STREAM_PARTITIONS_CONCURRENCY },
+        applicationName: 'gensemble-serve',
+      }),
+    );
     const svc = new StreamService(db, o.metrics ?? createStreamMetrics(), o);
     try {
       log.info(
