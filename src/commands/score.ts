@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { parseIntArg } from '../cli.js';
 import { loadCheckpoint } from '../engine/checkpoint.js';
 import { OnnxScorer } from '../engine/scorer.js';
-import { anomalyScores, needsComplexity } from '../engine/score-rules.js';
+import { anomalyScores, flagDecision, needsComplexity } from '../engine/score-rules.js';
 import { InputError } from '../errors.js';
 import { readRecords } from './inputs.js';
 
@@ -103,13 +103,17 @@ async function runScore(f: ScoreFlags): Promise<void> {
       );
     }
     let flagged = 0;
+    let nonFinite = 0;
     const step = scorer.chunkSize;
     for (let start = 0; start < rec.n; start += step) {
       const m = Math.min(step, rec.n - start);
       const batch = await scorer.scoreBatch(rec.raw.subarray(start * rec.d, (start + m) * rec.d), m);
       const score = anomalyScores(batch, rule.score, rule);
       for (let i = 0; i < m; i++) {
-        const isFlagged = threshold !== undefined && score[i] > threshold.value;
+        // A NaN / ±Infinity score is never "not flagged": counted as flagged (and reported below).
+        const decision = flagDecision(score[i], threshold?.value ?? Infinity);
+        if (decision === 'non_finite') nonFinite++;
+        const isFlagged = decision === 'non_finite' || (threshold !== undefined && decision === 'flagged');
         if (isFlagged) flagged++;
         const logp = Array.from(batch.logp.subarray(i * M, (i + 1) * M));
         const memberRate = Array.from(batch.memberRate.subarray(i * M, (i + 1) * M));
@@ -150,7 +154,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
     out.end();
     await once(out, 'finish');
     process.stderr.write(
-      `scored ${rec.n} records with ${M} members (${scorer.executionProvider}); ${flagged} flagged by ${rule.score}${threshold ? ` > ${threshold.value.toFixed(4)}` : ' (no threshold)'}; wrote ${f.out}\n`,
+      `scored ${rec.n} records with ${M} members (${scorer.executionProvider}); ${flagged} flagged by ${rule.score}${threshold ? ` > ${threshold.value.toFixed(4)}` : ' (no threshold)'}${nonFinite > 0 ? `, ${nonFinite} with a non-finite score (counted as flagged)` : ''}; wrote ${f.out}\n`,
     );
   } finally {
     await scorer.close();

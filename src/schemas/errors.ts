@@ -13,7 +13,14 @@ export type DecodeReason =
 
 /** Why a decoded record was rejected before scoring. */
 export type ValidationReason =
-  'NON_FINITE' | 'BAD_DIMENSIONS' | 'PIXELS_LENGTH' | 'SHAPE_MISMATCH' | 'BAD_ID' | 'INVALID_RECORD';
+  | 'NON_FINITE'
+  | 'BAD_DIMENSIONS'
+  | 'PIXELS_LENGTH'
+  | 'SHAPE_MISMATCH'
+  | 'BAD_ID'
+  | 'INVALID_RECORD'
+  /** The record decoded and validated, but the model's anomaly score for it is NaN or ±Infinity. */
+  | 'NON_FINITE_SCORE';
 
 /** The bytes are not a record of the expected schema. Never retriable: the bytes will not change. */
 export class DecodeError extends GensembleError {

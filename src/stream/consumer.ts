@@ -7,7 +7,8 @@
  *   2. decode + validate + write raw features into one Float32Array; undecodable / invalid records
  *      are set aside with their typed reason;
  *   3. ONE `scoreBatch` call for the valid rows (the scorer chunks it), anomaly score of the model's
- *      rule, compare with its calibrated threshold;
+ *      rule, compare with its calibrated threshold; a row whose score is NaN or ±Infinity is set
+ *      aside as NON_FINITE_SCORE (dead-lettered, never "not flagged");
  *   4. dead letters to the DLQ topic (idempotent producer, acks=all) — before anything is committed;
  *   5. `FlagStore.writeBatch`: flags of the flagged records + the batch's counters + the partition's
  *      high-water mark in ONE transaction (retried with bounded backoff while the DB is away);
@@ -21,7 +22,7 @@ import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { anomalyScores } from '../engine/score-rules.js';
+import { anomalyScores, flagDecision } from '../engine/score-rules.js';
 import type { ScoreBatch } from '../engine/types.js';
 import type { RecordCodec } from '../schemas/codec.js';
 import { DecodeError, ValidationError } from '../schemas/errors.js';
@@ -590,6 +591,26 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         anomaly = anomalyScores(scores, model.score, model.rules);
         scoreMs = performance.now() - ts;
         metrics?.scoreSeconds.observe({ kind }, scoreMs / 1000);
+        // A record the model could not score (NaN / ±Infinity: an overflow inside the graph) must not
+        // pass as "not flagged": it is dead-lettered like an invalid record, in source order.
+        let bad = 0;
+        for (let r = 0; r < nRows; r++) {
+          const a = anomaly[r];
+          if (Number.isFinite(a)) continue;
+          bad++;
+          rejected.push({
+            message: msgs[rowMsg[r]],
+            error: new ValidationError(
+              'NON_FINITE_SCORE',
+              `the ${model.score} score of model ${model.version} is ${String(a)} (log p ${String(scores.logpMean[r])}, rate ${String(scores.rate[r])})`,
+            ),
+          });
+        }
+        if (bad > 0)
+          rejected.sort((x, y) => {
+            const d = BigInt(x.message.offset) - BigInt(y.message.offset);
+            return d < 0n ? -1 : d > 0n ? 1 : 0;
+          });
       }
 
       // 4. Dead letters first (they must be durable before the offsets move).
@@ -642,13 +663,16 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         const off = msgs[i].offset;
         if (r < nRows && rowMsg[r] === i) {
           const a = (anomaly as Float64Array)[r];
-          if (a > th) {
+          const decision = flagDecision(a, th);
+          if (decision === 'flagged') {
             flagged++;
             records[k] = {
               offset: off,
               outcome: 'flagged',
               flag: this.flagOf(rows[r], r, a, model, scores as ScoreBatch),
             };
+          } else if (decision === 'non_finite') {
+            records[k] = { offset: off, outcome: 'dead_lettered' }; // sent to the DLQ in step 4
           } else records[k] = { offset: off, outcome: 'scored' };
           r++;
         } else {
