@@ -3,14 +3,14 @@
  * values 0..255, row-major HWC) → flags of kind 'frames'. A frame of another shape than the
  * model's is dead-lettered (SHAPE_MISMATCH).
  */
-import { imageFrameCodec } from '../src/schemas/codec.js';
+import { IMAGE_FRAME_SPEC, imageFrameCodec } from '../src/schemas/codec.js';
 import type { RecordCodec } from '../src/schemas/codec.js';
 import { writeFrameFeatures, type FrameShape } from '../src/schemas/features.js';
 import type { ImageFrame } from '../src/schemas/schemas.js';
 import { ScoringConsumer, cleanText, type InputSpec } from '../src/stream/consumer.js';
 import { StreamConfigError } from '../src/stream/errors.js';
 import type { CheckpointManifest } from '../src/engine/checkpoint.js';
-import { groupFor, type ConsumerDeps } from './common.js';
+import { consumerCodec, groupFor, type ConsumerDeps } from './common.js';
 
 /** The frame shape a model takes: a conv model's declared shape, else a square grayscale image. */
 export function frameShapeOf(manifest: Pick<CheckpointManifest, 'inputDim' | 'member'>): FrameShape {
@@ -79,7 +79,10 @@ export function createFramesConsumer(o: FramesConsumerOptions): ScoringConsumer<
     topic: o.topic,
     groupId: groupFor(o.groupId, 'frames'),
     dlqTopic: o.dlqTopic,
-    spec: frameSpec(o.codec ?? imageFrameCodec([], o.codecOptions), shape),
+    spec: frameSpec(
+      o.codec ?? consumerCodec(IMAGE_FRAME_SPEC, imageFrameCodec([], o.codecOptions), o.schemaRegistry),
+      shape,
+    ),
     models: o.models,
     logger: o.logger,
     ...(o.metrics ? { metrics: o.metrics } : {}),

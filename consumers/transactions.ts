@@ -2,13 +2,13 @@
  * Transactions: topic of Avro `gensemble.Transaction` records → the credit model (30 raw features:
  * Time, V1..V28, Amount, as in the Kaggle CSV) → flags of kind 'transactions'.
  */
-import { transactionCodec } from '../src/schemas/codec.js';
+import { TRANSACTION_SPEC, transactionCodec } from '../src/schemas/codec.js';
 import type { RecordCodec } from '../src/schemas/codec.js';
 import { TRANSACTION_FEATURE_DIM, writeTransactionFeatures } from '../src/schemas/features.js';
 import type { Transaction } from '../src/schemas/schemas.js';
 import { ScoringConsumer, cleanText, type InputSpec } from '../src/stream/consumer.js';
 import { StreamConfigError } from '../src/stream/errors.js';
-import { groupFor, type ConsumerDeps } from './common.js';
+import { consumerCodec, groupFor, type ConsumerDeps } from './common.js';
 
 export function transactionSpec(
   codec: RecordCodec<Transaction> = transactionCodec(),
@@ -54,7 +54,9 @@ export function createTransactionsConsumer(o: TransactionsConsumerOptions): Scor
     topic: o.topic,
     groupId: groupFor(o.groupId, 'transactions'),
     dlqTopic: o.dlqTopic,
-    spec: transactionSpec(o.codec ?? transactionCodec([], o.codecOptions)),
+    spec: transactionSpec(
+      o.codec ?? consumerCodec(TRANSACTION_SPEC, transactionCodec([], o.codecOptions), o.schemaRegistry),
+    ),
     models: o.models,
     logger: o.logger,
     ...(o.metrics ? { metrics: o.metrics } : {}),

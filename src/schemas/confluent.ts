@@ -8,7 +8,15 @@ import avro from 'avsc';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { DecodeError, RegistryUnavailableError, SchemaError } from './errors.js';
 import { decodeAvroBody } from './single-object.js';
-import { checkDecoded, encodeBody, type EncodeOptions, type RecordCodec, type RecordSpec } from './codec.js';
+import {
+  checkDecoded,
+  encodeBody,
+  type EncodeOptions,
+  type RecordCodec,
+  type RecordSpec,
+  type SingleObjectCodec,
+  type WireFormat,
+} from './codec.js';
 
 export const CONFLUENT_MAGIC_BYTE = 0;
 export const CONFLUENT_HEADER_LENGTH = 5;
@@ -88,14 +96,22 @@ export class ConfluentCodec<T> implements RecordCodec<T> {
     return new ConfluentCodec(spec, registry, id);
   }
 
+  /**
+   * A codec that only decodes (a consumer's): every writer schema is fetched from the registry by
+   * the id in the record, and nothing is registered. `encode` throws.
+   */
+  static forDecoding<T>(spec: RecordSpec<T>, registry: SchemaRegistryClient): ConfluentCodec<T> {
+    return new ConfluentCodec(spec, registry, null);
+  }
+
   constructor(
     private readonly spec: RecordSpec<T>,
     private readonly registry: SchemaRegistryClient,
-    /** Registry id of the reader schema, written into every encoded record. */
-    readonly schemaId: number,
+    /** Registry id of the reader schema, written into every encoded record (null: decode only). */
+    readonly schemaId: number | null,
   ) {
     this.readerType = avro.Type.forSchema(spec.schema);
-    this.writers.set(schemaId, { type: this.readerType, resolver: undefined });
+    if (schemaId !== null) this.writers.set(schemaId, { type: this.readerType, resolver: undefined });
   }
 
   get name(): string {
@@ -103,6 +119,8 @@ export class ConfluentCodec<T> implements RecordCodec<T> {
   }
 
   encode(record: T, opts?: EncodeOptions): Buffer {
+    if (this.schemaId === null)
+      throw new SchemaError('this Confluent codec only decodes: no schema id registered to write with');
     return frameConfluent(this.schemaId, encodeBody(this.readerType, this.spec, record, opts));
   }
 
@@ -151,5 +169,52 @@ export class ConfluentCodec<T> implements RecordCodec<T> {
       this.spec,
       decodeAvroBody(this.readerType, buf as Buffer, CONFLUENT_HEADER_LENGTH, w.resolver),
     );
+  }
+}
+
+/**
+ * What a consumer decodes with: either framing, told apart by the first byte — c3 (single-object:
+ * c3 01 + CRC-64-AVRO fingerprint) or 00 (Confluent: 00 + 4-byte schema id). The single-object side
+ * keeps its options (writer schemas looked up in PostgreSQL by fingerprint); the Confluent side
+ * exists only with a schema registry (SCHEMA_REGISTRY_URL), else a Confluent-framed record is
+ * rejected with UNKNOWN_SCHEMA_ID saying so. Encodes with the Confluent format when it has a codec
+ * that can write (a schema id), else single-object.
+ */
+export class FramingCodec<T> implements RecordCodec<T> {
+  constructor(
+    readonly singleObject: SingleObjectCodec<T>,
+    readonly confluent: ConfluentCodec<T> | null = null,
+  ) {}
+
+  get wireFormat(): WireFormat {
+    return this.confluent !== null && this.confluent.schemaId !== null ? 'confluent' : 'single-object';
+  }
+
+  get name(): string {
+    return this.singleObject.name;
+  }
+
+  encode(record: T, opts?: EncodeOptions): Buffer {
+    return this.wireFormat === 'confluent'
+      ? (this.confluent as ConfluentCodec<T>).encode(record, opts)
+      : this.singleObject.encode(record, opts);
+  }
+
+  decode(buf: Buffer | null | undefined): T {
+    if (buf && buf.length > 0 && buf[0] === CONFLUENT_MAGIC_BYTE) {
+      if (this.confluent === null)
+        throw new DecodeError(
+          'UNKNOWN_SCHEMA_ID',
+          'the record is in the Confluent wire format (magic byte 00) but no schema registry is configured (SCHEMA_REGISTRY_URL)',
+        );
+      return this.confluent.decode(buf);
+    }
+    return this.singleObject.decode(buf);
+  }
+
+  /** Each side prepares the records of its own framing (they skip the others). */
+  async prepare(bufs: readonly (Buffer | null | undefined)[]): Promise<void> {
+    await this.singleObject.prepare(bufs);
+    if (this.confluent !== null) await this.confluent.prepare(bufs);
   }
 }

@@ -23,6 +23,7 @@ import { ModelSource } from './model-source.js';
 import type avro from 'avsc';
 import { WriterSchemaTable, fingerprintHex } from '../store/writer-schemas.js';
 import type { SingleObjectCodecOptions } from '../schemas/codec.js';
+import { createSchemaRegistry } from '../schemas/confluent.js';
 
 export interface StreamServiceOptions {
   env: Env;
@@ -89,6 +90,7 @@ export class StreamService {
           schema: env.DATABASE_SCHEMA || '(default)',
           brokers: env.KAFKA_BROKERS,
           dlqTopic: env.TOPIC_DLQ,
+          wireFormats: env.SCHEMA_REGISTRY_URL !== '' ? 'single-object + confluent' : 'single-object',
         },
         'starting stream service',
       );
@@ -112,6 +114,10 @@ export class StreamService {
         allowAutoTopicCreation: true,
       });
       await svc.producer.connect();
+      // One setting for both sides: with SCHEMA_REGISTRY_URL `replay` writes the Confluent wire
+      // format, and the consumers decode it (next to single-object records, by the magic byte).
+      const schemaRegistry =
+        env.SCHEMA_REGISTRY_URL !== '' ? createSchemaRegistry(env.SCHEMA_REGISTRY_URL) : undefined;
       const registry = new ModelRegistry(db);
       const writerSchemas = new WriterSchemaTable(db);
       for (const kind of o.kinds) {
@@ -157,6 +163,7 @@ export class StreamService {
           groupId: env.KAFKA_GROUP_ID,
           dlqProducer: svc.producer,
           codecOptions,
+          ...(schemaRegistry ? { schemaRegistry } : {}),
           tuning: {
             partitionsConsumedConcurrently: env.STREAM_PARTITIONS_CONCURRENCY,
             maxBytesPerPartition: env.STREAM_MAX_BYTES_PER_PARTITION,
