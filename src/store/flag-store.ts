@@ -1,23 +1,49 @@
 /**
  * Flags and per-minute counters in PostgreSQL.
  *
- * Exactly-once per source record: `writeBatch` runs in ONE transaction that
- *   1. locks the partition's row in stream_offsets and reads its high-water mark (last_offset),
+ * Exactly-once per source record and consumer group: `writeBatch` runs in ONE transaction that
+ *   1. locks the row of (consumer group, topic, partition) in stream_offsets and reads its high-water
+ *      mark (last_offset) and the topic incarnation it belongs to (a newer incarnation — the topic
+ *      was deleted and created again — starts from an empty mark),
  *   2. drops every record with offset <= last_offset (already accounted for by an earlier commit),
- *   3. inserts the flags of the rest (ON CONFLICT (source_topic, source_partition, source_offset)
- *      DO NOTHING, a second guard),
- *   4. adds their scored / flagged / dead-lettered counts to the current minute's stream_counters row,
- *   5. moves last_offset to the batch's highest offset.
+ *   3. inserts the flags of the rest (ON CONFLICT (consumer_group, source_topic, source_partition,
+ *      source_incarnation, source_offset) DO NOTHING, a second guard),
+ *   4. adds their scored / flagged / dead-lettered counts to the group's current-minute counters row,
+ *   5. moves last_offset to the batch's highest offset, with the fingerprint of the record there.
+ * Another consumer group (re-scoring the topic with a new model) has its own marks, flags and
+ * counters: it skips nothing the first group did.
  * A batch redelivered after a crash between the DB commit and the Kafka offset commit therefore
  * changes nothing: neither flags nor counters are counted twice. This relies on Kafka's per-partition
  * order: the consumer writes a partition's records in offset order and never skips ahead.
  */
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { StoreInputError } from './errors.js';
 
 export const INPUT_KINDS = ['transactions', 'frames'] as const;
 export type InputKind = (typeof INPUT_KINDS)[number];
+
+/**
+ * What identifies the record at a partition's high-water mark: SHA-256 (hex, first 32 digits) of its
+ * timestamp, key and value. A redelivered record has the same; the record at the same offset of a
+ * topic deleted and created again (almost surely) does not.
+ */
+export function recordFingerprint(m: {
+  timestamp?: string | null;
+  key?: Buffer | null;
+  value?: Buffer | null;
+}): string {
+  const h = createHash('sha256');
+  h.update(String(m.timestamp ?? ''));
+  h.update('\u0000');
+  h.update(String(m.key?.length ?? -1));
+  h.update('\u0000');
+  if (m.key) h.update(m.key);
+  h.update('\u0000');
+  if (m.value) h.update(m.value);
+  return h.digest('hex').slice(0, 32);
+}
 
 /** A Kafka offset as kafkajs gives it (string) or as a number / bigint. */
 export type KafkaOffset = string | number | bigint;
@@ -51,6 +77,27 @@ export interface PartitionBatch {
   partition: number;
   kind: InputKind;
   records: readonly BatchRecord[];
+  /**
+   * The Kafka consumer group whose progress this is (default ''): each group has its own mark, flags
+   * and counters, so a second group re-scoring the topic skips nothing.
+   */
+  consumerGroup?: string;
+  /**
+   * Which life of the topic the offsets belong to (default 0). The consumer bumps it when it finds
+   * the topic deleted and created again (see ScoringConsumer): a higher incarnation starts from an
+   * empty mark, and its flags do not collide with the old topic's at the same offsets.
+   */
+  incarnation?: number;
+  /** Fingerprint of the record at the batch's highest offset (see `recordFingerprint`). */
+  markFingerprint?: string | null;
+}
+
+/** A partition's high-water mark for one consumer group. */
+export interface PartitionMark {
+  lastOffset: string;
+  incarnation: number;
+  /** Fingerprint of the record at lastOffset; null for marks written before it was kept. */
+  fingerprint: string | null;
 }
 
 export interface WriteBatchResult {
@@ -334,16 +381,37 @@ export class FlagStore {
     batch: PartitionBatch,
     offsets: bigint[],
   ): Promise<WriteBatchResult> {
+    const group = batch.consumerGroup ?? '';
+    const incarnation = batch.incarnation ?? 0;
+    if (group !== '') {
+      // A mark written before marks were kept per group (consumer_group ''): the first group that
+      // writes this partition after the upgrade takes it over (the deployment's one group, usually).
+      await trx.raw(
+        `UPDATE stream_offsets SET consumer_group = ?
+          WHERE consumer_group = '' AND source_topic = ? AND source_partition = ?
+            AND NOT EXISTS (SELECT 1 FROM stream_offsets o WHERE o.consumer_group = ?
+                               AND o.source_topic = ? AND o.source_partition = ?)`,
+        [group, batch.topic, batch.partition, group, batch.topic, batch.partition],
+      );
+    }
     // Lock (creating if needed) the partition's high-water mark row and read it.
-    const hwmRes = await trx.raw<{ rows: { last_offset: string }[] }>(
-      `INSERT INTO stream_offsets (source_topic, source_partition, last_offset)
-       VALUES (?, ?, -1)
-       ON CONFLICT (source_topic, source_partition)
+    const hwmRes = await trx.raw<{ rows: { last_offset: string; incarnation: number }[] }>(
+      `INSERT INTO stream_offsets (consumer_group, source_topic, source_partition, last_offset, incarnation)
+       VALUES (?, ?, ?, -1, ?)
+       ON CONFLICT (consumer_group, source_topic, source_partition)
        DO UPDATE SET last_offset = stream_offsets.last_offset
-       RETURNING last_offset`,
-      [batch.topic, batch.partition],
+       RETURNING last_offset, incarnation`,
+      [group, batch.topic, batch.partition, incarnation],
     );
-    const hwm = BigInt(hwmRes.rows[0].last_offset);
+    const rowIncarnation = hwmRes.rows[0].incarnation;
+    // A newer incarnation of the topic starts from nothing; a batch of an older one (a consumer that
+    // has not noticed the recreation, e.g. a zombie member) changes nothing.
+    const hwm =
+      incarnation > rowIncarnation
+        ? -1n
+        : incarnation < rowIncarnation
+          ? 0x7fffffffffffffffn
+          : BigInt(hwmRes.rows[0].last_offset);
 
     let scored = 0;
     let flagged = 0;
@@ -377,13 +445,17 @@ export class FlagStore {
     for (let i = 0; i < cols.length; i += this.insertChunk) {
       const c = cols.slice(i, i + this.insertChunk);
       const res = await trx.raw<{ rowCount: number | null }>(
-        `INSERT INTO flags (source_topic, source_partition, kind, source_offset, record_id, score, waic,
-                            logp_mean, logp_var, rate, threshold, model_version, event_time, payload)
-         SELECT ?, ?, ?, u.* FROM unnest(?::bigint[], ?::text[], ?::float8[], ?::float8[], ?::float8[],
-                                         ?::float8[], ?::float8[], ?::float8[], ?::text[],
+        `INSERT INTO flags (consumer_group, source_incarnation, source_topic, source_partition, kind,
+                            source_offset, record_id, score, waic, logp_mean, logp_var, rate, threshold,
+                            model_version, event_time, payload)
+         SELECT ?, ?, ?, ?, ?, u.* FROM unnest(?::bigint[], ?::text[], ?::float8[], ?::float8[],
+                                         ?::float8[], ?::float8[], ?::float8[], ?::float8[], ?::text[],
                                          ?::timestamptz[], ?::jsonb[]) AS u
-         ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING`,
+         ON CONFLICT (consumer_group, source_topic, source_partition, source_incarnation, source_offset)
+         DO NOTHING`,
         [
+          group,
+          incarnation,
           batch.topic,
           batch.partition,
           batch.kind,
@@ -405,27 +477,35 @@ export class FlagStore {
 
     if (scored + deadLettered > 0) {
       await trx.raw(
-        `INSERT INTO stream_counters (minute, kind, topic, scored, flagged, dead_lettered)
-         VALUES (date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', ?, ?, ?, ?, ?)
-         ON CONFLICT (minute, kind, topic) DO UPDATE
+        `INSERT INTO stream_counters (minute, kind, topic, consumer_group, scored, flagged, dead_lettered)
+         VALUES (date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (minute, kind, topic, consumer_group) DO UPDATE
             SET scored = stream_counters.scored + excluded.scored,
                 flagged = stream_counters.flagged + excluded.flagged,
                 dead_lettered = stream_counters.dead_lettered + excluded.dead_lettered`,
-        [batch.kind, batch.topic, scored, flagged, deadLettered],
+        [batch.kind, batch.topic, group, scored, flagged, deadLettered],
       );
     }
-    if (maxOffset > hwm) {
+    if (incarnation > rowIncarnation || (incarnation === rowIncarnation && maxOffset > hwm)) {
       await trx.raw(
-        `UPDATE stream_offsets SET last_offset = ?, updated_at = now()
-          WHERE source_topic = ? AND source_partition = ?`,
-        [maxOffset.toString(), batch.topic, batch.partition],
+        `UPDATE stream_offsets
+            SET last_offset = ?, incarnation = ?, mark_fingerprint = ?, updated_at = now()
+          WHERE consumer_group = ? AND source_topic = ? AND source_partition = ?`,
+        [
+          maxOffset.toString(),
+          incarnation,
+          batch.markFingerprint ?? null,
+          group,
+          batch.topic,
+          batch.partition,
+        ],
       );
     }
     return {
       inserted,
       skipped,
       counted: { scored, flagged, deadLettered },
-      lastOffset: maxOffset.toString(),
+      lastOffset: (incarnation < rowIncarnation ? hwm : maxOffset).toString(),
     };
   }
 
@@ -433,11 +513,38 @@ export class FlagStore {
    * Highest committed offset per partition of `topic` (string int64). A consumer can seek to
    * last + 1 on assignment; records at or below it would be skipped anyway.
    */
-  async committedOffsets(topic: string): Promise<Map<number, string>> {
+  async committedOffsets(topic: string, consumerGroup = ''): Promise<Map<number, string>> {
+    const marks = await this.committedMarks(topic, consumerGroup);
+    return new Map([...marks].map(([p, m]) => [p, m.lastOffset]));
+  }
+
+  /**
+   * The marks of `consumerGroup` per partition of `topic`; a partition without one of its own falls
+   * back to a mark written before marks were kept per group (consumer_group '').
+   */
+  async committedMarks(topic: string, consumerGroup = ''): Promise<Map<number, PartitionMark>> {
     const rows = await this.db('stream_offsets')
-      .select<{ source_partition: number; last_offset: string }[]>('source_partition', 'last_offset')
-      .where('source_topic', topic);
-    return new Map(rows.map((r) => [r.source_partition, String(r.last_offset)]));
+      .select<
+        {
+          consumer_group: string;
+          source_partition: number;
+          last_offset: string;
+          incarnation: number;
+          mark_fingerprint: string | null;
+        }[]
+      >('consumer_group', 'source_partition', 'last_offset', 'incarnation', 'mark_fingerprint')
+      .where('source_topic', topic)
+      .whereIn('consumer_group', consumerGroup === '' ? [''] : [consumerGroup, ''])
+      .orderBy('consumer_group', 'asc');
+    const out = new Map<number, PartitionMark>();
+    // '' sorts first: the group's own row (later) overrides the legacy one.
+    for (const r of rows)
+      out.set(r.source_partition, {
+        lastOffset: String(r.last_offset),
+        incarnation: r.incarnation,
+        fingerprint: r.mark_fingerprint,
+      });
+    return out;
   }
 
   /** Flags matching the filters, newest first. Inputs are validated; SQL is parameterised. */

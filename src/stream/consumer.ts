@@ -26,7 +26,13 @@ import { anomalyScores, flagDecision } from '../engine/score-rules.js';
 import type { ScoreBatch } from '../engine/types.js';
 import type { RecordCodec } from '../schemas/codec.js';
 import { DecodeError, ValidationError } from '../schemas/errors.js';
-import { FlagStore, type BatchRecord, type FlagFields, type InputKind } from '../store/flag-store.js';
+import {
+  FlagStore,
+  recordFingerprint,
+  type BatchRecord,
+  type FlagFields,
+  type InputKind,
+} from '../store/flag-store.js';
 import type { RejectedRecord } from './dlq.js';
 import { DEFAULT_DLQ_MAX_MESSAGE_BYTES, DlqSender, readTopicMaxMessageBytes } from './dlq-sender.js';
 import {
@@ -180,6 +186,12 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
   private producer: Producer | null = null;
   private readonly ownsProducer: boolean;
   private readonly hwm = new Map<number, bigint>();
+  /** Per partition: which life of the topic its mark belongs to (bumped when it was recreated). */
+  private readonly incarnation = new Map<number, number>();
+  /** Per partition: fingerprint of the record at the loaded mark, until a batch confirmed it. */
+  private readonly markToVerify = new Map<number, string | null>();
+  /** Per partition: where to seek back to after looking ahead at the record at the mark. */
+  private readonly seekBack = new Map<number, string>();
   private readonly abort = new AbortController();
   private readonly bufferPool: Float32Array[] = [];
   private inFlight = 0;
@@ -216,6 +228,9 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       // Another member may have advanced our partitions' high-water marks while we were away.
       this.hwm.clear();
+      this.incarnation.clear();
+      this.markToVerify.clear();
+      this.seekBack.clear();
       this.dlqSentUpTo.clear();
       this.retryState.clear();
       this.joinedOnce = true;
@@ -518,14 +533,47 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     progress.batchStartedAt = Date.now();
     progress.lag = Math.max(progress.lag, msgs.length + Math.max(0, Number(batch.offsetLag())));
     try {
-      // 1. Skip what PostgreSQL already holds.
+      // 1. Skip what PostgreSQL already holds (for this consumer group and this life of the topic).
       let hwm = this.hwm.get(partition);
       if (hwm === undefined) {
-        const known = await this.step('hwm', () => this.store.committedOffsets(topic));
+        const known = await this.step('hwm', () => this.store.committedMarks(topic, this.o.groupId));
         const v = known.get(partition);
-        hwm = v === undefined ? -1n : BigInt(v);
+        hwm = v === undefined ? -1n : BigInt(v.lastOffset);
         this.hwm.set(partition, hwm);
+        this.incarnation.set(partition, v?.incarnation ?? 0);
+        this.markToVerify.set(partition, hwm >= 0n && v?.fingerprint ? v.fingerprint : null);
       }
+      const toVerify = this.markToVerify.get(partition) ?? null;
+      if (toVerify !== null && BigInt(firstOffset) <= hwm) {
+        const verdict = this.verifyMark(batch, hwm, toVerify);
+        if (verdict === 'seek') {
+          // The mark lies beyond this batch: look at the record there first, then come back.
+          if (!this.seekBack.has(partition)) this.seekBack.set(partition, firstOffset);
+          this.consumer.seek({ topic, partition, offset: hwm.toString() });
+          progress.batchStartedAt = null;
+          return;
+        }
+        this.markToVerify.set(partition, null);
+        if (verdict === 'recreated') {
+          const inc = (this.incarnation.get(partition) ?? 0) + 1;
+          this.log.warn(
+            { partition, mark: hwm.toString(), incarnation: inc },
+            'the record at the high-water mark is not the one PostgreSQL saw: the topic was deleted and ' +
+              'created again; scoring it from the start as a new incarnation',
+          );
+          this.incarnation.set(partition, inc);
+          hwm = -1n;
+          this.hwm.set(partition, hwm);
+          const back = this.seekBack.get(partition);
+          this.seekBack.delete(partition);
+          if (back !== undefined && BigInt(back) < BigInt(firstOffset)) {
+            this.consumer.seek({ topic, partition, offset: back });
+            progress.batchStartedAt = null;
+            return;
+          }
+        }
+        this.seekBack.delete(partition);
+      } else if (BigInt(firstOffset) > hwm) this.markToVerify.set(partition, null);
       let start = 0;
       if (hwm >= 0n && BigInt(firstOffset) <= hwm) {
         while (start < msgs.length && BigInt(msgs[start].offset) <= hwm) start++;
@@ -680,7 +728,19 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         }
       }
       const td = performance.now();
-      const res = await this.step('db', () => this.store.writeBatch({ topic, partition, kind, records }));
+      const markFingerprint = recordFingerprint(msgs[msgs.length - 1]);
+      const incarnation = this.incarnation.get(partition) ?? 0;
+      const res = await this.step('db', () =>
+        this.store.writeBatch({
+          topic,
+          partition,
+          kind,
+          records,
+          consumerGroup: this.o.groupId,
+          incarnation,
+          markFingerprint,
+        }),
+      );
       const dbMs = performance.now() - td;
       metrics?.dbWriteSeconds.observe({ kind }, dbMs / 1000);
       this.hwm.set(partition, BigInt(res.lastOffset));
@@ -776,6 +836,33 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       this.inFlight -= msgs.length;
       if (this.inFlight <= maxInFlight / 2) this.resumeTopic('backpressure');
     }
+  }
+
+  /**
+   * A batch reaches back to (or below) the mark loaded from PostgreSQL: is it the topic PostgreSQL saw
+   * (a redelivery: skip what the mark covers) or a topic deleted and created again under the same name
+   * (offsets restart at 0: nothing of it is in PostgreSQL)? Decided by the record AT the mark:
+   *   - the partition ends at or before the mark (high watermark <= mark): that record does not exist,
+   *     so this is not the log the mark was written for → recreated;
+   *   - the batch holds the mark's offset: same fingerprint (timestamp, key, value) → redelivery, else
+   *     recreated;
+   *   - the batch spans the mark's offset without holding it (compaction, transaction markers): it
+   *     cannot be told; taken as a redelivery;
+   *   - the batch ends before the mark: 'seek' — the consumer looks at the record at the mark first.
+   * Why not Kafka's own signals: kafkajs 2.2 does not expose topic ids, and "the group has no
+   * committed offset" also holds after a crash before a new group's first offset commit, where
+   * re-scoring would duplicate that batch's flags.
+   */
+  private verifyMark(
+    batch: EachBatchPayload['batch'],
+    hwm: bigint,
+    fingerprint: string,
+  ): 'redelivery' | 'recreated' | 'seek' {
+    if (BigInt(batch.highWatermark) <= hwm) return 'recreated';
+    const at = batch.messages.find((m) => BigInt(m.offset) === hwm);
+    if (at) return recordFingerprint(at) === fingerprint ? 'redelivery' : 'recreated';
+    const last = batch.messages[batch.messages.length - 1];
+    return last !== undefined && BigInt(last.offset) >= hwm ? 'redelivery' : 'seek';
   }
 
   private flagOf(rec: T, r: number, score: number, model: ActiveModel, s: ScoreBatch): FlagFields {

@@ -9,6 +9,14 @@ import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
 
 const OWN_TABLES = ['flags', 'model_versions', 'stream_counters'];
 const OWN_VIEWS = ['flag_rate_per_minute', 'recent_flags'];
+/** The flags' uniqueness guard (20261202000000_stream_offsets_per_group). */
+const FLAG_KEY = [
+  'consumer_group',
+  'source_topic',
+  'source_partition',
+  'source_incarnation',
+  'source_offset',
+];
 
 async function relations(db: Knex, schema: string): Promise<{ tables: string[]; views: string[] }> {
   const rows = (
@@ -69,16 +77,16 @@ describe('knex migrations on the real PostgreSQL (isolated schema)', () => {
     expect(again).toEqual([]);
   });
 
-  it('keys flags by (topic, partition, offset): ON CONFLICT DO NOTHING drops a replay', async () => {
+  it('keys flags by (group, topic, partition, incarnation, offset): ON CONFLICT DO NOTHING drops a replay', async () => {
     const first = await db('flags')
       .insert([flagRow(1), flagRow(2)])
-      .onConflict(['source_topic', 'source_partition', 'source_offset'])
+      .onConflict(FLAG_KEY)
       .ignore()
       .returning('id');
     expect(first).toHaveLength(2);
     const replay = await db('flags')
       .insert([flagRow(2, { score: 999 }), flagRow(3)])
-      .onConflict(['source_topic', 'source_partition', 'source_offset'])
+      .onConflict(FLAG_KEY)
       .ignore()
       .returning('id');
     expect(replay).toHaveLength(1);
@@ -93,6 +101,9 @@ describe('knex migrations on the real PostgreSQL (isolated schema)', () => {
     await expect(db('flags').insert(flagRow(1))).rejects.toThrow(/flags_source_unique/);
     await expect(db('flags').insert(flagRow(9, { kind: 'audio' }))).rejects.toThrow(/flags_kind_check/);
     await expect(db('flags').insert(flagRow(-1))).rejects.toThrow(/flags_source_check/);
+    // Another consumer group, or another life of the topic, has flags of its own at the same offset.
+    await db('flags').insert(flagRow(1, { consumer_group: 'rescore' }));
+    await db('flags').insert(flagRow(1, { source_incarnation: 1 }));
   });
 
   it('allows at most one active model version per kind', async () => {
@@ -142,7 +153,7 @@ describe('knex migrations on the real PostgreSQL (isolated schema)', () => {
     ) =>
       db('stream_counters')
         .insert({ minute, kind, topic, scored, flagged, dead_lettered: dead })
-        .onConflict(['minute', 'kind', 'topic'])
+        .onConflict(['minute', 'kind', 'topic', 'consumer_group'])
         .merge({
           scored: db.raw('stream_counters.scored + excluded.scored'),
           flagged: db.raw('stream_counters.flagged + excluded.flagged'),
