@@ -117,9 +117,9 @@ function tx(i: number): Transaction {
 
 const total = N_BAD + N_VALID;
 const every = Math.max(1, Math.round(total / Math.max(1, N_VALID)));
-const source = await createTopic('burst-src', PARTITIONS);
-log(`producing ${total} records (${N_BAD} in an unknown writer schema) to ${source}`);
-{
+async function produceBurst(): Promise<string> {
+  const source = await createTopic('burst-src', PARTITIONS);
+  log(`producing ${total} records (${N_BAD} in an unknown writer schema) to ${source}`);
   const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await p.connect();
   let valid = 0;
@@ -139,6 +139,7 @@ log(`producing ${total} records (${N_BAD} in an unknown writer schema) to ${sour
   }
   await p.disconnect();
   log(`valid records: ${valid}`);
+  return source;
 }
 
 const admin0 = createKnex({ pool: { min: 0, max: 1 } });
@@ -157,6 +158,8 @@ interface Row {
 }
 
 async function run(label: string, dlqConfig: Record<string, string>): Promise<Row> {
+  // Each run reads its own copy of the burst (production is not timed).
+  const source = await produceBurst();
   const dlq = await createTopic('burst-dlq', 1, dlqConfig);
   const models = await ModelSource.open({ kind: 'transactions', dir: model.dir, logger });
   const c = createTransactionsConsumer({
