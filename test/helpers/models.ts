@@ -14,7 +14,7 @@
  * Cache: $GENSEMBLE_TEST_MODEL_CACHE, else <os tmp>/gensemble-test-models.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,18 +29,22 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const RECIPE_VERSION = 1;
 
 /**
- * The sources a checkpoint's content depends on: a change to any of them (e.g. the default score
- * rule, the exported graph) builds fresh test models instead of reusing stale cached ones.
+ * The source folders a checkpoint's content can depend on (training, export, score rules, feature
+ * transforms, data loading): every file in them keys the cache, so a change to any (e.g. the default
+ * score rule, the exported graph, a helper those import) builds fresh test models instead of
+ * reusing stale cached ones. A file list would go stale as the code moves.
  */
-const MODEL_SOURCES = [
-  'src/model/build.ts',
-  'src/engine/spec.ts',
-  'src/engine/score-rules.ts',
-  'src/engine/onnx/export.ts',
-  'src/engine/checkpoint.ts',
-  'src/engine/train.ts',
-  'src/engine/vae.ts',
-];
+const MODEL_SOURCE_DIRS = ['src/engine', 'src/model', 'src/features', 'src/data', 'src/schemas'];
+
+async function modelSourceFiles(): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of MODEL_SOURCE_DIRS) {
+    for (const e of await readdir(join(repoRoot, d), { recursive: true, withFileTypes: true })) {
+      if (e.isFile()) out.push(join(e.parentPath, e.name));
+    }
+  }
+  return out.sort();
+}
 
 export function testDataDir(): string {
   const env = process.env.GENSEMBLE_DATA_DIR;
@@ -135,7 +139,7 @@ export async function testModel(
 ): Promise<TestModel> {
   const o: Required<TestModelOptions> = { ...DEFAULTS[kind], ...opts };
   const h = createHash('sha256').update(JSON.stringify({ RECIPE_VERSION, kind, ...o }));
-  for (const f of MODEL_SOURCES) h.update(await readFile(join(repoRoot, f)));
+  for (const f of await modelSourceFiles()) h.update(f.slice(repoRoot.length)).update(await readFile(f));
   const key = h.digest('hex').slice(0, 16);
   const cache = testModelCacheDir();
   await mkdir(cache, { recursive: true });

@@ -196,6 +196,10 @@ describe('npm run demo (scripts/demo.ts) as a child process', () => {
     expect(p.summary.scored + p.summary.dead).toBe(p.summary.replayed);
     expect(p.table.transactions.scored + p.table.transactions.dead).toBe(p.tx);
     expect(p.table.frames.scored + p.table.frames.dead).toBe(p.frames);
+    // The demo's own records are all valid: every one is scored, none dead-lettered.
+    expect(p.table.transactions).toMatchObject({ scored: p.tx, dead: 0 });
+    expect(p.table.frames).toMatchObject({ scored: p.frames, dead: 0 });
+    expect(p.table.transactions.flagged).toBeGreaterThan(0);
     expect(p.summary.flagged).toBe(p.table.transactions.flagged + p.table.frames.flagged);
 
     // PostgreSQL agrees: counters, one flag row per flagged record, all from this run's topics.
@@ -272,6 +276,10 @@ describe('npm run demo (scripts/demo.ts) as a child process', () => {
     expect(p.summary.scored + p.summary.dead).toBe(p.summary.replayed);
     expect(p.table.transactions.scored + p.table.transactions.dead).toBe(p.tx);
     expect(p.table.frames.scored + p.table.frames.dead).toBe(p.frames);
+    // The demo's own records are all valid: every one is scored, none dead-lettered.
+    expect(p.table.transactions).toMatchObject({ scored: p.tx, dead: 0 });
+    expect(p.table.frames).toMatchObject({ scored: p.frames, dead: 0 });
+    expect(p.table.transactions.flagged).toBeGreaterThan(0);
 
     const flags = await pg
       .db('flags')

@@ -1,8 +1,9 @@
 /**
  * End to end against the real broker and PostgreSQL: 5,000 credit transactions (2 partitions) and
  * 2,000 mixed frames (MNIST test + uniform noise + upside-down digits) are produced with our codecs,
- * the consumers run in-process, and the outcome is compared with an independent reference — the
- * same rows scored offline by the engine (no Kafka, no stream code):
+ * the consumers run in-process, and the outcome is compared with two references — the same rows
+ * scored offline by the engine (no Kafka, no stream code), and, for transactions, by the float64
+ * brute-force implementation of the ensemble in test/reference/f64.ts (no onnxruntime, no tfjs):
  *   - every record scored exactly once (counters sum to what was produced; no dead letters);
  *   - the flags in PostgreSQL are exactly the records whose offline score exceeds the calibrated
  *     threshold, with the same scores to float32 precision, one row per record;
@@ -16,6 +17,8 @@ import { waitFor } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
 import { imageFrameCodec } from '../../../src/schemas/codec.js';
 import { manifestVersion } from '../../../src/stream/model-source.js';
+import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
+import { ensembleScoresF64 } from '../../reference/f64.js';
 import { createStreamMetrics } from '../../../src/stream/metrics.js';
 import {
   InProcessConsumers,
@@ -119,6 +122,29 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
         expect(f.model_version).toBe(manifestVersion(model.manifest));
       }
     }
+    // Transactions against the float64 reference: the flag decision of every record not within
+    // float32 rounding of the threshold, and the stored scores.
+    {
+      const { spec, manifest } = await loadCheckpoint(txModel.dir);
+      const rule = manifest.scoreRule.score;
+      expect(['neg_logp', 'neg_waic']).toContain(rule);
+      const th = manifest.thresholds.find((t) => t.score === rule)?.value as number;
+      const stored = new Map((await flagsOf(pg.db, txTopic)).map((f) => [f.record_id, f.score]));
+      const margin = 1e-4 * Math.max(1, Math.abs(th));
+      let decided = 0;
+      for (let i = 0; i < N_TX; i++) {
+        const r = ensembleScoresF64(spec, tx.raw.subarray(i * 30, (i + 1) * 30));
+        const s = rule === 'neg_logp' ? -r.logpMean : -r.waic;
+        const got = stored.get(`tx-${i}`);
+        if (got !== undefined) expect(Math.abs(got - s)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(s)));
+        if (Math.abs(s - th) <= margin) continue;
+        decided++;
+        if ((got !== undefined) !== s > th)
+          expect.fail(`tx-${i}: f64 score ${s}, threshold ${th}, stream flagged ${got !== undefined}`);
+      }
+      expect(decided).toBeGreaterThan(N_TX - 10);
+    }
+
     // OoD frames are flagged far more often than MNIST digits (the model is real, not a stub).
     const frameFlags = await flagsOf(pg.db, frameTopic);
     const oodFlagged = frameFlags.filter((f) => Number(f.record_id.slice(6)) >= 1600).length;

@@ -8,8 +8,6 @@
  * equal the high-water marks PostgreSQL holds (everything written was committed, nothing more).
  * Also /healthz, /readyz and /metrics of the running server.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka } from 'kafkajs';
 import { testKafka, createTopic, deleteTopics } from '../../helpers/kafka.js';
@@ -27,51 +25,10 @@ import {
   produceTransactions,
   type TxInput,
 } from './support.js';
+import { startServe, type ServeProcess } from './serve-process.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/gensemble.js', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-interface Server {
-  child: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  url: Promise<string>;
-  logs: string[];
-}
-
-function startServer(env: Record<string, string>, modelDir: string): Server {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'serve', '--kinds', 'transactions', '--model-transactions', modelDir],
-    {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const logs: string[] = [];
-  let resolveUrl: (u: string) => void = () => undefined;
-  const url = new Promise<string>((r) => (resolveUrl = r));
-  let buf = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      logs.push(line);
-      try {
-        const j = JSON.parse(line) as { msg?: string; url?: string };
-        if (j.msg?.startsWith('http server listening') && j.url) resolveUrl(j.url);
-      } catch {
-        /* not JSON */
-      }
-    }
-  });
-  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    child.on('exit', (code, signal) => r({ code, signal })),
-  );
-  return { child, exited, url, logs };
+function startServer(env: Record<string, string>, modelDir: string): ServeProcess {
+  return startServe(env, ['--kinds', 'transactions', '--model-transactions', modelDir]);
 }
 
 describe('gensemble serve as a child process', () => {
@@ -80,7 +37,7 @@ describe('gensemble serve as a child process', () => {
   let model: TestModel;
   let tx: TxInput;
   const topics: string[] = [];
-  const running: Server[] = [];
+  const running: ServeProcess[] = [];
 
   beforeAll(async () => {
     kafka = testKafka('stream-process');
@@ -143,6 +100,36 @@ describe('gensemble serve as a child process', () => {
     const atKill = (await counterTotals(pg.db, topic)).scored;
     expect(atKill).toBeLessThan(N); // killed mid-run
 
+    // Make the redelivery certain: a kill between the DB commit and the offset commit is what the
+    // high-water marks are for, but where a SIGKILL lands is luck. Once the dead member has left the
+    // group, rewind the group's offsets to 0 (the worst case: Kafka remembers nothing), so the
+    // restarted server is handed every record the database already holds.
+    const group = `${env.KAFKA_GROUP_ID}.transactions`;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await waitFor(async () => (await admin.describeGroups([group])).groups[0]?.state === 'Empty', {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+        what: 'the killed member to leave the group',
+      });
+      await admin.setOffsets({
+        groupId: group,
+        topic,
+        partitions: [0, 1].map((partition) => ({ partition, offset: '0' })),
+      });
+    } finally {
+      await admin.disconnect();
+    }
+    const inDb = (await counterTotals(pg.db, topic)).scored;
+    const marks = (await pg
+      .db('stream_offsets')
+      .where('source_topic', topic)
+      .select('source_partition', 'last_offset')) as {
+      source_partition: number;
+      last_offset: string;
+    }[];
+
     const second = startServer(env, model.dir);
     running.push(second);
     await waitFor(async () => (await counterTotals(pg.db, topic)).scored >= N, {
@@ -154,13 +141,26 @@ describe('gensemble serve as a child process', () => {
     const ex2 = await withTimeout(second.exited, 30_000, () => 'the second server to exit');
     expect(ex2.code).toBe(0);
 
+    // The restarted server was handed records PostgreSQL already held (offsets rewound to 0) and
+    // skipped them at each partition's mark: nothing was counted or flagged twice (totals below).
+    expect(inDb).toBeGreaterThan(0);
+    expect(marks.length).toBeGreaterThan(0);
+    const skips = second
+      .entries()
+      .filter((e) => e.msg === 'skipping redelivered records already in PostgreSQL');
+    for (const m of marks)
+      expect(
+        skips.some((e) => e.partition === m.source_partition && e.upTo === String(m.last_offset)),
+        `partition ${m.source_partition}: no redelivery skipped up to ${m.last_offset}`,
+      ).toBe(true);
+
     const totals = await counterTotals(pg.db, topic);
-    expect(totals).toEqual({ scored: N, flagged: totals.flagged, deadLettered: 0 });
     const flags = await flagsOf(pg.db, topic);
     expect(flags.length).toBe(totals.flagged);
     const ref = await offlineScores(model.dir, tx.raw.subarray(0, N * 30), N);
     const expected = new Map<string, number>();
     ref.scores.forEach((s, i) => s > ref.threshold && expected.set(`tx-${i}`, s));
+    expect(totals).toEqual({ scored: N, flagged: expected.size, deadLettered: 0 });
     const ids = flags.map((f) => f.record_id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(new Set(ids)).toEqual(new Set(expected.keys()));

@@ -38,7 +38,15 @@ describe('benchmarks --quick on real data', () => {
       expect(r.sets.uniform.metrics.default.auroc).toBeGreaterThan(0.95);
       expect(r.sets.notmnist.metrics.neg_logp.auroc).toBeGreaterThan(0.8);
       for (const set of Object.values(r.sets))
-        for (const m of Object.values(set.metrics)) expect(m.auroc).toBeGreaterThanOrEqual(0);
+        for (const m of Object.values(set.metrics)) {
+          expect(Number.isFinite(m.auroc)).toBe(true);
+          expect(m.auroc).toBeGreaterThanOrEqual(0);
+          expect(m.auroc).toBeLessThanOrEqual(1);
+        }
+      // The paper's likelihood columns (single model, WAIC) separate noise from digits too.
+      for (const name of ['neg_logp_single', 'neg_waic'])
+        for (const set of ['uniform', 'gaussian'])
+          expect(r.sets[set].metrics[name]?.auroc, `${set} ${name}`).toBeGreaterThan(0.9);
       // validation: four corruption proxies + the held-out-classes ensemble; score = ½·mean + ½·classes;
       // the default column is the rule with the best score (one trained model here)
       const v = r.validation;

@@ -65,7 +65,18 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
       expect(mean).toBeCloseTo((a + b) / 2, 3);
       expect(v).toBeCloseTo(((a - b) / 2) ** 2, 3);
       expect(waic).toBeCloseTo(mean - v, 3);
-      if (manifest.scoreRule.score === 'neg_waic') expect(score).toBeCloseTo(-waic, 3);
+      // The score column is the manifest rule's statistic, recomputed from the other columns.
+      const want: Record<string, number> = {
+        neg_logp: -mean,
+        neg_waic: -waic,
+        logp_var: v,
+        rate,
+        neg_logp_single: -a,
+      };
+      expect(want, `rule ${manifest.scoreRule.score} has no column recipe here`).toHaveProperty(
+        manifest.scoreRule.score,
+      );
+      expect(score).toBeCloseTo(want[manifest.scoreRule.score], 3);
       expect(flagged).toBe(score > th!.value ? 1 : 0);
     }
 

@@ -3,7 +3,7 @@
  * separates uniform-noise images from MNIST test images (AUROC > 0.99, score = -IWAE-16).
  * AUROC is computed inline with the Mann–Whitney formula (independent of src/metrics).
  */
-import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src/engine/backend.js';
 import { readIdx } from '../../../src/data/idx.js';
@@ -12,7 +12,10 @@ import { TfVae } from '../../../src/engine/vae.js';
 import { makeEps, Rng } from '../../../src/engine/random.js';
 import type { MemberSpec } from '../../../src/engine/spec.js';
 
-const DIR = '/work/shared/datasets/mnist';
+import { testDataDir } from '../../helpers/models.js';
+
+// The shared data sets beside the checkout (or GENSEMBLE_DATA_DIR): missing data fails, never skips.
+const DIR = join(testDataDir(), 'mnist');
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -34,7 +37,7 @@ function aurocMannWhitney(pos: ArrayLike<number>, neg: ArrayLike<number>): numbe
   return s / (pos.length * neg.length);
 }
 
-describe.skipIf(!existsSync(`${DIR}/train-images-idx3-ubyte.gz`))('MNIST vs uniform noise', () => {
+describe('MNIST vs uniform noise', () => {
   it('a small trained MLP VAE gives AUROC > 0.99 with -IWAE as the anomaly score', async () => {
     const nTrain = 5000;
     const train = await loadImages('train-images-idx3-ubyte.gz', nTrain);
