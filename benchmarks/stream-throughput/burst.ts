@@ -22,6 +22,7 @@ import { loadavg } from 'node:os';
 import avro from 'avsc';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { pino } from 'pino';
+import { cliOptions } from '../lib/args.js';
 import { buildOrLoad, BENCH_ROOT } from '../lib/cache.js';
 import { loadCreditCardCsv } from '../../src/data/credit.js';
 import { createKnex, migrateLatest } from '../../src/store/knex.js';
@@ -33,11 +34,7 @@ import { ModelSource } from '../../src/stream/model-source.js';
 import { createTransactionsConsumer } from '../../consumers/transactions.js';
 import type { BatchEvent } from '../../src/stream/consumer.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
-};
+const opt = cliOptions();
 const N_BAD = Number(opt('--bad', '100000'));
 const N_VALID = Number(opt('--valid', '5000'));
 const PARTITIONS = Number(opt('--partitions', '3'));

@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { pino } from 'pino';
+import { cliOptions } from '../lib/args.js';
 import { buildOrLoad } from '../lib/cache.js';
 import { loadCreditCardCsv } from '../../src/data/credit.js';
 import { loadMnist } from '../../src/data/datasets.js';
@@ -39,10 +40,7 @@ import type { BatchEvent, ScoringConsumer } from '../../src/stream/consumer.js';
 import { BENCH_ROOT } from '../lib/cache.js';
 
 const args = process.argv.slice(2);
-const opt = (name: string, def: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
-};
+const opt = cliOptions(args);
 const N_TX = Number(opt('--tx', '1000000'));
 const N_FRAMES = Number(opt('--frames', '20000'));
 const RATE = Number(opt('--rate', '10000'));

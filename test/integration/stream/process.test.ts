@@ -12,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka } from 'kafkajs';
 import { testKafka, createTopic, deleteTopics } from '../../helpers/kafka.js';
 import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
-import { kafkaBrokers, databaseUrl } from '../../helpers/services.js';
 import { waitFor, withTimeout } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
 import {
@@ -25,7 +24,7 @@ import {
   produceTransactions,
   type TxInput,
 } from './support.js';
-import { startServe, type ServeProcess } from './serve-process.js';
+import { serveEnv, startServe, type ServeProcess } from './serve-process.js';
 
 function startServer(env: Record<string, string>, modelDir: string): ServeProcess {
   return startServe(env, ['--kinds', 'transactions', '--model-transactions', modelDir]);
@@ -55,26 +54,8 @@ describe('gensemble serve as a child process', () => {
     await deleteTopics(kafka, topics).catch(() => undefined);
   });
 
-  function envFor(
-    topic: string,
-    dlq: string,
-    group: string,
-    extra: Record<string, string> = {},
-  ): Record<string, string> {
-    return {
-      KAFKA_BROKERS: kafkaBrokers().join(','),
-      DATABASE_URL: databaseUrl(),
-      DATABASE_SCHEMA: pg.schema,
-      TOPIC_TRANSACTIONS: topic,
-      TOPIC_DLQ: dlq,
-      KAFKA_GROUP_ID: group,
-      HTTP_PORT: '0',
-      LOG_LEVEL: 'info',
-      ORT_THREADS: '1',
-      MODEL_RELOAD_MS: '60000',
-      ...extra,
-    };
-  }
+  const envFor = (topic: string, dlq: string, group: string, extra: Record<string, string> = {}) =>
+    serveEnv({ schema: pg.schema, topic, dlq, group, extra });
 
   it('SIGKILL mid-run, restart: no lost and no duplicate flags; counters add up', async () => {
     const N = 30_000;

@@ -14,13 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka } from 'kafkajs';
 import { testKafka, createTopic, deleteTopics } from '../../helpers/kafka.js';
 import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
-import { kafkaBrokers, databaseUrl } from '../../helpers/services.js';
 import { waitFor, withTimeout } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
 import { TRANSACTION_PCA_FIELDS, type Transaction } from '../../../src/schemas/schemas.js';
 import { creditTransactions, counterTotals, flagsOf, offlineScores, produceAll } from './support.js';
 import { transactionCodec } from '../../../src/schemas/codec.js';
-import { startServe, type ServeProcess } from './serve-process.js';
+import { serveEnv, startServe, type ServeProcess } from './serve-process.js';
 
 const N = 100_000;
 const PARTITIONS = 6;
@@ -69,21 +68,17 @@ describe('scale-out: several serve processes in one consumer group', () => {
     ]);
     topics.push(topic, dlq);
     const group = `scale-${Date.now()}`;
-    const env = {
-      KAFKA_BROKERS: kafkaBrokers().join(','),
-      DATABASE_URL: databaseUrl(),
-      DATABASE_SCHEMA: pg.schema,
-      TOPIC_TRANSACTIONS: topic,
-      TOPIC_DLQ: dlq,
-      KAFKA_GROUP_ID: group,
-      HTTP_PORT: '0',
-      LOG_LEVEL: 'info',
-      ORT_THREADS: '1',
-      MODEL_RELOAD_MS: '60000',
-      // Small fetches: many batches per partition, so kills and rebalances land between commits.
-      STREAM_MAX_BYTES_PER_PARTITION: '32768',
-      STREAM_PARTITIONS_CONCURRENCY: '3',
-    };
+    const env = serveEnv({
+      schema: pg.schema,
+      topic,
+      dlq,
+      group,
+      extra: {
+        // Small fetches: many batches per partition, so kills and rebalances land between commits.
+        STREAM_MAX_BYTES_PER_PARTITION: '32768',
+        STREAM_PARTITIONS_CONCURRENCY: '3',
+      },
+    });
     const args = ['--kinds', 'transactions', '--model-transactions', model.dir, '--no-http'];
     const start = () => {
       const p = startServe(env, args);

@@ -4,9 +4,33 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { kafkaBrokers, databaseUrl } from '../../helpers/services.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/gensemble.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The environment of a test `serve`: the test's broker and database, one transactions topic. */
+export function serveEnv(o: {
+  schema: string;
+  topic: string;
+  dlq: string;
+  group: string;
+  extra?: Record<string, string>;
+}): Record<string, string> {
+  return {
+    KAFKA_BROKERS: kafkaBrokers().join(','),
+    DATABASE_URL: databaseUrl(),
+    DATABASE_SCHEMA: o.schema,
+    TOPIC_TRANSACTIONS: o.topic,
+    TOPIC_DLQ: o.dlq,
+    KAFKA_GROUP_ID: o.group,
+    HTTP_PORT: '0',
+    LOG_LEVEL: 'info',
+    ORT_THREADS: '1',
+    MODEL_RELOAD_MS: '60000',
+    ...o.extra,
+  };
+}
 
 export interface ServeProcess {
   child: ChildProcess;
