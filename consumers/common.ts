@@ -28,6 +28,8 @@ export interface ConsumerDeps {
   /** Group id prefix; each kind consumes in its own group `<groupId>.<kind>`. */
   groupId: string;
   dlqProducer?: Producer;
+  /** Also publish flags on this topic (TOPIC_FLAGS; empty or unset: off). */
+  flagsTopic?: string;
   /** Options of the kind's single-object codec (e.g. a lookup of writer schemas registered at run time). */
   codecOptions?: SingleObjectCodecOptions;
   /**

@@ -87,5 +87,6 @@ export function createFramesConsumer(o: FramesConsumerOptions): ScoringConsumer<
     logger: o.logger,
     ...(o.metrics ? { metrics: o.metrics } : {}),
     ...(o.dlqProducer ? { dlqProducer: o.dlqProducer } : {}),
+    ...(o.flagsTopic ? { flagsTopic: o.flagsTopic } : {}),
   });
 }

@@ -61,5 +61,6 @@ export function createTransactionsConsumer(o: TransactionsConsumerOptions): Scor
     logger: o.logger,
     ...(o.metrics ? { metrics: o.metrics } : {}),
     ...(o.dlqProducer ? { dlqProducer: o.dlqProducer } : {}),
+    ...(o.flagsTopic ? { flagsTopic: o.flagsTopic } : {}),
   });
 }

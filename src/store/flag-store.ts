@@ -63,6 +63,8 @@ export interface FlagFields {
   eventTime: number | Date | null;
   /** Small JSON summary (e.g. amount, label, ood_kind); keep it to a few fields. */
   payload?: Record<string, unknown>;
+  /** Which score `score` is (the model's score name), e.g. neg_logp. */
+  scoreName?: string;
 }
 
 /** What happened to one record of a batch. */
@@ -90,6 +92,28 @@ export interface PartitionBatch {
   incarnation?: number;
   /** Fingerprint of the record at the batch's highest offset (see `recordFingerprint`). */
   markFingerprint?: string | null;
+  /** The flags are to be published on the flags topic: written with publish_pending (the outbox). */
+  publish?: boolean;
+}
+
+/** A flag waiting to be published on the flags topic (see `pendingFlags`). */
+export interface PendingFlag {
+  id: string;
+  kind: InputKind;
+  recordId: string;
+  scoreName: string | null;
+  score: number;
+  threshold: number;
+  waic: number;
+  logpMean: number;
+  logpVar: number;
+  rate: number;
+  modelVersion: string;
+  sourceTopic: string;
+  sourcePartition: number;
+  sourceOffset: string;
+  eventTime: Date | null;
+  flaggedAt: Date;
 }
 
 /** A partition's high-water mark for one consumer group. */
@@ -316,6 +340,7 @@ class FlagColumns {
   /** ISO-8601 strings (or null), cast to timestamptz by PostgreSQL. */
   eventTime: (string | null)[] = [];
   payload: string[] = [];
+  scoreName: (string | null)[] = [];
 
   get length(): number {
     return this.offset.length;
@@ -333,6 +358,7 @@ class FlagColumns {
     this.modelVersion.push(f.modelVersion);
     this.eventTime.push(toDate(f.eventTime)?.toISOString() ?? null);
     this.payload.push(JSON.stringify(f.payload ?? {}));
+    this.scoreName.push(f.scoreName ?? null);
   }
 
   slice(a: number, b: number): FlagColumns {
@@ -445,17 +471,18 @@ export class FlagStore {
     for (let i = 0; i < cols.length; i += this.insertChunk) {
       const c = cols.slice(i, i + this.insertChunk);
       const res = await trx.raw<{ rowCount: number | null }>(
-        `INSERT INTO flags (consumer_group, source_incarnation, source_topic, source_partition, kind,
-                            source_offset, record_id, score, waic, logp_mean, logp_var, rate, threshold,
-                            model_version, event_time, payload)
-         SELECT ?, ?, ?, ?, ?, u.* FROM unnest(?::bigint[], ?::text[], ?::float8[], ?::float8[],
+        `INSERT INTO flags (consumer_group, source_incarnation, publish_pending, source_topic,
+                            source_partition, kind, source_offset, record_id, score, waic, logp_mean,
+                            logp_var, rate, threshold, model_version, event_time, payload, score_name)
+         SELECT ?, ?, ?, ?, ?, ?, u.* FROM unnest(?::bigint[], ?::text[], ?::float8[], ?::float8[],
                                          ?::float8[], ?::float8[], ?::float8[], ?::float8[], ?::text[],
-                                         ?::timestamptz[], ?::jsonb[]) AS u
+                                         ?::timestamptz[], ?::jsonb[], ?::text[]) AS u
          ON CONFLICT (consumer_group, source_topic, source_partition, source_incarnation, source_offset)
          DO NOTHING`,
         [
           group,
           incarnation,
+          batch.publish ?? false,
           batch.topic,
           batch.partition,
           batch.kind,
@@ -470,6 +497,7 @@ export class FlagStore {
           c.modelVersion,
           c.eventTime,
           c.payload,
+          c.scoreName,
         ] as unknown as readonly Knex.RawBinding[],
       );
       inserted += res.rowCount ?? 0;
@@ -545,6 +573,71 @@ export class FlagStore {
         fingerprint: r.mark_fingerprint,
       });
     return out;
+  }
+
+  /**
+   * Flags of one partition (for one consumer group) still waiting for the flags topic, in offset
+   * order, at most `limit`.
+   */
+  async pendingFlags(
+    topic: string,
+    partition: number,
+    consumerGroup = '',
+    limit = 1000,
+  ): Promise<PendingFlag[]> {
+    const rows = await this.db('flags')
+      .select<(Omit<FlagDbRow, 'payload'> & { score_name: string | null })[]>(
+        'id',
+        'kind',
+        'record_id',
+        'score_name',
+        'score',
+        'threshold',
+        'waic',
+        'logp_mean',
+        'logp_var',
+        'rate',
+        'model_version',
+        'source_topic',
+        'source_partition',
+        'source_offset',
+        'event_time',
+        'flagged_at',
+      )
+      .where({
+        publish_pending: true,
+        consumer_group: consumerGroup,
+        source_topic: topic,
+        source_partition: partition,
+      })
+      .orderBy([{ column: 'source_incarnation' }, { column: 'source_offset' }])
+      .limit(limit);
+    return rows.map((r) => ({
+      id: String(r.id),
+      kind: r.kind,
+      recordId: r.record_id,
+      scoreName: r.score_name,
+      score: r.score,
+      threshold: r.threshold,
+      waic: r.waic,
+      logpMean: r.logp_mean,
+      logpVar: r.logp_var,
+      rate: r.rate,
+      modelVersion: r.model_version,
+      sourceTopic: r.source_topic,
+      sourcePartition: r.source_partition,
+      sourceOffset: String(r.source_offset),
+      eventTime: r.event_time,
+      flaggedAt: r.flagged_at,
+    }));
+  }
+
+  /** Marks flags as published on the flags topic (no longer pending). */
+  async markPublished(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.raw('UPDATE flags SET publish_pending = false WHERE id = ANY(?::bigint[])', [
+      ids as unknown as Knex.RawBinding,
+    ]);
   }
 
   /** Flags matching the filters, newest first. Inputs are validated; SQL is parameterised. */

@@ -12,6 +12,8 @@
  *   4. dead letters to the DLQ topic (idempotent producer, acks=all) — before anything is committed;
  *   5. `FlagStore.writeBatch`: flags of the flagged records + the batch's counters + the partition's
  *      high-water mark in ONE transaction (retried with bounded backoff while the DB is away);
+ *   5b. with a flags topic (TOPIC_FLAGS): the partition's flags still pending in PostgreSQL are
+ *      published (at least once; see flag-publisher.ts);
  *   6. only then `resolveOffset` + commit of the offsets.
  * A crash anywhere loses nothing (offsets are committed last) and duplicates nothing in PostgreSQL
  * (the high-water mark). Heartbeats run on a timer during a batch; the topic is paused while the
@@ -35,6 +37,7 @@ import {
 } from '../store/flag-store.js';
 import type { RejectedRecord } from './dlq.js';
 import { DEFAULT_DLQ_MAX_MESSAGE_BYTES, DlqSender, readTopicMaxMessageBytes } from './dlq-sender.js';
+import { FlagPublisher } from './flag-publisher.js';
 import {
   BatchFailedError,
   ConsumerStoppingError,
@@ -90,6 +93,11 @@ export interface ScoringConsumerOptions<T> {
   emitEventTimes?: boolean;
   /** Share a DLQ producer (connected by the caller). */
   dlqProducer?: Producer;
+  /**
+   * Also publish every flag on this topic (Avro `gensemble.Flag`; TOPIC_FLAGS), at least once, after
+   * the PostgreSQL commit and before the offset commit (see flag-publisher.ts). Empty or unset: off.
+   */
+  flagsTopic?: string;
   /**
    * Message size limit of the dead-letter topic (bytes). Default: the topic's `max.message.bytes`,
    * read at start, else {@link DEFAULT_DLQ_MAX_MESSAGE_BYTES}.
@@ -201,6 +209,7 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
   private stopping: Promise<void> | null = null;
   private readonly log: Logger;
   private dlq: DlqSender | null = null;
+  private flagPublisher: FlagPublisher | null = null;
   private readonly progress = new Map<number, PartitionProgress>();
   private stallTimer: NodeJS.Timeout | null = null;
   /** Per partition: retries of the batch in trouble (survives its redeliveries; cleared on commit). */
@@ -311,6 +320,14 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       logger: this.log,
       signal: this.abort.signal,
     });
+    if (this.o.flagsTopic)
+      this.flagPublisher = new FlagPublisher({
+        producer: () => this.producer,
+        topic: this.o.flagsTopic,
+        store: this.store,
+        consumerGroup: this.o.groupId,
+        signal: this.abort.signal,
+      });
     const stallMs = this.o.stallMs ?? 60_000;
     this.stallTimer = setInterval(
       () => this.checkStalls(),
@@ -467,11 +484,13 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     this.retryState.set(partition, st);
     const stage = e.stage;
     const d = describeError(e.cause);
-    const maxAttempts = stage === 'dlq' ? (this.o.dlqRetry?.maxAttempts ?? 30) : (r.maxAttempts ?? Infinity);
+    // The flags topic follows the dead-letter topic's rules: bounded attempts, then fatal.
+    const producing = stage === 'dlq' || stage === 'flags';
+    const maxAttempts = producing ? (this.o.dlqRetry?.maxAttempts ?? 30) : (r.maxAttempts ?? Infinity);
     if (st.attempt >= maxAttempts)
       throw new BatchFailedError(
         stage,
-        `${stage === 'dlq' ? 'dead-letter topic' : stage} still failing after ${st.attempt} attempts: ${d.message}`,
+        `${stage === 'dlq' ? 'dead-letter topic' : stage === 'flags' ? 'flags topic' : stage} still failing after ${st.attempt} attempts: ${d.message}`,
         { retriable: false, cause: e.cause },
       );
     if (this.abort.signal.aborted || !p.isRunning()) throw new ConsumerStoppingError();
@@ -483,9 +502,11 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       { stage, partition, attempt: st.attempt, retryInMs: sleepMs, err: d },
       stage === 'dlq'
         ? 'dead-letter topic unavailable; batch not committed, partition retries later'
-        : stage === 'score'
-          ? 'record decoding dependency unavailable; batch not committed, partition retries later'
-          : 'database unavailable; batch not committed, partition retries later',
+        : stage === 'flags'
+          ? 'flags topic unavailable; flags kept pending in PostgreSQL, batch not committed, partition retries later'
+          : stage === 'score'
+            ? 'record decoding dependency unavailable; batch not committed, partition retries later'
+            : 'database unavailable; batch not committed, partition retries later',
     );
     this.emit('retry', {
       kind: this.kind,
@@ -585,7 +606,11 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       }
       const n = msgs.length - start;
       if (n === 0) {
+        // A redelivery (e.g. after a failed flags publish): what PostgreSQL holds goes out first.
+        const publisher = this.flagPublisher;
+        if (publisher) await this.step('flags', () => publisher.publishPending(topic, partition));
         await this.commit(p, topic, partition, lastOffset);
+        this.retryState.delete(partition);
         progress.lastProgressAt = Date.now();
         progress.batchStartedAt = null;
         progress.reason = null;
@@ -739,11 +764,18 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
           consumerGroup: this.o.groupId,
           incarnation,
           markFingerprint,
+          publish: this.flagPublisher !== null,
         }),
       );
       const dbMs = performance.now() - td;
       metrics?.dbWriteSeconds.observe({ kind }, dbMs / 1000);
       this.hwm.set(partition, BigInt(res.lastOffset));
+
+      // 5b. The flags topic: this batch's flags (and any a failed publish left pending) go out after
+      // the DB commit and before the offsets move. A retriable failure defers the partition; its
+      // redelivery is skipped by the high-water mark but publishes what is still pending.
+      const publisher = this.flagPublisher;
+      if (publisher) await this.step('flags', () => publisher.publishPending(topic, partition));
 
       // 6. Offsets.
       await this.commit(p, topic, partition, lastOffset);
@@ -878,6 +910,7 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       modelVersion: model.version,
       eventTime: spec.eventTime(rec),
       payload: spec.payload(rec),
+      scoreName: model.score,
     };
   }
 

@@ -13,7 +13,7 @@ export class StreamConfigError extends GensembleError {
  * may succeed later.
  */
 export class BatchFailedError extends GensembleError {
-  readonly stage: 'hwm' | 'dlq' | 'db' | 'commit' | 'score';
+  readonly stage: 'hwm' | 'dlq' | 'db' | 'commit' | 'score' | 'flags';
   constructor(
     stage: BatchFailedError['stage'],
     message: string,

@@ -90,6 +90,7 @@ export class StreamService {
           schema: env.DATABASE_SCHEMA || '(default)',
           brokers: env.KAFKA_BROKERS,
           dlqTopic: env.TOPIC_DLQ,
+          flagsTopic: env.TOPIC_FLAGS || '(off)',
           wireFormats: env.SCHEMA_REGISTRY_URL !== '' ? 'single-object + confluent' : 'single-object',
         },
         'starting stream service',
@@ -162,6 +163,7 @@ export class StreamService {
           dlqTopic: env.TOPIC_DLQ,
           groupId: env.KAFKA_GROUP_ID,
           dlqProducer: svc.producer,
+          ...(env.TOPIC_FLAGS !== '' ? { flagsTopic: env.TOPIC_FLAGS } : {}),
           codecOptions,
           ...(schemaRegistry ? { schemaRegistry } : {}),
           tuning: {
