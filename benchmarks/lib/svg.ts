@@ -218,3 +218,30 @@ export function histogramSvg(series: HistSeries[], title: string, xLabel: string
   );
   return wrap(f, parts);
 }
+
+export interface LineSeries {
+  name: string;
+  points: ReadonlyArray<{ x: number; y: number }>;
+}
+
+/** Line chart of several series over a shared x axis (e.g. consumer lag over time). */
+export function lineSvg(series: LineSeries[], title: string, xLabel: string, yLabel: string): string {
+  const f = FRAME;
+  const xs = series.flatMap((s) => s.points.map((p) => p.x));
+  const ys = series.flatMap((s) => s.points.map((p) => p.y));
+  const xr: [number, number] = [Math.min(0, ...xs), Math.max(1e-9, ...xs)];
+  const yr: [number, number] = [Math.min(0, ...ys), Math.max(1e-9, ...ys)];
+  const { sx, sy, parts } = axes(f, xr, yr, title, xLabel, yLabel);
+  series.forEach((s, i) => {
+    if (s.points.length === 0) return;
+    const d = s.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${r2(sx(p.x))} ${r2(sy(p.y))}`).join(' ');
+    parts.push(`<path d="${d}" fill="none" stroke="${PALETTE[i % PALETTE.length]}" stroke-width="1.5"/>`);
+  });
+  parts.push(
+    ...legend(
+      f,
+      series.map((s) => s.name),
+    ),
+  );
+  return wrap(f, parts);
+}

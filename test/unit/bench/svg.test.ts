@@ -4,7 +4,7 @@
  * the paper's values beside ours.
  */
 import { describe, expect, it } from 'vitest';
-import { escapeXml, histogramSvg, niceTicks, rocSvg } from '../../../benchmarks/lib/svg.js';
+import { escapeXml, histogramSvg, lineSvg, niceTicks, rocSvg } from '../../../benchmarks/lib/svg.js';
 import { imageTables, type TrainResultJson } from '../../../benchmarks/image-ood/run.js';
 import { OOD_NAMES } from '../../../benchmarks/image-ood/paper.js';
 import { creditTables, type SplitResult } from '../../../benchmarks/credit-fraud/run.js';
@@ -107,6 +107,32 @@ describe('rocSvg / histogramSvg', () => {
     expect(svg).not.toContain('1.0e+6');
     expect(() => histogramSvg([{ name: 'empty', values: [] }], 't', 'x')).not.toThrow();
     expect(wellFormed(histogramSvg([{ name: 'nan', values: [NaN, Infinity] }], 't', 'x')).ok).toBe(true);
+  });
+
+  it('line chart: well-formed, one path per non-empty series, points placed on the axes given by the data', () => {
+    const svg = lineSvg(
+      [
+        {
+          name: '1 × <6>',
+          points: [
+            { x: 0, y: 100 },
+            { x: 5, y: 50 },
+            { x: 10, y: 0 },
+          ],
+        },
+        { name: 'empty', points: [] },
+      ],
+      'lag & time',
+      'seconds',
+      'records',
+    );
+    const r = wellFormed(svg);
+    expect(r.ok, r.why).toBe(true);
+    expect(r.tags.filter((t) => t === 'path')).toHaveLength(1);
+    expect(svg).toContain('1 × &lt;6&gt;');
+    expect(svg).toContain('lag &amp; time');
+    // x in [0, 10] over 314 px from 56; y in [0, 100] over 284 px from the bottom (30 + 284)
+    expect(svg).toContain(`M56 30 L${56 + 157} ${30 + 142} L${56 + 314} ${30 + 284}`);
   });
 
   it('niceTicks and escapeXml', () => {
