@@ -18,6 +18,7 @@ import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import type { ScoringConsumer } from './consumer.js';
 import { StreamConfigError, describeError } from './errors.js';
 import { createKafka, kafkaLogLevel } from './kafka.js';
+import { assertBrokerApis } from './broker-check.js';
 import { createStreamMetrics, type StreamMetrics } from './metrics.js';
 import { ModelSource } from './model-source.js';
 import type avro from 'avsc';
@@ -109,6 +110,8 @@ export class StreamService {
         logger: log,
         level: kafkaLogLevel(process.env.KAFKAJS_LOG_LEVEL),
       });
+      // One clear error now if the broker dropped a protocol version kafkajs needs (not mid-stream).
+      await assertBrokerApis(kafka, log);
       svc.producer = kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
