@@ -1,5 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -103,6 +111,8 @@ describe.skipIf(!hasJava())('scripts/kafka start/stop', () => {
     const s = await runKafkaScript(['status'], env, 30_000);
     expect(s.code).toBe(0);
     expect(s.stdout).toContain(`pid=${firstPid}`);
+    const version = (await runKafkaScript(['version'], env, 30_000)).stdout.trim();
+    expect(s.stdout).toContain(` version=${version} `);
   });
 
   it('stop ends that PID and closes both ports; a second stop is a no-op', async () => {
@@ -150,5 +160,47 @@ describe.skipIf(!hasJava())('scripts/kafka start/stop', () => {
     expect(bad.stderr).toMatch(/KAFKA_PORT must be a non-negative integer/);
     const usage = await runKafkaScript(['frobnicate'], env, 30_000);
     expect(usage.code).toBe(2);
+  });
+});
+
+describe('scripts/kafka KAFKA_VERSION', () => {
+  const pom = readFileSync(new URL('../../../scripts/kafka-pom/pom.xml', import.meta.url), 'utf8');
+  const prop = (name: string) => new RegExp(`<${name}>([^<]+)</${name}>`).exec(pom)?.[1];
+
+  it('defaults to the pom version (4.x); 3 and 3.9 select the 3.9 release; anything else is refused', async () => {
+    const version = async (v: string) => {
+      const r = await runKafkaScript(['version'], { KAFKA_VERSION: v }, 30_000);
+      return r.code === 0 ? r.stdout.trim() : `exit ${r.code}: ${r.stderr.trim()}`;
+    };
+    expect(prop('kafka.version')).toMatch(/^4\.\d+\.\d+$/);
+    expect(prop('kafka3.version')).toMatch(/^3\.9\.\d+$/);
+    expect(await version('')).toBe(prop('kafka.version'));
+    expect(await version('4')).toBe(prop('kafka.version'));
+    expect(await version('3')).toBe(prop('kafka3.version'));
+    expect(await version('3.9')).toBe(prop('kafka3.version'));
+    expect(await version('4.1.1')).toBe('4.1.1');
+    expect(await version('2.8.2')).toMatch(/exit 1: .*not supported by this script/);
+    expect(await version('latest')).toMatch(/exit 1: .*KAFKA_VERSION must be/);
+  });
+
+  it.skipIf(!hasJava())('refuses to start an older Kafka on a data directory a newer one ran', async () => {
+    const [port, controller] = await freePortPair();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'gensemble-kafka-downgrade-'));
+    try {
+      mkdirSync(path.join(dir, 'data'));
+      writeFileSync(path.join(dir, 'data', 'meta.properties'), 'version=1\n');
+      writeFileSync(path.join(dir, 'kafka.version'), '4.99.0\n');
+      const r = await runKafkaScript(
+        ['start'],
+        { KAFKA_DATA_DIR: dir, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(controller) },
+        120_000,
+      );
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/was last run by Kafka 4\.99\.0, which Kafka 4\.\d+\.\d+ cannot read/);
+      expect(existsSync(path.join(dir, 'kafka.pid'))).toBe(false);
+      expect(await portOpen('127.0.0.1', port)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
