@@ -157,7 +157,7 @@ export async function resolveKafka(docker: boolean): Promise<ResolvedService> {
   }
   if (docker) {
     const { KafkaContainer } = await import('@testcontainers/kafka');
-    // Confluent Platform 7.9 ships Apache Kafka 3.9, the version scripts/kafka runs.
+    // Confluent Platform 7.9 ships Apache Kafka 3.9 (scripts/kafka's KAFKA_VERSION=3.9; its default is 4.x).
     const container = await new KafkaContainer('confluentinc/cp-kafka:7.9.0').withKraft().start();
     const url = `${container.getHost()}:${container.getMappedPort(9093)}`;
     await kafkaAnswers(url, 60_000);
