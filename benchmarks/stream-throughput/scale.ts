@@ -9,10 +9,10 @@
  *
  * Per pair:
  *   1. drain: --records transactions are produced first; the instances start; records/s = records /
- *      (last sample that saw a commit − last sample before the first commit), from the group's
- *      committed offsets sampled every 250 ms (consumer lag over time → lag.svg; so ±0.25 s). The
- *      serve processes' CPU-seconds over the same span (utime + stime from /proc, start-up excluded)
- *      give records per CPU-second.
+ *      (first sample that saw every record committed − the moment the group is stable with every
+ *      instance in it), from the group's committed offsets sampled every 250 ms (consumer lag over
+ *      time → lag.svg; so ±0.25 s). The serve processes' CPU-seconds over the same span (utime +
+ *      stime from /proc; start-up, model load and join excluded) give records per CPU-second.
  *   2. latency: then the producer sends --rate records/s for --latency-seconds (every 50 ms a send,
  *      event_time = send time); end-to-end latency = flag row's flagged_at (PostgreSQL's now() in the
  *      batch's transaction) − event_time, over the flagged records (≈1.5% of them), p50/p99.
@@ -177,20 +177,25 @@ async function runPair(instances: number, partitions: number): Promise<PairResul
     });
   const lag: { x: number; y: number }[] = [];
   const start = Date.now();
-  // The drain is timed from the last sample before the first commit (the instances had started,
-  // loaded the model and joined) to the sample that saw the last commit; CPU likewise.
-  let first = start;
-  let cpuAtFirst = 0;
+  // The drain is timed from the moment the group is stable with every instance in it (start-up,
+  // model load and the join are behind them; consumption starts then) to the sample that saw the last
+  // commit; the serve processes' CPU over the same span.
+  for (;;) {
+    const g = await withAdmin((a) => a.describeGroups([consumerGroup]));
+    const grp = g.groups[0];
+    if (grp?.state === 'Stable' && grp.members.length === instances) break;
+    if (Date.now() - start > 120_000)
+      throw new Error(`${instances}×${partitions}: group not stable after 120 s`);
+    await sleep(50);
+  }
+  const first = Date.now();
+  const cpuAtFirst = children.reduce((s, ch) => s + cpuSeconds(ch.pid), 0);
   let last = 0;
   let prev = 0;
   for (;;) {
     const c = await committed();
     const now = Date.now();
     lag.push({ x: (now - start) / 1000, y: N - c });
-    if (c === 0) {
-      first = now;
-      cpuAtFirst = children.reduce((s, ch) => s + cpuSeconds(ch.pid), 0);
-    }
     if (c > prev) last = now;
     prev = c;
     if (c >= N) break;
@@ -223,6 +228,14 @@ async function runPair(instances: number, partitions: number): Promise<PairResul
     .select<{ ms: number }[]>(db.raw('extract(epoch from (flagged_at - event_time)) * 1000 as ms'));
   const lat = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
 
+  const counted = (await db('stream_counters')
+    .where('topic', topic)
+    .sum({ scored: 'scored', dead: 'dead_lettered' })
+    .first()) as { scored: string | null; dead: string | null };
+  if (Number(counted.scored) !== N + sent || Number(counted.dead) !== 0)
+    throw new Error(
+      `${instances}×${partitions}: counters ${JSON.stringify(counted)}, expected ${N + sent} scored`,
+    );
   for (const ch of children) ch.kill('SIGTERM');
   await Promise.all(
     children.map((ch) => new Promise((r) => (ch.exitCode !== null ? r(null) : ch.once('exit', r)))),
