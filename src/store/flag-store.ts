@@ -505,13 +505,16 @@ export class FlagStore {
 
     if (scored + deadLettered > 0) {
       await trx.raw(
-        `INSERT INTO stream_counters (minute, kind, topic, consumer_group, scored, flagged, dead_lettered)
-         VALUES (date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (minute, kind, topic, consumer_group) DO UPDATE
+        // One row per partition: its only writer is the partition's owner, so batches of different
+        // partitions never wait for each other's transactions on a shared counter row.
+        `INSERT INTO stream_counters (minute, kind, topic, consumer_group, source_partition, scored, flagged,
+                                      dead_lettered)
+         VALUES (date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (minute, kind, topic, consumer_group, source_partition) DO UPDATE
             SET scored = stream_counters.scored + excluded.scored,
                 flagged = stream_counters.flagged + excluded.flagged,
                 dead_lettered = stream_counters.dead_lettered + excluded.dead_lettered`,
-        [batch.kind, batch.topic, group, scored, flagged, deadLettered],
+        [batch.kind, batch.topic, group, batch.partition, scored, flagged, deadLettered],
       );
     }
     if (incarnation > rowIncarnation || (incarnation === rowIncarnation && maxOffset > hwm)) {

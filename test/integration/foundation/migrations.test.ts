@@ -153,7 +153,7 @@ describe('knex migrations on the real PostgreSQL (isolated schema)', () => {
     ) =>
       db('stream_counters')
         .insert({ minute, kind, topic, scored, flagged, dead_lettered: dead })
-        .onConflict(['minute', 'kind', 'topic', 'consumer_group'])
+        .onConflict(['minute', 'kind', 'topic', 'consumer_group', 'source_partition'])
         .merge({
           scored: db.raw('stream_counters.scored + excluded.scored'),
           flagged: db.raw('stream_counters.flagged + excluded.flagged'),

@@ -177,6 +177,40 @@ describe('writeBatch is exactly-once', () => {
 });
 
 describe('writeBatch is atomic', () => {
+  it('batches of different partitions do not wait for each other (no shared counter row)', async () => {
+    const store = new FlagStore(t.db);
+    const topic = 'parallel-parts';
+    // Partition 0's batch transaction stays open (scored, written, not yet committed) …
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    let wrote: () => void = () => undefined;
+    const written = new Promise<void>((r) => (wrote = r));
+    const first = t.db.transaction(async (trx) => {
+      await store.writeBatch({ topic, partition: 0, kind: 'transactions', records: records(0, 20) }, trx);
+      wrote();
+      await held;
+    });
+    await written;
+    // … while partition 1's batch commits in its own transaction, bounded by a lock timeout: with one
+    // counter row per (minute, kind, topic, group) it waited for partition 0's row lock.
+    try {
+      await t.db.transaction(async (trx) => {
+        await trx.raw(`SET LOCAL lock_timeout = '2s'`);
+        await store.writeBatch({ topic, partition: 1, kind: 'transactions', records: records(0, 20) }, trx);
+      });
+    } finally {
+      release();
+      await first;
+    }
+    expect(await counters(topic)).toEqual({
+      scored: 2 * expected(0, 20).scored,
+      flagged: 2 * expected(0, 20).flagged,
+      dl: 2 * expected(0, 20).dl,
+    });
+    const rows = await t.db('stream_counters').where('topic', topic).select('source_partition');
+    expect(rows.map((r: { source_partition: number }) => r.source_partition).sort()).toEqual([0, 1]);
+  });
+
   it('a failure after the inserts (in the caller transaction) leaves nothing', async () => {
     const store = new FlagStore(t.db);
     const topic = 'atomic-trx';
