@@ -23,11 +23,11 @@ import avro from 'avsc';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { pino } from 'pino';
 import { cliOptions } from '../lib/args.js';
-import { buildOrLoad, BENCH_ROOT } from '../lib/cache.js';
-import { loadCreditCardCsv } from '../../src/data/credit.js';
+import { creditTransaction, streamTxModel } from '../lib/stream-data.js';
+import { BENCH_ROOT } from '../lib/cache.js';
 import { createKnex, migrateLatest } from '../../src/store/knex.js';
 import { transactionCodec } from '../../src/schemas/codec.js';
-import { TRANSACTION_PCA_FIELDS, TRANSACTION_SCHEMA, type Transaction } from '../../src/schemas/schemas.js';
+import { TRANSACTION_SCHEMA, type Transaction } from '../../src/schemas/schemas.js';
 import { frameSingleObject } from '../../src/schemas/single-object.js';
 import { fingerprintOf } from '../../src/schemas/writer-schemas.js';
 import { ModelSource } from '../../src/stream/model-source.js';
@@ -79,16 +79,7 @@ async function topicCount(t: string): Promise<number> {
 }
 
 // ---- data and model ----------------------------------------------------------------------------
-const credit = await loadCreditCardCsv(join(DATA, 'creditcard', 'creditcard-subset.csv.gz'));
-const normalIdx: number[] = [];
-for (let i = 0; i < credit.n; i++) if (credit.labels?.[i] === 0) normalIdx.push(i);
-const normal = new Float32Array(normalIdx.length * 30);
-normalIdx.forEach((r, j) => normal.set(credit.features.subarray(r * 30, r * 30 + 30), j * 30));
-const model = await buildOrLoad(
-  'stream-tx',
-  { kind: 'transactions', raw: normal, n: normalIdx.length, d: 30, members: 5, steps: 100, seed: 0 },
-  { log },
-);
+const { credit, model } = await streamTxModel(DATA, log);
 
 const base = TRANSACTION_SCHEMA as { fields: unknown[] } & Record<string, unknown>;
 const V2 = {
@@ -98,19 +89,7 @@ const V2 = {
 const v2Type = avro.Type.forSchema(V2);
 const v2Fp = fingerprintOf(V2).fingerprint;
 const codec = transactionCodec();
-function tx(i: number): Transaction {
-  const f = credit.features.subarray((i % credit.n) * 30, (i % credit.n) * 30 + 30);
-  const r: Record<string, unknown> = {
-    id: `b-${i}`,
-    event_time: Date.now(),
-    time_seconds: f[0],
-    amount: f[29],
-    card_id: null,
-    merchant_id: null,
-  };
-  TRANSACTION_PCA_FIELDS.forEach((n, j) => (r[n] = f[j + 1]));
-  return r as Transaction;
-}
+const tx = (i: number): Transaction => creditTransaction(credit, i, `b-${i}`, Date.now());
 
 const total = N_BAD + N_VALID;
 const every = Math.max(1, Math.round(total / Math.max(1, N_VALID)));

@@ -25,8 +25,8 @@ import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { pino } from 'pino';
 import { cliOptions } from '../lib/args.js';
+import { streamTxModel } from '../lib/stream-data.js';
 import { buildOrLoad } from '../lib/cache.js';
-import { loadCreditCardCsv } from '../../src/data/credit.js';
 import { loadMnist } from '../../src/data/datasets.js';
 import { OnnxScorer } from '../../src/engine/scorer.js';
 import { needsComplexity } from '../../src/engine/score-rules.js';
@@ -103,16 +103,7 @@ async function produce(
 
 // ---- data and models --------------------------------------------------------------------------
 log(`data ${DATA}; brokers ${brokers.join(',')}; schema ${schema}`);
-const credit = await loadCreditCardCsv(join(DATA, 'creditcard', 'creditcard-subset.csv.gz'));
-const normalIdx: number[] = [];
-for (let i = 0; i < credit.n; i++) if (credit.labels?.[i] === 0) normalIdx.push(i);
-const normal = new Float32Array(normalIdx.length * 30);
-normalIdx.forEach((r, j) => normal.set(credit.features.subarray(r * 30, r * 30 + 30), j * 30));
-const txModel = await buildOrLoad(
-  'stream-tx',
-  { kind: 'transactions', raw: normal, n: normalIdx.length, d: 30, members: 5, steps: 100, seed: 0 },
-  { log },
-);
+const { credit, model: txModel } = await streamTxModel(DATA, log);
 const mnistTrain = await loadMnist(DATA, 'train', { verify: false });
 const nFrTrain = 10_000;
 const frRaw = new Float32Array(nFrTrain * 784);

@@ -29,12 +29,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { cliOptions } from '../lib/args.js';
-import { buildOrLoad, BENCH_ROOT } from '../lib/cache.js';
+import { creditTransaction, streamTxModel } from '../lib/stream-data.js';
+import { BENCH_ROOT } from '../lib/cache.js';
 import { lineSvg } from '../lib/svg.js';
-import { loadCreditCardCsv } from '../../src/data/credit.js';
 import { createKnex, migrateLatest } from '../../src/store/knex.js';
 import { transactionCodec } from '../../src/schemas/codec.js';
-import { TRANSACTION_PCA_FIELDS, type Transaction } from '../../src/schemas/schemas.js';
+import type { Transaction } from '../../src/schemas/schemas.js';
 
 const opt = cliOptions();
 const N = Number(opt('--records', '200000'));
@@ -54,30 +54,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TICK = Number(process.env.CLK_TCK ?? 100);
 
 // ---- data and model ----------------------------------------------------------------------------
-const credit = await loadCreditCardCsv(join(DATA, 'creditcard', 'creditcard-subset.csv.gz'));
-const normalIdx: number[] = [];
-for (let i = 0; i < credit.n; i++) if (credit.labels?.[i] === 0) normalIdx.push(i);
-const normal = new Float32Array(normalIdx.length * 30);
-normalIdx.forEach((r, j) => normal.set(credit.features.subarray(r * 30, r * 30 + 30), j * 30));
-const model = await buildOrLoad(
-  'stream-tx',
-  { kind: 'transactions', raw: normal, n: normalIdx.length, d: 30, members: 5, steps: 100, seed: 0 },
-  { log },
-);
+const { credit, model } = await streamTxModel(DATA, log);
 const codec = transactionCodec();
-function tx(i: number, eventTime: number): Transaction {
-  const f = credit.features.subarray((i % credit.n) * 30, (i % credit.n) * 30 + 30);
-  const r: Record<string, unknown> = {
-    id: `s-${i}`,
-    event_time: eventTime,
-    time_seconds: f[0],
-    amount: f[29],
-    card_id: null,
-    merchant_id: null,
-  };
-  TRANSACTION_PCA_FIELDS.forEach((n, j) => (r[n] = f[j + 1]));
-  return r as Transaction;
-}
+const tx = (i: number, eventTime: number): Transaction => creditTransaction(credit, i, `s-${i}`, eventTime);
 
 async function withAdmin<T>(fn: (a: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> {
   const admin = kafka.admin();
