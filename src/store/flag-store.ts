@@ -97,24 +97,7 @@ export interface PartitionBatch {
 }
 
 /** A flag waiting to be published on the flags topic (see `pendingFlags`). */
-export interface PendingFlag {
-  id: string;
-  kind: InputKind;
-  recordId: string;
-  scoreName: string | null;
-  score: number;
-  threshold: number;
-  waic: number;
-  logpMean: number;
-  logpVar: number;
-  rate: number;
-  modelVersion: string;
-  sourceTopic: string;
-  sourcePartition: number;
-  sourceOffset: string;
-  eventTime: Date | null;
-  flaggedAt: Date;
-}
+export type PendingFlag = Omit<FlagRow, 'payload'> & { scoreName: string | null };
 
 /** A partition's high-water mark for one consumer group. */
 export interface PartitionMark {
@@ -589,24 +572,7 @@ export class FlagStore {
     limit = 1000,
   ): Promise<PendingFlag[]> {
     const rows = await this.db('flags')
-      .select<(Omit<FlagDbRow, 'payload'> & { score_name: string | null })[]>(
-        'id',
-        'kind',
-        'record_id',
-        'score_name',
-        'score',
-        'threshold',
-        'waic',
-        'logp_mean',
-        'logp_var',
-        'rate',
-        'model_version',
-        'source_topic',
-        'source_partition',
-        'source_offset',
-        'event_time',
-        'flagged_at',
-      )
+      .select<(FlagDbRow & { score_name: string | null })[]>(...FLAG_COLUMNS, 'score_name')
       .where({
         publish_pending: true,
         consumer_group: consumerGroup,
@@ -615,24 +581,11 @@ export class FlagStore {
       })
       .orderBy([{ column: 'source_incarnation' }, { column: 'source_offset' }])
       .limit(limit);
-    return rows.map((r) => ({
-      id: String(r.id),
-      kind: r.kind,
-      recordId: r.record_id,
-      scoreName: r.score_name,
-      score: r.score,
-      threshold: r.threshold,
-      waic: r.waic,
-      logpMean: r.logp_mean,
-      logpVar: r.logp_var,
-      rate: r.rate,
-      modelVersion: r.model_version,
-      sourceTopic: r.source_topic,
-      sourcePartition: r.source_partition,
-      sourceOffset: String(r.source_offset),
-      eventTime: r.event_time,
-      flaggedAt: r.flagged_at,
-    }));
+    return rows.map((r) => {
+      const { payload: _payload, ...flag } = fromDb(r);
+      void _payload;
+      return { ...flag, scoreName: r.score_name };
+    });
   }
 
   /** Marks flags as published on the flags topic (no longer pending). */
