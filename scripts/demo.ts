@@ -47,6 +47,7 @@ const { loadCreditCardCsv, loadMnist } = await import('../src/data/datasets.js')
 const { buildModel, defaultModelConfig } = await import('../src/model/build.js');
 const { checkpointRegistration } = await import('../src/commands/models.js');
 const { createKafka } = await import('../src/replay/kafka.js');
+const { createTopicsAndWait } = await import('../src/stream/kafka.js');
 const { formatTable } = await import('../src/replay/table.js');
 const { replayTransactions } = await import('../producers/replay-transactions.js');
 const { replayFrames } = await import('../producers/replay-frames.js');
@@ -264,15 +265,11 @@ async function main(): Promise<void> {
     const admin = createKafka({ ...cfg, LOG_LEVEL: 'error' }, 'demo-admin').admin();
     await admin.connect();
     try {
-      await admin.createTopics({
-        topics: [...activeTopics, topics.dlq].map((topic) => ({
-          topic,
-          numPartitions: 1,
-          replicationFactor: 1,
-        })),
-        waitForLeaders: true,
-        timeout: 60_000,
-      });
+      await createTopicsAndWait(
+        admin,
+        [...activeTopics, topics.dlq].map((topic) => ({ topic, numPartitions: 1 })),
+        { timeoutMs: 60_000 },
+      );
     } finally {
       await admin.disconnect();
     }

@@ -26,6 +26,7 @@ import { cliOptions } from '../lib/args.js';
 import { creditTransaction, streamTxModel } from '../lib/stream-data.js';
 import { BENCH_ROOT } from '../lib/cache.js';
 import { createKnex, migrateLatest } from '../../src/store/knex.js';
+import { createTopicsAndWait } from '../../src/stream/kafka.js';
 import { transactionCodec } from '../../src/schemas/codec.js';
 import { TRANSACTION_SCHEMA, type Transaction } from '../../src/schemas/schemas.js';
 import { frameSingleObject } from '../../src/schemas/single-object.js';
@@ -55,17 +56,13 @@ async function createTopic(
   const name = `bench-${prefix}-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({
-    topics: [
-      {
-        topic: name,
-        numPartitions: partitions,
-        replicationFactor: 1,
-        configEntries: Object.entries(config).map(([n, value]) => ({ name: n, value })),
-      },
-    ],
-    waitForLeaders: true,
-  });
+  await createTopicsAndWait(admin, [
+    {
+      topic: name,
+      numPartitions: partitions,
+      configEntries: Object.entries(config).map(([n, value]) => ({ name: n, value })),
+    },
+  ]);
   await admin.disconnect();
   return name;
 }

@@ -31,6 +31,7 @@ import { loadMnist } from '../../src/data/datasets.js';
 import { OnnxScorer } from '../../src/engine/scorer.js';
 import { needsComplexity } from '../../src/engine/score-rules.js';
 import { createKnex, migrateLatest } from '../../src/store/knex.js';
+import { createTopicsAndWait } from '../../src/stream/kafka.js';
 import { transactionCodec, imageFrameCodec } from '../../src/schemas/codec.js';
 import { TRANSACTION_PCA_FIELDS, type ImageFrame, type Transaction } from '../../src/schemas/schemas.js';
 import { ModelSource } from '../../src/stream/model-source.js';
@@ -66,10 +67,7 @@ async function topic(prefix: string, partitions: number): Promise<string> {
   const name = `bench-${prefix}-${Date.now().toString(36)}`;
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({
-    topics: [{ topic: name, numPartitions: partitions, replicationFactor: 1 }],
-    waitForLeaders: true,
-  });
+  await createTopicsAndWait(admin, [{ topic: name, numPartitions: partitions }]);
   await admin.disconnect();
   topics.push(name);
   return name;

@@ -33,6 +33,7 @@ import { creditTransaction, streamTxModel } from '../lib/stream-data.js';
 import { BENCH_ROOT } from '../lib/cache.js';
 import { lineSvg } from '../lib/svg.js';
 import { createKnex, migrateLatest } from '../../src/store/knex.js';
+import { createTopicsAndWait } from '../../src/stream/kafka.js';
 import { transactionCodec } from '../../src/schemas/codec.js';
 import type { Transaction } from '../../src/schemas/schemas.js';
 
@@ -102,13 +103,10 @@ async function runPair(instances: number, partitions: number): Promise<PairResul
   const schema = `bench_scale_${tag.replace(/-/g, '_')}`;
   const group = `bench-scale-${tag}`;
   await withAdmin((a) =>
-    a.createTopics({
-      topics: [
-        { topic, numPartitions: partitions, replicationFactor: 1 },
-        { topic: dlq, numPartitions: 1, replicationFactor: 1 },
-      ],
-      waitForLeaders: true,
-    }),
+    createTopicsAndWait(a, [
+      { topic, numPartitions: partitions },
+      { topic: dlq, numPartitions: 1 },
+    ]),
   );
   const admin0 = createKnex({ databaseUrl: DATABASE_URL, pool: { min: 0, max: 1 } });
   await admin0.raw('CREATE SCHEMA ??', [schema]);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Consumer, type IHeaders, type ITopicConfig, type KafkaConfig } from 'kafkajs';
+import { createTopicsAndWait } from '../../src/stream/kafka.js';
 import { kafkaBrokers } from './services.js';
 import { WaitTimeoutError, withTimeout } from './wait.js';
 
@@ -37,18 +38,17 @@ export async function createTopic(kafka: Kafka, opts: CreateTopicOptions = {}): 
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const created = await admin.createTopics({
-      topics: [
+    const created = await createTopicsAndWait(
+      admin,
+      [
         {
           topic,
           numPartitions: opts.partitions ?? 1,
-          replicationFactor: 1,
           ...(opts.configEntries ? { configEntries: opts.configEntries } : {}),
         },
       ],
-      waitForLeaders: true,
-      timeout: 30_000,
-    });
+      { timeoutMs: 30_000 },
+    );
     if (!created) throw new Error(`topic ${topic} already existed`);
   } finally {
     await admin.disconnect();

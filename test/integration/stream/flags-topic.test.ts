@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka, Producer } from 'kafkajs';
 import { testKafka, createTopic, deleteTopics, collectMessages, randomName } from '../../helpers/kafka.js';
+import { createTopicsAndWait } from '../../../src/stream/kafka.js';
 import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
 import { waitFor } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
@@ -205,10 +206,7 @@ describe('flags topic (real Kafka + PostgreSQL)', () => {
     try {
       const [committed] = await admin.fetchOffsets({ groupId: `${groupId}.transactions`, topics: [topic] });
       expect(committed.partitions[0].offset).toBe('-1');
-      await admin.createTopics({
-        topics: [{ topic: flagsTopic, numPartitions: 1, replicationFactor: 1 }],
-        waitForLeaders: true,
-      });
+      await createTopicsAndWait(admin, [{ topic: flagsTopic, numPartitions: 1 }]);
     } finally {
       await admin.disconnect();
     }

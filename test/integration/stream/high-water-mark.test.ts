@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka } from 'kafkajs';
 import { testKafka, createTopic, deleteTopics } from '../../helpers/kafka.js';
+import { createTopicsAndWait } from '../../../src/stream/kafka.js';
 import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
 import { waitFor } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
@@ -205,11 +206,7 @@ describe('high-water mark per consumer group and topic incarnation (real Kafka +
         await waitFor(
           async () => {
             try {
-              return await admin.createTopics({
-                topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],
-                waitForLeaders: true,
-                timeout: 30_000,
-              });
+              return await createTopicsAndWait(admin, [{ topic, numPartitions: 1 }], { timeoutMs: 30_000 });
             } catch {
               return false; // still being deleted
             }
