@@ -25,6 +25,9 @@ export function frameShapeOf(manifest: Pick<CheckpointManifest, 'inputDim' | 'me
   return { width: side, height: side, channels: 1 };
 }
 
+/** Largest frame (bytes of pixels) whose pixels a flag's payload keeps. */
+export const MAX_PAYLOAD_PIXELS = 16_384;
+
 export function frameSpec(
   codec: RecordCodec<ImageFrame> = imageFrameCodec(),
   fixedShape?: FrameShape,
@@ -56,6 +59,9 @@ export function frameSpec(
       source: cleanText(f.source, 64),
       width: f.width,
       height: f.height,
+      channels: f.channels,
+      // The pixels themselves (base64, at most 16 KiB), so the analyst console can show the frame.
+      ...(f.pixels.length <= MAX_PAYLOAD_PIXELS ? { pixels: f.pixels.toString('base64') } : {}),
       ...(f.label !== null ? { label: f.label } : {}),
       ...(f.ood_kind !== null ? { ood_kind: cleanText(f.ood_kind, 64) } : {}),
     }),

@@ -178,6 +178,25 @@ export function cleanText(s: string, max = 512): string {
   return t.length > max ? t.slice(0, max) : t;
 }
 
+/** Each ensemble member's log p(x) of row `r` (float32 values, shortest decimal that round-trips; null if not finite). */
+export function memberLogp(s: Pick<ScoreBatch, 'logp' | 'members'>, r: number): (number | null)[] {
+  const out: (number | null)[] = [];
+  for (let m = 0; m < s.members; m++) {
+    const v = s.logp[r * s.members + m];
+    out.push(Number.isFinite(v) ? float32Shortest(v) : null);
+  }
+  return out;
+}
+
+/** The shortest decimal that reads back as the same float32 (77.88999938964844 → 77.89). */
+export function float32Shortest(v: number): number {
+  for (let p = 1; p < 10; p++) {
+    const d = Number(v.toPrecision(p));
+    if (Math.fround(d) === v) return d;
+  }
+  return v;
+}
+
 /** A retriable failure of one step of a batch: the batch is retried later, not in place. */
 class RetryLater extends Error {
   constructor(
@@ -909,7 +928,7 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       threshold: model.threshold,
       modelVersion: model.version,
       eventTime: spec.eventTime(rec),
-      payload: spec.payload(rec),
+      payload: { ...spec.payload(rec), member_logp: memberLogp(s, r) },
       scoreName: model.score,
     };
   }
