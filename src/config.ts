@@ -32,6 +32,16 @@ export const envSchema = z.object({
   GENSEMBLE_DATA_DIR: z.string().default('./data'),
   HTTP_HOST: z.string().default('127.0.0.1'),
   HTTP_PORT: int(9464, 0, 65535),
+  /**
+   * The analyst console of `gensemble serve`: on (refuses to start without CONSOLE_TOKEN), off, or
+   * auto (on when CONSOLE_TOKEN is set, else off with a warning).
+   */
+  CONSOLE: z.enum(['auto', 'on', 'off']).default('auto'),
+  /** Address and port of the console (loopback by default: expose it deliberately). */
+  CONSOLE_HOST: z.string().default('127.0.0.1'),
+  CONSOLE_PORT: int(9465, 0, 65535),
+  /** The console's shared secret (no default credential; at least 16 characters). */
+  CONSOLE_TOKEN: z.string().min(16, 'must have at least 16 characters').or(z.literal('')).default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** onnxruntime execution provider: cpu, or cuda where its add-on is installed (falls back to cpu). */
   ORT_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),

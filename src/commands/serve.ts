@@ -1,5 +1,6 @@
 /**
- * `gensemble serve`: the scoring consumers plus /metrics, /healthz, /readyz. Runs until SIGTERM or
+ * `gensemble serve`: the scoring consumers plus /metrics, /healthz, /readyz, and the analyst console
+ * (src/console) on its own port when CONSOLE_TOKEN is set (or --console). Runs until SIGTERM or
  * SIGINT, then finishes the batches in progress, commits their offsets, disconnects and exits 0
  * (1 when a consumer stopped on a non-retriable error, or shutdown overran SHUTDOWN_TIMEOUT_MS).
  */
@@ -15,6 +16,16 @@ interface ServeFlags {
   modelTransactions?: string;
   modelFrames?: string;
   http: boolean;
+  /** From --console / --no-console; undefined = the CONSOLE variable. */
+  console?: boolean;
+  consolePort?: number;
+}
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!/^\d{1,5}$/.test(v) || n > 65535)
+    throw new InvalidArgumentError(`--console-port takes 0..65535, got "${v}"`);
+  return n;
 }
 
 function parseKinds(v: string): ModelKind[] {
@@ -47,6 +58,12 @@ export function register(program: Command): void {
       'checkpoint directory of the frames model (default: active registry version, else MODEL_FRAMES)',
     )
     .option('--no-http', 'do not start the HTTP server')
+    .option(
+      '--console',
+      'start the analyst console (needs CONSOLE_TOKEN; default: CONSOLE, auto = when the token is set)',
+    )
+    .option('--no-console', 'do not start the analyst console')
+    .option('--console-port <port>', 'port of the analyst console (default CONSOLE_PORT, 9465)', parsePort)
     .action(async (flags: ServeFlags) => {
       const code = await runServe(flags);
       if (code !== 0) process.exitCode = code;
@@ -55,6 +72,7 @@ export function register(program: Command): void {
 
 export async function runServe(f: ServeFlags): Promise<number> {
   const env = loadConfig();
+  if (f.consolePort !== undefined) env.CONSOLE_PORT = f.consolePort;
   const logger = createLogger({ level: env.LOG_LEVEL, name: 'gensemble-serve' });
   let fatal: Error | null = null;
   let wake: (() => void) | null = null;
@@ -73,12 +91,13 @@ export async function runServe(f: ServeFlags): Promise<number> {
     modelDirs,
     logger,
     http: f.http,
+    ...(f.console !== undefined ? { console: f.console } : {}),
     onFatal: (e) => {
       fatal ??= e;
       wake?.();
     },
   });
-  logger.info({ kinds: f.kinds, http: svc.http?.url ?? null }, 'serving');
+  logger.info({ kinds: f.kinds, http: svc.http?.url ?? null, console: svc.console?.url ?? null }, 'serving');
   const why = await stopRequested;
   logger.info({ signal: why }, 'shutting down: finishing batches in progress');
   let timer: NodeJS.Timeout | undefined;

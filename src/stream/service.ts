@@ -25,6 +25,8 @@ import type avro from 'avsc';
 import { WriterSchemaTable, fingerprintHex } from '../store/writer-schemas.js';
 import type { SingleObjectCodecOptions } from '../schemas/codec.js';
 import { createSchemaRegistry } from '../schemas/confluent.js';
+import { checkConsoleToken, startConsole, type RunningConsole } from '../console/server.js';
+import { DeadLetterReader } from '../console/dlq-reader.js';
 
 export interface StreamServiceOptions {
   env: Env;
@@ -35,6 +37,11 @@ export interface StreamServiceOptions {
   metrics?: StreamMetrics;
   /** Start the HTTP server (default true). */
   http?: boolean;
+  /**
+   * Start the analyst console: true = on (CONSOLE_TOKEN required), false = off, undefined = the
+   * CONSOLE variable (auto: on when CONSOLE_TOKEN is set).
+   */
+  console?: boolean;
   /** Extra consumer tuning (tests, benchmarks). */
   tuning?: ConsumerDeps['tuning'];
   /** Called once when a consumer stops on a non-retriable error. */
@@ -63,6 +70,8 @@ export class StreamService {
   readonly consumers: ScoringConsumer<unknown>[] = [];
   readonly models: ModelSource[] = [];
   http: RunningHttpServer | null = null;
+  /** The analyst console, when it runs. */
+  console: RunningConsole | null = null;
   private producer: Producer | null = null;
   private stopping: Promise<void> | null = null;
 
@@ -76,6 +85,12 @@ export class StreamService {
     const env = o.env;
     if (o.kinds.length === 0) throw new StreamConfigError('no input kinds to serve');
     const log = o.logger;
+    const consoleMode = o.console === true ? 'on' : o.console === false ? 'off' : env.CONSOLE;
+    // Refuse to start (before connecting to anything) when the console is asked for without a token.
+    const consoleOn = consoleMode === 'on' || (consoleMode === 'auto' && env.CONSOLE_TOKEN !== '');
+    if (consoleOn) checkConsoleToken(env.CONSOLE_TOKEN);
+    else if (consoleMode === 'auto')
+      log.warn('analyst console off: set CONSOLE_TOKEN (at least 16 characters) to turn it on');
     const db = createKnex(
       knexOptionsFromEnv(env, {
         pool: { min: 0, max: 4 + 2 * env.STREAM_PARTITIONS_CONCURRENCY },
@@ -207,6 +222,26 @@ export class StreamService {
           },
         });
       }
+      if (consoleOn) {
+        const dlq = new DeadLetterReader({ kafka, topic: env.TOPIC_DLQ });
+        svc.console = await startConsole({
+          host: env.CONSOLE_HOST,
+          port: env.CONSOLE_PORT,
+          token: env.CONSOLE_TOKEN,
+          db,
+          logger: log,
+          kinds: o.kinds,
+          dlqTopic: env.TOPIC_DLQ,
+          deadLetters: () => dlq.recent(),
+          lag: async () =>
+            (await svc.metrics.consumerLag.get()).values.map((v) => ({
+              kind: String(v.labels.kind ?? ''),
+              topic: String(v.labels.topic ?? ''),
+              partition: Number(v.labels.partition ?? -1),
+              lag: v.value,
+            })),
+        });
+      }
       for (const c of svc.consumers) await c.start();
       return svc;
     } catch (e) {
@@ -227,6 +262,7 @@ export class StreamService {
       await Promise.allSettled(this.models.map((m) => m.close()));
       if (this.producer) await this.producer.disconnect().catch(() => undefined);
       if (this.http) await this.http.close();
+      if (this.console) await this.console.close();
       await this.db.destroy();
       this.o.logger.info('stream service stopped');
     })();
