@@ -19,6 +19,7 @@ import { exportEnsembleOnnx, ONNX_INPUT, ONNX_OUTPUTS, validateEnsembleSpec } fr
 import { paramShapes, shapeSize } from './params.js';
 import { OnnxScorer, type ScorerOptions } from './scorer.js';
 import { COMPONENT_SCORES, SCORE_NAMES, type CombinedRule, type TypicalityRule } from './score-rules.js';
+import { DOSE_STATISTICS, type DoseRule } from './dose.js';
 import { SPEC_VERSION, type EnsembleSpec, type MemberParams } from './spec.js';
 import type { Scorer, ScoreName, Threshold } from './types.js';
 
@@ -108,6 +109,25 @@ const typicalitySchema = z
     },
     { message: 'typicality: mean must hold d values and whiten d×d (d = M, or 2M with rates)' },
   );
+const doseSchema = z
+  .object({
+    densities: z
+      .array(
+        z
+          .object({
+            stat: z.enum(DOSE_STATISTICS),
+            bandwidth: z.number().positive(),
+            support: z.array(z.number()).min(1),
+          })
+          .strict()
+          .refine((d) => d.support.every((v, i) => i === 0 || d.support[i - 1] <= v), {
+            message: 'dose: support points must be sorted',
+          }),
+      )
+      .min(1),
+    fittedOn: intPos,
+  })
+  .strict();
 const sha = z.string().regex(/^[0-9a-f]{64}$/);
 const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
   z.union([
@@ -138,6 +158,7 @@ export const manifestSchema = z
         score: scoreName,
         combined: combinedSchema.optional(),
         typicality: typicalitySchema.optional(),
+        dose: doseSchema.optional(),
       })
       .strict(),
     trainingConfig: z.record(z.string(), jsonValue),
@@ -173,7 +194,7 @@ export type CheckpointManifest = z.infer<typeof manifestSchema>;
 export interface SaveCheckpointOptions {
   kind: ModelKind;
   thresholds?: Threshold[];
-  scoreRule?: { score: ScoreName; combined?: CombinedRule; typicality?: TypicalityRule };
+  scoreRule?: { score: ScoreName; combined?: CombinedRule; typicality?: TypicalityRule; dose?: DoseRule };
   trainingConfig?: Record<string, JsonValue>;
   dataFingerprint: string;
   /** A previously exported graph of exactly this spec (else it is exported here). */

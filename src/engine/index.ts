@@ -44,3 +44,13 @@ export {
   type CombinedComponent,
   type ComponentScore,
 } from './score-rules.js';
+export {
+  fitDoseRule,
+  doseScores,
+  DOSE_STATISTICS,
+  DOSE_STATISTICS_FRAMES,
+  DOSE_STATISTICS_TABULAR,
+  type DoseRule,
+  type DoseDensity,
+  type DoseStatistic,
+} from './dose.js';

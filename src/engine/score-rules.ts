@@ -19,9 +19,10 @@
  * density over the statistics.
  */
 import { CalibrationError, ScoringInputError } from './errors.js';
+import { doseNeedsComplexity, doseScores, type DoseRule } from './dose.js';
 import type { ScoreBatch, ScoreName } from './types.js';
 
-export type ComponentScore = Exclude<ScoreName, 'combined' | 'typicality'>;
+export type ComponentScore = Exclude<ScoreName, 'combined' | 'typicality' | 'dose'>;
 /** Scores read straight off a ScoreBatch (the components of 'combined'). */
 export const COMPONENT_SCORES = [
   'neg_waic',
@@ -36,6 +37,7 @@ export const SCORE_NAMES = [
   ...COMPONENT_SCORES,
   'combined',
   'typicality',
+  'dose',
 ] as const satisfies readonly ScoreName[];
 
 /**
@@ -122,13 +124,26 @@ export function componentScore(batch: ScoreBatch, name: ComponentScore): Float64
 export function needsComplexity(name: ScoreName, rules: FittedRules = {}): boolean {
   if (name === 'neg_logp_ic') return true;
   if (name === 'combined') return (rules.combined?.components ?? []).some((c) => c.score === 'neg_logp_ic');
+  if (name === 'dose') return doseNeedsComplexity(rules.dose);
   return false;
 }
 
-/** The fitted parameters the derived scores need ('combined', 'typicality'); a manifest's scoreRule fits. */
+/**
+ * The fitted parameters the derived scores need ('combined', 'typicality', 'dose'); a manifest's
+ * scoreRule fits.
+ */
 export interface FittedRules {
   combined?: CombinedRule | undefined;
   typicality?: TypicalityRule | undefined;
+  dose?: DoseRule | undefined;
+}
+
+/** Which fitted rule a derived score needs, or undefined for a score read straight off the batch. */
+export function missingRule(name: ScoreName, rules: FittedRules): string | undefined {
+  if (name === 'combined' && !rules.combined) return 'combined';
+  if (name === 'typicality' && !rules.typicality) return 'typicality';
+  if (name === 'dose' && !rules.dose) return 'dose';
+  return undefined;
 }
 
 /** The named anomaly score per record. 'combined' and 'typicality' need their fitted rule. */
@@ -136,6 +151,10 @@ export function anomalyScores(batch: ScoreBatch, name: ScoreName, rules: FittedR
   if (name === 'typicality') {
     if (!rules.typicality) throw new ScoringInputError("score 'typicality' needs a fitted TypicalityRule");
     return typicalityScores(batch, rules.typicality);
+  }
+  if (name === 'dose') {
+    if (!rules.dose) throw new ScoringInputError("score 'dose' needs a fitted DoseRule");
+    return doseScores(batch, rules.dose);
   }
   if (name !== 'combined') {
     if (!(COMPONENT_SCORES as readonly ScoreName[]).includes(name))

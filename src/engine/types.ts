@@ -35,7 +35,8 @@ export type ScoreName =
   | 'logp_var'
   | 'neg_logp_ic'
   | 'combined'
-  | 'typicality';
+  | 'typicality'
+  | 'dose';
 
 /** Scores a batch of RAW records (the feature transform is part of the model). */
 export interface Scorer {

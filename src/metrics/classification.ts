@@ -142,19 +142,39 @@ export function auroc(scores: ScoreArray, labels: LabelArray): number {
 /**
  * Average precision, scikit-learn's definition (no interpolation):
  * AP = Σ_k (R_k − R_{k−1}) · P_k over distinct thresholds in decreasing order, R_0 = 0,
- * where P_k = TP_k / (TP_k + FP_k) and R_k = TP_k / P; tied scores form one threshold.
+ * where P_k = TP_k / (TP_k + w·FP_k) and R_k = TP_k / P; tied scores form one threshold. w (default 1)
+ * weighs each negative, see {@link averagePrecisionAtPrevalence}.
  */
-export function averagePrecision(scores: ScoreArray, labels: LabelArray): number {
+export function averagePrecision(scores: ScoreArray, labels: LabelArray, negativeWeight = 1): number {
+  if (!(negativeWeight > 0 && Number.isFinite(negativeWeight)))
+    throw new MetricError('BAD_ARGUMENT', `negativeWeight must be a positive number, got ${negativeWeight}`);
   const { tps, fps, p } = binaryCurveCounts(scores, labels);
   let ap = 0;
   let prevRecall = 0;
   for (let k = 0; k < tps.length; k++) {
     const recall = tps[k] / p;
-    const precision = tps[k] / (tps[k] + fps[k]);
+    const precision = tps[k] / (tps[k] + negativeWeight * fps[k]);
     ap += (recall - prevRecall) * precision;
     prevRecall = recall;
   }
   return ap;
+}
+
+/**
+ * Average precision as it would be at a positive rate (prevalence) `prevalence` in the population the
+ * negatives were sampled from: each negative counts (P/N)·(1 − π)/π times, which is exactly AP on a set
+ * with that class ratio when the negatives are a representative sample (e.g. AP at Kaggle's real
+ * fraud rate of 0.17 % from a balanced test set).
+ */
+export function averagePrecisionAtPrevalence(
+  scores: ScoreArray,
+  labels: LabelArray,
+  prevalence: number,
+): number {
+  if (!(prevalence > 0 && prevalence < 1))
+    throw new MetricError('BAD_ARGUMENT', `prevalence must be in (0, 1), got ${prevalence}`);
+  const { p, n } = binaryCurveCounts(scores, labels);
+  return averagePrecision(scores, labels, (p / n) * ((1 - prevalence) / prevalence));
 }
 
 /**

@@ -1,6 +1,7 @@
 export {
   auroc,
   averagePrecision,
+  averagePrecisionAtPrevalence,
   fprAtTpr,
   rocCurve,
   prCurve,

@@ -34,6 +34,12 @@ import {
 } from '../engine/score-rules.js';
 import { makeMafPrior } from '../engine/vae.js';
 import {
+  DOSE_STATISTICS_FRAMES,
+  DOSE_STATISTICS_TABULAR,
+  fitDoseRule,
+  type DoseRule,
+} from '../engine/dose.js';
+import {
   SPEC_VERSION,
   dataDim,
   type Arch,
@@ -114,6 +120,8 @@ export interface BuildModelResult {
   combined: CombinedRule;
   /** Absent when the calibration set is too small for it (fewer than 10 records per dimension). */
   typicality: TypicalityRule | undefined;
+  /** The density-of-states rule (the default score), fitted on the calibration normals. */
+  dose: DoseRule;
   /** Scores of the calibration normals (for reports). */
   calibration: ScoreBatch;
   trainMs: number;
@@ -130,12 +138,19 @@ function resolvePrior(p: ModelConfig['prior'], latentDim: number, seed: number):
 }
 
 /**
- * The score the stream flags on when none is given: chosen per kind on validation data by the
- * benchmarks (BENCHMARKS.md): mean log p for transactions, the combined rule for frames (with
- * FRAMES_COMBINED_COMPONENTS: input complexity, log p, ensemble variance, rate).
+ * The score the stream flags on when none is given: 'dose' for every kind, the density-of-states rule
+ * fitted on this model's own held-out normal records (engine/dose.ts; protocol in BENCHMARKS.md). No
+ * OoD data, proxy or sign choice enters it. (Before: mean log p for transactions and a z-score sum
+ * with signs chosen on OoD proxies for frames; both remain selectable with --score.)
  */
 export function defaultScoreFor(kind: ModelKind): ScoreName {
-  return kind === 'transactions' ? 'neg_logp' : 'combined';
+  void kind;
+  return 'dose';
+}
+
+/** The statistics of the dose rule: frames add −log p − L(x) (input complexity, 8-bit images only). */
+export function doseStatisticsFor(kind: ModelKind): typeof DOSE_STATISTICS_FRAMES {
+  return kind === 'frames' ? DOSE_STATISTICS_FRAMES : DOSE_STATISTICS_TABULAR;
 }
 
 /** Row indices of buildModel's seeded train / validation (early stopping) / calibration split. */
@@ -231,8 +246,10 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     inputComplexity: o.kind === 'frames',
   });
   let calibration: ScoreBatch;
+  let validationScores: ScoreBatch;
   try {
     calibration = await scorer.scoreBatch(calRaw, nCal);
+    validationScores = await scorer.scoreBatch(valRaw, nVal);
   } finally {
     await scorer.close();
   }
@@ -242,7 +259,11 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   );
   const typicality =
     nCal >= 10 * typicalityDim('logp_rate', members) ? fitTypicalityRule(calibration) : undefined;
-  const rules = { combined, typicality };
+  // The densities are fitted on the validation split (held out from the weights; used only to pick the
+  // early-stopping step), NOT on the calibration records: a kernel density evaluated at its own support
+  // points is biased toward "typical" in the tails, which would put the threshold below the target FPR.
+  const dose = fitDoseRule(nVal >= 10 ? validationScores : calibration, doseStatisticsFor(o.kind));
+  const rules = { combined, typicality, dose };
   const targetFpr = o.targetFpr ?? 0.01;
   const available = (s: ScoreName): boolean =>
     (s !== 'typicality' || typicality !== undefined) &&
@@ -277,14 +298,24 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     bestSteps: trained.histories.map((h) => h.bestStep),
     bestValIwae: trained.histories.map((h) => h.bestValIwae),
     trainMs: Math.round(trained.elapsedMs),
+    doseFittedOn: nVal >= 10 ? 'validation' : 'calibration',
   };
   const manifest = await saveCheckpoint(o.outDir, spec, {
     kind: o.kind,
     thresholds,
-    scoreRule: { score, combined, ...(typicality ? { typicality } : {}) },
+    scoreRule: { score, combined, ...(typicality ? { typicality } : {}), dose },
     trainingConfig,
     dataFingerprint: dataFingerprint(raw),
     onnxBytes,
   });
-  return { manifest, spec, thresholds, combined, typicality, calibration, trainMs: trained.elapsedMs };
+  return {
+    manifest,
+    spec,
+    thresholds,
+    combined,
+    typicality,
+    dose,
+    calibration,
+    trainMs: trained.elapsedMs,
+  };
 }

@@ -21,7 +21,7 @@ import {
   type ModelKind,
 } from '../engine/checkpoint.js';
 import { OnnxScorer, type ScorerOptions } from '../engine/scorer.js';
-import { needsComplexity, type FittedRules } from '../engine/score-rules.js';
+import { missingRule, needsComplexity, type FittedRules } from '../engine/score-rules.js';
 import type { ScoreName, Scorer } from '../engine/types.js';
 import type { ModelRegistry } from '../store/model-registry.js';
 import { StreamConfigError, describeError } from './errors.js';
@@ -159,14 +159,14 @@ export class ModelSource {
         throw new StreamConfigError(`${c.dir}: the manifest has no calibrated threshold for score ${score}`);
       threshold = t.value;
     }
-    if (score === 'combined' && !manifest.scoreRule.combined)
-      throw new StreamConfigError(`${c.dir}: score 'combined' needs manifest.scoreRule.combined`);
-    if (score === 'typicality' && !manifest.scoreRule.typicality)
-      throw new StreamConfigError(`${c.dir}: score 'typicality' needs manifest.scoreRule.typicality`);
     const rules: FittedRules = {
       combined: manifest.scoreRule.combined,
       typicality: manifest.scoreRule.typicality,
+      dose: manifest.scoreRule.dose,
     };
+    const missing = missingRule(score, rules);
+    if (missing)
+      throw new StreamConfigError(`${c.dir}: score '${score}' needs manifest.scoreRule.${missing}`);
     const scorer = await OnnxScorer.create(onnxPath, {
       ...(o.scorer ?? {}),
       inputComplexity: needsComplexity(score, rules),

@@ -333,3 +333,28 @@ export function ensembleScoresF64(ens: EnsembleSpec, xRaw: ArrayLike<number>): E
     rate: memberRate.reduce((a, b) => a + b, 0) / M,
   };
 }
+
+/** One kernel density of a dose rule (as stored in a manifest). */
+export interface DoseDensityF64 {
+  stat: string;
+  bandwidth: number;
+  support: number[];
+}
+
+/**
+ * The 'dose' score of one record in float64, brute force: Σ over the rule's densities of −log of the
+ * Gaussian kernel estimate at the record's statistic, every support point summed (no grid, no window).
+ * `stats` maps a statistic name (neg_logp, rate, logp_var, neg_logp_ic) to the record's value.
+ */
+export function doseScoreF64(densities: DoseDensityF64[], stats: Record<string, number>): number {
+  let total = 0;
+  for (const d of densities) {
+    const x = stats[d.stat];
+    if (x === undefined) throw new Error(`doseScoreF64: no value for statistic ${d.stat}`);
+    const terms = d.support.map((p) => -0.5 * ((x - p) / d.bandwidth) ** 2);
+    const m = Math.max(...terms);
+    const sum = terms.reduce((a, t) => a + Math.exp(t - m), 0);
+    total -= m + Math.log(sum) - Math.log(d.support.length * d.bandwidth * Math.sqrt(2 * Math.PI));
+  }
+  return total;
+}

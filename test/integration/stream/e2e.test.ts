@@ -18,7 +18,7 @@ import { testModel, type TestModel } from '../../helpers/models.js';
 import { imageFrameCodec } from '../../../src/schemas/codec.js';
 import { manifestVersion } from '../../../src/stream/model-source.js';
 import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
-import { ensembleScoresF64 } from '../../reference/f64.js';
+import { doseScoreF64, ensembleScoresF64 } from '../../reference/f64.js';
 import { createStreamMetrics } from '../../../src/stream/metrics.js';
 import {
   InProcessConsumers,
@@ -127,14 +127,23 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
     {
       const { spec, manifest } = await loadCheckpoint(txModel.dir);
       const rule = manifest.scoreRule.score;
-      expect(['neg_logp', 'neg_waic']).toContain(rule);
+      expect(['neg_logp', 'neg_waic', 'dose']).toContain(rule);
       const th = manifest.thresholds.find((t) => t.score === rule)?.value as number;
       const stored = new Map((await flagsOf(pg.db, txTopic)).map((f) => [f.record_id, f.score]));
       const margin = 1e-4 * Math.max(1, Math.abs(th));
       let decided = 0;
       for (let i = 0; i < N_TX; i++) {
         const r = ensembleScoresF64(spec, tx.raw.subarray(i * 30, (i + 1) * 30));
-        const s = rule === 'neg_logp' ? -r.logpMean : -r.waic;
+        const s =
+          rule === 'neg_logp'
+            ? -r.logpMean
+            : rule === 'neg_waic'
+              ? -r.waic
+              : doseScoreF64(manifest.scoreRule.dose!.densities, {
+                  neg_logp: -r.logpMean,
+                  rate: r.rate,
+                  logp_var: r.logpVar,
+                });
         const got = stored.get(`tx-${i}`);
         if (got !== undefined) expect(Math.abs(got - s)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(s)));
         if (Math.abs(s - th) <= margin) continue;

@@ -25,6 +25,20 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
+interface Density {
+  stat: string;
+  bandwidth: number;
+  support: number[];
+}
+
+/** −log of a Gaussian kernel density at x, every support point summed in float64 (no grid, no window). */
+function bruteNegLogKde(d: Density, x: number): number {
+  const terms = d.support.map((p) => -0.5 * ((x - p) / d.bandwidth) ** 2);
+  const m = Math.max(...terms);
+  const sum = terms.reduce((acc, t) => acc + Math.exp(t - m), 0);
+  return -(m + Math.log(sum) - Math.log(d.support.length * d.bandwidth * Math.sqrt(2 * Math.PI)));
+}
+
 /** A 2-member, 40-step transactions model on the first 4,000 rows of the credit subset. */
 function trainSmall(out: string, extra: string[] = []): ReturnType<typeof cli> {
   const small = ['--members', '2', '--steps', '40', '--limit', '4000', '--no-progress'];
@@ -46,9 +60,12 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     expect(t.stderr + t.stdout).toContain('saved');
     expect(t.code).toBe(0);
     const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
-      scoreRule: { score: string };
+      scoreRule: { score: string; dose?: { densities: Density[] } };
       thresholds: Array<{ score: string; value: number }>;
     };
+    // the product default: the density-of-states rule fitted on this model's normals
+    expect(manifest.scoreRule.score).toBe('dose');
+    expect(manifest.scoreRule.dose!.densities.map((d) => d.stat)).toEqual(['neg_logp', 'rate', 'logp_var']);
     const th = manifest.thresholds.find((x) => x.score === manifest.scoreRule.score);
     expect(th).toBeDefined();
 
@@ -66,17 +83,28 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
       expect(v).toBeCloseTo(((a - b) / 2) ** 2, 3);
       expect(waic).toBeCloseTo(mean - v, 3);
       // The score column is the manifest rule's statistic, recomputed from the other columns.
+      const stats: Record<string, number> = { neg_logp: -mean, logp_var: v, rate };
       const want: Record<string, number> = {
         neg_logp: -mean,
         neg_waic: -waic,
         logp_var: v,
         rate,
         neg_logp_single: -a,
+        ...(manifest.scoreRule.dose
+          ? {
+              dose: manifest.scoreRule.dose.densities.reduce(
+                (acc, d) => acc + bruteNegLogKde(d, stats[d.stat]),
+                0,
+              ),
+            }
+          : {}),
       };
       expect(want, `rule ${manifest.scoreRule.score} has no column recipe here`).toHaveProperty(
         manifest.scoreRule.score,
       );
-      expect(score).toBeCloseTo(want[manifest.scoreRule.score], 3);
+      expect(Math.abs(score - want[manifest.scoreRule.score])).toBeLessThan(
+        1e-3 * Math.max(1, Math.abs(score)),
+      );
       expect(flagged).toBe(score > th!.value ? 1 : 0);
     }
 

@@ -1,6 +1,7 @@
 /**
- * The rules buildModel stores: frames flag on 'combined' with the input-complexity components and
- * get a threshold for every score; transactions flag on mean log p and get no complexity-based score.
+ * The rules buildModel stores: both kinds flag on 'dose' (densities fitted on the model's own
+ * validation normals; frames add −log p − L(x)); frames get a threshold for every score, the 'combined'
+ * option keeps its input-complexity components; transactions get no complexity-based score.
  * Built through the production pipeline (test/helpers/models.ts, cached between test files).
  */
 import { describe, expect, it } from 'vitest';
@@ -8,9 +9,14 @@ import { testModel } from '../../helpers/models.js';
 import { FRAMES_COMBINED_COMPONENTS } from '../../../src/engine/score-rules.js';
 
 describe('buildModel default rules', () => {
-  it('frames: combined = z(−log p − L) + z(−log p) + z(Var) − z(rate), thresholds for every score', async () => {
+  it('frames: dose over log p, rate, Var, −log p − L; combined option; thresholds for every score', async () => {
     const { manifest } = await testModel('frames');
-    expect(manifest.scoreRule.score).toBe('combined');
+    expect(manifest.scoreRule.score).toBe('dose');
+    const dose = manifest.scoreRule.dose!;
+    expect(dose.densities.map((d) => d.stat)).toEqual(['neg_logp', 'rate', 'logp_var', 'neg_logp_ic']);
+    // fitted on the validation split, not on the calibration records the thresholds come from
+    expect(dose.fittedOn).toBe(manifest.trainingConfig.nValidation);
+    expect(manifest.trainingConfig.doseFittedOn).toBe('validation');
     const comps = manifest.scoreRule.combined!.components;
     expect(comps.map(({ score, weight }) => ({ score, weight }))).toEqual(
       FRAMES_COMBINED_COMPONENTS.map(({ score, weight }) => ({ score, weight })),
@@ -23,6 +29,7 @@ describe('buildModel default rules', () => {
     expect(manifest.thresholds.map((t) => t.score).sort()).toEqual(
       [
         'combined',
+        'dose',
         'logp_var',
         'neg_logp',
         'neg_logp_ic',
@@ -35,9 +42,11 @@ describe('buildModel default rules', () => {
     expect(manifest.scoreRule.typicality?.members).toBe(manifest.members.length);
   }, 300_000);
 
-  it('transactions: mean log p; no complexity-based score or component', async () => {
+  it('transactions: dose over log p, rate, Var; no complexity-based score or component', async () => {
     const { manifest } = await testModel('transactions');
-    expect(manifest.scoreRule.score).toBe('neg_logp');
+    expect(manifest.scoreRule.score).toBe('dose');
+    expect(manifest.scoreRule.dose!.densities.map((d) => d.stat)).toEqual(['neg_logp', 'rate', 'logp_var']);
+    expect(manifest.thresholds.map((t) => t.score)).toContain('dose');
     expect(manifest.scoreRule.combined!.components.map((c) => c.score)).toEqual([
       'neg_logp',
       'logp_var',

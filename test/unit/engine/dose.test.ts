@@ -1,0 +1,196 @@
+/**
+ * The density-of-states score ('dose'): against a brute-force float64 kernel density over every
+ * support point, hand-worked bandwidths, two-sidedness, the false-positive rate on fresh normals, NaN
+ * handling and the manifest schema.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  DOSE_MAX_SUPPORT,
+  doseScores,
+  fitDoseRule,
+  logDensityExact,
+  silvermanBandwidth,
+  type DoseDensity,
+  type DoseRule,
+} from '../../../src/engine/dose.js';
+import { anomalyScores, needsComplexity } from '../../../src/engine/score-rules.js';
+import { calibrateThreshold } from '../../../src/engine/calibrate.js';
+import { manifestSchema } from '../../../src/engine/checkpoint.js';
+import type { ScoreBatch } from '../../../src/engine/types.js';
+
+/** Deterministic normal samples (Box–Muller over a seeded LCG). */
+function normals(n: number, seed: number, mean = 0, sd = 1): Float64Array {
+  let s = seed >>> 0 || 1;
+  const u = (): number => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s + 0.5) / 2 ** 32;
+  };
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++)
+    out[i] = mean + sd * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+  return out;
+}
+
+/** A one-member ScoreBatch whose neg_logp, rate and logp_var are the given arrays (complexity optional). */
+function batchOf(
+  negLogp: ArrayLike<number>,
+  rate: ArrayLike<number>,
+  v: ArrayLike<number>,
+  lx?: ArrayLike<number>,
+): ScoreBatch {
+  const n = negLogp.length;
+  const logp = Float32Array.from({ length: n }, (_, i) => -negLogp[i]);
+  return {
+    n,
+    members: 1,
+    logp,
+    memberRate: Float32Array.from(rate),
+    logpMean: logp,
+    logpVar: Float32Array.from(v),
+    waic: Float32Array.from({ length: n }, (_, i) => logp[i] - v[i]),
+    rate: Float32Array.from(rate),
+    ...(lx ? { complexity: Float32Array.from(lx) } : {}),
+  };
+}
+
+/** −log of the Gaussian KDE at x, summing every support point in float64 (no window, no grid). */
+function bruteNegLogDensity(d: DoseDensity, x: number): number {
+  const { support, bandwidth: h } = d;
+  const terms = support.map((p) => -0.5 * ((x - p) / h) ** 2);
+  const m = Math.max(...terms);
+  const sum = terms.reduce((a, t) => a + Math.exp(t - m), 0);
+  return -(m + Math.log(sum) - Math.log(support.length * h * Math.sqrt(2 * Math.PI)));
+}
+
+describe('dose: kernel densities fitted on normal data', () => {
+  const cal = batchOf(
+    normals(3000, 1, 100, 5),
+    normals(3000, 2, 20, 2).map(Math.abs),
+    normals(3000, 3, 0, 1).map((x) => x * x),
+  );
+  const rule = fitDoseRule(cal, ['neg_logp', 'rate', 'logp_var']);
+
+  it("Silverman's bandwidth, hand-worked: 0.9·min(sd, IQR/1.34)·n^(−1/5)", () => {
+    // 1..100: sd = sqrt(100·101/12) = 29.0115 (n−1), IQR = 75.25 − 25.75 = 49.5 → 36.94; min = sd
+    const v = Float64Array.from({ length: 100 }, (_, i) => i + 1);
+    const sd = Math.sqrt((100 * 101) / 12);
+    expect(silvermanBandwidth(v)).toBeCloseTo(0.9 * sd * 100 ** -0.2, 12);
+    // a heavy outlier inflates sd but not the IQR: the IQR branch wins
+    const w = Float64Array.from([...Array.from({ length: 99 }, (_, i) => i + 1), 1e6]).sort();
+    expect(silvermanBandwidth(w)).toBeCloseTo(((0.9 * (75.25 - 25.75)) / 1.34) * 100 ** -0.2, 9);
+    // a constant statistic still gets a positive width
+    expect(silvermanBandwidth(new Float64Array(50).fill(3))).toBeGreaterThan(0);
+  });
+
+  it('stores at most DOSE_MAX_SUPPORT sorted order statistics, from the minimum to the maximum', () => {
+    expect(rule.fittedOn).toBe(3000);
+    for (const d of rule.densities) {
+      expect(d.support.length).toBe(DOSE_MAX_SUPPORT);
+      for (let i = 1; i < d.support.length; i++)
+        expect(d.support[i]).toBeGreaterThanOrEqual(d.support[i - 1]);
+    }
+    const nl = Array.from(cal.logpMean, (v) => -v);
+    expect(rule.densities[0].support[0]).toBeCloseTo(Math.min(...nl), 4);
+    expect(rule.densities[0].support.at(-1)).toBeCloseTo(Math.max(...nl), 4);
+  });
+
+  it('exact log density = brute force over every support point, near and in the far tails', () => {
+    const d = rule.densities[0];
+    for (const x of [60, 85, 95, 100, 100.123, 104, 117, 140, 300, -1e3, 1e4]) {
+      const want = bruteNegLogDensity(d, x);
+      expect(-logDensityExact(d, x), `x=${x}`).toBeCloseTo(want, Math.abs(want) > 1e4 ? 3 : 9);
+    }
+  });
+
+  it('scores = Σ of the brute-force −log f over the statistics (grid inside, exact outside)', () => {
+    const probe = batchOf(
+      [...normals(200, 7, 100, 7), 10, 500, 100],
+      [...normals(200, 8, 20, 3).map(Math.abs), 0.001, 80, 20],
+      [...normals(200, 9, 0, 1.3).map((x) => x * x), 0, 50, 1],
+    );
+    const got = doseScores(probe, rule);
+    const stats = [Array.from(probe.logpMean, (v) => -v), Array.from(probe.rate), Array.from(probe.logpVar)];
+    for (let i = 0; i < probe.n; i++) {
+      const want = rule.densities.reduce((a, d, j) => a + bruteNegLogDensity(d, stats[j][i]), 0);
+      // inside the grid: linear interpolation of a density smooth on the scale h (spacing ≤ h/32)
+      expect(Math.abs(got[i] - want), `record ${i}: ${got[i]} vs ${want}`).toBeLessThan(
+        2e-3 * Math.max(1, Math.abs(want) / 100),
+      );
+    }
+    // the same through the engine's score dispatch
+    expect(Array.from(anomalyScores(probe, 'dose', { dose: rule }))).toEqual(Array.from(got));
+  });
+
+  it('two-sided: unusually likely and unusually unlikely records are both atypical', () => {
+    const mode = batchOf([100], [20], [0.3]);
+    const tooLikely = batchOf([60], [20], [0.3]); // −log p far BELOW the normals' range
+    const tooUnlikely = batchOf([140], [20], [0.3]);
+    const s0 = doseScores(mode, rule)[0];
+    expect(doseScores(tooLikely, rule)[0]).toBeGreaterThan(s0 + 10);
+    expect(doseScores(tooUnlikely, rule)[0]).toBeGreaterThan(s0 + 10);
+    // quadratic growth in the tails: twice as far ≈ four times the excess
+    const far = (x: number): number => doseScores(batchOf([x], [20], [0.3]), rule)[0] - s0;
+    expect(far(100 + 80) / far(100 + 40)).toBeGreaterThan(3);
+  });
+
+  it('a threshold calibrated at 1 % on fresh normals flags about 1 % of other fresh normals', () => {
+    const calib = batchOf(
+      normals(5000, 21, 100, 5),
+      normals(5000, 22, 20, 2).map(Math.abs),
+      normals(5000, 23).map((x) => x * x),
+    );
+    const fresh = batchOf(
+      normals(20000, 31, 100, 5),
+      normals(20000, 32, 20, 2).map(Math.abs),
+      normals(20000, 33).map((x) => x * x),
+    );
+    const t = calibrateThreshold(doseScores(calib, rule), 0.01, 'dose');
+    const s = doseScores(fresh, rule);
+    const fpr = s.filter((v) => v > t.value).length / s.length;
+    expect(fpr).toBeGreaterThan(0.006);
+    expect(fpr).toBeLessThan(0.016);
+  });
+
+  it('NaN statistics give NaN (never typical); an infinite one gives +Infinity', () => {
+    const s = doseScores(batchOf([NaN, Infinity, 100], [20, 20, 20], [0.3, 0.3, 0.3]), rule);
+    expect(Number.isNaN(s[0])).toBe(true);
+    expect(s[1]).toBe(Infinity);
+    expect(Number.isFinite(s[2])).toBe(true);
+  });
+
+  it('the frames statistic −log p − L(x) needs the input complexity', () => {
+    const withLx = batchOf(
+      normals(500, 41, 100, 5),
+      normals(500, 42, 20, 2).map(Math.abs),
+      normals(500, 43).map((x) => x * x),
+      normals(500, 44, 300, 20),
+    );
+    const r: DoseRule = fitDoseRule(withLx, ['neg_logp', 'neg_logp_ic']);
+    expect(needsComplexity('dose', { dose: r })).toBe(true);
+    expect(needsComplexity('dose', { dose: rule })).toBe(false);
+    const noLx = batchOf([100], [20], [0.3]);
+    expect(() => doseScores(noLx, r)).toThrow(/input complexity/);
+    // −log p − L: record 0's statistic is −logpMean − L
+    const x = -withLx.logpMean[0] - (withLx.complexity as Float32Array)[0];
+    const want =
+      bruteNegLogDensity(r.densities[0], -withLx.logpMean[0]) + bruteNegLogDensity(r.densities[1], x);
+    expect(doseScores(withLx, r)[0]).toBeCloseTo(want, 2);
+  });
+
+  it('fitting needs finite statistics and at least 10 records', () => {
+    expect(() => fitDoseRule(batchOf([1, 2, 3], [1, 1, 1], [0, 0, 0]), ['neg_logp'])).toThrow(/at least 10/);
+    const bad = batchOf([...normals(20, 5), NaN], new Float64Array(21).fill(1), new Float64Array(21));
+    expect(() => fitDoseRule(bad, ['neg_logp'])).toThrow(/not finite/);
+  });
+
+  it('the manifest schema accepts a fitted rule and rejects unsorted support or a zero bandwidth', () => {
+    const shape = manifestSchema.shape.scoreRule;
+    expect(shape.safeParse({ score: 'dose', dose: rule }).success).toBe(true);
+    const unsorted = { ...rule, densities: [{ ...rule.densities[0], support: [3, 1, 2] }] };
+    expect(shape.safeParse({ score: 'dose', dose: unsorted }).success).toBe(false);
+    const zero = { ...rule, densities: [{ ...rule.densities[0], bandwidth: 0 }] };
+    expect(shape.safeParse({ score: 'dose', dose: zero }).success).toBe(false);
+    const unknown = { ...rule, densities: [{ ...rule.densities[0], stat: 'neg_waic' }] };
+    expect(shape.safeParse({ score: 'dose', dose: unknown }).success).toBe(false);
+  });
+});
