@@ -14,6 +14,7 @@ import {
   type TypicalityRule,
 } from '../../src/engine/score-rules.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
+import type { DoseRule } from '../../src/engine/dose.js';
 import { auroc, averagePrecision, fprAtTpr, rocCurve, type RocPoint } from '../../src/metrics/index.js';
 
 export interface Metrics {
@@ -31,6 +32,7 @@ export const BENCH_SCORES = [
   'neg_logp',
   'combined',
   'neg_logp_ic',
+  'dose',
 ] as const satisfies readonly ScoreName[];
 export type BenchScore = (typeof BENCH_SCORES)[number];
 
@@ -43,6 +45,7 @@ export const SCORE_LABELS: Record<ScoreName, string> = {
   neg_logp_ic: '−log p − L(x)',
   combined: 'combined z',
   typicality: 'typicality (Mahalanobis)',
+  dose: 'DoSE (KDE over log p, rate, Var[, −log p − L])',
 };
 
 /** NaN scores (a numerically broken record) count as maximally anomalous; returns how many there were. */
@@ -218,8 +221,9 @@ export const RULE_LABELS: Record<RuleId, string> = {
 };
 
 /** Whether a rule needs the input complexity (8-bit images only; not the credit benchmark). */
-export function ruleNeedsComplexity(id: RuleId): boolean {
+export function ruleNeedsComplexity(id: RuleId, ctx?: RuleContext): boolean {
   if (id === 'neg_logp_ic') return true;
+  if (id === 'dose') return (ctx?.dose?.densities ?? []).some((d) => d.stat === 'neg_logp_ic');
   if (id in EXTRA_RULES)
     return (EXTRA_RULES[id as ExtraRule] as ReadonlyArray<CombinedComponentSpec>).some(
       (c) => c.score === 'neg_logp_ic',
@@ -238,6 +242,8 @@ export function ruleIdOfEngineScore(score: ScoreName): RuleId {
 export interface RuleContext {
   /** The checkpoint's combined rule (engine default components, fitted on calibration normals). */
   combined?: CombinedRule;
+  /** The checkpoint's dose rule (fitted by build.ts on the model's validation normals). */
+  dose?: DoseRule;
   /** EXTRA_RULES fitted on validation normals. */
   extra: Partial<Record<ExtraRule, CombinedRule>>;
   /** TYPICALITY_RULES fitted on validation normals. */
@@ -273,5 +279,5 @@ export function ruleScores(batch: ScoreBatch, id: RuleId, ctx: RuleContext): Flo
   }
   if (id in TYPICALITY_RULES)
     return scoresOf(batch, 'typicality', { typicality: ctx.typicality[id as TypicalityRuleId] });
-  return scoresOf(batch, id as ScoreName, { combined: ctx.combined });
+  return scoresOf(batch, id as ScoreName, { combined: ctx.combined, dose: ctx.dose });
 }
