@@ -53,6 +53,8 @@ export interface ConsoleAppOptions {
   deadLetters?: () => Promise<DeadLetterReport>;
   dlqTopic?: string;
   sessionTtlMs?: number;
+  /** How often the overview page refreshes its chart (ms, default 10,000). */
+  overviewRefreshMs?: number;
 }
 
 type Vars = { Variables: { session: Session | null; bearer: boolean } };
@@ -201,8 +203,12 @@ export function createConsoleApp(o: ConsoleAppOptions): Hono<Vars> {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
   // --- login ------------------------------------------------------------------------------------
+  app.get('/favicon.ico', (c) => c.body(null, 204));
   app.get('/login', async (c) => {
-    const pre = randomToken(16);
+    // Reuse a pre-login token already set (another tab, or a redirect the browser followed meanwhile)
+    // so that an open login form stays valid.
+    const had = getCookie(c, LOGIN_COOKIE);
+    const pre = had && /^[\w-]{16,64}$/.test(had) ? had : randomToken(16);
     setCookie(c, LOGIN_COOKIE, pre, { httpOnly: true, sameSite: 'Strict', path: '/login', maxAge: 3600 });
     return page(c, loginPage(pre));
   });
@@ -285,7 +291,7 @@ export function createConsoleApp(o: ConsoleAppOptions): Hono<Vars> {
     return { rates, models, lag };
   };
 
-  app.get('/', async (c) => page(c, overviewPage(ctxOf(c), await overviewData())));
+  app.get('/', async (c) => page(c, overviewPage(ctxOf(c), await overviewData(), o.overviewRefreshMs)));
   app.get('/api/overview', async (c) => {
     const d = await overviewData();
     return c.json({
@@ -313,7 +319,10 @@ export function createConsoleApp(o: ConsoleAppOptions): Hono<Vars> {
     const f = await reviews.flag(c.req.param('id'));
     const px = f ? framePixelsOf(f.payload) : null;
     if (!px) return c.text('no image\n', 404);
-    return c.body(new Uint8Array(framePng(px)), 200, { 'content-type': 'image/png' });
+    const scale = Number(c.req.query('scale') ?? 8);
+    return c.body(new Uint8Array(framePng(px, Number.isFinite(scale) ? scale : 8)), 200, {
+      'content-type': 'image/png',
+    });
   });
 
   app.get('/flags/:id', async (c) => {

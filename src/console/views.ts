@@ -141,7 +141,7 @@ function thresholdOf(m: ModelVersion): { targetFpr: number | null } {
   return { targetFpr: null };
 }
 
-export function overviewPage(ctx: PageContext, d: OverviewData): Fragment {
+export function overviewPage(ctx: PageContext, d: OverviewData, refreshMs = 10_000): Fragment {
   const active = d.models.filter((m) => m.active);
   const totals = (kind: string) =>
     d.rates
@@ -161,6 +161,7 @@ export function overviewPage(ctx: PageContext, d: OverviewData): Fragment {
         <div
           id="charts"
           data-refresh="/api/overview"
+          data-refresh-ms="${refreshMs}"
           data-series="${JSON.stringify(overviewSeries(d.rates))}"
         ></div>
         <table id="totals">
@@ -371,7 +372,14 @@ export function queuePage(ctx: PageContext, v: QueueView): Fragment {
                 <td>${fmtNum(r.threshold, 6)}</td>
                 <td>${r.modelVersion}</td>
                 <td>${fmtTime(r.flaggedAt)}</td>
-                <td>${summary(r)}</td>
+                <td>
+                  ${
+                    r.kind === 'frames' && typeof r.payload.pixels === 'string'
+                      ? html`<img class="thumb" src="/flags/${r.id}/image.png?scale=2" alt="" />`
+                      : ''
+                  }
+                  ${summary(r)}
+                </td>
                 <td>${reviewBadge(r.review)}</td>
               </tr>`,
           )}
@@ -427,7 +435,7 @@ export function flagPage(ctx: PageContext, v: FlagView): Fragment {
           ${field('threshold', fmtNum(f.threshold, 8))} ${field('WAIC', fmtNum(f.waic, 8))}
           ${field('mean log p', fmtNum(f.logpMean, 8))} ${field('var log p', fmtNum(f.logpVar, 8))}
           ${field('rate', fmtNum(f.rate, 8))} ${field('model', f.modelVersion)}
-          ${field('source', `${f.sourceTopic}/${f.sourcePartition}/${f.sourceOffset}`)}
+          ${field('Kafka source', `${f.sourceTopic}/${f.sourcePartition}/${f.sourceOffset}`)}
           ${field('event time', fmtTime(f.eventTime))} ${field('flagged at', fmtTime(f.flaggedAt))}
           ${Object.entries(fields).map(([k, val]) => field(k, val))}
         </table>
