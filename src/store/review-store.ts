@@ -2,7 +2,8 @@
  * Reviews of flags (table reviews, migration 20261205000000) and the analyst console's review queue.
  *
  * A review is an analyst's decision about one flag: fraud, not_fraud or unsure, with an optional
- * note, who and when. Reviews are append-only; a flag's review state is its latest review.
+ * note, who and when. Reviews are append-only; a flag's review state is its latest review, whose
+ * label flags.review_label caches (written in the same transaction) for the queue's filter.
  *
  * The queue is paged with keyset pagination: a page ends with a cursor holding the sort key of its
  * last row (flagged_at or score, then id), and the next page starts strictly after it, so a page costs
@@ -218,12 +219,12 @@ export class ReviewStore {
       where.push('f.model_version = ?');
       b.push(q.modelVersion);
     }
-    if (q.review === 'unreviewed') where.push('NOT EXISTS (SELECT 1 FROM reviews x WHERE x.flag_id = f.id)');
-    else if (q.review === 'reviewed') where.push('f.id IN (SELECT x.flag_id FROM reviews x)');
+    // flags.review_label caches the latest review's label (kept by review(); migration 20261205010000).
+    if (q.review === 'unreviewed') where.push('f.review_label IS NULL');
+    else if (q.review === 'reviewed') where.push('f.review_label IS NOT NULL');
     else if (q.review) {
-      // Start from the (few) flags ever given this label; the latest review must still say so.
-      where.push('f.id IN (SELECT x.flag_id FROM reviews x WHERE x.label = ?) AND r.label = ?');
-      b.push(q.review, q.review);
+      where.push('f.review_label = ?');
+      b.push(q.review);
     }
     if (q.after !== undefined) {
       const [key, id] = decodeCursor(q.order, q.after);
@@ -288,19 +289,32 @@ export class ReviewStore {
   }
 
   /**
-   * Records one review per flag id (ids of flags that do not exist are ignored). Returns the ids
-   * reviewed, in one transaction.
+   * Records one review per flag id (ids of flags that do not exist are ignored) and sets the flags'
+   * review_label, in one transaction. Returns the ids reviewed. The flags are locked first (in id
+   * order, so concurrent bulk reviews cannot deadlock) and reviewed_at is taken after the locks, so
+   * the latest review by (reviewed_at, id) is also the one whose label the flag keeps.
    */
   async review(input: ReviewInput): Promise<string[]> {
     const r = parse(reviewInputSchema, input, 'review');
     const ids = [...new Set(r.flagIds)];
-    const res = await this.db.raw<{ rows: { flag_id: string }[] }>(
-      `INSERT INTO reviews (flag_id, label, note, reviewer)
-       SELECT id, ?, ?, ? FROM flags WHERE id = ANY(?::bigint[]) ORDER BY id
-       RETURNING flag_id`,
-      [r.label, r.note, r.reviewer, ids as unknown as Knex.RawBinding],
-    );
-    return res.rows.map((x) => String(x.flag_id));
+    return this.db.transaction(async (trx) => {
+      const locked = await trx.raw<{ rows: { id: string }[] }>(
+        `SELECT id FROM flags WHERE id = ANY(?::bigint[]) ORDER BY id FOR UPDATE`,
+        [ids as unknown as Knex.RawBinding],
+      );
+      const found = locked.rows.map((x) => String(x.id));
+      if (found.length === 0) return [];
+      await trx.raw(
+        `INSERT INTO reviews (flag_id, label, note, reviewer, reviewed_at)
+         SELECT id, ?, ?, ?, clock_timestamp() FROM unnest(?::bigint[]) AS id ORDER BY id`,
+        [r.label, r.note, r.reviewer, found as unknown as Knex.RawBinding],
+      );
+      await trx.raw(`UPDATE flags SET review_label = ? WHERE id = ANY(?::bigint[])`, [
+        r.label,
+        found as unknown as Knex.RawBinding,
+      ]);
+      return found;
+    });
   }
 
   /** Distinct model versions seen in flags (for the queue's filter), newest registry rows first. */

@@ -258,6 +258,21 @@ describe('review queue', () => {
       ['not_fraud', 'bob'],
       ['fraud', 'bob'],
     ]);
+    // flags.review_label follows the latest review.
+    const labels = await iso
+      .db('flags')
+      .whereIn('id', [...pick, ids[3]])
+      .select('id', 'review_label');
+    expect(
+      Object.fromEntries(
+        labels.map((l: { id: string; review_label: string }) => [String(l.id), l.review_label]),
+      ),
+    ).toEqual({
+      [ids[0]]: 'fraud',
+      [ids[1]]: 'fraud',
+      [ids[2]]: 'not_fraud',
+      [ids[3]]: 'unsure',
+    });
     const page = await (await app.request('/queue?review=fraud', { headers: { cookie } })).text();
     expect(page).toContain('tx-0');
     expect(page).not.toContain('>tx-2<');
@@ -333,5 +348,43 @@ describe('flags and models', () => {
     const res = await app.request('/api/overview', { headers: { authorization: `Bearer ${TOKEN}` } });
     const j = (await res.json()) as { series: Record<string, number[][]> };
     expect(j.series.frames.slice(1)).toEqual([[100], [7], [2]]);
+  });
+});
+
+describe('migration 20261205010000 (flags.review_label)', () => {
+  it('fills review_label from the latest review of flags reviewed before it', async () => {
+    const mig = await createIsolatedSchema({ prefix: 'console_mig', migrate: false });
+    try {
+      // Migrate up to (and including) the reviews migration only.
+      for (;;) {
+        const [, names] = (await mig.db.migrate.up()) as [number, string[]];
+        if (names.some((n) => n.includes('20261205000000_reviews'))) break;
+        if (names.length === 0) throw new Error('reviews migration not found');
+      }
+      const [a, b] = await insertFlags(mig.db, [{}, {}]);
+      await mig.db('reviews').insert([
+        { flag_id: a, label: 'fraud', reviewer: 'x', reviewed_at: new Date(Date.now() - 2000) },
+        { flag_id: a, label: 'unsure', reviewer: 'y', reviewed_at: new Date(Date.now() - 1000) },
+      ]);
+      await mig.db.migrate.latest();
+      const rows = await mig.db('flags').select('id', 'review_label').orderBy('id');
+      expect(
+        rows.map((r: { id: string; review_label: string | null }) => [String(r.id), r.review_label]),
+      ).toEqual([
+        [a, 'unsure'],
+        [b, null],
+      ]);
+      await mig.db.migrate.down();
+      expect(
+        (
+          await mig.db.raw(
+            `SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = 'flags' AND column_name = 'review_label'`,
+            [mig.schema],
+          )
+        ).rows,
+      ).toEqual([]);
+    } finally {
+      await mig.drop();
+    }
   });
 });
