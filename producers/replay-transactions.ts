@@ -38,8 +38,12 @@ export interface ReplayTransactionsSummary extends ReplaySummary {
   hasLabels: boolean;
 }
 
-/** CSV row (float32 features in Kaggle order Time, V1..V28, Amount) → Transaction. */
-export function rowToTransaction(id: string, row: Float32Array, eventTime: number): Transaction {
+/**
+ * CSV row (features in Kaggle order Time, V1..V28, Amount) → Transaction. Give it the values as the
+ * CSV wrote them (doubles): a record carries what its source said, and the consumer rounds to float32
+ * for the model itself (the same float32 either way).
+ */
+export function rowToTransaction(id: string, row: ArrayLike<number>, eventTime: number): Transaction {
   const t: Record<string, unknown> = {
     id,
     event_time: eventTime,
@@ -56,6 +60,7 @@ export async function replayTransactions(o: ReplayTransactionsOptions): Promise<
   // Without looping, at most `limit` rows are needed.
   const data = await loadCreditCardCsv(o.file, {
     requireLabels: false,
+    float64: true,
     ...(o.limit !== undefined && !o.loop ? { maxRows: o.limit } : {}),
   });
   const codec: RecordCodec<Transaction> = await producerCodec(
@@ -70,7 +75,8 @@ export async function replayTransactions(o: ReplayTransactionsOptions): Promise<
   function* pass(p: number): Iterable<ReplayMessage> {
     for (let i = 0; i < data.n; i++) {
       const id = `${prefix}${data.rowIds[i]}${p > 0 ? `-p${p}` : ''}`;
-      const rec = rowToTransaction(id, data.features.subarray(i * 30, (i + 1) * 30), Date.now());
+      const values = data.features64 ?? data.features;
+      const rec = rowToTransaction(id, values.subarray(i * 30, (i + 1) * 30), Date.now());
       const headers: Record<string, string> = { source, row: String(data.rowIds[i]) };
       if (data.labels) headers.label = String(data.labels[i]);
       yield { key: id, value: codec.encode(rec), headers };

@@ -32,6 +32,11 @@ export interface CreditCsvOptions {
   requireLabels?: boolean;
   /** Stop after this many data rows. */
   maxRows?: number;
+  /**
+   * Also keep the values as the CSV wrote them (doubles, `features64`): what a producer sends, so
+   * that a record's fields are not float32 artefacts (77.88999938964844 for 77.89). Default false.
+   */
+  float64?: boolean;
 }
 
 export interface CreditCardData {
@@ -42,6 +47,8 @@ export interface CreditCardData {
   columns: readonly string[];
   /** Row-major [n, 30]. */
   features: Float32Array;
+  /** The same values as doubles, as written in the file; only with `float64: true`. */
+  features64?: Float64Array;
   /** 1 = fraud, 0 = normal; null when the file has no Class column. */
   labels: Uint8Array | null;
   rowIds: Uint32Array;
@@ -97,6 +104,7 @@ export async function loadCreditCardCsv(
 
   let cap = 1 << 16;
   let features = new Float32Array(cap * CREDIT_DIM);
+  let features64 = options.float64 ? new Float64Array(cap * CREDIT_DIM) : null;
   let labels = new Uint8Array(cap);
   let n = 0;
   let hasHeader = false;
@@ -158,6 +166,11 @@ export async function loadCreditCardCsv(
         const f2 = new Float32Array(cap * CREDIT_DIM);
         f2.set(features);
         features = f2;
+        if (features64) {
+          const d2 = new Float64Array(cap * CREDIT_DIM);
+          d2.set(features64);
+          features64 = d2;
+        }
         const l2 = new Uint8Array(cap);
         l2.set(labels);
         labels = l2;
@@ -174,6 +187,7 @@ export async function loadCreditCardCsv(
         if (!Number.isFinite(f))
           fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${s} overflows float32`);
         features[base + j] = f;
+        if (features64) features64[base + j] = v;
       }
       if (classIndex >= 0) {
         const s = record[classIndex];
@@ -216,6 +230,7 @@ export async function loadCreditCardCsv(
     d: CREDIT_DIM,
     columns: CREDIT_FEATURES,
     features: features.slice(0, n * CREDIT_DIM),
+    ...(features64 ? { features64: features64.slice(0, n * CREDIT_DIM) } : {}),
     labels: classIndex >= 0 ? labels.slice(0, n) : null,
     rowIds,
     hasHeader,

@@ -75,11 +75,11 @@ describe('replay transactions', () => {
       expect(m.key?.toString()).toBe(t.id);
       expect(t.id).toBe(`r-${i}`);
       const fields = csvLines[i + 1].split(',').map((c) => c.replace(/"/g, ''));
-      // Values are the CSV's, to float32 precision (what the scorer consumes).
-      expect(t.time_seconds).toBe(Math.fround(Number(fields[col('Time')])));
-      expect(t.V1).toBe(Math.fround(Number(fields[col('V1')])));
-      expect(t.V28).toBe(Math.fround(Number(fields[col('V28')])));
-      expect(t.amount).toBe(Math.fround(Number(fields[col('Amount')])));
+      // Values are the CSV's doubles, not float32 artefacts (the consumer rounds for the model).
+      expect(t.time_seconds).toBe(Number(fields[col('Time')]));
+      expect(t.V1).toBe(Number(fields[col('V1')]));
+      expect(t.V28).toBe(Number(fields[col('V28')]));
+      expect(t.amount).toBe(Number(fields[col('Amount')]));
       expect(h(m, 'label')).toBe(fields[col('Class')]);
       if (h(m, 'label') === '1') frauds++;
       expect(Math.abs(t.event_time - Date.now())).toBeLessThan(120_000);

@@ -158,6 +158,17 @@ describe('credit-card CSV', () => {
     }
   });
 
+  it('float64 keeps the values as written (77.89, not its float32 77.88999938964844)', async () => {
+    const r = row(1, 0);
+    r[29] = '77.89';
+    r[1] = '-1.3598071336738';
+    const d = await loadCreditCardCsv(write('f64.csv', [header, r]), { float64: true });
+    expect(d.features64?.[29]).toBe(77.89);
+    expect(d.features64?.[1]).toBe(-1.3598071336738);
+    expect(d.features[29]).toBe(Math.fround(77.89));
+    expect((await loadCreditCardCsv(write('f32.csv', [header, r]))).features64).toBeUndefined();
+  });
+
   it('maxRows stops early', async () => {
     const d = await loadCreditCardCsv(write('many.csv', [header, row(1, 0), row(2, 0), row(3, 1)]), {
       maxRows: 2,
