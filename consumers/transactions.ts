@@ -5,10 +5,17 @@
 import { TRANSACTION_SPEC, transactionCodec } from '../src/schemas/codec.js';
 import type { RecordCodec } from '../src/schemas/codec.js';
 import { TRANSACTION_FEATURE_DIM, writeTransactionFeatures } from '../src/schemas/features.js';
-import type { Transaction } from '../src/schemas/schemas.js';
+import { TRANSACTION_PCA_FIELDS, type Transaction } from '../src/schemas/schemas.js';
 import { ScoringConsumer, cleanText, type InputSpec } from '../src/stream/consumer.js';
 import { StreamConfigError } from '../src/stream/errors.js';
 import { consumerCodec, groupFor, type ConsumerDeps } from './common.js';
+
+/** time_seconds and V1..V28 of a transaction, by name (as the producer sent them). */
+export function transactionFeatureFields(r: Transaction): Record<string, number> {
+  const out: Record<string, number> = { time_seconds: r.time_seconds };
+  for (const f of TRANSACTION_PCA_FIELDS) out[f] = r[f];
+  return out;
+}
 
 export function transactionSpec(
   codec: RecordCodec<Transaction> = transactionCodec(),
@@ -27,6 +34,8 @@ export function transactionSpec(
     eventTime: (r) => r.event_time,
     payload: (r) => ({
       amount: r.amount,
+      // The record's other fields, so that a reviewer sees them and labels can train on them.
+      features: transactionFeatureFields(r),
       ...(r.card_id !== null ? { card_id: cleanText(r.card_id, 64) } : {}),
       ...(r.merchant_id !== null ? { merchant_id: cleanText(r.merchant_id, 64) } : {}),
     }),

@@ -400,6 +400,29 @@ export function queuePage(ctx: PageContext, v: QueueView): Fragment {
 }
 
 function field(name: string, value: unknown): Fragment {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    // A nested record (e.g. a transaction's features): a compact grid of name = value, 6 a row.
+    const entries = Object.entries(value as Record<string, unknown>);
+    const rows: [string, unknown][][] = [];
+    for (let i = 0; i < entries.length; i += 6) rows.push(entries.slice(i, i + 6));
+    return html`<tr>
+      <th>${name}</th>
+      <td>
+        <table class="grid">
+          ${rows.map(
+            (row) =>
+              html`<tr>
+                ${row.map(
+                  ([k, v]) =>
+                    html`<th>${k}</th>
+                      <td>${typeof v === 'string' ? v : JSON.stringify(v)}</td>`,
+                )}
+              </tr>`,
+          )}
+        </table>
+      </td>
+    </tr>`;
+  }
   const shown = typeof value === 'string' ? value : JSON.stringify(value);
   return html`<tr>
     <th>${name}</th>

@@ -148,7 +148,15 @@ describe.runIf(CHROMIUM !== null)('console in a real browser', () => {
         threshold: 31.5,
         modelVersion: 'transactions-v1',
         flaggedAt: new Date(now - 20_000 - i * 1000),
-        payload: { amount: 99.5 + i, card_id: `card-${i}`, member_logp: [-55.1, -60.2, -48.9] },
+        payload: {
+          amount: 99.5 + i,
+          card_id: `card-${i}`,
+          features: Object.fromEntries([
+            ['time_seconds', 40_000 + i],
+            ...Array.from({ length: 28 }, (_, j) => [`V${j + 1}`, Number((Math.sin(i + j) * 3).toFixed(6))]),
+          ]),
+          member_logp: [-55.1, -60.2, -48.9],
+        },
       })),
       {
         recordId: '<script>window.__pwned=1;alert(1)</script>',
@@ -276,6 +284,14 @@ describe.runIf(CHROMIUM !== null)('console in a real browser', () => {
     expect(await page.$eval('#notice', (e) => e.textContent)).toContain('marked 1 flag(s) as not fraud');
     expect(await page.$eval('#history', (e) => e.textContent)).toContain('Ada Analyst');
     await shot('flag');
+  });
+
+  it('opens a transaction flag and sees its fields', async () => {
+    await go(`/flags/${txIds[0]}`);
+    const text = await page.$eval('#flag-fields', (e) => e.textContent);
+    expect(text).toContain('V28');
+    expect(text).toContain('card-0');
+    await shot('transaction');
   });
 
   it('labels a selection in bulk; the hostile record id stays text', async () => {

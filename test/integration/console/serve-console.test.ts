@@ -105,12 +105,13 @@ describe('serve with the console', () => {
       expect(overview.lag?.find((l) => l.topic === topic)).toMatchObject({ partition: 0, lag: 0 });
 
       const queue = (await (await fetch(`${url}/api/queue?kind=transactions&order=score`, auth)).json()) as {
-        rows: { recordId: string; payload: { member_logp?: number[] } }[];
+        rows: { recordId: string; payload: { member_logp?: number[]; features?: Record<string, number> } }[];
       };
       expect(queue.rows.map((r) => r.recordId).sort()).toEqual(
         flags.map((f: { record_id: string }) => f.record_id).sort(),
       );
       expect(queue.rows[0].payload.member_logp).toHaveLength(model.manifest.members.length);
+      expect(queue.rows[0].payload.features?.V1).toEqual(expect.any(Number));
 
       const dlqPage = await (await fetch(`${url}/dlq`, auth)).text();
       expect(dlqPage).toContain(`${topic}/0/${N + ODD}`);

@@ -9,7 +9,8 @@ import { loadConfig } from '../../../src/config.js';
 import { StreamService } from '../../../src/stream/service.js';
 import { float32Shortest, memberLogp } from '../../../src/stream/consumer.js';
 import { frameSpec } from '../../../consumers/frames.js';
-import type { ImageFrame } from '../../../src/schemas/schemas.js';
+import { TRANSACTION_PCA_FIELDS, type ImageFrame, type Transaction } from '../../../src/schemas/schemas.js';
+import { transactionSpec } from '../../../consumers/transactions.js';
 
 const TOKEN = 'unit-console-token-0123456789';
 
@@ -107,6 +108,27 @@ describe('frame images', () => {
     } as ImageFrame;
     const p = frameSpec().payload(frame);
     expect(p).toMatchObject({ width: 2, height: 2, channels: 1, pixels: 'AQIDBA==', label: 7 });
+  });
+});
+
+describe('transaction payload', () => {
+  it('keeps the record’s fields (time_seconds, V1..V28) beside amount, as sent', () => {
+    const r = {
+      id: 't',
+      event_time: 0,
+      time_seconds: 12,
+      amount: 77.89,
+      card_id: null,
+      merchant_id: null,
+    } as Record<string, unknown>;
+    TRANSACTION_PCA_FIELDS.forEach((f, j) => (r[f] = j + 0.1));
+    const p = transactionSpec().payload(r as Transaction) as {
+      amount: number;
+      features: Record<string, number>;
+    };
+    expect(p.amount).toBe(77.89);
+    expect(Object.keys(p.features)).toEqual(['time_seconds', ...TRANSACTION_PCA_FIELDS]);
+    expect(p.features.V28).toBe(27.1);
   });
 });
 
