@@ -125,8 +125,38 @@ function samePads(inSize: number, outSize: number, k: number, s: number): [numbe
 }
 
 /**
- * Filter gradient of y = conv2d(x, W, s, pad): dW[i,j,:,:] = Σ_{b,p,q} x_pad[b, p·s+i, q·s+j, :]ᵀ dy[b,p,q,:].
- * x [B,H,W,Ci], dy [B,h,w,Co] → [k,k,Ci,Co]. One plain matmul per kernel tap.
+ * x padded (and, for a 'valid' conv whose last rows/columns no output reads, cropped) to exactly the
+ * window the outputs read: [(h−1)·s + k, (w−1)·s + k].
+ */
+function paddedWindow(
+  x: tf.Tensor4D,
+  h: number,
+  w: number,
+  k: number,
+  s: number,
+  padding: 'same' | 'valid',
+): tf.Tensor4D {
+  const [bsz, hIn, wIn, ci] = x.shape;
+  const top = padding === 'same' ? samePads(hIn, h, k, s)[0] : 0;
+  const left = padding === 'same' ? samePads(wIn, w, k, s)[0] : 0;
+  const needH = (h - 1) * s + k;
+  const needW = (w - 1) * s + k;
+  let xp = tf.pad(x, [
+    [0, 0],
+    [top, Math.max(needH - hIn - top, 0)],
+    [left, Math.max(needW - wIn - left, 0)],
+    [0, 0],
+  ]);
+  if (xp.shape[1] > needH || xp.shape[2] > needW) xp = tf.slice(xp, [0, 0, 0, 0], [bsz, needH, needW, ci]);
+  return xp;
+}
+
+/**
+ * Filter gradient of y = conv2d(x, W, s, pad): dW[i,j,ci,co] = Σ_{b,p,q} x_pad[b, p·s+i, q·s+j, ci]·dy[b,p,q,co].
+ * x [B,H,W,Ci], dy [B,h,w,Co] → [k,k,Ci,Co]. Computed as ONE stride-1 conv2d with dilation s (XNNPACK
+ * on wasm): the input is x_pad with batch and channels swapped [Ci, H', W', B], the "filter" is dy as
+ * [h, w, B, Co]; the output [Ci, k, k, Co] is dW up to a transpose. (tfjs-wasm has no
+ * Conv2DBackpropFilter kernel; 25 strided slices + matmuls per layer were 10× slower than the forward.)
  */
 function convFilterGrad(
   x: tf.Tensor4D,
@@ -135,36 +165,62 @@ function convFilterGrad(
   s: number,
   padding: 'same' | 'valid',
 ): tf.Tensor4D {
-  const [bsz, hIn, wIn, ci] = x.shape;
-  const [, h, w, co] = dy.shape;
-  let top = 0;
-  let left = 0;
-  if (padding === 'same') {
-    top = samePads(hIn, h, k, s)[0];
-    left = samePads(wIn, w, k, s)[0];
-  }
-  const needH = (h - 1) * s + k;
-  const needW = (w - 1) * s + k;
-  const xp = tf.pad(x, [
+  const [, h, w] = dy.shape;
+  const xt = tf.transpose(paddedWindow(x, h, w, k, s, padding), [3, 1, 2, 0]);
+  const dyt = tf.transpose(dy, [1, 2, 0, 3]);
+  const r = tf.conv2d(xt as tf.Tensor4D, dyt as tf.Tensor4D, 1, 'valid', 'NHWC', s);
+  return tf.transpose(r, [1, 2, 0, 3]);
+}
+
+/** dy [B,h,w,C] with s−1 zero rows/columns between its entries: [B, (h−1)·s+1, (w−1)·s+1, C]. */
+function upsampleZeros(dy: tf.Tensor4D, s: number): tf.Tensor4D {
+  if (s === 1) return dy;
+  const [bsz, h, w, c] = dy.shape;
+  const cols = tf.reshape(
+    tf.concat([tf.reshape(dy, [bsz, h, w, 1, c]), tf.zeros([bsz, h, w, s - 1, c])], 3),
+    [bsz, h, w * s, c],
+  ) as tf.Tensor4D;
+  const rows = tf.reshape(
+    tf.concat([tf.reshape(cols, [bsz, h, 1, w * s, c]), tf.zeros([bsz, h, s - 1, w * s, c])], 2),
+    [bsz, h * s, w * s, c],
+  ) as tf.Tensor4D;
+  return tf.slice(rows, [0, 0, 0, 0], [bsz, (h - 1) * s + 1, (w - 1) * s + 1, c]);
+}
+
+/**
+ * Input gradient of y = conv2d(x, W, s, pad), i.e. conv2dTranspose(dy, W, xShape, s, pad), as ONE
+ * stride-1 conv2d (XNNPACK on wasm, where tfjs' Conv2DBackpropInput kernel is 5–10× slower): the
+ * zero-upsampled dy, padded by k−1−before in front (and what makes the output H×W behind), correlated
+ * with W flipped in space and with its channel axes swapped. W [k,k,Ci,Co], dy [B,h,w,Co] → [B,H,W,Ci].
+ */
+function convInputGrad(
+  dy: tf.Tensor4D,
+  w: tf.Tensor4D,
+  xShape: [number, number, number, number],
+  s: number,
+  padding: 'same' | 'valid',
+): tf.Tensor4D {
+  const [bsz, hIn, wIn] = xShape;
+  const [, h, wd, co] = dy.shape;
+  const k = w.shape[0];
+  const beforeH = padding === 'same' ? samePads(hIn, h, k, s)[0] : 0;
+  const beforeW = padding === 'same' ? samePads(wIn, wd, k, s)[0] : 0;
+  const z = upsampleZeros(dy, s);
+  const lh = (h - 1) * s + 1;
+  const lw = (wd - 1) * s + 1;
+  const topH = k - 1 - beforeH;
+  const topW = k - 1 - beforeW;
+  const bottomH = hIn + k - 1 - lh - topH;
+  const bottomW = wIn + k - 1 - lw - topW;
+  let zp = tf.pad(z, [
     [0, 0],
-    [top, Math.max(needH - hIn - top, 0)],
-    [left, Math.max(needW - wIn - left, 0)],
+    [topH, Math.max(bottomH, 0)],
+    [topW, Math.max(bottomW, 0)],
     [0, 0],
   ]);
-  const dy2 = tf.reshape(dy, [bsz * h * w, co]);
-  const taps: tf.Tensor2D[] = [];
-  for (let i = 0; i < k; i++) {
-    for (let j = 0; j < k; j++) {
-      const sl = tf.stridedSlice(
-        xp,
-        [0, i, j, 0],
-        [bsz, i + (h - 1) * s + 1, j + (w - 1) * s + 1, ci],
-        [1, s, s, 1],
-      );
-      taps.push(tf.matMul(tf.transpose(tf.reshape(sl, [bsz * h * w, ci])), dy2));
-    }
-  }
-  return tf.reshape(tf.stack(taps), [k, k, ci, co]);
+  if (bottomH < 0 || bottomW < 0) zp = tf.slice(zp, [0, 0, 0, 0], [bsz, hIn + k - 1, wIn + k - 1, co]);
+  const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+  return tf.conv2d(zp, wf, 1, 'valid');
 }
 
 function conv2dT(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, l: ConvLayerSpec): tf.Tensor4D {
@@ -175,7 +231,7 @@ function conv2dT(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, l: ConvLayerSpe
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const dx = tf.conv2dTranspose(dy as tf.Tensor4D, ws, xs.shape, l.stride, l.padding);
+        const dx = convInputGrad(dy as tf.Tensor4D, ws, xs.shape, l.stride, l.padding);
         const dw = convFilterGrad(xs, dy as tf.Tensor4D, l.k, l.stride, l.padding);
         return [dx, dw];
       },
@@ -192,15 +248,16 @@ function deconv2dT(
   outShape: [number, number, number, number],
 ): tf.Tensor4D {
   const f = tf.customGrad(((xi: tf.Tensor, wi: tf.Tensor, save: tf.GradSaveFunc) => {
-    const y = tf.conv2dTranspose(xi as tf.Tensor4D, wi as tf.Tensor4D, outShape, l.stride, l.padding);
+    // conv2dTranspose(x, W) is the input gradient of conv2d(out, W) (W [k,k,out,in] in tfjs' layout)
+    const y = convInputGrad(xi as tf.Tensor4D, wi as tf.Tensor4D, outShape, l.stride, l.padding);
     save([xi, wi]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         const dx = tf.conv2d(dy as tf.Tensor4D, ws, l.stride, l.padding);
-        // conv2dTranspose(x, W) is the input-gradient of conv2d(out, W); its filter gradient is
-        // the conv2d filter gradient with the roles of input (dy here) and output (x) swapped.
+        // its filter gradient is the conv2d filter gradient with the roles of input (dy here) and
+        // output (x) swapped.
         const dw = convFilterGrad(dy as tf.Tensor4D, xs, l.k, l.stride, l.padding);
         return [dx, dw];
       },
@@ -291,7 +348,7 @@ export class TfVae {
   readonly dataDim: number;
   readonly latentDim: number;
   private readonly mafMasks: tf.Tensor2D[][] = [];
-  private readonly mafPerms: tf.Tensor1D[] = [];
+  private readonly mafPerms: tf.Tensor2D[] = [];
   private disposed = false;
 
   private constructor(spec: MemberSpec, params: MemberParams, trainable: boolean) {
@@ -355,7 +412,14 @@ export class TfVae {
         throw new VaeError('E_VAE_PARAMS', `MAF permutation ${l} is not a permutation of 0..${dz - 1}`);
       }
       this.mafMasks.push(masks.map((m, i) => tf.keep(tf.tensor2d(m, [widths[i], widths[i + 1]]))));
-      this.mafPerms.push(tf.keep(tf.tensor1d(perm, 'int32')));
+      // The permutation as a one-hot matrix P (y = u·P, P[perm[j], j] = 1, so y[:, j] = u[:, perm[j]]):
+      // exact in float32, and its gradient is a matmul, while tf.gather's gradient needs the
+      // UnsortedSegmentSum kernel, which tfjs-wasm lacks (MAF training failed on wasm).
+      const onehot = new Float32Array(dz * dz);
+      perm.forEach((src, j) => {
+        onehot[src * dz + j] = 1;
+      });
+      this.mafPerms.push(tf.keep(tf.tensor2d(onehot, [dz, dz])));
     }
   }
 
@@ -462,7 +526,7 @@ export class TfVae {
       const u = tf.mul(tf.sub(y, shift), tf.exp(tf.neg(logscale))) as tf.Tensor2D;
       const s = tf.sum(logscale, 1) as tf.Tensor1D;
       ld = ld === null ? (tf.neg(s) as tf.Tensor1D) : (tf.sub(ld, s) as tf.Tensor1D);
-      y = tf.gather(u, this.mafPerms[l], 1) as tf.Tensor2D;
+      y = tf.matMul(u, this.mafPerms[l]);
     }
     const base = tf.add(tf.mul(tf.sum(tf.square(y), 1), -0.5), c) as tf.Tensor1D;
     return ld === null ? base : (tf.add(base, ld) as tf.Tensor1D);

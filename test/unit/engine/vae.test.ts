@@ -281,6 +281,69 @@ describe('gradients', () => {
   });
 });
 
+describe('conv layers: forward and input gradients', () => {
+  // The layers run conv2dTranspose as a stride-1 conv2d of the zero-upsampled input and compute
+  // input gradients the same way; L(x) = Σ y(x) ⊙ R is linear in x (zero bias), so dL/dx[j] = L(e_j).
+  const cases: Array<{
+    transpose: boolean;
+    h: number;
+    cin: number;
+    cout: number;
+    k: number;
+    s: 1 | 2;
+    pad: 'same' | 'valid';
+  }> = [
+    { transpose: false, h: 8, cin: 2, cout: 3, k: 5, s: 1, pad: 'same' },
+    { transpose: false, h: 8, cin: 2, cout: 3, k: 5, s: 2, pad: 'same' },
+    { transpose: false, h: 7, cin: 3, cout: 2, k: 5, s: 2, pad: 'same' },
+    { transpose: false, h: 7, cin: 2, cout: 2, k: 7, s: 1, pad: 'valid' },
+    { transpose: true, h: 4, cin: 3, cout: 2, k: 5, s: 2, pad: 'same' },
+    { transpose: true, h: 5, cin: 2, cout: 2, k: 5, s: 1, pad: 'same' },
+    { transpose: true, h: 1, cin: 2, cout: 3, k: 7, s: 1, pad: 'valid' },
+  ];
+  it('forward values and input gradients equal float64 brute force (strides 1 and 2, same and valid)', () => {
+    const rng = new Rng(33);
+    for (const c of cases) {
+      const fShape = c.transpose ? [c.k, c.k, c.cout, c.cin] : [c.k, c.k, c.cin, c.cout];
+      const wData = new Float32Array(fShape.reduce((a, b) => a * b)).map(() => rng.normal());
+      const zeroB = new Float32Array(c.cout);
+      const fwd = (x: ArrayLike<number>): number[] =>
+        c.transpose
+          ? conv2dTransposeF64(Array.from(x), c.h, c.h, c.cin, wData, zeroB, c.k, c.s, c.pad).y
+          : conv2dF64(Array.from(x), c.h, c.h, c.cin, wData, zeroB, c.k, c.s, c.pad).y;
+      const x = new Float32Array(c.h * c.h * c.cin).map(() => rng.normal());
+      const yRef = fwd(x);
+      const outH = Math.round(Math.sqrt(yRef.length / c.cout));
+      const rData = Array.from({ length: yRef.length }, () => rng.normal());
+      const refGrad = Array.from({ length: x.length }, (_, j) => {
+        const e = new Float32Array(x.length);
+        e[j] = 1;
+        return fwd(e).reduce((acc, v, q) => acc + v * rData[q], 0);
+      });
+      const layer = convLayerFor(c);
+      const [y, g] = tf.tidy(() => {
+        const xt = tf.tensor4d(x, [1, c.h, c.h, c.cin]);
+        const rt = tf.tensor4d(Float32Array.from(rData), [1, outH, outH, c.cout]);
+        const wt = tf.tensor4d(wData, fShape as [number, number, number, number]);
+        const out = layer(xt, wt, [1, outH, outH, c.cout]);
+        const grad = tf.grad((xx: tf.Tensor) =>
+          tf.sum(tf.mul(layer(xx as tf.Tensor4D, wt, [1, outH, outH, c.cout]), rt)),
+        )(xt);
+        return [out, grad];
+      });
+      const yd = y.dataSync();
+      const gd = g.dataSync();
+      tf.dispose([y, g]);
+      const label = JSON.stringify(c);
+      expect(yd.length, label).toBe(yRef.length);
+      for (let q = 0; q < yRef.length; q++)
+        expect(Math.abs(yd[q] - yRef[q]), label).toBeLessThan(1e-4 * Math.max(1, Math.abs(yRef[q])));
+      for (let j = 0; j < refGrad.length; j++)
+        expect(Math.abs(gd[j] - refGrad[j]), label).toBeLessThan(1e-3 * Math.max(1, Math.abs(refGrad[j])));
+    }
+  });
+});
+
 /** The conv layers exactly as the VAE uses them (custom filter gradients). */
 function convLayerFor(c: {
   transpose: boolean;
