@@ -19,6 +19,17 @@ export function parseIntArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER
   };
 }
 
+/** A comma-separated list of integers in [min, max] ("512,512"). */
+export function parseIntList(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
+  const one = parseIntArg(name, min, max);
+  return (value: string): number[] => {
+    const parts = value.split(',').map((p) => p.trim());
+    if (parts.length === 0 || parts.some((p) => p === ''))
+      throw new InvalidArgumentError(`${name} must be a comma-separated list of integers, got "${value}"`);
+    return parts.map(one);
+  };
+}
+
 export function parseFloatArg(name: string, min = -Infinity, max = Infinity) {
   return (value: string): number => {
     const n = Number(value);

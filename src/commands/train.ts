@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { parseFloatArg, parseIntArg } from '../cli.js';
+import { parseFloatArg, parseIntArg, parseIntList } from '../cli.js';
 import { buildModel, defaultModelConfig, type ModelConfig } from '../model/build.js';
 import { readRecords } from './inputs.js';
 import { InputError } from '../errors.js';
@@ -23,6 +23,10 @@ interface TrainFlags {
   latent?: number;
   likelihood?: Likelihood;
   prior: 'standard' | 'maf';
+  arch: 'mlp' | 'conv';
+  base: number;
+  mafLayers: number;
+  mafHidden: number[];
   beta: number;
   warmup: number;
   bootstrap: boolean;
@@ -53,6 +57,24 @@ export function register(program: Command): void {
     .option('--latent <dz>', 'latent dimensions', parseIntArg('--latent', 1, 1024))
     .addOption(new Option('--likelihood <l>', 'decoder likelihood').choices(['bernoulli', 'gaussian']))
     .addOption(new Option('--prior <p>', 'latent prior').choices(['standard', 'maf']).default('standard'))
+    .addOption(
+      new Option('--arch <a>', "architecture: mlp, or conv (the paper's conv VAE; 28×28 frames only)")
+        .choices(['mlp', 'conv'])
+        .default('mlp'),
+    )
+    .option(
+      '--base <n>',
+      'conv: filters of the first layers (the paper: 32)',
+      parseIntArg('--base', 1, 256),
+      8,
+    )
+    .option('--maf-layers <n>', 'maf: MADE bijectors', parseIntArg('--maf-layers', 1, 32), 6)
+    .option(
+      '--maf-hidden <list>',
+      'maf: hidden units of each MADE, comma-separated (the paper: 512,512)',
+      parseIntList('--maf-hidden', 1, 4096),
+      [64, 64],
+    )
     .option('--beta <b>', 'weight of the KL term (β-VAE)', parseFloatArg('--beta', 0, 100), 1)
     .option('--warmup <n>', 'KL warm-up steps (β rises from 0)', parseIntArg('--warmup', 0, 10_000_000), 0)
     .option('--bootstrap', 'train each member on a bootstrap resample', false)
@@ -89,16 +111,26 @@ async function runTrain(f: TrainFlags): Promise<void> {
   }
   if (n < 20) throw new InputError('TRAIN_TOO_FEW', `${f.data}: only ${n} normal records; need at least 20`);
   const base = defaultModelConfig(f.kind, rec.d);
-  if (base.arch.kind !== 'mlp') throw new InputError('TRAIN_ARCH', 'unexpected default architecture');
+  if (f.arch === 'conv' && (f.kind !== 'frames' || rec.d !== 784))
+    throw new InputError(
+      'TRAIN_ARCH',
+      `--arch conv needs 28×28 frames (--kind frames), got ${f.kind} records of ${rec.d} values`,
+    );
+  const latentDim = f.latent ?? base.arch.latentDim;
   const model: ModelConfig = {
     ...base,
-    arch: { ...base.arch, latentDim: f.latent ?? base.arch.latentDim },
+    arch:
+      f.arch === 'conv'
+        ? { kind: 'conv', height: 28, width: 28, channels: 1, base: f.base, latentDim }
+        : base.arch.kind === 'mlp'
+          ? { ...base.arch, latentDim }
+          : base.arch,
     likelihood: f.likelihood ?? base.likelihood,
     transform:
       (f.likelihood ?? base.likelihood) === 'gaussian' && f.kind === 'transactions'
         ? 'standard'
         : base.transform,
-    prior: f.prior === 'maf' ? { kind: 'maf', layers: 6, hidden: [64, 64] } : 'standard',
+    prior: f.prior === 'maf' ? { kind: 'maf', layers: f.mafLayers, hidden: f.mafHidden } : 'standard',
   };
   const useBar = f.progress && process.stderr.isTTY !== false;
   const bars = useBar
