@@ -68,6 +68,12 @@ export interface ImageOodOptions {
   maxEval?: number;
   /** Steps of the classes-0–4 validation ensemble (0: no held-out-classes proxy). */
   classSteps?: number;
+  /** The paper's conv VAE (with `base` filters) instead of the MLP; optionally a learned MAF prior. */
+  arch?: 'mlp' | 'conv';
+  base?: number;
+  prior?: 'standard' | 'maf';
+  mafHidden?: number[];
+  batchSize?: number;
   noCache?: boolean;
   log?: (s: string) => void;
   command?: string;
@@ -135,6 +141,27 @@ function settings(o: ImageOodOptions): Settings {
     ...(o.k !== undefined ? { k: o.k } : {}),
     ...(o.maxEval !== undefined ? { maxEval: o.maxEval, advN: Math.min(base.advN, o.maxEval) } : {}),
     ...(o.classSteps !== undefined ? { classSteps: o.classSteps } : {}),
+    ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+    ...(o.arch === 'conv' || o.prior === 'maf'
+      ? {
+          model: {
+            arch:
+              o.arch === 'conv'
+                ? {
+                    kind: 'conv' as const,
+                    height: 28,
+                    width: 28,
+                    channels: 1,
+                    base: o.base ?? 8,
+                    latentDim: 16,
+                  }
+                : base.model.arch!,
+            ...(o.prior === 'maf'
+              ? { prior: { kind: 'maf' as const, layers: 6, hidden: o.mafHidden ?? [64, 64] } }
+              : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -717,6 +744,11 @@ export function imageOodCommand(program: Command): Command {
     .option('--steps <n>', 'training steps per member (override)')
     .option('--max-eval <n>', 'records per evaluated set (override)')
     .option('--class-steps <n>', 'steps of the classes-0–4 validation ensemble (0: skip that proxy)')
+    .option('--arch <a>', "mlp (gensemble's frames model) | conv (the paper's conv VAE)", 'mlp')
+    .option('--base <n>', 'conv: filters of the first layers (the paper: 32)')
+    .option('--prior <p>', "standard | maf (6 MADE bijectors, the paper's learned prior)", 'standard')
+    .option('--maf-hidden <list>', 'maf: hidden units of each MADE (the paper: 512,512)')
+    .option('--batch-size <n>', 'training batch size (override)')
     .option('--no-cache', 'retrain even when a cached checkpoint exists');
 }
 
@@ -730,7 +762,18 @@ export interface ImageOodFlags {
   steps?: string;
   maxEval?: string;
   classSteps?: string;
+  arch: string;
+  base?: string;
+  prior: string;
+  mafHidden?: string;
+  batchSize?: string;
   cache: boolean;
+}
+
+function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v))
+    throw new Error(`${flag} must be one of ${allowed.join(', ')}, got ${v}`);
+  return v as T;
 }
 
 export function optionsFromFlags(f: ImageOodFlags, command?: string): ImageOodOptions {
@@ -753,6 +796,11 @@ export function optionsFromFlags(f: ImageOodFlags, command?: string): ImageOodOp
     ...(f.steps !== undefined ? { steps: num(f.steps) } : {}),
     ...(f.maxEval !== undefined ? { maxEval: num(f.maxEval) } : {}),
     ...(f.classSteps !== undefined ? { classSteps: num(f.classSteps) } : {}),
+    arch: oneOf('--arch', f.arch, ['mlp', 'conv'] as const),
+    prior: oneOf('--prior', f.prior, ['standard', 'maf'] as const),
+    ...(f.base !== undefined ? { base: num(f.base) } : {}),
+    ...(f.mafHidden !== undefined ? { mafHidden: f.mafHidden.split(',').map(Number) } : {}),
+    ...(f.batchSize !== undefined ? { batchSize: num(f.batchSize) } : {}),
     noCache: !f.cache,
     ...(command !== undefined ? { command } : {}),
   };
