@@ -510,19 +510,34 @@ export function flagPage(ctx: PageContext, v: FlagView): Fragment {
   );
 }
 
-function manifestFigures(m: ModelVersion): string {
+/** What the manifest says about a version: ensemble, training, calibration (and any evaluation). */
+export function manifestFigures(m: ModelVersion): string[] {
   const man = m.manifest;
   const bits: string[] = [];
-  if (typeof man.members === 'number') bits.push(`${man.members} members`);
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const members = Array.isArray(man.members) ? man.members.length : num(man.members);
+  const tc = (man.trainingConfig ?? {}) as Record<string, unknown>;
+  const ens: string[] = [];
+  if (members !== null) ens.push(`${members} members`);
+  if (num(man.k) !== null) ens.push(`K = ${String(man.k)}`);
+  if (num(tc.steps) !== null) ens.push(`${String(tc.steps)} steps`);
+  if (num(tc.nTrain) !== null) ens.push(`${String(tc.nTrain)} training records`);
+  if (ens.length) bits.push(ens.join(', '));
+  const iwae = Array.isArray(tc.bestValIwae)
+    ? (tc.bestValIwae as unknown[]).filter((v) => num(v) !== null)
+    : [];
+  if (iwae.length)
+    bits.push(`validation IWAE per member: ${iwae.map((v) => fmtNum(v as number, 6)).join(', ')}`);
   const ths = Array.isArray(man.thresholds) ? (man.thresholds as Record<string, unknown>[]) : [];
-  for (const t of ths)
-    if (t && typeof t.score === 'string')
-      bits.push(
-        `${t.score} > ${fmtNum(Number(t.value), 6)} at FPR ${String(t.targetFpr)} (${String(t.calibrationSize)} normals)`,
-      );
+  const rule = ths.find((t) => t && t.score === m.scoreName);
+  if (rule)
+    bits.push(
+      `flags ${m.scoreName} > ${fmtNum(Number(rule.value), 6)}, target FPR ${String(rule.targetFpr)} on ${String(rule.calibrationSize)} held-out normals`,
+    );
+  if (ths.length > 1) bits.push(`${ths.length} calibrated scores`);
   for (const key of ['evaluation', 'metrics', 'benchmark'])
     if (man[key] !== undefined) bits.push(`${key}: ${JSON.stringify(man[key]).slice(0, 400)}`);
-  return bits.join('; ');
+  return bits;
 }
 
 export function modelsPage(ctx: PageContext, models: ModelVersion[], kinds: readonly InputKind[]): Fragment {
@@ -550,7 +565,7 @@ export function modelsPage(ctx: PageContext, models: ModelVersion[], kinds: read
                 <td>${m.scoreName}</td>
                 <td>${fmtNum(m.threshold, 6)}</td>
                 <td>${fmtTime(m.createdAt)}</td>
-                <td class="figures">${manifestFigures(m)}</td>
+                <td class="figures">${manifestFigures(m).map((b) => html`<div>${b}</div>`)}</td>
                 <td>
                   ${
                     m.active

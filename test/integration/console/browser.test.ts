@@ -172,8 +172,11 @@ describe.runIf(CHROMIUM !== null)('console in a real browser', () => {
          FROM generate_series(0, 14) m, unnest(ARRAY['transactions', 'frames']) k`,
     );
     const reg = new ModelRegistry(iso.db);
+    // Manifest fields as `gensemble models register` stores them (a summary of the checkpoint's).
     const manifest = (fpr: number, v: number, score: string) => ({
-      members: 3,
+      members: [{ seed: 1 }, { seed: 2 }, { seed: 3 }],
+      k: 16,
+      trainingConfig: { steps: 2000, nTrain: 16_000, bestValIwae: [v / -10, v / -10 - 0.2, v / -10 + 0.1] },
       thresholds: [{ score, value: v, targetFpr: fpr, calibrationSize: 2000 }],
     });
     await reg.register({
@@ -255,10 +258,11 @@ describe.runIf(CHROMIUM !== null)('console in a real browser', () => {
     expect(await page.$eval('#active-models', (e) => e.textContent)).toContain('frames-v1');
     expect(await page.$eval('#lag', (e) => e.textContent)).toContain('gensemble.frames');
     await shot('overview');
-    // Counters written while the page is open reach the chart without a reload.
+    // Counters written while the page is open reach the chart without a reload (the latest minute's
+    // row, not "now": the minute may have turned since the rows were written).
     await iso.db.raw(
       `UPDATE stream_counters SET scored = scored + 5000
-        WHERE kind = 'frames' AND minute = date_trunc('minute', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`,
+        WHERE kind = 'frames' AND minute = (SELECT max(minute) FROM stream_counters WHERE kind = 'frames')`,
     );
     await page.waitForFunction(
       `(JSON.parse(document.getElementById('charts').getAttribute('data-drawn') || '{}').frames || []).some((v) => v >= 5000)`,
@@ -316,6 +320,9 @@ describe.runIf(CHROMIUM !== null)('console in a real browser', () => {
 
   it('activates a model after the confirmation', async () => {
     await go('/models');
+    expect(await page.$eval('#models-frames', (e) => e.textContent)).toContain(
+      'flags neg_logp > 250, target FPR 0.005 on 2000 held-out normals',
+    );
     await shot('models');
     await clickAndWait('#models-frames tr[data-version="frames-v2"] button.activate');
     expect(await page.$eval('main', (e) => e.textContent)).toContain('It replaces frames-v1');

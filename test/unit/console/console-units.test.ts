@@ -11,6 +11,8 @@ import { float32Shortest, memberLogp } from '../../../src/stream/consumer.js';
 import { frameSpec } from '../../../consumers/frames.js';
 import { TRANSACTION_PCA_FIELDS, type ImageFrame, type Transaction } from '../../../src/schemas/schemas.js';
 import { transactionSpec } from '../../../consumers/transactions.js';
+import { manifestFigures } from '../../../src/console/views.js';
+import type { ModelVersion } from '../../../src/store/model-registry.js';
 
 const TOKEN = 'unit-console-token-0123456789';
 
@@ -166,5 +168,32 @@ describe('dead letters', () => {
       headers: { 'gensemble-dlq-reason': Buffer.from('EMPTY_VALUE'), 'gensemble-dlq-source': 'in/0/1' },
     });
     expect(h).toMatchObject({ reason: 'EMPTY_VALUE', source: 'in/0/1', kind: '' });
+  });
+});
+
+describe('model figures from the manifest', () => {
+  it('summarises ensemble, training and the flag rule’s calibration', () => {
+    const m = {
+      version: 'v',
+      kind: 'frames',
+      scoreName: 'neg_logp',
+      threshold: 250,
+      manifest: {
+        members: [{ seed: 1 }, { seed: 2 }],
+        k: 16,
+        trainingConfig: { steps: 150, nTrain: 3200, bestValIwae: [-19.689222645759582, -19.62] },
+        thresholds: [
+          { score: 'neg_waic', value: 20.4, targetFpr: 0.01, calibrationSize: 400 },
+          { score: 'neg_logp', value: 250.123456789, targetFpr: 0.01, calibrationSize: 400 },
+        ],
+      },
+    } as unknown as ModelVersion;
+    expect(manifestFigures(m)).toEqual([
+      '2 members, K = 16, 150 steps, 3200 training records',
+      'validation IWAE per member: -19.6892, -19.62',
+      'flags neg_logp > 250.123, target FPR 0.01 on 400 held-out normals',
+      '2 calibrated scores',
+    ]);
+    expect(manifestFigures({ ...m, manifest: {} })).toEqual([]);
   });
 });
