@@ -374,7 +374,12 @@ describe('migration 20261205010000 (flags.review_label)', () => {
         [a, 'unsure'],
         [b, null],
       ]);
-      await mig.db.migrate.down();
+      // Down to before the review_label migration (later migrations first).
+      for (;;) {
+        const [, names] = (await mig.db.migrate.down()) as [number, string[]];
+        if (names.some((n) => n.includes('20261205010000_flags_review_label'))) break;
+        if (names.length === 0) throw new Error('review_label migration not undone');
+      }
       expect(
         (
           await mig.db.raw(
