@@ -65,6 +65,8 @@ export interface TestModelOptions {
   batchSize?: number;
   targetFpr?: number;
   k?: number;
+  /** frames only: 'conv' builds the paper's conv VAE (base 4, Dz 8) with a learned MAF prior. */
+  arch?: 'mlp' | 'conv';
 }
 
 export interface TestModel {
@@ -77,12 +79,37 @@ export interface TestModel {
 }
 
 const DEFAULTS: Record<ModelKind, Required<TestModelOptions>> = {
-  transactions: { members: 2, steps: 150, seed: 0, records: 4000, batchSize: 128, targetFpr: 0.01, k: 16 },
-  frames: { members: 2, steps: 150, seed: 0, records: 2000, batchSize: 64, targetFpr: 0.01, k: 16 },
+  transactions: {
+    members: 2,
+    steps: 150,
+    seed: 0,
+    records: 4000,
+    batchSize: 128,
+    targetFpr: 0.01,
+    k: 16,
+    arch: 'mlp',
+  },
+  frames: {
+    members: 2,
+    steps: 150,
+    seed: 0,
+    records: 2000,
+    batchSize: 64,
+    targetFpr: 0.01,
+    k: 16,
+    arch: 'mlp',
+  },
 };
 
-function modelConfig(kind: ModelKind, d: number): ModelConfig {
+function modelConfig(kind: ModelKind, d: number, arch: 'mlp' | 'conv'): ModelConfig {
   const base = defaultModelConfig(kind, d);
+  if (kind === 'frames' && arch === 'conv') {
+    return {
+      ...base,
+      arch: { kind: 'conv', height: 28, width: 28, channels: 1, base: 4, latentDim: 8 },
+      prior: { kind: 'maf', layers: 6, hidden: [16, 16] },
+    };
+  }
   if (kind === 'frames') {
     return {
       ...base,
@@ -171,7 +198,7 @@ export async function testModel(
           raw,
           n,
           d,
-          model: modelConfig(kind, d),
+          model: modelConfig(kind, d, o.arch),
           members: o.members,
           steps: o.steps,
           seed: o.seed,
