@@ -23,6 +23,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -75,6 +76,10 @@ const program = new Command('demo')
   .option('--transactions <n>', 'normal transactions to replay (default DEMO_TRANSACTIONS or 4000)', count)
   .option('--frames <n>', 'frames to replay (default DEMO_FRAMES or 2000)', count)
   .option('--small', 'a quick run (small models and stream; also DEMO_SMALL=1), for tests')
+  .option(
+    '--console',
+    'also start the analyst console (prints its URL and a login) and keep it running after the report until Ctrl-C; also DEMO_CONSOLE=1',
+  )
   .showHelpAfterError();
 program.parse(process.argv);
 const opts = program.opts<{
@@ -83,8 +88,10 @@ const opts = program.opts<{
   transactions?: number;
   frames?: number;
   small?: boolean;
+  console?: boolean;
 }>();
 const SMALL = opts.small === true || process.env.DEMO_SMALL === '1';
+const CONSOLE = opts.console === true || process.env.DEMO_CONSOLE === '1';
 
 // ---------------------------------------------------------------------------------------------------
 // Configuration
@@ -194,7 +201,8 @@ async function main(): Promise<void> {
     say(`PostgreSQL: ${redactDatabaseUrl(env.DATABASE_URL)} migrated (${applied.length} new migrations)`);
 
     // 3. Models
-    const credit = data.creditCsv ? await loadCreditCardCsv(data.creditCsv) : null;
+    // float64: the replayed records carry the CSV's values, not float32 artefacts (see below).
+    const credit = data.creditCsv ? await loadCreditCardCsv(data.creditCsv, { float64: true }) : null;
     const split = credit ? splitCredit(credit.labels, credit.n) : null;
     const activeTopics = kinds.map((k) => topics[k]);
     const dirs: Record<ModelKind, string> = {
@@ -275,13 +283,20 @@ async function main(): Promise<void> {
     }
     const { StreamService } = await import('../src/stream/service.js');
     const logger = createLogger({ level: 'error', name: 'demo-serve' });
+    // The analyst console only with --console (CONSOLE_TOKEN, else a random token printed below).
+    const consoleToken = CONSOLE ? env.CONSOLE_TOKEN || randomBytes(18).toString('base64url') : '';
     const svc = await StreamService.start({
-      env: cfg,
+      env: CONSOLE ? { ...cfg, CONSOLE_TOKEN: consoleToken } : cfg,
       kinds,
       logger,
       http: false,
+      console: CONSOLE,
     });
     try {
+      if (svc.console)
+        say(
+          `analyst console: ${svc.console.url} (log in with your name and the token ${env.CONSOLE_TOKEN ? 'in CONSOLE_TOKEN' : consoleToken})`,
+        );
       const joinDeadline = Date.now() + 60_000;
       while (!svc.ready && Date.now() < joinDeadline) await new Promise((r) => setTimeout(r, 100));
       say(
@@ -309,7 +324,7 @@ async function main(): Promise<void> {
           ];
           for (const r of rows)
             lines.push(
-              [...credit.features.subarray(r * 30, (r + 1) * 30)].join(',') +
+              [...(credit.features64 ?? credit.features).subarray(r * 30, (r + 1) * 30)].join(',') +
                 (hasClass ? `,${credit.labels?.[r]}` : ''),
             );
           await writeFile(csv, lines.join('\n') + '\n');
@@ -377,7 +392,8 @@ async function main(): Promise<void> {
       } finally {
         await rm(tmp, { recursive: true, force: true });
       }
-      await svc.stop();
+      // With the console the service keeps running until Ctrl-C (the consumers go on scoring).
+      if (!svc.console) await svc.stop();
 
       // 7. Report
       const flags = await db('flags')
@@ -487,12 +503,30 @@ async function main(): Promise<void> {
           `  npx gensemble models list\n\n`,
       );
       void versions;
+      if (svc.console) {
+        say(
+          `the analyst console keeps running at ${svc.console.url} (token ${env.CONSOLE_TOKEN ? 'in CONSOLE_TOKEN' : consoleToken}); Ctrl-C stops the demo`,
+        );
+        await untilInterrupted();
+      } else {
+        process.stdout.write('Review them in the analyst console: npm run demo -- --console\n\n');
+      }
     } finally {
       await svc.stop();
     }
   } finally {
     await db.destroy();
   }
+}
+
+/** Resolves on Ctrl-C / SIGTERM (instead of the interrupt handler below, which exits 130). */
+function untilInterrupted(): Promise<void> {
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
 }
 
 let code = 0;
