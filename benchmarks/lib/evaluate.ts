@@ -46,6 +46,7 @@ export const SCORE_LABELS: Record<ScoreName, string> = {
   combined: 'combined z',
   typicality: 'typicality (Mahalanobis)',
   dose: 'DoSE (KDE over log p, rate, Var[, −log p − L])',
+  dose_or_known: 'DoSE OR supervised head (labels)',
 };
 
 /** NaN scores (a numerically broken record) count as maximally anomalous; returns how many there were. */
@@ -236,6 +237,8 @@ export function ruleNeedsComplexity(id: RuleId, ctx?: RuleContext): boolean {
  * is typ_logp_rate (same features and shrinkage as build.ts, fitted on the same calibration normals).
  */
 export function ruleIdOfEngineScore(score: ScoreName): RuleId {
+  // 'dose_or_known' needs labels, which the unsupervised candidate rules never see
+  if (score === 'dose_or_known') throw new Error("'dose_or_known' is not an unsupervised benchmark rule");
   return score === 'typicality' ? 'typ_logp_rate' : score;
 }
 

@@ -2,7 +2,11 @@ import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { parseFloatArg, parseIntArg, parseIntList } from '../cli.js';
-import { buildModel, defaultModelConfig, type ModelConfig } from '../model/build.js';
+import { buildModel, defaultModelConfig, type LabelledRecords, type ModelConfig } from '../model/build.js';
+import { loadCreditCardCsv } from '../data/credit.js';
+import { loadConfig } from '../config.js';
+import { openCliDb } from '../replay/db.js';
+import { reviewedTransactions } from '../store/labels.js';
 import { readRecords } from './inputs.js';
 import { InputError } from '../errors.js';
 import type { ModelKind } from '../engine/checkpoint.js';
@@ -33,6 +37,7 @@ interface TrainFlags {
   targetFpr: number;
   limit?: number;
   score?: ScoreName;
+  labels?: string;
   progress: boolean;
 }
 
@@ -91,13 +96,59 @@ export function register(program: Command): void {
         "the score the stream flags on (default: the kind's validated default, see BENCHMARKS.md)",
       ).choices([...SCORE_NAMES]),
     )
+    .option(
+      '--labels <source>',
+      "transactions: labelled records for a supervised head and the 'dose_or_known' score — 'db' (reviewed flags in PostgreSQL: fraud / not_fraud) or a Kaggle-format CSV (Class = label)",
+    )
     .option('--no-progress', 'no progress bar')
     .action(async (flags: TrainFlags) => {
       await runTrain(flags);
     });
 }
 
+/**
+ * The labelled records of --labels: 'db' reads the reviewed transaction flags (latest review: fraud →
+ * 1, not_fraud → 0, unsure left out; features from the flag payload), anything else is a Kaggle-format
+ * CSV whose Class column is the label. Throws one clear InputError when there are no labels or no
+ * frauds among them.
+ */
+export async function readLabels(kind: ModelKind, source: string): Promise<LabelledRecords> {
+  if (kind !== 'transactions')
+    throw new InputError('TRAIN_LABELS', `--labels is for --kind transactions, not ${kind}`);
+  let l: LabelledRecords;
+  let where: string;
+  if (source === 'db') {
+    where = '--labels db (reviewed transaction flags)';
+    const db = openCliDb(loadConfig(), 'gensemble-train');
+    try {
+      const r = await reviewedTransactions(db);
+      if (r.skipped > 0)
+        process.stderr.write(
+          `--labels db: ${r.skipped} reviewed flags lack the features in their payload; skipped\n`,
+        );
+      l = { raw: r.raw, n: r.n, labels: r.labels };
+    } finally {
+      await db.destroy();
+    }
+  } else {
+    where = `--labels ${source}`;
+    const c = await loadCreditCardCsv(source, { requireLabels: true });
+    if (!c.labels) throw new InputError('TRAIN_LABELS', `${where}: the file has no Class column`);
+    l = { raw: c.features.subarray(0, c.n * c.d), n: c.n, labels: c.labels.subarray(0, c.n) };
+  }
+  let frauds = 0;
+  for (const v of l.labels) if (v === 1) frauds++;
+  if (l.n === 0) throw new InputError('TRAIN_LABELS', `${where}: no labelled records (fraud or not fraud)`);
+  if (frauds === 0)
+    throw new InputError(
+      'TRAIN_LABELS',
+      `${where}: none of the ${l.n} labelled records is a fraud; the supervised head needs some`,
+    );
+  return l;
+}
+
 async function runTrain(f: TrainFlags): Promise<void> {
+  const labels = f.labels !== undefined ? await readLabels(f.kind, f.labels) : undefined;
   const rec = await readRecords(f.kind, f.data, f.limit);
   let raw = rec.raw;
   let n = rec.n;
@@ -151,6 +202,11 @@ async function runTrain(f: TrainFlags): Promise<void> {
   process.stderr.write(
     `training ${f.members} members × ${f.steps} steps on ${n} normal records (${rec.d} features)\n`,
   );
+  if (labels) {
+    let frauds = 0;
+    for (const v of labels.labels) frauds += v;
+    process.stderr.write(`labels: ${frauds} frauds, ${labels.n - frauds} normals (${f.labels})\n`);
+  }
   try {
     const res = await buildModel({
       kind: f.kind,
@@ -169,6 +225,7 @@ async function runTrain(f: TrainFlags): Promise<void> {
       bootstrap: f.bootstrap,
       targetFpr: f.targetFpr,
       ...(f.score !== undefined ? { score: f.score } : {}),
+      ...(labels ? { labels } : {}),
       outDir: resolve(f.out),
       onBackend: (m, detail) => {
         if (m === 0) process.stderr.write(`tfjs backend: ${detail}\n`);

@@ -20,6 +20,7 @@ import { paramShapes, shapeSize } from './params.js';
 import { OnnxScorer, type ScorerOptions } from './scorer.js';
 import { COMPONENT_SCORES, SCORE_NAMES, type CombinedRule, type TypicalityRule } from './score-rules.js';
 import { DOSE_STATISTICS, type DoseRule } from './dose.js';
+import { HEAD_STATISTICS, TAIL_MAX_POINTS, type LabelledRule } from './supervised-head.js';
 import { SPEC_VERSION, type EnsembleSpec, type MemberParams } from './spec.js';
 import type { Scorer, ScoreName, Threshold } from './types.js';
 
@@ -128,6 +129,40 @@ const doseSchema = z
     fittedOn: intPos,
   })
   .strict();
+const finite = z.number().finite();
+const tailSchema = z
+  .object({
+    points: z.array(finite).min(2).max(TAIL_MAX_POINTS),
+    n: intPos,
+    tau: z.number().positive(),
+  })
+  .strict()
+  .refine((t) => t.points.every((v, i) => i === 0 || t.points[i - 1] <= v), {
+    message: 'tail map: points must be sorted',
+  })
+  .refine((t) => t.points.length <= t.n, { message: 'tail map: more points than records' });
+const labelledSchema = z
+  .object({
+    head: z
+      .object({
+        inputDim: intPos,
+        mean: z.array(finite),
+        std: z.array(z.number().positive()),
+        weights: z.array(finite),
+        bias: finite,
+        l2: z.number().positive(),
+        positives: intPos,
+        negatives: intPos,
+      })
+      .strict()
+      .refine(
+        (h) => [h.mean, h.std, h.weights].every((a) => a.length === h.inputDim + HEAD_STATISTICS.length),
+        { message: 'labelled.head: mean, std and weights must hold inputDim + 3 values' },
+      ),
+    doseTail: tailSchema,
+    headTail: tailSchema,
+  })
+  .strict();
 const sha = z.string().regex(/^[0-9a-f]{64}$/);
 const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
   z.union([
@@ -159,6 +194,7 @@ export const manifestSchema = z
         combined: combinedSchema.optional(),
         typicality: typicalitySchema.optional(),
         dose: doseSchema.optional(),
+        labelled: labelledSchema.optional(),
       })
       .strict(),
     trainingConfig: z.record(z.string(), jsonValue),
@@ -194,7 +230,13 @@ export type CheckpointManifest = z.infer<typeof manifestSchema>;
 export interface SaveCheckpointOptions {
   kind: ModelKind;
   thresholds?: Threshold[];
-  scoreRule?: { score: ScoreName; combined?: CombinedRule; typicality?: TypicalityRule; dose?: DoseRule };
+  scoreRule?: {
+    score: ScoreName;
+    combined?: CombinedRule;
+    typicality?: TypicalityRule;
+    dose?: DoseRule;
+    labelled?: LabelledRule;
+  };
   trainingConfig?: Record<string, JsonValue>;
   dataFingerprint: string;
   /** A previously exported graph of exactly this spec (else it is exported here). */
@@ -352,6 +394,14 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const shapes = new Map(paramShapes(manifest.member));
   shapes.set('eps', [manifest.k, manifest.member.arch.latentDim]);
   const M = manifest.members.length;
+  const lab = manifest.scoreRule.labelled;
+  if (lab && lab.head.inputDim !== manifest.inputDim)
+    throw new CheckpointError(
+      dir,
+      `the supervised head takes ${lab.head.inputDim} raw values, the model ${manifest.inputDim}`,
+    );
+  if (lab && !manifest.scoreRule.dose)
+    throw new CheckpointError(dir, 'scoreRule.labelled needs scoreRule.dose');
   const typ = manifest.scoreRule.typicality;
   if (typ && typ.members !== M)
     throw new CheckpointError(

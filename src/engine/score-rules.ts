@@ -20,9 +20,10 @@
  */
 import { CalibrationError, ScoringInputError } from './errors.js';
 import { doseNeedsComplexity, doseScores, type DoseRule } from './dose.js';
+import { headLogits, unionScores, type LabelledRule } from './supervised-head.js';
 import type { ScoreBatch, ScoreName } from './types.js';
 
-export type ComponentScore = Exclude<ScoreName, 'combined' | 'typicality' | 'dose'>;
+export type ComponentScore = Exclude<ScoreName, 'combined' | 'typicality' | 'dose' | 'dose_or_known'>;
 /** Scores read straight off a ScoreBatch (the components of 'combined'). */
 export const COMPONENT_SCORES = [
   'neg_waic',
@@ -38,6 +39,7 @@ export const SCORE_NAMES = [
   'combined',
   'typicality',
   'dose',
+  'dose_or_known',
 ] as const satisfies readonly ScoreName[];
 
 /**
@@ -124,7 +126,7 @@ export function componentScore(batch: ScoreBatch, name: ComponentScore): Float64
 export function needsComplexity(name: ScoreName, rules: FittedRules = {}): boolean {
   if (name === 'neg_logp_ic') return true;
   if (name === 'combined') return (rules.combined?.components ?? []).some((c) => c.score === 'neg_logp_ic');
-  if (name === 'dose') return doseNeedsComplexity(rules.dose);
+  if (name === 'dose' || name === 'dose_or_known') return doseNeedsComplexity(rules.dose);
   return false;
 }
 
@@ -136,13 +138,16 @@ export interface FittedRules {
   combined?: CombinedRule | undefined;
   typicality?: TypicalityRule | undefined;
   dose?: DoseRule | undefined;
+  /** The supervised head and the tail maps of 'dose_or_known' (with `dose`). */
+  labelled?: LabelledRule | undefined;
 }
 
 /** Which fitted rule a derived score needs, or undefined for a score read straight off the batch. */
 export function missingRule(name: ScoreName, rules: FittedRules): string | undefined {
   if (name === 'combined' && !rules.combined) return 'combined';
   if (name === 'typicality' && !rules.typicality) return 'typicality';
-  if (name === 'dose' && !rules.dose) return 'dose';
+  if ((name === 'dose' || name === 'dose_or_known') && !rules.dose) return 'dose';
+  if (name === 'dose_or_known' && !rules.labelled) return 'labelled';
   return undefined;
 }
 
@@ -155,6 +160,12 @@ export function anomalyScores(batch: ScoreBatch, name: ScoreName, rules: FittedR
   if (name === 'dose') {
     if (!rules.dose) throw new ScoringInputError("score 'dose' needs a fitted DoseRule");
     return doseScores(batch, rules.dose);
+  }
+  if (name === 'dose_or_known') {
+    // "novel OR known-fraud-like": max of the two scores' −log tail probabilities on normal records
+    if (!rules.dose || !rules.labelled)
+      throw new ScoringInputError("score 'dose_or_known' needs a fitted DoseRule and LabelledRule");
+    return unionScores(rules.labelled, doseScores(batch, rules.dose), headLogits(batch, rules.labelled.head));
   }
   if (name !== 'combined') {
     if (!(COMPONENT_SCORES as readonly ScoreName[]).includes(name))

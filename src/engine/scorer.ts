@@ -184,6 +184,7 @@ export class OnnxScorer implements Scorer {
       for (const name of OUTPUT_NAMES) (res[name] as ort.Tensor).dispose?.();
     }
     if (complexity) out.complexity = complexity;
+    out.input = x;
     return out;
   }
 

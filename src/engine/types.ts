@@ -24,6 +24,11 @@ export interface ScoreBatch {
    * with `inputComplexity: true`; needed by the 'neg_logp_ic' score.
    */
   complexity?: Float32Array;
+  /**
+   * The raw records this batch scored, row-major [n, inputDim] (the caller's array, not a copy), set
+   * by OnnxScorer; needed by the supervised head of 'dose_or_known'.
+   */
+  input?: Float32Array;
 }
 
 /** Names of the per-record anomaly scores ("higher = more anomalous"). */
@@ -36,7 +41,8 @@ export type ScoreName =
   | 'neg_logp_ic'
   | 'combined'
   | 'typicality'
-  | 'dose';
+  | 'dose'
+  | 'dose_or_known';
 
 /** Scores a batch of RAW records (the feature transform is part of the model). */
 export interface Scorer {

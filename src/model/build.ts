@@ -33,7 +33,9 @@ import {
   type TypicalityRule,
 } from '../engine/score-rules.js';
 import { makeMafPrior } from '../engine/vae.js';
+import { fitSupervisedHead, fitTailMap, headLogits, type LabelledRule } from '../engine/supervised-head.js';
 import {
+  doseScores,
   DOSE_STATISTICS_FRAMES,
   DOSE_STATISTICS_TABULAR,
   fitDoseRule,
@@ -106,11 +108,26 @@ export interface BuildModelOptions {
    * each chosen on validation data only by the benchmarks (BENCHMARKS.md).
    */
   score?: ScoreName;
+  /**
+   * Labelled raw records (reviewed flags: frauds and confirmed normals). When given, a supervised head
+   * is fitted on them plus training normals, the manifest gets scoreRule.labelled and a threshold for
+   * 'dose_or_known', which becomes the model's score unless `score` is given.
+   */
+  labels?: LabelledRecords;
+  /** Most training normals (a seeded subsample) the supervised head is fitted on. Default 20,000. */
+  headNormals?: number;
   concurrency?: number;
   outDir: string;
   scorer?: ScorerOptions;
   onProgress?: (member: number, event: TrainProgress) => void;
   onBackend?: (member: number, detail: string) => void;
+}
+
+/** Raw records with labels for the supervised head: 1 = fraud, 0 = confirmed normal. */
+export interface LabelledRecords {
+  raw: Float32Array;
+  n: number;
+  labels: Uint8Array;
 }
 
 export interface BuildModelResult {
@@ -122,6 +139,8 @@ export interface BuildModelResult {
   typicality: TypicalityRule | undefined;
   /** The density-of-states rule (the default score), fitted on the calibration normals. */
   dose: DoseRule;
+  /** The supervised head and tail maps of 'dose_or_known', when labels were given. */
+  labelled: LabelledRule | undefined;
   /** Scores of the calibration normals (for reports). */
   calibration: ScoreBatch;
   trainMs: number;
@@ -197,6 +216,9 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
       `model expects ${dataDim(config.arch)} inputs per record, data has ${d}`,
     );
   const seed = o.seed ?? 0;
+  if (o.labels) checkLabels(o.labels, d);
+  if (o.score === 'dose_or_known' && !o.labels)
+    throw new InputError('BUILD_SCORE', "score 'dose_or_known' needs labels (labelled frauds and normals)");
   const split = buildSplit(n, seed, o.validationFraction, o.calibrationFraction);
   const nTrain = split.train.length;
   const nVal = split.validation.length;
@@ -247,9 +269,20 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   });
   let calibration: ScoreBatch;
   let validationScores: ScoreBatch;
+  let headRows: { normals: ScoreBatch; labelled: ScoreBatch; normalRaw: Float32Array } | undefined;
   try {
     calibration = await scorer.scoreBatch(calRaw, nCal);
     validationScores = await scorer.scoreBatch(valRaw, nVal);
+    if (o.labels) {
+      // the head's normals: a seeded subsample of the TRAINING normals (never validation/calibration)
+      const take = Math.min(nTrain, o.headNormals ?? 20_000);
+      const normalRaw = takeRows(trainRaw, d, permutation(nTrain, seed ^ 0x4ead).subarray(0, take));
+      headRows = {
+        normalRaw,
+        normals: await scorer.scoreBatch(normalRaw, take),
+        labelled: await scorer.scoreBatch(o.labels.raw, o.labels.n),
+      };
+    }
   } finally {
     await scorer.close();
   }
@@ -263,15 +296,33 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   // early-stopping step), NOT on the calibration records: a kernel density evaluated at its own support
   // points is biased toward "typical" in the tails, which would put the threshold below the target FPR.
   const dose = fitDoseRule(nVal >= 10 ? validationScores : calibration, doseStatisticsFor(o.kind));
-  const rules = { combined, typicality, dose };
+  let labelled: LabelledRule | undefined;
+  if (o.labels && headRows) {
+    const head = fitSupervisedHead(
+      [
+        { raw: headRows.normalRaw, batch: headRows.normals, labels: new Uint8Array(headRows.normals.n) },
+        { raw: o.labels.raw, batch: headRows.labelled, labels: o.labels.labels },
+      ],
+      d,
+    );
+    // the tail maps on the same held-out normals as the dose densities; the threshold on calibration
+    const tailOn = nVal >= 10 ? validationScores : calibration;
+    labelled = {
+      head,
+      doseTail: fitTailMap(doseScores(tailOn, dose)),
+      headTail: fitTailMap(headLogits(tailOn, head)),
+    };
+  }
+  const rules = { combined, typicality, dose, labelled };
   const targetFpr = o.targetFpr ?? 0.01;
   const available = (s: ScoreName): boolean =>
     (s !== 'typicality' || typicality !== undefined) &&
+    (s !== 'dose_or_known' || labelled !== undefined) &&
     (!needsComplexity(s, rules) || calibration.complexity !== undefined);
   const thresholds = SCORE_NAMES.filter(available).map((s) =>
     calibrateThreshold(anomalyScores(calibration, s, rules), targetFpr, s),
   );
-  const score = o.score ?? defaultScoreFor(o.kind);
+  const score = o.score ?? (labelled ? 'dose_or_known' : defaultScoreFor(o.kind));
   if (score === 'typicality' && !typicality)
     throw new InputError(
       'BUILD_TOO_FEW',
@@ -299,11 +350,26 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     bestValIwae: trained.histories.map((h) => h.bestValIwae),
     trainMs: Math.round(trained.elapsedMs),
     doseFittedOn: nVal >= 10 ? 'validation' : 'calibration',
+    ...(labelled
+      ? {
+          labels: {
+            frauds: labelled.head.positives,
+            normals: labelled.head.negatives,
+            labelledNormals: o.labels ? o.labels.n - countOnes(o.labels.labels) : 0,
+          },
+        }
+      : {}),
   };
   const manifest = await saveCheckpoint(o.outDir, spec, {
     kind: o.kind,
     thresholds,
-    scoreRule: { score, combined, ...(typicality ? { typicality } : {}), dose },
+    scoreRule: {
+      score,
+      combined,
+      ...(typicality ? { typicality } : {}),
+      dose,
+      ...(labelled ? { labelled } : {}),
+    },
     trainingConfig,
     dataFingerprint: dataFingerprint(raw),
     onnxBytes,
@@ -315,7 +381,27 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     combined,
     typicality,
     dose,
+    labelled,
     calibration,
     trainMs: trained.elapsedMs,
   };
+}
+
+function countOnes(y: Uint8Array): number {
+  let c = 0;
+  for (const v of y) if (v === 1) c++;
+  return c;
+}
+
+/** Labels must be d values per record, 0 or 1, with at least one fraud. */
+function checkLabels(l: LabelledRecords, d: number): void {
+  if (l.raw.length !== l.n * d || l.labels.length !== l.n)
+    throw new InputError(
+      'BUILD_LABELS',
+      `labels: ${l.raw.length} values and ${l.labels.length} labels for ${l.n} records of ${d}`,
+    );
+  for (const v of l.labels)
+    if (v !== 0 && v !== 1) throw new InputError('BUILD_LABELS', `labels must be 0 or 1, got ${v}`);
+  if (countOnes(l.labels) === 0)
+    throw new InputError('BUILD_LABELS', `no frauds among the ${l.n} labelled records: the head needs some`);
 }

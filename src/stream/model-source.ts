@@ -163,6 +163,7 @@ export class ModelSource {
       combined: manifest.scoreRule.combined,
       typicality: manifest.scoreRule.typicality,
       dose: manifest.scoreRule.dose,
+      labelled: manifest.scoreRule.labelled,
     };
     const missing = missingRule(score, rules);
     if (missing)
