@@ -99,6 +99,14 @@ export interface BuildModelOptions {
   bootstrap?: boolean;
   /** Fraction of records for validation (early stopping). Default 0.1. */
   validationFraction?: number;
+  /** Validation IWAE (early stopping) every this many steps. Default 200 (the trainer's). */
+  validateEvery?: number;
+  /**
+   * Early stopping evaluates at most this many validation records (the first of the seeded split;
+   * default: all). The dose densities are still fitted on the whole validation split. A conv VAE's
+   * validation IWAE-16 over 5,500 records costs ~100 s per evaluation here.
+   */
+  earlyStopRecords?: number;
   /** Fraction of records held out for threshold calibration. Default 0.1. */
   calibrationFraction?: number;
   /** Target false-positive rate of the stored thresholds. Default 0.01. */
@@ -241,14 +249,16 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     learningRate: o.learningRate ?? 1e-3,
     beta: o.beta ?? 1,
     ...(o.warmupSteps ? { betaStart: 0, warmupSteps: o.warmupSteps } : {}),
+    ...(o.validateEvery !== undefined ? { validateEvery: o.validateEvery } : {}),
   };
+  const nStop = Math.min(nVal, o.earlyStopRecords ?? nVal);
   const trained = await trainEnsemble(member, applyTransform(transform, trainRaw, nTrain, d), nTrain, {
     members,
     seed,
     k,
     bootstrap: o.bootstrap ?? false,
     train,
-    validation: { data: applyTransform(transform, valRaw, nVal, d), n: nVal },
+    validation: { data: applyTransform(transform, valRaw.subarray(0, nStop * d), nStop, d), n: nStop },
     ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.onBackend ? { onBackend: (m: number, detail: string) => o.onBackend?.(m, detail) } : {}),
@@ -342,6 +352,8 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     learningRate: train.learningRate ?? null,
     beta: train.beta ?? null,
     warmupSteps: o.warmupSteps ?? 0,
+    validateEvery: o.validateEvery ?? 200,
+    earlyStopRecords: nStop,
     bootstrap: o.bootstrap ?? false,
     nTrain,
     nValidation: nVal,
