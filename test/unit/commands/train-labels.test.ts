@@ -1,0 +1,178 @@
+/**
+ * `gensemble train --labels <file.csv>` on the real credit subset: the manifest gets the supervised
+ * head and the 'dose_or_known' score with its own threshold, and `gensemble score` computes exactly
+ * max(r_dose, r_head) — checked against float64 references written independently of the engine
+ * (kernel density over every support point, the head's linear predictor, the tail map's formula).
+ * Labels without a fraud are refused with one line.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  bruteDose,
+  bruteHeadLogit,
+  bruteTailR,
+  readCreditRows,
+  type DensityJson,
+  type HeadJson,
+  type TailJson,
+} from '../../helpers/labels-reference.js';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '../../..');
+const bin = join(root, 'bin/gensemble.js');
+const dataDir = process.env.GENSEMBLE_DATA_DIR ?? resolve(root, '../shared/datasets');
+const csv = join(dataDir, 'creditcard/creditcard-subset.csv.gz');
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [bin, ...args], { cwd: root, timeout: 120_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return {
+      code: typeof err.code === 'number' ? err.code : -1,
+      stdout: err.stdout ?? '',
+      stderr: err.stderr ?? '',
+    };
+  }
+}
+
+interface Manifest {
+  scoreRule: {
+    score: string;
+    dose: { densities: DensityJson[] };
+    labelled: { head: HeadJson; doseTail: TailJson; headTail: TailJson };
+  };
+  thresholds: Array<{ score: string; value: number }>;
+  trainingConfig: { nTrain: number; labels?: { frauds: number; normals: number; labelledNormals: number } };
+}
+
+describe('gensemble train --labels <file.csv> (real credit-card data)', () => {
+  let dir: string;
+  let labelsCsv: string;
+  const FRAUDS = 60;
+  const NORMALS = 200;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gensemble-labels-'));
+    // labels from rows the model does not train on (it reads the first 4,000 rows)
+    const { header, rows } = readCreditRows(csv);
+    const later = rows.slice(4000);
+    const frauds = later.filter((r) => r[30].replace(/"/g, '') === '1').slice(0, FRAUDS);
+    const normals = later.filter((r) => r[30].replace(/"/g, '') === '0').slice(0, NORMALS);
+    labelsCsv = join(dir, 'labels.csv');
+    await writeFile(
+      labelsCsv,
+      [header, ...[...frauds, ...normals].map((r) => r.join(','))].join('\n') + '\n',
+    );
+    await writeFile(
+      join(dir, 'no-fraud.csv'),
+      [header, ...normals.map((r) => r.join(','))].join('\n') + '\n',
+    );
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("trains the head, makes 'dose_or_known' the score, and `score` computes max(r_dose, r_head)", async () => {
+    const model = join(dir, 'model');
+    const small = ['--members', '2', '--steps', '40', '--limit', '4000', '--no-progress'];
+    const t = await cli([
+      'train',
+      '--kind',
+      'transactions',
+      '--data',
+      csv,
+      '--out',
+      model,
+      ...small,
+      '--labels',
+      labelsCsv,
+    ]);
+    expect(t.stderr + t.stdout).toContain(`labels: ${FRAUDS} frauds, ${NORMALS} normals`);
+    expect(t.code).toBe(0);
+    expect(t.stdout).toMatch(/flag rule: dose_or_known > /);
+    const m = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as Manifest;
+    expect(m.scoreRule.score).toBe('dose_or_known');
+    const { head, doseTail, headTail } = m.scoreRule.labelled;
+    expect(head.inputDim).toBe(30);
+    expect(head.weights).toHaveLength(33);
+    expect(head.positives).toBe(FRAUDS);
+    // every training normal of the build's train split (≈ 4,000 − 10 % − 10 %) + the labelled normals
+    const nTrain = m.trainingConfig.nTrain;
+    expect(nTrain).toBeGreaterThan(3150);
+    expect(head.negatives).toBe(nTrain + NORMALS);
+    expect(m.trainingConfig.labels).toEqual({
+      frauds: FRAUDS,
+      normals: nTrain + NORMALS,
+      labelledNormals: NORMALS,
+    });
+    // the tail maps are fitted on the validation split (400 records: every score kept)
+    expect(doseTail.n).toBe(400);
+    expect(doseTail.points).toHaveLength(400);
+    expect(headTail.n).toBe(400);
+    const th = m.thresholds.find((x) => x.score === 'dose_or_known');
+    expect(th).toBeDefined();
+    expect(m.thresholds.find((x) => x.score === 'dose')).toBeDefined();
+
+    const out = join(dir, 'scores.csv');
+    const s = await cli(['score', '--model', model, '--input', labelsCsv, '--out', out]);
+    expect(s.code).toBe(0);
+    const lines = (await readFile(out, 'utf8')).trim().split('\n');
+    expect(lines[0]).toBe('id,label,logp_0,logp_1,rate_0,rate_1,logp_mean,logp_var,waic,rate,score,flagged');
+    const rawRows = readCreditRows(labelsCsv).rows;
+    let flaggedF = 0;
+    let flaggedN = 0;
+    let headWins = 0;
+    lines.slice(1).forEach((line, i) => {
+      const c = line.split(',').map(Number);
+      const [, label, , , , , mean, v, , rate, score, flagged] = c;
+      // raw features as the scorer saw them (float32)
+      const raw = rawRows[i].slice(0, 30).map((x) => Math.fround(Number(x)));
+      const dose = bruteDose(m.scoreRule.dose.densities, { neg_logp: -mean, rate, logp_var: v });
+      const logit = bruteHeadLogit(head, raw, -mean, rate, v);
+      const rd = bruteTailR(doseTail, dose);
+      const rh = bruteTailR(headTail, logit);
+      if (rh > rd) headWins++;
+      expect(Math.abs(score - Math.max(rd, rh))).toBeLessThan(2e-3 * Math.max(1, Math.abs(score)));
+      expect(flagged).toBe(score > th!.value ? 1 : 0);
+      if (label === 1) flaggedF += flagged;
+      else flaggedN += flagged;
+    });
+    expect(headWins).toBeGreaterThan(0);
+    // the labelled frauds are caught far more often than the labelled normals
+    expect(flaggedF / FRAUDS).toBeGreaterThan(0.8);
+    expect(flaggedF / FRAUDS).toBeGreaterThan(flaggedN / NORMALS + 0.5);
+  }, 180_000);
+
+  it('labels without a fraud: one clear error line, no checkpoint', async () => {
+    const model = join(dir, 'model-nofraud');
+    const t = await cli([
+      'train',
+      '--kind',
+      'transactions',
+      '--data',
+      csv,
+      '--out',
+      model,
+      '--members',
+      '1',
+      '--steps',
+      '5',
+      '--limit',
+      '500',
+      '--no-progress',
+      '--labels',
+      join(dir, 'no-fraud.csv'),
+    ]);
+    expect(t.code).toBe(1);
+    const errs = t.stderr.split('\n').filter((l) => /error/.test(l));
+    expect(errs).toHaveLength(1);
+    expect(errs[0]).toMatch(/none of the 200 labelled records is a fraud.*\[TRAIN_LABELS\]/);
+    expect(t.stderr).not.toMatch(/\n\s+at /);
+    await expect(readFile(join(model, 'manifest.json'))).rejects.toThrow();
+  }, 60_000);
+});
