@@ -14,6 +14,7 @@ import {
   type LabelledRule,
 } from '../../src/engine/supervised-head.js';
 import type { ScoreBatch } from '../../src/engine/types.js';
+import { headColumnsFor } from '../../src/model/build.js';
 import { auroc } from '../../src/metrics/index.js';
 
 /** Row indices of the `k` largest scores (ties: lower index first), in descending score order. */
@@ -104,7 +105,8 @@ export function concatBatches(bs: readonly ScoreBatch[]): ScoreBatch {
 }
 
 /**
- * The LabelledRule buildModel would fit: head on `headNormals` (label 0) + `reviews`; tail maps of the
+ * The LabelledRule buildModel would fit (head columns: all but Time): head on `headNormals` (label 0) +
+ * `reviews`; tail maps of the
  * dose score and of the head logit on `tailNormals` (build.ts's validation normals).
  */
 export function fitLabelledRuleOn(
@@ -120,6 +122,7 @@ export function fitLabelledRuleOn(
       { raw: need(reviews.batch, 'reviews'), batch: reviews.batch, labels: reviews.labels },
     ],
     d,
+    { columns: headColumnsFor('transactions', d) },
   );
   return {
     head,

@@ -146,6 +146,7 @@ const labelledSchema = z
     head: z
       .object({
         inputDim: intPos,
+        columns: z.array(z.number().int().nonnegative()),
         mean: z.array(finite),
         std: z.array(z.number().positive()),
         weights: z.array(finite),
@@ -156,8 +157,13 @@ const labelledSchema = z
       })
       .strict()
       .refine(
-        (h) => [h.mean, h.std, h.weights].every((a) => a.length === h.inputDim + HEAD_STATISTICS.length),
-        { message: 'labelled.head: mean, std and weights must hold inputDim + 3 values' },
+        (h) =>
+          h.columns.every((j) => j < h.inputDim) &&
+          [h.mean, h.std, h.weights].every((a) => a.length === h.columns.length + HEAD_STATISTICS.length),
+        {
+          message:
+            'labelled.head: columns must be < inputDim; mean, std and weights must hold columns + 3 values',
+        },
       ),
     doseTail: tailSchema,
     headTail: tailSchema,

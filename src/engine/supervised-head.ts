@@ -2,7 +2,7 @@
  * The supervised head of "labels feed the next model" (issue 13, item 3), pure float64 JS.
  *
  * Head: an L2-regularised logistic regression on a per-record feature vector
- *   [raw features of the record (d values), −mean log p, mean rate, Var log p]
+ *   [the record's raw values in `columns`, −mean log p, mean rate, Var log p]
  * standardised with the mean / std of the rows it was fitted on, with class weights that give frauds
  * and normals equal total weight. Fitted by Newton's method (IRLS) with step halving: deterministic,
  * and the penalty makes the objective strictly concave, so the maximiser is unique even when the
@@ -25,10 +25,15 @@ export const TAIL_MAX_POINTS = 1024;
 export interface SupervisedHead {
   /** Raw values per record (the model's inputDim). */
   inputDim: number;
-  /** Mean / std (population; a zero std stored as 1) of the d + 3 features on the fitting rows. */
+  /**
+   * Which raw columns enter the head (indices < inputDim). A transaction's Time is left out: labels come
+   * from flags, which are always newer than the training normals, so Time alone would separate them.
+   */
+  columns: number[];
+  /** Mean / std (population; a zero std stored as 1) of the c + 3 features on the fitting rows. */
   mean: number[];
   std: number[];
-  /** Coefficients on the standardised features (d + 3) and the intercept. */
+  /** Coefficients on the standardised features (c + 3) and the intercept. */
   weights: number[];
   bias: number;
   /** The L2 penalty λ (on `weights`, not the intercept). */
@@ -59,19 +64,36 @@ export interface LabelledRule {
 
 // ------------------------------------------------------------------ features
 
-/** The d + 3 unstandardised head features of each record, row-major float64 [n, d + 3]. */
-export function headFeatures(raw: ArrayLike<number>, batch: ScoreBatch, d: number): Float64Array {
+/** All raw columns 0..d−1. */
+export function allColumns(d: number): number[] {
+  return Array.from({ length: d }, (_, j) => j);
+}
+
+/**
+ * The c + 3 unstandardised head features of each record (c = columns.length), row-major float64
+ * [n, c + 3]: the raw values in `columns`, then −mean log p, mean rate, Var log p.
+ */
+export function headFeatures(
+  raw: ArrayLike<number>,
+  batch: ScoreBatch,
+  d: number,
+  columns: readonly number[] = allColumns(d),
+): Float64Array {
   const n = batch.n;
   if (raw.length !== n * d)
     throw new ScoringInputError(`head features: ${raw.length} raw values for ${n} records of ${d}`);
-  const p = d + HEAD_STATISTICS.length;
+  const c = columns.length;
+  for (const j of columns)
+    if (!(Number.isInteger(j) && j >= 0 && j < d))
+      throw new ScoringInputError(`head features: column ${j} is not in 0..${d - 1}`);
+  const p = c + HEAD_STATISTICS.length;
   const out = new Float64Array(n * p);
   for (let i = 0; i < n; i++) {
     const o = i * p;
-    for (let j = 0; j < d; j++) out[o + j] = raw[i * d + j];
-    out[o + d] = -batch.logpMean[i];
-    out[o + d + 1] = batch.rate[i];
-    out[o + d + 2] = batch.logpVar[i];
+    for (let k = 0; k < c; k++) out[o + k] = raw[i * d + columns[k]];
+    out[o + c] = -batch.logpMean[i];
+    out[o + c + 1] = batch.rate[i];
+    out[o + c + 2] = batch.logpVar[i];
   }
   return out;
 }
@@ -79,6 +101,8 @@ export function headFeatures(raw: ArrayLike<number>, batch: ScoreBatch, d: numbe
 // ------------------------------------------------------------------ logistic regression
 
 export interface HeadFitOptions {
+  /** Raw columns the head uses (fitSupervisedHead). Default: all. */
+  columns?: readonly number[];
   /** L2 penalty λ on the standardised coefficients. Default 1. */
   l2?: number;
   /** Newton iterations at most. Default 100. */
@@ -294,7 +318,8 @@ export function fitSupervisedHead(
   inputDim: number,
   opts: HeadFitOptions = {},
 ): SupervisedHead {
-  const p = inputDim + HEAD_STATISTICS.length;
+  const columns = [...(opts.columns ?? allColumns(inputDim))];
+  const p = columns.length + HEAD_STATISTICS.length;
   const n = rows.reduce((a, r) => a + r.batch.n, 0);
   const x = new Float64Array(n * p);
   const y = new Uint8Array(n);
@@ -302,7 +327,7 @@ export function fitSupervisedHead(
   for (const r of rows) {
     if (r.labels.length !== r.batch.n)
       throw new CalibrationError(`head: ${r.labels.length} labels for ${r.batch.n} records`);
-    x.set(headFeatures(r.raw, r.batch, inputDim), o * p);
+    x.set(headFeatures(r.raw, r.batch, inputDim, columns), o * p);
     for (let i = 0; i < r.batch.n; i++) y[o + i] = r.labels[i] ? 1 : 0;
     o += r.batch.n;
   }
@@ -311,6 +336,7 @@ export function fitSupervisedHead(
   for (const v of y) positives += v;
   return {
     inputDim,
+    columns,
     mean: fit.mean,
     std: fit.std,
     weights: fit.weights,
@@ -327,11 +353,11 @@ export function headLogits(batch: ScoreBatch, head: SupervisedHead, raw = batch.
     throw new ScoringInputError(
       'the supervised head needs the raw records of the batch (ScoreBatch.input, set by OnnxScorer)',
     );
-  if (head.weights.length !== head.inputDim + HEAD_STATISTICS.length)
+  if (head.weights.length !== head.columns.length + HEAD_STATISTICS.length)
     throw new ScoringInputError(
-      `supervised head: ${head.weights.length} weights for inputDim ${head.inputDim}`,
+      `supervised head: ${head.weights.length} weights for ${head.columns.length} columns`,
     );
-  return logisticLogits(headFeatures(raw, batch, head.inputDim), batch.n, head);
+  return logisticLogits(headFeatures(raw, batch, head.inputDim, head.columns), batch.n, head);
 }
 
 // ------------------------------------------------------------------ tail maps

@@ -180,6 +180,16 @@ export function doseStatisticsFor(kind: ModelKind): typeof DOSE_STATISTICS_FRAME
   return kind === 'frames' ? DOSE_STATISTICS_FRAMES : DOSE_STATISTICS_TABULAR;
 }
 
+/**
+ * The raw columns the supervised head uses: every column but a transaction's Time (column 0). Labels
+ * come from flags, always newer than the training normals the head also sees, so Time alone would
+ * separate "fraud" from "normal" and flag every recent record.
+ */
+export function headColumnsFor(kind: ModelKind, d: number): number[] {
+  const all = Array.from({ length: d }, (_, j) => j);
+  return kind === 'transactions' ? all.slice(1) : all;
+}
+
 /** Row indices of buildModel's seeded train / validation (early stopping) / calibration split. */
 export interface BuildSplit {
   train: Uint32Array;
@@ -314,6 +324,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
         { raw: o.labels.raw, batch: headRows.labelled, labels: o.labels.labels },
       ],
       d,
+      { columns: headColumnsFor(o.kind, d) },
     );
     // the tail maps on the same held-out normals as the dose densities; the threshold on calibration
     const tailOn = nVal >= 10 ? validationScores : calibration;

@@ -18,6 +18,7 @@ export interface TailJson {
 }
 export interface HeadJson {
   inputDim: number;
+  columns: number[];
   mean: number[];
   std: number[];
   weights: number[];
@@ -38,7 +39,7 @@ export function bruteDose(densities: DensityJson[], stats: Record<string, number
   return densities.reduce((a, d) => a + bruteNegLogKde(d, stats[d.stat]), 0);
 }
 
-/** bias + Σ w_j (f_j − mean_j)/std_j over [raw..., −log p, rate, Var log p]. */
+/** bias + Σ w_j (f_j − mean_j)/std_j over [raw[columns]..., −log p, rate, Var log p]. */
 export function bruteHeadLogit(
   h: HeadJson,
   raw: ArrayLike<number>,
@@ -46,7 +47,7 @@ export function bruteHeadLogit(
   rate: number,
   v: number,
 ): number {
-  const f = [...Array.from(raw), negLogp, rate, v];
+  const f = [...h.columns.map((j) => raw[j]), negLogp, rate, v];
   let eta = h.bias;
   for (let j = 0; j < f.length; j++) eta += (h.weights[j] * (f[j] - h.mean[j])) / h.std[j];
   return eta;

@@ -150,14 +150,15 @@ describe('credit benchmark: labelled-row helpers', () => {
     const valN = normal();
     const testN = normal();
     // known frauds: raw features far out in two directions (two blobs); the novel blob elsewhere
+    // (column 0 plays the transaction's Time, which the head leaves out)
     const valF = concatBatches([
-      batch(30, d, (j) => (j === 0 ? 8 : 0)),
       batch(30, d, (j) => (j === 1 ? 8 : 0)),
+      batch(30, d, (j) => (j === 2 ? 8 : 0)),
     ]);
     const testF = concatBatches([
-      batch(50, d, (j) => (j === 0 ? 8 : 0)),
       batch(50, d, (j) => (j === 1 ? 8 : 0)),
-      batch(50, d, (j) => (j === 2 ? -8 : 0)),
+      batch(50, d, (j) => (j === 2 ? 8 : 0)),
+      batch(50, d, (j) => (j === 3 ? -8 : 0)),
     ]);
     const dose = fitDoseRule(tailN, ['neg_logp', 'rate', 'logp_var']);
     const r = novelFraudResult({

@@ -99,7 +99,9 @@ describe('gensemble train --labels <file.csv> (real credit-card data)', () => {
     expect(m.scoreRule.score).toBe('dose_or_known');
     const { head, doseTail, headTail } = m.scoreRule.labelled;
     expect(head.inputDim).toBe(30);
-    expect(head.weights).toHaveLength(33);
+    // every raw column but Time, then −log p, rate, Var log p
+    expect(head.columns).toEqual(Array.from({ length: 29 }, (_, j) => j + 1));
+    expect(head.weights).toHaveLength(32);
     expect(head.positives).toBe(FRAUDS);
     // every training normal of the build's train split (≈ 4,000 − 10 % − 10 %) + the labelled normals
     const nTrain = m.trainingConfig.nTrain;
