@@ -238,8 +238,10 @@ export interface NovelSplit {
 
 /**
  * The novel-fraud split: k-means over ALL frauds of the split (validation rows then test rows, raw
- * features standardised over those frauds); c* = the cluster with the fewest validation frauds (ties:
- * more test frauds, then the lower index).
+ * features standardised over those frauds); c* = among the clusters holding at least `minShare` of
+ * the split's frauds, the one with the fewest validation frauds (ties: more test frauds, then the
+ * lower index). The size floor keeps an outlier cluster of one or two frauds (k-means isolates the
+ * extreme ones) from becoming the "novel" test set.
  */
 export function novelFraudSplit(
   validationRaw: Float32Array,
@@ -247,6 +249,7 @@ export function novelFraudSplit(
   d: number,
   seed: number,
   k = 4,
+  minShare = 0.1,
 ): NovelSplit {
   const nV = validationRaw.length / d;
   const nT = testRaw.length / d;
@@ -262,8 +265,13 @@ export function novelFraudSplit(
     if (i < nV) sizes[assign[i]].validation++;
     else sizes[assign[i]].test++;
   }
-  let cluster = 0;
-  for (let j = 1; j < k; j++) {
+  const eligible = sizes
+    .map((z, j) => ({ j, total: z.validation + z.test }))
+    .filter((z) => z.total >= minShare * n)
+    .map((z) => z.j);
+  // at least one cluster holds ≥ 1/k of the frauds, so with minShare ≤ 1/k the list is never empty
+  let cluster = eligible.length > 0 ? eligible[0] : 0;
+  for (const j of eligible.length > 0 ? eligible : sizes.map((_, i) => i)) {
     const a = sizes[j];
     const b = sizes[cluster];
     if (a.validation < b.validation || (a.validation === b.validation && a.test > b.test)) cluster = j;

@@ -134,6 +134,28 @@ describe('credit benchmark: labelled-row helpers', () => {
     expect(s.novelTest).toEqual(Array.from({ length: 20 }, (_, i) => 60 + i));
   });
 
+  it('novelFraudSplit never holds back an outlier cluster smaller than 10 % of the frauds', () => {
+    const d = 3;
+    const at = (b: number) => (j: number) => (j === b ? 40 : 0);
+    const rowsOf = (counts: number[]): Float32Array => {
+      const parts = counts.map((c, b) => batch(c, d, at(b)).input!);
+      const out = new Float32Array(parts.reduce((a, q) => a + q.length, 0));
+      let o = 0;
+      for (const q of parts) {
+        out.set(q, o);
+        o += q.length;
+      }
+      return out;
+    };
+    const val = rowsOf([10, 12, 3]);
+    // one far outlier among the test frauds (its own cluster: 0 validation frauds, 1 of 86 frauds)
+    const test = new Float32Array([...rowsOf([20, 20, 20]), 900, -900, 900]);
+    const s = novelFraudSplit(val, test, d, 5);
+    expect(s.sizes.some((z) => z.validation === 0 && z.test === 1)).toBe(true);
+    expect(s.sizes[s.cluster]).toEqual({ validation: 3, test: 20 });
+    expect(s.novelTest).toEqual(Array.from({ length: 20 }, (_, i) => 40 + i));
+  });
+
   it('recallAtCalibratedFpr: the threshold of calibrate.ts, positives strictly above it (NaN flagged)', () => {
     const cal = Array.from({ length: 100 }, (_, i) => i); // 1 % → value = 98
     const r = recallAtCalibratedFpr(cal, [97, 98, 98.5, 200, NaN], 0.01);
