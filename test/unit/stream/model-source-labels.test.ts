@@ -13,6 +13,7 @@ import { buildModel, type BuildModelResult } from '../../../src/model/build.js';
 import { ModelSource } from '../../../src/stream/model-source.js';
 import { anomalyScores } from '../../../src/engine/score-rules.js';
 import { flaggedFraction } from '../../../src/engine/calibrate.js';
+import { manifestSchema } from '../../../src/engine/checkpoint.js';
 
 const root = resolve(import.meta.dirname, '../../..');
 const dataDir = process.env.GENSEMBLE_DATA_DIR ?? resolve(root, '../shared/datasets');
@@ -88,4 +89,21 @@ describe("ModelSource with a 'dose_or_known' manifest", () => {
       await src.close();
     }
   }, 60_000);
+
+  it('the manifest schema checks scoreRule.labelled (strict, lengths, columns, sorted tail points)', () => {
+    const ok = JSON.parse(JSON.stringify(built.manifest)) as Record<string, unknown>;
+    expect(manifestSchema.safeParse(ok).success).toBe(true);
+    const bad = (edit: (l: Record<string, Record<string, unknown>>) => void): boolean => {
+      const m = JSON.parse(JSON.stringify(built.manifest)) as {
+        scoreRule: { labelled: Record<string, Record<string, unknown>> };
+      };
+      edit(m.scoreRule.labelled);
+      return manifestSchema.safeParse(m).success;
+    };
+    expect(bad((l) => (l.head.weights as number[]).pop())).toBe(false);
+    expect(bad((l) => (l.head.columns = [...(l.head.columns as number[]).slice(1), 30]))).toBe(false);
+    expect(bad((l) => (l.head.extra = 1))).toBe(false);
+    expect(bad((l) => (l.doseTail.points as number[]).reverse())).toBe(false);
+    expect(bad((l) => (l.headTail.tau = 0))).toBe(false);
+  });
 });
