@@ -54,3 +54,18 @@ export {
   type DoseDensity,
   type DoseStatistic,
 } from './dose.js';
+export {
+  fitSupervisedHead,
+  fitLogistic,
+  headLogits,
+  fitTailMap,
+  tailR,
+  unionScores,
+  HEAD_STATISTICS,
+  TAIL_MAX_POINTS,
+  type SupervisedHead,
+  type TailMap,
+  type LabelledRule,
+  type HeadFitOptions,
+  type HeadRows,
+} from './supervised-head.js';
