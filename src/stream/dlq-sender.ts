@@ -76,6 +76,9 @@ export function classifyProduceError(e: unknown): ProduceErrorClass {
 /** Reads `max.message.bytes` of a topic; undefined when the topic does not exist (yet) or cannot be described. */
 export async function readTopicMaxMessageBytes(admin: Admin, topic: string): Promise<number | undefined> {
   try {
+    // A missing topic first: describing it makes kafkajs log an ERROR line of its own
+    // ("This server does not host this topic-partition") although the answer is simply "unknown".
+    if (!(await admin.listTopics()).includes(topic)) return undefined;
     const r = await admin.describeConfigs({
       includeSynonyms: false,
       resources: [
