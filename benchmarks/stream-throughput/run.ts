@@ -9,17 +9,20 @@
  *    second (flat = last-quarter mean within 10% of the second-quarter mean).
  * 2. Frames: the same for N MNIST test frames, beside the engine alone (OnnxScorer.scoreBatch on the
  *    same frames in the consumer's batch sizes): glue overhead = 1 − stream/engine.
- * 3. Latency at a fixed offered load: a producer sends transactions at --rate records/s (every 10 ms a
+ * 3. Latency at a fixed offered load: a producer in a process of its own (rate-producer.ts;
+ *    --inline-producer: in this process) sends transactions at --rate records/s (every 10 ms a
  *    send of rate/100, event_time = send time) for --latency-seconds; latency = offsets committed
  *    (after the DB transaction) − event_time, per record; p50/p95/p99/max after a 2 s warm-up.
  *
  * Models: the production defaults (5 members, K = 16; credit MLP 30→32→8→30→30, MNIST MLP
  * 784→512→16→512→784) trained briefly with buildModel (weights do not change the cost), cached in
- * benchmarks/.cache. The DB is a private schema, dropped at the end. Producer and consumer share one
- * Node process (as `serve` would run beside nothing else); the broker and PostgreSQL run on the same
- * machine.
+ * benchmarks/.cache. The DB is a private schema, dropped at the end. The sustained phases pre-produce
+ * their data from this process before the consumer starts; the latency phase's load generator is a
+ * process of its own. The broker and PostgreSQL run on the same machine (2 cores shared by all).
  */
+import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Message } from 'kafkajs';
@@ -46,6 +49,8 @@ const N_TX = Number(opt('--tx', '1000000'));
 const N_FRAMES = Number(opt('--frames', '20000'));
 const RATE = Number(opt('--rate', '10000'));
 const LAT_S = Number(opt('--latency-seconds', '20'));
+/** --inline-producer: the latency phase's producer in this process (the old behaviour). */
+const INLINE_PRODUCER = args.includes('--inline-producer');
 const PARTITIONS = Number(opt('--partitions', '2'));
 const MD = opt('--md', '');
 const ORT_THREADS = Number(opt('--ort-threads', '0'));
@@ -297,43 +302,83 @@ log(
 
 // ---- 3. latency at a fixed offered load ---------------------------------------------------------
 const lt = await topic('tx-latency', PARTITIONS);
-const lat: number[] = [];
+/** [event time, latency] of every committed record after warmCut; the warm-up is cut again at the end. */
+const samples: Array<[number, number]> = [];
 const warmUntil = Date.now() + 2000 + 10_000; // set properly when production starts
 let warmCut = warmUntil;
 const run = await consume('transactions', lt, Number.MAX_SAFE_INTEGER, txModel.dir, {
   emitEventTimes: true,
   onBatch: (b) => {
     if (!b.eventTimes) return;
-    for (const et of b.eventTimes) if (et >= warmCut) lat.push(b.committedAt - et);
+    for (const et of b.eventTimes) if (et >= warmCut) samples.push([et, b.committedAt - et]);
   },
 });
+const perTick = Math.max(1, Math.round(RATE / 100));
+let sent = 0;
+let achieved = 0;
+log(
+  `latency: offering ${RATE} records/s for ${LAT_S} s (${perTick} every 10 ms) from ${INLINE_PRODUCER ? 'this process' : 'a producer process of its own'} ...`,
+);
 const prod = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
 await prod.connect();
-const perTick = Math.max(1, Math.round(RATE / 100));
-const tStart = Date.now();
-warmCut = tStart + 2000;
-let sent = 0;
-let ticks = 0;
-let inflight: Promise<unknown>[] = [];
-log(`latency: offering ${RATE} records/s for ${LAT_S} s (${perTick} every 10 ms) ...`);
-while (LAT_S > 0 && Date.now() - tStart < LAT_S * 1000) {
-  const due = tStart + ticks * 10;
-  const wait = due - Date.now();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  const now = Date.now();
-  const msgs: Message[] = new Array(perTick);
-  for (let k = 0; k < perTick; k++) msgs[k] = txMessage(sent + k, now);
-  sent += perTick;
-  ticks++;
-  inflight.push(prod.send({ topic: lt, acks: -1, messages: msgs }));
-  if (inflight.length > 50) {
-    await Promise.all(inflight);
-    inflight = [];
+if (INLINE_PRODUCER) {
+  const tStart = Date.now();
+  warmCut = tStart + 2000;
+  let ticks = 0;
+  let inflight: Promise<unknown>[] = [];
+  while (LAT_S > 0 && Date.now() - tStart < LAT_S * 1000) {
+    const due = tStart + ticks * 10;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const now = Date.now();
+    const msgs: Message[] = new Array(perTick);
+    for (let k = 0; k < perTick; k++) msgs[k] = txMessage(sent + k, now);
+    sent += perTick;
+    ticks++;
+    inflight.push(prod.send({ topic: lt, acks: -1, messages: msgs }));
+    if (inflight.length > 50) {
+      await Promise.all(inflight);
+      inflight = [];
+    }
   }
+  await Promise.all(inflight);
+  achieved = sent / Math.max(0.001, (Date.now() - tStart) / 1000);
+} else if (LAT_S > 0) {
+  // The load generator in a process of its own (rate-producer.ts), so that producing shares neither
+  // the event loop nor the CPU accounting of the measured consumer. Warm-up: its first 2 s.
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./rate-producer.ts', import.meta.url)),
+      '--brokers',
+      brokers.join(','),
+      '--topic',
+      lt,
+      '--rate',
+      String(RATE),
+      '--seconds',
+      String(LAT_S),
+      '--data',
+      DATA,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  warmCut = Date.now(); // the real cut (its first send + 2 s) is applied when it reports its start
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  if (code !== 0) throw new Error(`rate-producer exited with ${code}`);
+  const res = JSON.parse(out.trim().split('\n').pop() ?? '{}') as {
+    sent: number;
+    seconds: number;
+    startedAt: number;
+  };
+  warmCut = res.startedAt + 2000;
+  sent = res.sent;
+  achieved = res.sent / Math.max(0.001, res.seconds);
 }
-await Promise.all(inflight);
-const achieved = sent / Math.max(0.001, (Date.now() - tStart) / 1000);
-if (lat.length === 0) lat.push(NaN);
 const drainDeadline = Date.now() + 30_000;
 while (Date.now() < drainDeadline) {
   const c = await db('stream_offsets')
@@ -344,6 +389,9 @@ while (Date.now() < drainDeadline) {
 }
 await prod.disconnect();
 await run.stop();
+// after the drain: every record the producer sent is committed (or the drain timed out)
+const lat = samples.filter(([et]) => et >= warmCut).map(([, l]) => l);
+if (lat.length === 0) lat.push(NaN);
 lat.sort((a, b) => a - b);
 const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))];
 
