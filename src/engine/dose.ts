@@ -22,6 +22,7 @@
  * than e^−32 of the total), which keeps the far tails exact: −log f grows quadratically, as it should.
  */
 import { CalibrationError, ScoringInputError } from './errors.js';
+import { componentScore } from './statistics.js';
 import type { ScoreBatch } from './types.js';
 
 /** The statistics a dose rule may use: ensemble-level scores the engine computes for every record. */
@@ -54,30 +55,9 @@ export interface DoseRule {
   fittedOn: number;
 }
 
-/** The statistic per record (float64), "higher = more anomalous" orientation kept for readability. */
+/** The statistic per record (float64), read off the batch like every other score (statistics.ts). */
 export function doseStatistic(batch: ScoreBatch, stat: DoseStatistic): Float64Array {
-  const out = new Float64Array(batch.n);
-  if (stat === 'neg_logp_ic' && (!batch.complexity || batch.complexity.length !== batch.n))
-    throw new ScoringInputError(
-      "dose statistic 'neg_logp_ic' needs the input complexity: create the scorer with inputComplexity: true",
-    );
-  for (let i = 0; i < batch.n; i++) {
-    switch (stat) {
-      case 'neg_logp':
-        out[i] = -batch.logpMean[i];
-        break;
-      case 'rate':
-        out[i] = batch.rate[i];
-        break;
-      case 'logp_var':
-        out[i] = batch.logpVar[i];
-        break;
-      case 'neg_logp_ic':
-        out[i] = -batch.logpMean[i] - (batch.complexity as Float32Array)[i];
-        break;
-    }
-  }
-  return out;
+  return componentScore(batch, stat);
 }
 
 function quantileSorted(s: Float64Array, q: number): number {

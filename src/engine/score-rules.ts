@@ -22,8 +22,10 @@ import { CalibrationError, ScoringInputError } from './errors.js';
 import { doseNeedsComplexity, doseScores, type DoseRule } from './dose.js';
 import { headLogits, unionScores, type LabelledRule } from './supervised-head.js';
 import type { ScoreBatch, ScoreName } from './types.js';
+import { componentScore, type ComponentScore } from './statistics.js';
 
-export type ComponentScore = Exclude<ScoreName, 'combined' | 'typicality' | 'dose' | 'dose_or_known'>;
+export type { ComponentScore } from './statistics.js';
+export { componentScore } from './statistics.js';
 /** Scores read straight off a ScoreBatch (the components of 'combined'). */
 export const COMPONENT_SCORES = [
   'neg_waic',
@@ -88,39 +90,6 @@ export const FRAMES_COMBINED_COMPONENTS: ReadonlyArray<CombinedComponentSpec> = 
   { score: 'logp_var', weight: 1 },
   { score: 'rate', weight: -1 },
 ];
-
-/** One component score for every record of the batch (float64 array of length n). */
-export function componentScore(batch: ScoreBatch, name: ComponentScore): Float64Array {
-  if (name === 'neg_logp_ic' && (!batch.complexity || batch.complexity.length !== batch.n))
-    throw new ScoringInputError(
-      "score 'neg_logp_ic' needs the input complexity: create the scorer with inputComplexity: true",
-    );
-  const out = new Float64Array(batch.n);
-  for (let i = 0; i < batch.n; i++) {
-    switch (name) {
-      case 'neg_waic':
-        out[i] = -batch.waic[i];
-        break;
-      case 'neg_logp':
-        out[i] = -batch.logpMean[i];
-        break;
-      case 'neg_logp_single':
-        out[i] = -batch.logp[i * batch.members];
-        break;
-      case 'rate':
-        out[i] = batch.rate[i];
-        break;
-      case 'logp_var':
-        out[i] = batch.logpVar[i];
-        break;
-      case 'neg_logp_ic':
-        // −log p(x) − L(x), Serrà et al. 2020 (engine/complexity.ts)
-        out[i] = -batch.logpMean[i] - (batch.complexity as Float32Array)[i];
-        break;
-    }
-  }
-  return out;
-}
 
 /** Whether computing `name` (with these rules) needs ScoreBatch.complexity. */
 export function needsComplexity(name: ScoreName, rules: FittedRules = {}): boolean {

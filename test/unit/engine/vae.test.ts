@@ -226,15 +226,7 @@ describe('gradients', () => {
   it('conv and transposed-conv filter gradients equal float64 brute force (strides 1 and 2, same and valid)', () => {
     // L(W) = Σ y(W) ⊙ R is linear in W, so dL/dW[j] = L(e_j) - L(0), computed with the f64 reference convolutions.
     const rng = new Rng(21);
-    const cases: Array<{
-      transpose: boolean;
-      h: number;
-      cin: number;
-      cout: number;
-      k: number;
-      s: 1 | 2;
-      pad: 'same' | 'valid';
-    }> = [
+    const cases: ConvCase[] = [
       { transpose: false, h: 8, cin: 2, cout: 3, k: 5, s: 1, pad: 'same' },
       { transpose: false, h: 8, cin: 2, cout: 3, k: 5, s: 2, pad: 'same' },
       { transpose: false, h: 7, cin: 2, cout: 2, k: 7, s: 1, pad: 'valid' },
@@ -284,15 +276,7 @@ describe('gradients', () => {
 describe('conv layers: forward and input gradients', () => {
   // The layers run conv2dTranspose as a stride-1 conv2d of the zero-upsampled input and compute
   // input gradients the same way; L(x) = Σ y(x) ⊙ R is linear in x (zero bias), so dL/dx[j] = L(e_j).
-  const cases: Array<{
-    transpose: boolean;
-    h: number;
-    cin: number;
-    cout: number;
-    k: number;
-    s: 1 | 2;
-    pad: 'same' | 'valid';
-  }> = [
+  const cases: ConvCase[] = [
     { transpose: false, h: 8, cin: 2, cout: 3, k: 5, s: 1, pad: 'same' },
     { transpose: false, h: 8, cin: 2, cout: 3, k: 5, s: 2, pad: 'same' },
     { transpose: false, h: 7, cin: 3, cout: 2, k: 5, s: 2, pad: 'same' },
@@ -344,15 +328,19 @@ describe('conv layers: forward and input gradients', () => {
   });
 });
 
-/** The conv layers exactly as the VAE uses them (custom filter gradients). */
-function convLayerFor(c: {
+/** One conv layer case: input h×h×cin, k×k filter to cout channels, stride, padding, transposed or not. */
+interface ConvCase {
   transpose: boolean;
+  h: number;
   cin: number;
   cout: number;
   k: number;
   s: 1 | 2;
   pad: 'same' | 'valid';
-}) {
+}
+
+/** The conv layers exactly as the VAE uses them (custom filter gradients). */
+function convLayerFor(c: Omit<ConvCase, 'h'>) {
   return (x: tf.Tensor4D, w: tf.Tensor4D, outShape: [number, number, number, number]): tf.Tensor4D =>
     __convForTests(
       x,

@@ -1,0 +1,42 @@
+/**
+ * The per-record statistics read straight off a {@link ScoreBatch} ("higher = more anomalous"): the
+ * components of 'combined' and the statistics of 'dose'. One place, so that every rule reads them the
+ * same way.
+ */
+import { ScoringInputError } from './errors.js';
+import type { ScoreBatch, ScoreName } from './types.js';
+
+export type ComponentScore = Exclude<ScoreName, 'combined' | 'typicality' | 'dose' | 'dose_or_known'>;
+
+/** One component score for every record of the batch (float64 array of length n). */
+export function componentScore(batch: ScoreBatch, name: ComponentScore): Float64Array {
+  if (name === 'neg_logp_ic' && (!batch.complexity || batch.complexity.length !== batch.n))
+    throw new ScoringInputError(
+      "score 'neg_logp_ic' needs the input complexity: create the scorer with inputComplexity: true",
+    );
+  const out = new Float64Array(batch.n);
+  for (let i = 0; i < batch.n; i++) {
+    switch (name) {
+      case 'neg_waic':
+        out[i] = -batch.waic[i];
+        break;
+      case 'neg_logp':
+        out[i] = -batch.logpMean[i];
+        break;
+      case 'neg_logp_single':
+        out[i] = -batch.logp[i * batch.members];
+        break;
+      case 'rate':
+        out[i] = batch.rate[i];
+        break;
+      case 'logp_var':
+        out[i] = batch.logpVar[i];
+        break;
+      case 'neg_logp_ic':
+        // −log p(x) − L(x), Serrà et al. 2020 (engine/complexity.ts)
+        out[i] = -batch.logpMean[i] - (batch.complexity as Float32Array)[i];
+        break;
+    }
+  }
+  return out;
+}
