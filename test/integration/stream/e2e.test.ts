@@ -22,7 +22,9 @@ import { doseScoreF64, ensembleScoresF64 } from '../../reference/f64.js';
 import { createStreamMetrics } from '../../../src/stream/metrics.js';
 import {
   InProcessConsumers,
-  closeF32,
+  closeScore,
+  decided,
+  expectedFlags,
   counterTotals,
   creditTransactions,
   flagsOf,
@@ -105,19 +107,23 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
       expect(totals).toMatchObject({ scored: n, deadLettered: 0 });
 
       const ref = await offlineScores(model.dir, input, n);
-      const expected = new Map<string, number>();
-      ref.scores.forEach((s, i) => {
-        if (s > ref.threshold) expected.set(`${topic === txTopic ? 'tx' : 'frame'}-${i}`, s);
-      });
+      const prefix = topic === txTopic ? 'tx' : 'frame';
+      const { flagged: expected, borderline } = expectedFlags(
+        ref.scores,
+        ref.threshold,
+        (i) => `${prefix}-${i}`,
+      );
       const flags = await flagsOf(pg.db, topic);
       expect(totals.flagged).toBe(flags.length);
       const ids = flags.map((f) => f.record_id);
       expect(new Set(ids).size).toBe(ids.length); // one flag per record
-      expect(new Set(ids)).toEqual(new Set(expected.keys()));
+      expect(decided(ids, borderline)).toEqual(new Set(expected.keys()));
+      expect(borderline.size).toBeLessThan(5);
       expect(expected.size).toBeGreaterThan(0);
       for (const f of flags) {
-        const want = expected.get(f.record_id) as number;
-        if (!closeF32(f.score, want)) expect.fail(`${f.record_id}: stream score ${f.score}, offline ${want}`);
+        const want = expected.get(f.record_id) ?? ref.scores[Number(f.record_id.slice(prefix.length + 1))];
+        if (!closeScore(f.score, want))
+          expect.fail(`${f.record_id}: stream score ${f.score}, offline ${want}`);
         expect(f.threshold).toBe(ref.threshold);
         expect(f.model_version).toBe(manifestVersion(model.manifest));
       }
@@ -130,7 +136,8 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
       expect(['neg_logp', 'neg_waic', 'dose']).toContain(rule);
       const th = manifest.thresholds.find((t) => t.score === rule)?.value as number;
       const stored = new Map((await flagsOf(pg.db, txTopic)).map((f) => [f.record_id, f.score]));
-      const margin = 1e-4 * Math.max(1, Math.abs(th));
+      // (the dose family agrees with float64 to 1e-3 relative, see closeScore; mean log p to 1e-4)
+      const margin = 1e-3 * Math.max(1, Math.abs(th));
       let decided = 0;
       for (let i = 0; i < N_TX; i++) {
         const r = ensembleScoresF64(spec, tx.raw.subarray(i * 30, (i + 1) * 30));
@@ -145,7 +152,7 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
                   logp_var: r.logpVar,
                 });
         const got = stored.get(`tx-${i}`);
-        if (got !== undefined) expect(Math.abs(got - s)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(s)));
+        if (got !== undefined) expect(closeScore(got, s), `tx-${i}: stream ${got}, f64 ${s}`).toBe(true);
         if (Math.abs(s - th) <= margin) continue;
         decided++;
         if ((got !== undefined) !== s > th)

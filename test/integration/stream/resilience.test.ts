@@ -29,7 +29,7 @@ import type { BatchEvent, RetryEvent, ScoringConsumer } from '../../../src/strea
 import type { Transaction } from '../../../src/schemas/schemas.js';
 import {
   PgOutageProxy,
-  closeF32,
+  closeScore,
   counterTotals,
   creditTransactions,
   flagsOf,
@@ -161,7 +161,7 @@ describe('hot reload and database outage', () => {
       const e = expected.get(f.record_id)!;
       expect(f.model_version).toBe(e.version);
       expect(f.threshold).toBe(e.threshold);
-      if (!closeF32(f.score, e.score)) expect.fail(`${f.record_id}: ${f.score} vs ${e.score}`);
+      if (!closeScore(f.score, e.score)) expect.fail(`${f.record_id}: ${f.score} vs ${e.score}`);
     }
   });
 

@@ -260,6 +260,42 @@ export function closeF32(a: number, b: number): boolean {
 }
 
 /**
+ * Agreement of two computations of the SAME score of one record, the stream's and the offline
+ * engine's. For scores read straight off the ensemble (log p, WAIC, …) that is float32 precision; the
+ * 'dose' family is a nonlinear function of those float32 statistics (kernel densities: −log f grows
+ * quadratically in the tails), and onnxruntime may give a statistic one ulp apart for different
+ * chunkings of the same records, so the two agree to 1e-3 relative, not to a few ulps. A wrong rule,
+ * model or record differs by far more.
+ */
+export function closeScore(a: number, b: number): boolean {
+  return Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
+/**
+ * The ids the stream must have flagged (offline score > threshold) and those within {@link closeScore}
+ * of the threshold, whose flag may go either way between two computations.
+ */
+export function expectedFlags(
+  scores: ArrayLike<number>,
+  threshold: number,
+  idOf: (i: number) => string,
+): { flagged: Map<string, number>; borderline: Set<string> } {
+  const flagged = new Map<string, number>();
+  const borderline = new Set<string>();
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i];
+    if (closeScore(s, threshold)) borderline.add(idOf(i));
+    else if (s > threshold) flagged.set(idOf(i), s);
+  }
+  return { flagged, borderline };
+}
+
+/** `ids` without the borderline ones, as a set (for comparing flagged sets). */
+export function decided(ids: Iterable<string>, borderline: Set<string>): Set<string> {
+  return new Set([...ids].filter((id) => !borderline.has(id)));
+}
+
+/**
  * A TCP proxy in front of PostgreSQL that a test can take down (listener closed, every connection
  * reset) and bring back on the same port: "the database went away".
  */
