@@ -45,7 +45,8 @@ const { redactDatabaseUrl } = await import('../src/store/db-url.js');
 const { ModelRegistry } = await import('../src/store/model-registry.js');
 const { ModelExistsError } = await import('../src/store/errors.js');
 const { loadCreditCardCsv, loadMnist } = await import('../src/data/datasets.js');
-const { buildModel, defaultModelConfig } = await import('../src/model/build.js');
+const { buildModel } = await import('../src/detector/build.js');
+const { KindRegistry } = await import('../src/kinds/registry.js');
 const { checkpointRegistration } = await import('../src/commands/models.js');
 const { createKafka } = await import('../src/replay/kafka.js');
 const { createTopicsAndWait } = await import('../src/stream/kafka.js');
@@ -234,9 +235,11 @@ async function main(): Promise<void> {
       say(
         `model ${kind}: training a small ensemble on ${n} normal records (${TRAIN.members} members) → ${dirs[kind]}`,
       );
-      const base = defaultModelConfig(kind, d);
+      const profile = KindRegistry.builtins().get(kind).profile;
+      const base = profile.defaultConfig(d);
       const res = await buildModel({
         kind,
+        profile,
         raw,
         n,
         d,

@@ -1,5 +1,5 @@
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { GensembleError } from './errors.js';
+import { Command, CommanderError } from 'commander';
+import { GensembleError, UsageError } from './errors.js';
 
 /**
  * The one `gensemble` CLI. Each sub-command lives in src/commands/<name>.ts and registers itself
@@ -8,38 +8,7 @@ import { GensembleError } from './errors.js';
  * 1 for everything else), never a stack trace (set GENSEMBLE_DEBUG=1 to see one).
  */
 
-export function parseIntArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
-  return (value: string): number => {
-    if (!/^-?\d+$/.test(value.trim()))
-      throw new InvalidArgumentError(`${name} must be an integer, got "${value}"`);
-    const n = Number(value);
-    if (n < min || n > max)
-      throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
-    return n;
-  };
-}
-
-/** A comma-separated list of integers in [min, max] ("512,512"). */
-export function parseIntList(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
-  const one = parseIntArg(name, min, max);
-  return (value: string): number[] => {
-    const parts = value.split(',').map((p) => p.trim());
-    if (parts.length === 0 || parts.some((p) => p === ''))
-      throw new InvalidArgumentError(`${name} must be a comma-separated list of integers, got "${value}"`);
-    return parts.map(one);
-  };
-}
-
-export function parseFloatArg(name: string, min = -Infinity, max = Infinity) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n))
-      throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
-    if (n < min || n > max)
-      throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
-    return n;
-  };
-}
+export { parseFloatArg, parseIntArg, parseIntList, parseKindName } from './commands/args.js';
 
 type Register = (program: Command) => void;
 
@@ -57,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<{ register: Register }>> = {
   bench: () => import('./commands/bench.js'),
   datasets: () => import('./commands/datasets.js'),
   schemas: () => import('./commands/schemas.js'),
+  kinds: () => import('./commands/kinds.js'),
 };
 
 async function commandModules(only?: string): Promise<Register[]> {
@@ -96,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (process.env.GENSEMBLE_DEBUG) console.error(err);
     process.stderr.write(`gensemble: error: ${formatCliError(err)}\n`);
-    return 1;
+    return err instanceof UsageError ? 2 : 1;
   }
 }
 

@@ -29,6 +29,11 @@ export const envSchema = z.object({
   /** Checkpoint directory of the transactions model / frames model. */
   MODEL_TRANSACTIONS: z.string().default('models/transactions'),
   MODEL_FRAMES: z.string().default('models/frames'),
+  /**
+   * Directory of user-declared input kinds: one JSON declaration per kind (schema, id, features; see
+   * the README). Missing directory = no user kinds; empty = none looked for.
+   */
+  KINDS_DIR: z.string().default('kinds'),
   GENSEMBLE_DATA_DIR: z.string().default('./data'),
   HTTP_HOST: z.string().default('127.0.0.1'),
   HTTP_PORT: int(9464, 0, 65535),

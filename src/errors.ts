@@ -20,6 +20,13 @@ export class ConfigError extends GensembleError {
   }
 }
 
+/** A command line that names something that does not exist (an unknown kind): exit code 2, like a bad option. */
+export class UsageError extends GensembleError {
+  constructor(message: string, cause?: unknown) {
+    super('USAGE_INVALID', message, { cause });
+  }
+}
+
 /** A user-facing input problem (bad file, wrong shape, unreadable data). */
 export class InputError extends GensembleError {
   constructor(code: string, message: string, cause?: unknown) {

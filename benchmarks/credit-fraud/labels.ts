@@ -14,7 +14,7 @@ import {
   type LabelledRule,
 } from '../../src/engine/supervised-head.js';
 import type { ScoreBatch } from '../../src/engine/types.js';
-import { headColumnsFor } from '../../src/model/build.js';
+import { transactionsProfile } from '../../src/kinds/transactions/index.js';
 import { auroc } from '../../src/metrics/index.js';
 
 /** Row indices of the `k` largest scores (ties: lower index first), in descending score order. */
@@ -122,7 +122,7 @@ export function fitLabelledRuleOn(
       { raw: need(reviews.batch, 'reviews'), batch: reviews.batch, labels: reviews.labels },
     ],
     d,
-    { columns: headColumnsFor('transactions', d) },
+    { columns: transactionsProfile.headColumns(d) },
   );
   return {
     head,

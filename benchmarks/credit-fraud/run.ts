@@ -28,10 +28,10 @@ import { Command } from 'commander';
 import { loadCreditCardCsv } from '../../src/data/credit.js';
 import { resolveDataDir } from '../../src/data/datasets.js';
 import { creditSplit, permutation, takeRows, type CreditSplit } from '../../src/data/splits.js';
-import { OnnxScorer } from '../../src/engine/scorer.js';
+import { Detector } from '../../src/detector/detector.js';
 import { initBackend } from '../../src/engine/backend.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
-import { buildSplit, defaultScoreFor, type ModelConfig } from '../../src/model/build.js';
+import { buildSplit, DEFAULT_SCORE, type ModelConfig } from '../../src/detector/build.js';
 import type { CombinedRule } from '../../src/engine/score-rules.js';
 import type { DoseRule } from '../../src/engine/dose.js';
 import { buildOrLoad } from '../lib/cache.js';
@@ -299,7 +299,8 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
         },
         { noCache: o.noCache ?? false, log },
       );
-      const scorer = await OnnxScorer.create(model.checkpoint.onnxPath);
+      const detector = await Detector.open(model.dir);
+      const scorer = detector.scorer;
       const bs = buildSplit(trainIdx.length, seed);
       const headTake = Math.min(bs.train.length, HEAD_NORMALS);
       const headRows = Array.from(
@@ -323,7 +324,7 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
           rule: model.checkpoint.manifest.scoreRule,
         };
       } finally {
-        await scorer.close();
+        await detector.close();
       }
     }
     const ctxs = Object.fromEntries(
@@ -377,7 +378,7 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
   // normal records), as the pre-registered protocol in BENCHMARKS.md says: no rule is selected on the
   // validation frauds any more (they choose the likelihood / representation only). The validation
   // AUROC of every rule is still reported, for information.
-  const incumbent = ruleIdOfEngineScore(defaultScoreFor('transactions'));
+  const incumbent = ruleIdOfEngineScore(DEFAULT_SCORE);
   const top = pooled.reduce((x, y) => (y.v > x.v ? y : x));
   const incV = pooled.find((p) => p.name === incumbent)?.v ?? -Infinity;
   const defaultScore: RuleId = o.defaultScore ?? incumbent;

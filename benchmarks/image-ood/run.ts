@@ -1,7 +1,7 @@
 /**
  * Image OoD benchmark (the paper's Table 2, VAE columns) through gensemble's own engine: train (or
  * load cached) ensembles on MNIST and Fashion-MNIST with {@link buildModel}, score the in-distribution
- * test set and every OoD set with the exported ONNX graph (OnnxScorer, exactly what the stream runs),
+ * test set and every OoD set with the exported ONNX graph (Detector.open → OnnxScorer, exactly what the stream runs),
  * report AUROC / AP / FPR@95%TPR per score beside the paper, plus ROC curves and log p / WAIC
  * histograms (SVG), and a JSON file of all numbers.
  *
@@ -27,11 +27,12 @@ import {
 } from '../../src/data/datasets.js';
 import { gaussianNoiseImages, hflipImages, uniformNoiseImages, vflipImages } from '../../src/data/ood.js';
 import { permutation, takeRows } from '../../src/data/splits.js';
-import { OnnxScorer } from '../../src/engine/scorer.js';
+import { Detector } from '../../src/detector/detector.js';
+import type { Scorer } from '../../src/engine/types.js';
 import { fgsm } from '../../src/engine/fgsm.js';
 import { initBackend } from '../../src/engine/backend.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
-import { buildSplit, type ModelConfig } from '../../src/model/build.js';
+import { buildSplit, type ModelConfig } from '../../src/detector/build.js';
 import { buildOrLoad, type CachedBuildOptions } from '../lib/cache.js';
 import {
   RULE_IDS,
@@ -230,7 +231,7 @@ export interface ImageOodResult {
   reportPath: string;
 }
 
-async function scoreSet(scorer: OnnxScorer, raw: Float32Array, n: number): Promise<ScoreBatch> {
+async function scoreSet(scorer: Scorer, raw: Float32Array, n: number): Promise<ScoreBatch> {
   return scorer.scoreBatch(raw, n);
 }
 
@@ -293,7 +294,10 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
     });
     const ck = model.checkpoint;
     const rule = ck.manifest.scoreRule;
-    const scorer = await OnnxScorer.create(ck.onnxPath, { inputComplexity: true });
+    // the Detector the stream and `gensemble score` open (its scorer, with the input complexity on for
+    // the candidate columns that use it)
+    const detector = await Detector.open(model.dir, { scorer: { inputComplexity: true } });
+    const scorer = detector.scorer;
     try {
       // Candidate rules are fitted on the checkpoint's calibration normals (build.ts's seeded split of
       // the training images: the very records the engine fits its own rules and thresholds on), so
@@ -433,7 +437,8 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
             },
           },
         );
-        const cScorer = await OnnxScorer.create(cModel.checkpoint.onnxPath, { inputComplexity: true });
+        const cDetector = await Detector.open(cModel.dir, { scorer: { inputComplexity: true } });
+        const cScorer = cDetector.scorer;
         try {
           const cSplit = buildSplit(low.n, o.seed);
           const cCal = await scoreSet(
@@ -459,7 +464,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
             ]),
           );
         } finally {
-          await cScorer.close();
+          await cDetector.close();
         }
       }
       // Two families of shift, equal weight: the mean over the corruption proxies, and (when run)
@@ -492,7 +497,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
         histograms: hist,
       });
     } finally {
-      await scorer.close();
+      await detector.close();
     }
   }
   // The default column is the product default: each checkpoint's own scoreRule.score (build.ts, 'dose'

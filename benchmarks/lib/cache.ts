@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildModel, type BuildModelOptions } from '../../src/model/build.js';
+import { buildModel, type BuildModelOptions } from '../../src/detector/build.js';
+import { KindRegistry } from '../../src/kinds/registry.js';
 import { loadCheckpoint, MANIFEST_FILE, type LoadedCheckpoint } from '../../src/engine/checkpoint.js';
 import { dataFingerprint } from '../../src/data/fingerprint.js';
 
@@ -18,10 +19,16 @@ export const CACHE_DIR = process.env.GENSEMBLE_BENCH_CACHE ?? join(BENCH_ROOT, '
 /** Bump when the training code changes in a way that must invalidate cached models. */
 export const CACHE_VERSION = 1;
 
-export type CachedBuildOptions = Omit<BuildModelOptions, 'outDir' | 'onProgress' | 'onBackend' | 'scorer'>;
+/** Build options; the profile defaults to the built-in kind's (`kind`). */
+export type CachedBuildOptions = Omit<
+  BuildModelOptions,
+  'outDir' | 'onProgress' | 'onBackend' | 'scorer' | 'profile'
+> & { profile?: BuildModelOptions['profile'] };
 
 export function configHash(name: string, o: CachedBuildOptions): string {
-  const { raw, ...rest } = o;
+  // the profile is the kind's (named by `kind`): not part of the key, so caches survive refactors
+  const { raw, profile: _profile, ...rest } = o;
+  void _profile;
   const key = JSON.stringify({ v: CACHE_VERSION, name, data: dataFingerprint(raw), ...rest });
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
@@ -57,6 +64,7 @@ export async function buildOrLoad(
   );
   const res = await buildModel({
     ...o,
+    profile: o.profile ?? KindRegistry.builtins().get(o.kind).profile,
     outDir: dir,
     ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
     ...(hooks.onBackend ? { onBackend: hooks.onBackend } : {}),

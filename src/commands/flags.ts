@@ -1,9 +1,10 @@
-import { Command, Option } from 'commander';
-import { parseFloatArg, parseIntArg } from '../cli.js';
+import { Command } from 'commander';
+import { parseFloatArg, parseIntArg, parseKindName } from './args.js';
 import { loadConfig } from '../config.js';
 import { openCliDb } from '../replay/db.js';
 import { FlagStore, type FlagQuery, type FlagRow } from '../store/flag-store.js';
 import { formatTable } from '../replay/table.js';
+import { cliKind } from './kinds.js';
 
 interface FlagsFlags {
   since?: string;
@@ -25,7 +26,7 @@ export function register(program: Command): void {
       '--since <time>',
       'ISO-8601 time (2026-01-31T12:00Z) or a duration back from now: 30s, 15m, 2h, 7d',
     )
-    .addOption(new Option('--kind <kind>', 'only this input kind').choices(['transactions', 'frames']))
+    .option('--kind <kind>', 'only this input kind', parseKindName)
     .option(
       '--min-score <x>',
       'only flags whose score is at least x',
@@ -41,6 +42,7 @@ export function register(program: Command): void {
 }
 
 async function runFlags(f: FlagsFlags): Promise<void> {
+  if (f.kind !== undefined) await cliKind(f.kind); // a typo is one clear line, not an empty table
   // Values go to FlagStore.queryFlags as given: it validates them (zod) and binds them as parameters.
   const query: FlagQuery = {
     ...(f.since !== undefined ? { since: f.since } : {}),

@@ -1,12 +1,12 @@
-import { resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
+import { parseKindName } from './args.js';
 import { loadConfig } from '../config.js';
-import { loadCheckpoint, type CheckpointManifest } from '../engine/checkpoint.js';
-import { InputError } from '../errors.js';
+import { Detector } from '../detector/detector.js';
 import { openCliDb } from '../replay/db.js';
 import { ModelRegistry, type ModelVersion } from '../store/model-registry.js';
 import type { InputKind } from '../store/flag-store.js';
 import { formatTable } from '../replay/table.js';
+import { cliKind } from './kinds.js';
 import type { Knex } from 'knex';
 
 async function withRegistry<T>(fn: (r: ModelRegistry) => Promise<T>): Promise<T> {
@@ -23,37 +23,14 @@ function toJson(m: ModelVersion): Record<string, unknown> {
   return { ...m, createdAt: m.createdAt.toISOString() };
 }
 
-/** Default version name of a checkpoint: <kind>-<created yyyymmddThhmmss>-<first 8 hex of the ONNX sha256>. */
-export function defaultVersionName(m: CheckpointManifest): string {
-  const t = m.createdAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${m.kind}-${t}-${m.onnx.sha256.slice(0, 8)}`;
-}
-
-/** The registry row of a checkpoint: its flag rule's score and calibrated threshold. */
+/** The registry row of a checkpoint, as the Detector opens it (its ONE version name, score, threshold). */
 export async function checkpointRegistration(dir: string, version?: string) {
-  const ckpt = await loadCheckpoint(dir);
-  const m = ckpt.manifest;
-  const rule = m.scoreRule.score;
-  const th = m.thresholds.find((t) => t.score === rule);
-  if (!th)
-    throw new InputError(
-      'MODEL_NO_THRESHOLD',
-      `${dir}: the manifest has no calibrated threshold for its score rule ${rule}`,
-    );
-  // The manifest minus the per-tensor weight table (large, and only the checkpoint loader needs it).
-  const { weights, ...rest } = m;
-  const summary = {
-    ...rest,
-    weights: { file: weights.file, byteLength: weights.byteLength, sha256: weights.sha256 },
-  };
-  return {
-    version: version ?? defaultVersionName(m),
-    kind: m.kind as InputKind,
-    checkpointPath: resolve(dir),
-    threshold: th.value,
-    scoreName: rule,
-    manifest: JSON.parse(JSON.stringify(summary)) as Record<string, unknown>,
-  };
+  const d = await Detector.open(dir);
+  try {
+    return d.registration(version);
+  } finally {
+    await d.close();
+  }
 }
 
 export function register(program: Command): void {
@@ -64,9 +41,10 @@ export function register(program: Command): void {
   models
     .command('list')
     .description('all registered versions, newest first (* = active)')
-    .addOption(new Option('--kind <kind>', 'only this kind').choices(['transactions', 'frames']))
+    .option('--kind <kind>', 'only this kind', parseKindName)
     .option('--json', 'one JSON object per line', false)
     .action(async (f: { kind?: InputKind; json: boolean }) => {
+      if (f.kind !== undefined) await cliKind(f.kind);
       const rows = await withRegistry((r) => r.list(f.kind));
       if (f.json) {
         process.stdout.write(
@@ -121,7 +99,10 @@ export function register(program: Command): void {
       "register a checkpoint directory (reads and verifies its manifest; threshold = the manifest's calibrated flag threshold)",
     )
     .argument('<dir>', 'checkpoint directory (manifest.json, weights.bin, model.onnx)')
-    .option('--name <version>', 'version name (default <kind>-<created>-<onnx sha256 prefix>)')
+    .option(
+      '--name <version>',
+      "version name (default: the checkpoint's, <kind>-<created>-<onnx sha256 prefix>)",
+    )
     .option('--activate', 'also make it the active version of its kind', false)
     .action(async (dir: string, f: { name?: string; activate: boolean }) => {
       const reg = await checkpointRegistration(dir, f.name);

@@ -1,11 +1,11 @@
 import { Command, Option } from 'commander';
-import { parseFloatArg, parseIntArg } from '../cli.js';
+import { parseFloatArg, parseIntArg } from './args.js';
 import { loadConfig, type Env } from '../config.js';
 import { createKafka } from '../replay/kafka.js';
 import { OOD_KINDS, parseOodKinds } from '../replay/ood-mix.js';
 import type { Compression } from '../replay/runner.js';
-import { replayTransactions } from '../../producers/replay-transactions.js';
-import { replayFrames } from '../../producers/replay-frames.js';
+import { replayTransactions } from '../replay/transactions.js';
+import { replayFrames } from '../replay/frames.js';
 
 interface CommonFlags {
   file: string;

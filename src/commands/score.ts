@@ -2,12 +2,10 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { extname } from 'node:path';
 import { Command, Option } from 'commander';
-import { parseIntArg } from '../cli.js';
-import { loadCheckpoint } from '../engine/checkpoint.js';
-import { OnnxScorer } from '../engine/scorer.js';
-import { anomalyScores, flagDecision, needsComplexity } from '../engine/score-rules.js';
+import { parseIntArg } from './args.js';
+import { Detector, FLAGGED, NON_FINITE } from '../detector/detector.js';
 import { InputError } from '../errors.js';
-import { readRecords } from './inputs.js';
+import { cliKinds } from './kinds.js';
 
 interface ScoreFlags {
   model: string;
@@ -22,12 +20,12 @@ export function register(program: Command): void {
   program
     .command('score')
     .description(
-      'score a whole file offline (Kaggle CSV or IDX images) with a checkpoint; one output row per record',
+      "score a whole file offline (the model kind's format: Kaggle CSV, IDX images, a declared kind's CSV / JSONL) with a checkpoint; one output row per record",
     )
     .requiredOption('--model <dir>', 'checkpoint directory')
     .requiredOption(
       '--input <path>',
-      'Kaggle credit-card CSV (transactions model) or IDX images (frames model)',
+      "records in the model kind's file format (Kaggle credit-card CSV, IDX images, CSV / JSONL of a declared kind)",
     )
     .requiredOption('--out <file>', 'output file (.csv or .jsonl)')
     .addOption(
@@ -62,21 +60,29 @@ async function runScore(f: ScoreFlags): Promise<void> {
       'SCORE_FORMAT',
       `--out ${f.out}: cannot tell the format from the extension; use .csv or .jsonl, or --format`,
     );
-  const ckpt = await loadCheckpoint(f.model);
-  const { manifest } = ckpt;
-  const rec = await readRecords(manifest.kind, f.input, f.limit);
+  const detector = await Detector.open(
+    f.model,
+    f.chunk !== undefined ? { scorer: { chunkSize: f.chunk } } : {},
+  );
+  const { manifest } = detector;
+  let rec;
+  try {
+    const kind = (await cliKinds()).get(manifest.kind);
+    rec = await kind.readFile(f.input, {
+      ...(f.limit !== undefined ? { limit: f.limit } : {}),
+      ...(manifest.input !== undefined ? { input: manifest.input } : {}),
+    });
+  } catch (e) {
+    await detector.close();
+    throw e;
+  }
   if (rec.d !== manifest.inputDim) {
+    await detector.close();
     throw new InputError(
       'SCORE_SHAPE',
       `${f.input}: records have ${rec.d} values, the ${manifest.kind} model in ${f.model} expects ${manifest.inputDim}`,
     );
   }
-  const rule = manifest.scoreRule;
-  const threshold = manifest.thresholds.find((t) => t.score === rule.score);
-  const scorer = await OnnxScorer.create(ckpt.onnxPath, {
-    ...(f.chunk !== undefined ? { chunkSize: f.chunk } : {}),
-    inputComplexity: needsComplexity(rule.score, rule),
-  });
   const out = createWriteStream(f.out);
   const write = async (s: string): Promise<void> => {
     if (!out.write(s)) await once(out, 'drain');
@@ -104,16 +110,18 @@ async function runScore(f: ScoreFlags): Promise<void> {
     }
     let flagged = 0;
     let nonFinite = 0;
-    const step = scorer.chunkSize;
+    const step = 8192;
     for (let start = 0; start < rec.n; start += step) {
       const m = Math.min(step, rec.n - start);
-      const batch = await scorer.scoreBatch(rec.raw.subarray(start * rec.d, (start + m) * rec.d), m);
-      const score = anomalyScores(batch, rule.score, rule);
+      const { batch, score, decisions } = await detector.predict(
+        rec.raw.subarray(start * rec.d, (start + m) * rec.d),
+        m,
+      );
       for (let i = 0; i < m; i++) {
         // A NaN / ±Infinity score is never "not flagged": counted as flagged (and reported below).
-        const decision = flagDecision(score[i], threshold?.value ?? Infinity);
-        if (decision === 'non_finite') nonFinite++;
-        const isFlagged = decision === 'non_finite' || (threshold !== undefined && decision === 'flagged');
+        const decision = decisions[i];
+        if (decision === NON_FINITE) nonFinite++;
+        const isFlagged = decision === NON_FINITE || decision === FLAGGED;
         if (isFlagged) flagged++;
         const logp = Array.from(batch.logp.subarray(i * M, (i + 1) * M));
         const memberRate = Array.from(batch.memberRate.subarray(i * M, (i + 1) * M));
@@ -154,10 +162,10 @@ async function runScore(f: ScoreFlags): Promise<void> {
     out.end();
     await once(out, 'finish');
     process.stderr.write(
-      `scored ${rec.n} records with ${M} members (${scorer.executionProvider}); ${flagged} flagged by ${rule.score}${threshold ? ` > ${threshold.value.toFixed(4)}` : ' (no threshold)'}${nonFinite > 0 ? `, ${nonFinite} with a non-finite score (counted as flagged)` : ''}; wrote ${f.out}\n`,
+      `scored ${rec.n} records with ${M} members (${detector.scorer.executionProvider}); ${flagged} flagged by ${detector.score} > ${detector.threshold.toFixed(4)}${nonFinite > 0 ? `, ${nonFinite} with a non-finite score (counted as flagged)` : ''}; wrote ${f.out}\n`,
     );
   } finally {
-    await scorer.close();
+    await detector.close();
     out.destroy();
   }
 }

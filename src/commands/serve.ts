@@ -7,14 +7,15 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
-import type { ModelKind } from '../engine/checkpoint.js';
 import { StreamService } from '../stream/service.js';
 import { describeError } from '../stream/errors.js';
 
 interface ServeFlags {
-  kinds: ModelKind[];
+  kinds: string[];
   modelTransactions?: string;
   modelFrames?: string;
+  /** --model <kind>=<dir>, repeatable. */
+  model: Record<string, string>;
   http: boolean;
   /** From --console / --no-console; undefined = the CONSOLE variable. */
   console?: boolean;
@@ -28,15 +29,24 @@ function parsePort(v: string): number {
   return n;
 }
 
-function parseKinds(v: string): ModelKind[] {
+/** Kind names (checked against the kind registry when the service starts: one clear line). */
+function parseKinds(v: string): string[] {
   const kinds = v
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
-  const bad = kinds.filter((k) => k !== 'transactions' && k !== 'frames');
+  const bad = kinds.filter((k) => !/^[a-z][a-z0-9_]{0,39}$/.test(k));
   if (bad.length > 0 || kinds.length === 0)
-    throw new InvalidArgumentError(`--kinds takes transactions,frames (one or both), got "${v}"`);
-  return [...new Set(kinds)] as ModelKind[];
+    throw new InvalidArgumentError(
+      `--kinds takes kind names, comma-separated (e.g. transactions,frames), got "${v}"`,
+    );
+  return [...new Set(kinds)];
+}
+
+function parseModelDir(v: string, prev: Record<string, string>): Record<string, string> {
+  const m = /^([a-z][a-z0-9_]{0,39})=(.+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`--model takes <kind>=<checkpoint dir>, got "${v}"`);
+  return { ...prev, [m[1]]: m[2] };
 }
 
 export function register(program: Command): void {
@@ -45,10 +55,18 @@ export function register(program: Command): void {
     .description(
       'score the Kafka topics with the trained models, write flags to PostgreSQL, serve /metrics /healthz /readyz',
     )
-    .option('--kinds <list>', 'input kinds to consume (comma-separated)', parseKinds, [
-      'transactions',
-      'frames',
-    ] as ModelKind[])
+    .option(
+      '--kinds <list>',
+      'input kinds to consume (comma-separated; built-in or declared in KINDS_DIR)',
+      parseKinds,
+      ['transactions', 'frames'],
+    )
+    .option(
+      '--model <kind=dir>',
+      "checkpoint directory of a kind's model (repeatable; default: the kind's active registry version)",
+      parseModelDir,
+      {},
+    )
     .option(
       '--model-transactions <dir>',
       'checkpoint directory of the transactions model (default: active registry version, else MODEL_TRANSACTIONS)',
@@ -82,7 +100,7 @@ export async function runServe(f: ServeFlags): Promise<number> {
     process.once('SIGINT', on);
     wake = () => resolve('fatal');
   });
-  const modelDirs: Partial<Record<ModelKind, string>> = {};
+  const modelDirs: Record<string, string> = { ...f.model };
   if (f.modelTransactions) modelDirs.transactions = f.modelTransactions;
   if (f.modelFrames) modelDirs.frames = f.modelFrames;
   const svc = await StreamService.start({

@@ -1,21 +1,21 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { parseFloatArg, parseIntArg, parseIntList } from '../cli.js';
-import { buildModel, defaultModelConfig, type LabelledRecords, type ModelConfig } from '../model/build.js';
-import { loadCreditCardCsv } from '../data/credit.js';
+import { parseFloatArg, parseIntArg, parseIntList } from './args.js';
+import { buildModel, type LabelledRecords, type ModelConfig } from '../detector/build.js';
 import { loadConfig } from '../config.js';
 import { openCliDb } from '../replay/db.js';
-import { reviewedTransactions } from '../store/labels.js';
-import { readRecords } from './inputs.js';
+import { reviewedFlags } from '../store/labels.js';
 import { InputError } from '../errors.js';
-import type { ModelKind } from '../engine/checkpoint.js';
+import type { JsonValue } from '../engine/checkpoint.js';
 import type { Likelihood } from '../engine/spec.js';
+import type { KindDefinition } from '../kinds/types.js';
+import { cliKind } from './kinds.js';
 import type { ScoreName } from '../engine/types.js';
 import { SCORE_NAMES } from '../engine/score-rules.js';
 
 interface TrainFlags {
-  kind: ModelKind;
+  kind: string;
   data: string;
   out: string;
   members: number;
@@ -45,12 +45,13 @@ export function register(program: Command): void {
   program
     .command('train')
     .description('train a Generative Ensemble on normal records and save a checkpoint directory')
-    .addOption(
-      new Option('--kind <kind>', 'input kind').choices(['transactions', 'frames']).makeOptionMandatory(),
+    .requiredOption(
+      '--kind <kind>',
+      'input kind: transactions, frames, or a kind declared in KINDS_DIR (gensemble kinds list)',
     )
     .requiredOption(
       '--data <path>',
-      'Kaggle credit-card CSV (normal rows are used: Class = 0) or IDX images file',
+      "the kind's file: Kaggle credit-card CSV (normal rows: Class = 0), IDX images, or a declared kind's CSV / JSONL (label column 1 = anomaly, left out)",
     )
     .requiredOption('--out <dir>', 'checkpoint directory to write')
     .option('--members <m>', 'ensemble members', parseIntArg('--members', 1, 64), 5)
@@ -98,7 +99,7 @@ export function register(program: Command): void {
     )
     .option(
       '--labels <source>',
-      "transactions: labelled records for a supervised head and the 'dose_or_known' score — 'db' (reviewed flags in PostgreSQL: fraud / not_fraud) or a Kaggle-format CSV (Class = label)",
+      "labelled records for a supervised head and the 'dose_or_known' score — 'db' (the kind's reviewed flags in PostgreSQL: fraud / not_fraud) or a file of the kind's format with labels (Kaggle Class, a label column)",
     )
     .option('--no-progress', 'no progress bar')
     .action(async (flags: TrainFlags) => {
@@ -107,34 +108,55 @@ export function register(program: Command): void {
 }
 
 /**
- * The labelled records of --labels: 'db' reads the reviewed transaction flags (latest review: fraud →
- * 1, not_fraud → 0, unsure left out; features from the flag payload), anything else is a Kaggle-format
- * CSV whose Class column is the label. Throws one clear InputError when there are no labels or no
- * frauds among them.
+ * The labelled records of --labels: 'db' reads the kind's reviewed flags (latest review: fraud → 1,
+ * not_fraud → 0, unsure left out; the row rebuilt from the flag payload by the kind), anything else is
+ * a file of the kind's format whose label column is the label. `input` is the encoder fitted on the
+ * training data (declared kinds), so labelled rows are encoded as the model's. Throws one clear
+ * InputError when there are no labels or no frauds among them.
  */
-export async function readLabels(kind: ModelKind, source: string): Promise<LabelledRecords> {
-  if (kind !== 'transactions')
-    throw new InputError('TRAIN_LABELS', `--labels is for --kind transactions, not ${kind}`);
+export async function readLabels(
+  kind: KindDefinition,
+  source: string,
+  input?: JsonValue,
+): Promise<LabelledRecords> {
   let l: LabelledRecords;
   let where: string;
   if (source === 'db') {
-    where = '--labels db (reviewed transaction flags)';
+    where = `--labels db (reviewed ${kind.name} flags)`;
+    const fromPayload = kind.fromPayload;
+    if (!fromPayload)
+      throw new InputError('TRAIN_LABELS', `${where}: kind ${kind.name} cannot rebuild records from flags`);
     const db = openCliDb(loadConfig(), 'gensemble-train');
+    let rows: number[][] = [];
+    const labels: number[] = [];
+    let skipped = 0;
     try {
-      const r = await reviewedTransactions(db);
-      if (r.skipped > 0)
-        process.stderr.write(
-          `--labels db: ${r.skipped} reviewed flags lack the features in their payload; skipped\n`,
-        );
-      l = { raw: r.raw, n: r.n, labels: r.labels };
+      for (const r of await reviewedFlags(db, kind.name)) {
+        const x = fromPayload(r.payload, input);
+        if (!x) {
+          skipped++;
+          continue;
+        }
+        rows.push(x);
+        labels.push(r.label);
+      }
     } finally {
       await db.destroy();
     }
+    if (skipped > 0)
+      process.stderr.write(
+        `${where}: ${skipped} reviewed flags lack the features in their payload; skipped\n`,
+      );
+    const d = rows[0]?.length ?? 0;
+    const raw = new Float32Array(rows.length * d);
+    rows.forEach((x, i) => raw.set(x, i * d));
+    rows = [];
+    l = { raw, n: labels.length, labels: Uint8Array.from(labels) };
   } else {
     where = `--labels ${source}`;
-    const c = await loadCreditCardCsv(source, { requireLabels: true });
-    if (!c.labels) throw new InputError('TRAIN_LABELS', `${where}: the file has no Class column`);
-    l = { raw: c.features.subarray(0, c.n * c.d), n: c.n, labels: c.labels.subarray(0, c.n) };
+    const c = await kind.readFile(source, input !== undefined ? { input } : {});
+    if (!c.labels) throw new InputError('TRAIN_LABELS', `${where}: the file has no label column`);
+    l = { raw: c.raw.subarray(0, c.n * c.d), n: c.n, labels: c.labels.subarray(0, c.n) };
   }
   let frauds = 0;
   for (const v of l.labels) if (v === 1) frauds++;
@@ -148,8 +170,9 @@ export async function readLabels(kind: ModelKind, source: string): Promise<Label
 }
 
 async function runTrain(f: TrainFlags): Promise<void> {
-  const labels = f.labels !== undefined ? await readLabels(f.kind, f.labels) : undefined;
-  const rec = await readRecords(f.kind, f.data, f.limit);
+  const kind = await cliKind(f.kind);
+  const rec = await kind.readFile(f.data, f.limit !== undefined ? { limit: f.limit } : {});
+  const labels = f.labels !== undefined ? await readLabels(kind, f.labels, rec.input) : undefined;
   let raw = rec.raw;
   let n = rec.n;
   if (rec.labels) {
@@ -161,8 +184,8 @@ async function runTrain(f: TrainFlags): Promise<void> {
     n = keep.length;
   }
   if (n < 20) throw new InputError('TRAIN_TOO_FEW', `${f.data}: only ${n} normal records; need at least 20`);
-  const base = defaultModelConfig(f.kind, rec.d);
-  if (f.arch === 'conv' && (f.kind !== 'frames' || rec.d !== 784))
+  const base = kind.profile.defaultConfig(rec.d);
+  if (f.arch === 'conv' && (!kind.profile.inputComplexity || rec.d !== 784))
     throw new InputError(
       'TRAIN_ARCH',
       `--arch conv needs 28×28 frames (--kind frames), got ${f.kind} records of ${rec.d} values`,
@@ -177,8 +200,9 @@ async function runTrain(f: TrainFlags): Promise<void> {
           ? { ...base.arch, latentDim }
           : base.arch,
     likelihood: f.likelihood ?? base.likelihood,
+    // Gaussian pixels-or-features: standardised features instead of min-max (images keep their scale)
     transform:
-      (f.likelihood ?? base.likelihood) === 'gaussian' && f.kind === 'transactions'
+      (f.likelihood ?? base.likelihood) === 'gaussian' && base.transform === 'minmax'
         ? 'standard'
         : base.transform,
     prior: f.prior === 'maf' ? { kind: 'maf', layers: f.mafLayers, hidden: f.mafHidden } : 'standard',
@@ -209,7 +233,9 @@ async function runTrain(f: TrainFlags): Promise<void> {
   }
   try {
     const res = await buildModel({
-      kind: f.kind,
+      kind: kind.name,
+      profile: kind.profile,
+      ...(rec.input !== undefined ? { input: rec.input } : {}),
       raw,
       n,
       d: rec.d,

@@ -11,8 +11,7 @@ import { Hono, type Context } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { FlagStore, INPUT_KINDS, type InputKind } from '../store/flag-store.js';
+import { FlagStore, KIND_NAME_PATTERN, type InputKind } from '../store/flag-store.js';
 import { ModelRegistry } from '../store/model-registry.js';
 import { StoreInputError, ModelNotFoundError } from '../store/errors.js';
 import {
@@ -112,16 +111,21 @@ function parseNumber(v: string, name: string): number {
 }
 const FILTER_KEYS = ['kind', 'since', 'until', 'minScore', 'maxScore', 'model', 'review', 'order'] as const;
 
-export function queueQueryOf(q: Record<string, string>): {
+export function queueQueryOf(
+  q: Record<string, string>,
+  kinds: readonly string[] = ['transactions', 'frames'],
+): {
   query: QueueQuery;
   filters: Record<string, string>;
 } {
   const filters: Record<string, string> = {};
   for (const k of FILTER_KEYS) if (q[k] !== undefined && q[k] !== '') filters[k] = q[k].slice(0, 200);
   const query: QueueQuery = { limit: 50 };
-  if (filters.kind) query.kind = z.enum(INPUT_KINDS).catch('transactions').parse(filters.kind);
-  if (filters.kind && !(INPUT_KINDS as readonly string[]).includes(filters.kind))
-    throw new StoreInputError('kind: unknown kind', 'kind');
+  if (filters.kind) {
+    if (!KIND_NAME_PATTERN.test(filters.kind) || !kinds.includes(filters.kind))
+      throw new StoreInputError('kind: unknown kind', 'kind');
+    query.kind = filters.kind;
+  }
   if (filters.since) query.since = parseTime(filters.since, 'since');
   if (filters.until) query.until = parseTime(filters.until, 'until');
   if (filters.minScore) query.minScore = parseNumber(filters.minScore, 'minScore');
@@ -163,7 +167,7 @@ export function createConsoleApp(o: ConsoleAppOptions): Hono<Vars> {
   const flags = new FlagStore(o.db);
   const reviews = new ReviewStore(o.db);
   const registry = new ModelRegistry(o.db);
-  const kinds = o.kinds ?? INPUT_KINDS;
+  const kinds = o.kinds ?? ['transactions', 'frames'];
   const assets = loadAssets();
   const app = new Hono<Vars>();
 
@@ -304,14 +308,14 @@ export function createConsoleApp(o: ConsoleAppOptions): Hono<Vars> {
   });
 
   app.get('/queue', async (c) => {
-    const { query, filters } = queueQueryOf(c.req.query());
+    const { query, filters } = queueQueryOf(c.req.query(), kinds);
     const [res, modelVersions] = await Promise.all([reviews.queue(query), reviews.modelVersions()]);
     const self = c.req.url.slice(c.req.url.indexOf('/queue'));
     return page(c, queuePage(ctxOf(c), { rows: res.rows, next: res.next, filters, modelVersions, self }));
   });
 
   app.get('/api/queue', async (c) => {
-    const { query } = queueQueryOf(c.req.query());
+    const { query } = queueQueryOf(c.req.query(), kinds);
     return c.json(await reviews.queue(query));
   });
 

@@ -1,5 +1,5 @@
 /**
- * From raw normal records to a ready-to-serve checkpoint, the one path used by `gensemble train`,
+ * Detector, fit side: from raw normal records to a ready-to-serve checkpoint, the one path used by `gensemble train`,
  * the demo and the benchmarks:
  *   split (train / validation / calibration, seeded) → fit the feature transform on TRAIN only →
  *   train M members in parallel → export the ONNX graph → score the calibration normals through
@@ -22,8 +22,6 @@ import {
 import { calibrateThreshold } from '../engine/calibrate.js';
 import {
   anomalyScores,
-  DEFAULT_COMBINED_COMPONENTS,
-  FRAMES_COMBINED_COMPONENTS,
   fitCombinedRule,
   fitTypicalityRule,
   needsComplexity,
@@ -34,55 +32,28 @@ import {
 } from '../engine/score-rules.js';
 import { makeMafPrior } from '../engine/vae.js';
 import { fitSupervisedHead, fitTailMap, headLogits, type LabelledRule } from '../engine/supervised-head.js';
-import {
-  doseScores,
-  DOSE_STATISTICS_FRAMES,
-  DOSE_STATISTICS_TABULAR,
-  fitDoseRule,
-  type DoseRule,
-} from '../engine/dose.js';
+import { doseScores, fitDoseRule, type DoseRule } from '../engine/dose.js';
 import {
   SPEC_VERSION,
   dataDim,
-  type Arch,
   type EnsembleSpec,
   type FeatureTransform,
-  type Likelihood,
   type MemberSpec,
   type Prior,
 } from '../engine/spec.js';
 import type { ScoreBatch, ScoreName, Threshold } from '../engine/types.js';
+import type { ModelConfig, ModelProfile, TransformKind } from './profile.js';
 import { InputError } from '../errors.js';
 
-export type TransformKind = FeatureTransform['kind'];
-
-export interface ModelConfig {
-  arch: Arch;
-  likelihood: Likelihood;
-  prior: 'standard' | { kind: 'maf'; layers: number; hidden: number[] };
-  transform: TransformKind;
-}
-
-/** The default model of each input kind (the paper's credit VAE; a 512-unit MLP VAE for 28×28 frames). */
-export function defaultModelConfig(kind: ModelKind, inputDim: number): ModelConfig {
-  if (kind === 'transactions') {
-    return {
-      arch: { kind: 'mlp', inputDim, encoderHidden: [32], decoderHidden: [30], latentDim: 8 },
-      likelihood: 'bernoulli',
-      prior: 'standard',
-      transform: 'minmax',
-    };
-  }
-  return {
-    arch: { kind: 'mlp', inputDim, encoderHidden: [512], decoderHidden: [512], latentDim: 16 },
-    likelihood: 'bernoulli',
-    prior: 'standard',
-    transform: 'scale',
-  };
-}
+export type { ModelConfig, ModelProfile, TransformKind } from './profile.js';
 
 export interface BuildModelOptions {
+  /** The kind's name (stored in the manifest and the flags). */
   kind: ModelKind;
+  /** The kind's model profile (defaults, statistics of the rule; src/kinds). */
+  profile: ModelProfile;
+  /** The kind's fitted input encoder, stored in the manifest (user-declared tabular kinds). */
+  input?: JsonValue;
   /** Raw NORMAL records, row-major [n, d] (what the stream will hand the scorer). */
   raw: Float32Array;
   n: number;
@@ -165,30 +136,12 @@ function resolvePrior(p: ModelConfig['prior'], latentDim: number, seed: number):
 }
 
 /**
- * The score the stream flags on when none is given: 'dose' for every kind, the density-of-states rule
- * fitted on this model's own held-out normal records (engine/dose.ts; protocol in BENCHMARKS.md). No
- * OoD data, proxy or sign choice enters it. (Before: mean log p for transactions and a z-score sum
+ * The score the stream flags on when none is given, for every kind: 'dose', the density-of-states
+ * rule fitted on this model's own held-out normal records (engine/dose.ts; protocol in BENCHMARKS.md).
+ * No OoD data, proxy or sign choice enters it. (Before: mean log p for transactions and a z-score sum
  * with signs chosen on OoD proxies for frames; both remain selectable with --score.)
  */
-export function defaultScoreFor(kind: ModelKind): ScoreName {
-  void kind;
-  return 'dose';
-}
-
-/** The statistics of the dose rule: frames add −log p − L(x) (input complexity, 8-bit images only). */
-export function doseStatisticsFor(kind: ModelKind): typeof DOSE_STATISTICS_FRAMES {
-  return kind === 'frames' ? DOSE_STATISTICS_FRAMES : DOSE_STATISTICS_TABULAR;
-}
-
-/**
- * The raw columns the supervised head uses: every column but a transaction's Time (column 0). Labels
- * come from flags, always newer than the training normals the head also sees, so Time alone would
- * separate "fraud" from "normal" and flag every recent record.
- */
-export function headColumnsFor(kind: ModelKind, d: number): number[] {
-  const all = Array.from({ length: d }, (_, j) => j);
-  return kind === 'transactions' ? all.slice(1) : all;
-}
+export const DEFAULT_SCORE: ScoreName = 'dose';
 
 /** Row indices of buildModel's seeded train / validation (early stopping) / calibration split. */
 export interface BuildSplit {
@@ -227,7 +180,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const { raw, n, d } = o;
   if (raw.length !== n * d)
     throw new InputError('BUILD_SHAPE', `training data holds ${raw.length} values, expected ${n}×${d}`);
-  const config: ModelConfig = { ...defaultModelConfig(o.kind, d), ...o.model };
+  const config: ModelConfig = { ...o.profile.defaultConfig(d), ...o.model };
   if (dataDim(config.arch) !== d)
     throw new InputError(
       'BUILD_SHAPE',
@@ -241,6 +194,8 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const nTrain = split.train.length;
   const nVal = split.validation.length;
   const nCal = split.calibration.length;
+  const members = o.members ?? 5;
+  checkBuildable(o, members, nCal);
   const trainRaw = takeRows(raw, d, split.train);
   const valRaw = takeRows(raw, d, split.validation);
   const calRaw = takeRows(raw, d, split.calibration);
@@ -252,7 +207,6 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     prior: resolvePrior(config.prior, config.arch.latentDim, seed),
   };
   const k = o.k ?? 16;
-  const members = o.members ?? 5;
   const train: EnsembleTrainOptions['train'] = {
     steps: o.steps ?? 2000,
     batchSize: o.batchSize ?? 128,
@@ -285,7 +239,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   // frames: also the input complexity, so that 'neg_logp_ic' (and rules using it) get thresholds
   const scorer = await OnnxScorer.create(onnxBytes, {
     ...(o.scorer ?? {}),
-    inputComplexity: o.kind === 'frames',
+    inputComplexity: o.profile.inputComplexity,
   });
   let calibration: ScoreBatch;
   let validationScores: ScoreBatch;
@@ -306,16 +260,13 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   } finally {
     await scorer.close();
   }
-  const combined = fitCombinedRule(
-    calibration,
-    o.kind === 'frames' ? FRAMES_COMBINED_COMPONENTS : DEFAULT_COMBINED_COMPONENTS,
-  );
+  const combined = fitCombinedRule(calibration, o.profile.combinedComponents);
   const typicality =
     nCal >= 10 * typicalityDim('logp_rate', members) ? fitTypicalityRule(calibration) : undefined;
   // The densities are fitted on the validation split (held out from the weights; used only to pick the
   // early-stopping step), NOT on the calibration records: a kernel density evaluated at its own support
   // points is biased toward "typical" in the tails, which would put the threshold below the target FPR.
-  const dose = fitDoseRule(nVal >= 10 ? validationScores : calibration, doseStatisticsFor(o.kind));
+  const dose = fitDoseRule(nVal >= 10 ? validationScores : calibration, o.profile.doseStatistics);
   let labelled: LabelledRule | undefined;
   if (o.labels && headRows) {
     const head = fitSupervisedHead(
@@ -324,7 +275,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
         { raw: o.labels.raw, batch: headRows.labelled, labels: o.labels.labels },
       ],
       d,
-      { columns: headColumnsFor(o.kind, d) },
+      { columns: o.profile.headColumns(d) },
     );
     // the tail maps on the same held-out normals as the dose densities; the threshold on calibration
     const tailOn = nVal >= 10 ? validationScores : calibration;
@@ -343,17 +294,9 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const thresholds = SCORE_NAMES.filter(available).map((s) =>
     calibrateThreshold(anomalyScores(calibration, s, rules), targetFpr, s),
   );
-  const score = o.score ?? (labelled ? 'dose_or_known' : defaultScoreFor(o.kind));
-  if (score === 'typicality' && !typicality)
-    throw new InputError(
-      'BUILD_TOO_FEW',
-      `score 'typicality' needs at least ${10 * typicalityDim('logp_rate', members)} calibration records (10 per dimension), got ${nCal}`,
-    );
-  if (!available(score))
-    throw new InputError(
-      'BUILD_SCORE',
-      `score '${score}' needs the input complexity, which is defined for 8-bit frames, not ${o.kind}`,
-    );
+  const score = o.score ?? (labelled ? 'dose_or_known' : DEFAULT_SCORE);
+  // checked before training (checkBuildable); a failure here is a bug
+  if (!available(score)) throw new Error(`score '${score}' is not available after the build`);
   const trainingConfig: Record<string, JsonValue> = {
     members,
     k,
@@ -385,6 +328,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   };
   const manifest = await saveCheckpoint(o.outDir, spec, {
     kind: o.kind,
+    ...(o.input !== undefined ? { input: o.input } : {}),
     thresholds,
     scoreRule: {
       score,
@@ -408,6 +352,29 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     calibration,
     trainMs: trained.elapsedMs,
   };
+}
+
+/**
+ * Everything that can be known to fail before training does fail before training (minutes of CPU
+ * otherwise): the flag score must be computable for this kind and split.
+ */
+function checkBuildable(o: BuildModelOptions, members: number, nCal: number): void {
+  const score = o.score ?? (o.labels ? 'dose_or_known' : DEFAULT_SCORE);
+  const ic = 'neg_logp_ic';
+  const needsIc =
+    score === ic ||
+    (score === 'combined' && o.profile.combinedComponents.some((c) => c.score === ic)) ||
+    ((score === 'dose' || score === 'dose_or_known') && o.profile.doseStatistics.includes(ic));
+  if (needsIc && !o.profile.inputComplexity)
+    throw new InputError(
+      'BUILD_SCORE',
+      `score '${score}' needs the input complexity, which is defined for 8-bit frames, not ${o.kind} records`,
+    );
+  if (score === 'typicality' && nCal < 10 * typicalityDim('logp_rate', members))
+    throw new InputError(
+      'BUILD_TOO_FEW',
+      `score 'typicality' needs at least ${10 * typicalityDim('logp_rate', members)} calibration records (10 per dimension), got ${nCal}`,
+    );
 }
 
 function countOnes(y: Uint8Array): number {

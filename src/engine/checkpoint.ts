@@ -29,7 +29,12 @@ export const MANIFEST_FILE = 'manifest.json';
 export const WEIGHTS_FILE = 'weights.bin';
 export const ONNX_FILE = 'model.onnx';
 
-export type ModelKind = 'transactions' | 'frames';
+/**
+ * The input kind a model was trained for, as a label: the engine stores it and never branches on it
+ * (src/kinds owns what a kind means). Lower-case name, as in flags.kind.
+ */
+export type ModelKind = string;
+export const MODEL_KIND_PATTERN = /^[a-z][a-z0-9_]{0,39}$/;
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
 const scoreName = z.enum(SCORE_NAMES);
@@ -185,7 +190,9 @@ export const manifestSchema = z
   .object({
     formatVersion: z.number().int(),
     specVersion: z.number().int(),
-    kind: z.enum(['transactions', 'frames']),
+    kind: z.string().regex(MODEL_KIND_PATTERN, 'must be a kind name (a-z, 0-9, _; at most 40)'),
+    /** The kind's fitted input encoder (e.g. a user-declared tabular kind's vocabularies), opaque here. */
+    input: jsonValue.optional(),
     member: z
       .object({ arch: archSchema, likelihood: z.enum(['bernoulli', 'gaussian']), prior: priorSchema })
       .strict(),
@@ -235,6 +242,8 @@ export type CheckpointManifest = z.infer<typeof manifestSchema>;
 
 export interface SaveCheckpointOptions {
   kind: ModelKind;
+  /** The kind's fitted input encoder, stored as is (the engine does not read it). */
+  input?: JsonValue;
   thresholds?: Threshold[];
   scoreRule?: {
     score: ScoreName;
@@ -254,6 +263,8 @@ export interface LoadedCheckpoint {
   manifest: CheckpointManifest;
   spec: EnsembleSpec;
   onnxPath: string;
+  /** The graph as read and verified (sha256): open the scorer on these bytes, not on the file again. */
+  onnxBytes: Uint8Array;
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -312,6 +323,7 @@ export async function saveCheckpoint(
     formatVersion: CHECKPOINT_FORMAT_VERSION,
     specVersion: spec.specVersion,
     kind: opts.kind,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
     member: structuredClone(spec.member),
     transform: structuredClone(spec.transform),
     inputDim: spec.inputDim,
@@ -480,11 +492,11 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     ?.dimValue;
   if (Number(outM) !== M)
     throw new CheckpointError(dir, `${ONNX_FILE} scores ${String(outM)} members, manifest lists ${M}`);
-  return { manifest, spec, onnxPath: join(dir, ONNX_FILE) };
+  return { manifest, spec, onnxPath: join(dir, ONNX_FILE), onnxBytes };
 }
 
 /** Loads, validates and opens a scorer on a checkpoint directory. */
 export async function openScorer(dir: string, opts: ScorerOptions = {}): Promise<Scorer> {
-  const { onnxPath } = await loadCheckpoint(dir);
-  return OnnxScorer.create(onnxPath, opts);
+  const { onnxBytes } = await loadCheckpoint(dir);
+  return OnnxScorer.create(onnxBytes, opts);
 }

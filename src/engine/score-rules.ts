@@ -334,18 +334,3 @@ function invertLower(L: Float64Array, d: number): Float64Array {
   }
   return W;
 }
-
-/** What the flag rule says about one record: flagged, not flagged, or no usable score at all. */
-export type FlagDecision = 'flagged' | 'not_flagged' | 'non_finite';
-
-/**
- * The flag decision, in one place (stream and `gensemble score`): a score above the threshold is
- * flagged; a NaN or ±Infinity score is `non_finite` — never "not flagged" (`NaN > t` is false, so a
- * plain comparison would let a record the model could not score pass silently). The stream
- * dead-letters such a record (NON_FINITE_SCORE); `gensemble score` counts it as flagged, as the
- * benchmarks count a NaN score as anomalous.
- */
-export function flagDecision(score: number, threshold: number): FlagDecision {
-  if (!Number.isFinite(score)) return 'non_finite';
-  return score > threshold ? 'flagged' : 'not_flagged';
-}

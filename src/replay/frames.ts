@@ -9,18 +9,18 @@
  * Library: `replayFrames(options)`. CLI: `gensemble replay frames --file PATH --ood-ratio 0.2 ...`.
  */
 import { basename, dirname, join } from 'node:path';
-import { readIdx } from '../src/data/idx.js';
+import { readIdx } from '../data/idx.js';
 import {
   loadFashionMnist,
   loadNotMnist,
   loadOmniglot,
   pathExists,
   type LabeledImages,
-} from '../src/data/datasets.js';
-import { Rng } from '../src/engine/random.js';
-import { IMAGE_FRAME_SPEC, type ImageFrame, type RecordCodec } from '../src/schemas/index.js';
-import { producerCodec } from '../src/replay/codec.js';
-import { ReplayError } from '../src/replay/errors.js';
+} from '../data/datasets.js';
+import { Rng } from '../engine/random.js';
+import { IMAGE_FRAME_SPEC, type ImageFrame, type RecordCodec } from '../schemas/index.js';
+import { producerCodec } from './codec.js';
+import { ReplayError } from './errors.js';
 import {
   DATASET_OOD_KINDS,
   IN_DISTRIBUTION,
@@ -31,14 +31,14 @@ import {
   vflipFrame,
   type Frame,
   type OodKind,
-} from '../src/replay/ood-mix.js';
+} from './ood-mix.js';
 import {
   passThroughOptions,
   runReplay,
   type ReplayMessage,
   type ReplayPassThroughOptions,
   type ReplaySummary,
-} from '../src/replay/runner.js';
+} from './runner.js';
 
 export interface ReplayFramesOptions extends ReplayPassThroughOptions {
   /** IDX uint8 images [n, h, w]. */

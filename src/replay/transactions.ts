@@ -7,21 +7,21 @@
  * Library: `replayTransactions(options)`. CLI: `gensemble replay transactions --file PATH ...`.
  */
 import { basename } from 'node:path';
-import { loadCreditCardCsv } from '../src/data/credit.js';
+import { loadCreditCardCsv } from '../data/credit.js';
 import {
   TRANSACTION_PCA_FIELDS,
   TRANSACTION_SPEC,
   type RecordCodec,
   type Transaction,
-} from '../src/schemas/index.js';
-import { producerCodec } from '../src/replay/codec.js';
+} from '../schemas/index.js';
+import { producerCodec } from './codec.js';
 import {
   passThroughOptions,
   runReplay,
   type ReplayMessage,
   type ReplayPassThroughOptions,
   type ReplaySummary,
-} from '../src/replay/runner.js';
+} from './runner.js';
 
 export interface ReplayTransactionsOptions extends ReplayPassThroughOptions {
   file: string;

@@ -21,8 +21,15 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { StoreInputError } from './errors.js';
 
-export const INPUT_KINDS = ['transactions', 'frames'] as const;
-export type InputKind = (typeof INPUT_KINDS)[number];
+/**
+ * A kind's name. Which kinds exist is the kind registry's business (src/kinds: built-in and
+ * user-declared); the store checks the form only (the same as the table's CHECK constraint).
+ */
+export const KIND_NAME_PATTERN = /^[a-z][a-z0-9_]{0,39}$/;
+export const kindName = z
+  .string()
+  .regex(KIND_NAME_PATTERN, 'must be a kind name (a-z first, then a-z, 0-9, _; at most 40)');
+export type InputKind = string;
 
 /**
  * What identifies the record at a partition's high-water mark: SHA-256 (hex, first 32 digits) of its
@@ -198,7 +205,7 @@ const sinceSchema = z.union([z.date(), z.string().trim().min(1).max(64)]).transf
 export const flagQuerySchema = z
   .object({
     since: sinceSchema.optional(),
-    kind: z.enum(INPUT_KINDS).optional(),
+    kind: kindName.optional(),
     minScore: numeric.pipe(z.number().finite()).optional(),
     limit: numeric.pipe(z.number().int().min(1).max(MAX_LIMIT)).default(100),
     modelVersion: text(200).optional(),
@@ -212,7 +219,7 @@ export type FlagQuery = z.input<typeof flagQuerySchema>;
 export const flagRateQuerySchema = z
   .object({
     since: sinceSchema.optional(),
-    kind: z.enum(INPUT_KINDS).optional(),
+    kind: kindName.optional(),
     limit: numeric.pipe(z.number().int().min(1).max(MAX_LIMIT)).default(60),
   })
   .strict();
@@ -377,8 +384,8 @@ export class FlagStore {
     if (!Number.isInteger(batch.partition) || batch.partition < 0) {
       throw new StoreInputError(`partition ${batch.partition} must be an integer >= 0`, 'partition');
     }
-    if (!(INPUT_KINDS as readonly string[]).includes(batch.kind)) {
-      throw new StoreInputError(`kind must be one of ${INPUT_KINDS.join(', ')}`, 'kind');
+    if (!KIND_NAME_PATTERN.test(batch.kind)) {
+      throw new StoreInputError(`kind "${batch.kind}" is not a kind name`, 'kind');
     }
     const offsets = batch.records.map((r) => toOffset(r.offset));
     if (trx) return this.writeIn(trx, batch, offsets);

@@ -7,7 +7,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { ModelExistsError, ModelNotFoundError, StoreInputError } from './errors.js';
-import { INPUT_KINDS, type InputKind } from './flag-store.js';
+import { kindName, type InputKind } from './flag-store.js';
 import { SCORE_NAMES } from '../engine/score-rules.js';
 import type { ScoreName } from '../engine/types.js';
 
@@ -34,7 +34,7 @@ const versionName = z
 export const registerModelSchema = z
   .object({
     version: versionName,
-    kind: z.enum(INPUT_KINDS),
+    kind: kindName,
     checkpointPath: z.string().min(1).max(4096),
     threshold: z.number().finite(),
     scoreName: z.enum(SCORE_NAMES),
@@ -112,7 +112,7 @@ export class ModelRegistry {
 
   /** All versions (of one kind when given), newest first. */
   async list(kind?: InputKind): Promise<ModelVersion[]> {
-    const k = kind === undefined ? undefined : parse(z.enum(INPUT_KINDS), kind, 'kind');
+    const k = kind === undefined ? undefined : parse(kindName, kind, 'kind');
     const q = this.db('model_versions').select<ModelDbRow[]>('*');
     if (k) q.where('kind', k);
     const rows = await q.orderBy([
@@ -163,7 +163,7 @@ export class ModelRegistry {
 
   /** The active version of a kind, or undefined. */
   async getActive(kind: InputKind): Promise<ModelVersion | undefined> {
-    const k = parse(z.enum(INPUT_KINDS), kind, 'kind');
+    const k = parse(kindName, kind, 'kind');
     const row = await this.db('model_versions')
       .select<ModelDbRow[]>('*')
       .where({ kind: k, active: true })

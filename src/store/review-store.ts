@@ -12,7 +12,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { StoreInputError } from './errors.js';
-import { INPUT_KINDS, type FlagRow, type InputKind } from './flag-store.js';
+import { kindName, type FlagRow, type InputKind } from './flag-store.js';
 
 export const REVIEW_LABELS = ['fraud', 'not_fraud', 'unsure'] as const;
 export type ReviewLabel = (typeof REVIEW_LABELS)[number];
@@ -59,7 +59,7 @@ const printable = (max: number) =>
 
 export const queueQuerySchema = z
   .object({
-    kind: z.enum(INPUT_KINDS).optional(),
+    kind: kindName.optional(),
     since: z.date().optional(),
     until: z.date().optional(),
     minScore: z.number().finite().optional(),

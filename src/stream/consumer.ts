@@ -24,17 +24,13 @@ import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { anomalyScores, flagDecision } from '../engine/score-rules.js';
+import { FLAGGED, NON_FINITE } from '../detector/detector.js';
+import type { KindDefinition, RecordBinding } from '../kinds/types.js';
+import { cleanText } from '../kinds/text.js';
 import type { ScoreBatch } from '../engine/types.js';
 import type { RecordCodec } from '../schemas/codec.js';
 import { DecodeError, ValidationError } from '../schemas/errors.js';
-import {
-  FlagStore,
-  recordFingerprint,
-  type BatchRecord,
-  type FlagFields,
-  type InputKind,
-} from '../store/flag-store.js';
+import { FlagStore, recordFingerprint, type BatchRecord, type FlagFields } from '../store/flag-store.js';
 import type { RejectedRecord } from './dlq.js';
 import { DEFAULT_DLQ_MAX_MESSAGE_BYTES, DlqSender, readTopicMaxMessageBytes } from './dlq-sender.js';
 import { FlagPublisher } from './flag-publisher.js';
@@ -47,19 +43,6 @@ import {
 } from './errors.js';
 import type { StreamMetrics } from './metrics.js';
 import type { ActiveModel, ModelSource } from './model-source.js';
-
-/** How one input kind maps decoded records to model rows and flags. */
-export interface InputSpec<T> {
-  kind: InputKind;
-  codec: RecordCodec<T>;
-  /** Writes the record's raw features into `out` at row `row` (inputDim values). Throws ValidationError. */
-  writeFeatures(record: T, out: Float32Array, row: number, inputDim: number): void;
-  recordId(record: T): string;
-  /** ms since the epoch. */
-  eventTime(record: T): number;
-  /** A few fields kept with a flag (JSON). */
-  payload(record: T): Record<string, unknown>;
-}
 
 export interface RetryOptions {
   initialMs?: number;
@@ -74,7 +57,10 @@ export interface ScoringConsumerOptions<T> {
   topic: string;
   groupId: string;
   dlqTopic: string;
-  spec: InputSpec<T>;
+  /** The input kind (src/kinds): record → model row and flag payload, bound per model. */
+  kind: KindDefinition<T>;
+  /** Decodes the topic's records (the kind's codec, possibly framing-aware). */
+  codec: RecordCodec<T>;
   models: ModelSource;
   logger: Logger;
   metrics?: StreamMetrics;
@@ -113,7 +99,7 @@ export interface ScoringConsumerOptions<T> {
 
 /** A partition that has had records to process and no committed batch for longer than `stallMs`. */
 export interface StalledPartition {
-  kind: InputKind;
+  kind: string;
   topic: string;
   partition: number;
   /** ms since its last committed batch (or since it was assigned). */
@@ -131,7 +117,7 @@ interface PartitionProgress {
 }
 
 export interface BatchEvent {
-  kind: InputKind;
+  kind: string;
   topic: string;
   partition: number;
   firstOffset: string;
@@ -154,7 +140,7 @@ export interface BatchEvent {
 }
 
 export interface RetryEvent {
-  kind: InputKind;
+  kind: string;
   topic: string;
   partition: number;
   stage: BatchFailedError['stage'];
@@ -171,12 +157,7 @@ export interface ScoringConsumerEvents {
   fatal: [Error];
 }
 
-/** Strip NUL (PostgreSQL text/jsonb reject it) and cap the length of a string kept in a flag. */
-export function cleanText(s: string, max = 512): string {
-  // eslint-disable-next-line no-control-regex
-  const t = s.indexOf('\u0000') >= 0 ? s.replace(/\u0000/g, '') : s;
-  return t.length > max ? t.slice(0, max) : t;
-}
+export { cleanText };
 
 /** Each ensemble member's log p(x) of row `r` (float32 values, shortest decimal that round-trips; null if not finite). */
 export function memberLogp(s: Pick<ScoreBatch, 'logp' | 'members'>, r: number): (number | null)[] {
@@ -237,10 +218,11 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   /** Per partition: highest source offset whose dead letter is durable (not sent again on a redelivery). */
   private readonly dlqSentUpTo = new Map<number, bigint>();
+  private readonly bindings = new WeakMap<ActiveModel, RecordBinding<T>>();
 
   constructor(private readonly o: ScoringConsumerOptions<T>) {
     super();
-    this.log = o.logger.child({ kind: o.spec.kind, topic: o.topic });
+    this.log = o.logger.child({ kind: o.kind.name, topic: o.topic });
     this.store = new FlagStore(o.db);
     this.consumer = o.kafka.consumer({
       groupId: o.groupId,
@@ -291,8 +273,8 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     });
   }
 
-  get kind(): InputKind {
-    return this.o.spec.kind;
+  get kind(): string {
+    return this.o.kind.name;
   }
 
   get topic(): string {
@@ -556,7 +538,7 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     const t0 = performance.now();
     const { topic, partition } = batch;
     const kind = this.kind;
-    const spec = this.o.spec;
+    const codec = this.o.codec;
     const metrics = this.o.metrics;
     const firstOffset = msgs[0].offset;
     const lastOffset = msgs[msgs.length - 1].offset;
@@ -638,8 +620,14 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       }
 
       // 2. Decode, validate, features.
-      await this.step('score', () => spec.codec.prepare(msgs.slice(start).map((m) => m.value)));
+      await this.step('score', () => codec.prepare(msgs.slice(start).map((m) => m.value)));
       const dim = model.inputDim;
+      let spec: RecordBinding<T>;
+      try {
+        spec = this.bindingFor(model);
+      } catch (e) {
+        throw new BatchFailedError('score', describeError(e).message, { retriable: false, cause: e });
+      }
       features = this.takeBuffer(n * dim);
       const rows: T[] = [];
       const rowMsg: number[] = [];
@@ -647,9 +635,9 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       for (let i = start; i < msgs.length; i++) {
         const m = msgs[i];
         try {
-          const rec = spec.codec.decode(m.value);
+          const rec = codec.decode(m.value);
           const row = rows.length;
-          spec.writeFeatures(rec, features, row, dim);
+          spec.writeFeatures(rec, features, row);
           // Values that overflow float32 (e.g. 1e300) become ±Infinity in the row.
           let s = 0;
           const o = row * dim;
@@ -677,10 +665,13 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       let scoreMs = 0;
       let scores: ScoreBatch | null = null;
       let anomaly: Float64Array | null = null;
+      let decisions: Uint8Array | null = null;
       if (nRows > 0) {
         const ts = performance.now();
-        scores = await model.scorer.scoreBatch(features.subarray(0, nRows * dim), nRows);
-        anomaly = anomalyScores(scores, model.score, model.rules);
+        const pred = await model.predict(features.subarray(0, nRows * dim), nRows);
+        scores = pred.batch;
+        anomaly = pred.score;
+        decisions = pred.decisions;
         scoreMs = performance.now() - ts;
         metrics?.scoreSeconds.observe({ kind }, scoreMs / 1000);
         // A record the model could not score (NaN / ±Infinity: an overflow inside the graph) must not
@@ -749,21 +740,20 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       // 5. Flags + counters + high-water mark in one transaction.
       const records: BatchRecord[] = new Array<BatchRecord>(n);
       let flagged = 0;
-      const th = model.threshold;
       for (let r = 0, k = 0; k < n; k++) {
         const i = start + k;
         const off = msgs[i].offset;
         if (r < nRows && rowMsg[r] === i) {
           const a = (anomaly as Float64Array)[r];
-          const decision = flagDecision(a, th);
-          if (decision === 'flagged') {
+          const decision = (decisions as Uint8Array)[r];
+          if (decision === FLAGGED) {
             flagged++;
             records[k] = {
               offset: off,
               outcome: 'flagged',
               flag: this.flagOf(rows[r], r, a, model, scores as ScoreBatch),
             };
-          } else if (decision === 'non_finite') {
+          } else if (decision === NON_FINITE) {
             records[k] = { offset: off, outcome: 'dead_lettered' }; // sent to the DLQ in step 4
           } else records[k] = { offset: off, outcome: 'scored' };
           r++;
@@ -819,7 +809,8 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       let eventTimes: Float64Array | undefined;
       if (this.o.emitEventTimes) {
         eventTimes = new Float64Array(nRows);
-        for (let r = 0; r < nRows; r++) eventTimes[r] = spec.eventTime(rows[r]);
+        const b = this.bindingFor(model);
+        for (let r = 0; r < nRows; r++) eventTimes[r] = b.eventTime(rows[r]);
       }
       const ev: BatchEvent = {
         kind,
@@ -916,8 +907,22 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     return last !== undefined && BigInt(last.offset) >= hwm ? 'redelivery' : 'seek';
   }
 
+  /** The kind's binding to this model (made once per model; checked when the model was loaded). */
+  private bindingFor(model: ActiveModel): RecordBinding<T> {
+    let b = this.bindings.get(model);
+    if (!b) {
+      try {
+        b = this.o.kind.bind(model.manifest);
+      } catch (e) {
+        throw new StreamConfigError(`model ${model.version}: ${describeError(e).message}`, e);
+      }
+      this.bindings.set(model, b);
+    }
+    return b;
+  }
+
   private flagOf(rec: T, r: number, score: number, model: ActiveModel, s: ScoreBatch): FlagFields {
-    const spec = this.o.spec;
+    const spec = this.bindingFor(model);
     return {
       recordId: cleanText(spec.recordId(rec)),
       score,

@@ -14,40 +14,16 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import {
-  loadCheckpoint,
-  MANIFEST_FILE,
-  type CheckpointManifest,
-  type ModelKind,
-} from '../engine/checkpoint.js';
-import { OnnxScorer, type ScorerOptions } from '../engine/scorer.js';
-import { missingRule, needsComplexity, type FittedRules } from '../engine/score-rules.js';
-import type { ScoreName, Scorer } from '../engine/types.js';
+import { MANIFEST_FILE, type CheckpointManifest, type ModelKind } from '../engine/checkpoint.js';
+import type { ScorerOptions } from '../engine/scorer.js';
+import type { ScoreName } from '../engine/types.js';
+import { Detector } from '../detector/detector.js';
 import type { ModelRegistry } from '../store/model-registry.js';
 import { StreamConfigError, describeError } from './errors.js';
 import type { StreamMetrics } from './metrics.js';
 
-export interface ActiveModel {
-  kind: ModelKind;
-  /** Recorded in every flag this model produces. */
-  version: string;
-  dir: string;
-  manifest: CheckpointManifest;
-  scorer: Scorer;
-  /** The score compared with the threshold (manifest.scoreRule.score, or the registry row's). */
-  score: ScoreName;
-  /** The manifest's fitted rules ('combined', 'typicality'). */
-  rules: FittedRules;
-  /** Flag when score > threshold. */
-  threshold: number;
-  inputDim: number;
-}
-
-/** `<createdAt as yyyymmddThhmmssZ>-<first 12 hex of the ONNX sha256>`: stable and unique per build. */
-export function manifestVersion(m: CheckpointManifest): string {
-  const t = m.createdAt.replace(/[-:]/g, '').replace(/\.\d+/, '');
-  return `${t}-${m.onnx.sha256.slice(0, 12)}`;
-}
+/** The model a batch scores with: a {@link Detector} (scorer, rule, threshold, ONE version name). */
+export type ActiveModel = Detector;
 
 export interface ModelSourceOptions {
   kind: ModelKind;
@@ -59,6 +35,8 @@ export interface ModelSourceOptions {
   reloadMs?: number;
   logger?: Logger;
   metrics?: StreamMetrics;
+  /** Further checks of a model before it is used (the kind's binding); throw to refuse it. */
+  accept?: (manifest: CheckpointManifest) => void;
 }
 
 interface Candidate {
@@ -148,41 +126,11 @@ export class ModelSource {
   }
 
   private static async load(o: ModelSourceOptions, c: Candidate): Promise<ActiveModel> {
-    const { manifest, onnxPath } = await loadCheckpoint(c.dir);
-    if (manifest.kind !== o.kind)
-      throw new StreamConfigError(`${c.dir} holds a ${manifest.kind} model, not a ${o.kind} model`);
-    const score = c.score ?? manifest.scoreRule.score;
-    let threshold = c.threshold;
-    if (threshold === undefined) {
-      const t = manifest.thresholds.find((x) => x.score === score);
-      if (!t)
-        throw new StreamConfigError(`${c.dir}: the manifest has no calibrated threshold for score ${score}`);
-      threshold = t.value;
-    }
-    const rules: FittedRules = {
-      combined: manifest.scoreRule.combined,
-      typicality: manifest.scoreRule.typicality,
-      dose: manifest.scoreRule.dose,
-      labelled: manifest.scoreRule.labelled,
-    };
-    const missing = missingRule(score, rules);
-    if (missing)
-      throw new StreamConfigError(`${c.dir}: score '${score}' needs manifest.scoreRule.${missing}`);
-    const scorer = await OnnxScorer.create(onnxPath, {
-      ...(o.scorer ?? {}),
-      inputComplexity: needsComplexity(score, rules),
-    });
-    return {
+    return Detector.open(c, {
       kind: o.kind,
-      version: c.version ?? manifestVersion(manifest),
-      dir: c.dir,
-      manifest,
-      scorer,
-      score,
-      rules,
-      threshold,
-      inputDim: manifest.inputDim,
-    };
+      ...(o.scorer ? { scorer: o.scorer } : {}),
+      ...(o.accept ? { accept: o.accept } : {}),
+    });
   }
 
   /** The model new batches get (after a pending swap). */

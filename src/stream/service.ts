@@ -7,13 +7,12 @@ import type { Producer } from 'kafkajs';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Env } from '../config.js';
-import type { ModelKind } from '../engine/checkpoint.js';
 import { createKnex, knexOptionsFromEnv } from '../store/knex.js';
 import { ModelRegistry } from '../store/model-registry.js';
 import { redactDatabaseUrl } from '../store/db-url.js';
-import { createTransactionsConsumer } from '../../consumers/transactions.js';
-import { createFramesConsumer } from '../../consumers/frames.js';
-import type { ConsumerDeps } from '../../consumers/common.js';
+import { createKindConsumer, type ConsumerDeps } from './kind-consumer.js';
+import { KindRegistry } from '../kinds/registry.js';
+import { loadKindRegistry } from '../kinds/load.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import type { ScoringConsumer } from './consumer.js';
 import { StreamConfigError, describeError } from './errors.js';
@@ -30,9 +29,12 @@ import { DeadLetterReader } from '../console/dlq-reader.js';
 
 export interface StreamServiceOptions {
   env: Env;
-  kinds: readonly ModelKind[];
+  /** Names of the kinds to consume (each in the kind registry). */
+  kinds: readonly string[];
+  /** The kind registry (default: the built-in kinds plus those declared in KINDS_DIR). */
+  kindRegistry?: KindRegistry;
   /** Checkpoint directory per kind given on the command line: used as is (no registry lookup). */
-  modelDirs?: Partial<Record<ModelKind, string>>;
+  modelDirs?: Readonly<Record<string, string>>;
   logger: Logger;
   metrics?: StreamMetrics;
   /** Start the HTTP server (default true). */
@@ -85,6 +87,15 @@ export class StreamService {
     const env = o.env;
     if (o.kinds.length === 0) throw new StreamConfigError('no input kinds to serve');
     const log = o.logger;
+    const kindRegistry = o.kindRegistry ?? (await loadKindRegistry(env.KINDS_DIR));
+    // Every kind is known before anything connects (one clear line otherwise).
+    const kinds = o.kinds.map((k) => {
+      try {
+        return kindRegistry.get(k);
+      } catch (e) {
+        throw new StreamConfigError(describeError(e).message, e);
+      }
+    });
     const consoleMode = o.console === true ? 'on' : o.console === false ? 'off' : env.CONSOLE;
     // Refuse to start (before connecting to anything) when the console is asked for without a token.
     const consoleOn = consoleMode === 'on' || (consoleMode === 'auto' && env.CONSOLE_TOKEN !== '');
@@ -139,12 +150,15 @@ export class StreamService {
         env.SCHEMA_REGISTRY_URL !== '' ? createSchemaRegistry(env.SCHEMA_REGISTRY_URL) : undefined;
       const registry = new ModelRegistry(db);
       const writerSchemas = new WriterSchemaTable(db);
-      for (const kind of o.kinds) {
+      for (const kindDef of kinds) {
+        const kind = kindDef.name;
         const explicit = o.modelDirs?.[kind];
+        const defaultDir = kindDef.modelDir(env);
         const models = await ModelSource.open({
           kind,
-          dir: explicit ?? (kind === 'transactions' ? env.MODEL_TRANSACTIONS : env.MODEL_FRAMES),
+          ...(explicit !== undefined ? { dir: explicit } : defaultDir !== '' ? { dir: defaultDir } : {}),
           ...(explicit === undefined ? { registry } : {}),
+          accept: (m) => void kindDef.bind(m),
           scorer: {
             ...(env.SCORE_CHUNK > 0 ? { chunkSize: env.SCORE_CHUNK } : {}),
             executionProvider: env.ORT_EXECUTION_PROVIDER,
@@ -177,7 +191,7 @@ export class StreamService {
           models,
           logger: log,
           metrics: svc.metrics,
-          topic: kind === 'transactions' ? env.TOPIC_TRANSACTIONS : env.TOPIC_FRAMES,
+          topic: kindDef.topic(env),
           dlqTopic: env.TOPIC_DLQ,
           groupId: env.KAFKA_GROUP_ID,
           dlqProducer: svc.producer,
@@ -197,9 +211,7 @@ export class StreamService {
             ...o.tuning,
           },
         };
-        const c = (kind === 'transactions'
-          ? createTransactionsConsumer(deps)
-          : createFramesConsumer(deps)) as unknown as ScoringConsumer<unknown>;
+        const c = createKindConsumer(kindDef, deps);
         c.on('fatal', (e) => o.onFatal?.(e));
         svc.consumers.push(c);
       }

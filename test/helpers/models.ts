@@ -18,10 +18,14 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:f
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildModel, defaultModelConfig, type ModelConfig } from '../../src/model/build.js';
+import { buildModel, type ModelConfig } from '../../src/detector/build.js';
+import { KindRegistry } from '../../src/kinds/registry.js';
 import { loadCreditCardCsv } from '../../src/data/credit.js';
 import { loadMnist, pathExists } from '../../src/data/datasets.js';
-import { MANIFEST_FILE, type CheckpointManifest, type ModelKind } from '../../src/engine/checkpoint.js';
+import { MANIFEST_FILE, type CheckpointManifest } from '../../src/engine/checkpoint.js';
+
+type ModelKind = 'transactions' | 'frames';
+const profileOf = (kind: ModelKind) => KindRegistry.builtins().get(kind).profile;
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -34,7 +38,14 @@ const RECIPE_VERSION = 1;
  * score rule, the exported graph, a helper those import) builds fresh test models instead of
  * reusing stale cached ones. A file list would go stale as the code moves.
  */
-const MODEL_SOURCE_DIRS = ['src/engine', 'src/model', 'src/features', 'src/data', 'src/schemas'];
+const MODEL_SOURCE_DIRS = [
+  'src/engine',
+  'src/detector',
+  'src/kinds',
+  'src/features',
+  'src/data',
+  'src/schemas',
+];
 
 async function modelSourceFiles(): Promise<string[]> {
   const out: string[] = [];
@@ -102,7 +113,7 @@ const DEFAULTS: Record<ModelKind, Required<TestModelOptions>> = {
 };
 
 function modelConfig(kind: ModelKind, d: number, arch: 'mlp' | 'conv'): ModelConfig {
-  const base = defaultModelConfig(kind, d);
+  const base = profileOf(kind).defaultConfig(d);
   if (kind === 'frames' && arch === 'conv') {
     return {
       ...base,
@@ -195,6 +206,7 @@ export async function testModel(
         const { raw, n, d } = await loadNormalRows(kind, o.records);
         await buildModel({
           kind,
+          profile: profileOf(kind),
           raw,
           n,
           d,

@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlagStore, type FlagFields } from '../../../src/store/flag-store.js';
 import { ReviewStore } from '../../../src/store/review-store.js';
-import { reviewedTransactions } from '../../../src/store/labels.js';
+import { reviewedFlags } from '../../../src/store/labels.js';
+import { transactionFeaturesOfPayload } from '../../../src/kinds/transactions/index.js';
 import { TRANSACTION_PCA_FIELDS } from '../../../src/schemas/schemas.js';
 import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
 import { databaseUrl } from '../../helpers/services.js';
@@ -124,17 +125,19 @@ afterAll(async () => {
 });
 
 describe('labels from reviewed flags', () => {
-  it('reviewedTransactions: latest review per record, unsure / frames / featureless flags left out', async () => {
-    const r = await reviewedTransactions(s.db);
-    expect(r.skipped).toBe(1);
-    expect(r.n).toBe(expected.size);
-    expect(new Set(r.recordIds)).toEqual(new Set(expected.keys()));
-    r.recordIds.forEach((id, i) => {
-      const e = expected.get(id)!;
-      expect(r.labels[i]).toBe(e.y);
+  it('reviewedFlags + the kind: latest review per record, unsure / frames / featureless flags left out', async () => {
+    const flags = await reviewedFlags(s.db, 'transactions');
+    const rows = flags.map((f) => ({ f, x: transactionFeaturesOfPayload(f.payload) }));
+    expect(rows.filter((r) => r.x === null)).toHaveLength(1);
+    const usable = rows.filter((r) => r.x !== null);
+    expect(usable).toHaveLength(expected.size);
+    expect(new Set(usable.map((r) => r.f.recordId))).toEqual(new Set(expected.keys()));
+    for (const { f, x } of usable) {
+      const e = expected.get(f.recordId)!;
+      expect(f.label).toBe(e.y);
       // the payload's doubles, in the model's column order Time, V1..V28, Amount
-      expect(Array.from(r.raw.subarray(i * 30, (i + 1) * 30))).toEqual(e.x.map((v) => Math.fround(v)));
-    });
+      expect(x).toEqual(e.x);
+    }
   });
 
   it('gensemble train --labels db trains the head on exactly those labels', async () => {
@@ -199,7 +202,7 @@ describe('labels from reviewed flags', () => {
     const errs = errorLines(t.stderr);
     expect(errs).toHaveLength(1);
     expect(errs[0]).toMatch(
-      /--labels db \(reviewed transaction flags\): no labelled records.*\[TRAIN_LABELS\]/,
+      /--labels db \(reviewed transactions flags\): no labelled records.*\[TRAIN_LABELS\]/,
     );
   });
 });

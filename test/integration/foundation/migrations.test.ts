@@ -99,7 +99,7 @@ describe('knex migrations on the real PostgreSQL (isolated schema)', () => {
     expect(rows[0].flagged_at).toBeInstanceOf(Date);
     // A plain duplicate insert is rejected by the unique constraint.
     await expect(db('flags').insert(flagRow(1))).rejects.toThrow(/flags_source_unique/);
-    await expect(db('flags').insert(flagRow(9, { kind: 'audio' }))).rejects.toThrow(/flags_kind_check/);
+    await expect(db('flags').insert(flagRow(9, { kind: 'Audio files' }))).rejects.toThrow(/flags_kind_check/);
     await expect(db('flags').insert(flagRow(-1))).rejects.toThrow(/flags_source_check/);
     // Another consumer group, or another life of the topic, has flags of its own at the same offset.
     await db('flags').insert(flagRow(1, { consumer_group: 'rescore' }));

@@ -170,7 +170,7 @@ describe('writeBatch is exactly-once', () => {
       ).rejects.toBeInstanceOf(StoreInputError);
     }
     await expect(
-      store.writeBatch({ topic: 'bad', partition: 0, kind: 'nope' as 'frames', records: [] }),
+      store.writeBatch({ topic: 'bad', partition: 0, kind: 'no pe', records: [] }),
     ).rejects.toBeInstanceOf(StoreInputError);
     expect(await hwm('bad')).toBeUndefined();
   });

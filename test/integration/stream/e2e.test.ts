@@ -16,7 +16,7 @@ import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
 import { waitFor } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
 import { imageFrameCodec } from '../../../src/schemas/codec.js';
-import { manifestVersion } from '../../../src/stream/model-source.js';
+import { versionName } from '../../../src/detector/detector.js';
 import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
 import { doseScoreF64, ensembleScoresF64 } from '../../reference/f64.js';
 import { createStreamMetrics } from '../../../src/stream/metrics.js';
@@ -125,7 +125,7 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
         if (!closeScore(f.score, want))
           expect.fail(`${f.record_id}: stream score ${f.score}, offline ${want}`);
         expect(f.threshold).toBe(ref.threshold);
-        expect(f.model_version).toBe(manifestVersion(model.manifest));
+        expect(f.model_version).toBe(versionName(model.manifest));
       }
     }
     // Transactions against the float64 reference: the flag decision of every record not within

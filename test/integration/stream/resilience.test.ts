@@ -23,7 +23,8 @@ import { waitFor } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
 import { transactionCodec } from '../../../src/schemas/codec.js';
 import { createKnex } from '../../../src/store/knex.js';
-import { ModelSource, manifestVersion } from '../../../src/stream/model-source.js';
+import { ModelSource } from '../../../src/stream/model-source.js';
+import { versionName } from '../../../src/detector/detector.js';
 import { createTransactionsConsumer } from '../../../consumers/transactions.js';
 import type { BatchEvent, RetryEvent, ScoringConsumer } from '../../../src/stream/consumer.js';
 import type { Transaction } from '../../../src/schemas/schemas.js';
@@ -101,8 +102,8 @@ describe('hot reload and database outage', () => {
     topics.push(topic, dlq);
     const dir = join(tmp, 'model');
     await cp(modelA.dir, dir, { recursive: true });
-    const vA = manifestVersion(modelA.manifest);
-    const vB = manifestVersion(modelB.manifest);
+    const vA = versionName(modelA.manifest);
+    const vB = versionName(modelB.manifest);
     expect(vA).not.toBe(vB);
     const models = await ModelSource.open({
       kind: 'transactions',

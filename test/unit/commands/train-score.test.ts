@@ -218,7 +218,11 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
 
   it('rejects bad arguments and unreadable inputs with one line and no stack trace', async () => {
     const cases: Array<[string[], number, RegExp]> = [
-      [['train', '--kind', 'nope', '--data', csv, '--out', dir], 2, /invalid/],
+      [
+        ['train', '--kind', 'nope', '--data', csv, '--out', dir],
+        2,
+        /--kind nope: unknown input kind \(known: transactions, frames/,
+      ],
       [
         ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--steps', 'ten'],
         2,

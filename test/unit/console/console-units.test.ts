@@ -8,9 +8,9 @@ import { parseDeadLetter } from '../../../src/console/dlq-reader.js';
 import { loadConfig } from '../../../src/config.js';
 import { StreamService } from '../../../src/stream/service.js';
 import { float32Shortest, memberLogp } from '../../../src/stream/consumer.js';
-import { frameSpec } from '../../../consumers/frames.js';
+import { framePayload } from '../../../consumers/frames.js';
 import { TRANSACTION_PCA_FIELDS, type ImageFrame, type Transaction } from '../../../src/schemas/schemas.js';
-import { transactionSpec } from '../../../consumers/transactions.js';
+import { transactionPayload } from '../../../consumers/transactions.js';
 import { manifestFigures } from '../../../src/console/views.js';
 import type { ModelVersion } from '../../../src/store/model-registry.js';
 
@@ -108,7 +108,7 @@ describe('frame images', () => {
       label: 7,
       ood_kind: null,
     } as ImageFrame;
-    const p = frameSpec().payload(frame);
+    const p = framePayload(frame);
     expect(p).toMatchObject({ width: 2, height: 2, channels: 1, pixels: 'AQIDBA==', label: 7 });
   });
 });
@@ -124,7 +124,7 @@ describe('transaction payload', () => {
       merchant_id: null,
     } as Record<string, unknown>;
     TRANSACTION_PCA_FIELDS.forEach((f, j) => (r[f] = j + 0.1));
-    const p = transactionSpec().payload(r as Transaction) as {
+    const p = transactionPayload(r as Transaction) as {
       amount: number;
       features: Record<string, number>;
     };

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCreditCardCsv } from '../../../src/data/credit.js';
-import { buildModel, type BuildModelResult } from '../../../src/model/build.js';
+import { buildModel, type BuildModelResult } from '../../../src/detector/build.js';
+import { transactionsProfile } from '../../../src/kinds/transactions/index.js';
 import { ModelSource } from '../../../src/stream/model-source.js';
 import { anomalyScores } from '../../../src/engine/score-rules.js';
 import { flaggedFraction } from '../../../src/engine/calibrate.js';
@@ -52,6 +53,7 @@ describe("ModelSource with a 'dose_or_known' manifest", () => {
     labels.fill(1, 0, nf);
     built = await buildModel({
       kind: 'transactions',
+      profile: transactionsProfile,
       raw: train,
       n: 3000,
       d: D,

@@ -13,7 +13,8 @@ import {
 } from '../../../src/stream/dlq.js';
 import { DecodeError, ValidationError } from '../../../src/schemas/errors.js';
 import { isRetriableDbError, describeError, StreamConfigError } from '../../../src/stream/errors.js';
-import { manifestVersion } from '../../../src/stream/model-source.js';
+import { versionName } from '../../../src/detector/detector.js';
+import { ConfigError } from '../../../src/errors.js';
 import { cleanText } from '../../../src/stream/consumer.js';
 import { frameShapeOf } from '../../../consumers/frames.js';
 import { startHttpServer } from '../../../src/http/server.js';
@@ -103,12 +104,13 @@ describe('errors', () => {
 });
 
 describe('model versions and frame shapes', () => {
-  it('manifestVersion = compact createdAt + ONNX sha prefix', () => {
+  it('versionName = kind + compact createdAt + ONNX sha prefix (the one name, however loaded)', () => {
     const m = {
+      kind: 'transactions',
       createdAt: '2026-11-29T13:45:07.123Z',
       onnx: { sha256: 'ab'.repeat(32) },
     } as unknown as CheckpointManifest;
-    expect(manifestVersion(m)).toBe('20261129T134507Z-abababababab');
+    expect(versionName(m)).toBe('transactions-20261129T134507Z-abababababab');
   });
 
   it('frameShapeOf: conv arch shape, square MLP, refuses non-square', () => {
@@ -121,7 +123,7 @@ describe('model versions and frame shapes', () => {
       },
     });
     expect(frameShapeOf(mlp(784))).toEqual({ width: 28, height: 28, channels: 1 });
-    expect(() => frameShapeOf(mlp(30))).toThrow(StreamConfigError);
+    expect(() => frameShapeOf(mlp(30))).toThrow(ConfigError);
     const conv = {
       inputDim: 3072,
       member: {

@@ -1,0 +1,38 @@
+/**
+ * What the detector needs to know about an input kind to build a model for it — and nothing else:
+ * the default model, whether the input complexity L(x) is defined for its records, which statistics
+ * the default (dose) rule reads, the z-score components of the optional 'combined' rule and the raw
+ * columns a supervised head may use. Each kind (src/kinds) owns one; the detector never branches on a
+ * kind's name.
+ */
+import type { CombinedComponentSpec } from '../engine/score-rules.js';
+import type { DoseStatistic } from '../engine/dose.js';
+import type { Arch, FeatureTransform, Likelihood } from '../engine/spec.js';
+
+export type TransformKind = FeatureTransform['kind'];
+
+export interface ModelConfig {
+  arch: Arch;
+  likelihood: Likelihood;
+  prior: 'standard' | { kind: 'maf'; layers: number; hidden: number[] };
+  transform: TransformKind;
+}
+
+export interface ModelProfile {
+  /** The kind's default model for records of `inputDim` raw values. */
+  defaultConfig(inputDim: number): ModelConfig;
+  /**
+   * The input complexity L(x) (bits of a lossless image code) is defined for these records (8-bit
+   * images): the scorer computes it, and scores that use it are available.
+   */
+  readonly inputComplexity: boolean;
+  /** The statistics of the density-of-states rule (the default score). */
+  readonly doseStatistics: readonly DoseStatistic[];
+  /** The z-score components of the optional 'combined' rule. */
+  readonly combinedComponents: ReadonlyArray<CombinedComponentSpec>;
+  /** Raw columns the supervised head of 'dose_or_known' may use (of d). */
+  headColumns(d: number): number[];
+}
+
+/** Every column. */
+export const allColumns = (d: number): number[] => Array.from({ length: d }, (_, j) => j);
