@@ -16,8 +16,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ort from 'onnxruntime-node';
-import { GraphBuilder } from '../../src/engine/onnx/graph.js';
+import { ortPeak, timeIt } from '../lib/timing.js';
 import { exportEnsembleOnnx } from '../../src/engine/onnx/export.js';
 import { convDecoderLayers, convEncoderLayers } from '../../src/engine/params.js';
 import { makeEps, randomParams, Rng } from '../../src/engine/random.js';
@@ -83,59 +82,6 @@ function flopsPerRecord(): number {
   return M * (enc + K * (dec + maf));
 }
 
-async function timeIt(fn: () => Promise<unknown>, seconds: number): Promise<[number, number]> {
-  await fn();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  let it = 0;
-  for (;;) {
-    await fn();
-    it++;
-    const el = (performance.now() - t0) / 1000;
-    if (el >= seconds || it >= 10000) {
-      const c = process.cpuUsage(c0);
-      return [el / it, (c.user + c.system) / 1e6 / it];
-    }
-  }
-}
-
-async function ortPeak(threads: number): Promise<number> {
-  const n = 2048;
-  const g = new GraphBuilder();
-  const rng = new Rng(1);
-  g.op(
-    'MatMul',
-    [
-      'a',
-      g.f32(
-        'b',
-        [n, n],
-        new Float32Array(n * n).map(() => rng.uniform()),
-      ),
-    ],
-    {},
-    'y',
-  );
-  const bytes = g.toModel({
-    graphName: 'peak',
-    inputs: [{ name: 'a', dims: [n, n] }],
-    outputs: [{ name: 'y', dims: [n, n] }],
-  });
-  const s = await ort.InferenceSession.create(bytes, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
-  });
-  const a = new ort.Tensor(
-    'float32',
-    new Float32Array(n * n).map(() => rng.uniform()),
-    [n, n],
-  );
-  const [, c] = await timeIt(() => s.run({ a }), 2);
-  await s.release();
-  return (2 * n ** 3) / c / 1e9;
-}
-
 interface PeerLine {
   kind: 'blas' | 'peak' | 'score';
   libs?: string[];
@@ -198,7 +144,7 @@ let blas: PeerLine | undefined;
 const torchPeak = new Map<number, number>();
 for (let round = 0; round < ROUNDS; round++) {
   for (const t of THREADS) {
-    peaks.set(t, Math.max(peaks.get(t) ?? 0, await ortPeak(t)));
+    peaks.set(t, Math.max(peaks.get(t) ?? 0, (await ortPeak(t))[1]));
     const scorer = await OnnxScorer.create(bytes, { intraOpNumThreads: t, interOpNumThreads: 1 });
     const [w, c] = await timeIt(() => scorer.scoreBatch(x, BATCH), SECONDS);
     await scorer.close();

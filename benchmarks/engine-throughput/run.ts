@@ -19,8 +19,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ort from 'onnxruntime-node';
-import { GraphBuilder } from '../../src/engine/onnx/graph.js';
+import { ortPeak, timeIt } from '../lib/timing.js';
 import { exportEnsembleOnnx } from '../../src/engine/onnx/export.js';
 import { makeEps, randomParams, Rng } from '../../src/engine/random.js';
 import { OnnxScorer } from '../../src/engine/scorer.js';
@@ -80,59 +79,6 @@ function flopsPerRecord(a: MlpArch): number {
 }
 
 /** Seconds per call: [wall, process CPU], after one warm-up call. */
-async function timeIt(fn: () => Promise<unknown>, seconds: number): Promise<[number, number]> {
-  await fn();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  let it = 0;
-  for (;;) {
-    await fn();
-    it++;
-    const el = (performance.now() - t0) / 1000;
-    if (el >= seconds || it >= 10000) {
-      const c = process.cpuUsage(c0);
-      return [el / it, (c.user + c.system) / 1e6 / it];
-    }
-  }
-}
-
-async function ortPeak(threads: number): Promise<[number, number]> {
-  const n = 2048;
-  const g = new GraphBuilder();
-  const rng = new Rng(1);
-  g.op(
-    'MatMul',
-    [
-      'a',
-      g.f32(
-        'b',
-        [n, n],
-        new Float32Array(n * n).map(() => rng.uniform()),
-      ),
-    ],
-    {},
-    'y',
-  );
-  const bytes = g.toModel({
-    graphName: 'peak',
-    inputs: [{ name: 'a', dims: [n, n] }],
-    outputs: [{ name: 'y', dims: [n, n] }],
-  });
-  const s = await ort.InferenceSession.create(bytes, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
-  });
-  const a = new ort.Tensor(
-    'float32',
-    new Float32Array(n * n).map(() => rng.uniform()),
-    [n, n],
-  );
-  const [w, c] = await timeIt(() => s.run({ a }), 2);
-  await s.release();
-  return [(2 * n ** 3) / w / 1e9, (2 * n ** 3) / c / 1e9];
-}
 
 async function rssChild(): Promise<void> {
   const spec = ensembleOf(SHAPES[1].arch);

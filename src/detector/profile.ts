@@ -36,3 +36,17 @@ export interface ModelProfile {
 
 /** Every column. */
 export const allColumns = (d: number): number[] => Array.from({ length: d }, (_, j) => j);
+
+/** The default model of tabular records: an MLP VAE, Bernoulli on min-max features (the paper's credit VAE family). */
+export function tabularMlpConfig(
+  encoderHidden: number[],
+  decoderHidden: number[],
+  latentDim: number,
+): ModelProfile['defaultConfig'] {
+  return (inputDim) => ({
+    arch: { kind: 'mlp', inputDim, encoderHidden, decoderHidden, latentDim },
+    likelihood: 'bernoulli',
+    prior: 'standard',
+    transform: 'minmax',
+  });
+}

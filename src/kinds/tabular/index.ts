@@ -10,7 +10,7 @@ import { DEFAULT_COMBINED_COMPONENTS } from '../../engine/score-rules.js';
 import { DOSE_STATISTICS_TABULAR } from '../../engine/dose.js';
 import { ConfigError, InputError } from '../../errors.js';
 import { SingleObjectCodec, type RecordSpec } from '../../schemas/codec.js';
-import { allColumns, type ModelProfile } from '../../detector/profile.js';
+import { allColumns, tabularMlpConfig, type ModelProfile } from '../../detector/profile.js';
 import { cleanText } from '../text.js';
 import type { KindDefinition, OfflineRecords, RecordBinding } from '../types.js';
 import { validateTabularRecord, type TabularKindSpec } from './spec.js';
@@ -31,12 +31,7 @@ export type TabularRecord = Record<string, unknown>;
  * fits one-hot and boolean columns exactly), one 64-unit layer each side, 8 latent dimensions.
  */
 export const tabularProfile: ModelProfile = {
-  defaultConfig: (inputDim) => ({
-    arch: { kind: 'mlp', inputDim, encoderHidden: [64], decoderHidden: [64], latentDim: 8 },
-    likelihood: 'bernoulli',
-    prior: 'standard',
-    transform: 'minmax',
-  }),
+  defaultConfig: tabularMlpConfig([64], [64], 8),
   inputComplexity: false,
   doseStatistics: DOSE_STATISTICS_TABULAR,
   combinedComponents: DEFAULT_COMBINED_COMPONENTS,

@@ -13,7 +13,7 @@ import { TRANSACTION_SPEC, transactionCodec } from '../../schemas/codec.js';
 import { TRANSACTION_FEATURE_DIM, writeTransactionFeatures } from '../../schemas/features.js';
 import { TRANSACTION_PCA_FIELDS, type Transaction } from '../../schemas/schemas.js';
 import { z } from 'zod';
-import type { ModelProfile } from '../../detector/profile.js';
+import { tabularMlpConfig, type ModelProfile } from '../../detector/profile.js';
 import { cleanText } from '../text.js';
 import type { KindDefinition, OfflineRecords, RecordBinding } from '../types.js';
 
@@ -64,12 +64,7 @@ const binding: RecordBinding<Transaction> = {
 
 /** The paper's credit VAE (Bernoulli on min-max features); dose over log p, rate and Var log p. */
 export const transactionsProfile: ModelProfile = {
-  defaultConfig: (inputDim) => ({
-    arch: { kind: 'mlp', inputDim, encoderHidden: [32], decoderHidden: [30], latentDim: 8 },
-    likelihood: 'bernoulli',
-    prior: 'standard',
-    transform: 'minmax',
-  }),
+  defaultConfig: tabularMlpConfig([32], [30], 8),
   inputComplexity: false,
   doseStatistics: DOSE_STATISTICS_TABULAR,
   combinedComponents: DEFAULT_COMBINED_COMPONENTS,
