@@ -56,7 +56,7 @@ import {
   type RuleContext,
   type RuleId,
 } from '../lib/evaluate.js';
-import { histogramSvg, rocSvg } from '../lib/svg.js';
+import { histogramSvg, rocSvg } from '../lib/plots.js';
 import { trainClassifier } from './classifier.js';
 import { fitLabelledRuleOn, novelFraudResult, simulatedReviews, type NovelResult } from './labels.js';
 
@@ -701,14 +701,14 @@ async function writeCreditReport(
   const first = r[0];
   await writeFile(
     join(out, 'roc-credit.svg'),
-    rocSvg(
+    await rocSvg(
       Object.entries(first.roc).map(([name, points]) => ({ name, points })),
       `Credit fraud, split seed ${first.seed}`,
     ),
   );
   await writeFile(
     join(out, 'hist-logp-credit.svg'),
-    histogramSvg(
+    await histogramSvg(
       [
         { name: 'normal (test)', values: first.hist.normal },
         { name: 'fraud (test)', values: first.hist.fraud },
@@ -719,7 +719,7 @@ async function writeCreditReport(
   );
   await writeFile(
     join(out, 'hist-waic-credit.svg'),
-    histogramSvg(
+    await histogramSvg(
       [
         { name: 'normal (test)', values: first.hist.normalWaic },
         { name: 'fraud (test)', values: first.hist.fraudWaic },

@@ -50,7 +50,7 @@ import {
   type RuleId,
   thin,
 } from '../lib/evaluate.js';
-import { histogramSvg, rocSvg } from '../lib/svg.js';
+import { histogramSvg, rocSvg } from '../lib/plots.js';
 import { blur, invert, pixelShuffle, shrink as shrinkImages } from './proxies.js';
 import { OOD_NAMES, PAPER_TABLE2, oodLabel, type OodName, type TrainSet } from './paper.js';
 
@@ -625,7 +625,7 @@ async function writeImageReport(
       const file = `roc-${r.train}-${ood}.svg`;
       await writeFile(
         join(out, file),
-        rocSvg(
+        await rocSvg(
           COLS.map(([k, l]) => ({ name: `${l} (${pct(set.metrics[k].auroc)})`, points: set.roc[k] })),
           `${r.train === 'mnist' ? 'MNIST' : 'Fashion'} vs ${set.name}`,
         ),
@@ -635,7 +635,7 @@ async function writeImageReport(
     const hs = Object.entries(r.histograms);
     await writeFile(
       join(out, `hist-logp-${r.train}.svg`),
-      histogramSvg(
+      await histogramSvg(
         hs.map(([n, v]) => ({ name: n, values: v.logpSingle })),
         `log p(x), single model (trained on ${r.train})`,
         'log p(x) [nats]',
@@ -643,7 +643,7 @@ async function writeImageReport(
     );
     await writeFile(
       join(out, `hist-waic-${r.train}.svg`),
-      histogramSvg(
+      await histogramSvg(
         hs.map(([n, v]) => ({ name: n, values: v.waic })),
         `WAIC(x) (trained on ${r.train})`,
         'WAIC [nats]',

@@ -31,7 +31,7 @@ import { Kafka, logLevel, type Message } from 'kafkajs';
 import { cliOptions } from '../lib/args.js';
 import { creditTransaction, streamTxModel } from '../lib/stream-data.js';
 import { BENCH_ROOT } from '../lib/cache.js';
-import { lineSvg } from '../lib/svg.js';
+import { lineSvg } from '../lib/plots.js';
 import { createKnex, migrateLatest } from '../../src/store/knex.js';
 import { createTopicsAndWait } from '../../src/stream/kafka.js';
 import { transactionCodec } from '../../src/schemas/codec.js';
@@ -266,7 +266,7 @@ for (const i of INSTANCES) for (const pp of PARTS) results.push(await runPair(i,
 mkdirSync(OUT, { recursive: true });
 writeFileSync(
   join(OUT, 'lag.svg'),
-  lineSvg(
+  await lineSvg(
     results.map((r) => ({ name: `${r.instances} inst × ${r.partitions} part`, points: r.lag })),
     `consumer lag while draining ${N.toLocaleString('en-US')} transactions`,
     'seconds since the first send',
