@@ -1,0 +1,649 @@
+/**
+ * Trains WGAN members (engine/wgan.ts) in tfjs, and ensembles of them over worker threads.
+ *
+ * ## Algorithm (Arjovsky et al. 2017, Algorithm 1; then the paper's fine-tuning)
+ * Phase 'gan', for `steps` generator iterations:
+ *   nCritic times: x ~ data (seeded epoch order), z ~ N(0, I);
+ *     L_D = mean D(G(z)) − mean D(x)  [+ λ·mean(‖∇D(x̂)‖ − 1)² for 'gp'];  update the critic;
+ *     'clip': clip every critic parameter to [−c, c]
+ *   z ~ N(0, I); L_G = −mean D(G(z)); update the generator.
+ * Phase 'finetune' (Choi & Jang section 4: "we freeze the generator and fine-tune the discriminator
+ *   for an additional 4k steps on stationary p_θ and p_0"): `fineTuneSteps` critic updates exactly as
+ *   above against the frozen generator.
+ * Finally each member's {@link CriticStats} (mean/std of D on a sample of the data and of the frozen
+ * generator) are measured for the optional normalisation of engine/wgan.ts.
+ *
+ * ## Lipschitz constraint: weight clipping by default, gradient penalty as an option
+ * The paper's critics are WGANs of Arjovsky et al. (its reference for the WGAN), i.e. weight clipping
+ * (c = 0.01, RMSProp, lr 5e-5, n_critic = 5): the default here. The gradient penalty of Gulrajani et
+ * al. 2017 ('gp': λ = 10, Adam lr 1e-4, β1 = 0, β2 = 0.9, x̂ = αx + (1−α)G(z), α ~ U(0,1) per record)
+ * needs double backprop; tfjs records the ops of a tf.grad run inside tf.variableGrads, and that works
+ * on wasm through the engine's custom-gradient dense and conv layers (vae.ts: their backward passes
+ * are plain matMul/conv2d/pad/reverse ops, all differentiable) and wgan.ts' leaky_relu (tfjs' own
+ * LeakyRelu gradient is not differentiable). test/unit/engine/wgan-train.test.ts checks the penalty's
+ * parameter gradients against stock tfjs ops on the cpu backend (MLP and conv). It costs about 4×
+ * (MLP) to 9× (conv) a clipped critic update on wasm (benchmarks/train-step/wgan.ts), so it is opt-in.
+ *
+ * ## Determinism
+ * Initialisation, data order, z, α all come from the seeded {@link Rng}; wasm runs the same ops in the
+ * same order, so one seed gives bit-identical parameters on the same backend (also across the worker
+ * and in-process paths, see {@link trainWganEnsemble}).
+ *
+ * Data in: Float32Array [n, D], already in model space (the caller applies the feature transform).
+ */
+import os from 'node:os';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import type { BackendName } from './backend.js';
+import { EnsembleTrainError, memberSeed } from './ensemble-train.js';
+import { Rng } from './random.js';
+import { dataDim, type MemberParams } from './spec.js';
+import { Adam, TrainError } from './train.js';
+import { TfWgan, validateWganSpec, type CriticStats, type WganMember, type WganSpec } from './wgan.js';
+
+export interface WganTrainOptions {
+  /** Generator iterations of the adversarial phase (each after `nCritic` critic updates). Default 2000. */
+  steps?: number;
+  /** Critic-only updates against the frozen generator afterwards (the paper: 4000). Default 4000. */
+  fineTuneSteps?: number;
+  /** Mini-batch size (real records, and as many generator samples). Default 64. */
+  batchSize?: number;
+  /** Critic updates per generator update. Default 5. */
+  nCritic?: number;
+  /** Lipschitz constraint: weight clipping (default, the paper's WGAN) or gradient penalty. */
+  lipschitz?: 'clip' | 'gp';
+  /** Clipping bound c ('clip'). Default 0.01. */
+  clip?: number;
+  /** Gradient-penalty weight λ ('gp'). Default 10. */
+  gpWeight?: number;
+  /** Default 'rmsprop' with 'clip', 'adam' with 'gp'. Both networks use the same kind. */
+  optimizer?: 'rmsprop' | 'adam';
+  /** Constant learning rate of both networks. Default 5e-5 (rmsprop), 1e-4 (adam). */
+  learningRate?: number;
+  /** Learning rate of the fine-tuning phase. Default `learningRate`. */
+  fineTuneLearningRate?: number;
+  /** RMSProp: v ← ρv + (1−ρ)g²; θ ← θ − lr·g/(√v + ε). Defaults ρ 0.99, ε 1e-8 (PyTorch, WGAN code). */
+  rmsprop?: { decay?: number; epsilon?: number };
+  /** Adam moments. Defaults β1 0, β2 0.9, ε 1e-8 (WGAN-GP). */
+  adam?: { beta1?: number; beta2?: number; epsilon?: number };
+  /** Seed of initialisation, data order and noise. Default 0. */
+  seed?: number;
+  /** Records (and generator samples) behind the member's {@link CriticStats}. Default 1024. */
+  statsSamples?: number;
+  /** Return the generator's parameters. Default true. */
+  keepGenerator?: boolean;
+  /** Progress every this many generator steps ('gan') / critic steps ('finetune'). Default 10. */
+  progressEvery?: number;
+  onProgress?: (event: WganProgress) => void;
+  /** Stops training early (returning the current parameters) when aborted. */
+  signal?: AbortSignal;
+}
+
+export interface WganProgress {
+  phase: 'gan' | 'finetune';
+  /** Generator iterations ('gan') or critic updates ('finetune') done in this phase. */
+  step: number;
+  steps: number;
+  /** Loss of the last critic update (incl. the gradient penalty). */
+  criticLoss: number;
+  /** Loss of the last generator update; null in 'finetune'. */
+  genLoss: number | null;
+  /** E D(real) − E D(fake) on the last critic batch (the critic's Wasserstein estimate). */
+  wasserstein: number;
+  lr: number;
+  elapsedMs: number;
+}
+
+export interface WganTrainResult {
+  critic: MemberParams;
+  generator?: MemberParams;
+  stats: CriticStats;
+  history: WganProgress[];
+  /** Generator iterations and fine-tuning steps actually run. */
+  steps: number;
+  fineTuneSteps: number;
+  stoppedEarly: boolean;
+  elapsedMs: number;
+}
+
+/** Resolved options (one place to read the defaults). */
+export function wganTrainDefaults(o: WganTrainOptions): {
+  steps: number;
+  fineTuneSteps: number;
+  batchSize: number;
+  nCritic: number;
+  lipschitz: 'clip' | 'gp';
+  clip: number;
+  gpWeight: number;
+  optimizer: 'rmsprop' | 'adam';
+  learningRate: number;
+  fineTuneLearningRate: number;
+  rmsprop: { decay: number; epsilon: number };
+  adam: { beta1: number; beta2: number; epsilon: number };
+  seed: number;
+  statsSamples: number;
+  keepGenerator: boolean;
+  progressEvery: number;
+} {
+  const lipschitz = o.lipschitz ?? 'clip';
+  const optimizer = o.optimizer ?? (lipschitz === 'clip' ? 'rmsprop' : 'adam');
+  const learningRate = o.learningRate ?? (optimizer === 'rmsprop' ? 5e-5 : 1e-4);
+  return {
+    steps: o.steps ?? 2000,
+    fineTuneSteps: o.fineTuneSteps ?? 4000,
+    batchSize: o.batchSize ?? 64,
+    nCritic: o.nCritic ?? 5,
+    lipschitz,
+    clip: o.clip ?? 0.01,
+    gpWeight: o.gpWeight ?? 10,
+    optimizer,
+    learningRate,
+    fineTuneLearningRate: o.fineTuneLearningRate ?? learningRate,
+    rmsprop: { decay: o.rmsprop?.decay ?? 0.99, epsilon: o.rmsprop?.epsilon ?? 1e-8 },
+    adam: { beta1: o.adam?.beta1 ?? 0, beta2: o.adam?.beta2 ?? 0.9, epsilon: o.adam?.epsilon ?? 1e-8 },
+    seed: o.seed ?? 0,
+    statsSamples: o.statsSamples ?? 1024,
+    keepGenerator: o.keepGenerator ?? true,
+    progressEvery: o.progressEvery ?? 10,
+  };
+}
+
+/** RMSProp (Tieleman & Hinton; PyTorch/Keras form): v ← ρv + (1−ρ)g²; θ ← θ − lr·g/(√v + ε). */
+export class RmsProp {
+  private readonly v: tf.Variable[];
+  constructor(
+    private readonly vars: tf.Variable[],
+    private readonly decay = 0.99,
+    private readonly epsilon = 1e-8,
+  ) {
+    this.v = vars.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
+  }
+
+  /** Applies grads (same order as the variables) with learning rate lr. */
+  step(grads: tf.Tensor[], lr: number): void {
+    tf.tidy(() => {
+      for (let i = 0; i < this.vars.length; i++) {
+        const g = grads[i];
+        const v = this.v[i];
+        const vNew = tf.add(tf.mul(v, this.decay), tf.mul(tf.square(g), 1 - this.decay));
+        v.assign(vNew);
+        this.vars[i].assign(tf.sub(this.vars[i], tf.mul(tf.div(g, tf.add(tf.sqrt(vNew), this.epsilon)), lr)));
+      }
+    });
+  }
+
+  dispose(): void {
+    tf.dispose(this.v);
+  }
+}
+
+interface Optimizer {
+  step(grads: tf.Tensor[], lr: number): void;
+  dispose(): void;
+}
+
+function makeOptimizer(o: ReturnType<typeof wganTrainDefaults>, vars: tf.Variable[]): Optimizer {
+  return o.optimizer === 'rmsprop'
+    ? new RmsProp(vars, o.rmsprop.decay, o.rmsprop.epsilon)
+    : new Adam(vars, o.adam.beta1, o.adam.beta2, o.adam.epsilon);
+}
+
+function checkPositiveInt(name: string, v: number, allowZero = false): void {
+  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1))
+    throw new TrainError(
+      'E_TRAIN_OPTIONS',
+      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${v}`,
+    );
+}
+
+function checkOptions(o: ReturnType<typeof wganTrainDefaults>): void {
+  checkPositiveInt('steps', o.steps, true);
+  checkPositiveInt('fineTuneSteps', o.fineTuneSteps, true);
+  checkPositiveInt('batchSize', o.batchSize);
+  checkPositiveInt('nCritic', o.nCritic);
+  checkPositiveInt('statsSamples', o.statsSamples);
+  checkPositiveInt('progressEvery', o.progressEvery);
+  if (o.lipschitz !== 'clip' && o.lipschitz !== 'gp')
+    throw new TrainError('E_TRAIN_OPTIONS', `lipschitz must be 'clip' or 'gp', got ${String(o.lipschitz)}`);
+  if (o.optimizer !== 'rmsprop' && o.optimizer !== 'adam')
+    throw new TrainError(
+      'E_TRAIN_OPTIONS',
+      `optimizer must be 'rmsprop' or 'adam', got ${String(o.optimizer)}`,
+    );
+  if (!(o.learningRate > 0) || !(o.fineTuneLearningRate > 0))
+    throw new TrainError('E_TRAIN_OPTIONS', `learning rates must be > 0`);
+  if (o.lipschitz === 'clip' && !(o.clip > 0)) throw new TrainError('E_TRAIN_OPTIONS', `clip must be > 0`);
+  if (o.lipschitz === 'gp' && !(o.gpWeight >= 0))
+    throw new TrainError('E_TRAIN_OPTIONS', `gpWeight must be ≥ 0`);
+  if (!(o.rmsprop.decay >= 0 && o.rmsprop.decay < 1))
+    throw new TrainError('E_TRAIN_OPTIONS', `rmsprop.decay must be in [0, 1)`);
+}
+
+/**
+ * The critic objective for one batch: mean D(xf) − mean D(xr) (+ λ·mean(‖∇D(x̂)‖₂ − 1)² when
+ * `xhat` is given). Real and fake rows go through the critic as ONE batch. `wgap` (if given) receives
+ * a kept scalar E D(xr) − E D(xf) that the caller disposes. Call inside tf.variableGrads.
+ */
+export function criticLoss(
+  gan: TfWgan,
+  xr: tf.Tensor2D,
+  xf: tf.Tensor2D,
+  xhat: tf.Tensor2D | null,
+  gpWeight: number,
+  wgap?: { value: tf.Scalar | null },
+): tf.Scalar {
+  const b = xr.shape[0];
+  const dAll = gan.critic(tf.concat([xr, xf], 0));
+  const gap = tf.sub(tf.mean(tf.slice(dAll, [0], [b])), tf.mean(tf.slice(dAll, [b], [xf.shape[0]])));
+  if (wgap !== undefined) wgap.value = tf.keep(gap.clone()) as tf.Scalar;
+  let loss = tf.neg(gap) as tf.Scalar;
+  if (xhat !== null && gpWeight > 0) {
+    const gx = tf.grad((xi: tf.Tensor) => tf.sum(gan.critic(xi as tf.Tensor2D, { needInputGrad: true })))(
+      xhat,
+    );
+    const norm = tf.sqrt(tf.add(tf.sum(tf.square(gx), 1), 1e-12));
+    loss = tf.add(loss, tf.mul(tf.mean(tf.square(tf.sub(norm, 1))), gpWeight)) as tf.Scalar;
+  }
+  return loss;
+}
+
+/** The generator objective: −mean D(G(z)). Call inside tf.variableGrads. */
+export function generatorLoss(gan: TfWgan, z: tf.Tensor2D): tf.Scalar {
+  return tf.neg(tf.mean(gan.critic(gan.generate(z), { needInputGrad: true }))) as tf.Scalar;
+}
+
+function meanStd(v: Float32Array): { mean: number; std: number } {
+  let s = 0;
+  for (const a of v) s += a;
+  const mean = s / v.length;
+  let q = 0;
+  for (const a of v) q += (a - mean) ** 2;
+  return { mean, std: Math.sqrt(q / v.length) };
+}
+
+/**
+ * Mean and standard deviation of D on `samples` training records (all of them when n ≤ samples,
+ * else a seeded subset) and on as many samples of the generator.
+ */
+export function measureCriticStats(
+  gan: TfWgan,
+  data: Float32Array,
+  n: number,
+  samples: number,
+  seed: number,
+): CriticStats {
+  const rng = new Rng((seed ^ 0x57a75) >>> 0);
+  const d = gan.dataDim;
+  let real = data.subarray(0, n * d);
+  const m = Math.min(n, samples);
+  if (n > samples) {
+    const idx = rng.permutation(n).slice(0, m);
+    real = new Float32Array(m * d);
+    idx.forEach((src, r) => real.set(data.subarray(src * d, (src + 1) * d), r * d));
+  }
+  const z = new Float32Array(m * gan.latentDim);
+  for (let i = 0; i < z.length; i++) z[i] = rng.normal();
+  const dr = meanStd(gan.criticArray(real, m));
+  const df = meanStd(gan.criticArray(gan.generateArray(z, m), m));
+  return { dataMean: dr.mean, dataStd: dr.std, fakeMean: df.mean, fakeStd: df.std, samples: m };
+}
+
+/** Trains one WGAN member. Synchronous compute; returns when done (or aborted). */
+export function trainWganMember(
+  spec: WganSpec,
+  data: Float32Array,
+  n: number,
+  options: WganTrainOptions = {},
+): WganTrainResult {
+  const o = wganTrainDefaults(options);
+  checkOptions(o);
+  validateWganSpec(spec);
+  const d = dataDim(spec.arch);
+  if (!Number.isInteger(n) || n < 1)
+    throw new TrainError('E_TRAIN_DATA', `need at least one training record, got n=${n}`);
+  if (data.length !== n * d)
+    throw new TrainError(
+      'E_TRAIN_DATA',
+      `training data holds ${data.length} values, expected ${n}×${d}=${n * d}`,
+    );
+
+  const t0 = performance.now();
+  const gan = TfWgan.create(spec, o.seed);
+  const cVars = gan.criticVariables();
+  const gVars = gan.generatorVariables();
+  const cOpt = makeOptimizer(o, cVars);
+  const gOpt = makeOptimizer(o, gVars);
+  const rng = new Rng((o.seed ^ 0x3a6a11) >>> 0);
+  const dz = spec.arch.latentDim;
+  const bs = Math.min(o.batchSize, n);
+  const batch = new Float32Array(bs * d);
+  const zBuf = new Float32Array(bs * dz);
+  const alphaBuf = new Float32Array(bs);
+  const gp = o.lipschitz === 'gp';
+  let order = rng.permutation(n);
+  let cursor = 0;
+  const history: WganProgress[] = [];
+  let stoppedEarly = false;
+
+  const fillBatch = (): void => {
+    for (let r = 0; r < bs; r++) {
+      if (cursor >= n) {
+        order = rng.permutation(n);
+        cursor = 0;
+      }
+      const src = order[cursor++];
+      batch.set(data.subarray(src * d, (src + 1) * d), r * d);
+    }
+  };
+  const fillZ = (): void => {
+    for (let i = 0; i < zBuf.length; i++) zBuf[i] = rng.normal();
+  };
+  const finite = (v: number, what: string, phase: string, step: number): void => {
+    if (!Number.isFinite(v))
+      throw new TrainError(
+        'E_TRAIN_DIVERGED',
+        `${what} became ${v} at ${phase} step ${step} (try a lower learningRate)`,
+      );
+  };
+
+  /** One critic update; returns [loss, E D(real) − E D(fake)]. */
+  const criticStep = (lr: number): [number, number] => {
+    fillBatch();
+    fillZ();
+    if (gp) for (let i = 0; i < bs; i++) alphaBuf[i] = rng.uniform();
+    const holder: { value: tf.Scalar | null } = { value: null };
+    const lossT = tf.tidy(() => {
+      const xr = tf.tensor2d(batch, [bs, d]);
+      const xf = gan.generate(tf.tensor2d(zBuf, [bs, dz]));
+      let xhat: tf.Tensor2D | null = null;
+      if (gp) {
+        const a = tf.tensor2d(alphaBuf, [bs, 1]);
+        xhat = tf.add(tf.mul(a, xr), tf.mul(tf.sub(1, a), xf)) as tf.Tensor2D;
+      }
+      const { value, grads } = tf.variableGrads(
+        () => criticLoss(gan, xr, xf, xhat, o.gpWeight, holder),
+        cVars,
+      );
+      // a parameter without a path to the loss has no gradient entry (not the case here, but cheap)
+      cOpt.step(
+        cVars.map((v) => grads[v.name] ?? tf.zerosLike(v)),
+        lr,
+      );
+      return value;
+    });
+    if (o.lipschitz === 'clip') gan.clipCritic(o.clip);
+    const loss = lossT.dataSync()[0];
+    lossT.dispose();
+    const gap = holder.value === null ? -loss : holder.value.dataSync()[0];
+    holder.value?.dispose();
+    return [loss, gap];
+  };
+
+  const generatorStep = (lr: number): number => {
+    fillZ();
+    const lossT = tf.tidy(() => {
+      const z = tf.tensor2d(zBuf, [bs, dz]);
+      const { value, grads } = tf.variableGrads(() => generatorLoss(gan, z), gVars);
+      gOpt.step(
+        gVars.map((v) => grads[v.name] ?? tf.zerosLike(v)),
+        lr,
+      );
+      return value;
+    });
+    const loss = lossT.dataSync()[0];
+    lossT.dispose();
+    return loss;
+  };
+
+  const emit = (ev: WganProgress): void => {
+    history.push(ev);
+    options.onProgress?.(ev);
+  };
+
+  let ganDone = 0;
+  let ftDone = 0;
+  try {
+    for (let step = 0; step < o.steps; step++) {
+      if (options.signal?.aborted) {
+        stoppedEarly = true;
+        break;
+      }
+      let cl = NaN;
+      let gap = NaN;
+      for (let c = 0; c < o.nCritic; c++) [cl, gap] = criticStep(o.learningRate);
+      finite(cl, 'critic loss', 'gan', step);
+      const gl = generatorStep(o.learningRate);
+      finite(gl, 'generator loss', 'gan', step);
+      ganDone = step + 1;
+      if (ganDone % o.progressEvery === 0 || ganDone === o.steps)
+        emit({
+          phase: 'gan',
+          step: ganDone,
+          steps: o.steps,
+          criticLoss: cl,
+          genLoss: gl,
+          wasserstein: gap,
+          lr: o.learningRate,
+          elapsedMs: performance.now() - t0,
+        });
+    }
+    if (!stoppedEarly) {
+      for (let step = 0; step < o.fineTuneSteps; step++) {
+        if (options.signal?.aborted) {
+          stoppedEarly = true;
+          break;
+        }
+        const [cl, gap] = criticStep(o.fineTuneLearningRate);
+        finite(cl, 'critic loss', 'finetune', step);
+        ftDone = step + 1;
+        if (ftDone % o.progressEvery === 0 || ftDone === o.fineTuneSteps)
+          emit({
+            phase: 'finetune',
+            step: ftDone,
+            steps: o.fineTuneSteps,
+            criticLoss: cl,
+            genLoss: null,
+            wasserstein: gap,
+            lr: o.fineTuneLearningRate,
+            elapsedMs: performance.now() - t0,
+          });
+      }
+    }
+    const stats = measureCriticStats(gan, data, n, o.statsSamples, o.seed);
+    return {
+      critic: gan.criticParams(),
+      ...(o.keepGenerator ? { generator: gan.generatorParams() } : {}),
+      stats,
+      history,
+      steps: ganDone,
+      fineTuneSteps: ftDone,
+      stoppedEarly,
+      elapsedMs: performance.now() - t0,
+    };
+  } finally {
+    cOpt.dispose();
+    gOpt.dispose();
+    gan.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ensembles over worker threads (the pattern of ensemble-train.ts)
+
+export interface WganEnsembleOptions {
+  /** Number of members M. Default 5. */
+  members?: number;
+  /** Base seed; member m trains with memberSeed(seed, m) = seed + 1000·m (as the VAE members). Default 0. */
+  seed?: number;
+  /** Worker pool size. Default min(M, os.availableParallelism()). */
+  concurrency?: number;
+  /** Train each member on its own bootstrap resample of the data. Default false. */
+  bootstrap?: boolean;
+  /** Per-member training options (seed is set per member). */
+  train?: Omit<WganTrainOptions, 'onProgress' | 'signal' | 'seed'>;
+  /** tfjs backend inside the workers. Default 'auto'. */
+  backend?: BackendName | 'auto';
+  onProgress?: (member: number, event: WganMemberProgress) => void;
+  /** Called once per worker start with the backend it trains on. */
+  onBackend?: (member: number, detail: string, warnings: string[]) => void;
+}
+
+export type WganMemberProgress = WganProgress & { member: number };
+
+export interface WganEnsembleResult {
+  members: WganMember[];
+  histories: WganTrainResult[];
+  elapsedMs: number;
+}
+
+/**
+ * Starts a WGAN training worker: from TypeScript sources (tsx, vitest) a tiny eval'd bootstrap that
+ * registers tsx's ESM hooks and imports wgan-worker.ts; from compiled JavaScript wgan-worker.js.
+ * (The same as ensemble-train.ts' private startWorker, for another entry file.)
+ */
+function startWorker(): Worker {
+  const self = import.meta.url;
+  if (!self.endsWith('.ts')) return new Worker(new URL('./wgan-worker.js', self));
+  const workerUrl = new URL('./wgan-worker.ts', self).href;
+  const tsxDir = path.dirname(createRequire(self).resolve('tsx/package.json'));
+  const tsxApi = pathToFileURL(path.join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
+  const boot =
+    `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl)}); })` +
+    `.catch((e) => { console.error('gensemble wgan worker failed to start:', e); process.exit(70); });`;
+  return new Worker(boot, { eval: true });
+}
+
+function toShared(a: Float32Array): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(a.length * 4);
+  new Float32Array(sab).set(a);
+  return sab;
+}
+
+/**
+ * Trains M WGAN members independently (seeds memberSeed(seed, m)) in a pool of worker threads;
+ * member m's result is bit-identical to trainWganMember(spec, data, n, {...train, seed: memberSeed(seed, m)})
+ * in-process on the same backend. Rejects with {@link EnsembleTrainError} (E_ENSEMBLE_OPTIONS,
+ * E_ENSEMBLE_MEMBER) and terminates the other workers when a member fails.
+ */
+export async function trainWganEnsemble(
+  spec: WganSpec,
+  data: Float32Array,
+  n: number,
+  options: WganEnsembleOptions = {},
+): Promise<WganEnsembleResult> {
+  const m = options.members ?? 5;
+  if (!Number.isInteger(m) || m < 1)
+    throw new EnsembleTrainError('E_ENSEMBLE_OPTIONS', `members must be ≥ 1, got ${m}`);
+  const d = dataDim(spec.arch);
+  if (!Number.isInteger(n) || n < 1 || data.length !== n * d)
+    throw new EnsembleTrainError(
+      'E_ENSEMBLE_OPTIONS',
+      `training data holds ${data.length} values, expected ${n}×${d}`,
+    );
+  const conc = Math.max(1, Math.min(m, options.concurrency ?? os.availableParallelism()));
+  const t0 = performance.now();
+  const shared = toShared(data);
+  const baseSeed = options.seed ?? 0;
+  const results: WganTrainResult[] = new Array<WganTrainResult>(m);
+  let next = 0;
+  let failed: EnsembleTrainError | null = null;
+  const workers = new Set<Worker>();
+
+  const runOne = (member: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const worker = startWorker();
+      workers.add(worker);
+      let settled = false;
+      const finish = (err: EnsembleTrainError | null): void => {
+        if (settled) return;
+        settled = true;
+        workers.delete(worker);
+        void worker.terminate();
+        if (err) reject(err);
+        else resolve();
+      };
+      worker.on('message', (msg: WganWorkerMessage) => {
+        if (msg.type === 'progress') options.onProgress?.(msg.member, { ...msg.event, member: msg.member });
+        else if (msg.type === 'backend') options.onBackend?.(msg.member, msg.detail, msg.warnings);
+        else if (msg.type === 'result') {
+          results[member] = msg.result;
+          finish(null);
+        } else if (msg.type === 'error') {
+          finish(new EnsembleTrainError('E_ENSEMBLE_MEMBER', `member ${member}: ${msg.message}`, member));
+        }
+      });
+      worker.on('error', (e) =>
+        finish(
+          new EnsembleTrainError(
+            'E_ENSEMBLE_MEMBER',
+            `member ${member}: worker failed: ${e.message}`,
+            member,
+          ),
+        ),
+      );
+      worker.on('exit', (code) =>
+        finish(
+          new EnsembleTrainError(
+            'E_ENSEMBLE_MEMBER',
+            `member ${member}: worker exited (code ${code}) without a result`,
+            member,
+          ),
+        ),
+      );
+      const job: WganJob = {
+        member,
+        seed: memberSeed(baseSeed, member),
+        spec,
+        data: shared,
+        n,
+        bootstrap: options.bootstrap ?? false,
+        options: options.train ?? {},
+        backend: options.backend ?? 'auto',
+      };
+      worker.postMessage(job);
+    });
+
+  const lane = async (): Promise<void> => {
+    while (failed === null && next < m) {
+      const member = next++;
+      try {
+        await runOne(member);
+      } catch (e) {
+        failed = e as EnsembleTrainError;
+        for (const w of workers) void w.terminate();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: conc }, () => lane()));
+  if (failed !== null) throw failed;
+  const members: WganMember[] = results.map((r, i) => ({
+    seed: memberSeed(baseSeed, i),
+    critic: r.critic,
+    ...(r.generator !== undefined ? { generator: r.generator } : {}),
+    stats: r.stats,
+  }));
+  return { members, histories: results, elapsedMs: performance.now() - t0 };
+}
+
+/** What a worker (wgan-worker.ts) gets: one member's training job. */
+export interface WganJob {
+  member: number;
+  seed: number;
+  spec: WganSpec;
+  /** Shared training data [n, D]. */
+  data: SharedArrayBuffer | ArrayBuffer;
+  n: number;
+  /** Train on a bootstrap resample (n draws with replacement, seeded) of the data. */
+  bootstrap: boolean;
+  options: Omit<WganTrainOptions, 'onProgress' | 'signal' | 'seed'>;
+  backend: BackendName | 'auto';
+}
+
+export type WganWorkerMessage =
+  | { type: 'backend'; member: number; detail: string; warnings: string[] }
+  | { type: 'progress'; member: number; event: WganProgress }
+  | { type: 'result'; member: number; result: WganTrainResult }
+  | { type: 'error'; member: number; message: string; code?: string };
