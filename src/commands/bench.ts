@@ -1,5 +1,5 @@
 /**
- * `gensemble bench image-ood | credit-fraud [options]`: the offline benchmarks (paper Tables 2 and 3)
+ * `gensemble bench image-ood | credit-fraud | toy-2d [options]`: the offline benchmarks (paper Tables 2 and 3)
  * over the same build/scoring path as the stream. The benchmarks live in benchmarks/ (above src/ in
  * the layout: they import the product, never the reverse), so this command runs the benchmark's own
  * script in a child process with the options given (see `gensemble bench image-ood --help`) and
@@ -17,6 +17,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BENCHMARKS: Record<string, string> = {
   'image-ood': 'Table 2: MNIST / Fashion-MNIST OoD detection',
   'credit-fraud': 'Table 3: credit-card fraud detection',
+  'toy-2d': "Figure 2: a 2-D Gaussian; a VAE's density, four WGAN critics, their variance (about a minute)",
 };
 
 /** Runs benchmarks/<name>/run.ts under tsx with `args`; resolves to its exit code. */
