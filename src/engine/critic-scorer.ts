@@ -8,12 +8,17 @@
  *   neg_critic_single −c_0(x)          (one discriminator, the paper's D(x) column)
  *   critic_var        Var_m c_m(x)     (the paper's ensemble variance of discriminators)
  */
-import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { ScorerRuntimeError, ScoringInputError } from './errors.js';
 import { CRITIC_ONNX_INPUT, CRITIC_ONNX_OUTPUTS } from './onnx/critic-export.js';
-import { onnx } from './onnx/graph.js';
-import { CHUNK_TEMP_BYTES, DEFAULT_CHUNK_SIZE, type ScorerOptions } from './scorer.js';
+import {
+  CHUNK_TEMP_BYTES,
+  checkScoreInput,
+  createOrtSession,
+  DEFAULT_CHUNK_SIZE,
+  modelMetadataInt,
+  type ScorerOptions,
+} from './scorer.js';
 
 export type CriticScorerOptions = Omit<ScorerOptions, 'inputComplexity'>;
 
@@ -53,18 +58,6 @@ export function defaultCriticChunkSize(activationWidth: number): number {
   return Math.min(DEFAULT_CHUNK_SIZE, Math.max(64, c));
 }
 
-/** The exporter's 'activation_width' metadata, or undefined when absent/unreadable. */
-function modelActivationWidth(model: Uint8Array | string): number | undefined {
-  try {
-    const bytes = typeof model === 'string' ? readFileSync(model) : model;
-    const m = onnx.ModelProto.decode(bytes);
-    const w = Number(m.metadataProps.find((p) => p.key === 'activation_width')?.value);
-    return Number.isInteger(w) && w > 0 ? w : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export class CriticScorer {
   private closed = false;
 
@@ -82,38 +75,7 @@ export class CriticScorer {
     const chunkOpt = opts.chunkSize;
     if (chunkOpt !== undefined && (!Number.isInteger(chunkOpt) || chunkOpt < 1))
       throw new ScoringInputError(`chunkSize must be a positive integer, got ${chunkOpt}`);
-    const spin = opts.allowSpinning ? '1' : '0';
-    const base: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
-      ...(opts.interOpNumThreads !== undefined ? { interOpNumThreads: opts.interOpNumThreads } : {}),
-      extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
-    };
-    const create = (o: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> =>
-      typeof model === 'string'
-        ? ort.InferenceSession.create(model, o)
-        : ort.InferenceSession.create(model, o);
-    const warn = opts.warn ?? ((m: string) => console.warn(m));
-    let session: ort.InferenceSession | null = null;
-    let ep = 'cpu';
-    if ((opts.executionProvider ?? 'cpu') === 'cuda') {
-      try {
-        session = await create({ ...base, executionProviders: ['cuda'] });
-        ep = 'cuda';
-      } catch (e) {
-        warn(
-          `onnxruntime CUDA execution provider unavailable (${(e as Error).message.split('\n')[0]}); scoring on CPU`,
-        );
-      }
-    }
-    if (!session) {
-      try {
-        session = await create({ ...base, executionProviders: ['cpu'] });
-      } catch (e) {
-        throw new ScorerRuntimeError(`cannot create an onnxruntime session: ${(e as Error).message}`, e);
-      }
-    }
+    const { session, executionProvider: ep } = await createOrtSession(model, opts);
     if (!session.inputNames.includes(CRITIC_ONNX_INPUT))
       throw new ScorerRuntimeError(
         `model has no input '${CRITIC_ONNX_INPUT}' (inputs: ${session.inputNames.join(', ')})`,
@@ -128,20 +90,14 @@ export class CriticScorer {
       outMeta && outMeta.isTensor && typeof outMeta.shape[1] === 'number' ? outMeta.shape[1] : NaN;
     if (!Number.isFinite(inputDim) || !Number.isFinite(members))
       throw new ScorerRuntimeError('model input/output shapes do not declare inputDim and member count');
-    const chunk = chunkOpt ?? defaultCriticChunkSize(modelActivationWidth(model) ?? 28 * 28 * 32);
+    const chunk =
+      chunkOpt ?? defaultCriticChunkSize(modelMetadataInt(model, 'activation_width') ?? 28 * 28 * 32);
     return new CriticScorer(session, inputDim, members, ep, chunk);
   }
 
   /** `x` holds n raw records of inputDim float32 values each, row-major. */
   async scoreBatch(x: Float32Array, n: number): Promise<CriticScoreBatch> {
-    if (this.closed) throw new ScoringInputError('scorer is closed');
-    if (!Number.isInteger(n) || n < 0)
-      throw new ScoringInputError(`n must be a non-negative integer, got ${n}`);
-    if (!(x instanceof Float32Array)) throw new ScoringInputError('x must be a Float32Array');
-    if (x.length !== n * this.inputDim)
-      throw new ScoringInputError(
-        `x has ${x.length} values; expected n·inputDim = ${n}·${this.inputDim} = ${n * this.inputDim}`,
-      );
+    checkScoreInput(this.closed, x, n, this.inputDim);
     const M = this.members;
     const out: CriticScoreBatch = {
       n,

@@ -65,24 +65,28 @@ export function memberSeed(baseSeed: number, m: number): number {
 export const EPS_SEED_OFFSET = 0x9e37;
 
 /**
- * Starts a training worker. From TypeScript sources (tsx, vitest) the worker is a tiny eval'd
- * bootstrap that registers tsx's ESM hooks and then imports train-worker.ts (`--import tsx` in a
+ * Starts a worker thread running the engine module `entry` (its base name beside this file, e.g.
+ * 'train-worker' or 'wgan-worker'). From TypeScript sources (tsx, vitest) the worker is a tiny eval'd
+ * bootstrap that registers tsx's ESM hooks and then imports `${entry}.ts` (`--import tsx` in a
  * worker's execArgv does not take effect under Node 20); from compiled JavaScript it is
- * train-worker.js itself.
+ * `${entry}.js` itself. A bootstrap that fails logs 'gensemble <entry with spaces> failed to start'
+ * (e.g. 'gensemble train worker failed to start') and exits with code 70.
  */
-function startWorker(): Worker {
+export function startWorker(entry: string): Worker {
   const self = import.meta.url;
-  if (!self.endsWith('.ts')) return new Worker(new URL('./train-worker.js', self));
-  const workerUrl = new URL('./train-worker.ts', self).href;
+  if (!self.endsWith('.ts')) return new Worker(new URL(`./${entry}.js`, self));
+  const workerUrl = new URL(`./${entry}.ts`, self).href;
   const tsxDir = path.dirname(createRequire(self).resolve('tsx/package.json'));
   const tsxApi = pathToFileURL(path.join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
+  const label = `gensemble ${entry.replace(/-/g, ' ')} failed to start:`;
   const boot =
     `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl)}); })` +
-    `.catch((e) => { console.error('gensemble train worker failed to start:', e); process.exit(70); });`;
+    `.catch((e) => { console.error(${JSON.stringify(label)}, e); process.exit(70); });`;
   return new Worker(boot, { eval: true });
 }
 
-function toShared(a: Float32Array): SharedArrayBuffer {
+/** A copy of `a` in a SharedArrayBuffer (handed to every worker without a copy per worker). */
+export function toShared(a: Float32Array): SharedArrayBuffer {
   const sab = new SharedArrayBuffer(a.length * 4);
   new Float32Array(sab).set(a);
   return sab;
@@ -122,7 +126,7 @@ export async function trainEnsemble(
 
   const runOne = (member: number): Promise<void> =>
     new Promise<void>((resolve, reject) => {
-      const worker = startWorker();
+      const worker = startWorker('train-worker');
       workers.add(worker);
       let settled = false;
       const finish = (err: EnsembleTrainError | null): void => {

@@ -50,16 +50,77 @@ export function defaultChunkSize(k: number, inputDim: number): number {
   return Math.min(DEFAULT_CHUNK_SIZE, Math.max(64, c));
 }
 
-/** K from the exporter's model metadata ('k'), or undefined when absent/unreadable. */
-function modelK(model: Uint8Array | string): number | undefined {
+/**
+ * The positive integer stored under `key` in the model's metadata (e.g. the exporter's 'k'), or
+ * undefined when absent/unreadable.
+ */
+export function modelMetadataInt(model: Uint8Array | string, key: string): number | undefined {
   try {
     const bytes = typeof model === 'string' ? readFileSync(model) : model;
     const m = onnx.ModelProto.decode(bytes);
-    const k = Number(m.metadataProps.find((p) => p.key === 'k')?.value);
-    return Number.isInteger(k) && k > 0 ? k : undefined;
+    const v = Number(m.metadataProps.find((p) => p.key === key)?.value);
+    return Number.isInteger(v) && v > 0 ? v : undefined;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Creates the onnxruntime session of a scorer from serialized model bytes or a file path, with the
+ * {@link ScorerOptions} thread, spinning and execution-provider settings (graph optimisation 'all',
+ * sequential execution). 'cuda' falls back to 'cpu' through opts.warn (default console.warn) when
+ * the CUDA session cannot be created; a CPU session that fails throws {@link ScorerRuntimeError}.
+ * Shared by {@link OnnxScorer} and CriticScorer (critic-scorer.ts).
+ */
+export async function createOrtSession(
+  model: Uint8Array | string,
+  opts: Omit<ScorerOptions, 'chunkSize' | 'inputComplexity'> = {},
+): Promise<{ session: ort.InferenceSession; executionProvider: 'cpu' | 'cuda' }> {
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+    ...(opts.interOpNumThreads !== undefined ? { interOpNumThreads: opts.interOpNumThreads } : {}),
+    extra: {
+      session: {
+        intra_op: { allow_spinning: opts.allowSpinning ? '1' : '0' },
+        inter_op: { allow_spinning: opts.allowSpinning ? '1' : '0' },
+      },
+    },
+  };
+  const want = opts.executionProvider ?? 'cpu';
+  const warn = opts.warn ?? ((m: string) => console.warn(m));
+  if (want === 'cuda') {
+    try {
+      const session = await createSession(model, { ...base, executionProviders: ['cuda'] });
+      return { session, executionProvider: 'cuda' };
+    } catch (e) {
+      warn(
+        `onnxruntime CUDA execution provider unavailable (${(e as Error).message.split('\n')[0]}); scoring on CPU`,
+      );
+    }
+  }
+  try {
+    const session = await createSession(model, { ...base, executionProviders: ['cpu'] });
+    return { session, executionProvider: 'cpu' };
+  } catch (e) {
+    throw new ScorerRuntimeError(`cannot create an onnxruntime session: ${(e as Error).message}`, e);
+  }
+}
+
+/**
+ * Throws {@link ScoringInputError} unless the scorer is open and `x` is a Float32Array of n records
+ * of inputDim values (the checks every scoreBatch makes first).
+ */
+export function checkScoreInput(closed: boolean, x: Float32Array, n: number, inputDim: number): void {
+  if (closed) throw new ScoringInputError('scorer is closed');
+  if (!Number.isInteger(n) || n < 0)
+    throw new ScoringInputError(`n must be a non-negative integer, got ${n}`);
+  if (!(x instanceof Float32Array)) throw new ScoringInputError('x must be a Float32Array');
+  if (x.length !== n * inputDim)
+    throw new ScoringInputError(
+      `x has ${x.length} values; expected n·inputDim = ${n}·${inputDim} = ${n * inputDim}`,
+    );
 }
 
 const OUTPUT_NAMES = ['logp', 'member_rate', 'logp_mean', 'logp_var', 'waic', 'rate'] as const;
@@ -83,39 +144,7 @@ export class OnnxScorer implements Scorer {
     const chunkOpt = opts.chunkSize;
     if (chunkOpt !== undefined && (!Number.isInteger(chunkOpt) || chunkOpt < 1))
       throw new ScoringInputError(`chunkSize must be a positive integer, got ${chunkOpt}`);
-    const base: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
-      ...(opts.interOpNumThreads !== undefined ? { interOpNumThreads: opts.interOpNumThreads } : {}),
-      extra: {
-        session: {
-          intra_op: { allow_spinning: opts.allowSpinning ? '1' : '0' },
-          inter_op: { allow_spinning: opts.allowSpinning ? '1' : '0' },
-        },
-      },
-    };
-    const want = opts.executionProvider ?? 'cpu';
-    const warn = opts.warn ?? ((m: string) => console.warn(m));
-    let session: ort.InferenceSession | null = null;
-    let ep = 'cpu';
-    if (want === 'cuda') {
-      try {
-        session = await createSession(model, { ...base, executionProviders: ['cuda'] });
-        ep = 'cuda';
-      } catch (e) {
-        warn(
-          `onnxruntime CUDA execution provider unavailable (${(e as Error).message.split('\n')[0]}); scoring on CPU`,
-        );
-      }
-    }
-    if (!session) {
-      try {
-        session = await createSession(model, { ...base, executionProviders: ['cpu'] });
-      } catch (e) {
-        throw new ScorerRuntimeError(`cannot create an onnxruntime session: ${(e as Error).message}`, e);
-      }
-    }
+    const { session, executionProvider: ep } = await createOrtSession(model, opts);
     const meta = session.inputMetadata?.[0];
     if (!session.inputNames.includes(ONNX_INPUT))
       throw new ScorerRuntimeError(
@@ -133,19 +162,12 @@ export class OnnxScorer implements Scorer {
     if (outMeta && outMeta.isTensor && typeof outMeta.shape[1] === 'number') members = outMeta.shape[1];
     if (!Number.isFinite(inputDim) || !Number.isFinite(members))
       throw new ScorerRuntimeError('model input/output shapes do not declare inputDim and member count');
-    const chunkSize = chunkOpt ?? defaultChunkSize(modelK(model) ?? 16, inputDim);
+    const chunkSize = chunkOpt ?? defaultChunkSize(modelMetadataInt(model, 'k') ?? 16, inputDim);
     return new OnnxScorer(session, inputDim, members, ep, chunkSize, opts.inputComplexity ?? false);
   }
 
   async scoreBatch(x: Float32Array, n: number): Promise<ScoreBatch> {
-    if (this.closed) throw new ScoringInputError('scorer is closed');
-    if (!Number.isInteger(n) || n < 0)
-      throw new ScoringInputError(`n must be a non-negative integer, got ${n}`);
-    if (!(x instanceof Float32Array)) throw new ScoringInputError('x must be a Float32Array');
-    if (x.length !== n * this.inputDim)
-      throw new ScoringInputError(
-        `x has ${x.length} values; expected n·inputDim = ${n}·${this.inputDim} = ${n * this.inputDim}`,
-      );
+    checkScoreInput(this.closed, x, n, this.inputDim);
     const M = this.members;
     const out: ScoreBatch = {
       n,

@@ -223,7 +223,12 @@ function convInputGrad(
   return tf.conv2d(zp, wf, 1, 'valid');
 }
 
-function conv2dT(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, l: ConvLayerSpec): tf.Tensor4D {
+/**
+ * The VAE's conv2d layer, x [B,h,w,cin] * w [k,k,cin,cout] + b (stride and padding from `l`), with
+ * custom input and filter gradients that work on the wasm backend. Also the WGAN critic's conv layer
+ * (wgan.ts).
+ */
+export function conv2dT(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, l: ConvLayerSpec): tf.Tensor4D {
   const f = tf.customGrad(((xi: tf.Tensor, wi: tf.Tensor, save: tf.GradSaveFunc) => {
     const y = tf.conv2d(xi as tf.Tensor4D, wi as tf.Tensor4D, l.stride, l.padding);
     save([xi, wi]);
@@ -240,7 +245,12 @@ function conv2dT(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, l: ConvLayerSpe
   return tf.add(f(x, w), b);
 }
 
-function deconv2dT(
+/**
+ * The VAE's conv2dTranspose layer to `outShape`, w [k,k,cout,cin] (tfjs' conv2dTranspose layout) + b,
+ * computed as the input gradient of a conv2d, with custom gradients that work on the wasm backend.
+ * Also the WGAN generator's deconv layer (wgan.ts).
+ */
+export function deconv2dT(
   x: tf.Tensor4D,
   w: tf.Tensor4D,
   b: tf.Tensor1D,
@@ -264,17 +274,6 @@ function deconv2dT(
     };
   }) as unknown as CustomGradFn) as unknown as (xi: tf.Tensor4D, wi: tf.Tensor4D) => tf.Tensor4D;
   return tf.add(f(x, w), b);
-}
-
-/** Test hook: the VAE's conv2d (outShape null) or conv2dTranspose layer with zero bias. */
-export function __convForTests(
-  x: tf.Tensor4D,
-  w: tf.Tensor4D,
-  l: ConvLayerSpec,
-  outShape: [number, number, number, number] | null,
-): tf.Tensor4D {
-  const b = tf.zeros([l.cout]) as tf.Tensor1D;
-  return outShape === null ? conv2dT(x, w, b, l) : deconv2dT(x, w, b, l, outShape);
 }
 
 // ---------------------------------------------------------------------------------------------

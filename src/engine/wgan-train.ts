@@ -32,13 +32,10 @@
  * Data in: Float32Array [n, D], already in model space (the caller applies the feature transform).
  */
 import os from 'node:os';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from './backend.js';
-import { EnsembleTrainError, memberSeed } from './ensemble-train.js';
+import { EnsembleTrainError, memberSeed, startWorker, toShared } from './ensemble-train.js';
 import { Rng } from './random.js';
 import { dataDim, type MemberParams } from './spec.js';
 import { Adam, TrainError } from './train.js';
@@ -500,29 +497,6 @@ export interface WganEnsembleResult {
 }
 
 /**
- * Starts a WGAN training worker: from TypeScript sources (tsx, vitest) a tiny eval'd bootstrap that
- * registers tsx's ESM hooks and imports wgan-worker.ts; from compiled JavaScript wgan-worker.js.
- * (The same as ensemble-train.ts' private startWorker, for another entry file.)
- */
-function startWorker(): Worker {
-  const self = import.meta.url;
-  if (!self.endsWith('.ts')) return new Worker(new URL('./wgan-worker.js', self));
-  const workerUrl = new URL('./wgan-worker.ts', self).href;
-  const tsxDir = path.dirname(createRequire(self).resolve('tsx/package.json'));
-  const tsxApi = pathToFileURL(path.join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
-  const boot =
-    `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl)}); })` +
-    `.catch((e) => { console.error('gensemble wgan worker failed to start:', e); process.exit(70); });`;
-  return new Worker(boot, { eval: true });
-}
-
-function toShared(a: Float32Array): SharedArrayBuffer {
-  const sab = new SharedArrayBuffer(a.length * 4);
-  new Float32Array(sab).set(a);
-  return sab;
-}
-
-/**
  * Trains M WGAN members independently (seeds memberSeed(seed, m)) in a pool of worker threads;
  * member m's result is bit-identical to trainWganMember(spec, data, n, {...train, seed: memberSeed(seed, m)})
  * in-process on the same backend. Rejects with {@link EnsembleTrainError} (E_ENSEMBLE_OPTIONS,
@@ -554,7 +528,7 @@ export async function trainWganEnsemble(
 
   const runOne = (member: number): Promise<void> =>
     new Promise<void>((resolve, reject) => {
-      const worker = startWorker();
+      const worker = startWorker('wgan-worker');
       workers.add(worker);
       let settled = false;
       const finish = (err: EnsembleTrainError | null): void => {

@@ -37,7 +37,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GensembleError } from '../errors.js';
-import { convDecoderLayers, convEncoderLayers, shapeSize, type ConvLayerSpec } from './params.js';
+import { convDecoderLayers, convEncoderLayers, shapeSize } from './params.js';
 import { Rng } from './random.js';
 import {
   LEAKY_ALPHA,
@@ -47,7 +47,7 @@ import {
   type MemberParams,
   type MemberSpec,
 } from './spec.js';
-import { __convForTests, dense } from './vae.js';
+import { conv2dT, deconv2dT, dense } from './vae.js';
 
 export class WganError extends GensembleError {
   declare readonly code: 'E_WGAN_PARAMS' | 'E_WGAN_INPUT';
@@ -220,22 +220,6 @@ export function checkParams(what: string, shapes: Array<[string, number[]]>, par
   }
 }
 
-// vae.ts keeps its fast conv layers (custom filter/input gradients that work on wasm) private;
-// __convForTests is exactly that layer with a zero bias. TODO(integrator): export conv2dT/deconv2dT
-// from vae.ts and call them here (saves one elementwise add per layer).
-function convLayer(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, l: ConvLayerSpec): tf.Tensor4D {
-  return tf.add(__convForTests(x, w, l, null), b);
-}
-function deconvLayer(
-  x: tf.Tensor4D,
-  w: tf.Tensor4D,
-  b: tf.Tensor1D,
-  l: ConvLayerSpec,
-  outShape: [number, number, number, number],
-): tf.Tensor4D {
-  return tf.add(__convForTests(x, w, l, outShape), b);
-}
-
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 let leakyFn: ((x: tf.Tensor) => tf.Tensor) | null = null;
 
@@ -359,7 +343,7 @@ export class TfWgan {
       let a = tf.reshape(x, [-1, arch.height, arch.width, arch.channels]) as tf.Tensor4D;
       for (const [i, l] of convEncoderLayers(arch.channels, arch.base, arch.latentDim).entries()) {
         const w = this.criticVars[`enc.conv${i}.w`] as unknown as tf.Tensor4D;
-        a = leaky(convLayer(a, w, this.c1(`enc.conv${i}.b`), l));
+        a = leaky(conv2dT(a, w, this.c1(`enc.conv${i}.b`), l));
       }
       h = tf.reshape(a, [-1, 4 * arch.latentDim]) as tf.Tensor2D;
       first = false;
@@ -392,9 +376,9 @@ export class TfWgan {
       for (const [i, l] of convDecoderLayers(arch.base, arch.latentDim).entries()) {
         size = l.padding === 'valid' ? (size - 1) * l.stride + l.k : size * l.stride;
         const w = this.generatorVars[`dec.deconv${i}.w`] as unknown as tf.Tensor4D;
-        a = leaky(deconvLayer(a, w, this.g1(`dec.deconv${i}.b`), l, [n, size, size, l.cout]));
+        a = leaky(deconv2dT(a, w, this.g1(`dec.deconv${i}.b`), l, [n, size, size, l.cout]));
       }
-      const out = convLayer(
+      const out = conv2dT(
         a,
         this.generatorVars['dec.out.w'] as unknown as tf.Tensor4D,
         this.g1('dec.out.b'),

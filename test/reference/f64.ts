@@ -11,6 +11,7 @@ import {
   madeMasks,
   SCALE_MIN,
   SIGMA_MIN,
+  type Arch,
   type ConvArch,
   type EnsembleSpec,
   type FeatureTransform,
@@ -24,14 +25,15 @@ const softplus = (v: number): number => (v > 0 ? v + Math.log1p(Math.exp(-v)) : 
 const relu = (v: number): number => (v > 0 ? v : 0);
 const leaky = (v: number): number => (v > 0 ? v : LEAKY_ALPHA * v);
 
-function p(params: MemberParams, name: string): Float32Array {
+/** The data of parameter `name` (throws when missing). */
+export function p(params: MemberParams, name: string): Float32Array {
   const t = params[name];
   if (!t) throw new Error(`f64 reference: missing parameter ${name}`);
   return t.data;
 }
 
 /** y = x·W + b with W [in, out] row-major. */
-function dense(x: Vec, w: Float32Array, b: Float32Array): Vec {
+export function dense(x: Vec, w: Float32Array, b: Float32Array): Vec {
   const nOut = b.length;
   const y = Array.from(b, Number);
   for (let i = 0; i < x.length; i++) {
@@ -143,8 +145,12 @@ export function conv2dTransposeF64(
   return { y, h: oh, w: ow };
 }
 
-function encode(spec: MemberSpec, params: MemberParams, x: Vec): Vec {
-  const arch = spec.arch;
+/**
+ * The encoder trunk (MLP: Relu hidden layers; conv: the five LeakyRelu conv layers) of one record x in
+ * model space (NHWC-flat for conv), before the mu/sigma heads. Also the WGAN critic's trunk
+ * (critic-f64.ts).
+ */
+export function encodeF64(arch: Arch, params: MemberParams, x: Vec): Vec {
   if (arch.kind === 'mlp') {
     let h = x;
     arch.encoderHidden.forEach((_, i) => {
@@ -171,8 +177,11 @@ function encode(spec: MemberSpec, params: MemberParams, x: Vec): Vec {
   return cur.y;
 }
 
-function decode(spec: MemberSpec, params: MemberParams, z: Vec): Vec {
-  const arch = spec.arch;
+/**
+ * The decoder's output layer pre-activation (logits, means) for one latent z, length D (NHWC-flat for
+ * conv). Also the WGAN generator before its output activation (critic-f64.ts).
+ */
+export function decodeF64(arch: Arch, params: MemberParams, z: Vec): Vec {
   if (arch.kind === 'mlp') {
     let g = z;
     arch.decoderHidden.forEach((_, i) => {
@@ -273,7 +282,7 @@ export function memberScoresOnInputF64(
 ): MemberScoresF64 {
   const dz = spec.arch.latentDim;
   if (x.length !== dataDim(spec.arch)) throw new Error('f64 reference: bad x length');
-  const h = encode(spec, params, x);
+  const h = encodeF64(spec.arch, params, x);
   const mu = dense(h, p(params, 'enc.mu.w'), p(params, 'enc.mu.b'));
   const sigma = dense(h, p(params, 'enc.sigma.w'), p(params, 'enc.sigma.b')).map(
     (v) => softplus(v) + SIGMA_MIN,
@@ -289,7 +298,7 @@ export function memberScoresOnInputF64(
       logq += -0.5 * e * e - Math.log(sigma[j]);
     }
     const lpz = logPrior(spec, params, z);
-    const out = decode(spec, params, z);
+    const out = decodeF64(spec.arch, params, z);
     const lpx = logLik(spec, params, x, out);
     logw.push(lpx + lpz - logq);
     rateSum += logq - lpz;

@@ -15,8 +15,8 @@
  *   w = W_head·w_out / scale,  b = (b_head·w_out + b_out − offset) / scale.
  */
 import { ModelSpecError } from '../errors.js';
-import { convEncoderLayers, type ConvLayerSpec } from '../params.js';
-import { dataDim, LEAKY_ALPHA, SPEC_VERSION, type FeatureTransform, type MemberParams } from '../spec.js';
+import { convEncoderLayers } from '../params.js';
+import { dataDim, LEAKY_ALPHA, SPEC_VERSION, type MemberParams } from '../spec.js';
 import {
   checkParams,
   criticAffine,
@@ -24,6 +24,7 @@ import {
   validateWganSpec,
   type WganEnsembleSpec,
 } from '../wgan.js';
+import { emitTransform, kernelToOnnx, tfPads } from './export.js';
 import { GraphBuilder } from './graph.js';
 
 export const CRITIC_ONNX_INPUT = 'x';
@@ -79,54 +80,6 @@ export function validateWganEnsembleSpec(spec: WganEnsembleSpec): void {
     if (!Number.isFinite(offset) || !(scale > 0) || !Number.isFinite(scale))
       throw new ModelSpecError(`member ${mi}: critic statistics give offset ${offset}, scale ${scale}`);
   });
-}
-
-// The three helpers below are private in export.ts (emitTransform, kernelToOnnx, tfPads); they are
-// copied verbatim so that the critic graph applies the same transform and conv conventions.
-// TODO(integrator): export them from export.ts and import them here.
-
-/** [kh,kw,a,b] → [b,a,kh,kw] (tfjs conv2d [kh,kw,in,out] → ONNX Conv [out,in,kh,kw]). */
-function kernelToOnnx(w: Float32Array, kh: number, kw: number, a: number, b: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let i = 0; i < kh; i++)
-    for (let j = 0; j < kw; j++)
-      for (let p = 0; p < a; p++)
-        for (let q = 0; q < b; q++) out[((q * a + p) * kh + i) * kw + j] = w[((i * kw + j) * a + p) * b + q];
-  return out;
-}
-
-/** ONNX pads [top, left, bottom, right] reproducing TF padding of a conv2d on a square input of size n. */
-function tfPads(n: number, l: ConvLayerSpec): number[] {
-  if (l.padding === 'valid') return [0, 0, 0, 0];
-  const total = Math.max((Math.ceil(n / l.stride) - 1) * l.stride + l.k - n, 0);
-  const before = Math.floor(total / 2);
-  return [before, before, total - before, total - before];
-}
-
-function emitTransform(g: GraphBuilder, t: FeatureTransform, x: string, d: number): string {
-  if (t.kind === 'scale') return g.op('Mul', [x, g.scalar(t.factor)]);
-  if (t.kind === 'standard')
-    return g.op('Div', [
-      g.op('Sub', [x, g.f32('transform.mean', [d], t.mean)]),
-      g.f32('transform.std', [d], t.std),
-    ]);
-  const range = t.max.map((mx, i) => mx - t.min[i]);
-  const safe = range.map((r) => (r === 0 ? 1 : r));
-  let y = g.op('Clip', [
-    g.op('Div', [g.op('Sub', [x, g.f32('transform.min', [d], t.min)]), g.f32('transform.range', [d], safe)]),
-    g.scalar(0),
-    g.scalar(1),
-  ]);
-  if (range.some((r) => r === 0))
-    y = g.op('Mul', [
-      y,
-      g.f32(
-        'transform.nonzero',
-        [d],
-        range.map((r) => (r === 0 ? 0 : 1)),
-      ),
-    ]);
-  return y;
 }
 
 /** The folded final projection (see the module comment), computed in float64. */
@@ -191,7 +144,7 @@ export function exportCriticEnsembleOnnx(spec: WganEnsembleSpec): Uint8Array {
         cur = g.op('Conv', [cur, w, g.f32(`${pre}enc.conv${i}.b`, [l.cout], p[`enc.conv${i}.b`].data)], {
           kernel_shape: { ints: [l.k, l.k] },
           strides: { ints: [l.stride, l.stride] },
-          pads: { ints: tfPads(n, l) },
+          pads: { ints: tfPads(n, l, false) },
         });
         cur = g.op('LeakyRelu', [cur], { alpha: { float: LEAKY_ALPHA } });
         n = l.padding === 'same' ? Math.ceil(n / l.stride) : Math.floor((n - l.k) / l.stride) + 1;

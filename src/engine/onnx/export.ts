@@ -136,7 +136,7 @@ function transposeMat(w: Float32Array, rows: number, cols: number): Float32Array
 }
 
 /** [kh,kw,a,b] → [b,a,kh,kw] (tfjs conv2d [kh,kw,in,out] → ONNX Conv [out,in,kh,kw]; tfjs conv2dTranspose [kh,kw,out,in] → ONNX ConvTranspose [in,out,kh,kw]). */
-function kernelToOnnx(w: Float32Array, kh: number, kw: number, a: number, b: number): Float32Array {
+export function kernelToOnnx(w: Float32Array, kh: number, kw: number, a: number, b: number): Float32Array {
   const out = new Float32Array(w.length);
   for (let i = 0; i < kh; i++)
     for (let j = 0; j < kw; j++)
@@ -145,8 +145,11 @@ function kernelToOnnx(w: Float32Array, kh: number, kw: number, a: number, b: num
   return out;
 }
 
-/** ONNX pads [top, left, bottom, right] reproducing TF padding for a square input of size n. */
-function tfPads(n: number, l: ConvLayerSpec, transpose: boolean): number[] {
+/**
+ * ONNX pads [top, left, bottom, right] reproducing TF padding for a square input of size n: of a
+ * conv2d, or (transpose) of a conv2dTranspose. Shared with the critic graph (critic-export.ts).
+ */
+export function tfPads(n: number, l: ConvLayerSpec, transpose: boolean): number[] {
   if (l.padding === 'valid') return [0, 0, 0, 0];
   const total = transpose
     ? Math.max(l.k - l.stride, 0)
@@ -479,7 +482,12 @@ class MemberExporter {
   }
 }
 
-function emitTransform(g: GraphBuilder, t: FeatureTransform, x: string, d: number): string {
+/**
+ * Emits the spec's feature transform (scale, standard or minmax with a clip to [0, 1]; constant minmax
+ * features map to 0) of the [N, d] input `x`; returns the transformed tensor's name. Shared with the
+ * critic graph (critic-export.ts), so both graphs apply the same transform.
+ */
+export function emitTransform(g: GraphBuilder, t: FeatureTransform, x: string, d: number): string {
   if (t.kind === 'scale') return g.op('Mul', [x, g.scalar(t.factor)]);
   if (t.kind === 'standard')
     return g.op('Div', [

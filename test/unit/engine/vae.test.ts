@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src/engine/backend.js';
-import { TfVae, __convForTests, dense, makeMafPrior } from '../../../src/engine/vae.js';
+import { TfVae, conv2dT, deconv2dT, dense, makeMafPrior } from '../../../src/engine/vae.js';
 import { makeEps, randomParams, Rng } from '../../../src/engine/random.js';
 import { LOG_2PI, SIGMA_MIN, type MemberParams, type MemberSpec } from '../../../src/engine/spec.js';
 import { conv2dF64, conv2dTransposeF64, memberScoresOnInputF64 } from '../../reference/f64.js';
@@ -339,15 +339,13 @@ interface ConvCase {
   pad: 'same' | 'valid';
 }
 
-/** The conv layers exactly as the VAE uses them (custom filter gradients). */
+/** The conv layers exactly as the VAE uses them (custom filter gradients), with a zero bias. */
 function convLayerFor(c: Omit<ConvCase, 'h'>) {
-  return (x: tf.Tensor4D, w: tf.Tensor4D, outShape: [number, number, number, number]): tf.Tensor4D =>
-    __convForTests(
-      x,
-      w,
-      { k: c.k, stride: c.s, padding: c.pad, cin: c.cin, cout: c.cout },
-      c.transpose ? outShape : null,
-    );
+  const l = { k: c.k, stride: c.s, padding: c.pad, cin: c.cin, cout: c.cout };
+  return (x: tf.Tensor4D, w: tf.Tensor4D, outShape: [number, number, number, number]): tf.Tensor4D => {
+    const b = tf.zeros([l.cout]) as tf.Tensor1D;
+    return c.transpose ? deconv2dT(x, w, b, l, outShape) : conv2dT(x, w, b, l);
+  };
 }
 
 describe('no tensor leaks', () => {
