@@ -9,10 +9,11 @@
  *   critic_var        Var_m c_m(x)     (the paper's ensemble variance of discriminators)
  */
 import * as ort from 'onnxruntime-node';
-import { ScorerRuntimeError, ScoringInputError } from './errors.js';
+import { ScorerRuntimeError } from './errors.js';
 import { CRITIC_ONNX_INPUT, CRITIC_ONNX_OUTPUTS } from './onnx/critic-export.js';
 import {
   CHUNK_TEMP_BYTES,
+  checkChunkSize,
   checkScoreInput,
   createOrtSession,
   DEFAULT_CHUNK_SIZE,
@@ -72,9 +73,7 @@ export class CriticScorer {
 
   /** Creates the session from serialized model bytes or a file path. */
   static async create(model: Uint8Array | string, opts: CriticScorerOptions = {}): Promise<CriticScorer> {
-    const chunkOpt = opts.chunkSize;
-    if (chunkOpt !== undefined && (!Number.isInteger(chunkOpt) || chunkOpt < 1))
-      throw new ScoringInputError(`chunkSize must be a positive integer, got ${chunkOpt}`);
+    const chunkOpt = checkChunkSize(opts.chunkSize);
     const { session, executionProvider: ep } = await createOrtSession(model, opts);
     if (!session.inputNames.includes(CRITIC_ONNX_INPUT))
       throw new ScorerRuntimeError(

@@ -13,7 +13,7 @@ import type { BackendName } from './backend.js';
 import { makeEps } from './random.js';
 import { dataDim, type MemberSpec, type TrainedMember } from './spec.js';
 import type { TrainOptions, TrainProgress, TrainResult } from './train.js';
-import type { TrainJob, WorkerMessage } from './train-worker.js';
+import type { TrainJob } from './train-worker.js';
 import { GensembleError } from '../errors.js';
 
 export class EnsembleTrainError extends GensembleError {
@@ -92,6 +92,94 @@ export function toShared(a: Float32Array): SharedArrayBuffer {
   return sab;
 }
 
+/** What a member's worker posts (train-worker.ts, wgan-worker.ts): its backend, progress, then a result or an error. */
+export type MemberWorkerMessage<E, R> =
+  | { type: 'backend'; member: number; detail: string; warnings: string[] }
+  | { type: 'progress'; member: number; event: E }
+  | { type: 'result'; member: number; result: R }
+  | { type: 'error'; member: number; message: string; code?: string };
+
+/**
+ * Runs `members` jobs in a pool of `concurrency` worker threads of the engine module `entry` (see
+ * {@link startWorker}), one worker per member: posts job(member) to it, forwards its progress and
+ * backend messages, and returns the results in member order. When a member fails (an error message,
+ * a worker error, or an exit without a result) no further member starts, the other workers are
+ * terminated and the first failure is thrown as an {@link EnsembleTrainError} (E_ENSEMBLE_MEMBER).
+ */
+export async function runMemberWorkers<E, R>(opts: {
+  entry: string;
+  members: number;
+  concurrency: number;
+  job: (member: number) => unknown;
+  onProgress?: (member: number, event: E) => void;
+  onBackend?: (member: number, detail: string, warnings: string[]) => void;
+}): Promise<R[]> {
+  const m = opts.members;
+  const results: R[] = new Array<R>(m);
+  let next = 0;
+  let failed: EnsembleTrainError | null = null;
+  const workers = new Set<Worker>();
+
+  const runOne = (member: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const worker = startWorker(opts.entry);
+      workers.add(worker);
+      let settled = false;
+      const finish = (err: EnsembleTrainError | null): void => {
+        if (settled) return;
+        settled = true;
+        workers.delete(worker);
+        void worker.terminate();
+        if (err) reject(err);
+        else resolve();
+      };
+      worker.on('message', (msg: MemberWorkerMessage<E, R>) => {
+        if (msg.type === 'progress') opts.onProgress?.(msg.member, msg.event);
+        else if (msg.type === 'backend') opts.onBackend?.(msg.member, msg.detail, msg.warnings);
+        else if (msg.type === 'result') {
+          results[member] = msg.result;
+          finish(null);
+        } else if (msg.type === 'error') {
+          finish(new EnsembleTrainError('E_ENSEMBLE_MEMBER', `member ${member}: ${msg.message}`, member));
+        }
+      });
+      worker.on('error', (e) =>
+        finish(
+          new EnsembleTrainError(
+            'E_ENSEMBLE_MEMBER',
+            `member ${member}: worker failed: ${e.message}`,
+            member,
+          ),
+        ),
+      );
+      worker.on('exit', (code) =>
+        finish(
+          new EnsembleTrainError(
+            'E_ENSEMBLE_MEMBER',
+            `member ${member}: worker exited (code ${code}) without a result`,
+            member,
+          ),
+        ),
+      );
+      worker.postMessage(opts.job(member));
+    });
+
+  const lane = async (): Promise<void> => {
+    while (failed === null && next < m) {
+      const member = next++;
+      try {
+        await runOne(member);
+      } catch (e) {
+        failed = e as EnsembleTrainError;
+        for (const w of workers) void w.terminate();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, () => lane()));
+  if (failed !== null) throw failed;
+  return results;
+}
+
 export async function trainEnsemble(
   spec: MemberSpec,
   data: Float32Array,
@@ -119,79 +207,24 @@ export async function trainEnsemble(
       ? { data: toShared(options.validation.data), n: options.validation.n }
       : undefined;
   const baseSeed = options.seed ?? 0;
-  const results: TrainResult[] = new Array<TrainResult>(m);
-  let next = 0;
-  let failed: EnsembleTrainError | null = null;
-  const workers = new Set<Worker>();
-
-  const runOne = (member: number): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      const worker = startWorker('train-worker');
-      workers.add(worker);
-      let settled = false;
-      const finish = (err: EnsembleTrainError | null): void => {
-        if (settled) return;
-        settled = true;
-        workers.delete(worker);
-        void worker.terminate();
-        if (err) reject(err);
-        else resolve();
-      };
-      worker.on('message', (msg: WorkerMessage) => {
-        if (msg.type === 'progress') options.onProgress?.(msg.member, msg.event);
-        else if (msg.type === 'backend') options.onBackend?.(msg.member, msg.detail, msg.warnings);
-        else if (msg.type === 'result') {
-          results[member] = msg.result;
-          finish(null);
-        } else if (msg.type === 'error') {
-          finish(new EnsembleTrainError('E_ENSEMBLE_MEMBER', `member ${member}: ${msg.message}`, member));
-        }
-      });
-      worker.on('error', (e) =>
-        finish(
-          new EnsembleTrainError(
-            'E_ENSEMBLE_MEMBER',
-            `member ${member}: worker failed: ${e.message}`,
-            member,
-          ),
-        ),
-      );
-      worker.on('exit', (code) =>
-        finish(
-          new EnsembleTrainError(
-            'E_ENSEMBLE_MEMBER',
-            `member ${member}: worker exited (code ${code}) without a result`,
-            member,
-          ),
-        ),
-      );
-      const job: TrainJob = {
-        member,
-        seed: memberSeed(baseSeed, member),
-        spec,
-        data: shared,
-        n,
-        ...(sharedVal !== undefined ? { validation: sharedVal } : {}),
-        bootstrap: options.bootstrap ?? false,
-        options: options.train ?? {},
-        backend: options.backend ?? 'auto',
-      };
-      worker.postMessage(job);
-    });
-
-  const lane = async (): Promise<void> => {
-    while (failed === null && next < m) {
-      const member = next++;
-      try {
-        await runOne(member);
-      } catch (e) {
-        failed = e as EnsembleTrainError;
-        for (const w of workers) void w.terminate();
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: conc }, () => lane()));
-  if (failed !== null) throw failed;
+  const results = await runMemberWorkers<TrainProgress, TrainResult>({
+    entry: 'train-worker',
+    members: m,
+    concurrency: conc,
+    job: (member): TrainJob => ({
+      member,
+      seed: memberSeed(baseSeed, member),
+      spec,
+      data: shared,
+      n,
+      ...(sharedVal !== undefined ? { validation: sharedVal } : {}),
+      bootstrap: options.bootstrap ?? false,
+      options: options.train ?? {},
+      backend: options.backend ?? 'auto',
+    }),
+    onProgress: (member, event) => options.onProgress?.(member, event),
+    onBackend: (member, detail, warnings) => options.onBackend?.(member, detail, warnings),
+  });
   const dz = spec.arch.latentDim;
   const members: TrainedMember[] = results.map((r, i) => {
     const seed = memberSeed(baseSeed, i);

@@ -108,6 +108,13 @@ export async function createOrtSession(
   }
 }
 
+/** Throws {@link ScoringInputError} unless the chunkSize option is unset or a positive integer; returns it. */
+export function checkChunkSize(chunkSize: number | undefined): number | undefined {
+  if (chunkSize !== undefined && (!Number.isInteger(chunkSize) || chunkSize < 1))
+    throw new ScoringInputError(`chunkSize must be a positive integer, got ${chunkSize}`);
+  return chunkSize;
+}
+
 /**
  * Throws {@link ScoringInputError} unless the scorer is open and `x` is a Float32Array of n records
  * of inputDim values (the checks every scoreBatch makes first).
@@ -141,9 +148,7 @@ export class OnnxScorer implements Scorer {
 
   /** Creates the session from serialized model bytes or a file path. */
   static async create(model: Uint8Array | string, opts: ScorerOptions = {}): Promise<OnnxScorer> {
-    const chunkOpt = opts.chunkSize;
-    if (chunkOpt !== undefined && (!Number.isInteger(chunkOpt) || chunkOpt < 1))
-      throw new ScoringInputError(`chunkSize must be a positive integer, got ${chunkOpt}`);
+    const chunkOpt = checkChunkSize(opts.chunkSize);
     const { session, executionProvider: ep } = await createOrtSession(model, opts);
     const meta = session.inputMetadata?.[0];
     if (!session.inputNames.includes(ONNX_INPUT))

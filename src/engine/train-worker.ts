@@ -8,6 +8,7 @@ import { initBackend, type BackendName } from './backend.js';
 import { trainMember, type TrainOptions, type TrainProgress, type TrainResult } from './train.js';
 import { bootstrapIndices, takeRows } from '../data/splits.js';
 import { dataDim, type MemberSpec } from './spec.js';
+import type { MemberWorkerMessage } from './ensemble-train.js';
 
 export interface TrainJob {
   member: number;
@@ -23,11 +24,7 @@ export interface TrainJob {
   backend: BackendName | 'auto';
 }
 
-export type WorkerMessage =
-  | { type: 'backend'; member: number; detail: string; warnings: string[] }
-  | { type: 'progress'; member: number; event: TrainProgress }
-  | { type: 'result'; member: number; result: TrainResult }
-  | { type: 'error'; member: number; message: string; code?: string };
+export type WorkerMessage = MemberWorkerMessage<TrainProgress, TrainResult>;
 
 export async function runJob(
   job: TrainJob,

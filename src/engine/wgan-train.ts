@@ -32,10 +32,15 @@
  * Data in: Float32Array [n, D], already in model space (the caller applies the feature transform).
  */
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from './backend.js';
-import { EnsembleTrainError, memberSeed, startWorker, toShared } from './ensemble-train.js';
+import {
+  EnsembleTrainError,
+  memberSeed,
+  runMemberWorkers,
+  toShared,
+  type MemberWorkerMessage,
+} from './ensemble-train.js';
 import { Rng } from './random.js';
 import { dataDim, type MemberParams } from './spec.js';
 import { Adam, TrainError } from './train.js';
@@ -521,78 +526,23 @@ export async function trainWganEnsemble(
   const t0 = performance.now();
   const shared = toShared(data);
   const baseSeed = options.seed ?? 0;
-  const results: WganTrainResult[] = new Array<WganTrainResult>(m);
-  let next = 0;
-  let failed: EnsembleTrainError | null = null;
-  const workers = new Set<Worker>();
-
-  const runOne = (member: number): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      const worker = startWorker('wgan-worker');
-      workers.add(worker);
-      let settled = false;
-      const finish = (err: EnsembleTrainError | null): void => {
-        if (settled) return;
-        settled = true;
-        workers.delete(worker);
-        void worker.terminate();
-        if (err) reject(err);
-        else resolve();
-      };
-      worker.on('message', (msg: WganWorkerMessage) => {
-        if (msg.type === 'progress') options.onProgress?.(msg.member, { ...msg.event, member: msg.member });
-        else if (msg.type === 'backend') options.onBackend?.(msg.member, msg.detail, msg.warnings);
-        else if (msg.type === 'result') {
-          results[member] = msg.result;
-          finish(null);
-        } else if (msg.type === 'error') {
-          finish(new EnsembleTrainError('E_ENSEMBLE_MEMBER', `member ${member}: ${msg.message}`, member));
-        }
-      });
-      worker.on('error', (e) =>
-        finish(
-          new EnsembleTrainError(
-            'E_ENSEMBLE_MEMBER',
-            `member ${member}: worker failed: ${e.message}`,
-            member,
-          ),
-        ),
-      );
-      worker.on('exit', (code) =>
-        finish(
-          new EnsembleTrainError(
-            'E_ENSEMBLE_MEMBER',
-            `member ${member}: worker exited (code ${code}) without a result`,
-            member,
-          ),
-        ),
-      );
-      const job: WganJob = {
-        member,
-        seed: memberSeed(baseSeed, member),
-        spec,
-        data: shared,
-        n,
-        bootstrap: options.bootstrap ?? false,
-        options: options.train ?? {},
-        backend: options.backend ?? 'auto',
-      };
-      worker.postMessage(job);
-    });
-
-  const lane = async (): Promise<void> => {
-    while (failed === null && next < m) {
-      const member = next++;
-      try {
-        await runOne(member);
-      } catch (e) {
-        failed = e as EnsembleTrainError;
-        for (const w of workers) void w.terminate();
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: conc }, () => lane()));
-  if (failed !== null) throw failed;
+  const results = await runMemberWorkers<WganProgress, WganTrainResult>({
+    entry: 'wgan-worker',
+    members: m,
+    concurrency: conc,
+    job: (member): WganJob => ({
+      member,
+      seed: memberSeed(baseSeed, member),
+      spec,
+      data: shared,
+      n,
+      bootstrap: options.bootstrap ?? false,
+      options: options.train ?? {},
+      backend: options.backend ?? 'auto',
+    }),
+    onProgress: (member, event) => options.onProgress?.(member, { ...event, member }),
+    onBackend: (member, detail, warnings) => options.onBackend?.(member, detail, warnings),
+  });
   const members: WganMember[] = results.map((r, i) => ({
     seed: memberSeed(baseSeed, i),
     critic: r.critic,
@@ -616,8 +566,4 @@ export interface WganJob {
   backend: BackendName | 'auto';
 }
 
-export type WganWorkerMessage =
-  | { type: 'backend'; member: number; detail: string; warnings: string[] }
-  | { type: 'progress'; member: number; event: WganProgress }
-  | { type: 'result'; member: number; result: WganTrainResult }
-  | { type: 'error'; member: number; message: string; code?: string };
+export type WganWorkerMessage = MemberWorkerMessage<WganProgress, WganTrainResult>;

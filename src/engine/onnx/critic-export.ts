@@ -24,7 +24,7 @@ import {
   validateWganSpec,
   type WganEnsembleSpec,
 } from '../wgan.js';
-import { emitTransform, kernelToOnnx, tfPads } from './export.js';
+import { emitTransform, kernelToOnnx, tfPads, validateTransform } from './export.js';
 import { GraphBuilder } from './graph.js';
 
 export const CRITIC_ONNX_INPUT = 'x';
@@ -55,17 +55,7 @@ export function validateWganEnsembleSpec(spec: WganEnsembleSpec): void {
   const d = dataDim(spec.wgan.arch);
   if (spec.inputDim !== d)
     throw new ModelSpecError(`inputDim ${spec.inputDim} does not match the architecture's data size ${d}`);
-  const t = spec.transform;
-  if (t.kind === 'minmax' && (t.min.length !== d || t.max.length !== d))
-    throw new ModelSpecError(
-      `minmax transform has ${t.min.length}/${t.max.length} entries for ${d} features`,
-    );
-  if (t.kind === 'standard' && (t.mean.length !== d || t.std.length !== d))
-    throw new ModelSpecError(
-      `standard transform has ${t.mean.length}/${t.std.length} entries for ${d} features`,
-    );
-  if (t.kind === 'standard' && t.std.some((s) => !(s > 0)))
-    throw new ModelSpecError('standard transform needs every std > 0');
+  validateTransform(spec.transform, d);
   const norm = spec.normalization ?? 'none';
   if (norm !== 'none' && norm !== 'center' && norm !== 'standardize')
     throw new ModelSpecError(`normalization must be none, center or standardize, got ${String(norm)}`);

@@ -70,6 +70,23 @@ export interface ExportOptions {
 
 const softplus64 = (v: number): number => (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v)));
 
+/**
+ * Throws {@link ModelSpecError} unless the feature transform fits d features (minmax/standard vectors of
+ * length d, every std > 0). Shared with the critic graph (critic-export.ts).
+ */
+export function validateTransform(t: FeatureTransform, d: number): void {
+  if (t.kind === 'minmax' && (t.min.length !== d || t.max.length !== d))
+    throw new ModelSpecError(
+      `minmax transform has ${t.min.length}/${t.max.length} entries for ${d} features`,
+    );
+  if (t.kind === 'standard' && (t.mean.length !== d || t.std.length !== d))
+    throw new ModelSpecError(
+      `standard transform has ${t.mean.length}/${t.std.length} entries for ${d} features`,
+    );
+  if (t.kind === 'standard' && t.std.some((s) => !(s > 0)))
+    throw new ModelSpecError('standard transform needs every std > 0');
+}
+
 /** Throws {@link ModelSpecError} when the spec's parameters do not match its architecture. */
 export function validateEnsembleSpec(spec: EnsembleSpec): void {
   if (spec.specVersion !== SPEC_VERSION)
@@ -83,17 +100,7 @@ export function validateEnsembleSpec(spec: EnsembleSpec): void {
     throw new ModelSpecError(`inputDim ${spec.inputDim} does not match the architecture's data size ${d}`);
   if (arch.kind === 'conv' && (arch.height !== 28 || arch.width !== 28))
     throw new ModelSpecError(`the conv architecture requires 28x28 inputs, got ${arch.height}x${arch.width}`);
-  const t = spec.transform;
-  if (t.kind === 'minmax' && (t.min.length !== d || t.max.length !== d))
-    throw new ModelSpecError(
-      `minmax transform has ${t.min.length}/${t.max.length} entries for ${d} features`,
-    );
-  if (t.kind === 'standard' && (t.mean.length !== d || t.std.length !== d))
-    throw new ModelSpecError(
-      `standard transform has ${t.mean.length}/${t.std.length} entries for ${d} features`,
-    );
-  if (t.kind === 'standard' && t.std.some((s) => !(s > 0)))
-    throw new ModelSpecError('standard transform needs every std > 0');
+  validateTransform(spec.transform, d);
   const prior = spec.member.prior;
   if (prior.kind === 'maf') {
     if (prior.permutations.length !== prior.layers)
