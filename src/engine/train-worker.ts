@@ -3,12 +3,11 @@
  * Receives a {@link TrainJob}, posts {@link WorkerMessage}s: progress events, then one result
  * (parameter buffers transferred, not copied) or an error.
  */
-import { parentPort } from 'node:worker_threads';
 import { initBackend, type BackendName } from './backend.js';
 import { trainMember, type TrainOptions, type TrainProgress, type TrainResult } from './train.js';
 import { bootstrapIndices, takeRows } from '../data/splits.js';
 import { dataDim, type MemberSpec } from './spec.js';
-import type { MemberWorkerMessage } from './ensemble-train.js';
+import { memberErrorMessage, serveMemberJobs, type MemberWorkerMessage } from './ensemble-train.js';
 
 export interface TrainJob {
   member: number;
@@ -52,19 +51,8 @@ export async function runJob(
     const transfer = Object.values(result.params).map((p) => p.data.buffer as ArrayBuffer);
     post({ type: 'result', member: job.member, result }, transfer);
   } catch (e) {
-    const err = e as { message?: string; code?: string };
-    post({
-      type: 'error',
-      member: job.member,
-      message: String(err.message ?? e),
-      ...(err.code ? { code: err.code } : {}),
-    });
+    post(memberErrorMessage(job.member, e));
   }
 }
 
-if (parentPort !== null) {
-  const port = parentPort;
-  port.on('message', (job: TrainJob) => {
-    void runJob(job, (m, transfer) => port.postMessage(m, transfer ?? []));
-  });
-}
+serveMemberJobs(runJob);

@@ -3,8 +3,8 @@
  * Receives a {@link WganJob}, posts {@link WganWorkerMessage}s: the backend, progress events, then one
  * result (parameter buffers transferred, not copied) or an error.
  */
-import { parentPort } from 'node:worker_threads';
 import { initBackend } from './backend.js';
+import { memberErrorMessage, serveMemberJobs } from './ensemble-train.js';
 import { dataDim } from './spec.js';
 import { trainWganMember, type WganJob, type WganWorkerMessage } from './wgan-train.js';
 import { bootstrapIndices, takeRows } from '../data/splits.js';
@@ -32,19 +32,8 @@ export async function runWganJob(
     );
     post({ type: 'result', member: job.member, result }, transfer);
   } catch (e) {
-    const err = e as { message?: string; code?: string };
-    post({
-      type: 'error',
-      member: job.member,
-      message: String(err.message ?? e),
-      ...(err.code ? { code: err.code } : {}),
-    });
+    post(memberErrorMessage(job.member, e));
   }
 }
 
-if (parentPort !== null) {
-  const port = parentPort;
-  port.on('message', (job: WganJob) => {
-    void runWganJob(job, (m, transfer) => port.postMessage(m, transfer ?? []));
-  });
-}
+serveMemberJobs(runWganJob);
