@@ -173,7 +173,7 @@ function settings(o: ImageOodOptions): Settings {
 }
 
 /** Raw pixel values 0..255 (what the stream hands the scorer) of the first `count` images in `order`. */
-function rawImages(
+export function rawImages(
   set: LabeledImages,
   order: ArrayLike<number> | null,
   count: number,
@@ -189,11 +189,11 @@ function rawImages(
   return { raw, n };
 }
 
-function fromUnit(pixels: Float32Array): Float32Array {
+export function fromUnit(pixels: Float32Array): Float32Array {
   return pixels.map((v) => v * 255);
 }
 
-function flip(raw: Float32Array, n: number, dir: 'h' | 'v'): Float32Array {
+export function flip(raw: Float32Array, n: number, dir: 'h' | 'v'): Float32Array {
   const img = { count: n, height: 28, width: 28, pixels: raw };
   return (dir === 'h' ? hflipImages(img) : vflipImages(img)).pixels;
 }
@@ -749,6 +749,11 @@ export async function rerenderImageReport(jsonPath: string, out: string): Promis
 export function imageOodCommand(program: Command): Command {
   return program
     .option('--quick', 'CI smoke settings (tiny models, few steps, subsets of the real data)', false)
+    .option(
+      '--family <f>',
+      'vae (these columns) | wgan (the WGAN columns: benchmarks/image-ood/wgan.ts)',
+      'vae',
+    )
     .option('--train <set>', 'mnist | fashion | both', 'both')
     .option('--out <dir>', 'report directory')
     .option('--data <dir>', 'data directory (default $GENSEMBLE_DATA_DIR or ./data)')
@@ -822,6 +827,19 @@ export function optionsFromFlags(f: ImageOodFlags, command?: string): ImageOodOp
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === '--rerender') {
   // npx tsx benchmarks/image-ood/run.ts --rerender RESULTS.json OUTDIR
   process.stdout.write(`report: ${await rerenderImageReport(process.argv[3], process.argv[4])}\n`);
+} else if (
+  import.meta.url === pathToFileURL(process.argv[1] ?? '').href &&
+  process.argv.includes('--family') &&
+  process.argv[process.argv.indexOf('--family') + 1] === 'wgan'
+) {
+  // the WGAN columns (wgan.ts): `gensemble bench image-ood --family wgan [wgan.ts options]`
+  const { runImageOodWgan, wganCommand, wganOptionsFromFlags, wganTables } = await import('./wgan.js');
+  const args = process.argv.slice(2).filter((_, i, a) => a[i] !== '--family' && a[i - 1] !== '--family');
+  const program = wganCommand(new Command('image-ood --family wgan')).parse(args, { from: 'user' });
+  const res = await runImageOodWgan(
+    wganOptionsFromFlags(program.opts(), `gensemble bench image-ood --family wgan ${args.join(' ')}`),
+  );
+  process.stdout.write(wganTables(res.results) + `\nreport: ${res.reportPath}\n`);
 } else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const program = imageOodCommand(new Command('image-ood')).parse();
   const flags = program.opts<ImageOodFlags>();

@@ -47,6 +47,9 @@ export const SCORE_LABELS: Record<ScoreName, string> = {
   typicality: 'typicality (Mahalanobis)',
   dose: 'DoSE (KDE over log p, rate, Var[, −log p − L])',
   dose_or_known: 'DoSE OR supervised head (labels)',
+  neg_critic: '−mean D(x) (WGAN critics)',
+  neg_critic_single: '−D(x) (one WGAN critic)',
+  critic_var: 'Var D(x) (WGAN critics)',
 };
 
 /** NaN scores (a numerically broken record) count as maximally anomalous; returns how many there were. */
@@ -239,6 +242,8 @@ export function ruleNeedsComplexity(id: RuleId, ctx?: RuleContext): boolean {
 export function ruleIdOfEngineScore(score: ScoreName): RuleId {
   // 'dose_or_known' needs labels, which the unsupervised candidate rules never see
   if (score === 'dose_or_known') throw new Error("'dose_or_known' is not an unsupervised benchmark rule");
+  if (score === 'neg_critic' || score === 'neg_critic_single' || score === 'critic_var')
+    throw new Error(`'${score}' needs a critic ensemble, which the VAE benchmark rules do not score`);
   return score === 'typicality' ? 'typ_logp_rate' : score;
 }
 

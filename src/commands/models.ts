@@ -59,11 +59,12 @@ export function register(program: Command): void {
       }
       process.stdout.write(
         formatTable(
-          ['active', 'version', 'kind', 'score', 'threshold', 'created_at', 'checkpoint'],
+          ['active', 'version', 'kind', 'family', 'score', 'threshold', 'created_at', 'checkpoint'],
           rows.map((m) => [
             m.active ? '*' : '',
             m.version,
             m.kind,
+            m.family,
             m.scoreName,
             m.threshold.toFixed(4),
             m.createdAt.toISOString(),
@@ -108,7 +109,7 @@ export function register(program: Command): void {
       const reg = await checkpointRegistration(dir, f.name);
       const m = await withRegistry((r) => r.register({ ...reg, activate: f.activate }));
       process.stdout.write(
-        `registered ${m.version} (${m.kind}, ${m.scoreName} > ${m.threshold.toFixed(4)})${m.active ? ', active' : ''}\n`,
+        `registered ${m.version} (${m.kind}, ${m.family}, ${m.scoreName} > ${m.threshold.toFixed(4)})${m.active ? ', active' : ''}\n`,
       );
     });
 }

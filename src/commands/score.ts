@@ -88,10 +88,14 @@ async function runScore(f: ScoreFlags): Promise<void> {
     if (!out.write(s)) await once(out, 'drain');
   };
   const M = manifest.members.length;
+  const C = manifest.critics?.members.length ?? 0;
   const memberCols = [
     ...Array.from({ length: M }, (_, m) => `logp_${m}`),
     ...Array.from({ length: M }, (_, m) => `rate_${m}`),
   ];
+  // a 'vae+wgan' model: each critic's D(x), their mean and Var D(x)
+  const criticCols =
+    C > 0 ? [...Array.from({ length: C }, (_, c) => `critic_${c}`), 'critic_mean', 'critic_var'] : [];
   try {
     if (format === 'csv') {
       await write(
@@ -103,6 +107,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
           'logp_var',
           'waic',
           'rate',
+          ...criticCols,
           'score',
           'flagged',
         ].join(',') + '\n',
@@ -126,6 +131,8 @@ async function runScore(f: ScoreFlags): Promise<void> {
         const logp = Array.from(batch.logp.subarray(i * M, (i + 1) * M));
         const memberRate = Array.from(batch.memberRate.subarray(i * M, (i + 1) * M));
         const id = rec.ids[start + i];
+        const cr = batch.critic;
+        const critic = cr ? Array.from(cr.critic.subarray(i * C, (i + 1) * C)) : [];
         if (format === 'csv') {
           await write(
             [
@@ -137,6 +144,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
               fmt(batch.logpVar[i]),
               fmt(batch.waic[i]),
               fmt(batch.rate[i]),
+              ...(cr ? [...critic.map(fmt), fmt(cr.mean[i]), fmt(cr.var[i])] : []),
               String(score[i]),
               isFlagged ? 1 : 0,
             ].join(',') + '\n',
@@ -152,6 +160,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
               logp_var: batch.logpVar[i],
               waic: batch.waic[i],
               rate: batch.rate[i],
+              ...(cr ? { critic, critic_mean: cr.mean[i], critic_var: cr.var[i] } : {}),
               score: score[i],
               flagged: isFlagged,
             }) + '\n',
@@ -162,7 +171,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
     out.end();
     await once(out, 'finish');
     process.stderr.write(
-      `scored ${rec.n} records with ${M} members (${detector.scorer.executionProvider}); ${flagged} flagged by ${detector.score} > ${detector.threshold.toFixed(4)}${nonFinite > 0 ? `, ${nonFinite} with a non-finite score (counted as flagged)` : ''}; wrote ${f.out}\n`,
+      `scored ${rec.n} records with ${M} members${C > 0 ? ` and ${C} critics` : ''} (${detector.scorer.executionProvider}); ${flagged} flagged by ${detector.score} > ${detector.threshold.toFixed(4)}${nonFinite > 0 ? `, ${nonFinite} with a non-finite score (counted as flagged)` : ''}; wrote ${f.out}\n`,
     );
   } finally {
     await detector.close();

@@ -7,7 +7,9 @@ import { loadConfig } from '../config.js';
 import { openCliDb } from '../replay/db.js';
 import { reviewedFlags } from '../store/labels.js';
 import { InputError } from '../errors.js';
-import type { JsonValue } from '../engine/checkpoint.js';
+import { MODEL_FAMILIES, type JsonValue, type ModelFamily } from '../engine/checkpoint.js';
+import type { CriticBuildOptions } from '../detector/critics.js';
+import type { Arch } from '../engine/spec.js';
 import type { Likelihood } from '../engine/spec.js';
 import type { KindDefinition } from '../kinds/types.js';
 import { cliKind } from './kinds.js';
@@ -38,6 +40,11 @@ interface TrainFlags {
   limit?: number;
   score?: ScoreName;
   labels?: string;
+  family: ModelFamily;
+  wganSteps: number;
+  wganFinetuneSteps: number;
+  wganMembers?: number;
+  wganHidden?: number[];
   progress: boolean;
 }
 
@@ -100,6 +107,36 @@ export function register(program: Command): void {
     .option(
       '--labels <source>',
       "labelled records for a supervised head and the 'dose_or_known' score — 'db' (the kind's reviewed flags in PostgreSQL: fraud / not_fraud) or a file of the kind's format with labels (Kaggle Class, a label column)",
+    )
+    .addOption(
+      new Option(
+        '--family <f>',
+        'detector families: vae (likelihood ensemble), or vae+wgan (also a WGAN critic ensemble: D(x), mean and Var D(x) as scores and dose statistics)',
+      )
+        .choices([...MODEL_FAMILIES])
+        .default('vae'),
+    )
+    .option(
+      '--wgan-steps <n>',
+      'vae+wgan: generator iterations (5 critic updates each)',
+      parseIntArg('--wgan-steps', 1, 10_000_000),
+      2000,
+    )
+    .option(
+      '--wgan-finetune-steps <n>',
+      'vae+wgan: critic fine-tuning steps with the generator frozen (the paper: 4000)',
+      parseIntArg('--wgan-finetune-steps', 0, 10_000_000),
+      4000,
+    )
+    .option(
+      '--wgan-members <m>',
+      'vae+wgan: critics (default: --members)',
+      parseIntArg('--wgan-members', 1, 64),
+    )
+    .option(
+      '--wgan-hidden <list>',
+      "vae+wgan: MLP critic hidden widths (generator: reversed), comma-separated (default: the VAE's architecture)",
+      parseIntList('--wgan-hidden', 1, 4096),
     )
     .option('--no-progress', 'no progress bar')
     .action(async (flags: TrainFlags) => {
@@ -207,6 +244,25 @@ async function runTrain(f: TrainFlags): Promise<void> {
         : base.transform,
     prior: f.prior === 'maf' ? { kind: 'maf', layers: f.mafLayers, hidden: f.mafHidden } : 'standard',
   };
+  const wganFlags = f.wganMembers !== undefined || f.wganHidden !== undefined;
+  if (f.family === 'vae' && wganFlags)
+    throw new InputError('TRAIN_FAMILY', '--wgan-members / --wgan-hidden need --family vae+wgan');
+  const criticArch: Arch | undefined =
+    f.wganHidden !== undefined
+      ? {
+          kind: 'mlp',
+          inputDim: rec.d,
+          encoderHidden: f.wganHidden,
+          decoderHidden: [...f.wganHidden].reverse(),
+          latentDim,
+        }
+      : undefined;
+  const critics: CriticBuildOptions = {
+    steps: f.wganSteps,
+    fineTuneSteps: f.wganFinetuneSteps,
+    ...(f.wganMembers !== undefined ? { members: f.wganMembers } : {}),
+    ...(criticArch ? { arch: criticArch } : {}),
+  };
   const useBar = f.progress && process.stderr.isTTY !== false;
   const bars = useBar
     ? new cliProgress.MultiBar(
@@ -222,10 +278,16 @@ async function runTrain(f: TrainFlags): Promise<void> {
   const perMember = Array.from({ length: f.members }, (_, m) =>
     bars?.create(f.steps, 0, { member: m, loss: '-', val: '-' }),
   );
+  const criticBars = new Map<number, cliProgress.SingleBar | undefined>();
+  const criticTotal = f.wganSteps + f.wganFinetuneSteps;
   const t0 = Date.now();
   process.stderr.write(
     `training ${f.members} members × ${f.steps} steps on ${n} normal records (${rec.d} features)\n`,
   );
+  if (f.family === 'vae+wgan')
+    process.stderr.write(
+      `then ${f.wganMembers ?? f.members} WGAN critics × (${f.wganSteps} generator steps + ${f.wganFinetuneSteps} fine-tuning steps)\n`,
+    );
   if (labels) {
     let frauds = 0;
     for (const v of labels.labels) frauds += v;
@@ -252,7 +314,18 @@ async function runTrain(f: TrainFlags): Promise<void> {
       targetFpr: f.targetFpr,
       ...(f.score !== undefined ? { score: f.score } : {}),
       ...(labels ? { labels } : {}),
+      family: f.family,
+      ...(f.family === 'vae+wgan' ? { critics } : {}),
       outDir: resolve(f.out),
+      onCriticProgress: (m, e) => {
+        if (!bars) return;
+        if (!criticBars.has(m))
+          criticBars.set(m, bars.create(criticTotal, 0, { member: `critic ${m}`, loss: '-', val: '-' }));
+        criticBars.get(m)?.update(e.phase === 'gan' ? e.step : f.wganSteps + e.step, {
+          loss: e.criticLoss.toFixed(4),
+          val: `W ${e.wasserstein.toExponential(2)}`,
+        });
+      },
       onBackend: (m, detail) => {
         if (m === 0) process.stderr.write(`tfjs backend: ${detail}\n`);
       },
@@ -265,7 +338,7 @@ async function runTrain(f: TrainFlags): Promise<void> {
     bars?.stop();
     const th = res.thresholds.find((t) => t.score === res.manifest.scoreRule.score);
     process.stdout.write(
-      `saved ${resolve(f.out)} (${res.manifest.members.length} members, trained in ${((Date.now() - t0) / 1000).toFixed(1)} s)\n` +
+      `saved ${resolve(f.out)} (${res.manifest.members.length} members${res.manifest.critics ? ` + ${res.manifest.critics.members.length} WGAN critics` : ''}, trained in ${((Date.now() - t0) / 1000).toFixed(1)} s)\n` +
         `flag rule: ${res.manifest.scoreRule.score} > ${th?.value.toFixed(4)} (target FPR ${f.targetFpr} on ${th?.calibrationSize} held-out normals)\n`,
     );
   } finally {

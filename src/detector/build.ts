@@ -13,18 +13,24 @@ import { trainEnsemble, type EnsembleTrainOptions } from '../engine/ensemble-tra
 import type { TrainProgress } from '../engine/train.js';
 import { exportEnsembleOnnx } from '../engine/onnx/export.js';
 import { OnnxScorer, type ScorerOptions } from '../engine/scorer.js';
+import { CriticScorer } from '../engine/critic-scorer.js';
+import { VaeWganScorer } from '../engine/family-scorer.js';
+import type { WganMemberProgress } from '../engine/wgan-train.js';
 import {
   saveCheckpoint,
   type CheckpointManifest,
   type JsonValue,
+  type ModelFamily,
   type ModelKind,
 } from '../engine/checkpoint.js';
+import { trainCritics, type CriticBuildOptions, type TrainedCritics } from './critics.js';
 import { calibrateThreshold } from '../engine/calibrate.js';
 import {
   anomalyScores,
   fitCombinedRule,
   fitTypicalityRule,
   needsComplexity,
+  needsCritics,
   SCORE_NAMES,
   typicalityDim,
   type CombinedRule,
@@ -32,7 +38,8 @@ import {
 } from '../engine/score-rules.js';
 import { makeMafPrior } from '../engine/vae.js';
 import { fitSupervisedHead, fitTailMap, headLogits, type LabelledRule } from '../engine/supervised-head.js';
-import { doseScores, fitDoseRule, type DoseRule } from '../engine/dose.js';
+import { DOSE_STATISTICS_CRITICS, doseScores, fitDoseRule, type DoseRule } from '../engine/dose.js';
+import { isCriticScore } from '../engine/statistics.js';
 import {
   SPEC_VERSION,
   dataDim,
@@ -95,10 +102,19 @@ export interface BuildModelOptions {
   labels?: LabelledRecords;
   /** Most training normals (a seeded subsample) the supervised head is fitted on. Default 20,000. */
   headNormals?: number;
+  /**
+   * 'vae' (default): the VAE ensemble. 'vae+wgan': also a WGAN critic ensemble trained on the same
+   * records (the paper's second family); its mean and Var D(x) become scores with thresholds and
+   * statistics of the dose rule.
+   */
+  family?: ModelFamily;
+  /** How the critics are trained (family 'vae+wgan'). */
+  critics?: CriticBuildOptions;
   concurrency?: number;
   outDir: string;
   scorer?: ScorerOptions;
   onProgress?: (member: number, event: TrainProgress) => void;
+  onCriticProgress?: (member: number, event: WganMemberProgress) => void;
   onBackend?: (member: number, detail: string) => void;
 }
 
@@ -122,6 +138,8 @@ export interface BuildModelResult {
   labelled: LabelledRule | undefined;
   /** Scores of the calibration normals (for reports). */
   calibration: ScoreBatch;
+  /** The critic ensemble (family 'vae+wgan'). */
+  critics: TrainedCritics | undefined;
   trainMs: number;
 }
 
@@ -216,7 +234,8 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     ...(o.validateEvery !== undefined ? { validateEvery: o.validateEvery } : {}),
   };
   const nStop = Math.min(nVal, o.earlyStopRecords ?? nVal);
-  const trained = await trainEnsemble(member, applyTransform(transform, trainRaw, nTrain, d), nTrain, {
+  const trainData = applyTransform(transform, trainRaw, nTrain, d);
+  const trained = await trainEnsemble(member, trainData, nTrain, {
     members,
     seed,
     k,
@@ -236,11 +255,31 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     members: trained.members,
   };
   const onnxBytes = exportEnsembleOnnx(spec);
+  const critics =
+    (o.family ?? 'vae') === 'vae+wgan'
+      ? await trainCritics({
+          member,
+          transform,
+          data: trainData,
+          n: nTrain,
+          seed,
+          defaultMembers: members,
+          ...(o.critics ? { options: o.critics } : {}),
+          ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+          ...(o.onCriticProgress ? { onProgress: o.onCriticProgress } : {}),
+          ...(o.onBackend ? { onBackend: o.onBackend } : {}),
+        })
+      : undefined;
   // frames: also the input complexity, so that 'neg_logp_ic' (and rules using it) get thresholds
-  const scorer = await OnnxScorer.create(onnxBytes, {
+  const vaeScorer = await OnnxScorer.create(onnxBytes, {
     ...(o.scorer ?? {}),
     inputComplexity: o.profile.inputComplexity,
   });
+  let scorer: OnnxScorer | VaeWganScorer = vaeScorer;
+  if (critics) {
+    const { inputComplexity: _ic, ...criticOptions } = o.scorer ?? {};
+    scorer = new VaeWganScorer(vaeScorer, await CriticScorer.create(critics.onnxBytes, criticOptions));
+  }
   let calibration: ScoreBatch;
   let validationScores: ScoreBatch;
   let headRows: { normals: ScoreBatch; labelled: ScoreBatch; normalRaw: Float32Array } | undefined;
@@ -266,7 +305,10 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   // The densities are fitted on the validation split (held out from the weights; used only to pick the
   // early-stopping step), NOT on the calibration records: a kernel density evaluated at its own support
   // points is biased toward "typical" in the tails, which would put the threshold below the target FPR.
-  const dose = fitDoseRule(nVal >= 10 ? validationScores : calibration, o.profile.doseStatistics);
+  const doseStatistics = critics
+    ? [...o.profile.doseStatistics, ...DOSE_STATISTICS_CRITICS]
+    : o.profile.doseStatistics;
+  const dose = fitDoseRule(nVal >= 10 ? validationScores : calibration, doseStatistics);
   let labelled: LabelledRule | undefined;
   if (o.labels && headRows) {
     const head = fitSupervisedHead(
@@ -290,7 +332,8 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const available = (s: ScoreName): boolean =>
     (s !== 'typicality' || typicality !== undefined) &&
     (s !== 'dose_or_known' || labelled !== undefined) &&
-    (!needsComplexity(s, rules) || calibration.complexity !== undefined);
+    (!needsComplexity(s, rules) || calibration.complexity !== undefined) &&
+    (!needsCritics(s, rules) || calibration.critic !== undefined);
   const thresholds = SCORE_NAMES.filter(available).map((s) =>
     calibrateThreshold(anomalyScores(calibration, s, rules), targetFpr, s),
   );
@@ -316,6 +359,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     bestValIwae: trained.histories.map((h) => h.bestValIwae),
     trainMs: Math.round(trained.elapsedMs),
     doseFittedOn: nVal >= 10 ? 'validation' : 'calibration',
+    family: critics ? 'vae+wgan' : 'vae',
     ...(labelled
       ? {
           labels: {
@@ -340,6 +384,15 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     trainingConfig,
     dataFingerprint: dataFingerprint(raw),
     onnxBytes,
+    ...(critics
+      ? {
+          critics: {
+            spec: critics.spec,
+            onnxBytes: critics.onnxBytes,
+            trainingConfig: critics.trainingConfig,
+          },
+        }
+      : {}),
   });
   return {
     manifest,
@@ -350,7 +403,8 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     dose,
     labelled,
     calibration,
-    trainMs: trained.elapsedMs,
+    critics,
+    trainMs: trained.elapsedMs + (critics?.elapsedMs ?? 0),
   };
 }
 
@@ -369,6 +423,11 @@ function checkBuildable(o: BuildModelOptions, members: number, nCal: number): vo
     throw new InputError(
       'BUILD_SCORE',
       `score '${score}' needs the input complexity, which is defined for 8-bit frames, not ${o.kind} records`,
+    );
+  if (isCriticScore(score) && (o.family ?? 'vae') !== 'vae+wgan')
+    throw new InputError(
+      'BUILD_SCORE',
+      `score '${score}' reads the WGAN critic ensemble: build with family 'vae+wgan' (--family vae+wgan)`,
     );
   if (score === 'typicality' && nCal < 10 * typicalityDim('logp_rate', members))
     throw new InputError(

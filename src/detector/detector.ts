@@ -12,9 +12,23 @@
  * the onnxruntime session on the verified bytes: model.onnx is read once per load.
  */
 import { resolve } from 'node:path';
-import { loadCheckpoint, type CheckpointManifest, type ModelKind } from '../engine/checkpoint.js';
+import {
+  loadCheckpoint,
+  modelFamily,
+  type CheckpointManifest,
+  type ModelFamily,
+  type ModelKind,
+} from '../engine/checkpoint.js';
+import { CriticScorer } from '../engine/critic-scorer.js';
+import { VaeWganScorer } from '../engine/family-scorer.js';
 import { OnnxScorer, type ScorerOptions } from '../engine/scorer.js';
-import { anomalyScores, missingRule, needsComplexity, type FittedRules } from '../engine/score-rules.js';
+import {
+  anomalyScores,
+  missingRule,
+  needsComplexity,
+  needsCritics,
+  type FittedRules,
+} from '../engine/score-rules.js';
 import type { ScoreBatch, ScoreName, Scorer } from '../engine/types.js';
 import { GensembleError } from '../errors.js';
 
@@ -117,6 +131,11 @@ export class Detector {
     return this.manifest.inputDim;
   }
 
+  /** 'vae', or 'vae+wgan' when the checkpoint also holds a WGAN critic ensemble. */
+  get family(): ModelFamily {
+    return modelFamily(this.manifest);
+  }
+
   /** Opens a checkpoint directory or a registry row. Throws DetectorError / CheckpointError. */
   static async open(
     source: string | DetectorSource | RegistryRowLike,
@@ -134,7 +153,7 @@ export class Detector {
             }
           : source;
     const dir = resolve(src.dir);
-    const { manifest, onnxBytes } = await loadCheckpoint(dir);
+    const { manifest, onnxBytes, critics } = await loadCheckpoint(dir);
     if (o.kind !== undefined && manifest.kind !== o.kind)
       throw new DetectorError(dir, `holds a ${manifest.kind} model, not a ${o.kind} model`);
     if (o.accept) {
@@ -159,10 +178,25 @@ export class Detector {
     };
     const missing = missingRule(score, rules);
     if (missing) throw new DetectorError(dir, `score '${score}' needs manifest.scoreRule.${missing}`);
-    const scorer = await OnnxScorer.create(onnxBytes, {
+    if (!critics && needsCritics(score, rules))
+      throw new DetectorError(
+        dir,
+        `score '${score}' needs a WGAN critic ensemble; this is a '${modelFamily(manifest)}' model (train with --family vae+wgan)`,
+      );
+    const vae = await OnnxScorer.create(onnxBytes, {
       ...(o.scorer ?? {}),
       inputComplexity: (o.scorer?.inputComplexity ?? false) || needsComplexity(score, rules),
     });
+    let scorer: Scorer = vae;
+    if (critics) {
+      try {
+        const { inputComplexity: _ic, ...criticOptions } = o.scorer ?? {};
+        scorer = new VaeWganScorer(vae, await CriticScorer.create(critics.onnxBytes, criticOptions));
+      } catch (e) {
+        await vae.close();
+        throw e;
+      }
+    }
     return new Detector(dir, manifest, scorer, src.version ?? versionName(manifest), score, rules, threshold);
   }
 
@@ -200,6 +234,7 @@ export class Detector {
   registration(version?: string): {
     version: string;
     kind: ModelKind;
+    family: ModelFamily;
     checkpointPath: string;
     threshold: number;
     scoreName: ScoreName;
@@ -213,6 +248,7 @@ export class Detector {
     return {
       version: version ?? this.version,
       kind: this.kind,
+      family: this.family,
       checkpointPath: this.dir,
       threshold: this.threshold,
       scoreName: this.score,

@@ -5,6 +5,9 @@
  *                  data fingerprint, createdAt, versions, weights layout, sha256 of both files
  *   weights.bin    every member's parameters then its eps, float32 little-endian, offsets in manifest
  *   model.onnx     the scoring graph exported from exactly these weights
+ * and, for a model of family 'vae+wgan' (manifest.critics present), the WGAN critic ensemble:
+ *   critics.bin    every critic's parameters, float32 little-endian, offsets in manifest.critics
+ *   critics.onnx   the critic graph (onnx/critic-export.ts) exported from exactly these weights
  * {@link loadCheckpoint} validates all of it and throws {@link CheckpointError} with a clear message.
  */
 import { createHash } from 'node:crypto';
@@ -22,12 +25,32 @@ import { COMPONENT_SCORES, SCORE_NAMES, type CombinedRule, type TypicalityRule }
 import { DOSE_STATISTICS, type DoseRule } from './dose.js';
 import { HEAD_STATISTICS, TAIL_MAX_POINTS, type LabelledRule } from './supervised-head.js';
 import { SPEC_VERSION, type EnsembleSpec, type MemberParams } from './spec.js';
+import {
+  CRITIC_ONNX_INPUT,
+  CRITIC_ONNX_OUTPUTS,
+  exportCriticEnsembleOnnx,
+  validateWganEnsembleSpec,
+} from './onnx/critic-export.js';
+import { criticParamShapes, type WganEnsembleSpec } from './wgan.js';
 import type { Scorer, ScoreName, Threshold } from './types.js';
 
 export const CHECKPOINT_FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const WEIGHTS_FILE = 'weights.bin';
 export const ONNX_FILE = 'model.onnx';
+export const CRITICS_WEIGHTS_FILE = 'critics.bin';
+export const CRITICS_ONNX_FILE = 'critics.onnx';
+
+/**
+ * Which detector families a checkpoint holds: 'vae' (the likelihood ensemble: log p, rate, Var, WAIC)
+ * or 'vae+wgan' (also a WGAN critic ensemble: D(x), mean and Var D(x)). Derived from the manifest.
+ */
+export type ModelFamily = 'vae' | 'vae+wgan';
+export const MODEL_FAMILIES: readonly ModelFamily[] = ['vae', 'vae+wgan'];
+
+export function modelFamily(m: Pick<CheckpointManifest, 'critics'>): ModelFamily {
+  return m.critics ? 'vae+wgan' : 'vae';
+}
 
 /**
  * The input kind a model was trained for, as a label: the engine stores it and never branches on it
@@ -175,6 +198,16 @@ const labelledSchema = z
   })
   .strict();
 const sha = z.string().regex(/^[0-9a-f]{64}$/);
+const tensorTable = z.array(
+  z
+    .object({
+      member: z.number().int().nonnegative(),
+      name: z.string(),
+      shape: z.array(z.number().int().nonnegative()),
+      offset: z.number().int().nonnegative(),
+    })
+    .strict(),
+);
 const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
   z.union([
     z.string(),
@@ -220,21 +253,56 @@ export const manifestSchema = z
         dtype: z.literal('float32-le'),
         byteLength: z.number().int().nonnegative(),
         sha256: sha,
-        tensors: z.array(
-          z
-            .object({
-              member: z.number().int().nonnegative(),
-              name: z.string(),
-              shape: z.array(z.number().int().nonnegative()),
-              offset: z.number().int().nonnegative(),
-            })
-            .strict(),
-        ),
+        tensors: tensorTable,
       })
       .strict(),
     onnx: z
       .object({ file: z.literal(ONNX_FILE), sha256: sha, input: z.string(), outputs: z.array(z.string()) })
       .strict(),
+    /** The WGAN critic ensemble (family 'vae+wgan'); it reads the same raw records and transform. */
+    critics: z
+      .object({
+        wgan: z.object({ arch: archSchema, output: z.enum(['sigmoid', 'linear']) }).strict(),
+        normalization: z.enum(['none', 'center', 'standardize']),
+        members: z
+          .array(
+            z
+              .object({
+                seed: z.number().int(),
+                stats: z
+                  .object({
+                    dataMean: finite,
+                    dataStd: z.number().nonnegative(),
+                    fakeMean: finite,
+                    fakeStd: z.number().nonnegative(),
+                    samples: intPos,
+                  })
+                  .strict(),
+              })
+              .strict(),
+          )
+          .min(1),
+        trainingConfig: z.record(z.string(), jsonValue),
+        weights: z
+          .object({
+            file: z.literal(CRITICS_WEIGHTS_FILE),
+            dtype: z.literal('float32-le'),
+            byteLength: z.number().int().nonnegative(),
+            sha256: sha,
+            tensors: tensorTable,
+          })
+          .strict(),
+        onnx: z
+          .object({
+            file: z.literal(CRITICS_ONNX_FILE),
+            sha256: sha,
+            input: z.string(),
+            outputs: z.array(z.string()),
+          })
+          .strict(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -256,6 +324,16 @@ export interface SaveCheckpointOptions {
   dataFingerprint: string;
   /** A previously exported graph of exactly this spec (else it is exported here). */
   onnxBytes?: Uint8Array;
+  /**
+   * A WGAN critic ensemble trained on the same records (family 'vae+wgan'). Its transform and inputDim
+   * must be the VAE's: one raw record feeds both graphs.
+   */
+  critics?: {
+    spec: WganEnsembleSpec;
+    /** A previously exported critic graph of exactly this spec (else it is exported here). */
+    onnxBytes?: Uint8Array;
+    trainingConfig?: Record<string, JsonValue>;
+  };
   createdAt?: Date;
 }
 
@@ -265,6 +343,113 @@ export interface LoadedCheckpoint {
   onnxPath: string;
   /** The graph as read and verified (sha256): open the scorer on these bytes, not on the file again. */
   onnxBytes: Uint8Array;
+  /** The critic ensemble and its verified graph, for a 'vae+wgan' checkpoint. */
+  critics?: { spec: WganEnsembleSpec; onnxBytes: Uint8Array };
+}
+
+type TensorTable = CheckpointManifest['weights']['tensors'];
+
+/** Packs per-member named tensors into one float32-le buffer with its offset table. */
+function packTensors(perMember: Array<Array<{ name: string; shape: number[]; data: Float32Array }>>): {
+  buf: Buffer;
+  tensors: TensorTable;
+} {
+  const tensors: TensorTable = [];
+  let total = 0;
+  perMember.forEach((list, m) => {
+    for (const t of list) {
+      tensors.push({ member: m, name: t.name, shape: t.shape, offset: total * 4 });
+      total += shapeSize(t.shape);
+    }
+  });
+  const buf = Buffer.alloc(total * 4);
+  let i = 0;
+  for (const list of perMember)
+    for (const t of list) {
+      const off = tensors[i++].offset;
+      for (let j = 0; j < t.data.length; j++) buf.writeFloatLE(t.data[j], off + 4 * j);
+    }
+  return { buf, tensors };
+}
+
+/**
+ * Reads the tensors of `table` out of `buf`: exactly the expected names and shapes per member, inside
+ * the file. Returns member → name → data.
+ */
+function unpackTensors(
+  dir: string,
+  file: string,
+  buf: Buffer,
+  table: TensorTable,
+  members: number,
+  shapes: Map<string, number[]>,
+): Array<Map<string, { shape: number[]; data: Float32Array }>> {
+  const out = Array.from(
+    { length: members },
+    () => new Map<string, { shape: number[]; data: Float32Array }>(),
+  );
+  for (const t of table) {
+    if (t.member >= members)
+      throw new CheckpointError(
+        dir,
+        `${file}: tensor ${t.name} belongs to member ${t.member}, but there are ${members} members`,
+      );
+    const want = shapes.get(t.name);
+    if (!want) throw new CheckpointError(dir, `${file}: unexpected tensor ${t.name} for this architecture`);
+    if (want.length !== t.shape.length || want.some((v, i) => v !== t.shape[i]))
+      throw new CheckpointError(
+        dir,
+        `member ${t.member} tensor ${t.name} has shape [${t.shape}], the architecture needs [${want}]`,
+      );
+    const len = shapeSize(t.shape);
+    if (t.offset % 4 !== 0 || t.offset + 4 * len > buf.length)
+      throw new CheckpointError(dir, `member ${t.member} tensor ${t.name} lies outside ${file}`);
+    const data = new Float32Array(len);
+    for (let i = 0; i < len; i++) data[i] = buf.readFloatLE(t.offset + 4 * i);
+    out[t.member].set(t.name, { shape: t.shape, data });
+  }
+  for (let m = 0; m < members; m++)
+    for (const name of shapes.keys())
+      if (!out[m].has(name)) throw new CheckpointError(dir, `${file}: member ${m} has no tensor ${name}`);
+  return out;
+}
+
+/** The ONNX graph's single input, its width and the outputs it must have. */
+function checkGraph(
+  dir: string,
+  file: string,
+  bytes: Uint8Array,
+  input: string,
+  outputs: readonly string[],
+  inputDim: number,
+  membersOutput: string,
+  members: number,
+): void {
+  let model: onnxProto.onnx.ModelProto;
+  try {
+    model = onnxProto.onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new CheckpointError(dir, `${file} is not an ONNX model: ${(e as Error).message}`, e);
+  }
+  const gi = model.graph?.input ?? [];
+  const go = (model.graph?.output ?? []).map((o) => o.name);
+  if (gi.length !== 1 || gi[0].name !== input)
+    throw new CheckpointError(dir, `${file} must have the single input '${input}'`);
+  const inDim = gi[0].type?.tensorType?.shape?.dim?.[1]?.dimValue;
+  if (inDim === undefined || inDim === null || Number(inDim) !== inputDim)
+    throw new CheckpointError(
+      dir,
+      `${file} input width ${String(inDim)} does not match inputDim ${inputDim}`,
+    );
+  for (const o of outputs) if (!go.includes(o)) throw new CheckpointError(dir, `${file} lacks output '${o}'`);
+  const outM = model.graph?.output?.find((o) => o.name === membersOutput)?.type?.tensorType?.shape?.dim?.[1]
+    ?.dimValue;
+  if (Number(outM) !== members)
+    throw new CheckpointError(dir, `${file} scores ${String(outM)} members, manifest lists ${members}`);
+}
+
+function sameTransform(a: EnsembleSpec['transform'], b: EnsembleSpec['transform']): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -299,25 +484,13 @@ export async function saveCheckpoint(
   validateEnsembleSpec(spec);
   const shapes = paramShapes(spec.member);
   const dz = spec.member.arch.latentDim;
-  const tensors: CheckpointManifest['weights']['tensors'] = [];
-  let total = 0;
-  spec.members.forEach((_, m) => {
-    for (const [name, shape] of [...shapes, ['eps', [spec.k, dz]] as [string, number[]]]) {
-      tensors.push({ member: m, name, shape, offset: total * 4 });
-      total += shapeSize(shape);
-    }
-  });
-  const buf = Buffer.alloc(total * 4);
-  let t = 0;
-  spec.members.forEach((mem) => {
-    for (const [name] of shapes) {
-      const data = mem.params[name].data;
-      for (let i = 0; i < data.length; i++) buf.writeFloatLE(data[i], tensors[t].offset + 4 * i);
-      t++;
-    }
-    for (let i = 0; i < mem.eps.length; i++) buf.writeFloatLE(mem.eps[i], tensors[t].offset + 4 * i);
-    t++;
-  });
+  const { buf, tensors } = packTensors(
+    spec.members.map((mem) => [
+      ...shapes.map(([name, shape]) => ({ name, shape, data: mem.params[name].data })),
+      { name: 'eps', shape: [spec.k, dz], data: mem.eps },
+    ]),
+  );
+  const critics = opts.critics ? packCritics(spec, opts.critics) : undefined;
   const onnxBytes = opts.onnxBytes ?? exportEnsembleOnnx(spec);
   const manifest: CheckpointManifest = {
     formatVersion: CHECKPOINT_FORMAT_VERSION,
@@ -343,16 +516,61 @@ export async function saveCheckpoint(
       tensors,
     },
     onnx: { file: ONNX_FILE, sha256: sha256(onnxBytes), input: ONNX_INPUT, outputs: [...ONNX_OUTPUTS] },
+    ...(critics ? { critics: critics.section } : {}),
   };
   manifestSchema.parse(manifest);
   await mkdir(dir, { recursive: true });
-  // Manifest last (via rename), so a directory with a manifest always has both files written.
+  // Manifest last (via rename), so a directory with a manifest always has every file written.
   await writeFile(join(dir, WEIGHTS_FILE), buf);
   await writeFile(join(dir, ONNX_FILE), onnxBytes);
+  if (critics) {
+    await writeFile(join(dir, CRITICS_WEIGHTS_FILE), critics.buf);
+    await writeFile(join(dir, CRITICS_ONNX_FILE), critics.onnxBytes);
+  }
   const tmp = join(dir, `${MANIFEST_FILE}.tmp`);
   await writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
   await rename(tmp, join(dir, MANIFEST_FILE));
   return manifest;
+}
+
+/** The manifest section, weights and graph of a critic ensemble saved beside a VAE ensemble. */
+function packCritics(
+  vae: EnsembleSpec,
+  c: NonNullable<SaveCheckpointOptions['critics']>,
+): { section: NonNullable<CheckpointManifest['critics']>; buf: Buffer; onnxBytes: Uint8Array } {
+  validateWganEnsembleSpec(c.spec);
+  if (c.spec.inputDim !== vae.inputDim || !sameTransform(c.spec.transform, vae.transform))
+    throw new ModelSpecError(
+      'the critic ensemble must read the same records as the VAE ensemble (same inputDim and transform)',
+    );
+  const shapes = criticParamShapes(c.spec.wgan.arch);
+  const { buf, tensors } = packTensors(
+    c.spec.members.map((m) => shapes.map(([name, shape]) => ({ name, shape, data: m.critic[name].data }))),
+  );
+  const onnxBytes = c.onnxBytes ?? exportCriticEnsembleOnnx(c.spec);
+  return {
+    section: {
+      wgan: structuredClone(c.spec.wgan),
+      normalization: c.spec.normalization ?? 'none',
+      members: c.spec.members.map((m) => ({ seed: m.seed, stats: { ...m.stats } })),
+      trainingConfig: c.trainingConfig ?? {},
+      weights: {
+        file: CRITICS_WEIGHTS_FILE,
+        dtype: 'float32-le',
+        byteLength: buf.length,
+        sha256: sha256(buf),
+        tensors,
+      },
+      onnx: {
+        file: CRITICS_ONNX_FILE,
+        sha256: sha256(onnxBytes),
+        input: CRITIC_ONNX_INPUT,
+        outputs: [...CRITIC_ONNX_OUTPUTS],
+      },
+    },
+    buf,
+    onnxBytes,
+  };
 }
 
 async function readOrFail(dir: string, file: string): Promise<Buffer> {
@@ -426,30 +644,13 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
       dir,
       `the typicality rule was fitted for ${typ.members} members, the model has ${M}`,
     );
-  const params: MemberParams[] = Array.from({ length: M }, () => ({}));
-  const eps: Array<Float32Array | undefined> = new Array(M);
-  for (const t of manifest.weights.tensors) {
-    if (t.member >= M)
-      throw new CheckpointError(
-        dir,
-        `weights tensor ${t.name} belongs to member ${t.member}, but there are ${M} members`,
-      );
-    const want = shapes.get(t.name);
-    if (!want) throw new CheckpointError(dir, `unexpected weights tensor ${t.name} for this architecture`);
-    if (want.length !== t.shape.length || want.some((v, i) => v !== t.shape[i]))
-      throw new CheckpointError(
-        dir,
-        `member ${t.member} tensor ${t.name} has shape [${t.shape}], the architecture needs [${want}]`,
-      );
-    const len = shapeSize(t.shape);
-    if (t.offset % 4 !== 0 || t.offset + 4 * len > weights.length)
-      throw new CheckpointError(dir, `member ${t.member} tensor ${t.name} lies outside ${WEIGHTS_FILE}`);
-    const data = new Float32Array(len);
-    for (let i = 0; i < len; i++) data[i] = weights.readFloatLE(t.offset + 4 * i);
-    if (t.name === 'eps') eps[t.member] = data;
-    else params[t.member][t.name] = { shape: t.shape, data };
-  }
-  for (let m = 0; m < M; m++) if (!eps[m]) throw new CheckpointError(dir, `member ${m} has no eps tensor`);
+  const unpacked = unpackTensors(dir, WEIGHTS_FILE, weights, manifest.weights.tensors, M, shapes);
+  const params: MemberParams[] = unpacked.map((m) => {
+    const p: MemberParams = {};
+    for (const [name, t] of m) if (name !== 'eps') p[name] = t;
+    return p;
+  });
+  const eps = unpacked.map((m) => (m.get('eps') as { data: Float32Array }).data);
   const spec: EnsembleSpec = {
     specVersion: manifest.specVersion,
     member: manifest.member,
@@ -459,7 +660,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     members: manifest.members.map((m, i) => ({
       seed: m.seed,
       params: params[i],
-      eps: eps[i] as Float32Array,
+      eps: eps[i],
     })),
   };
   try {
@@ -470,29 +671,60 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   }
 
   // The ONNX graph must have the interface the scorer expects and this ensemble's sizes.
-  let model: onnxProto.onnx.ModelProto;
-  try {
-    model = onnxProto.onnx.ModelProto.decode(onnxBytes);
-  } catch (e) {
-    throw new CheckpointError(dir, `${ONNX_FILE} is not an ONNX model: ${(e as Error).message}`, e);
-  }
-  const gi = model.graph?.input ?? [];
-  const go = (model.graph?.output ?? []).map((o) => o.name);
-  if (gi.length !== 1 || gi[0].name !== ONNX_INPUT)
-    throw new CheckpointError(dir, `${ONNX_FILE} must have the single input '${ONNX_INPUT}'`);
-  const inDim = gi[0].type?.tensorType?.shape?.dim?.[1]?.dimValue;
-  if (inDim === undefined || inDim === null || Number(inDim) !== manifest.inputDim)
+  checkGraph(dir, ONNX_FILE, onnxBytes, ONNX_INPUT, ONNX_OUTPUTS, manifest.inputDim, 'logp', M);
+  const critics = manifest.critics ? await loadCritics(dir, manifest) : undefined;
+  return { manifest, spec, onnxPath: join(dir, ONNX_FILE), onnxBytes, ...(critics ? { critics } : {}) };
+}
+
+/** Reads and verifies the critic ensemble of a 'vae+wgan' checkpoint. */
+async function loadCritics(
+  dir: string,
+  manifest: CheckpointManifest,
+): Promise<{ spec: WganEnsembleSpec; onnxBytes: Uint8Array }> {
+  const c = manifest.critics as NonNullable<CheckpointManifest['critics']>;
+  const buf = await readOrFail(dir, CRITICS_WEIGHTS_FILE);
+  if (buf.length !== c.weights.byteLength)
     throw new CheckpointError(
       dir,
-      `${ONNX_FILE} input width ${String(inDim)} does not match inputDim ${manifest.inputDim}`,
+      `${CRITICS_WEIGHTS_FILE} has ${buf.length} bytes, manifest says ${c.weights.byteLength}`,
     );
-  for (const o of ONNX_OUTPUTS)
-    if (!go.includes(o)) throw new CheckpointError(dir, `${ONNX_FILE} lacks output '${o}'`);
-  const outM = model.graph?.output?.find((o) => o.name === 'logp')?.type?.tensorType?.shape?.dim?.[1]
-    ?.dimValue;
-  if (Number(outM) !== M)
-    throw new CheckpointError(dir, `${ONNX_FILE} scores ${String(outM)} members, manifest lists ${M}`);
-  return { manifest, spec, onnxPath: join(dir, ONNX_FILE), onnxBytes };
+  if (sha256(buf) !== c.weights.sha256)
+    throw new CheckpointError(dir, `${CRITICS_WEIGHTS_FILE} is corrupted (sha256 mismatch)`);
+  const onnxBytes = await readOrFail(dir, CRITICS_ONNX_FILE);
+  if (sha256(onnxBytes) !== c.onnx.sha256)
+    throw new CheckpointError(dir, `${CRITICS_ONNX_FILE} is corrupted (sha256 mismatch)`);
+  const C = c.members.length;
+  const shapes = new Map(criticParamShapes(c.wgan.arch));
+  const unpacked = unpackTensors(dir, CRITICS_WEIGHTS_FILE, buf, c.weights.tensors, C, shapes);
+  const spec: WganEnsembleSpec = {
+    specVersion: manifest.specVersion,
+    wgan: c.wgan,
+    transform: manifest.transform,
+    inputDim: manifest.inputDim,
+    normalization: c.normalization,
+    members: c.members.map((m, i) => ({
+      seed: m.seed,
+      critic: Object.fromEntries(unpacked[i]) as MemberParams,
+      stats: m.stats,
+    })),
+  };
+  try {
+    validateWganEnsembleSpec(spec);
+  } catch (e) {
+    if (e instanceof ModelSpecError) throw new CheckpointError(dir, e.message, e);
+    throw e;
+  }
+  checkGraph(
+    dir,
+    CRITICS_ONNX_FILE,
+    onnxBytes,
+    CRITIC_ONNX_INPUT,
+    CRITIC_ONNX_OUTPUTS,
+    manifest.inputDim,
+    'critic',
+    C,
+  );
+  return { spec, onnxBytes };
 }
 
 /** Loads, validates and opens a scorer on a checkpoint directory. */

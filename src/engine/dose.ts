@@ -26,7 +26,14 @@ import { componentScore } from './statistics.js';
 import type { ScoreBatch } from './types.js';
 
 /** The statistics a dose rule may use: ensemble-level scores the engine computes for every record. */
-export const DOSE_STATISTICS = ['neg_logp', 'rate', 'logp_var', 'neg_logp_ic'] as const;
+export const DOSE_STATISTICS = [
+  'neg_logp',
+  'rate',
+  'logp_var',
+  'neg_logp_ic',
+  'neg_critic',
+  'critic_var',
+] as const;
 export type DoseStatistic = (typeof DOSE_STATISTICS)[number];
 
 /** Statistics for records with / without an input complexity (frames / tabular records). */
@@ -37,6 +44,11 @@ export const DOSE_STATISTICS_FRAMES: readonly DoseStatistic[] = [
   'neg_logp_ic',
 ];
 export const DOSE_STATISTICS_TABULAR: readonly DoseStatistic[] = ['neg_logp', 'rate', 'logp_var'];
+/**
+ * Added to a kind's statistics when the model carries a WGAN critic ensemble (family 'vae+wgan'): the
+ * critics' mean value and their variance, each a density fitted on the same normal records.
+ */
+export const DOSE_STATISTICS_CRITICS: readonly DoseStatistic[] = ['neg_critic', 'critic_var'];
 
 /** At most this many support points per statistic are stored in the manifest. */
 export const DOSE_MAX_SUPPORT = 1024;

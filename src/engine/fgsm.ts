@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { MemberParams, MemberSpec } from './spec.js';
 import { dataDim } from './spec.js';
 import { TfVae } from './vae.js';
+import { TfWgan, type WganSpec } from './wgan.js';
 import { GensembleError } from '../errors.js';
 
 export class FgsmError extends GensembleError {
@@ -73,5 +74,45 @@ export function fgsm(
     return out;
   } finally {
     if (own) vae.dispose();
+  }
+}
+
+/**
+ * FGSM against one WGAN critic (the image benchmark's adversarial row for the critic columns):
+ * x_adv = x + ε·sign(∇x D(x)), one step towards a HIGHER critic value (more "real" to that critic).
+ * x [n, D] in model space (after the feature transform), as for {@link fgsm}.
+ */
+export function criticFgsm(
+  model: { spec: WganSpec; critic: MemberParams },
+  x: Float32Array,
+  n: number,
+  options: FgsmOptions = {},
+): Float32Array {
+  const gan = TfWgan.fromParams(model.spec, model.critic);
+  try {
+    const d = dataDim(model.spec.arch);
+    const e = options.epsilon ?? 0.3;
+    if (!(e >= 0) || !Number.isFinite(e))
+      throw new FgsmError(`epsilon must be a finite number ≥ 0, got ${e}`);
+    if (x.length !== n * d) throw new FgsmError(`x holds ${x.length} values, expected ${n}×${d}`);
+    const bs = options.batchSize ?? 128;
+    const out = new Float32Array(n * d);
+    for (let s = 0; s < n; s += bs) {
+      const m = Math.min(bs, n - s);
+      const adv = tf.tidy(() => {
+        const xt = tf.tensor2d(x.subarray(s * d, (s + m) * d), [m, d]);
+        const g = tf.grad((xi: tf.Tensor) => tf.sum(gan.critic(xi as tf.Tensor2D, { needInputGrad: true })))(
+          xt,
+        );
+        let r = tf.add(xt, tf.mul(tf.sign(g), e));
+        if (options.clip !== undefined) r = tf.clipByValue(r, options.clip[0], options.clip[1]);
+        return r;
+      });
+      out.set(adv.dataSync(), s * d);
+      adv.dispose();
+    }
+    return out;
+  } finally {
+    gan.dispose();
   }
 }

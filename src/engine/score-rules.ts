@@ -22,10 +22,10 @@ import { CalibrationError, ScoringInputError } from './errors.js';
 import { doseNeedsComplexity, doseScores, type DoseRule } from './dose.js';
 import { headLogits, unionScores, type LabelledRule } from './supervised-head.js';
 import type { ScoreBatch, ScoreName } from './types.js';
-import { componentScore, type ComponentScore } from './statistics.js';
+import { componentScore, isCriticScore, type ComponentScore } from './statistics.js';
 
 export type { ComponentScore } from './statistics.js';
-export { componentScore } from './statistics.js';
+export { componentScore, isCriticScore } from './statistics.js';
 /** Scores read straight off a ScoreBatch (the components of 'combined'). */
 export const COMPONENT_SCORES = [
   'neg_waic',
@@ -34,6 +34,9 @@ export const COMPONENT_SCORES = [
   'rate',
   'logp_var',
   'neg_logp_ic',
+  'neg_critic',
+  'neg_critic_single',
+  'critic_var',
 ] as const satisfies readonly ComponentScore[];
 /** Every score name (the one list the manifest schema and the model registry validate against). */
 export const SCORE_NAMES = [
@@ -109,6 +112,15 @@ export interface FittedRules {
   dose?: DoseRule | undefined;
   /** The supervised head and the tail maps of 'dose_or_known' (with `dose`). */
   labelled?: LabelledRule | undefined;
+}
+
+/** Whether computing `name` (with these rules) needs ScoreBatch.critic (a WGAN critic ensemble). */
+export function needsCritics(name: ScoreName, rules: FittedRules = {}): boolean {
+  if (isCriticScore(name)) return true;
+  if (name === 'combined') return (rules.combined?.components ?? []).some((c) => isCriticScore(c.score));
+  if (name === 'dose' || name === 'dose_or_known')
+    return (rules.dose?.densities ?? []).some((d) => isCriticScore(d.stat));
+  return false;
 }
 
 /** Which fitted rule a derived score needs, or undefined for a score read straight off the batch. */

@@ -29,6 +29,22 @@ export interface ScoreBatch {
    * by OnnxScorer; needed by the supervised head of 'dose_or_known'.
    */
   input?: Float32Array;
+  /**
+   * The WGAN critic ensemble's values, present when the model carries one (family 'vae+wgan'; see
+   * engine/critic-scorer.ts): each critic's value [n, C], their mean and population variance [n].
+   * C may differ from `members` (the VAE's).
+   */
+  critic?: CriticStatistics;
+}
+
+/** Critic values of one batch (structurally the CriticScorer's batch). */
+export interface CriticStatistics {
+  n: number;
+  members: number;
+  /** Each critic's value, row-major [n, members]. */
+  critic: Float32Array;
+  mean: Float32Array;
+  var: Float32Array;
 }
 
 /** Names of the per-record anomaly scores ("higher = more anomalous"). */
@@ -42,7 +58,13 @@ export type ScoreName =
   | 'combined'
   | 'typicality'
   | 'dose'
-  | 'dose_or_known';
+  | 'dose_or_known'
+  /** −mean of the critics (a WGAN critic is higher on real data); needs a critic ensemble. */
+  | 'neg_critic'
+  /** −D(x) of critic 0: the paper's single fine-tuned discriminator column. */
+  | 'neg_critic_single'
+  /** Var over the critics of D(x): the paper's ensemble variance of discriminators. */
+  | 'critic_var';
 
 /** Scores a batch of RAW records (the feature transform is part of the model). */
 export interface Scorer {

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ModelExistsError, ModelNotFoundError, StoreInputError } from './errors.js';
 import { kindName, type InputKind } from './flag-store.js';
 import { SCORE_NAMES } from '../engine/score-rules.js';
+import { MODEL_FAMILIES, type ModelFamily } from '../engine/checkpoint.js';
 import type { ScoreName } from '../engine/types.js';
 
 export { SCORE_NAMES } from '../engine/score-rules.js';
@@ -17,6 +18,8 @@ export interface ModelVersion {
   id: number;
   version: string;
   kind: InputKind;
+  /** Detector families of the checkpoint ('vae' or 'vae+wgan'). */
+  family: ModelFamily;
   checkpointPath: string;
   manifest: Record<string, unknown>;
   threshold: number;
@@ -35,6 +38,7 @@ export const registerModelSchema = z
   .object({
     version: versionName,
     kind: kindName,
+    family: z.enum(MODEL_FAMILIES).default('vae'),
     checkpointPath: z.string().min(1).max(4096),
     threshold: z.number().finite(),
     scoreName: z.enum(SCORE_NAMES),
@@ -49,6 +53,7 @@ interface ModelDbRow {
   id: number;
   version: string;
   kind: InputKind;
+  family: ModelFamily;
   checkpoint_path: string;
   manifest: Record<string, unknown>;
   threshold: number;
@@ -62,6 +67,7 @@ function fromDb(r: ModelDbRow): ModelVersion {
     id: r.id,
     version: r.version,
     kind: r.kind,
+    family: r.family,
     checkpointPath: r.checkpoint_path,
     manifest: r.manifest,
     threshold: r.threshold,
@@ -95,6 +101,7 @@ export class ModelRegistry {
           .insert({
             version: m.version,
             kind: m.kind,
+            family: m.family,
             checkpoint_path: m.checkpointPath,
             manifest: JSON.stringify(m.manifest),
             threshold: m.threshold,

@@ -89,7 +89,7 @@ describe('trainWganMember', () => {
     expect(r.fineTuneSteps).toBe(100);
     expect(r.stats.samples).toBe(1000);
     expect(r.stoppedEarly).toBe(false);
-  }, 30_000);
+  }, 120_000);
 
   for (const lipschitz of ['clip', 'gp'] as const) {
     it(`${lipschitz}: fine-tuning against the frozen generator separates data from generator samples`, () => {

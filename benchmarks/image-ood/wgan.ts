@@ -1,0 +1,428 @@
+/**
+ * Image OoD, the paper's WGAN columns (Table 2: D(x) of one fine-tuned discriminator and the ensemble
+ * variance Var_θ[D_θ(x)]) through gensemble's engine: M critics trained with {@link trainCritics}
+ * (the function `buildModel` uses for family 'vae+wgan': Wasserstein loss with weight clipping, then
+ * the generator frozen and the critic fine-tuned 4k steps), exported to ONE ONNX graph and scored by
+ * {@link CriticScorer} (what the Detector opens for a 'vae+wgan' checkpoint). The data splits, test and
+ * OoD sets are the VAE benchmark's (run.ts): same seeds, same images.
+ *
+ *   npx tsx benchmarks/image-ood/wgan.ts [--quick] [--train mnist|fashion|both] [--out DIR]
+ *   gensemble bench image-ood --family wgan [same options]
+ *
+ * Columns (AUROC / AP / FPR@95%TPR, positive = OoD, "higher = more anomalous"):
+ *   −D(x) single     critic 0's value, negated (a WGAN critic is higher on real data)
+ *   −mean D(x)       the ensemble mean, negated
+ *   Var D (raw)      the paper's ensemble variance of the raw critic values
+ *   Var D (centred)  the product default (each critic minus its mean on training data; detector/critics.ts)
+ * Adversarial: Gaussian noise moved by FGSM (ε 0.3, no clipping) towards a higher value of critic 0.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command } from 'commander';
+import { loadFashionMnist, loadMnist, loadNotMnist, loadOmniglot } from '../../src/data/datasets.js';
+import { gaussianNoiseImages, uniformNoiseImages } from '../../src/data/ood.js';
+import { permutation, takeRows } from '../../src/data/splits.js';
+import { buildSplit } from '../../src/detector/build.js';
+import { trainCritics } from '../../src/detector/critics.js';
+import { initBackend } from '../../src/engine/backend.js';
+import { CriticScorer, type CriticScoreBatch } from '../../src/engine/critic-scorer.js';
+import { criticFgsm } from '../../src/engine/fgsm.js';
+import { exportCriticEnsembleOnnx } from '../../src/engine/onnx/critic-export.js';
+import { SPEC_VERSION, type MemberSpec } from '../../src/engine/spec.js';
+import type { CriticNormalization, WganEnsembleSpec } from '../../src/engine/wgan.js';
+import { applyTransform, IMAGE_TRANSFORM } from '../../src/features/transform.js';
+import { mdTable, metrics, pct, roc, type Metrics } from '../lib/evaluate.js';
+import { rocSvg } from '../lib/plots.js';
+import { OOD_NAMES, oodLabel, type OodName, type TrainSet } from './paper.js';
+import { flip, fromUnit, rawImages } from './run.js';
+
+const D = 784;
+
+/** The paper's Table 2 WGAN columns (AUROC %): D(x) single fine-tuned discriminator, Var D. */
+export const PAPER_WGAN: Record<TrainSet, Record<OodName, { dx: number; varD: number }>> = {
+  mnist: {
+    omniglot: { dx: 56.1, varD: 80.3 },
+    notmnist: { dx: 93.1, varD: 99.6 },
+    other: { dx: 83.1, varD: 99.9 },
+    uniform: { dx: 95.6, varD: 100 },
+    gaussian: { dx: 0.6, varD: 100 },
+    hflip: { dx: 41.5, varD: 57.7 },
+    vflip: { dx: 44.7, varD: 60.9 },
+    adversarial: { dx: 30.8, varD: 100 },
+  },
+  fashion: {
+    omniglot: { dx: 19.4, varD: 83.5 },
+    notmnist: { dx: 22.3, varD: 96.0 },
+    other: { dx: 70.1, varD: 74.7 },
+    uniform: { dx: 0, varD: 82.7 },
+    gaussian: { dx: 0, varD: 99.8 },
+    hflip: { dx: 58.0, varD: 54.1 },
+    vflip: { dx: 69.6, varD: 69.6 },
+    adversarial: { dx: 0, varD: 100 },
+  },
+};
+
+export const WGAN_COLUMNS = ['neg_critic_single', 'neg_critic', 'critic_var_raw', 'critic_var'] as const;
+export type WganColumn = (typeof WGAN_COLUMNS)[number];
+const LABELS: Record<WganColumn, string> = {
+  neg_critic_single: '−D(x) single',
+  neg_critic: '−mean D(x)',
+  critic_var_raw: 'Var D (raw)',
+  critic_var: 'Var D (centred, default)',
+};
+
+export interface WganOodOptions {
+  quick: boolean;
+  train: TrainSet[];
+  out: string;
+  dataDir?: string;
+  seed: number;
+  members?: number;
+  steps?: number;
+  fineTuneSteps?: number;
+  maxEval?: number;
+  command?: string;
+  log?: (s: string) => void;
+}
+
+interface WganSettings {
+  members: number;
+  steps: number;
+  fineTuneSteps: number;
+  trainN: number;
+  valN: number;
+  maxEval: number;
+  advN: number;
+  hidden: number[];
+  latentDim: number;
+}
+
+function wganSettings(o: WganOodOptions): WganSettings {
+  const base: WganSettings = o.quick
+    ? {
+        members: 3,
+        steps: 150,
+        fineTuneSteps: 200,
+        trainN: 4000,
+        valN: 600,
+        maxEval: 500,
+        advN: 200,
+        hidden: [128],
+        latentDim: 8,
+      }
+    : // the VAE benchmark's MLP frames model (encoder [512], decoder [512], Dz 16) as critic / generator;
+      // the engine's WGAN defaults (2000 generator steps × 5 critic updates, 4000 fine-tuning steps)
+      {
+        members: 5,
+        steps: 2000,
+        fineTuneSteps: 4000,
+        trainN: 55000,
+        valN: 5000,
+        maxEval: 10000,
+        advN: 2000,
+        hidden: [512],
+        latentDim: 16,
+      };
+  return {
+    ...base,
+    ...(o.members !== undefined ? { members: o.members } : {}),
+    ...(o.steps !== undefined ? { steps: o.steps } : {}),
+    ...(o.fineTuneSteps !== undefined ? { fineTuneSteps: o.fineTuneSteps } : {}),
+    ...(o.maxEval !== undefined ? { maxEval: o.maxEval, advN: Math.min(base.advN, o.maxEval) } : {}),
+  };
+}
+
+export interface WganSetResult {
+  name: string;
+  n: number;
+  metrics: Record<WganColumn, Metrics>;
+  roc: Record<WganColumn, Array<{ fpr: number; tpr: number }>>;
+}
+
+export interface WganTrainResult {
+  train: TrainSet;
+  trainMs: number;
+  inDistribution: { name: string; n: number };
+  sets: Record<string, WganSetResult>;
+}
+
+function columns(raw: CriticScoreBatch, centred: CriticScoreBatch): Record<WganColumn, Float64Array> {
+  const n = raw.n;
+  const out = Object.fromEntries(WGAN_COLUMNS.map((c) => [c, new Float64Array(n)])) as Record<
+    WganColumn,
+    Float64Array
+  >;
+  for (let i = 0; i < n; i++) {
+    out.neg_critic_single[i] = -raw.critic[i * raw.members];
+    out.neg_critic[i] = -raw.mean[i];
+    out.critic_var_raw[i] = raw.var[i];
+    out.critic_var[i] = centred.var[i];
+  }
+  return out;
+}
+
+export async function runImageOodWgan(
+  o: WganOodOptions,
+): Promise<{ results: WganTrainResult[]; reportPath: string }> {
+  const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  const s = wganSettings(o);
+  const out = resolve(o.out);
+  await mkdir(out, { recursive: true });
+  log(`image-ood (WGAN): ${o.quick ? 'QUICK' : 'FULL'} settings ${JSON.stringify(s)}`);
+  const dir = o.dataDir;
+  const [mnistTrain, mnistTest, fashionTrain, fashionTest, notmnist, omniglot] = await Promise.all([
+    loadMnist(dir, 'train'),
+    loadMnist(dir, 'test'),
+    loadFashionMnist(dir, 'train'),
+    loadFashionMnist(dir, 'test'),
+    loadNotMnist(dir),
+    loadOmniglot(dir, 'evaluation', { size: 28 }),
+  ]);
+  await initBackend('auto');
+  const results: WganTrainResult[] = [];
+  for (const t of o.train) {
+    const trainSet = t === 'mnist' ? mnistTrain : fashionTrain;
+    const testSet = t === 'mnist' ? mnistTest : fashionTest;
+    const otherTest = t === 'mnist' ? fashionTest : mnistTest;
+    // the VAE benchmark's split (run.ts): same permutation, same training images; the critics train on
+    // buildModel's training part of them (the records the VAE members train on)
+    const perm = permutation(trainSet.images.count, o.seed * 7919 + (t === 'mnist' ? 1 : 2));
+    const tr = rawImages(trainSet, perm.subarray(s.valN, s.valN + s.trainN), s.trainN);
+    const split = buildSplit(tr.n, o.seed);
+    const trainRaw = takeRows(tr.raw, D, split.train);
+    const nTrain = split.train.length;
+    const member: MemberSpec = {
+      arch: {
+        kind: 'mlp',
+        inputDim: D,
+        encoderHidden: s.hidden,
+        decoderHidden: s.hidden,
+        latentDim: s.latentDim,
+      },
+      likelihood: 'bernoulli',
+      prior: { kind: 'standard' },
+    };
+    const t0 = Date.now();
+    const every = Math.max(1, Math.round(s.steps / 10));
+    const critics = await trainCritics({
+      member,
+      transform: IMAGE_TRANSFORM,
+      data: applyTransform(IMAGE_TRANSFORM, trainRaw, nTrain, D),
+      n: nTrain,
+      seed: o.seed,
+      defaultMembers: s.members,
+      options: { steps: s.steps, fineTuneSteps: s.fineTuneSteps },
+      onBackend: (m, detail) => {
+        if (m === 0) log(`  tfjs backend: ${detail}`);
+      },
+      onProgress: (m, e) => {
+        if (e.step % (e.phase === 'gan' ? every : Math.max(1, Math.round(s.fineTuneSteps / 4))) === 0)
+          log(
+            `  [${t}] critic ${m} ${e.phase} ${e.step}/${e.steps} W ${e.wasserstein.toExponential(2)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+          );
+      },
+    });
+    log(`  [${t}] ${s.members} critics trained in ${(critics.elapsedMs / 1000).toFixed(0)} s`);
+    const specOf = (normalization: CriticNormalization): WganEnsembleSpec => ({
+      ...critics.spec,
+      specVersion: SPEC_VERSION,
+      normalization,
+    });
+    // the product's graph (centred) and the paper's raw values, from the same members
+    const centred = await CriticScorer.create(critics.onnxBytes);
+    const rawScorer = await CriticScorer.create(exportCriticEnsembleOnnx(specOf('none')));
+    try {
+      const scoreAll = async (x: Float32Array, n: number): Promise<Record<WganColumn, Float64Array>> =>
+        columns(await rawScorer.scoreBatch(x, n), await centred.scoreBatch(x, n));
+      const test = rawImages(testSet, null, s.maxEval);
+      const testScores = await scoreAll(test.raw, test.n);
+      const noise = gaussianNoiseImages(s.advN, 28, 28, o.seed + 303).pixels;
+      const m0 = critics.spec.members[0];
+      const adv = criticFgsm({ spec: critics.spec.wgan, critic: m0.critic }, noise, s.advN, { epsilon: 0.3 });
+      const oodRaw: Record<OodName, { raw: Float32Array; n: number }> = {
+        omniglot: rawImages(omniglot, permutation(omniglot.images.count, o.seed + 11), s.maxEval),
+        notmnist: rawImages(notmnist, null, s.maxEval),
+        other: rawImages(otherTest, null, s.maxEval),
+        uniform: { raw: fromUnit(uniformNoiseImages(s.maxEval, 28, 28, o.seed + 101).pixels), n: s.maxEval },
+        gaussian: {
+          raw: fromUnit(gaussianNoiseImages(s.maxEval, 28, 28, o.seed + 202).pixels),
+          n: s.maxEval,
+        },
+        hflip: { raw: flip(test.raw, test.n, 'h'), n: test.n },
+        vflip: { raw: flip(test.raw, test.n, 'v'), n: test.n },
+        adversarial: { raw: fromUnit(adv), n: s.advN },
+      };
+      const sets: Record<string, WganSetResult> = {};
+      for (const ood of OOD_NAMES) {
+        const { raw, n } = oodRaw[ood];
+        const sc = await scoreAll(raw, n);
+        const mt = {} as Record<WganColumn, Metrics>;
+        const rc = {} as Record<WganColumn, Array<{ fpr: number; tpr: number }>>;
+        for (const c of WGAN_COLUMNS) {
+          mt[c] = metrics(testScores[c], sc[c]);
+          rc[c] = roc(testScores[c], sc[c], 60);
+        }
+        sets[ood] = { name: oodLabel(t, ood), n, metrics: mt, roc: rc };
+        log(
+          `  [${t}] ${oodLabel(t, ood)}: ${WGAN_COLUMNS.map((c) => `${LABELS[c]} ${pct(mt[c].auroc)}`).join(', ')}`,
+        );
+      }
+      results.push({
+        train: t,
+        trainMs: Math.round(critics.elapsedMs),
+        inDistribution: { name: testSet.name, n: test.n },
+        sets,
+      });
+    } finally {
+      await centred.close();
+      await rawScorer.close();
+    }
+  }
+  const reportPath = await writeWganReport(out, o, s, results);
+  return { results, reportPath };
+}
+
+export function wganTables(results: WganTrainResult[]): string {
+  const parts: string[] = [];
+  for (const r of results) {
+    const p = PAPER_WGAN[r.train];
+    parts.push(`### Trained on ${r.train === 'mnist' ? 'MNIST' : 'Fashion-MNIST'} (AUROC %)\n`);
+    parts.push(
+      mdTable(
+        ['OoD', ...WGAN_COLUMNS.map((c) => LABELS[c]), 'paper D(x)', 'paper Var D'],
+        OOD_NAMES.map((o) => [
+          r.sets[o].name,
+          ...WGAN_COLUMNS.map((c) => pct(r.sets[o].metrics[c].auroc)),
+          p[o].dx.toFixed(1),
+          p[o].varD.toFixed(1),
+        ]),
+      ),
+    );
+    parts.push(`\nAP % / FPR@95%TPR % (lower is better):\n`);
+    parts.push(
+      mdTable(
+        ['OoD', ...WGAN_COLUMNS.map((c) => LABELS[c])],
+        OOD_NAMES.map((o) => [
+          r.sets[o].name,
+          ...WGAN_COLUMNS.map((c) => `${pct(r.sets[o].metrics[c].ap)} / ${pct(r.sets[o].metrics[c].fpr95)}`),
+        ]),
+      ),
+    );
+    parts.push('');
+  }
+  return parts.join('\n');
+}
+
+async function writeWganReport(
+  out: string,
+  o: WganOodOptions,
+  s: WganSettings,
+  results: WganTrainResult[],
+): Promise<string> {
+  const figs: string[] = [];
+  for (const r of results) {
+    const file = `roc-wgan-${r.train}.svg`;
+    await writeFile(
+      join(out, file),
+      await rocSvg(
+        OOD_NAMES.map((ood) => ({ name: r.sets[ood].name, points: r.sets[ood].roc.critic_var })),
+        `Var D (centred), trained on ${r.train === 'mnist' ? 'MNIST' : 'Fashion-MNIST'}`,
+      ),
+    );
+    figs.push(`![${r.train}](${file})`);
+  }
+  const command = o.command ?? 'npx tsx benchmarks/image-ood/wgan.ts';
+  const md = [
+    `# Image OoD: the paper's WGAN columns through the engine${o.quick ? ' (QUICK settings)' : ''}`,
+    '',
+    `    ${command}`,
+    '',
+    `Settings: ${s.members} critics per data set, each trained ${s.steps} generator steps × 5 critic updates (weight clipping c = 0.01, RMSProp lr 5e-5, batch 64), then ${s.fineTuneSteps} critic fine-tuning steps with the generator frozen. Critic = MLP encoder ${JSON.stringify(s.hidden)} → 2·${s.latentDim} → 1 (the VAE benchmark's MLP encoder + a linear projection), generator = the MLP decoder (Dz ${s.latentDim}, sigmoid output). Training images: the VAE benchmark's split (${s.trainN} images, of which buildModel's training 80 %); up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN} Gaussian-noise images after one FGSM step, ε 0.3, towards a higher value of critic 0). Scored from the exported ONNX graph with CriticScorer. Positive class = OoD. Seed ${o.seed}.`,
+    '',
+    wganTables(results),
+    ...results.map(
+      (r) =>
+        `Training (${r.train}): ${(r.trainMs / 1000).toFixed(0)} s for ${s.members} critics (two at a time on 2 cores).`,
+    ),
+    '',
+    ...figs,
+    '',
+  ].join('\n');
+  const path = join(out, 'report.md');
+  await writeFile(path, md);
+  await writeFile(
+    join(out, 'results.json'),
+    JSON.stringify({ command, seed: o.seed, quick: o.quick, settings: s, results }, null, 1) + '\n',
+  );
+  return path;
+}
+
+export function wganCommand(program: Command): Command {
+  return program
+    .option('--quick', 'CI smoke settings (small critics, few steps, subsets of the real data)', false)
+    .option('--train <set>', 'mnist | fashion | both', 'both')
+    .option('--out <dir>', 'report directory')
+    .option('--data <dir>', 'data directory (default $GENSEMBLE_DATA_DIR or ./data)')
+    .option('--seed <n>', 'base seed', '0')
+    .option('--members <m>', 'critics (override)')
+    .option('--steps <n>', 'generator steps (override)')
+    .option('--finetune-steps <n>', 'critic fine-tuning steps (override)')
+    .option('--max-eval <n>', 'records per evaluated set (override)');
+}
+
+export interface WganFlags {
+  quick: boolean;
+  train: string;
+  out?: string;
+  data?: string;
+  seed: string;
+  members?: string;
+  steps?: string;
+  finetuneSteps?: string;
+  maxEval?: string;
+}
+
+export function wganOptionsFromFlags(f: WganFlags, command?: string): WganOodOptions {
+  const train: TrainSet[] =
+    f.train === 'both'
+      ? ['mnist', 'fashion']
+      : f.train === 'mnist' || f.train === 'fashion'
+        ? [f.train]
+        : (() => {
+            throw new Error(`--train must be mnist, fashion or both, got ${f.train}`);
+          })();
+  const num = (flag: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < 0) throw new Error(`${flag} must be a non-negative integer, got ${v}`);
+    return x;
+  };
+  const members = num('--members', f.members);
+  const steps = num('--steps', f.steps);
+  const fineTuneSteps = num('--finetune-steps', f.finetuneSteps);
+  const maxEval = num('--max-eval', f.maxEval);
+  return {
+    quick: f.quick,
+    train,
+    out: f.out ?? join('benchmarks', 'results', f.quick ? 'image-ood-wgan-quick' : 'image-ood-wgan'),
+    ...(f.data !== undefined ? { dataDir: f.data } : {}),
+    seed: Number(f.seed),
+    ...(members !== undefined ? { members } : {}),
+    ...(steps !== undefined ? { steps } : {}),
+    ...(fineTuneSteps !== undefined ? { fineTuneSteps } : {}),
+    ...(maxEval !== undefined ? { maxEval } : {}),
+    ...(command !== undefined ? { command } : {}),
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const program = wganCommand(new Command('image-ood-wgan')).parse();
+  const res = await runImageOodWgan(
+    wganOptionsFromFlags(
+      program.opts<WganFlags>(),
+      `npx tsx benchmarks/image-ood/wgan.ts ${process.argv.slice(2).join(' ')}`,
+    ),
+  );
+  process.stdout.write(wganTables(res.results) + `\nreport: ${res.reportPath}\n`);
+}
