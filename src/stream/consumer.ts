@@ -169,6 +169,22 @@ export function memberLogp(s: Pick<ScoreBatch, 'logp' | 'members'>, r: number): 
   return out;
 }
 
+/**
+ * A 'vae+wgan' model's critic values of record r, for the flag payload: each critic's D(x) (the
+ * graph's normalised values) and their variance (shortest float32 text, as member_logp).
+ */
+export function memberCritics(
+  s: Pick<ScoreBatch, 'critic'>,
+  r: number,
+): { member_critic: (number | null)[]; critic_var: number | null } | undefined {
+  const c = s.critic;
+  if (!c) return undefined;
+  const f = (v: number): number | null => (Number.isFinite(v) ? float32Shortest(v) : null);
+  const member: (number | null)[] = [];
+  for (let m = 0; m < c.members; m++) member.push(f(c.critic[r * c.members + m]));
+  return { member_critic: member, critic_var: f(c.var[r]) };
+}
+
 /** The shortest decimal that reads back as the same float32 (77.88999938964844 → 77.89). */
 export function float32Shortest(v: number): number {
   for (let p = 1; p < 10; p++) {
@@ -933,7 +949,7 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       threshold: model.threshold,
       modelVersion: model.version,
       eventTime: spec.eventTime(rec),
-      payload: { ...spec.payload(rec), member_logp: memberLogp(s, r) },
+      payload: { ...spec.payload(rec), member_logp: memberLogp(s, r), ...memberCritics(s, r) },
       scoreName: model.score,
     };
   }

@@ -78,6 +78,8 @@ export interface TestModelOptions {
   k?: number;
   /** frames only: 'conv' builds the paper's conv VAE (base 4, Dz 8) with a learned MAF prior. */
   arch?: 'mlp' | 'conv';
+  /** 'vae+wgan': also a WGAN critic ensemble (3 critics, 100 + 100 steps; MLP as the VAE). */
+  family?: 'vae' | 'vae+wgan';
 }
 
 export interface TestModel {
@@ -99,6 +101,7 @@ const DEFAULTS: Record<ModelKind, Required<TestModelOptions>> = {
     targetFpr: 0.01,
     k: 16,
     arch: 'mlp',
+    family: 'vae',
   },
   frames: {
     members: 2,
@@ -109,6 +112,7 @@ const DEFAULTS: Record<ModelKind, Required<TestModelOptions>> = {
     targetFpr: 0.01,
     k: 16,
     arch: 'mlp',
+    family: 'vae',
   },
 };
 
@@ -217,6 +221,9 @@ export async function testModel(
           batchSize: o.batchSize,
           targetFpr: o.targetFpr,
           k: o.k,
+          ...(o.family === 'vae+wgan'
+            ? { family: 'vae+wgan' as const, critics: { members: 3, steps: 100, fineTuneSteps: 100 } }
+            : {}),
           concurrency: 1,
           outDir: tmp,
           scorer: { intraOpNumThreads: 1 },

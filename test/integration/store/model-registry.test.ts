@@ -47,8 +47,31 @@ describe('ModelRegistry', () => {
       scoreName: 'neg_waic',
       active: false,
       manifest: { members: 5 },
+      family: 'vae',
     });
     await reg.register(model('tx-2', 'transactions', { scoreName: 'rate', threshold: -1 }));
+    // a model with a WGAN critic ensemble: the registry records its family and flag score
+    const w = await reg.register(
+      model('tx-w', 'transactions', { family: 'vae+wgan', scoreName: 'critic_var', threshold: 0.5 }),
+    );
+    expect((await reg.show('tx-w')).family).toBe('vae+wgan');
+    expect(w.scoreName).toBe('critic_var');
+    // only the known families (schema and the table's check constraint)
+    await expect(reg.register(model('tx-bad', 'transactions', { family: 'gan' as never }))).rejects.toThrow(
+      /family/,
+    );
+    await expect(
+      t.db('model_versions').insert({
+        version: 'raw-bad',
+        kind: 'transactions',
+        family: 'gan',
+        checkpoint_path: 'x',
+        manifest: '{}',
+        threshold: 1,
+        score_name: 'dose',
+      }),
+    ).rejects.toThrow(/model_versions_family_check/);
+    await t.db('model_versions').where('version', 'tx-w').delete();
     await reg.register(model('fr-1', 'frames'));
     expect((await reg.list('transactions')).map((m) => m.version)).toEqual(['tx-2', 'tx-1']);
     expect((await reg.list()).length).toBe(3);

@@ -9,6 +9,8 @@ import type { Knex } from 'knex';
 import { pino, type Logger } from 'pino';
 import { loadCreditCardCsv } from '../../../src/data/credit.js';
 import { loadMnist } from '../../../src/data/datasets.js';
+import { CriticScorer } from '../../../src/engine/critic-scorer.js';
+import { VaeWganScorer } from '../../../src/engine/family-scorer.js';
 import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
 import { OnnxScorer } from '../../../src/engine/scorer.js';
 import { anomalyScores, needsComplexity } from '../../../src/engine/score-rules.js';
@@ -237,12 +239,16 @@ export async function offlineScores(
   raw: Float32Array,
   n: number,
 ): Promise<{ scores: Float64Array; threshold: number }> {
-  const { manifest, onnxPath } = await loadCheckpoint(dir);
+  const { manifest, onnxPath, critics } = await loadCheckpoint(dir);
   const rule = manifest.scoreRule;
-  const scorer = await OnnxScorer.create(onnxPath, {
+  const vae = await OnnxScorer.create(onnxPath, {
     intraOpNumThreads: 1,
     inputComplexity: needsComplexity(rule.score, rule),
   });
+  // a 'vae+wgan' model: the critic graph too, composed by the engine's own scorer
+  const scorer = critics
+    ? new VaeWganScorer(vae, await CriticScorer.create(critics.onnxBytes, { intraOpNumThreads: 1 }))
+    : vae;
   try {
     const batch = await scorer.scoreBatch(raw, n);
     const scores = anomalyScores(batch, rule.score, rule);

@@ -80,6 +80,37 @@ describe('benchmarks --quick on real data', () => {
   );
 
   it(
+    "image-ood --family wgan (MNIST): the WGAN critics find uniform noise; the paper's columns reported",
+    { timeout: 900_000 },
+    async () => {
+      const { runImageOodWgan } = await import('../../../benchmarks/image-ood/wgan.js');
+      const out = join(work, 'image-wgan');
+      const res = await runImageOodWgan({
+        quick: true,
+        train: ['mnist'],
+        out,
+        dataDir: testDataDir,
+        seed: 0,
+        log,
+      });
+      const r = res.results[0];
+      // the easy row: the critics' mean and their (centred) variance separate noise from digits
+      expect(r.sets.uniform.metrics.neg_critic.auroc).toBeGreaterThan(0.9);
+      expect(r.sets.uniform.metrics.critic_var.auroc).toBeGreaterThan(0.9);
+      for (const set of Object.values(r.sets))
+        for (const m of Object.values(set.metrics)) {
+          expect(m.auroc).toBeGreaterThanOrEqual(0);
+          expect(m.auroc).toBeLessThanOrEqual(1);
+          expect(Number.isFinite(m.fpr95)).toBe(true);
+        }
+      const md = readFileSync(res.reportPath, 'utf8');
+      expect(md).toContain('paper Var D');
+      expect(md).toContain('| Adversarial |');
+      expect(existsSync(join(out, 'roc-wgan-mnist.svg'))).toBe(true);
+    },
+  );
+
+  it(
     'credit-fraud: density AUROC > 0.85 over repeated splits, classifier baseline learns',
     { timeout: 900_000 },
     async () => {

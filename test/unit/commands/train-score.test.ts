@@ -127,6 +127,45 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     expect(bad.stderr).not.toMatch(/\n\s+at /);
   }, 180_000);
 
+  it('--family vae+wgan --score critic_var: critic columns in score output, Var D recomputed from them', async () => {
+    const model = join(dir, 'model-wgan');
+    const wgan = ['--family', 'vae+wgan', '--wgan-members', '2', '--wgan-steps', '20'];
+    const t = await trainSmall(model, [...wgan, '--wgan-finetune-steps', '20', '--score', 'critic_var']);
+    expect(t.stderr + t.stdout).toContain('+ 2 WGAN critics');
+    expect(t.code).toBe(0);
+    const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
+      scoreRule: { score: string };
+      critics: { members: unknown[]; normalization: string };
+      thresholds: Array<{ score: string; value: number }>;
+    };
+    expect(manifest.scoreRule.score).toBe('critic_var');
+    expect(manifest.critics.members).toHaveLength(2);
+    const th = manifest.thresholds.find((x) => x.score === 'critic_var')!;
+    const out = join(dir, 'scores-wgan.csv');
+    const s = await cli(['score', '--model', model, '--input', csv, '--out', out, '--limit', '200']);
+    expect(s.code).toBe(0);
+    expect(s.stderr).toContain('2 members and 2 critics');
+    const lines = (await readFile(out, 'utf8')).trim().split('\n');
+    expect(lines[0]).toBe(
+      'id,label,logp_0,logp_1,rate_0,rate_1,logp_mean,logp_var,waic,rate,critic_0,critic_1,critic_mean,critic_var,score,flagged',
+    );
+    for (const line of lines.slice(1)) {
+      const c = line.split(',').map(Number);
+      const [c0, c1, cm, cv, score, flagged] = c.slice(10);
+      expect(cm).toBeCloseTo((c0 + c1) / 2, 5);
+      expect(Math.abs(cv - ((c0 - c1) / 2) ** 2)).toBeLessThan(1e-4 * Math.max(1e-6, cv) + 1e-9);
+      expect(score).toBeCloseTo(cv, 6);
+      expect(flagged).toBe(score > th.value ? 1 : 0);
+    }
+    // WGAN flags without the family, and a critic score on a VAE-only build: refused before training
+    const bad = await trainSmall(join(dir, 'never'), ['--wgan-members', '2']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--family vae+wgan');
+    const bad2 = await trainSmall(join(dir, 'never2'), ['--score', 'critic_var']);
+    expect(bad2.code).not.toBe(0);
+    expect(bad2.stderr).toMatch(/reads the WGAN critic ensemble/);
+  }, 180_000);
+
   it('--score typicality: the manifest holds the fitted rule and the score column is its Mahalanobis distance', async () => {
     const model = join(dir, 'model-typ');
     const t = await trainSmall(model, ['--score', 'typicality']);
