@@ -195,6 +195,7 @@ export function overviewPage(ctx: PageContext, d: OverviewData, refreshMs = 10_0
           <tr>
             <th>kind</th>
             <th>version</th>
+            <th>family</th>
             <th>score</th>
             <th>threshold</th>
             <th>target FPR</th>
@@ -204,6 +205,7 @@ export function overviewPage(ctx: PageContext, d: OverviewData, refreshMs = 10_0
               html`<tr>
                 <td>${m.kind}</td>
                 <td>${m.version}</td>
+                <td>${m.family}</td>
                 <td>${m.scoreName}</td>
                 <td>${fmtNum(m.threshold, 6)}</td>
                 <td>${thresholdOf(m).targetFpr ?? '—'}</td>
@@ -581,7 +583,7 @@ export function modelsPage(ctx: PageContext, models: ModelVersion[], kinds: read
           ${
             rows.length === 0
               ? html`<tr>
-                  <td colspan="6">no registered version</td>
+                  <td colspan="7">no registered version</td>
                 </tr>`
               : ''
           }
