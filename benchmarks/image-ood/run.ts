@@ -18,15 +18,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import {
-  loadFashionMnist,
-  loadMnist,
-  loadNotMnist,
-  loadOmniglot,
-  type LabeledImages,
-} from '../../src/data/datasets.js';
-import { gaussianNoiseImages, hflipImages, uniformNoiseImages, vflipImages } from '../../src/data/ood.js';
-import { permutation, takeRows } from '../../src/data/splits.js';
+import { takeRows } from '../../src/data/splits.js';
 import { Detector } from '../../src/detector/detector.js';
 import type { Scorer } from '../../src/engine/types.js';
 import { fgsm } from '../../src/engine/fgsm.js';
@@ -52,9 +44,8 @@ import {
 } from '../lib/evaluate.js';
 import { histogramSvg, rocSvg } from '../lib/plots.js';
 import { blur, invert, pixelShuffle, shrink as shrinkImages } from './proxies.js';
-import { OOD_NAMES, PAPER_TABLE2, oodLabel, type OodName, type TrainSet } from './paper.js';
-
-const D = 784;
+import { D, adversarialNoise, fromUnit, loadImageData, oodSets, rawImages, trainSplit } from './sets.js';
+import { OOD_NAMES, PAPER_TABLE2, oodLabel, type TrainSet } from './paper.js';
 
 export interface ImageOodOptions {
   quick: boolean;
@@ -172,32 +163,6 @@ function settings(o: ImageOodOptions): Settings {
   };
 }
 
-/** Raw pixel values 0..255 (what the stream hands the scorer) of the first `count` images in `order`. */
-export function rawImages(
-  set: LabeledImages,
-  order: ArrayLike<number> | null,
-  count: number,
-): { raw: Float32Array; n: number } {
-  const total = set.images.count;
-  const n = Math.min(count, order ? order.length : total);
-  const raw = new Float32Array(n * D);
-  const px = set.images.pixels;
-  for (let k = 0; k < n; k++) {
-    const i = order ? order[k] : k;
-    for (let j = 0; j < D; j++) raw[k * D + j] = px[i * D + j];
-  }
-  return { raw, n };
-}
-
-export function fromUnit(pixels: Float32Array): Float32Array {
-  return pixels.map((v) => v * 255);
-}
-
-export function flip(raw: Float32Array, n: number, dir: 'h' | 'v'): Float32Array {
-  const img = { count: n, height: 28, width: 28, pixels: raw };
-  return (dir === 'h' ? hflipImages(img) : vflipImages(img)).pixels;
-}
-
 export interface SetResult {
   name: string;
   n: number;
@@ -242,24 +207,12 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
   await mkdir(out, { recursive: true });
   const dir = o.dataDir;
   log(`image-ood: ${o.quick ? 'QUICK' : 'FULL'} settings ${JSON.stringify(s)}`);
-  const [mnistTrain, mnistTest, fashionTrain, fashionTest, notmnist, omniglot] = await Promise.all([
-    loadMnist(dir, 'train'),
-    loadMnist(dir, 'test'),
-    loadFashionMnist(dir, 'train'),
-    loadFashionMnist(dir, 'test'),
-    loadNotMnist(dir),
-    loadOmniglot(dir, 'evaluation', { size: 28 }),
-  ]);
+  const data = await loadImageData(dir);
   await initBackend('auto');
   const results: TrainResultJson[] = [];
   for (const t of o.train) {
-    const trainSet = t === 'mnist' ? mnistTrain : fashionTrain;
-    const testSet = t === 'mnist' ? mnistTest : fashionTest;
-    const otherTest = t === 'mnist' ? fashionTest : mnistTest;
-    const perm = permutation(trainSet.images.count, o.seed * 7919 + (t === 'mnist' ? 1 : 2));
-    const valIdx = perm.subarray(0, s.valN);
-    const trIdx = perm.subarray(s.valN, s.valN + s.trainN);
-    const tr = rawImages(trainSet, trIdx, s.trainN);
+    const split0 = trainSplit(data, t, o.seed, s.valN, s.trainN);
+    const { trainSet, testSet, valIdx, trIdx, tr } = split0;
     const build: CachedBuildOptions = {
       kind: 'frames',
       raw: tr.raw,
@@ -333,27 +286,14 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
       log(`  [${t}] scored ${test.n} test images in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
       const testScores = withDefault(scoreAll(testBatch), testBatch);
 
-      // OoD sets
-      const oodRaw: Record<OodName, { raw: Float32Array; n: number }> = {
-        omniglot: rawImages(omniglot, permutation(omniglot.images.count, o.seed + 11), s.maxEval),
-        notmnist: rawImages(notmnist, null, s.maxEval),
-        other: rawImages(otherTest, null, s.maxEval),
-        uniform: { raw: fromUnit(uniformNoiseImages(s.maxEval, 28, 28, o.seed + 101).pixels), n: s.maxEval },
-        gaussian: {
-          raw: fromUnit(gaussianNoiseImages(s.maxEval, 28, 28, o.seed + 202).pixels),
-          n: s.maxEval,
-        },
-        hflip: { raw: flip(test.raw, test.n, 'h'), n: test.n },
-        vflip: { raw: flip(test.raw, test.n, 'v'), n: test.n },
-        adversarial: { raw: new Float32Array(0), n: 0 },
-      };
-      // Adversarial: Gaussian noise (clipped to [0,1]) moved by FGSM (ε 0.3, no clipping) against member 0.
-      const noise = gaussianNoiseImages(s.advN, 28, 28, o.seed + 303).pixels;
+      // OoD sets. Adversarial: Gaussian noise (clipped to [0,1]) moved by FGSM (ε 0.3, no clipping)
+      // against member 0.
+      const noise = adversarialNoise(s.advN, o.seed);
       const m0 = ck.spec.members[0];
       const t2 = Date.now();
       const adv = fgsm({ spec: ck.spec.member, params: m0.params }, noise, s.advN, m0.eps, { epsilon: 0.3 });
       log(`  [${t}] FGSM on ${s.advN} noise images in ${((Date.now() - t2) / 1000).toFixed(1)} s`);
-      oodRaw.adversarial = { raw: fromUnit(adv), n: s.advN };
+      const oodRaw = oodSets(data, split0, test, s.maxEval, o.seed, { raw: fromUnit(adv), n: s.advN });
 
       const sets: Record<string, SetResult> = {};
       const hist: Record<string, { logpSingle: number[]; waic: number[] }> = {

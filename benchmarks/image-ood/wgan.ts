@@ -20,9 +20,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import { loadFashionMnist, loadMnist, loadNotMnist, loadOmniglot } from '../../src/data/datasets.js';
-import { gaussianNoiseImages, uniformNoiseImages } from '../../src/data/ood.js';
-import { permutation, takeRows } from '../../src/data/splits.js';
+import { takeRows } from '../../src/data/splits.js';
 import { buildSplit } from '../../src/detector/build.js';
 import { trainCritics } from '../../src/detector/critics.js';
 import { initBackend } from '../../src/engine/backend.js';
@@ -35,9 +33,7 @@ import { applyTransform, IMAGE_TRANSFORM } from '../../src/features/transform.js
 import { mdTable, metrics, pct, roc, type Metrics } from '../lib/evaluate.js';
 import { rocSvg } from '../lib/plots.js';
 import { OOD_NAMES, oodLabel, type OodName, type TrainSet } from './paper.js';
-import { flip, fromUnit, rawImages } from './run.js';
-
-const D = 784;
+import { adversarialNoise, D, fromUnit, loadImageData, oodSets, rawImages, trainSplit } from './sets.js';
 
 /** The paper's Table 2 WGAN columns (AUROC %): D(x) single fine-tuned discriminator, Var D. */
 export const PAPER_WGAN: Record<TrainSet, Record<OodName, { dx: number; varD: number }>> = {
@@ -170,25 +166,14 @@ export async function runImageOodWgan(
   const out = resolve(o.out);
   await mkdir(out, { recursive: true });
   log(`image-ood (WGAN): ${o.quick ? 'QUICK' : 'FULL'} settings ${JSON.stringify(s)}`);
-  const dir = o.dataDir;
-  const [mnistTrain, mnistTest, fashionTrain, fashionTest, notmnist, omniglot] = await Promise.all([
-    loadMnist(dir, 'train'),
-    loadMnist(dir, 'test'),
-    loadFashionMnist(dir, 'train'),
-    loadFashionMnist(dir, 'test'),
-    loadNotMnist(dir),
-    loadOmniglot(dir, 'evaluation', { size: 28 }),
-  ]);
+  const data = await loadImageData(o.dataDir);
   await initBackend('auto');
   const results: WganTrainResult[] = [];
   for (const t of o.train) {
-    const trainSet = t === 'mnist' ? mnistTrain : fashionTrain;
-    const testSet = t === 'mnist' ? mnistTest : fashionTest;
-    const otherTest = t === 'mnist' ? fashionTest : mnistTest;
-    // the VAE benchmark's split (run.ts): same permutation, same training images; the critics train on
-    // buildModel's training part of them (the records the VAE members train on)
-    const perm = permutation(trainSet.images.count, o.seed * 7919 + (t === 'mnist' ? 1 : 2));
-    const tr = rawImages(trainSet, perm.subarray(s.valN, s.valN + s.trainN), s.trainN);
+    // the VAE benchmark's split (sets.ts): same permutation, same training images; the critics train
+    // on buildModel's training part of them (the records the VAE members train on)
+    const split0 = trainSplit(data, t, o.seed, s.valN, s.trainN);
+    const { testSet, tr } = split0;
     const split = buildSplit(tr.n, o.seed);
     const trainRaw = takeRows(tr.raw, D, split.train);
     const nTrain = split.train.length;
@@ -237,22 +222,10 @@ export async function runImageOodWgan(
         columns(await rawScorer.scoreBatch(x, n), await centred.scoreBatch(x, n));
       const test = rawImages(testSet, null, s.maxEval);
       const testScores = await scoreAll(test.raw, test.n);
-      const noise = gaussianNoiseImages(s.advN, 28, 28, o.seed + 303).pixels;
+      const noise = adversarialNoise(s.advN, o.seed);
       const m0 = critics.spec.members[0];
       const adv = criticFgsm({ spec: critics.spec.wgan, critic: m0.critic }, noise, s.advN, { epsilon: 0.3 });
-      const oodRaw: Record<OodName, { raw: Float32Array; n: number }> = {
-        omniglot: rawImages(omniglot, permutation(omniglot.images.count, o.seed + 11), s.maxEval),
-        notmnist: rawImages(notmnist, null, s.maxEval),
-        other: rawImages(otherTest, null, s.maxEval),
-        uniform: { raw: fromUnit(uniformNoiseImages(s.maxEval, 28, 28, o.seed + 101).pixels), n: s.maxEval },
-        gaussian: {
-          raw: fromUnit(gaussianNoiseImages(s.maxEval, 28, 28, o.seed + 202).pixels),
-          n: s.maxEval,
-        },
-        hflip: { raw: flip(test.raw, test.n, 'h'), n: test.n },
-        vflip: { raw: flip(test.raw, test.n, 'v'), n: test.n },
-        adversarial: { raw: fromUnit(adv), n: s.advN },
-      };
+      const oodRaw = oodSets(data, split0, test, s.maxEval, o.seed, { raw: fromUnit(adv), n: s.advN });
       const sets: Record<string, WganSetResult> = {};
       for (const ood of OOD_NAMES) {
         const { raw, n } = oodRaw[ood];

@@ -208,6 +208,20 @@ const tensorTable = z.array(
     })
     .strict(),
 );
+/** A weights file's entry: float32-le tensors at byte offsets, with the file's size and sha256. */
+const weightsSection = <F extends string>(file: F) =>
+  z
+    .object({
+      file: z.literal(file),
+      dtype: z.literal('float32-le'),
+      byteLength: z.number().int().nonnegative(),
+      sha256: sha,
+      tensors: tensorTable,
+    })
+    .strict();
+/** A graph file's entry: its sha256, input and output names. */
+const onnxSection = <F extends string>(file: F) =>
+  z.object({ file: z.literal(file), sha256: sha, input: z.string(), outputs: z.array(z.string()) }).strict();
 const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
   z.union([
     z.string(),
@@ -247,18 +261,8 @@ export const manifestSchema = z
     dataFingerprint: z.string(),
     createdAt: z.iso.datetime(),
     versions: z.object({ gensemble: z.string(), onnxruntimeNode: z.string(), tfjs: z.string() }).strict(),
-    weights: z
-      .object({
-        file: z.literal(WEIGHTS_FILE),
-        dtype: z.literal('float32-le'),
-        byteLength: z.number().int().nonnegative(),
-        sha256: sha,
-        tensors: tensorTable,
-      })
-      .strict(),
-    onnx: z
-      .object({ file: z.literal(ONNX_FILE), sha256: sha, input: z.string(), outputs: z.array(z.string()) })
-      .strict(),
+    weights: weightsSection(WEIGHTS_FILE),
+    onnx: onnxSection(ONNX_FILE),
     /** The WGAN critic ensemble (family 'vae+wgan'); it reads the same raw records and transform. */
     critics: z
       .object({
@@ -283,23 +287,8 @@ export const manifestSchema = z
           )
           .min(1),
         trainingConfig: z.record(z.string(), jsonValue),
-        weights: z
-          .object({
-            file: z.literal(CRITICS_WEIGHTS_FILE),
-            dtype: z.literal('float32-le'),
-            byteLength: z.number().int().nonnegative(),
-            sha256: sha,
-            tensors: tensorTable,
-          })
-          .strict(),
-        onnx: z
-          .object({
-            file: z.literal(CRITICS_ONNX_FILE),
-            sha256: sha,
-            input: z.string(),
-            outputs: z.array(z.string()),
-          })
-          .strict(),
+        weights: weightsSection(CRITICS_WEIGHTS_FILE),
+        onnx: onnxSection(CRITICS_ONNX_FILE),
       })
       .strict()
       .optional(),
