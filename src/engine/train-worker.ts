@@ -7,7 +7,7 @@ import { initBackend, type BackendName } from './backend.js';
 import { trainMember, type TrainOptions, type TrainProgress, type TrainResult } from './train.js';
 import { bootstrapIndices, takeRows } from '../data/splits.js';
 import { dataDim, type MemberSpec } from './spec.js';
-import { memberErrorMessage, serveMemberJobs, type MemberWorkerMessage } from './ensemble-train.js';
+import { memberErrorMessage, serveMemberJobs, type MemberWorkerMessage } from './member-worker.js';
 
 export interface TrainJob {
   member: number;

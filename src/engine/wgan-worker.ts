@@ -4,7 +4,7 @@
  * result (parameter buffers transferred, not copied) or an error.
  */
 import { initBackend } from './backend.js';
-import { memberErrorMessage, serveMemberJobs } from './ensemble-train.js';
+import { memberErrorMessage, serveMemberJobs } from './member-worker.js';
 import { dataDim } from './spec.js';
 import { trainWganMember, type WganJob, type WganWorkerMessage } from './wgan-train.js';
 import { bootstrapIndices, takeRows } from '../data/splits.js';

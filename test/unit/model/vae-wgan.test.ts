@@ -63,7 +63,7 @@ beforeAll(async () => {
     concurrency: 2,
     outDir: dir,
   });
-}, 180_000);
+}, 400_000);
 
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
