@@ -20,8 +20,12 @@ import type { StreamMetrics } from '../../../src/stream/metrics.js';
 import type { ScoringConsumer } from '../../../src/stream/consumer.js';
 import { createTransactionsConsumer } from '../../../consumers/transactions.js';
 import { createFramesConsumer } from '../../../consumers/frames.js';
-import { transactionCodec } from '../../../src/schemas/codec.js';
-import { testDataDir } from '../../helpers/models.js';
+import { expect } from 'vitest';
+import { testDataDir, testModel, type TestModel, type TestModelOptions } from '../../helpers/models.js';
+import { createTopic, deleteTopics, testKafka } from '../../helpers/kafka.js';
+import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
+import { waitFor } from '../../helpers/wait.js';
+import { imageFrameCodec, transactionCodec } from '../../../src/schemas/codec.js';
 
 export function quietLogger(): Logger {
   return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -344,4 +348,102 @@ export class PgOutageProxy {
     this.sockets.clear();
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
+}
+
+/**
+ * A running frames stream for one model (real broker + PostgreSQL): an isolated schema, a transactions
+ * model (the consumers run both kinds), the frames model built with `model`, three fresh topics, the
+ * mixed frames ({@link mixedFrames}) produced with our codec, and both consumers in-process.
+ */
+export interface FramesStream {
+  kafka: Kafka;
+  pg: IsolatedSchema;
+  model: TestModel;
+  frameTopic: string;
+  frames: FrameInput;
+  stop(): Promise<void>;
+}
+
+export async function startFramesStream(
+  prefix: string,
+  model: TestModelOptions,
+  counts: { mnist: number; noise: number; flip: number },
+): Promise<FramesStream> {
+  const kafka = testKafka(`stream-${prefix}`);
+  const running = new InProcessConsumers();
+  let pg: IsolatedSchema | undefined;
+  const topics: string[] = [];
+  const stop = async (): Promise<void> => {
+    await running.stop();
+    await pg?.drop();
+    await deleteTopics(kafka, topics).catch(() => undefined);
+  };
+  try {
+    const [schema, txModel, frameModel, txTopic, frameTopic, dlq] = await Promise.all([
+      createIsolatedSchema({ prefix: `stream_${prefix}` }),
+      testModel('transactions'),
+      testModel('frames', model),
+      createTopic(kafka, { prefix: `tx-${prefix}` }),
+      createTopic(kafka, { prefix: `frames-${prefix}` }),
+      createTopic(kafka, { prefix: `dlq-${prefix}` }),
+    ]);
+    pg = schema;
+    topics.push(txTopic, frameTopic, dlq);
+    const frames = await mixedFrames(counts.mnist, counts.noise, counts.flip);
+    const fc = imageFrameCodec();
+    await produceAll(
+      kafka,
+      frameTopic,
+      frames.records.map((r) => ({ key: r.id, value: fc.encode(r) })),
+      100,
+    );
+    await running.start({
+      kafka,
+      db: schema.db,
+      logger: quietLogger(),
+      dlqTopic: dlq,
+      groupId: `${prefix}-${Date.now()}`,
+      transactions: { dir: txModel.dir, topic: txTopic },
+      frames: { dir: frameModel.dir, topic: frameTopic },
+    });
+    return { kafka, pg: schema, model: frameModel, frameTopic, frames, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/**
+ * Waits until all `n` frames are scored, then checks the frames topic's flags against the offline
+ * engine: nothing dead-lettered, the counters equal the flag rows, the flagged set equals the frames
+ * whose offline score exceeds the threshold (borderline ones either way), each stored score and
+ * threshold equal the offline ones. Returns the flags and the offline reference.
+ */
+export async function expectFlagsEqualOffline(
+  s: FramesStream,
+  n: number,
+): Promise<{ flags: DbFlag[]; ref: Awaited<ReturnType<typeof offlineScores>> }> {
+  await waitFor(async () => (await counterTotals(s.pg.db, s.frameTopic)).scored >= n, {
+    timeoutMs: 180_000,
+    intervalMs: 250,
+    what: 'every frame scored',
+  });
+  const totals = await counterTotals(s.pg.db, s.frameTopic);
+  expect(totals).toMatchObject({ scored: n, deadLettered: 0 });
+  const ref = await offlineScores(s.model.dir, s.frames.raw, n);
+  const { flagged: expected, borderline } = expectedFlags(ref.scores, ref.threshold, (i) => `frame-${i}`);
+  const flags = await flagsOf(s.pg.db, s.frameTopic);
+  expect(totals.flagged).toBe(flags.length);
+  expect(
+    decided(
+      flags.map((f) => f.record_id),
+      borderline,
+    ),
+  ).toEqual(new Set(expected.keys()));
+  for (const f of flags) {
+    const want = expected.get(f.record_id) ?? ref.scores[Number(f.record_id.slice(6))];
+    if (!closeScore(f.score, want)) expect.fail(`${f.record_id}: stream score ${f.score}, offline ${want}`);
+    expect(f.threshold).toBe(ref.threshold);
+  }
+  return { flags, ref };
 }
