@@ -1,5 +1,6 @@
 /** Argument parsers of the CLI's options: a bad value is commander's InvalidArgumentError (exit 2, one line). */
 import { InvalidArgumentError } from 'commander';
+import { wrapProblem, type WrapColumn } from '../engine/spec.js';
 
 export function parseIntArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -41,4 +42,36 @@ export function parseKindName(value: string): string {
       `--kind takes a kind name (transactions, frames, or one declared in KINDS_DIR), got "${value}"`,
     );
   return value;
+}
+
+/** The value of the repeatable --wrap: the periodic columns given, or 'none' (no wrap, not even the kind's). */
+export type WrapArg = WrapColumn[] | 'none';
+
+/**
+ * One --wrap value, accumulated over repeats: "column:period" (a raw column index, a period > 0 in the
+ * column's raw unit, e.g. 0:86400) adds a wrapped column; "none" switches off the kind's default wrap
+ * and cannot be combined with a column. The column's range is checked against the data later.
+ */
+export function parseWrapArg(value: string, previous: WrapArg | undefined): WrapArg {
+  const v = value.trim();
+  const mixed = '--wrap none cannot be combined with --wrap column:period';
+  if (v === 'none') {
+    if (previous !== undefined && previous !== 'none') throw new InvalidArgumentError(mixed);
+    return 'none';
+  }
+  const m = /^([^:]*):([^:]*)$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`--wrap takes column:period (e.g. 0:86400) or none, got "${value}"`);
+  const [col, per] = [m[1].trim(), m[2].trim()];
+  if (!/^\d+$/.test(col))
+    throw new InvalidArgumentError(
+      `--wrap column must be a non-negative integer, got "${col}" in "${value}"`,
+    );
+  const period = Number(per);
+  if (per === '' || !Number.isFinite(period) || !(period > 0))
+    throw new InvalidArgumentError(`--wrap period must be a number > 0, got "${per}" in "${value}"`);
+  if (previous === 'none') throw new InvalidArgumentError(mixed);
+  const wrap = [...(previous ?? []), { column: Number(col), period }];
+  const problem = wrapProblem(wrap, Infinity);
+  if (problem !== undefined) throw new InvalidArgumentError(`--wrap ${value}: ${problem}`);
+  return wrap;
 }

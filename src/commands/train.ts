@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { parseFloatArg, parseIntArg, parseIntList } from './args.js';
+import { parseFloatArg, parseIntArg, parseIntList, parseWrapArg, type WrapArg } from './args.js';
 import { buildModel, type LabelledRecords, type ModelConfig } from '../detector/build.js';
 import { loadConfig } from '../config.js';
 import { openCliDb } from '../replay/db.js';
@@ -10,7 +10,7 @@ import { InputError } from '../errors.js';
 import { MODEL_FAMILIES, type JsonValue, type ModelFamily } from '../engine/checkpoint.js';
 import type { CriticBuildOptions } from '../detector/critics.js';
 import type { Arch } from '../engine/spec.js';
-import type { Likelihood } from '../engine/spec.js';
+import { hasScale, LIKELIHOODS, type Likelihood } from '../engine/spec.js';
 import type { KindDefinition } from '../kinds/types.js';
 import { cliKind } from './kinds.js';
 import type { ScoreName } from '../engine/types.js';
@@ -28,6 +28,7 @@ interface TrainFlags {
   lr: number;
   latent?: number;
   likelihood?: Likelihood;
+  wrap?: WrapArg;
   prior: 'standard' | 'maf';
   arch: 'mlp' | 'conv';
   base: number;
@@ -68,7 +69,12 @@ export function register(program: Command): void {
     .option('--batch-size <b>', 'mini-batch size', parseIntArg('--batch-size', 1, 65536), 128)
     .option('--lr <lr>', 'initial learning rate (cosine decay)', parseFloatArg('--lr', 1e-7, 1), 1e-3)
     .option('--latent <dz>', 'latent dimensions', parseIntArg('--latent', 1, 1024))
-    .addOption(new Option('--likelihood <l>', 'decoder likelihood').choices(['bernoulli', 'gaussian']))
+    .addOption(new Option('--likelihood <l>', 'decoder likelihood').choices([...LIKELIHOODS]))
+    .option(
+      '--wrap <column:period>',
+      "wrap a periodic raw column before scaling: raw mod period (column index, period in the raw unit; repeatable), e.g. 0:86400 = Time as time of day, the transactions kind's default; none = no wrap",
+      parseWrapArg,
+    )
     .addOption(new Option('--prior <p>', 'latent prior').choices(['standard', 'maf']).default('standard'))
     .addOption(
       new Option('--arch <a>', "architecture: mlp, or conv (the paper's conv VAE; 28×28 frames only)")
@@ -206,6 +212,22 @@ export async function readLabels(
   return l;
 }
 
+/** One clear error when the model's wrap cannot apply to these records (column range, a pixel scale). */
+function checkWrapFlag(model: ModelConfig, d: number): void {
+  const wrap = model.wrap ?? [];
+  const out = wrap.find((w) => w.column >= d);
+  if (out)
+    throw new InputError(
+      'TRAIN_WRAP',
+      `--wrap column ${out.column} is out of range: records have ${d} columns`,
+    );
+  if (wrap.length > 0 && model.transform === 'scale')
+    throw new InputError(
+      'TRAIN_WRAP',
+      '--wrap needs a minmax or standard transform; these records are scaled as pixels (none to wrap)',
+    );
+}
+
 async function runTrain(f: TrainFlags): Promise<void> {
   const kind = await cliKind(f.kind);
   const rec = await kind.readFile(f.data, f.limit !== undefined ? { limit: f.limit } : {});
@@ -237,13 +259,19 @@ async function runTrain(f: TrainFlags): Promise<void> {
           ? { ...base.arch, latentDim }
           : base.arch,
     likelihood: f.likelihood ?? base.likelihood,
-    // Gaussian pixels-or-features: standardised features instead of min-max (images keep their scale)
+    // A continuous likelihood (gaussian, student-t) reads standardised features, the Bernoulli one
+    // features in [0, 1] (min-max); images keep their 1/255 scale either way
     transform:
-      (f.likelihood ?? base.likelihood) === 'gaussian' && base.transform === 'minmax'
+      hasScale(f.likelihood ?? base.likelihood) && base.transform === 'minmax'
         ? 'standard'
-        : base.transform,
+        : (f.likelihood ?? base.likelihood) === 'bernoulli' && base.transform === 'standard'
+          ? 'minmax'
+          : base.transform,
     prior: f.prior === 'maf' ? { kind: 'maf', layers: f.mafLayers, hidden: f.mafHidden } : 'standard',
+    // --wrap replaces the kind's default wrap (none: no wrap at all)
+    ...(f.wrap !== undefined ? { wrap: f.wrap === 'none' ? [] : f.wrap } : {}),
   };
+  checkWrapFlag(model, rec.d);
   const wganFlags = f.wganMembers !== undefined || f.wganHidden !== undefined;
   if (f.family === 'vae' && wganFlags)
     throw new InputError('TRAIN_FAMILY', '--wgan-members / --wgan-hidden need --family vae+wgan');

@@ -47,6 +47,7 @@ import {
   type FeatureTransform,
   type MemberSpec,
   type Prior,
+  type WrapColumn,
 } from '../engine/spec.js';
 import type { ScoreBatch, ScoreName, Threshold } from '../engine/types.js';
 import type { ModelConfig, ModelProfile, TransformKind } from './profile.js';
@@ -143,9 +144,22 @@ export interface BuildModelResult {
   trainMs: number;
 }
 
-function fitTransform(kind: TransformKind, x: Float32Array, n: number, d: number): FeatureTransform {
-  if (kind === 'minmax') return fitMinMax(x, n, d);
-  if (kind === 'standard') return fitStandard(x, n, d);
+/** Fits the configured transform on the training rows, wrapping the configured periodic columns first. */
+function fitTransform(
+  kind: TransformKind,
+  wrap: readonly WrapColumn[] | undefined,
+  x: Float32Array,
+  n: number,
+  d: number,
+): FeatureTransform {
+  const w = wrap && wrap.length > 0 ? { wrap } : {};
+  if (kind === 'minmax') return fitMinMax(x, n, d, w);
+  if (kind === 'standard') return fitStandard(x, n, d, w);
+  if (w.wrap)
+    throw new InputError(
+      'BUILD_WRAP',
+      'wrapping periodic columns needs the minmax or standard transform, not scale',
+    );
   return IMAGE_TRANSFORM;
 }
 
@@ -218,7 +232,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const valRaw = takeRows(raw, d, split.validation);
   const calRaw = takeRows(raw, d, split.calibration);
 
-  const transform = fitTransform(config.transform, trainRaw, nTrain, d);
+  const transform = fitTransform(config.transform, config.wrap, trainRaw, nTrain, d);
   const member: MemberSpec = {
     arch: config.arch,
     likelihood: config.likelihood,

@@ -7,7 +7,7 @@
  */
 import type { CombinedComponentSpec } from '../engine/score-rules.js';
 import type { DoseStatistic } from '../engine/dose.js';
-import type { Arch, FeatureTransform, Likelihood } from '../engine/spec.js';
+import type { Arch, FeatureTransform, Likelihood, WrapColumn } from '../engine/spec.js';
 
 export type TransformKind = FeatureTransform['kind'];
 
@@ -16,6 +16,11 @@ export interface ModelConfig {
   likelihood: Likelihood;
   prior: 'standard' | { kind: 'maf'; layers: number; hidden: number[] };
   transform: TransformKind;
+  /**
+   * Periodic raw columns the minmax / standard transform wraps before scaling (raw mod period, e.g.
+   * seconds → time of day); none when absent or empty. Not allowed with the `scale` transform.
+   */
+  wrap?: WrapColumn[];
 }
 
 export interface ModelProfile {

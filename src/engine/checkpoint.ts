@@ -94,9 +94,27 @@ const priorSchema = z.discriminatedUnion('kind', [
     })
     .strict(),
 ]);
+/** Periodic raw columns of minmax / standard (spec.ts WrapColumn); absent in manifests written before it. */
+const wrapSchema = z
+  .array(z.object({ column: z.number().int().nonnegative(), period: z.number().positive() }).strict())
+  .optional();
 const transformSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('minmax'), min: z.array(z.number()), max: z.array(z.number()) }).strict(),
-  z.object({ kind: z.literal('standard'), mean: z.array(z.number()), std: z.array(z.number()) }).strict(),
+  z
+    .object({
+      kind: z.literal('minmax'),
+      min: z.array(z.number()),
+      max: z.array(z.number()),
+      wrap: wrapSchema,
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('standard'),
+      mean: z.array(z.number()),
+      std: z.array(z.number()),
+      wrap: wrapSchema,
+    })
+    .strict(),
   z.object({ kind: z.literal('scale'), factor: z.number() }).strict(),
 ]);
 const thresholdSchema = z
@@ -241,7 +259,11 @@ export const manifestSchema = z
     /** The kind's fitted input encoder (e.g. a user-declared tabular kind's vocabularies), opaque here. */
     input: jsonValue.optional(),
     member: z
-      .object({ arch: archSchema, likelihood: z.enum(['bernoulli', 'gaussian']), prior: priorSchema })
+      .object({
+        arch: archSchema,
+        likelihood: z.enum(['bernoulli', 'gaussian', 'student-t']),
+        prior: priorSchema,
+      })
       .strict(),
     transform: transformSchema,
     inputDim: intPos,
@@ -437,8 +459,19 @@ function checkGraph(
     throw new CheckpointError(dir, `${file} scores ${String(outM)} members, manifest lists ${members}`);
 }
 
+/**
+ * Whether two transforms map raw records alike: same kind and numbers, and the same wrapped columns
+ * with the same periods (the wrap is part of the transform; its order does not matter, and no `wrap`
+ * equals an empty one).
+ */
 function sameTransform(a: EnsembleSpec['transform'], b: EnsembleSpec['transform']): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return canonicalTransform(a) === canonicalTransform(b);
+}
+
+function canonicalTransform(t: EnsembleSpec['transform']): string {
+  if (t.kind === 'scale') return JSON.stringify([t.kind, t.factor]);
+  const wrap = [...(t.wrap ?? [])].sort((x, y) => x.column - y.column).map((w) => [w.column, w.period]);
+  return JSON.stringify(t.kind === 'minmax' ? [t.kind, t.min, t.max, wrap] : [t.kind, t.mean, t.std, wrap]);
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

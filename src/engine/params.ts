@@ -3,7 +3,7 @@
  * documented on `MemberParams` in spec.ts. Used by initialisation, export, checkpoint validation
  * and the float64 test reference.
  */
-import { dataDim, type MemberSpec } from './spec.js';
+import { dataDim, hasScale, type MemberSpec } from './spec.js';
 
 /** Ordered map parameter name → shape (row-major). Order is stable (used for weights.bin layout). */
 export function paramShapes(spec: MemberSpec): Array<[string, number[]]> {
@@ -44,7 +44,7 @@ export function paramShapes(spec: MemberSpec): Array<[string, number[]]> {
     }
     out.push([`dec.out.w`, [5, 5, arch.base, arch.channels]], [`dec.out.b`, [arch.channels]]);
   }
-  if (spec.likelihood === 'gaussian') out.push([`dec.scale_raw`, [d]]);
+  if (hasScale(spec.likelihood)) out.push([`dec.scale_raw`, [d]]);
   if (spec.prior.kind === 'maf') {
     for (let l = 0; l < spec.prior.layers; l++) {
       let prev = dz;

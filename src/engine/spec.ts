@@ -21,6 +21,10 @@
  *   bernoulli: log p(x|z) = Σ_d x_d·out_d - softplus(out_d)      (x in [0,1], not necessarily binary)
  *   gaussian:  s = softplus(scale_raw) + SCALE_MIN  (a learned vector [D], not a function of z)
  *              log p(x|z) = Σ_d -0.5·((x_d - out_d)/s_d)² - log s_d - 0.5·log(2π)
+ *   student-t: s as gaussian; ν = STUDENT_NU (fixed), r_d = (x_d - out_d)/s_d
+ *              log p(x|z) = Σ_d STUDENT_LOG_NORM - log s_d - (ν+1)/2·log(1 + r_d²/ν)
+ *              (heavy tails: a feature far out costs ~ (ν+1)·log|r|, not r²/2, so a few heavy-tailed
+ *              features do not inflate the learned scale s of every normal record)
  *   log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)
  *   iwae  = logsumexp_k(log w_k) - log K          (the member's log p(x))
  *   elbo  = mean_k log w_k
@@ -41,7 +45,14 @@ export const LEAKY_ALPHA = 0.2;
 /** MAF log-scale is bounded for stability: logscale = MAF_SCALE_BOUND · tanh(raw / MAF_SCALE_BOUND). */
 export const MAF_SCALE_BOUND = 3;
 
-export type Likelihood = 'bernoulli' | 'gaussian';
+export type Likelihood = 'bernoulli' | 'gaussian' | 'student-t';
+export const LIKELIHOODS: readonly Likelihood[] = ['bernoulli', 'gaussian', 'student-t'];
+/** Degrees of freedom of the 'student-t' likelihood (fixed: finite variance, infinite kurtosis). */
+export const STUDENT_NU = 4;
+/** log Γ((ν+1)/2) − log Γ(ν/2) − ½·log(νπ) for ν = 4: Γ(5/2) = 3√π/4, Γ(2) = 1 → log(3/8). */
+export const STUDENT_LOG_NORM = Math.log(3 / 8);
+/** The likelihoods with a learned per-feature scale `dec.scale_raw` (continuous features). */
+export const hasScale = (l: Likelihood): boolean => l !== 'bernoulli';
 
 /** Fully connected VAE. */
 export interface MlpArch {
@@ -94,12 +105,50 @@ export interface MafSpec {
 
 export type Prior = { kind: 'standard' } | ({ kind: 'maf' } & MafSpec);
 
-/** Raw record → model input x. Applied inside the ONNX graph too, so the scorer takes raw values. */
+/**
+ * A periodic raw column: before the scaling, raw_column := fmod(f32(raw_column), f32(period)), i.e.
+ * JavaScript `%` on the float32-rounded values (the result keeps the sign of a negative raw value:
+ * -1 % 86400 = -1). E.g. the credit data's Time (seconds since the first transaction, unbounded in
+ * a stream) wrapped with period 86400 becomes the time of day.
+ */
+export interface WrapColumn {
+  /** Raw column index, an integer in [0, d). */
+  column: number;
+  /** Period in the column's raw unit, finite and > 0. */
+  period: number;
+}
+
+/**
+ * Why `wrap` is not valid for d raw columns, or undefined when it is: every column an integer in
+ * [0, d), named at most once; every period finite and > 0, also once rounded to float32 (the graph
+ * takes fmod by f32(period): 0 would give NaN, an infinite one would wrap nothing). Shared by the
+ * feature transforms (src/features) and the ONNX exporter, which throw their own error types.
+ */
+export function wrapProblem(wrap: readonly WrapColumn[], d: number): string | undefined {
+  const seen = new Set<number>();
+  for (const w of wrap) {
+    if (!Number.isInteger(w.column) || w.column < 0 || w.column >= d)
+      return `wrap column must be an integer in [0, ${d}), got ${w.column}`;
+    if (seen.has(w.column)) return `wrap names column ${w.column} more than once`;
+    seen.add(w.column);
+    const p32 = Math.fround(w.period);
+    if (!Number.isFinite(w.period) || !(w.period > 0) || !(p32 > 0) || !Number.isFinite(p32))
+      return `wrap period of column ${w.column} must be finite and > 0 (also in float32), got ${w.period}`;
+  }
+  return undefined;
+}
+
+/**
+ * Raw record → model input x. Applied inside the ONNX graph too, so the scorer takes raw values.
+ * minmax and standard may first wrap periodic columns (`wrap`, each column at most once; see
+ * {@link WrapColumn}); the min/max or mean/std are then those of the wrapped values, and columns not
+ * listed are unchanged. An absent or empty `wrap` wraps no column.
+ */
 export type FeatureTransform =
-  /** x = clip((raw - min) / (max - min), 0, 1); a zero range maps to 0. */
-  | { kind: 'minmax'; min: number[]; max: number[] }
-  /** x = (raw - mean) / std */
-  | { kind: 'standard'; mean: number[]; std: number[] }
+  /** x = clip((raw' - min) / (max - min), 0, 1); a zero range maps to 0. raw' = raw after `wrap`. */
+  | { kind: 'minmax'; min: number[]; max: number[]; wrap?: WrapColumn[] }
+  /** x = (raw' - mean) / std; raw' = raw after `wrap`. */
+  | { kind: 'standard'; mean: number[]; std: number[]; wrap?: WrapColumn[] }
   /** x = raw · factor (e.g. 1/255 for 8-bit pixels) */
   | { kind: 'scale'; factor: number };
 
@@ -123,7 +172,7 @@ export interface NamedTensor {
  *        enc.mu.*, enc.sigma.* as MLP (input 4·Dz);
  *        dec.deconv{i}.w [kh,kw,out,in] (tfjs conv2dTranspose layout), dec.deconv{i}.b, i = 0..5;
  *        dec.out.w [5,5,base,C], dec.out.b
- * gaussian likelihood: dec.scale_raw [D]
+ * gaussian and student-t likelihoods: dec.scale_raw [D]
  * maf prior: prior.maf{l}.h{i}.w, prior.maf{l}.h{i}.b, prior.maf{l}.out.w [h,2Dz], prior.maf{l}.out.b
  */
 export type MemberParams = Record<string, NamedTensor>;

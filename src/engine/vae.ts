@@ -16,6 +16,8 @@ import {
   LOG_2PI,
   MAF_SCALE_BOUND,
   SCALE_MIN,
+  STUDENT_LOG_NORM,
+  STUDENT_NU,
   SIGMA_MIN,
   dataDim,
   madeMasks,
@@ -540,6 +542,11 @@ export class TfVae {
     if (this.spec.likelihood === 'bernoulli') return bernoulliLogLik(x3, o3);
     const s = tf.add(tf.softplus(this.v1('dec.scale_raw')), SCALE_MIN);
     const r = tf.div(tf.sub(x3, o3), s);
+    if (this.spec.likelihood === 'student-t') {
+      const perRecord = tf.mul(tf.sum(tf.log1p(tf.div(tf.square(r), STUDENT_NU)), 2), -(STUDENT_NU + 1) / 2);
+      const constant = tf.sub(tf.sum(tf.log(s)), d * STUDENT_LOG_NORM);
+      return tf.sub(perRecord, constant) as tf.Tensor2D;
+    }
     const perRecord = tf.mul(tf.sum(tf.square(r), 2), -0.5);
     const constant = tf.add(tf.sum(tf.log(s)), 0.5 * d * LOG_2PI);
     return tf.sub(perRecord, constant) as tf.Tensor2D;

@@ -4,7 +4,9 @@ export {
   applyTransform,
   normalizeImageBytes,
   transformDim,
+  checkWrap,
   IMAGE_TRANSFORM,
   STD_FLOOR,
   FeatureError,
 } from './transform.js';
+export type { WrapOptions } from './transform.js';

@@ -6,16 +6,26 @@
  *
  * - minmax:   y = clip(f32(f32(raw - f32(min)) / f32(max - min)), 0, 1); a zero range (max == min)
  *             divides by 1 and then multiplies by 0, so the feature is 0. (max - min is formed in
- *             float64 from the stored numbers and then rounded to float32, as the exporter does.)
+ *             float64 from the stored numbers and then rounded to float32, as the exporter does.
+ *             The clip is onnxruntime's: a −0, e.g. a wrapped −86400, stays −0.)
  * - standard: y = f32(f32(raw - f32(mean)) / f32(std))
  * - scale:    y = f32(raw · f32(factor)); images use factor 1/255 (0 → 0, 255 → 1 exactly).
+ *
+ * wrap (minmax and standard only, optional): before the scaling, each wrapped column j (periodic,
+ * e.g. the credit data's Time in seconds, period 86400 → time of day) becomes
+ * raw_j := fmod(f32(raw_j), f32(period_j)), i.e. JavaScript `%` on the float32-rounded values (ONNX
+ * Mod with fmod = 1). fmod is exact (its result is representable, no rounding) and keeps the sign of
+ * the dividend: -1 wraps to -1, not to period - 1; multiples of the period wrap to (±)0. Columns not
+ * wrapped are unchanged; min/max and mean/std are fitted on the wrapped values. A wrap names each
+ * column at most once, an integer in [0, d), with a finite period > 0 ({@link FeatureError}
+ * otherwise). A transform without wrapped columns has no `wrap` field, as before this option existed.
  *
  * f32(·) = rounding to float32 (Math.fround); each ONNX op on float32 tensors rounds its result once.
  * Raw values given as float64 (number[], Float64Array) are first rounded to float32, as the graph's
  * float32 input would be.
  * NaN inputs propagate as NaN (the scorer is responsible for rejecting them).
  */
-import type { FeatureTransform } from '../engine/spec.js';
+import { wrapProblem, type FeatureTransform, type WrapColumn } from '../engine/spec.js';
 import { GensembleError } from '../errors.js';
 
 export class FeatureError extends GensembleError {
@@ -38,45 +48,90 @@ function checkMatrix(x: ArrayLike<number>, n: number, d: number): void {
     throw new FeatureError(`matrix of ${n}×${d} needs ${n * d} values, got ${x.length}`);
 }
 
-/** Per-feature minimum and maximum over n training rows of a row-major [n, d] matrix. */
+/**
+ * Throws {@link FeatureError} unless `wrap` is valid for d raw columns: every column an integer in
+ * [0, d), named at most once, every period finite and > 0.
+ */
+export function checkWrap(wrap: readonly WrapColumn[], d: number): void {
+  const problem = wrapProblem(wrap, d);
+  if (problem !== undefined) throw new FeatureError(problem);
+}
+
+/**
+ * The float32 period of each of d columns (0 = not wrapped, since periods are > 0), after
+ * {@link checkWrap}.
+ */
+function wrapPeriods(wrap: readonly WrapColumn[] | undefined, d: number): Float32Array {
+  const per = new Float32Array(d);
+  if (!wrap) return per;
+  checkWrap(wrap, d);
+  for (const w of wrap) per[w.column] = w.period;
+  return per;
+}
+
+/** The `wrap` field of a fitted transform: a sorted copy, or nothing when no column is wrapped. */
+function wrapField(wrap: readonly WrapColumn[] | undefined): { wrap?: WrapColumn[] } {
+  if (!wrap || wrap.length === 0) return {};
+  return {
+    wrap: wrap.map(({ column, period }) => ({ column, period })).sort((a, b) => a.column - b.column),
+  };
+}
+
+/** Options of the fits: the periodic columns to wrap before fitting (and applying). */
+export interface WrapOptions {
+  wrap?: readonly WrapColumn[];
+}
+
+/**
+ * Per-feature minimum and maximum over n training rows of a row-major [n, d] matrix, of the wrapped
+ * values for the columns of `options.wrap` (the transform then carries that wrap).
+ */
 export function fitMinMax(
   x: Float32Array,
   n: number,
   d: number,
+  options: WrapOptions = {},
 ): Extract<FeatureTransform, { kind: 'minmax' }> {
   checkMatrix(x, n, d);
+  const per = wrapPeriods(options.wrap, d);
   if (n === 0) throw new FeatureError('cannot fit a min-max scaler on 0 rows');
   const min = new Array<number>(d).fill(Infinity);
   const max = new Array<number>(d).fill(-Infinity);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < d; j++) {
-      const v = x[i * d + j];
-      if (Number.isNaN(v)) throw new FeatureError(`training value at row ${i}, feature ${j} is NaN`);
+      const raw = x[i * d + j];
+      if (Number.isNaN(raw)) throw new FeatureError(`training value at row ${i}, feature ${j} is NaN`);
+      // fmod of ±Infinity is NaN: caught as an infinite training value below
+      const v = per[j] > 0 ? (Number.isFinite(raw) ? raw % per[j] : raw) : raw;
       if (v < min[j]) min[j] = v;
       if (v > max[j]) max[j] = v;
     }
   for (let j = 0; j < d; j++)
     if (!Number.isFinite(min[j]) || !Number.isFinite(max[j]))
       throw new FeatureError(`feature ${j} has an infinite training value`);
-  return { kind: 'minmax', min, max };
+  return { kind: 'minmax', min, max, ...wrapField(options.wrap) };
 }
 
 /**
  * Per-feature mean and POPULATION standard deviation (divide by n, as sklearn's StandardScaler),
- * computed in float64 (two passes), std floored at `stdFloor` (default {@link STD_FLOOR}).
+ * computed in float64 (two passes), std floored at `stdFloor` (default {@link STD_FLOOR}); of the
+ * wrapped values for the columns of `options.wrap` (the transform then carries that wrap).
  */
 export function fitStandard(
   x: Float32Array,
   n: number,
   d: number,
-  options: { stdFloor?: number } = {},
+  options: { stdFloor?: number } & WrapOptions = {},
 ): Extract<FeatureTransform, { kind: 'standard' }> {
   checkMatrix(x, n, d);
+  const per = wrapPeriods(options.wrap, d);
   if (n === 0) throw new FeatureError('cannot fit a standard scaler on 0 rows');
   const floor = options.stdFloor ?? STD_FLOOR;
   if (!(floor > 0)) throw new FeatureError(`stdFloor must be > 0, got ${floor}`);
+  // fmod of ±Infinity or NaN is NaN, so a bad wrapped value still makes the mean non-finite
+  const at = (k: number, j: number): number => (per[j] > 0 ? x[k] % per[j] : x[k]);
   const mean = new Array<number>(d).fill(0);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += x[i * d + j];
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += at(i * d + j, j);
   for (let j = 0; j < d; j++) {
     mean[j] /= n;
     if (!Number.isFinite(mean[j]))
@@ -85,11 +140,11 @@ export function fitStandard(
   const ss = new Array<number>(d).fill(0);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < d; j++) {
-      const t = x[i * d + j] - mean[j];
+      const t = at(i * d + j, j) - mean[j];
       ss[j] += t * t;
     }
   const std = ss.map((s) => Math.max(Math.sqrt(s / n), floor));
-  return { kind: 'standard', mean, std };
+  return { kind: 'standard', mean, std, ...wrapField(options.wrap) };
 }
 
 /** Number of features a transform expects, or undefined for `scale` (any width). */
@@ -116,6 +171,9 @@ export function applyTransform(
     for (let i = 0; i < out.length; i++) out[i] = f(raw[i]) * s;
     return out;
   }
+  // the wrap first (ONNX Mod, fmod = 1): exact, so f32 % f32 is already the float32 result
+  const per = wrapPeriods(t.wrap, d);
+  const x = (k: number, j: number): number => (per[j] > 0 ? f(raw[k]) % per[j] : f(raw[k]));
   if (t.kind === 'standard') {
     const m = t.mean.map(f);
     const s = t.std.map(f);
@@ -123,7 +181,7 @@ export function applyTransform(
     for (let i = 0; i < n; i++)
       for (let j = 0; j < d; j++) {
         const k = i * d + j;
-        out[k] = f(f(raw[k]) - m[j]) / s[j];
+        out[k] = f(x(k, j) - m[j]) / s[j];
       }
     return out;
   }
@@ -133,9 +191,10 @@ export function applyTransform(
   for (let i = 0; i < n; i++)
     for (let j = 0; j < d; j++) {
       const k = i * d + j;
-      const y = f(f(f(raw[k]) - lo[j]) / range[j]);
-      // clip, then the zero-range mask (Mul by 0); NaN propagates (Math.min/max of NaN is NaN)
-      const c = Math.min(Math.max(y, 0), 1);
+      const y = f(f(x(k, j) - lo[j]) / range[j]);
+      // clip as onnxruntime's Clip (std::max/min order: a −0, e.g. a wrapped −86400, stays −0, which
+      // Math.max(−0, 0) would not keep), then the zero-range mask (Mul by 0); NaN propagates
+      const c = y < 0 ? 0 : y > 1 ? 1 : y;
       out[k] = zero[j] ? c * 0 : c;
     }
   return out;

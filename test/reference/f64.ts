@@ -10,6 +10,8 @@ import {
   MAF_SCALE_BOUND,
   madeMasks,
   SCALE_MIN,
+  STUDENT_LOG_NORM,
+  STUDENT_NU,
   SIGMA_MIN,
   type Arch,
   type ConvArch,
@@ -43,10 +45,18 @@ export function dense(x: Vec, w: Float32Array, b: Float32Array): Vec {
   return y;
 }
 
+/**
+ * The feature transform of one raw record in float64. minmax / standard first wrap their periodic
+ * columns by the definition (spec.ts WrapColumn): fmod(f32(raw), f32(period)), which is exact, so it
+ * is the same number in any precision.
+ */
 export function transformF64(t: FeatureTransform, raw: ArrayLike<number>): Vec {
   const out: Vec = [];
+  const period = new Map<number, number>();
+  if (t.kind !== 'scale') for (const w of t.wrap ?? []) period.set(w.column, w.period);
   for (let i = 0; i < raw.length; i++) {
-    const r = raw[i];
+    const p = period.get(i);
+    const r = p === undefined ? raw[i] : Math.fround(raw[i]) % Math.fround(p);
     if (t.kind === 'scale') out.push(r * t.factor);
     else if (t.kind === 'standard') out.push((r - t.mean[i]) / t.std[i]);
     else {
@@ -251,7 +261,10 @@ function logLik(spec: MemberSpec, params: MemberParams, x: Vec, out: Vec): numbe
     for (let d = 0; d < x.length; d++) {
       const sd = softplus(raw[d]) + SCALE_MIN;
       const r = (x[d] - out[d]) / sd;
-      s += -0.5 * r * r - Math.log(sd) - 0.5 * LOG_2PI;
+      s +=
+        spec.likelihood === 'student-t'
+          ? STUDENT_LOG_NORM - Math.log(sd) - ((STUDENT_NU + 1) / 2) * Math.log1p((r * r) / STUDENT_NU)
+          : -0.5 * r * r - Math.log(sd) - 0.5 * LOG_2PI;
     }
   }
   return s;

@@ -38,13 +38,18 @@ import {
   MAF_SCALE_BOUND,
   madeMasks,
   SCALE_MIN,
+  STUDENT_LOG_NORM,
+  STUDENT_NU,
   SIGMA_MIN,
   SPEC_VERSION,
   type EnsembleSpec,
   type FeatureTransform,
+  type Likelihood,
   type MemberParams,
   type MemberSpec,
   type TrainedMember,
+  type WrapColumn,
+  wrapProblem,
 } from '../spec.js';
 import { GraphBuilder } from './graph.js';
 
@@ -72,7 +77,8 @@ const softplus64 = (v: number): number => (v > 0 ? v + Math.log1p(Math.exp(-v)) 
 
 /**
  * Throws {@link ModelSpecError} unless the feature transform fits d features (minmax/standard vectors of
- * length d, every std > 0). Shared with the critic graph (critic-export.ts).
+ * length d, every std > 0, a valid wrap: see wrapProblem in spec.ts). Shared with the critic graph
+ * (critic-export.ts).
  */
 export function validateTransform(t: FeatureTransform, d: number): void {
   if (t.kind === 'minmax' && (t.min.length !== d || t.max.length !== d))
@@ -85,6 +91,10 @@ export function validateTransform(t: FeatureTransform, d: number): void {
     );
   if (t.kind === 'standard' && t.std.some((s) => !(s > 0)))
     throw new ModelSpecError('standard transform needs every std > 0');
+  if (t.kind !== 'scale' && t.wrap) {
+    const problem = wrapProblem(t.wrap, d);
+    if (problem !== undefined) throw new ModelSpecError(`${t.kind} transform: ${problem}`);
+  }
 }
 
 /** Throws {@link ModelSpecError} when the spec's parameters do not match its architecture. */
@@ -393,7 +403,7 @@ class MemberExporter {
       } else {
         const raw = params['dec.scale_raw'].data;
         const inv = new Float32Array(D);
-        let cst = -(D / 2) * LOG_2PI;
+        let cst = likelihood === 'student-t' ? D * STUDENT_LOG_NORM : -(D / 2) * LOG_2PI;
         for (let dd = 0; dd < D; dd++) {
           const s = softplus64(raw[dd]) + SCALE_MIN;
           inv[dd] = 1 / s;
@@ -413,8 +423,7 @@ class MemberExporter {
           g.op('Reshape', [out, g.ints([-1, K, D])]),
           g.op('Unsqueeze', [xs, g.ints([1])]),
         ]);
-        const ss = g.op('ReduceSumSquare', [diff], { axes: { ints: [2] }, keepdims: { int: 0 } });
-        loglik = g.op('Add', [g.op('Mul', [ss, g.scalar(-0.5)]), g.scalar(cst)]);
+        loglik = scaledResidualLogLik(g, diff, likelihood, cst);
       }
     } else {
       let cur = g.op('Reshape', [zf, g.ints([-1, dz, 1, 1])]);
@@ -459,7 +468,7 @@ class MemberExporter {
         const raw = params['dec.scale_raw'].data; // NHWC order
         const { height: H, width: W, channels: C } = arch;
         const inv = new Float32Array(D);
-        let cst = -(D / 2) * LOG_2PI;
+        let cst = likelihood === 'student-t' ? D * STUDENT_LOG_NORM : -(D / 2) * LOG_2PI;
         for (let i = 0; i < H; i++)
           for (let j = 0; j < W; j++)
             for (let ch = 0; ch < C; ch++) {
@@ -468,8 +477,7 @@ class MemberExporter {
               cst -= Math.log(s);
             }
         const diff = g.op('Mul', [g.op('Sub', [out3, xo3]), g.f32(`${pre}dec.inv_scale`, [D], inv)]);
-        const ss = g.op('ReduceSumSquare', [diff], { axes: { ints: [2] }, keepdims: { int: 0 } });
-        loglik = g.op('Add', [g.op('Mul', [ss, g.scalar(-0.5)]), g.scalar(cst)]);
+        loglik = scaledResidualLogLik(g, diff, likelihood, cst);
       }
     }
 
@@ -490,12 +498,31 @@ class MemberExporter {
 }
 
 /**
- * Emits the spec's feature transform (scale, standard or minmax with a clip to [0, 1]; constant minmax
- * features map to 0) of the [N, d] input `x`; returns the transformed tensor's name. Shared with the
- * critic graph (critic-export.ts), so both graphs apply the same transform.
+ * log p(x|z) [N,K] of a continuous likelihood from the scaled residuals r = (out − x)/s [N,K,D] and the
+ * constant `cst` (normalisers and −Σ log s): gaussian −½·Σ r² + cst; student-t
+ * −(ν+1)/2·Σ log(1 + r²/ν) + cst (spec.ts).
  */
-export function emitTransform(g: GraphBuilder, t: FeatureTransform, x: string, d: number): string {
-  if (t.kind === 'scale') return g.op('Mul', [x, g.scalar(t.factor)]);
+function scaledResidualLogLik(g: GraphBuilder, r: string, likelihood: Likelihood, cst: number): string {
+  if (likelihood === 'student-t') {
+    const t = g.op('Log', [
+      g.op('Add', [g.op('Mul', [g.op('Mul', [r, r]), g.scalar(1 / STUDENT_NU)]), g.scalar(1)]),
+    ]);
+    const sum = g.op('ReduceSum', [t, g.ints([2])], { keepdims: { int: 0 } });
+    return g.op('Add', [g.op('Mul', [sum, g.scalar(-(STUDENT_NU + 1) / 2)]), g.scalar(cst)]);
+  }
+  const ss = g.op('ReduceSumSquare', [r], { axes: { ints: [2] }, keepdims: { int: 0 } });
+  return g.op('Add', [g.op('Mul', [ss, g.scalar(-0.5)]), g.scalar(cst)]);
+}
+
+/**
+ * Emits the spec's feature transform (scale, standard or minmax with a clip to [0, 1]; constant minmax
+ * features map to 0; minmax and standard first wrap their periodic columns, {@link emitWrap}) of the
+ * [N, d] input `input`; returns the transformed tensor's name. Shared with the critic graph
+ * (critic-export.ts), so both graphs apply the same transform.
+ */
+export function emitTransform(g: GraphBuilder, t: FeatureTransform, input: string, d: number): string {
+  if (t.kind === 'scale') return g.op('Mul', [input, g.scalar(t.factor)]);
+  const x = emitWrap(g, t.wrap ?? [], input, d);
   if (t.kind === 'standard')
     return g.op('Div', [
       g.op('Sub', [x, g.f32('transform.mean', [d], t.mean)]),
@@ -518,6 +545,36 @@ export function emitTransform(g: GraphBuilder, t: FeatureTransform, x: string, d
       ),
     ]);
   return y;
+}
+
+/**
+ * The wrap of periodic columns (spec.ts, {@link WrapColumn}): Mod (fmod = 1: exact, the sign of x) of
+ * the wrapped columns by their float32 periods. The input is cut into runs of adjacent wrapped /
+ * unwrapped columns (Slice), each wrapped run gets one Mod against its [run] period vector, and the
+ * runs are joined again (Concat), so unwrapped columns pass bit for bit. (Not one Mod of all columns
+ * with a huge dummy period, which would turn an unwrapped ±Infinity into NaN and ±FLT_MAX into 0; nor
+ * a Where on a column mask: onnxruntime's Where turns a selected −0 into +0.)
+ */
+function emitWrap(g: GraphBuilder, wrap: readonly WrapColumn[], x: string, d: number): string {
+  if (wrap.length === 0) return x;
+  const period = new Map(wrap.map((w) => [w.column, w.period]));
+  const parts: string[] = [];
+  let start = 0;
+  while (start < d) {
+    const wrapped = period.has(start);
+    let end = start + 1;
+    while (end < d && period.has(end) === wrapped) end++;
+    const run =
+      start === 0 && end === d ? x : g.op('Slice', [x, g.ints([start]), g.ints([end]), g.ints([1])]);
+    if (!wrapped) parts.push(run);
+    else {
+      const p = Array.from({ length: end - start }, (_, j) => period.get(start + j) as number);
+      const pv = g.f32(`transform.wrap_period.${start}`, [end - start], p);
+      parts.push(g.op('Mod', [run, pv], { fmod: { int: 1 } }));
+    }
+    start = end;
+  }
+  return parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: { int: 1 } });
 }
 
 /** Builds the scoring graph; returns the serialized ModelProto. Throws {@link ModelSpecError}. */

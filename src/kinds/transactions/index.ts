@@ -62,9 +62,24 @@ const binding: RecordBinding<Transaction> = {
   payload: transactionPayload,
 };
 
-/** The paper's credit VAE (Bernoulli on min-max features); dose over log p, rate and Var log p. */
+const creditMlpConfig = tabularMlpConfig([32], [30], 8);
+
+/** Seconds per day: the period of the Time column (column 0) in the default model. */
+export const TIME_OF_DAY_PERIOD = 86_400;
+
+/**
+ * The paper's credit VAE (Bernoulli on min-max features), with Time wrapped to the time of day;
+ * dose over log p, rate and Var log p.
+ */
 export const transactionsProfile: ModelProfile = {
-  defaultConfig: tabularMlpConfig([32], [30], 8),
+  // Raw Time (seconds since the first transaction) grows without bound in a stream: every future
+  // transaction would lie beyond the training range (clipped to 1, or far out when standardised) and
+  // look anomalous for its date alone. The time of day is what carries information, so Time is taken
+  // mod 86,400 before scaling (`gensemble train --wrap none` switches this off).
+  defaultConfig: (inputDim) => ({
+    ...creditMlpConfig(inputDim),
+    wrap: [{ column: 0, period: TIME_OF_DAY_PERIOD }],
+  }),
   inputComplexity: false,
   doseStatistics: DOSE_STATISTICS_TABULAR,
   combinedComponents: DEFAULT_COMBINED_COMPONENTS,

@@ -18,6 +18,11 @@ export const TINY: Record<string, MemberSpec> = {
     likelihood: 'gaussian',
     prior: { kind: 'standard' },
   },
+  mlpStudent: {
+    arch: { kind: 'mlp', inputDim: 6, encoderHidden: [5], decoderHidden: [4], latentDim: 2 },
+    likelihood: 'student-t',
+    prior: { kind: 'standard' },
+  },
   mlpMaf: {
     arch: { kind: 'mlp', inputDim: 6, encoderHidden: [5], decoderHidden: [4], latentDim: 3 },
     likelihood: 'bernoulli',
@@ -34,6 +39,11 @@ export const TINY: Record<string, MemberSpec> = {
   convBernoulli: {
     arch: { kind: 'conv', height: 28, width: 28, channels: 1, base: 2, latentDim: 2 },
     likelihood: 'bernoulli',
+    prior: { kind: 'standard' },
+  },
+  convStudent: {
+    arch: { kind: 'conv', height: 28, width: 28, channels: 1, base: 2, latentDim: 2 },
+    likelihood: 'student-t',
     prior: { kind: 'standard' },
   },
   convGaussian2ch: {

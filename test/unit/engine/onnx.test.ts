@@ -156,6 +156,21 @@ describe('bounds', () => {
     }
   });
 
+  it('student-t: matches f64 for inputs far in the tails (log p falls like (ν+1)·log|r|, not r²/2)', async () => {
+    const spec = tinyEnsemble(TINY.mlpStudent, { members: 2, k: 5 });
+    const n = 3;
+    const x = uniformBatch(n, 6, 29, 50, 2000);
+    const out = await runGraph(spec, x, n);
+    const gauss = tinyEnsemble({ ...TINY.mlpStudent, likelihood: 'gaussian' }, { members: 2, k: 5 });
+    for (let i = 0; i < n; i++) {
+      const xi = x.subarray(i * 6, (i + 1) * 6);
+      const ref = ensembleScoresF64(spec, xi);
+      for (let m = 0; m < 2; m++) expectRel(out.logp[i * 2 + m], ref.logp[m], 1e-5);
+      // same weights under a Gaussian: far more negative (quadratic tails)
+      expect(ensembleScoresF64(gauss, xi).logpMean).toBeLessThan(ref.logpMean - 100);
+    }
+  });
+
   it('stays finite and matches f64 with huge Bernoulli logits', async () => {
     const spec = tinyEnsemble(TINY.mlpBernoulli, { members: 2, k: 5 });
     for (const m of spec.members) m.params['dec.out.b'].data.set([5e3, -5e3, 4e3, -4e3, 6e3, -6e3]);

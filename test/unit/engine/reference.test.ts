@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/engine/random.js';
+import { STUDENT_LOG_NORM, STUDENT_NU } from '../../../src/engine/spec.js';
 import { conv2dF64, conv2dTransposeF64, logSumExpF64 } from '../../reference/f64.js';
 
 const rand = (n: number, seed: number): Float32Array => {
@@ -64,5 +65,35 @@ describe('f64 reference vs tfjs semantics', () => {
   it('logsumexp is stable for very negative values', () => {
     expect(logSumExpF64([-1e5, -1e5])).toBeCloseTo(-1e5 + Math.log(2), 8);
     expect(logSumExpF64([-2e4, -1e6])).toBeCloseTo(-2e4, 8);
+  });
+});
+
+describe('student-t likelihood constants (spec.ts)', () => {
+  it('STUDENT_LOG_NORM normalises the density: ∫ exp(c − (ν+1)/2·log(1 + r²/ν)) dr = 1, and the variance is ν/(ν−2)', () => {
+    // Substitution r = tan(θ)·√ν turns the infinite integral into a smooth one on (−π/2, π/2);
+    // composite Simpson's rule in float64 (independent of the closed form Γ(5/2) = 3√π/4).
+    const nu = STUDENT_NU;
+    const n = 20_000;
+    const a = -Math.PI / 2;
+    const h = Math.PI / n;
+    let mass = 0;
+    let second = 0;
+    for (let i = 0; i <= n; i++) {
+      const th = a + i * h;
+      const w = i === 0 || i === n ? 1 : i % 2 === 1 ? 4 : 2;
+      const c = Math.cos(th);
+      if (c <= 1e-12) continue; // the integrand vanishes at ±π/2
+      const r = Math.tan(th) * Math.sqrt(nu);
+      const dens = Math.exp(STUDENT_LOG_NORM - ((nu + 1) / 2) * Math.log1p((r * r) / nu));
+      const jac = Math.sqrt(nu) / (c * c);
+      mass += w * dens * jac;
+      second += w * dens * jac * r * r;
+    }
+    mass *= h / 3;
+    second *= h / 3;
+    expect(mass).toBeCloseTo(1, 8);
+    expect(second).toBeCloseTo(nu / (nu - 2), 5);
+    // the known value log Γ(2.5) − log Γ(2) − ½·log(4π), Γ(2.5) = 1.329340388179137
+    expect(STUDENT_LOG_NORM).toBeCloseTo(Math.log(1.329340388179137) - 0.5 * Math.log(4 * Math.PI), 12);
   });
 });

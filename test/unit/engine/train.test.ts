@@ -169,6 +169,13 @@ describe('trainMember', () => {
     expect(r.params['dec.scale_raw'].shape).toEqual([12]);
   });
 
+  it('student-t likelihood trains (loss falls, a learned scale per feature)', () => {
+    const t: MemberSpec = { ...spec, likelihood: 'student-t' };
+    const r = trainMember(t, train, 1000, { steps: 100, batchSize: 32, seed: 2, progressEvery: 20 });
+    expect(r.history[4].loss).toBeLessThan(r.history[0].loss);
+    expect(r.params['dec.scale_raw'].shape).toEqual([12]);
+  });
+
   it('rejects bad data and options with typed errors', () => {
     expect(() => trainMember(spec, new Float32Array(11), 1)).toThrow(
       expect.objectContaining({ code: 'E_TRAIN_DATA' }),

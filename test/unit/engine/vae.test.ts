@@ -70,6 +70,18 @@ describe('TfVae bounds vs float64 reference', () => {
       12,
     );
   });
+  it('MLP, student-t likelihood', () => {
+    checkAgainstF64(
+      {
+        arch: { kind: 'mlp', inputDim: 5, encoderHidden: [8], decoderHidden: [8], latentDim: 2 },
+        likelihood: 'student-t',
+        prior: { kind: 'standard' },
+      },
+      6,
+      8,
+      13,
+    );
+  });
   it('MLP, MAF prior (2 layers, permutations)', () => {
     checkAgainstF64(
       {

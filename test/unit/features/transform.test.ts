@@ -6,7 +6,9 @@ import {
   normalizeImageBytes,
   FeatureError,
   STD_FLOOR,
+  checkWrap,
 } from '../../../src/features/index.js';
+import type { FeatureTransform, WrapColumn } from '../../../src/engine/spec.js';
 
 // 4 rows × 3 features; feature 2 is constant (zero range / zero std).
 const train = Float32Array.from([
@@ -128,6 +130,171 @@ describe('applyTransform vs float64 hand computation', () => {
     expect(() =>
       applyTransform({ kind: 'standard', mean: [0], std: [0] }, new Float32Array(1), 1, 1),
     ).toThrow(FeatureError);
+  });
+});
+
+describe('wrap of periodic columns (raw := fmod(f32(raw), f32(period)) before the scaling)', () => {
+  const DAY = 86400;
+  const f = Math.fround;
+  // column 0: seconds (period one day); column 1: unwrapped; column 2: hours (period 24, as 24.5 in
+  // float32-awkward form below). Negative values, exact multiples of the period (→ ±0), values beyond
+  // float32's integer precision.
+  const raw = Float32Array.from([
+    ...[0, 1, 5],
+    ...[DAY, -2, 24],
+    ...[2 * DAY, 3, 48],
+    ...[-1, 4, -5],
+    ...[-DAY, 5, -24],
+    ...[90061.5, 6, 23.999],
+    ...[123456789, 7, 1e9],
+    ...[172799.99, 8, -0.3],
+  ]);
+  const n = raw.length / 3;
+  const wrap: WrapColumn[] = [
+    { column: 2, period: 24 },
+    { column: 0, period: DAY },
+  ];
+  /** The wrapped raw value in float64: fmod is exact, so this is also its float32 value. */
+  const wrapped = (i: number, j: number): number =>
+    j === 0 ? f(raw[i * 3]) % f(DAY) : j === 2 ? f(raw[i * 3 + 2]) % f(24) : raw[i * 3 + j];
+
+  it('fmod by hand: the sign of the dividend, ±0 at multiples of the period', () => {
+    const t: FeatureTransform = { kind: 'standard', mean: [0, 0, 0], std: [1, 1, 1], wrap };
+    const y = applyTransform(t, raw, n, 3);
+    const col0 = [0, 0, 0, -1, -0, 3661.5, f(123456789) - 1428 * DAY, f(172799.99) - DAY];
+    for (let i = 0; i < n; i++) expect(Object.is(y[i * 3], f(col0[i]))).toBe(true);
+    expect(Array.from({ length: n }, (_, i) => y[i * 3 + 2])).toEqual([
+      5,
+      0,
+      0,
+      -5,
+      -0,
+      f(23.999),
+      f(1e9) % 24,
+      f(-0.3),
+    ]);
+    expect(f(123456789)).toBe(123456792); // the wrap acts on the float32 value, as the graph's input
+  });
+
+  it('minmax with wrap equals the float32 op sequence on the wrapped values', () => {
+    const t: FeatureTransform = { kind: 'minmax', min: [0, -2, -23.5], max: [DAY - 1, 8, 23.5], wrap };
+    const y = applyTransform(t, raw, n, 3);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < 3; j++) {
+        const sub = f(wrapped(i, j) - f(t.min[j]));
+        const div = f(sub / f(t.max[j] - t.min[j]));
+        const clip = div < 0 ? 0 : div > 1 ? 1 : div;
+        expect(Object.is(y[i * 3 + j], clip), `row ${i}, column ${j}`).toBe(true);
+      }
+    // and within float32 rounding of the float64 value
+    for (let i = 0; i < n; i++) {
+      const ref = Math.min(1, Math.max(0, wrapped(i, 0) / (DAY - 1)));
+      expect(Math.abs(y[i * 3] - ref)).toBeLessThanOrEqual(2 ** -22);
+    }
+  });
+
+  it('standard with wrap equals the float32 op sequence on the wrapped values', () => {
+    const t: FeatureTransform = { kind: 'standard', mean: [43200.5, 4, 11.5], std: [24941.3, 3, 6.9], wrap };
+    const y = applyTransform(t, raw, n, 3);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < 3; j++) {
+        const want = f(f(wrapped(i, j) - f(t.mean[j])) / f(t.std[j]));
+        expect(Object.is(y[i * 3 + j], want), `row ${i}, column ${j}`).toBe(true);
+        const ref = (wrapped(i, j) - t.mean[j]) / t.std[j];
+        expect(Math.abs(y[i * 3 + j] - ref)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(ref)));
+      }
+  });
+
+  it('no wrap or an empty one changes nothing; unwrapped columns pass as before', () => {
+    const t: FeatureTransform = { kind: 'standard', mean: [1, 2, 3], std: [4, 5, 6] };
+    const plain = applyTransform(t, raw, n, 3);
+    expect(applyTransform({ ...t, wrap: [] }, raw, n, 3)).toEqual(plain);
+    const only2 = applyTransform({ ...t, wrap: [{ column: 2, period: 24 }] }, raw, n, 3);
+    for (let i = 0; i < n; i++) {
+      expect(only2[i * 3]).toBe(plain[i * 3]);
+      expect(only2[i * 3 + 1]).toBe(plain[i * 3 + 1]);
+    }
+  });
+
+  it('fitMinMax fits on the wrapped values and carries the wrap (sorted by column)', () => {
+    const t = fitMinMax(raw, n, 3, { wrap });
+    const col = (j: number) => Array.from({ length: n }, (_, i) => wrapped(i, j));
+    expect(t).toEqual({
+      kind: 'minmax',
+      min: [Math.min(...col(0)), Math.min(...col(1)), Math.min(...col(2))],
+      max: [Math.max(...col(0)), Math.max(...col(1)), Math.max(...col(2))],
+      wrap: [
+        { column: 0, period: DAY },
+        { column: 2, period: 24 },
+      ],
+    });
+    expect(t.min[0]).toBe(-1);
+    expect(t.max[0]).toBe(f(172799.99) - DAY);
+    // unwrapped, the day count would dominate the range
+    expect(fitMinMax(raw, n, 3).max[0]).toBe(f(123456789));
+    // no wrap, or an empty one: no `wrap` field (old transforms and manifests compare equal)
+    expect('wrap' in fitMinMax(raw, n, 3, { wrap: [] })).toBe(false);
+    expect('wrap' in fitMinMax(raw, n, 3)).toBe(false);
+  });
+
+  it('fitStandard fits mean and std on the wrapped values and carries the wrap', () => {
+    const t = fitStandard(raw, n, 3, { wrap, stdFloor: 1e-3 });
+    for (const j of [0, 1, 2]) {
+      const col = Array.from({ length: n }, (_, i) => wrapped(i, j));
+      const m = col.reduce((a, b) => a + b, 0) / n;
+      const sd = Math.sqrt(col.reduce((a, b) => a + (b - m) ** 2, 0) / n);
+      expect(t.mean[j]).toBeCloseTo(m, 9);
+      expect(t.std[j]).toBeCloseTo(sd, 9);
+    }
+    expect(t.wrap).toEqual([
+      { column: 0, period: DAY },
+      { column: 2, period: 24 },
+    ]);
+    expect('wrap' in fitStandard(raw, n, 3, { wrap: [] })).toBe(false);
+    // the fitted transform standardises the wrapped training data to mean 0, std 1
+    const z = applyTransform(t, raw, n, 3);
+    const c0 = Array.from({ length: n }, (_, i) => z[i * 3]);
+    const m0 = c0.reduce((a, b) => a + b, 0) / n;
+    expect(m0).toBeCloseTo(0, 5);
+    expect(c0.reduce((a, b) => a + (b - m0) ** 2, 0) / n).toBeCloseTo(1, 5);
+  });
+
+  it('an infinite training value in a wrapped column is rejected, not fitted as NaN', () => {
+    const x = Float32Array.from([1, 2, Infinity, 3]);
+    expect(() => fitMinMax(x, 2, 2, { wrap: [{ column: 0, period: 10 }] })).toThrow(/infinite/);
+    expect(() => fitStandard(x, 2, 2, { wrap: [{ column: 0, period: 10 }] })).toThrow(/NaN or infinite/);
+  });
+
+  it('rejects a bad wrap with FeatureError (fits, applyTransform, checkWrap)', () => {
+    const bad: Array<[WrapColumn[], RegExp]> = [
+      [[{ column: 3, period: DAY }], /column must be an integer in \[0, 3\), got 3/],
+      [[{ column: -1, period: DAY }], /column must be an integer/],
+      [[{ column: 0.5, period: DAY }], /column must be an integer/],
+      [
+        [
+          { column: 1, period: 7 },
+          { column: 1, period: 7 },
+        ],
+        /names column 1 more than once/,
+      ],
+      [[{ column: 0, period: 0 }], /period of column 0 must be finite and > 0/],
+      [[{ column: 0, period: -24 }], /period of column 0 must be finite and > 0/],
+      [[{ column: 0, period: NaN }], /period of column 0 must be finite and > 0/],
+      [[{ column: 0, period: Infinity }], /period of column 0 must be finite and > 0/],
+      [[{ column: 0, period: 1e-46 }], /also in float32/],
+    ];
+    for (const [w, re] of bad) {
+      expect(() => checkWrap(w, 3)).toThrow(FeatureError);
+      expect(() => checkWrap(w, 3)).toThrow(re);
+      expect(() => fitMinMax(raw, n, 3, { wrap: w })).toThrow(re);
+      expect(() => fitStandard(raw, n, 3, { wrap: w })).toThrow(re);
+      expect(() =>
+        applyTransform({ kind: 'minmax', min: [0, 0, 0], max: [1, 1, 1], wrap: w }, raw, n, 3),
+      ).toThrow(FeatureError);
+      expect(() =>
+        applyTransform({ kind: 'standard', mean: [0, 0, 0], std: [1, 1, 1], wrap: w }, raw, n, 3),
+      ).toThrow(re);
+    }
   });
 });
 
