@@ -77,11 +77,25 @@ const HEAD_NORMALS = 20_000;
 /** The fraud rate of the full Kaggle data set (492 of 284,807). */
 export const KAGGLE_FRAUD_RATE = 492 / 284_807;
 
-type LikChoice = 'bernoulli-minmax' | 'gaussian-standard';
+/**
+ * The representations (likelihood × feature scaling) a split chooses from on its validation frauds:
+ * the paper's Bernoulli on clipped min-max features, and two that keep magnitude (standardised, no
+ * clipping): a Gaussian and a heavy-tailed Student-t (ν = 4), both with a learned scale per feature.
+ */
+export const LIK_CHOICES = ['bernoulli-minmax', 'gaussian-standard', 'student-standard'] as const;
+export type LikChoice = (typeof LIK_CHOICES)[number];
 const LIK: Record<LikChoice, Pick<ModelConfig, 'likelihood' | 'transform'>> = {
   'bernoulli-minmax': { likelihood: 'bernoulli', transform: 'minmax' },
   'gaussian-standard': { likelihood: 'gaussian', transform: 'standard' },
+  'student-standard': { likelihood: 'student-t', transform: 'standard' },
 };
+export const LIK_LABELS: Record<LikChoice, string> = {
+  'bernoulli-minmax': 'Bernoulli / min-max',
+  'gaussian-standard': 'Gaussian / standard',
+  'student-standard': 'Student-t / standard',
+};
+/** Time (column 0) as time of day: seconds mod 86,400 (the transactions kind's default). */
+const TIME_OF_DAY = [{ column: 0, period: 86_400 }];
 
 export interface CreditOptions {
   quick: boolean;
@@ -94,6 +108,10 @@ export interface CreditOptions {
   noCache?: boolean;
   /** The default rule (gensemble's default, chosen on the image validation proxies). */
   defaultScore?: RuleId;
+  /** Representations to train and choose from (default: all of {@link LIK_CHOICES}). */
+  representations?: LikChoice[];
+  /** Time as the raw seconds since the file's first transaction (the representation before v3). */
+  rawTime?: boolean;
   log?: (s: string) => void;
   command?: string;
 }
@@ -167,10 +185,16 @@ export interface SplitResult {
     heldOutNormals: number;
     paperTest: number;
   };
-  validation: Record<LikChoice, Record<string, number>>;
+  /** Validation AUROC per representation trained (older results: the first two only). */
+  validation: Partial<Record<LikChoice, Record<string, number>>>;
   chosen: LikChoice;
   /** Validated protocol (test frauds disjoint from validation frauds). */
   test: Row;
+  /**
+   * The default score's test metrics under EVERY representation trained (for information: the
+   * choice is made on validation only; absent in older results).
+   */
+  byRepresentation?: Partial<Record<LikChoice, Metrics>>;
   /** AP over test frauds vs ALL held-out normals. */
   realisticAp: Record<string, number>;
   realisticFraudRate: number;
@@ -223,9 +247,9 @@ interface Gathered {
   testF: Float32Array;
   testN: Float32Array;
   nAllF: number;
-  batches: Record<LikChoice, LikBatches>;
-  ctxs: Record<LikChoice, RuleContext>;
-  validation: Record<LikChoice, Record<string, number>>;
+  batches: Partial<Record<LikChoice, LikBatches>>;
+  ctxs: Partial<Record<LikChoice, RuleContext>>;
+  validation: Partial<Record<LikChoice, Record<string, number>>>;
 }
 
 function selectNormals(sp: CreditSplit, maxTrain: number): Uint32Array {
@@ -241,6 +265,10 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
 }> {
   const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const s = settings(o);
+  const reps: LikChoice[] = o.representations ?? [...LIK_CHOICES];
+  if (!reps.includes('bernoulli-minmax'))
+    throw new Error('the representations must include bernoulli-minmax (the paper protocol rows use it)');
+  const timeTag = o.rawTime ? '' : '-tod';
   const out = resolve(o.out);
   await mkdir(out, { recursive: true });
   const dataPath = o.data ?? join(resolveDataDir(), 'creditcard', 'creditcard-subset.csv.gz');
@@ -279,15 +307,15 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
     const paperN = takeRows(data.features, D, sp.heldOutNormals.subarray(0, nAllF));
 
     const batches: Partial<Record<LikChoice, LikBatches>> = {};
-    for (const lik of Object.keys(LIK) as LikChoice[]) {
+    for (const lik of reps) {
       const model = await buildOrLoad(
-        `credit-${lik}${o.quick ? '-quick' : ''}-s${seed}`,
+        `credit-${lik}${timeTag}${o.quick ? '-quick' : ''}-s${seed}`,
         {
           kind: 'transactions',
           raw: trainRaw,
           n: trainIdx.length,
           d: D,
-          model: LIK[lik],
+          model: { ...LIK[lik], wrap: o.rawTime ? [] : TIME_OF_DAY },
           members: s.members,
           k: s.k,
           seed,
@@ -328,7 +356,7 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
       }
     }
     const ctxs = Object.fromEntries(
-      (Object.keys(LIK) as LikChoice[]).map((lik) => {
+      reps.map((lik) => {
         const bb = batches[lik]!;
         const ctx: RuleContext = {
           ...(bb.rule.combined ? { combined: bb.rule.combined } : {}),
@@ -340,7 +368,7 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
       }),
     ) as Record<LikChoice, RuleContext>;
     const validation = Object.fromEntries(
-      (Object.keys(LIK) as LikChoice[]).map((lik) => {
+      reps.map((lik) => {
         const b = batches[lik]!;
         return [
           lik,
@@ -357,7 +385,7 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
       testF,
       testN,
       nAllF,
-      batches: batches as Required<typeof batches>,
+      batches,
       ctxs,
       validation,
     });
@@ -368,11 +396,8 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
   const pooled = CREDIT_RULE_IDS.map((name) => ({
     name,
     v:
-      gathered.reduce(
-        (a, g) => a + (Object.keys(LIK) as LikChoice[]).reduce((b2, lik) => b2 + g.validation[lik][name], 0),
-        0,
-      ) /
-      (gathered.length * Object.keys(LIK).length),
+      gathered.reduce((a, g) => a + reps.reduce((b2, lik) => b2 + g.validation[lik]![name], 0), 0) /
+      (gathered.length * reps.length),
   }));
   // The default is the product default for transactions (build.ts: 'dose', fitted per model on its own
   // normal records), as the pre-registered protocol in BENCHMARKS.md says: no rule is selected on the
@@ -390,13 +415,23 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
   const results: SplitResult[] = [];
   for (const g of gathered) {
     const { seed, sp, trainIdx, trainRaw, valF, testF, testN, nAllF, batches, ctxs, validation } = g;
-    const chosen: LikChoice =
-      validation['gaussian-standard'][s.defaultScore] > validation['bernoulli-minmax'][s.defaultScore]
-        ? 'gaussian-standard'
-        : 'bernoulli-minmax';
-    const b = batches[chosen];
-    const bctx = ctxs[chosen];
+    // the representation with the highest validation AUROC of the default score (ties: the earlier one)
+    const chosen: LikChoice = reps.reduce((best, lik) =>
+      validation[lik]![s.defaultScore] > validation[best]![s.defaultScore] ? lik : best,
+    );
+    const b = batches[chosen]!;
+    const bctx = ctxs[chosen]!;
     const test = rowOf(b.testN, b.testF, bctx);
+    const byRepresentation = Object.fromEntries(
+      reps.map((lik) => {
+        const bb = batches[lik]!;
+        const c = ctxs[lik]!;
+        return [
+          lik,
+          metrics(ruleScores(bb.testN, s.defaultScore, c), ruleScores(bb.testF, s.defaultScore, c)),
+        ];
+      }),
+    ) as Partial<Record<LikChoice, Metrics>>;
     const realisticAp = Object.fromEntries(
       CREDIT_RULE_IDS.map((name) => [
         name,
@@ -409,8 +444,8 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
         return [name, averagePrecisionAtPrevalence(sc, y, KAGGLE_FRAUD_RATE)];
       }),
     );
-    const pb = batches['bernoulli-minmax'];
-    const paper = rowOf(pb.paperN, pb.allF, ctxs['bernoulli-minmax']);
+    const pb = batches['bernoulli-minmax']!;
+    const paper = rowOf(pb.paperN, pb.allF, ctxs['bernoulli-minmax']!);
     // classifier: training normals + validation frauds (disjoint from the test set)
     const nTr = trainIdx.length + sp.validationFrauds.length;
     const cx = new Float32Array(nTr * D);
@@ -453,6 +488,7 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
       validation,
       chosen,
       test,
+      byRepresentation,
       realisticAp,
       kaggleRateAp,
       realisticFraudRate: sp.testFrauds.length / (sp.testFrauds.length + sp.heldOutNormals.length),
@@ -468,7 +504,7 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
       },
     });
     log(
-      `  split ${seed}: chose ${chosen} (validation AUROC ${pct(validation['bernoulli-minmax'][s.defaultScore])} vs ${pct(validation['gaussian-standard'][s.defaultScore])}); test default AUROC ${pct(test[s.defaultScore].auroc)} AP ${pct(test[s.defaultScore].ap)} FPR95 ${pct(test[s.defaultScore].fpr95)}`,
+      `  split ${seed}: chose ${chosen} (validation AUROC ${reps.map((lik) => `${lik} ${pct(validation[lik]![s.defaultScore])}`).join(', ')}); test default AUROC ${pct(test[s.defaultScore].auroc)} AP ${pct(test[s.defaultScore].ap)} FPR95 ${pct(test[s.defaultScore].fpr95)}`,
     );
   }
   const reportPath = await writeCreditReport(out, o, s, results, dataPath);
@@ -673,20 +709,39 @@ export function creditTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[]
       ]),
     ),
   );
+  const trained = LIK_CHOICES.filter((lik) => r.every((x) => x.validation[lik] !== undefined));
   parts.push(
-    `\n### Likelihood choice on validation (AUROC % of \`${s.defaultScore}\`, validation normals vs validation frauds)\n`,
+    `\n### Representation choice on validation (AUROC % of \`${s.defaultScore}\`, validation normals vs validation frauds)\n`,
   );
   parts.push(
     mdTable(
-      ['split seed', 'Bernoulli / min-max', 'Gaussian / standard', 'chosen'],
-      r.map((x) => [
-        String(x.seed),
-        pct(x.validation['bernoulli-minmax'][s.defaultScore]),
-        pct(x.validation['gaussian-standard'][s.defaultScore]),
-        x.chosen,
-      ]),
+      ['split seed', ...trained.map((lik) => LIK_LABELS[lik]), 'chosen'],
+      [
+        ...r.map((x) => [
+          String(x.seed),
+          ...trained.map((lik) => pct(x.validation[lik]![s.defaultScore])),
+          x.chosen,
+        ]),
+        ['mean', ...trained.map((lik) => ms(r.map((x) => x.validation[lik]![s.defaultScore]))), ''],
+      ],
     ),
   );
+  if (r.every((x) => x.byRepresentation !== undefined)) {
+    parts.push(
+      `\n### The default score on test under each representation (for information: nothing is chosen on these), mean ± std, %\n`,
+    );
+    parts.push(
+      mdTable(
+        ['representation', 'FPR@95%TPR ↓', 'AUROC ↑', 'AP ↑'],
+        trained.map((lik) => [
+          LIK_LABELS[lik],
+          ms(r.map((x) => x.byRepresentation![lik]!.fpr95)),
+          ms(r.map((x) => x.byRepresentation![lik]!.auroc)),
+          ms(r.map((x) => x.byRepresentation![lik]!.ap)),
+        ]),
+      ),
+    );
+  }
   parts.push(labelTables(s, r));
   return parts.join('\n');
 }
@@ -782,6 +837,15 @@ export function creditCommand(program: Command): Command {
     .option('--steps <n>', 'training steps (override)')
     .option('--out <dir>', 'report directory')
     .option('--default-score <rule>', `default rule (${CREDIT_RULE_IDS.join(', ')})`)
+    .option(
+      '--representations <list>',
+      `comma-separated representations to train and choose from on validation (${LIK_CHOICES.join(', ')}; default all)`,
+    )
+    .option(
+      '--raw-time',
+      'Time as raw seconds (the representation before protocol v3), not time of day',
+      false,
+    )
     .option('--no-cache', 'retrain even when cached');
 }
 
@@ -794,6 +858,8 @@ export interface CreditFlags {
   steps?: string;
   out?: string;
   defaultScore?: string;
+  representations?: string;
+  rawTime?: boolean;
   cache: boolean;
 }
 
@@ -808,8 +874,18 @@ export function creditOptionsFromFlags(f: CreditFlags, command?: string): Credit
     out: f.out ?? join('benchmarks', 'results', f.quick ? 'credit-fraud-quick' : 'credit-fraud'),
     noCache: !f.cache,
     ...(f.defaultScore !== undefined ? { defaultScore: checkRule(f.defaultScore) } : {}),
+    ...(f.representations !== undefined ? { representations: checkReps(f.representations) } : {}),
+    ...(f.rawTime ? { rawTime: true } : {}),
     ...(command !== undefined ? { command } : {}),
   };
+}
+
+function checkReps(v: string): LikChoice[] {
+  const list = v.split(',').map((x) => x.trim());
+  for (const x of list)
+    if (!(LIK_CHOICES as readonly string[]).includes(x))
+      throw new Error(`--representations: unknown ${JSON.stringify(x)} (one of ${LIK_CHOICES.join(', ')})`);
+  return [...new Set(list)] as LikChoice[];
 }
 
 function checkRule(v: string): RuleId {

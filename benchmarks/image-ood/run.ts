@@ -44,7 +44,18 @@ import {
 } from '../lib/evaluate.js';
 import { histogramSvg, rocSvg } from '../lib/plots.js';
 import { blur, invert, pixelShuffle, shrink as shrinkImages } from './proxies.js';
-import { D, adversarialNoise, fromUnit, loadImageData, oodSets, rawImages, trainSplit } from './sets.js';
+import {
+  D,
+  adversarialNoise,
+  fromUnit,
+  imageCommonOptions,
+  intFlag,
+  loadImageData,
+  oodSets,
+  parseTrainSets,
+  rawImages,
+  trainSplit,
+} from './sets.js';
 import { OOD_NAMES, PAPER_TABLE2, oodLabel, type TrainSet } from './paper.js';
 
 export interface ImageOodOptions {
@@ -687,20 +698,14 @@ export async function rerenderImageReport(jsonPath: string, out: string): Promis
 // ---------------------------------------------------------------- CLI
 
 export function imageOodCommand(program: Command): Command {
-  return program
-    .option('--quick', 'CI smoke settings (tiny models, few steps, subsets of the real data)', false)
-    .option(
+  return imageCommonOptions(
+    program.option(
       '--family <f>',
       'vae (these columns) | wgan (the WGAN columns: benchmarks/image-ood/wgan.ts)',
       'vae',
-    )
-    .option('--train <set>', 'mnist | fashion | both', 'both')
-    .option('--out <dir>', 'report directory')
-    .option('--data <dir>', 'data directory (default $GENSEMBLE_DATA_DIR or ./data)')
-    .option('--seed <n>', 'base seed', '0')
-    .option('--members <m>', 'ensemble members (override)')
-    .option('--steps <n>', 'training steps per member (override)')
-    .option('--max-eval <n>', 'records per evaluated set (override)')
+    ),
+    { quick: 'tiny models', members: 'ensemble members', steps: 'training steps per member' },
+  )
     .option('--class-steps <n>', 'steps of the classes-0–4 validation ensemble (0: skip that proxy)')
     .option('--arch <a>', "mlp (gensemble's frames model) | conv (the paper's conv VAE)", 'mlp')
     .option('--base <n>', 'conv: filters of the first layers (the paper: 32)')
@@ -735,30 +740,22 @@ function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[])
 }
 
 export function optionsFromFlags(f: ImageOodFlags, command?: string): ImageOodOptions {
-  const train: TrainSet[] =
-    f.train === 'both'
-      ? ['mnist', 'fashion']
-      : f.train === 'mnist' || f.train === 'fashion'
-        ? [f.train]
-        : (() => {
-            throw new Error(`--train must be mnist, fashion or both, got ${f.train}`);
-          })();
-  const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+  const train = parseTrainSets(f.train);
   return {
     quick: f.quick,
     train,
     out: f.out ?? join('benchmarks', 'results', f.quick ? 'image-ood-quick' : 'image-ood'),
     ...(f.data !== undefined ? { dataDir: f.data } : {}),
     seed: Number(f.seed),
-    ...(f.members !== undefined ? { members: num(f.members) } : {}),
-    ...(f.steps !== undefined ? { steps: num(f.steps) } : {}),
-    ...(f.maxEval !== undefined ? { maxEval: num(f.maxEval) } : {}),
-    ...(f.classSteps !== undefined ? { classSteps: num(f.classSteps) } : {}),
+    ...(f.members !== undefined ? { members: intFlag('--members', f.members) } : {}),
+    ...(f.steps !== undefined ? { steps: intFlag('--steps', f.steps) } : {}),
+    ...(f.maxEval !== undefined ? { maxEval: intFlag('--max-eval', f.maxEval) } : {}),
+    ...(f.classSteps !== undefined ? { classSteps: intFlag('--class-steps', f.classSteps) } : {}),
     arch: oneOf('--arch', f.arch, ['mlp', 'conv'] as const),
     prior: oneOf('--prior', f.prior, ['standard', 'maf'] as const),
-    ...(f.base !== undefined ? { base: num(f.base) } : {}),
+    ...(f.base !== undefined ? { base: intFlag('--base', f.base) } : {}),
     ...(f.mafHidden !== undefined ? { mafHidden: f.mafHidden.split(',').map(Number) } : {}),
-    ...(f.batchSize !== undefined ? { batchSize: num(f.batchSize) } : {}),
+    ...(f.batchSize !== undefined ? { batchSize: intFlag('--batch-size', f.batchSize) } : {}),
     noCache: !f.cache,
     ...(command !== undefined ? { command } : {}),
   };

@@ -11,6 +11,7 @@ import {
   type LabeledImages,
 } from '../../src/data/datasets.js';
 import { gaussianNoiseImages, hflipImages, uniformNoiseImages, vflipImages } from '../../src/data/ood.js';
+import type { Command } from 'commander';
 import { permutation } from '../../src/data/splits.js';
 import type { OodName, TrainSet } from './paper.js';
 
@@ -123,4 +124,40 @@ export function oodSets(
 /** The noise the adversarial images start from: Gaussian noise images in [0, 1] (seeded). */
 export function adversarialNoise(n: number, seed: number): Float32Array {
   return gaussianNoiseImages(n, 28, 28, seed + 303).pixels;
+}
+
+// ---------------------------------------------------------------- command-line flags (both columns)
+
+/**
+ * The options both image benchmarks take (run.ts: the VAE columns, wgan.ts: the WGAN columns);
+ * `what` names their members and steps in the help text.
+ */
+export function imageCommonOptions(
+  program: Command,
+  what: { quick: string; members: string; steps: string },
+): Command {
+  return program
+    .option('--quick', `CI smoke settings (${what.quick}, few steps, subsets of the real data)`, false)
+    .option('--train <set>', 'mnist | fashion | both', 'both')
+    .option('--out <dir>', 'report directory')
+    .option('--data <dir>', 'data directory (default $GENSEMBLE_DATA_DIR or ./data)')
+    .option('--seed <n>', 'base seed', '0')
+    .option('--members <m>', `${what.members} (override)`)
+    .option('--steps <n>', `${what.steps} (override)`)
+    .option('--max-eval <n>', 'records per evaluated set (override)');
+}
+
+/** `--train mnist | fashion | both` → the trained-on sets. */
+export function parseTrainSets(v: string): TrainSet[] {
+  if (v === 'both') return ['mnist', 'fashion'];
+  if (v === 'mnist' || v === 'fashion') return [v];
+  throw new Error(`--train must be mnist, fashion or both, got ${v}`);
+}
+
+/** A non-negative integer flag, or undefined when not given; a clear error for anything else. */
+export function intFlag(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 0) throw new Error(`${flag} must be a non-negative integer, got ${v}`);
+  return x;
 }

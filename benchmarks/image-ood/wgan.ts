@@ -33,7 +33,18 @@ import { applyTransform, IMAGE_TRANSFORM } from '../../src/features/transform.js
 import { mdTable, metrics, pct, roc, type Metrics } from '../lib/evaluate.js';
 import { rocSvg } from '../lib/plots.js';
 import { OOD_NAMES, oodLabel, type OodName, type TrainSet } from './paper.js';
-import { adversarialNoise, D, fromUnit, loadImageData, oodSets, rawImages, trainSplit } from './sets.js';
+import {
+  adversarialNoise,
+  D,
+  fromUnit,
+  imageCommonOptions,
+  intFlag,
+  loadImageData,
+  oodSets,
+  parseTrainSets,
+  rawImages,
+  trainSplit,
+} from './sets.js';
 
 /** The paper's Table 2 WGAN columns (AUROC %): D(x) single fine-tuned discriminator, Var D. */
 export const PAPER_WGAN: Record<TrainSet, Record<OodName, { dx: number; varD: number }>> = {
@@ -332,16 +343,11 @@ async function writeWganReport(
 }
 
 export function wganCommand(program: Command): Command {
-  return program
-    .option('--quick', 'CI smoke settings (small critics, few steps, subsets of the real data)', false)
-    .option('--train <set>', 'mnist | fashion | both', 'both')
-    .option('--out <dir>', 'report directory')
-    .option('--data <dir>', 'data directory (default $GENSEMBLE_DATA_DIR or ./data)')
-    .option('--seed <n>', 'base seed', '0')
-    .option('--members <m>', 'critics (override)')
-    .option('--steps <n>', 'generator steps (override)')
-    .option('--finetune-steps <n>', 'critic fine-tuning steps (override)')
-    .option('--max-eval <n>', 'records per evaluated set (override)');
+  return imageCommonOptions(program, {
+    quick: 'small critics',
+    members: 'critics',
+    steps: 'generator steps',
+  }).option('--finetune-steps <n>', 'critic fine-tuning steps (override)');
 }
 
 export interface WganFlags {
@@ -357,20 +363,8 @@ export interface WganFlags {
 }
 
 export function wganOptionsFromFlags(f: WganFlags, command?: string): WganOodOptions {
-  const train: TrainSet[] =
-    f.train === 'both'
-      ? ['mnist', 'fashion']
-      : f.train === 'mnist' || f.train === 'fashion'
-        ? [f.train]
-        : (() => {
-            throw new Error(`--train must be mnist, fashion or both, got ${f.train}`);
-          })();
-  const num = (flag: string, v: string | undefined): number | undefined => {
-    if (v === undefined) return undefined;
-    const x = Number(v);
-    if (!Number.isInteger(x) || x < 0) throw new Error(`${flag} must be a non-negative integer, got ${v}`);
-    return x;
-  };
+  const train = parseTrainSets(f.train);
+  const num = intFlag;
   const members = num('--members', f.members);
   const steps = num('--steps', f.steps);
   const fineTuneSteps = num('--finetune-steps', f.finetuneSteps);
