@@ -692,6 +692,7 @@ export async function rerenderImageReport(jsonPath: string, out: string): Promis
     seed: j.seed,
     command: j.command,
   };
+  await mkdir(resolve(out), { recursive: true });
   return writeImageReport(resolve(out), o, j.settings, results);
 }
 

@@ -5,7 +5,7 @@
  * file and stored in the model's manifest (`input`), so the stream, `gensemble score` and training
  * encode a record identically.
  */
-import type { CheckpointManifest } from '../../engine/checkpoint.js';
+import type { CheckpointManifest, JsonValue } from '../../engine/checkpoint.js';
 import { DEFAULT_COMBINED_COMPONENTS } from '../../engine/score-rules.js';
 import { DOSE_STATISTICS_TABULAR } from '../../engine/dose.js';
 import { ConfigError, InputError } from '../../errors.js';
@@ -85,6 +85,18 @@ export function tabularKind(spec: TabularKindSpec): KindDefinition<TabularRecord
   };
   const fields = Object.keys(spec.features);
   const kept = new Set<string>([spec.id, ...(spec.eventTime ? [spec.eventTime] : []), ...fields]);
+  // fromPayload is called once per flag (label training reads thousands): parse each model's stored
+  // encoder once, keyed by the manifest's input object
+  const parsed = new WeakMap<object, FittedTabularEncoder>();
+  const encoderOf = (input: JsonValue): FittedTabularEncoder => {
+    if (typeof input !== 'object' || input === null) return parseFittedEncoder(input, spec);
+    let enc = parsed.get(input);
+    if (enc === undefined) {
+      enc = parseFittedEncoder(input, spec);
+      parsed.set(input, enc);
+    }
+    return enc;
+  };
   return {
     name: spec.name,
     description: spec.description ?? `user-declared tabular kind ${spec.name}`,
@@ -140,7 +152,7 @@ export function tabularKind(spec: TabularKindSpec): KindDefinition<TabularRecord
       if (input === undefined) return null;
       const fieldsOf = (payload as { fields?: unknown } | null)?.fields;
       if (typeof fieldsOf !== 'object' || fieldsOf === null) return null;
-      const enc = parseFittedEncoder(input, spec);
+      const enc = encoderOf(input);
       const row = new Float32Array(encoderDim(enc));
       try {
         encodeTabularRecord(spec, enc, restoreRecord(spec, fieldsOf as TabularRecord), row, 0);

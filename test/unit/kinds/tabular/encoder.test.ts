@@ -12,6 +12,8 @@ import {
 } from '../../../../src/kinds/tabular/encoder.js';
 import { kindAvroType, parseKindSpec, type TabularKindSpec } from '../../../../src/kinds/tabular/spec.js';
 import { ValidationError } from '../../../../src/schemas/errors.js';
+import { tabularKind } from '../../../../src/kinds/tabular/index.js';
+import type { CheckpointManifest, JsonValue } from '../../../../src/engine/checkpoint.js';
 
 const SRC = 'kinds/shop_tx.json';
 
@@ -346,5 +348,39 @@ describe('whole encoder', () => {
     expect(Array.from(encodeTabularRecords(spec, enc, withDates))).toEqual(
       Array.from(encodeTabularRecords(spec, enc, train)),
     );
+  });
+});
+
+describe('a flag payload back to model input (fromPayload, used by label training)', () => {
+  it('equals the stream encoding of the record, on repeated calls with the same stored encoder', () => {
+    const spec = makeSpec({
+      amount: { type: 'numeric', scale: 'robust' },
+      mcc: { type: 'categorical' },
+      ts: { type: 'timestamp' },
+    });
+    const records = Array.from({ length: 20 }, (_, i) =>
+      rec(i, { amount: i * 3, mcc: i % 2 ? 'a' : 'b', ts: T0 + i * 3_600_000 }),
+    );
+    const enc = fitTabularEncoder(spec, records);
+    const input = JSON.parse(JSON.stringify(enc)) as JsonValue;
+    const kind = tabularKind(spec);
+    const fromPayload = kind.fromPayload!;
+    const binding = kind.bind({
+      kind: spec.name,
+      input,
+      inputDim: encoderDim(enc),
+    } as unknown as CheckpointManifest);
+    for (const r of [records[3], records[17], rec(99, { amount: 1e6, mcc: 'zzz', ts: T0 - 86_400_000 })]) {
+      const want = new Float32Array(binding.inputDim);
+      binding.writeFeatures(r, want, 0);
+      // the payload goes through PostgreSQL's jsonb as JSON
+      const payload = JSON.parse(JSON.stringify(binding.payload(r))) as unknown;
+      const first = fromPayload(payload, input);
+      expect(first).toEqual(Array.from(want));
+      expect(fromPayload(payload, input)).toEqual(first);
+    }
+    expect(fromPayload({ nope: 1 }, input)).toBeNull();
+    expect(fromPayload({ fields: { amount: 'x' } }, input)).toBeNull();
+    expect(fromPayload(JSON.parse(JSON.stringify(binding.payload(records[0]))), undefined)).toBeNull();
   });
 });
