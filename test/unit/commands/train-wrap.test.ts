@@ -86,7 +86,8 @@ describe("kinds' default wrap", () => {
   it('transactions wraps Time (column 0) to the time of day; declared tabular kinds and frames wrap nothing', () => {
     expect(TIME_OF_DAY_PERIOD).toBe(86400);
     expect(transactionsProfile.defaultConfig(30).wrap).toEqual([{ column: 0, period: 86400 }]);
-    expect(transactionsProfile.defaultConfig(30).transform).toBe('minmax');
+    expect(transactionsProfile.defaultConfig(30).transform).toBe('standard');
+    expect(transactionsProfile.defaultConfig(30).likelihood).toBe('gaussian');
     expect(tabularProfile.defaultConfig(12).wrap).toBeUndefined();
     expect(framesProfile.defaultConfig(784).wrap).toBeUndefined();
   });
@@ -139,22 +140,24 @@ describe('gensemble train --wrap (CLI)', () => {
 
   it("the kind's default wraps Time; --wrap replaces it; --wrap none switches it off", async () => {
     const def = await trainTiny('default', []);
-    expect(def.kind).toBe('minmax');
-    if (def.kind !== 'minmax') return;
+    expect(def.kind).toBe('standard');
+    if (def.kind !== 'standard') return;
     expect(def.wrap).toEqual([{ column: 0, period: 86400 }]);
-    expect(def.min[0]).toBeGreaterThanOrEqual(0);
-    expect(def.max[0]).toBeLessThan(86400);
+    expect(def.mean[0]).toBeGreaterThanOrEqual(0);
+    expect(def.mean[0]).toBeLessThan(86400);
 
-    const own = await trainTiny('own', ['--wrap', '29:50', '--wrap', '0:3600', '--likelihood', 'gaussian']);
-    expect(own.kind).toBe('standard'); // a continuous likelihood standardises; the wrap goes along
-    if (own.kind !== 'standard') return;
+    // the Bernoulli likelihood reads min-max features; the wrap goes along
+    const own = await trainTiny('own', ['--wrap', '29:50', '--wrap', '0:3600', '--likelihood', 'bernoulli']);
+    expect(own.kind).toBe('minmax');
+    if (own.kind !== 'minmax') return;
     expect(own.wrap).toEqual([
       { column: 0, period: 3600 },
       { column: 29, period: 50 },
     ]);
+    expect(own.max[0]).toBeLessThan(3600);
 
     const none = await trainTiny('none', ['--wrap', 'none']);
-    expect(none.kind).toBe('minmax');
+    expect(none.kind).toBe('standard');
     expect('wrap' in none).toBe(false);
   }, 300_000);
 
