@@ -80,6 +80,11 @@ export interface TestModelOptions {
   arch?: 'mlp' | 'conv';
   /** 'vae+wgan': also a WGAN critic ensemble (3 critics, 100 + 100 steps; MLP as the VAE). */
   family?: 'vae' | 'vae+wgan';
+  /**
+   * transactions only: 'bernoulli' pins the paper's representation (Bernoulli on min-max features)
+   * instead of the kind's default (Gaussian on standardised features).
+   */
+  likelihood?: 'default' | 'bernoulli';
 }
 
 export interface TestModel {
@@ -102,6 +107,7 @@ const DEFAULTS: Record<ModelKind, Required<TestModelOptions>> = {
     k: 16,
     arch: 'mlp',
     family: 'vae',
+    likelihood: 'default',
   },
   frames: {
     members: 2,
@@ -113,11 +119,19 @@ const DEFAULTS: Record<ModelKind, Required<TestModelOptions>> = {
     k: 16,
     arch: 'mlp',
     family: 'vae',
+    likelihood: 'default',
   },
 };
 
-function modelConfig(kind: ModelKind, d: number, arch: 'mlp' | 'conv'): ModelConfig {
+function modelConfig(
+  kind: ModelKind,
+  d: number,
+  arch: 'mlp' | 'conv',
+  likelihood: 'default' | 'bernoulli',
+): ModelConfig {
   const base = profileOf(kind).defaultConfig(d);
+  if (kind === 'transactions' && likelihood === 'bernoulli')
+    return { ...base, likelihood: 'bernoulli', transform: 'minmax' };
   if (kind === 'frames' && arch === 'conv') {
     return {
       ...base,
@@ -214,7 +228,7 @@ export async function testModel(
           raw,
           n,
           d,
-          model: modelConfig(kind, d, o.arch),
+          model: modelConfig(kind, d, o.arch, o.likelihood),
           members: o.members,
           steps: o.steps,
           seed: o.seed,

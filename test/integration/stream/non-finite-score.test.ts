@@ -47,7 +47,8 @@ describe('non-finite scores (real Kafka + PostgreSQL)', () => {
 
   beforeAll(async () => {
     kafka = testKafka('stream-nan');
-    const base = await testModel('transactions');
+    // the overflow recipe (Amount's weights × 1e20) is sized for min-max features in [0, 1]
+    const base = await testModel('transactions', { likelihood: 'bernoulli' });
     [pg, modelDir, tx] = await Promise.all([
       createIsolatedSchema({ prefix: 'stream_nan' }),
       overflowingTransactionsModel(base.dir),

@@ -54,6 +54,9 @@ describe("ModelSource with a 'dose_or_known' manifest", () => {
     built = await buildModel({
       kind: 'transactions',
       profile: transactionsProfile,
+      // the paper's representation: this 40-step model's record/threshold arithmetic below was sized
+      // for it (the rule under test, dose OR head, is the same for every likelihood)
+      model: { likelihood: 'bernoulli', transform: 'minmax' },
       raw: train,
       n: 3000,
       d: D,
