@@ -5,12 +5,11 @@
  * (kernel density over every support point, the head's linear predictor, the tail map's formula).
  * Labels without a fraud are refused with one line.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, creditCsv as csv } from '../../helpers/cli.js';
 import {
   bruteDose,
   bruteHeadLogit,
@@ -20,26 +19,6 @@ import {
   type HeadJson,
   type TailJson,
 } from '../../helpers/labels-reference.js';
-
-const run = promisify(execFile);
-const root = resolve(import.meta.dirname, '../../..');
-const bin = join(root, 'bin/gensemble.js');
-const dataDir = process.env.GENSEMBLE_DATA_DIR ?? resolve(root, '../shared/datasets');
-const csv = join(dataDir, 'creditcard/creditcard-subset.csv.gz');
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [bin, ...args], { cwd: root, timeout: 120_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof err.code === 'number' ? err.code : -1,
-      stdout: err.stdout ?? '',
-      stderr: err.stderr ?? '',
-    };
-  }
-}
 
 interface Manifest {
   scoreRule: {

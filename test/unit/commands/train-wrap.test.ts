@@ -3,13 +3,12 @@
  * parser, the kinds' defaults (transactions wraps Time to the time of day, declared tabular kinds wrap
  * nothing), and the wrap that reaches the manifest of a real (tiny) training run.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, cliDataDir as dataDir, creditCsv as csv } from '../../helpers/cli.js';
 import { parseWrapArg, type WrapArg } from '../../../src/commands/args.js';
 import { buildModel } from '../../../src/detector/build.js';
 import type { FeatureTransform } from '../../../src/engine/spec.js';
@@ -18,26 +17,7 @@ import { framesProfile } from '../../../src/kinds/frames/index.js';
 import { tabularProfile } from '../../../src/kinds/tabular/index.js';
 import { TIME_OF_DAY_PERIOD, transactionsProfile } from '../../../src/kinds/transactions/index.js';
 
-const run = promisify(execFile);
-const root = resolve(import.meta.dirname, '../../..');
-const bin = join(root, 'bin/gensemble.js');
-const dataDir = process.env.GENSEMBLE_DATA_DIR ?? resolve(root, '../shared/datasets');
-const csv = join(dataDir, 'creditcard/creditcard-subset.csv.gz');
 const mnist = join(dataDir, 'mnist/train-images-idx3-ubyte.gz');
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [bin, ...args], { cwd: root, timeout: 120_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof err.code === 'number' ? err.code : -1,
-      stdout: err.stdout ?? '',
-      stderr: err.stderr ?? '',
-    };
-  }
-}
 
 /** Feeds the values through the parser as commander does for a repeated option. */
 const parseAll = (...values: string[]): WrapArg | undefined =>
