@@ -24,7 +24,7 @@ import { OnnxScorer, type ScorerOptions } from './scorer.js';
 import { COMPONENT_SCORES, SCORE_NAMES, type CombinedRule, type TypicalityRule } from './score-rules.js';
 import { DOSE_STATISTICS, type DoseRule } from './dose.js';
 import { HEAD_STATISTICS, TAIL_MAX_POINTS, type LabelledRule } from './supervised-head.js';
-import { SPEC_VERSION, type EnsembleSpec, type MemberParams } from './spec.js';
+import { LIKELIHOODS, SPEC_VERSION, type EnsembleSpec, type MemberParams } from './spec.js';
 import {
   CRITIC_ONNX_INPUT,
   CRITIC_ONNX_OUTPUTS,
@@ -261,7 +261,7 @@ export const manifestSchema = z
     member: z
       .object({
         arch: archSchema,
-        likelihood: z.enum(['bernoulli', 'gaussian', 'student-t']),
+        likelihood: z.enum(LIKELIHOODS),
         prior: priorSchema,
       })
       .strict(),

@@ -45,8 +45,8 @@ export const LEAKY_ALPHA = 0.2;
 /** MAF log-scale is bounded for stability: logscale = MAF_SCALE_BOUND · tanh(raw / MAF_SCALE_BOUND). */
 export const MAF_SCALE_BOUND = 3;
 
-export type Likelihood = 'bernoulli' | 'gaussian' | 'student-t';
-export const LIKELIHOODS: readonly Likelihood[] = ['bernoulli', 'gaussian', 'student-t'];
+export const LIKELIHOODS = ['bernoulli', 'gaussian', 'student-t'] as const;
+export type Likelihood = (typeof LIKELIHOODS)[number];
 /** Degrees of freedom of the 'student-t' likelihood (fixed: finite variance, infinite kurtosis). */
 export const STUDENT_NU = 4;
 /** log Γ((ν+1)/2) − log Γ(ν/2) − ½·log(νπ) for ν = 4: Γ(5/2) = 3√π/4, Γ(2) = 1 → log(3/8). */

@@ -11,10 +11,10 @@ import { loadCheckpoint, openScorer, saveCheckpoint } from '../../../src/engine/
 import { CheckpointError, ModelSpecError } from '../../../src/engine/errors.js';
 import { exportEnsembleOnnx } from '../../../src/engine/onnx/export.js';
 import { OnnxScorer } from '../../../src/engine/scorer.js';
-import { SPEC_VERSION, type EnsembleSpec, type FeatureTransform } from '../../../src/engine/spec.js';
-import { criticParamShapes, glorotParams, type WganEnsembleSpec } from '../../../src/engine/wgan.js';
+import type { EnsembleSpec, FeatureTransform } from '../../../src/engine/spec.js';
+import type { WganEnsembleSpec } from '../../../src/engine/wgan.js';
 import { ensembleScoresF64 } from '../../reference/f64.js';
-import { TINY, tinyEnsemble } from './fixtures.js';
+import { TINY, tinyCriticEnsemble, tinyEnsemble } from './fixtures.js';
 
 const DAY = 86400;
 const WRAPPED: FeatureTransform = {
@@ -43,20 +43,7 @@ async function editManifest(dir: string, f: (m: { transform: Record<string, unkn
   await writeFile(p, JSON.stringify(m));
 }
 
-function critics(transform: FeatureTransform): WganEnsembleSpec {
-  const arch = TINY.mlpBernoulli.arch;
-  return {
-    specVersion: SPEC_VERSION,
-    wgan: { arch, output: 'sigmoid' },
-    transform,
-    inputDim: 6,
-    members: [0, 1].map((m) => ({
-      seed: m,
-      critic: glorotParams(criticParamShapes(arch), 50 + m),
-      stats: { dataMean: 0, dataStd: 1, fakeMean: -1, fakeStd: 1, samples: 10 },
-    })),
-  };
-}
+const critics = (transform: FeatureTransform): WganEnsembleSpec => tinyCriticEnsemble(transform, 50);
 
 describe('checkpoint: wrap of periodic columns', () => {
   it('a save/load round trip keeps the wrap, and the loaded model scores wrapped records', async () => {

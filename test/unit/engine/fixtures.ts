@@ -2,10 +2,12 @@
 import { makeEps, randomParams, Rng } from '../../../src/engine/random.js';
 import {
   dataDim,
+  SPEC_VERSION,
   type EnsembleSpec,
   type FeatureTransform,
   type MemberSpec,
 } from '../../../src/engine/spec.js';
+import { criticParamShapes, glorotParams, type WganEnsembleSpec } from '../../../src/engine/wgan.js';
 
 export const TINY: Record<string, MemberSpec> = {
   mlpBernoulli: {
@@ -82,4 +84,23 @@ export function tinyEnsemble(
 export function uniformBatch(n: number, d: number, seed: number, lo = 0, hi = 1): Float32Array {
   const rng = new Rng(seed);
   return new Float32Array(n * d).map(() => lo + (hi - lo) * rng.uniform());
+}
+
+/**
+ * Two tiny WGAN critics (the MLP of {@link TINY}.mlpBernoulli, Glorot weights seeded `seedBase + m`)
+ * reading 6 raw values through `transform`.
+ */
+export function tinyCriticEnsemble(transform: FeatureTransform, seedBase: number): WganEnsembleSpec {
+  const arch = TINY.mlpBernoulli.arch;
+  return {
+    specVersion: SPEC_VERSION,
+    wgan: { arch, output: 'sigmoid' },
+    transform,
+    inputDim: 6,
+    members: [0, 1].map((m) => ({
+      seed: m,
+      critic: glorotParams(criticParamShapes(arch), seedBase + m),
+      stats: { dataMean: 0, dataStd: 1, fakeMean: -1, fakeStd: 1, samples: 10 },
+    })),
+  };
 }

@@ -10,12 +10,11 @@ import { CRITIC_ONNX_INPUT, exportCriticEnsembleOnnx } from '../../../src/engine
 import { GraphBuilder } from '../../../src/engine/onnx/graph.js';
 import { OnnxScorer } from '../../../src/engine/scorer.js';
 import { ModelSpecError } from '../../../src/engine/errors.js';
-import { SPEC_VERSION, type FeatureTransform, type WrapColumn } from '../../../src/engine/spec.js';
-import { criticParamShapes, glorotParams, type WganEnsembleSpec } from '../../../src/engine/wgan.js';
+import type { FeatureTransform, WrapColumn } from '../../../src/engine/spec.js';
 import { applyTransform } from '../../../src/features/index.js';
 import { ensembleScoresF64 } from '../../reference/f64.js';
 import { criticEnsembleF64 } from '../../reference/critic-f64.js';
-import { TINY, tinyEnsemble } from './fixtures.js';
+import { TINY, tinyCriticEnsemble, tinyEnsemble } from './fixtures.js';
 
 const DAY = 86400;
 const FLT_MAX = 3.4028234663852886e38;
@@ -143,7 +142,6 @@ describe('ONNX graph: wrap of periodic columns', () => {
   });
 
   it('the critic graph (same emitTransform) wraps too: D(x) equals the float64 reference', async () => {
-    const arch = { kind: 'mlp' as const, inputDim: 6, encoderHidden: [5], decoderHidden: [4], latentDim: 2 };
     const transform: FeatureTransform = {
       kind: 'minmax',
       min: [0, -1, -1, -1, 0, -1],
@@ -153,17 +151,7 @@ describe('ONNX graph: wrap of periodic columns', () => {
         { column: 4, period: 10 },
       ],
     };
-    const spec: WganEnsembleSpec = {
-      specVersion: SPEC_VERSION,
-      wgan: { arch, output: 'sigmoid' },
-      transform,
-      inputDim: 6,
-      members: [0, 1].map((m) => ({
-        seed: m,
-        critic: glorotParams(criticParamShapes(arch), 40 + m),
-        stats: { dataMean: 0, dataStd: 1, fakeMean: -1, fakeStd: 1, samples: 10 },
-      })),
-    };
+    const spec = tinyCriticEnsemble(transform, 40);
     const x = Float32Array.from([3 * DAY + 3600, 0.2, -0.3, 0.5, 23, 0.1, -7200, -0.9, 0.4, 0, -4, 0.7]);
     const session = await ort.InferenceSession.create(exportCriticEnsembleOnnx(spec));
     try {
