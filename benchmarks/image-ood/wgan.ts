@@ -22,7 +22,8 @@ import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { takeRows } from '../../src/data/splits.js';
 import { buildSplit } from '../../src/detector/build.js';
-import { trainCritics } from '../../src/detector/critics.js';
+import { trainCritics, type TrainedCritics } from '../../src/detector/critics.js';
+import { WGAN_FINETUNE_LOSSES, type WganFineTuneLoss } from '../../src/engine/spec.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { CriticScorer, type CriticScoreBatch } from '../../src/engine/critic-scorer.js';
 import { criticFgsm } from '../../src/engine/fgsm.js';
@@ -33,6 +34,7 @@ import { applyTransform, IMAGE_TRANSFORM } from '../../src/features/transform.js
 import { mdTable, metrics, pct, roc, type Metrics } from '../lib/evaluate.js';
 import { rocSvg } from '../lib/plots.js';
 import { OOD_NAMES, oodLabel, type OodName, type TrainSet } from './paper.js';
+import { blur, invert, pixelShuffle, shrink as shrinkImages } from './proxies.js';
 import {
   adversarialNoise,
   D,
@@ -88,6 +90,12 @@ export interface WganOodOptions {
   members?: number;
   steps?: number;
   fineTuneSteps?: number;
+  /**
+   * Fine-tuning objectives to compare (engine/wgan-train.ts). With more than one, the adversarial
+   * phase is trained ONCE per member and each objective fine-tunes a copy of it; the candidate with the
+   * higher mean validation-proxy AUROC of the selection column wins. Default ['wasserstein'].
+   */
+  fineTuneLosses?: WganFineTuneLoss[];
   maxEval?: number;
   command?: string;
   log?: (s: string) => void;
@@ -147,9 +155,16 @@ export interface WganSetResult {
   roc: Record<WganColumn, Array<{ fpr: number; tpr: number }>>;
 }
 
+/** The column validation selects a fine-tuning objective on: the product's default Var D. */
+export const SELECTION_COLUMN: WganColumn = 'critic_var';
+
 export interface WganTrainResult {
   train: TrainSet;
+  fineTuneLoss: WganFineTuneLoss;
+  /** Adversarial phase (shared by the candidates when several) + this candidate's fine-tuning. */
   trainMs: number;
+  /** AUROC of each column: held-out training images vs a corruption of other held-out training images. */
+  validation: Record<string, Record<WganColumn, number>>;
   inDistribution: { name: string; n: number };
   sets: Record<string, WganSetResult>;
 }
@@ -201,77 +216,178 @@ export async function runImageOodWgan(
     };
     const t0 = Date.now();
     const every = Math.max(1, Math.round(s.steps / 10));
-    const critics = await trainCritics({
+    const losses = o.fineTuneLosses ?? ['wasserstein'];
+    const trainData = applyTransform(IMAGE_TRANSFORM, trainRaw, nTrain, D);
+    const progress = (
+      m: number,
+      e: { phase: string; step: number; steps: number; wasserstein: number },
+    ): void => {
+      if (e.step % (e.phase === 'gan' ? every : Math.max(1, Math.round(s.fineTuneSteps / 4))) === 0)
+        log(
+          `  [${t}] critic ${m} ${e.phase} ${e.step}/${e.steps} W ${e.wasserstein.toExponential(2)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+        );
+    };
+    const common = {
       member,
       transform: IMAGE_TRANSFORM,
-      data: applyTransform(IMAGE_TRANSFORM, trainRaw, nTrain, D),
+      data: trainData,
       n: nTrain,
       seed: o.seed,
       defaultMembers: s.members,
-      options: { steps: s.steps, fineTuneSteps: s.fineTuneSteps },
-      onBackend: (m, detail) => {
+      onBackend: (m: number, detail: string) => {
         if (m === 0) log(`  tfjs backend: ${detail}`);
       },
-      onProgress: (m, e) => {
-        if (e.step % (e.phase === 'gan' ? every : Math.max(1, Math.round(s.fineTuneSteps / 4))) === 0)
-          log(
-            `  [${t}] critic ${m} ${e.phase} ${e.step}/${e.steps} W ${e.wasserstein.toExponential(2)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
-          );
-      },
-    });
-    log(`  [${t}] ${s.members} critics trained in ${(critics.elapsedMs / 1000).toFixed(0)} s`);
-    const specOf = (normalization: CriticNormalization): WganEnsembleSpec => ({
-      ...critics.spec,
-      specVersion: SPEC_VERSION,
-      normalization,
-    });
-    // the product's graph (centred) and the paper's raw values, from the same members
-    const centred = await CriticScorer.create(critics.onnxBytes);
-    const rawScorer = await CriticScorer.create(exportCriticEnsembleOnnx(specOf('none')));
-    try {
-      const scoreAll = async (x: Float32Array, n: number): Promise<Record<WganColumn, Float64Array>> =>
-        columns(await rawScorer.scoreBatch(x, n), await centred.scoreBatch(x, n));
-      const test = rawImages(testSet, null, s.maxEval);
-      const testScores = await scoreAll(test.raw, test.n);
-      const noise = adversarialNoise(s.advN, o.seed);
-      const m0 = critics.spec.members[0];
-      const adv = criticFgsm({ spec: critics.spec.wgan, critic: m0.critic }, noise, s.advN, { epsilon: 0.3 });
-      const oodRaw = oodSets(data, split0, test, s.maxEval, o.seed, { raw: fromUnit(adv), n: s.advN });
-      const sets: Record<string, WganSetResult> = {};
-      for (const ood of OOD_NAMES) {
-        const { raw, n } = oodRaw[ood];
-        const sc = await scoreAll(raw, n);
-        const mt = {} as Record<WganColumn, Metrics>;
-        const rc = {} as Record<WganColumn, Array<{ fpr: number; tpr: number }>>;
-        for (const c of WGAN_COLUMNS) {
-          mt[c] = metrics(testScores[c], sc[c]);
-          rc[c] = roc(testScores[c], sc[c], 60);
-        }
-        sets[ood] = { name: oodLabel(t, ood), n, metrics: mt, roc: rc };
-        log(
-          `  [${t}] ${oodLabel(t, ood)}: ${WGAN_COLUMNS.map((c) => `${LABELS[c]} ${pct(mt[c].auroc)}`).join(', ')}`,
-        );
-      }
-      results.push({
-        train: t,
-        trainMs: Math.round(critics.elapsedMs),
-        inDistribution: { name: testSet.name, n: test.n },
-        sets,
+      onProgress: progress,
+    };
+    // several objectives: one adversarial phase per member, fine-tuned once per objective
+    const shared =
+      losses.length > 1
+        ? await trainCritics({
+            ...common,
+            options: { steps: s.steps, fineTuneSteps: 0 },
+            keepGenerators: true,
+          })
+        : null;
+    if (shared)
+      log(`  [${t}] adversarial phase of ${s.members} members: ${(shared.elapsedMs / 1000).toFixed(0)} s`);
+    // validation: held-out training images (never trained on) vs corruptions of other held-out ones
+    const half = Math.floor(split0.valIdx.length / 2);
+    const trainSet = t === 'mnist' ? data.mnistTrain : data.fashionTrain;
+    const vNorm = rawImages(trainSet, split0.valIdx.subarray(0, half), Math.min(half, s.maxEval));
+    const vSrc = rawImages(trainSet, split0.valIdx.subarray(half), Math.min(half, s.maxEval));
+    const proxyRaw: Record<string, Float32Array> = {
+      blur: blur(vSrc.raw, vSrc.n),
+      'pixel-shuffle': pixelShuffle(vSrc.raw, vSrc.n, o.seed + 404),
+      invert: invert(vSrc.raw),
+      shrink: shrinkImages(vSrc.raw, vSrc.n),
+    };
+    for (const loss of losses) {
+      const critics: TrainedCritics = shared
+        ? await trainCritics({
+            ...common,
+            options: { steps: 0, fineTuneSteps: s.fineTuneSteps, fineTuneLoss: loss },
+            ...(shared.inits ? { inits: shared.inits } : {}),
+          })
+        : await trainCritics({
+            ...common,
+            options: { steps: s.steps, fineTuneSteps: s.fineTuneSteps, fineTuneLoss: loss },
+          });
+      const trainMs = critics.elapsedMs + (shared?.elapsedMs ?? 0);
+      log(`  [${t}] ${s.members} critics (${loss} fine-tuning) trained in ${(trainMs / 1000).toFixed(0)} s`);
+      const specOf = (normalization: CriticNormalization): WganEnsembleSpec => ({
+        ...critics.spec,
+        specVersion: SPEC_VERSION,
+        normalization,
       });
-    } finally {
-      await centred.close();
-      await rawScorer.close();
+      // the product's graph (centred) and the paper's raw values, from the same members
+      const centred = await CriticScorer.create(critics.onnxBytes);
+      const rawScorer = await CriticScorer.create(exportCriticEnsembleOnnx(specOf('none')));
+      try {
+        const scoreAll = async (x: Float32Array, n: number): Promise<Record<WganColumn, Float64Array>> =>
+          columns(await rawScorer.scoreBatch(x, n), await centred.scoreBatch(x, n));
+        const vNormScores = await scoreAll(vNorm.raw, vNorm.n);
+        const validation: Record<string, Record<WganColumn, number>> = {};
+        for (const [pname, praw] of Object.entries(proxyRaw)) {
+          const sc = await scoreAll(praw, vSrc.n);
+          validation[pname] = Object.fromEntries(
+            WGAN_COLUMNS.map((c) => [c, metrics(vNormScores[c], sc[c]).auroc]),
+          ) as Record<WganColumn, number>;
+        }
+        log(
+          `  [${t}] ${loss}: validation ${LABELS[SELECTION_COLUMN]} ${Object.entries(validation)
+            .map(([p, v]) => `${p} ${pct(v[SELECTION_COLUMN])}`)
+            .join(', ')}`,
+        );
+        const test = rawImages(testSet, null, s.maxEval);
+        const testScores = await scoreAll(test.raw, test.n);
+        const noise = adversarialNoise(s.advN, o.seed);
+        const m0 = critics.spec.members[0];
+        const adv = criticFgsm({ spec: critics.spec.wgan, critic: m0.critic }, noise, s.advN, {
+          epsilon: 0.3,
+        });
+        const oodRaw = oodSets(data, split0, test, s.maxEval, o.seed, { raw: fromUnit(adv), n: s.advN });
+        const sets: Record<string, WganSetResult> = {};
+        for (const ood of OOD_NAMES) {
+          const { raw, n } = oodRaw[ood];
+          const sc = await scoreAll(raw, n);
+          const mt = {} as Record<WganColumn, Metrics>;
+          const rc = {} as Record<WganColumn, Array<{ fpr: number; tpr: number }>>;
+          for (const c of WGAN_COLUMNS) {
+            mt[c] = metrics(testScores[c], sc[c]);
+            rc[c] = roc(testScores[c], sc[c], 60);
+          }
+          sets[ood] = { name: oodLabel(t, ood), n, metrics: mt, roc: rc };
+          log(
+            `  [${t}] ${loss} ${oodLabel(t, ood)}: ${WGAN_COLUMNS.map((c) => `${LABELS[c]} ${pct(mt[c].auroc)}`).join(', ')}`,
+          );
+        }
+        results.push({
+          train: t,
+          fineTuneLoss: loss,
+          trainMs: Math.round(trainMs),
+          validation,
+          inDistribution: { name: testSet.name, n: test.n },
+          sets,
+        });
+      } finally {
+        await centred.close();
+        await rawScorer.close();
+      }
     }
   }
   const reportPath = await writeWganReport(out, o, s, results);
   return { results, reportPath };
 }
 
+/** Mean validation AUROC of {@link SELECTION_COLUMN} per fine-tuning objective, over proxies and data sets. */
+export function validationMeans(results: WganTrainResult[]): Map<WganFineTuneLoss, number> {
+  const acc = new Map<WganFineTuneLoss, number[]>();
+  for (const r of results)
+    for (const v of Object.values(r.validation)) {
+      const a = acc.get(r.fineTuneLoss) ?? [];
+      a.push(v[SELECTION_COLUMN]);
+      acc.set(r.fineTuneLoss, a);
+    }
+  return new Map([...acc].map(([k, a]) => [k, a.reduce((x, y) => x + y, 0) / a.length]));
+}
+
+/** The objective with the highest mean validation AUROC (first listed on a tie); null with one candidate. */
+export function selectFineTuneLoss(results: WganTrainResult[]): WganFineTuneLoss | null {
+  const means = validationMeans(results);
+  if (means.size < 2) return null;
+  let best: WganFineTuneLoss | null = null;
+  let bestV = -Infinity;
+  for (const [k, v] of means)
+    if (v > bestV) {
+      best = k;
+      bestV = v;
+    }
+  return best;
+}
+
+function validationTable(results: WganTrainResult[]): string {
+  const rows: string[][] = [];
+  for (const r of results)
+    for (const [p, v] of Object.entries(r.validation))
+      rows.push([r.train, r.fineTuneLoss, p, ...WGAN_COLUMNS.map((c) => pct(v[c]))]);
+  const means = validationMeans(results);
+  return [
+    mdTable(['trained on', 'fine-tuning', 'proxy', ...WGAN_COLUMNS.map((c) => LABELS[c])], rows),
+    '',
+    `Mean ${LABELS[SELECTION_COLUMN]} over proxies and data sets: ${[...means]
+      .map(([k, v]) => `${k} ${pct(v)}`)
+      .join(', ')}.`,
+  ].join('\n');
+}
+
 export function wganTables(results: WganTrainResult[]): string {
   const parts: string[] = [];
+  const several = new Set(results.map((r) => r.fineTuneLoss)).size > 1;
   for (const r of results) {
     const p = PAPER_WGAN[r.train];
-    parts.push(`### Trained on ${r.train === 'mnist' ? 'MNIST' : 'Fashion-MNIST'} (AUROC %)\n`);
+    parts.push(
+      `### Trained on ${r.train === 'mnist' ? 'MNIST' : 'Fashion-MNIST'}, ${r.fineTuneLoss} fine-tuning (AUROC %)\n`,
+    );
     parts.push(
       mdTable(
         ['OoD', ...WGAN_COLUMNS.map((c) => LABELS[c]), 'paper D(x)', 'paper Var D'],
@@ -295,6 +411,12 @@ export function wganTables(results: WganTrainResult[]): string {
     );
     parts.push('');
   }
+  if (several) {
+    const chosen = selectFineTuneLoss(results);
+    parts.push(`### Validation (no test OoD set) — AUROC %\n`);
+    parts.push(validationTable(results));
+    parts.push(`\n**Chosen on validation: ${chosen} fine-tuning.**\n`);
+  }
   return parts.join('\n');
 }
 
@@ -305,13 +427,14 @@ async function writeWganReport(
   results: WganTrainResult[],
 ): Promise<string> {
   const figs: string[] = [];
+  const several = new Set(results.map((r) => r.fineTuneLoss)).size > 1;
   for (const r of results) {
-    const file = `roc-wgan-${r.train}.svg`;
+    const file = several ? `roc-wgan-${r.train}-${r.fineTuneLoss}.svg` : `roc-wgan-${r.train}.svg`;
     await writeFile(
       join(out, file),
       await rocSvg(
         OOD_NAMES.map((ood) => ({ name: r.sets[ood].name, points: r.sets[ood].roc.critic_var })),
-        `Var D (centred), trained on ${r.train === 'mnist' ? 'MNIST' : 'Fashion-MNIST'}`,
+        `Var D (centred), trained on ${r.train === 'mnist' ? 'MNIST' : 'Fashion-MNIST'}, ${r.fineTuneLoss} fine-tuning`,
       ),
     );
     figs.push(`![${r.train}](${file})`);
@@ -322,12 +445,12 @@ async function writeWganReport(
     '',
     `    ${command}`,
     '',
-    `Settings: ${s.members} critics per data set, each trained ${s.steps} generator steps × 5 critic updates (weight clipping c = 0.01, RMSProp lr 5e-5, batch 64), then ${s.fineTuneSteps} critic fine-tuning steps with the generator frozen. Critic = MLP encoder ${JSON.stringify(s.hidden)} → 2·${s.latentDim} → 1 (the VAE benchmark's MLP encoder + a linear projection), generator = the MLP decoder (Dz ${s.latentDim}, sigmoid output). Training images: the VAE benchmark's split (${s.trainN} images, of which buildModel's training 80 %); up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN} Gaussian-noise images after one FGSM step, ε 0.3, towards a higher value of critic 0). Scored from the exported ONNX graph with CriticScorer. Positive class = OoD. Seed ${o.seed}.`,
+    `Settings: ${s.members} critics per data set, each trained ${s.steps} generator steps × 5 critic updates (weight clipping c = 0.01, RMSProp lr 5e-5, batch 64), then ${s.fineTuneSteps} critic fine-tuning steps with the generator frozen (objective: ${(o.fineTuneLosses ?? ['wasserstein']).join(' and, from the same adversarial phase, ')}; wasserstein = the critic loss with clipping, logistic = sigmoid cross-entropy without constraint, the authors' code; fresh RMSProp state, lr 5e-5). Critic = MLP encoder ${JSON.stringify(s.hidden)} → 2·${s.latentDim} → 1 (the VAE benchmark's MLP encoder + a linear projection), generator = the MLP decoder (Dz ${s.latentDim}, sigmoid output). Training images: the VAE benchmark's split (${s.trainN} images, of which buildModel's training 80 %); up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN} Gaussian-noise images after one FGSM step, ε 0.3, towards a higher value of critic 0). Scored from the exported ONNX graph with CriticScorer. Positive class = OoD. Seed ${o.seed}.`,
     '',
     wganTables(results),
     ...results.map(
       (r) =>
-        `Training (${r.train}): ${(r.trainMs / 1000).toFixed(0)} s for ${s.members} critics (two at a time on 2 cores).`,
+        `Training (${r.train}, ${r.fineTuneLoss}): ${(r.trainMs / 1000).toFixed(0)} s for ${s.members} critics (two at a time on 2 cores; with several objectives, the shared adversarial phase is counted in each).`,
     ),
     '',
     ...figs,
@@ -347,7 +470,13 @@ export function wganCommand(program: Command): Command {
     quick: 'small critics',
     members: 'critics',
     steps: 'generator steps',
-  }).option('--finetune-steps <n>', 'critic fine-tuning steps (override)');
+  })
+    .option('--finetune-steps <n>', 'critic fine-tuning steps (override)')
+    .option(
+      '--finetune-losses <list>',
+      `fine-tuning objectives to compare on validation proxies, comma-separated (${WGAN_FINETUNE_LOSSES.join(', ')})`,
+      'wasserstein',
+    );
 }
 
 export interface WganFlags {
@@ -359,7 +488,21 @@ export interface WganFlags {
   members?: string;
   steps?: string;
   finetuneSteps?: string;
+  finetuneLosses?: string;
   maxEval?: string;
+}
+
+/** `a,b` → fine-tuning objectives (each known, no repeats). */
+export function parseFineTuneLosses(v: string): WganFineTuneLoss[] {
+  const items = v.split(',').map((x) => x.trim());
+  const known = WGAN_FINETUNE_LOSSES as readonly string[];
+  for (const x of items)
+    if (!known.includes(x))
+      throw new Error(
+        `--finetune-losses: unknown objective '${x}' (known: ${WGAN_FINETUNE_LOSSES.join(', ')})`,
+      );
+  if (new Set(items).size !== items.length) throw new Error(`--finetune-losses: '${v}' repeats an objective`);
+  return items as WganFineTuneLoss[];
 }
 
 export function wganOptionsFromFlags(f: WganFlags, command?: string): WganOodOptions {
@@ -378,6 +521,7 @@ export function wganOptionsFromFlags(f: WganFlags, command?: string): WganOodOpt
     ...(members !== undefined ? { members } : {}),
     ...(steps !== undefined ? { steps } : {}),
     ...(fineTuneSteps !== undefined ? { fineTuneSteps } : {}),
+    ...(f.finetuneLosses !== undefined ? { fineTuneLosses: parseFineTuneLosses(f.finetuneLosses) } : {}),
     ...(maxEval !== undefined ? { maxEval } : {}),
     ...(command !== undefined ? { command } : {}),
   };

@@ -10,7 +10,13 @@ import { InputError } from '../errors.js';
 import { MODEL_FAMILIES, type JsonValue, type ModelFamily } from '../engine/checkpoint.js';
 import type { CriticBuildOptions } from '../detector/critics.js';
 import type { Arch } from '../engine/spec.js';
-import { hasScale, LIKELIHOODS, type Likelihood } from '../engine/spec.js';
+import {
+  hasScale,
+  LIKELIHOODS,
+  WGAN_FINETUNE_LOSSES,
+  type Likelihood,
+  type WganFineTuneLoss,
+} from '../engine/spec.js';
 import type { KindDefinition } from '../kinds/types.js';
 import { cliKind } from './kinds.js';
 import type { ScoreName } from '../engine/types.js';
@@ -44,6 +50,7 @@ interface TrainFlags {
   family: ModelFamily;
   wganSteps: number;
   wganFinetuneSteps: number;
+  wganFinetuneLoss?: WganFineTuneLoss;
   wganMembers?: number;
   wganHidden?: number[];
   progress: boolean;
@@ -133,6 +140,12 @@ export function register(program: Command): void {
       'vae+wgan: critic fine-tuning steps with the generator frozen (the paper: 4000)',
       parseIntArg('--wgan-finetune-steps', 0, 10_000_000),
       4000,
+    )
+    .addOption(
+      new Option(
+        '--wgan-finetune-loss <l>',
+        "vae+wgan: objective of the fine-tuning phase — wasserstein (the adversarial phase's critic loss and constraint) or logistic (sigmoid cross-entropy, the authors' code; default: the engine's)",
+      ).choices([...WGAN_FINETUNE_LOSSES]),
     )
     .option(
       '--wgan-members <m>',
@@ -272,9 +285,13 @@ async function runTrain(f: TrainFlags): Promise<void> {
     ...(f.wrap !== undefined ? { wrap: f.wrap === 'none' ? [] : f.wrap } : {}),
   };
   checkWrapFlag(model, rec.d);
-  const wganFlags = f.wganMembers !== undefined || f.wganHidden !== undefined;
+  const wganFlags =
+    f.wganMembers !== undefined || f.wganHidden !== undefined || f.wganFinetuneLoss !== undefined;
   if (f.family === 'vae' && wganFlags)
-    throw new InputError('TRAIN_FAMILY', '--wgan-members / --wgan-hidden need --family vae+wgan');
+    throw new InputError(
+      'TRAIN_FAMILY',
+      '--wgan-members / --wgan-hidden / --wgan-finetune-loss need --family vae+wgan',
+    );
   const criticArch: Arch | undefined =
     f.wganHidden !== undefined
       ? {
@@ -288,6 +305,7 @@ async function runTrain(f: TrainFlags): Promise<void> {
   const critics: CriticBuildOptions = {
     steps: f.wganSteps,
     fineTuneSteps: f.wganFinetuneSteps,
+    ...(f.wganFinetuneLoss !== undefined ? { fineTuneLoss: f.wganFinetuneLoss } : {}),
     ...(f.wganMembers !== undefined ? { members: f.wganMembers } : {}),
     ...(criticArch ? { arch: criticArch } : {}),
   };

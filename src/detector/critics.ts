@@ -12,6 +12,8 @@ import type { JsonValue } from '../engine/checkpoint.js';
 import {
   trainWganEnsemble,
   wganTrainDefaults,
+  type WganFineTuneLoss,
+  type WganInit,
   type WganMemberProgress,
   type WganTrainOptions,
 } from '../engine/wgan-train.js';
@@ -35,6 +37,8 @@ export interface CriticBuildOptions {
   nCritic?: number;
   lipschitz?: 'clip' | 'gp';
   learningRate?: number;
+  /** Objective of the fine-tuning phase (engine/wgan-train.ts). Default: the engine's. */
+  fineTuneLoss?: WganFineTuneLoss;
   /**
    * How member values are put on a common origin before the mean and Var. Default 'center' (each
    * critic minus its mean on training data): a WGAN critic is defined up to a constant, so raw values
@@ -58,6 +62,10 @@ export interface TrainCriticsInput {
   /** Default member count when options.members is absent. */
   defaultMembers: number;
   options?: CriticBuildOptions;
+  /** Member m starts from inits[m] (a finished adversarial phase, fine-tuned here). */
+  inits?: WganInit[];
+  /** Return each member's generator too (to fine-tune the same adversarial phase again). Default false. */
+  keepGenerators?: boolean;
   concurrency?: number;
   onProgress?: (member: number, event: WganMemberProgress) => void;
   onBackend?: (member: number, detail: string) => void;
@@ -68,6 +76,8 @@ export interface TrainedCritics {
   onnxBytes: Uint8Array;
   /** Stored as manifest.critics.trainingConfig. */
   trainingConfig: Record<string, JsonValue>;
+  /** Each member's critic and generator, when keepGenerators was set. */
+  inits?: WganInit[];
   elapsedMs: number;
 }
 
@@ -92,13 +102,15 @@ export async function trainCritics(i: TrainCriticsInput): Promise<TrainedCritics
     ...(o.nCritic !== undefined ? { nCritic: o.nCritic } : {}),
     ...(o.lipschitz !== undefined ? { lipschitz: o.lipschitz } : {}),
     ...(o.learningRate !== undefined ? { learningRate: o.learningRate } : {}),
-    keepGenerator: false,
+    ...(o.fineTuneLoss !== undefined ? { fineTuneLoss: o.fineTuneLoss } : {}),
+    keepGenerator: i.keepGenerators === true,
   };
   const seed = (i.seed ^ CRITIC_SEED_SALT) >>> 0;
   const trained = await trainWganEnsemble(wgan, i.data, i.n, {
     members,
     seed,
     train,
+    ...(i.inits !== undefined ? { inits: i.inits } : {}),
     ...(i.concurrency !== undefined ? { concurrency: i.concurrency } : {}),
     ...(i.onProgress ? { onProgress: i.onProgress } : {}),
     ...(i.onBackend ? { onBackend: (m: number, detail: string) => i.onBackend?.(m, detail) } : {}),
@@ -125,9 +137,25 @@ export async function trainCritics(i: TrainCriticsInput): Promise<TrainedCritics
     clip: r.lipschitz === 'clip' ? r.clip : null,
     optimizer: r.optimizer,
     learningRate: r.learningRate,
+    fineTuneLoss: r.fineTuneLoss,
+    startedFromGivenParams: i.inits !== undefined,
     normalization,
     stoppedEarly: trained.histories.map((h) => h.stoppedEarly),
     trainMs: Math.round(trained.elapsedMs),
   };
-  return { spec, onnxBytes: exportCriticEnsembleOnnx(spec), trainingConfig, elapsedMs: trained.elapsedMs };
+  const inits =
+    i.keepGenerators === true
+      ? trained.members.map((m): WganInit => {
+          if (m.generator === undefined)
+            throw new Error('internal: a member came back without its generator');
+          return { critic: m.critic, generator: m.generator };
+        })
+      : undefined;
+  return {
+    spec,
+    onnxBytes: exportCriticEnsembleOnnx(spec),
+    trainingConfig,
+    elapsedMs: trained.elapsedMs,
+    ...(inits ? { inits } : {}),
+  };
 }

@@ -45,6 +45,14 @@ export const LEAKY_ALPHA = 0.2;
 /** MAF log-scale is bounded for stability: logscale = MAF_SCALE_BOUND · tanh(raw / MAF_SCALE_BOUND). */
 export const MAF_SCALE_BOUND = 3;
 
+/**
+ * Objectives of a WGAN member's fine-tuning phase (engine/wgan-train.ts): 'wasserstein' (the
+ * adversarial phase's critic loss and Lipschitz constraint) or 'logistic' (sigmoid cross-entropy, the
+ * authors' code). Here, free of tfjs, so the CLI can list them without loading the trainer.
+ */
+export const WGAN_FINETUNE_LOSSES = ['wasserstein', 'logistic'] as const;
+export type WganFineTuneLoss = (typeof WGAN_FINETUNE_LOSSES)[number];
+
 export const LIKELIHOODS = ['bernoulli', 'gaussian', 'student-t'] as const;
 export type Likelihood = (typeof LIKELIHOODS)[number];
 /** Degrees of freedom of the 'student-t' likelihood (fixed: finite variance, infinite kurtosis). */

@@ -8,8 +8,17 @@
  *     'clip': clip every critic parameter to [−c, c]
  *   z ~ N(0, I); L_G = −mean D(G(z)); update the generator.
  * Phase 'finetune' (Choi & Jang section 4: "we freeze the generator and fine-tune the discriminator
- *   for an additional 4k steps on stationary p_θ and p_0"): `fineTuneSteps` critic updates exactly as
- *   above against the frozen generator.
+ *   for an additional 4k steps on stationary p_θ and p_0"): `fineTuneSteps` critic updates against the
+ *   frozen generator, with a fresh optimiser state (the authors' code builds a separate optimiser op for
+ *   this phase), and one of two objectives ({@link WganTrainOptions.fineTuneLoss}):
+ *   'wasserstein'  the critic loss above, with its Lipschitz constraint;
+ *   'logistic'     the authors' code (hschoi1/rich_latent, vae_wgan/wgan_run.py, "train critic a few
+ *                  more steps to make it a discriminative classifier"): sigmoid cross-entropy of D as a
+ *                  logit, data labelled 1 and generator samples 0,
+ *                  L = ½·[mean softplus(−D(x)) + mean softplus(D(G(z)))],
+ *                  with no clipping and no penalty (their extra-training op applies neither).
+ * `init` starts a member from given critic and generator parameters instead of a fresh initialisation,
+ * so one adversarial phase can be fine-tuned several ways (steps 0, fineTuneSteps > 0).
  * Finally each member's {@link CriticStats} (mean/std of D on a sample of the data and of the frozen
  * generator) are measured for the optional normalisation of engine/wgan.ts.
  *
@@ -42,7 +51,9 @@ import {
   type MemberWorkerMessage,
 } from './ensemble-train.js';
 import { Rng } from './random.js';
-import { dataDim, type MemberParams } from './spec.js';
+import { dataDim, WGAN_FINETUNE_LOSSES, type MemberParams, type WganFineTuneLoss } from './spec.js';
+
+export { WGAN_FINETUNE_LOSSES, type WganFineTuneLoss };
 import { Adam, TrainError } from './train.js';
 import { TfWgan, validateWganSpec, type CriticStats, type WganMember, type WganSpec } from './wgan.js';
 
@@ -67,6 +78,10 @@ export interface WganTrainOptions {
   learningRate?: number;
   /** Learning rate of the fine-tuning phase. Default `learningRate`. */
   fineTuneLearningRate?: number;
+  /** Objective of the fine-tuning phase (see the module comment). Default 'wasserstein'. */
+  fineTuneLoss?: WganFineTuneLoss;
+  /** Start from these parameters (e.g. a finished adversarial phase) instead of a fresh initialisation. */
+  init?: WganInit;
   /** RMSProp: v ← ρv + (1−ρ)g²; θ ← θ − lr·g/(√v + ε). Defaults ρ 0.99, ε 1e-8 (PyTorch, WGAN code). */
   rmsprop?: { decay?: number; epsilon?: number };
   /** Adam moments. Defaults β1 0, β2 0.9, ε 1e-8 (WGAN-GP). */
@@ -82,6 +97,12 @@ export interface WganTrainOptions {
   onProgress?: (event: WganProgress) => void;
   /** Stops training early (returning the current parameters) when aborted. */
   signal?: AbortSignal;
+}
+
+/** Critic and generator parameters a member starts from ({@link WganTrainOptions.init}). */
+export interface WganInit {
+  critic: MemberParams;
+  generator: MemberParams;
 }
 
 export interface WganProgress {
@@ -123,6 +144,7 @@ export function wganTrainDefaults(o: WganTrainOptions): {
   optimizer: 'rmsprop' | 'adam';
   learningRate: number;
   fineTuneLearningRate: number;
+  fineTuneLoss: WganFineTuneLoss;
   rmsprop: { decay: number; epsilon: number };
   adam: { beta1: number; beta2: number; epsilon: number };
   seed: number;
@@ -144,6 +166,7 @@ export function wganTrainDefaults(o: WganTrainOptions): {
     optimizer,
     learningRate,
     fineTuneLearningRate: o.fineTuneLearningRate ?? learningRate,
+    fineTuneLoss: o.fineTuneLoss ?? 'wasserstein',
     rmsprop: { decay: o.rmsprop?.decay ?? 0.99, epsilon: o.rmsprop?.epsilon ?? 1e-8 },
     adam: { beta1: o.adam?.beta1 ?? 0, beta2: o.adam?.beta2 ?? 0.9, epsilon: o.adam?.epsilon ?? 1e-8 },
     seed: o.seed ?? 0,
@@ -220,6 +243,11 @@ function checkOptions(o: ReturnType<typeof wganTrainDefaults>): void {
   if (o.lipschitz === 'clip' && !(o.clip > 0)) throw new TrainError('E_TRAIN_OPTIONS', `clip must be > 0`);
   if (o.lipschitz === 'gp' && !(o.gpWeight >= 0))
     throw new TrainError('E_TRAIN_OPTIONS', `gpWeight must be ≥ 0`);
+  if (!(WGAN_FINETUNE_LOSSES as readonly string[]).includes(o.fineTuneLoss))
+    throw new TrainError(
+      'E_TRAIN_OPTIONS',
+      `fineTuneLoss must be one of ${WGAN_FINETUNE_LOSSES.join(', ')}, got ${String(o.fineTuneLoss)}`,
+    );
   if (!(o.rmsprop.decay >= 0 && o.rmsprop.decay < 1))
     throw new TrainError('E_TRAIN_OPTIONS', `rmsprop.decay must be in [0, 1)`);
 }
@@ -250,6 +278,25 @@ export function criticLoss(
     loss = tf.add(loss, tf.mul(tf.mean(tf.square(tf.sub(norm, 1))), gpWeight)) as tf.Scalar;
   }
   return loss;
+}
+
+/**
+ * The logistic fine-tuning objective (the authors' code): sigmoid cross-entropy with D as the logit,
+ * data labelled 1 and generator samples 0, averaged over the 2b rows:
+ * ½·[mean softplus(−D(xr)) + mean softplus(D(xf))]. `wgap` as in {@link criticLoss}.
+ */
+export function logisticCriticLoss(
+  gan: TfWgan,
+  xr: tf.Tensor2D,
+  xf: tf.Tensor2D,
+  wgap?: { value: tf.Scalar | null },
+): tf.Scalar {
+  const b = xr.shape[0];
+  const dAll = gan.critic(tf.concat([xr, xf], 0));
+  const dr = tf.slice(dAll, [0], [b]);
+  const df = tf.slice(dAll, [b], [xf.shape[0]]);
+  if (wgap !== undefined) wgap.value = tf.keep(tf.sub(tf.mean(dr), tf.mean(df))) as tf.Scalar;
+  return tf.mul(tf.add(tf.mean(tf.softplus(tf.neg(dr))), tf.mean(tf.softplus(df))), 0.5) as tf.Scalar;
 }
 
 /** The generator objective: −mean D(G(z)). Call inside tf.variableGrads. */
@@ -313,10 +360,11 @@ export function trainWganMember(
     );
 
   const t0 = performance.now();
-  const gan = TfWgan.create(spec, o.seed);
+  const init = options.init;
+  const gan = init ? TfWgan.fromParams(spec, init.critic, init.generator) : TfWgan.create(spec, o.seed);
   const cVars = gan.criticVariables();
   const gVars = gan.generatorVariables();
-  const cOpt = makeOptimizer(o, cVars);
+  let cOpt = makeOptimizer(o, cVars);
   const gOpt = makeOptimizer(o, gVars);
   const rng = new Rng((o.seed ^ 0x3a6a11) >>> 0);
   const dz = spec.arch.latentDim;
@@ -352,21 +400,25 @@ export function trainWganMember(
   };
 
   /** One critic update; returns [loss, E D(real) − E D(fake)]. */
-  const criticStep = (lr: number): [number, number] => {
+  const criticStep = (lr: number, objective: WganFineTuneLoss = 'wasserstein'): [number, number] => {
+    const logistic = objective === 'logistic';
     fillBatch();
     fillZ();
-    if (gp) for (let i = 0; i < bs; i++) alphaBuf[i] = rng.uniform();
+    if (gp && !logistic) for (let i = 0; i < bs; i++) alphaBuf[i] = rng.uniform();
     const holder: { value: tf.Scalar | null } = { value: null };
     const lossT = tf.tidy(() => {
       const xr = tf.tensor2d(batch, [bs, d]);
       const xf = gan.generate(tf.tensor2d(zBuf, [bs, dz]));
       let xhat: tf.Tensor2D | null = null;
-      if (gp) {
+      if (gp && !logistic) {
         const a = tf.tensor2d(alphaBuf, [bs, 1]);
         xhat = tf.add(tf.mul(a, xr), tf.mul(tf.sub(1, a), xf)) as tf.Tensor2D;
       }
       const { value, grads } = tf.variableGrads(
-        () => criticLoss(gan, xr, xf, xhat, o.gpWeight, holder),
+        () =>
+          logistic
+            ? logisticCriticLoss(gan, xr, xf, holder)
+            : criticLoss(gan, xr, xf, xhat, o.gpWeight, holder),
         cVars,
       );
       // a parameter without a path to the loss has no gradient entry (not the case here, but cheap)
@@ -376,7 +428,7 @@ export function trainWganMember(
       );
       return value;
     });
-    if (o.lipschitz === 'clip') gan.clipCritic(o.clip);
+    if (o.lipschitz === 'clip' && !logistic) gan.clipCritic(o.clip);
     const loss = lossT.dataSync()[0];
     lossT.dispose();
     const gap = holder.value === null ? -loss : holder.value.dataSync()[0];
@@ -432,13 +484,16 @@ export function trainWganMember(
           elapsedMs: performance.now() - t0,
         });
     }
-    if (!stoppedEarly) {
+    if (!stoppedEarly && o.fineTuneSteps > 0) {
+      // a fresh optimiser state for the fine-tuning phase (the authors' code: a separate optimiser op)
+      cOpt.dispose();
+      cOpt = makeOptimizer(o, cVars);
       for (let step = 0; step < o.fineTuneSteps; step++) {
         if (options.signal?.aborted) {
           stoppedEarly = true;
           break;
         }
-        const [cl, gap] = criticStep(o.fineTuneLearningRate);
+        const [cl, gap] = criticStep(o.fineTuneLearningRate, o.fineTuneLoss);
         finite(cl, 'critic loss', 'finetune', step);
         ftDone = step + 1;
         if (ftDone % o.progressEvery === 0 || ftDone === o.fineTuneSteps)
@@ -485,7 +540,9 @@ export interface WganEnsembleOptions {
   /** Train each member on its own bootstrap resample of the data. Default false. */
   bootstrap?: boolean;
   /** Per-member training options (seed is set per member). */
-  train?: Omit<WganTrainOptions, 'onProgress' | 'signal' | 'seed'>;
+  train?: Omit<WganTrainOptions, 'onProgress' | 'signal' | 'seed' | 'init'>;
+  /** Member m starts from inits[m] (e.g. a finished adversarial phase); one per member when given. */
+  inits?: WganInit[];
   /** tfjs backend inside the workers. Default 'auto'. */
   backend?: BackendName | 'auto';
   onProgress?: (member: number, event: WganMemberProgress) => void;
@@ -522,6 +579,11 @@ export async function trainWganEnsemble(
       'E_ENSEMBLE_OPTIONS',
       `training data holds ${data.length} values, expected ${n}×${d}`,
     );
+  if (options.inits !== undefined && options.inits.length !== m)
+    throw new EnsembleTrainError(
+      'E_ENSEMBLE_OPTIONS',
+      `inits holds ${options.inits.length} members' parameters, expected ${m}`,
+    );
   const conc = Math.max(1, Math.min(m, options.concurrency ?? os.availableParallelism()));
   const t0 = performance.now();
   const shared = toShared(data);
@@ -537,7 +599,7 @@ export async function trainWganEnsemble(
       data: shared,
       n,
       bootstrap: options.bootstrap ?? false,
-      options: options.train ?? {},
+      options: { ...(options.train ?? {}), ...(options.inits ? { init: options.inits[member] } : {}) },
       backend: options.backend ?? 'auto',
     }),
     onProgress: (member, event) => options.onProgress?.(member, { ...event, member }),

@@ -63,9 +63,25 @@ describe('image benchmark flags (shared by the VAE and WGAN columns)', () => {
         '3',
         '--finetune-steps',
         '40',
+        '--finetune-losses',
+        'wasserstein,logistic',
       ]),
     );
-    expect(wgan).toMatchObject({ train: ['fashion'], steps: 100, members: 3, fineTuneSteps: 40 });
+    expect(wgan).toMatchObject({
+      train: ['fashion'],
+      steps: 100,
+      members: 3,
+      fineTuneSteps: 40,
+      fineTuneLosses: ['wasserstein', 'logistic'],
+    });
+    // the default is v1's single objective; unknown or repeated objectives are refused
+    expect(wganOptionsFromFlags(parse<WganFlags>(wganCommand(new Command('y')), [])).fineTuneLosses).toEqual([
+      'wasserstein',
+    ]);
+    for (const bad of ['hinge', 'logistic,logistic', 'wasserstein,'])
+      expect(() =>
+        wganOptionsFromFlags(parse<WganFlags>(wganCommand(new Command('y')), ['--finetune-losses', bad])),
+      ).toThrow(/--finetune-losses/);
     // a malformed number is an error in both (the VAE columns used to turn it into NaN)
     expect(() =>
       optionsFromFlags(parse<ImageOodFlags>(imageOodCommand(new Command('x')), ['--steps', 'many'])),

@@ -109,16 +109,25 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
   it('--family vae+wgan --score critic_var: critic columns in score output, Var D recomputed from them', async () => {
     const model = join(dir, 'model-wgan');
     const wgan = ['--family', 'vae+wgan', '--wgan-members', '2', '--wgan-steps', '20'];
-    const t = await trainSmall(model, [...wgan, '--wgan-finetune-steps', '20', '--score', 'critic_var']);
+    const t = await trainSmall(model, [
+      ...wgan,
+      '--wgan-finetune-steps',
+      '20',
+      '--wgan-finetune-loss',
+      'logistic',
+      '--score',
+      'critic_var',
+    ]);
     expect(t.stderr + t.stdout).toContain('+ 2 WGAN critics');
     expect(t.code).toBe(0);
     const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
       scoreRule: { score: string };
-      critics: { members: unknown[]; normalization: string };
+      critics: { members: unknown[]; normalization: string; trainingConfig: { fineTuneLoss: string } };
       thresholds: Array<{ score: string; value: number }>;
     };
     expect(manifest.scoreRule.score).toBe('critic_var');
     expect(manifest.critics.members).toHaveLength(2);
+    expect(manifest.critics.trainingConfig.fineTuneLoss).toBe('logistic');
     const th = manifest.thresholds.find((x) => x.score === 'critic_var')!;
     const out = join(dir, 'scores-wgan.csv');
     const s = await cli(['score', '--model', model, '--input', csv, '--out', out, '--limit', '200']);

@@ -11,6 +11,7 @@ import { convEncoderLayers } from '../../../src/engine/params.js';
 import { LEAKY_ALPHA, type MemberParams } from '../../../src/engine/spec.js';
 import {
   criticLoss,
+  logisticCriticLoss,
   trainWganEnsemble,
   trainWganMember,
   type WganMemberProgress,
@@ -114,6 +115,66 @@ describe('trainWganMember', () => {
       }
     }, 30_000);
   }
+
+  it('logistic objective = ½·[mean softplus(−D(x)) + mean softplus(D(G(z)))] in float64', () => {
+    const gan = TfWgan.create(toy, 5);
+    const rng = new Rng(6);
+    const xr = new Float32Array(7 * 2).map(() => 5 + 3 * rng.normal());
+    const xf = new Float32Array(5 * 2).map(() => 3 * rng.normal());
+    const dr = gan.criticArray(xr, 7);
+    const df = gan.criticArray(xf, 5);
+    // softplus(t) = log(1 + e^t), stable in float64
+    const sp = (t: number): number => Math.max(t, 0) + Math.log1p(Math.exp(-Math.abs(t)));
+    const mean = (a: Float32Array, f: (t: number) => number): number =>
+      a.reduce((acc, t) => acc + f(t), 0) / a.length;
+    const want = 0.5 * (mean(dr, (t) => sp(-t)) + mean(df, sp));
+    const holder: { value: tf.Scalar | null } = { value: null };
+    const got = tf.tidy(
+      () => logisticCriticLoss(gan, tf.tensor2d(xr, [7, 2]), tf.tensor2d(xf, [5, 2]), holder).dataSync()[0],
+    );
+    expect(Math.abs(got - want)).toBeLessThan(1e-5 * Math.max(1, Math.abs(want)));
+    expect(holder.value!.dataSync()[0]).toBeCloseTo(mean(dr, (t) => t) - mean(df, (t) => t), 5);
+    holder.value!.dispose();
+    gan.dispose();
+  });
+
+  it('logistic fine-tuning makes D a classifier (data > 0 > generator), unclipped; init starts from given params', () => {
+    // the adversarial phase once (clipped), then a logistic fine-tuning of exactly that member
+    const adv = trainWganMember(toy, data, 1000, { steps: 0, fineTuneSteps: 0, seed: 9 });
+    const init = { critic: adv.critic, generator: adv.generator! };
+    // init with no steps at all returns the given parameters unchanged
+    const same = trainWganMember(toy, data, 1000, { steps: 0, fineTuneSteps: 0, seed: 1, init });
+    expect(sameBytes(same.critic, adv.critic)).toBe(true);
+    expect(sameBytes(same.generator!, adv.generator!)).toBe(true);
+    const events: WganProgress[] = [];
+    const tuned = trainWganMember(toy, data, 1000, {
+      steps: 0,
+      fineTuneSteps: 200,
+      fineTuneLoss: 'logistic',
+      learningRate: 1e-3,
+      seed: 9,
+      init,
+      progressEvery: 200,
+      onProgress: (e) => events.push(e),
+    });
+    // a logistic classifier's logit has a meaningful origin: positive on data, negative on samples
+    expect(tuned.stats.dataMean).toBeGreaterThan(1);
+    expect(tuned.stats.fakeMean).toBeLessThan(-1);
+    expect(sameBytes(tuned.generator!, adv.generator!)).toBe(true);
+    // no clipping in the logistic phase: parameters leave [−0.01, 0.01] (the Wasserstein phase keeps them in)
+    const maxAbs = (p: MemberParams): number =>
+      Math.max(...Object.values(p).map((t) => t.data.reduce((a, v) => Math.max(a, Math.abs(v)), 0)));
+    expect(maxAbs(tuned.critic)).toBeGreaterThan(0.05);
+    const clipped = trainWganMember(toy, data, 1000, { steps: 0, fineTuneSteps: 5, seed: 9, init });
+    expect(maxAbs(clipped.critic)).toBeLessThanOrEqual(Math.fround(0.01));
+    // the logged loss is the cross-entropy (positive, below log 2 once separated), not −W
+    expect(events).toHaveLength(1);
+    expect(events[0].criticLoss).toBeGreaterThan(0);
+    expect(events[0].criticLoss).toBeLessThan(Math.log(2));
+    expect(() => trainWganMember(toy, data, 1000, { fineTuneLoss: 'hinge' as 'logistic' })).toThrow(
+      /fineTuneLoss must be one of/,
+    );
+  }, 60_000);
 
   it('is deterministic given the seed (bit-identical), and the seed matters', () => {
     const o = { steps: 15, fineTuneSteps: 15, batchSize: 32, learningRate: 5e-4 };
@@ -287,6 +348,31 @@ describe('trainWganEnsemble', () => {
       expect(mem.stats).toEqual(local.stats);
     }
     expect(sameBytes(r.members[0].critic, r.members[1].critic)).toBe(false);
+
+    // the same members fine-tuned again from their parameters: inits[m] reaches member m's worker
+    const ft = {
+      steps: 0,
+      fineTuneSteps: 10,
+      batchSize: 32,
+      learningRate: 5e-4,
+      fineTuneLoss: 'logistic' as const,
+    };
+    const inits = r.members.map((mem) => ({ critic: mem.critic, generator: mem.generator! }));
+    const again = await trainWganEnsemble(toy, data, 1000, {
+      members: 2,
+      seed: 20,
+      concurrency: 2,
+      train: ft,
+      inits,
+    });
+    for (const m of [0, 1]) {
+      const local = trainWganMember(toy, data, 1000, { ...ft, seed: memberSeed(20, m), init: inits[m] });
+      expect(sameBytes(again.members[m].critic, local.critic)).toBe(true);
+      expect(sameBytes(again.members[m].generator!, inits[m].generator)).toBe(true);
+    }
+    await expect(trainWganEnsemble(toy, data, 1000, { members: 3, train: ft, inits })).rejects.toMatchObject({
+      code: 'E_ENSEMBLE_OPTIONS',
+    });
   }, 60_000);
 
   it('types member and option errors', async () => {
