@@ -2,7 +2,7 @@
  * Image OoD, the paper's WGAN columns (Table 2: D(x) of one fine-tuned discriminator and the ensemble
  * variance Var_θ[D_θ(x)]) through gensemble's engine: M critics trained with {@link trainCritics}
  * (the function `buildModel` uses for family 'vae+wgan': Wasserstein loss with weight clipping, then
- * the generator frozen and the critic fine-tuned 4k steps), exported to ONE ONNX graph and scored by
+ * the generator frozen and the critic fine-tuned 4k steps, as a logistic classifier by default), exported to ONE ONNX graph and scored by
  * {@link CriticScorer} (what the Detector opens for a 'vae+wgan' checkpoint). The data splits, test and
  * OoD sets are the VAE benchmark's (run.ts): same seeds, same images.
  *
@@ -93,9 +93,14 @@ export interface WganOodOptions {
   /**
    * Fine-tuning objectives to compare (engine/wgan-train.ts). With more than one, the adversarial
    * phase is trained ONCE per member and each objective fine-tunes a copy of it; the candidate with the
-   * higher mean validation-proxy AUROC of the selection column wins. Default ['wasserstein'].
+   * higher mean validation-proxy AUROC of the selection column wins. Default ['logistic'], the engine default.
    */
   fineTuneLosses?: WganFineTuneLoss[];
+  /**
+   * Lipschitz constraint of the adversarial phase: 'clip' (weight clipping c = 0.01, RMSProp lr 5e-5;
+   * default) or 'gp' (the authors' code's mode: gradient penalty λ = 10 with RMSProp lr 5e-5).
+   */
+  lipschitz?: 'clip' | 'gp';
   maxEval?: number;
   command?: string;
   log?: (s: string) => void;
@@ -216,7 +221,13 @@ export async function runImageOodWgan(
     };
     const t0 = Date.now();
     const every = Math.max(1, Math.round(s.steps / 10));
-    const losses = o.fineTuneLosses ?? ['wasserstein'];
+    const losses = o.fineTuneLosses ?? ['logistic'];
+    // both constraints with the authors' optimiser (RMSProp, lr 5e-5), in both phases
+    const constraint = {
+      lipschitz: o.lipschitz ?? 'clip',
+      optimizer: 'rmsprop',
+      learningRate: 5e-5,
+    } as const;
     const trainData = applyTransform(IMAGE_TRANSFORM, trainRaw, nTrain, D);
     const progress = (
       m: number,
@@ -244,7 +255,7 @@ export async function runImageOodWgan(
       losses.length > 1
         ? await trainCritics({
             ...common,
-            options: { steps: s.steps, fineTuneSteps: 0 },
+            options: { ...constraint, steps: s.steps, fineTuneSteps: 0 },
             keepGenerators: true,
           })
         : null;
@@ -265,12 +276,12 @@ export async function runImageOodWgan(
       const critics: TrainedCritics = shared
         ? await trainCritics({
             ...common,
-            options: { steps: 0, fineTuneSteps: s.fineTuneSteps, fineTuneLoss: loss },
+            options: { ...constraint, steps: 0, fineTuneSteps: s.fineTuneSteps, fineTuneLoss: loss },
             ...(shared.inits ? { inits: shared.inits } : {}),
           })
         : await trainCritics({
             ...common,
-            options: { steps: s.steps, fineTuneSteps: s.fineTuneSteps, fineTuneLoss: loss },
+            options: { ...constraint, steps: s.steps, fineTuneSteps: s.fineTuneSteps, fineTuneLoss: loss },
           });
       const trainMs = critics.elapsedMs + (shared?.elapsedMs ?? 0);
       log(`  [${t}] ${s.members} critics (${loss} fine-tuning) trained in ${(trainMs / 1000).toFixed(0)} s`);
@@ -445,7 +456,7 @@ async function writeWganReport(
     '',
     `    ${command}`,
     '',
-    `Settings: ${s.members} critics per data set, each trained ${s.steps} generator steps × 5 critic updates (weight clipping c = 0.01, RMSProp lr 5e-5, batch 64), then ${s.fineTuneSteps} critic fine-tuning steps with the generator frozen (objective: ${(o.fineTuneLosses ?? ['wasserstein']).join(' and, from the same adversarial phase, ')}; wasserstein = the critic loss with clipping, logistic = sigmoid cross-entropy without constraint, the authors' code; fresh RMSProp state, lr 5e-5). Critic = MLP encoder ${JSON.stringify(s.hidden)} → 2·${s.latentDim} → 1 (the VAE benchmark's MLP encoder + a linear projection), generator = the MLP decoder (Dz ${s.latentDim}, sigmoid output). Training images: the VAE benchmark's split (${s.trainN} images, of which buildModel's training 80 %); up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN} Gaussian-noise images after one FGSM step, ε 0.3, towards a higher value of critic 0). Scored from the exported ONNX graph with CriticScorer. Positive class = OoD. Seed ${o.seed}.`,
+    `Settings: ${s.members} critics per data set, each trained ${s.steps} generator steps × 5 critic updates (${(o.lipschitz ?? 'clip') === 'clip' ? 'weight clipping c = 0.01' : "gradient penalty λ = 10 (the authors' mode)"}, RMSProp lr 5e-5, batch 64), then ${s.fineTuneSteps} critic fine-tuning steps with the generator frozen (objective: ${(o.fineTuneLosses ?? ['logistic']).join(' and, from the same adversarial phase, ')}; wasserstein = the critic loss with clipping, logistic = sigmoid cross-entropy without constraint, the authors' code; fresh RMSProp state, lr 5e-5). Critic = MLP encoder ${JSON.stringify(s.hidden)} → 2·${s.latentDim} → 1 (the VAE benchmark's MLP encoder + a linear projection), generator = the MLP decoder (Dz ${s.latentDim}, sigmoid output). Training images: the VAE benchmark's split (${s.trainN} images, of which buildModel's training 80 %); up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN} Gaussian-noise images after one FGSM step, ε 0.3, towards a higher value of critic 0). Scored from the exported ONNX graph with CriticScorer. Positive class = OoD. Seed ${o.seed}.`,
     '',
     wganTables(results),
     ...results.map(
@@ -460,7 +471,11 @@ async function writeWganReport(
   await writeFile(path, md);
   await writeFile(
     join(out, 'results.json'),
-    JSON.stringify({ command, seed: o.seed, quick: o.quick, settings: s, results }, null, 1) + '\n',
+    JSON.stringify(
+      { command, seed: o.seed, quick: o.quick, settings: s, lipschitz: o.lipschitz ?? 'clip', results },
+      null,
+      1,
+    ) + '\n',
   );
   return path;
 }
@@ -473,9 +488,14 @@ export function wganCommand(program: Command): Command {
   })
     .option('--finetune-steps <n>', 'critic fine-tuning steps (override)')
     .option(
+      '--lipschitz <c>',
+      "adversarial phase: clip (weight clipping) | gp (gradient penalty, the authors' mode)",
+      'clip',
+    )
+    .option(
       '--finetune-losses <list>',
       `fine-tuning objectives to compare on validation proxies, comma-separated (${WGAN_FINETUNE_LOSSES.join(', ')})`,
-      'wasserstein',
+      'logistic',
     );
 }
 
@@ -489,7 +509,13 @@ export interface WganFlags {
   steps?: string;
   finetuneSteps?: string;
   finetuneLosses?: string;
+  lipschitz?: string;
   maxEval?: string;
+}
+
+function parseLipschitz(v: string): 'clip' | 'gp' {
+  if (v !== 'clip' && v !== 'gp') throw new Error(`--lipschitz must be clip or gp, got '${v}'`);
+  return v;
 }
 
 /** `a,b` → fine-tuning objectives (each known, no repeats). */
@@ -523,6 +549,7 @@ export function wganOptionsFromFlags(f: WganFlags, command?: string): WganOodOpt
     ...(fineTuneSteps !== undefined ? { fineTuneSteps } : {}),
     ...(f.finetuneLosses !== undefined ? { fineTuneLosses: parseFineTuneLosses(f.finetuneLosses) } : {}),
     ...(maxEval !== undefined ? { maxEval } : {}),
+    ...(f.lipschitz !== undefined ? { lipschitz: parseLipschitz(f.lipschitz) } : {}),
     ...(command !== undefined ? { command } : {}),
   };
 }

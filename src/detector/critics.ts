@@ -1,7 +1,8 @@
 /**
  * Detector, fit side, the WGAN family: M critic ensembles trained on the same transformed normal
  * records as the VAE members (engine/wgan-train.ts: Wasserstein loss with weight clipping, then the
- * generator frozen and the critic fine-tuned), exported as one ONNX graph (critic, mean, Var). Used by
+ * generator frozen and the critic fine-tuned as a logistic classifier of data vs generator samples, as
+ * in the authors' code), exported as one ONNX graph (critic, mean, Var). Used by
  * {@link buildModel} for family 'vae+wgan' and by the image benchmark's WGAN columns, so both score
  * the same graph.
  */
@@ -36,6 +37,8 @@ export interface CriticBuildOptions {
   batchSize?: number;
   nCritic?: number;
   lipschitz?: 'clip' | 'gp';
+  /** Default: the engine's (RMSProp with clipping, Adam with the gradient penalty). */
+  optimizer?: 'rmsprop' | 'adam';
   learningRate?: number;
   /** Objective of the fine-tuning phase (engine/wgan-train.ts). Default: the engine's. */
   fineTuneLoss?: WganFineTuneLoss;
@@ -101,6 +104,7 @@ export async function trainCritics(i: TrainCriticsInput): Promise<TrainedCritics
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
     ...(o.nCritic !== undefined ? { nCritic: o.nCritic } : {}),
     ...(o.lipschitz !== undefined ? { lipschitz: o.lipschitz } : {}),
+    ...(o.optimizer !== undefined ? { optimizer: o.optimizer } : {}),
     ...(o.learningRate !== undefined ? { learningRate: o.learningRate } : {}),
     ...(o.fineTuneLoss !== undefined ? { fineTuneLoss: o.fineTuneLoss } : {}),
     keepGenerator: i.keepGenerators === true,

@@ -74,10 +74,16 @@ describe('image benchmark flags (shared by the VAE and WGAN columns)', () => {
       fineTuneSteps: 40,
       fineTuneLosses: ['wasserstein', 'logistic'],
     });
-    // the default is v1's single objective; unknown or repeated objectives are refused
+    // the default is the engine's objective; unknown or repeated objectives are refused
     expect(wganOptionsFromFlags(parse<WganFlags>(wganCommand(new Command('y')), [])).fineTuneLosses).toEqual([
-      'wasserstein',
+      'logistic',
     ]);
+    expect(
+      wganOptionsFromFlags(parse<WganFlags>(wganCommand(new Command('y')), ['--lipschitz', 'gp'])).lipschitz,
+    ).toBe('gp');
+    expect(() =>
+      wganOptionsFromFlags(parse<WganFlags>(wganCommand(new Command('y')), ['--lipschitz', 'spectral'])),
+    ).toThrow(/--lipschitz must be clip or gp/);
     for (const bad of ['hinge', 'logistic,logistic', 'wasserstein,'])
       expect(() =>
         wganOptionsFromFlags(parse<WganFlags>(wganCommand(new Command('y')), ['--finetune-losses', bad])),

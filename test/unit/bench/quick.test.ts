@@ -91,8 +91,16 @@ describe('benchmarks --quick on real data', () => {
         out,
         dataDir: testDataDir,
         seed: 0,
+        // one adversarial phase, fine-tuned both ways (the shared-phase path of protocol v2)
+        fineTuneLosses: ['wasserstein', 'logistic'],
         log,
       });
+      expect(res.results.map((x) => x.fineTuneLoss)).toEqual(['wasserstein', 'logistic']);
+      for (const x of res.results) {
+        expect(Object.keys(x.validation).sort()).toEqual(['blur', 'invert', 'pixel-shuffle', 'shrink']);
+        // inverted images are far from every digit: both objectives' critics see it
+        expect(x.validation.invert.neg_critic).toBeGreaterThan(0.9);
+      }
       const r = res.results[0];
       // the easy row: the critics' mean and their (centred) variance separate noise from digits
       expect(r.sets.uniform.metrics.neg_critic.auroc).toBeGreaterThan(0.9);
@@ -106,7 +114,9 @@ describe('benchmarks --quick on real data', () => {
       const md = readFileSync(res.reportPath, 'utf8');
       expect(md).toContain('paper Var D');
       expect(md).toContain('| Adversarial |');
-      expect(existsSync(join(out, 'roc-wgan-mnist.svg'))).toBe(true);
+      expect(md).toMatch(/Chosen on validation: (wasserstein|logistic) fine-tuning/);
+      expect(existsSync(join(out, 'roc-wgan-mnist-wasserstein.svg'))).toBe(true);
+      expect(existsSync(join(out, 'roc-wgan-mnist-logistic.svg'))).toBe(true);
     },
   );
 

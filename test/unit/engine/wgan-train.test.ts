@@ -64,6 +64,7 @@ describe('trainWganMember', () => {
     const r = trainWganMember(toy, data, 1000, {
       steps: 300,
       fineTuneSteps: 100,
+      fineTuneLoss: 'wasserstein',
       learningRate: 1e-3,
       seed: 3,
       progressEvery: 100,
@@ -99,6 +100,7 @@ describe('trainWganMember', () => {
       const tuned = trainWganMember(toy, data, 1000, {
         steps: 0,
         fineTuneSteps: 150,
+        fineTuneLoss: 'wasserstein',
         lipschitz,
         learningRate: lipschitz === 'clip' ? 5e-4 : 1e-3,
         seed: 4,
@@ -165,7 +167,13 @@ describe('trainWganMember', () => {
     const maxAbs = (p: MemberParams): number =>
       Math.max(...Object.values(p).map((t) => t.data.reduce((a, v) => Math.max(a, Math.abs(v)), 0)));
     expect(maxAbs(tuned.critic)).toBeGreaterThan(0.05);
-    const clipped = trainWganMember(toy, data, 1000, { steps: 0, fineTuneSteps: 5, seed: 9, init });
+    const clipped = trainWganMember(toy, data, 1000, {
+      steps: 0,
+      fineTuneSteps: 5,
+      fineTuneLoss: 'wasserstein',
+      seed: 9,
+      init,
+    });
     expect(maxAbs(clipped.critic)).toBeLessThanOrEqual(Math.fround(0.01));
     // the logged loss is the cross-entropy (positive, below log 2 once separated), not −W
     expect(events).toHaveLength(1);
@@ -202,6 +210,7 @@ describe('trainWganMember', () => {
       const r = trainWganMember(spec, imgs, 6, {
         steps: 2,
         fineTuneSteps: 2,
+        fineTuneLoss: 'wasserstein',
         nCritic: 2,
         batchSize: 3,
         lipschitz,
@@ -216,6 +225,18 @@ describe('trainWganMember', () => {
         for (const t of Object.values(r.critic))
           for (const v of t.data) expect(Math.abs(v)).toBeLessThanOrEqual(Math.fround(0.01));
     }
+    // the logistic fine-tuning through the conv critic (leaky_relu layers)
+    const lg = trainWganMember(spec, imgs, 6, {
+      steps: 1,
+      fineTuneSteps: 3,
+      fineTuneLoss: 'logistic',
+      nCritic: 1,
+      batchSize: 3,
+      statsSamples: 3,
+      seed: 1,
+    });
+    expect(lg.fineTuneSteps).toBe(3);
+    expect(Number.isFinite(lg.stats.dataMean) && Number.isFinite(lg.stats.fakeMean)).toBe(true);
   }, 30_000);
 
   it('rejects bad options and data with typed errors', () => {
