@@ -1,6 +1,7 @@
 /**
  * WGAN training-step benchmark (engine/wgan.ts, wgan-train.ts): ms per critic update (weight
- * clipping + RMSProp, and gradient penalty + Adam), per generator update, and per full WGAN iteration
+ * clipping + RMSProp, and gradient penalty + Adam), per logistic fine-tuning step (the default
+ * fine-tuning objective), per generator update, and per full WGAN iteration
  * (n_critic = 5 critic updates + 1 generator update), for the MNIST MLP shape (critic 784-512-[32]-1,
  * generator 16-512-784 sigmoid) and the paper's conv shape (`--base`, Dz 16). Each update is exactly
  * what trainWganMember runs (generator forward outside the tape, one critic pass over real+fake,
@@ -15,7 +16,7 @@ import { Command } from 'commander';
 import { initBackend, type BackendName } from '../../src/engine/backend.js';
 import { Rng } from '../../src/engine/random.js';
 import { Adam } from '../../src/engine/train.js';
-import { RmsProp, criticLoss, generatorLoss } from '../../src/engine/wgan-train.js';
+import { RmsProp, criticLoss, generatorLoss, logisticCriticLoss } from '../../src/engine/wgan-train.js';
 import { TfWgan, type WganSpec } from '../../src/engine/wgan.js';
 
 const opts = new Command()
@@ -70,37 +71,43 @@ for (const archName of opts.arch.split(',')) {
   const aData = new Float32Array(B).map(() => rng.uniform());
   const x = tf.tensor2d(xData, [B, 784]);
 
-  const criticUpdate = (opt: RmsProp | Adam, gp: boolean): void => {
+  /**
+   * One optimiser step of `vars`, as trainWganMember runs it: `prepare` runs inside tf.tidy but outside
+   * the tape (the generator's forward pass for a critic step) and returns the loss to differentiate.
+   */
+  const update = (vars: tf.Variable[], opt: RmsProp | Adam, prepare: () => () => tf.Scalar): void => {
     const lossT = tf.tidy(() => {
-      const xf = gan.generate(tf.tensor2d(zData, [B, 16]));
+      const { value, grads } = tf.variableGrads(prepare(), vars);
+      opt.step(
+        vars.map((v) => grads[v.name]),
+        1e-7,
+      );
+      return value;
+    });
+    lossT.dataSync();
+    lossT.dispose();
+  };
+  const fake = (): tf.Tensor2D => gan.generate(tf.tensor2d(zData, [B, 16]));
+  const criticUpdate = (opt: RmsProp | Adam, gp: boolean): void => {
+    update(cVars, opt, () => {
+      const xf = fake();
       let xhat: tf.Tensor2D | null = null;
       if (gp) {
         const a = tf.tensor2d(aData, [B, 1]);
         xhat = tf.add(tf.mul(a, x), tf.mul(tf.sub(1, a), xf)) as tf.Tensor2D;
       }
-      const { value, grads } = tf.variableGrads(() => criticLoss(gan, x, xf, xhat, 10), cVars);
-      opt.step(
-        cVars.map((v) => grads[v.name]),
-        1e-7,
-      );
-      return value;
+      return () => criticLoss(gan, x, xf, xhat, 10);
     });
     if (!gp) gan.clipCritic(0.01);
-    lossT.dataSync();
-    lossT.dispose();
   };
-  const generatorUpdate = (opt: RmsProp | Adam): void => {
-    const lossT = tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => generatorLoss(gan, tf.tensor2d(zData, [B, 16])), gVars);
-      opt.step(
-        gVars.map((v) => grads[v.name]),
-        1e-7,
-      );
-      return value;
+  /** One step of the default fine-tuning: sigmoid cross-entropy, no constraint (wgan-train.ts). */
+  const logisticUpdate = (opt: RmsProp): void =>
+    update(cVars, opt, () => {
+      const xf = fake();
+      return () => logisticCriticLoss(gan, x, xf);
     });
-    lossT.dataSync();
-    lossT.dispose();
-  };
+  const generatorUpdate = (opt: RmsProp | Adam): void =>
+    update(gVars, opt, () => () => generatorLoss(gan, tf.tensor2d(zData, [B, 16])));
 
   const cRms = new RmsProp(cVars);
   const gRms = new RmsProp(gVars);
@@ -124,6 +131,10 @@ for (const archName of opts.arch.split(',')) {
       },
       Math.max(3, Math.ceil(iters / 4)),
     ),
+  );
+  push(
+    'critic fine-tuning step (logistic, RMSProp; default)',
+    measure(() => logisticUpdate(cRms)),
   );
   if (opts.gp) {
     const cAdam = new Adam(cVars, 0, 0.9, 1e-8);
