@@ -133,7 +133,7 @@ for (const archName of opts.arch.split(',')) {
     ),
   );
   push(
-    'critic fine-tuning step (logistic, RMSProp; default)',
+    'critic fine-tuning step (logistic; default)',
     measure(() => logisticUpdate(cRms)),
   );
   if (opts.gp) {

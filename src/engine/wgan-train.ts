@@ -12,8 +12,9 @@
  *   frozen generator, with a fresh optimiser state (the authors' code builds a separate optimiser op for
  *   this phase), and one of two objectives ({@link WganTrainOptions.fineTuneLoss}):
  *   'wasserstein'  the critic loss above, with its Lipschitz constraint;
- *   'logistic'     (the default, chosen on validation in WGAN protocol v2) the authors' code (hschoi1/rich_latent, vae_wgan/wgan_run.py, "train critic a few
- *                  more steps to make it a discriminative classifier"): sigmoid cross-entropy of D as a
+ *   'logistic'     the default (chosen on validation, WGAN protocol v2 in BENCHMARKS.md): the
+ *                  authors' code (hschoi1/rich_latent, vae_wgan/wgan_run.py, "train critic a few more
+ *                  steps to make it a discriminative classifier"): sigmoid cross-entropy of D as a
  *                  logit, data labelled 1 and generator samples 0,
  *                  L = ½·[mean softplus(−D(x)) + mean softplus(D(G(z)))],
  *                  with no clipping and no penalty (their extra-training op applies neither).
@@ -52,10 +53,10 @@ import {
 } from './ensemble-train.js';
 import { Rng } from './random.js';
 import { dataDim, WGAN_FINETUNE_LOSSES, type MemberParams, type WganFineTuneLoss } from './spec.js';
-
-export { WGAN_FINETUNE_LOSSES, type WganFineTuneLoss };
 import { Adam, TrainError } from './train.js';
 import { TfWgan, validateWganSpec, type CriticStats, type WganMember, type WganSpec } from './wgan.js';
+
+export { WGAN_FINETUNE_LOSSES, type WganFineTuneLoss };
 
 export interface WganTrainOptions {
   /** Generator iterations of the adversarial phase (each after `nCritic` critic updates). Default 2000. */
