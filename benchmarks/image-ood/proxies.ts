@@ -68,3 +68,16 @@ export function shrink(raw: Float32Array, n: number): Float32Array {
       }
   return out;
 }
+
+/**
+ * The four corruption proxies of `n` raw images (the validation sets both image benchmarks select on):
+ * blurred, pixel-shuffled (seeded by `seed`), inverted and shrunk copies.
+ */
+export function corruptionProxies(raw: Float32Array, n: number, seed: number): Record<string, Float32Array> {
+  return {
+    blur: blur(raw, n),
+    'pixel-shuffle': pixelShuffle(raw, n, seed),
+    invert: invert(raw),
+    shrink: shrink(raw, n),
+  };
+}

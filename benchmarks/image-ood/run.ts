@@ -43,7 +43,7 @@ import {
   thin,
 } from '../lib/evaluate.js';
 import { histogramSvg, rocSvg } from '../lib/plots.js';
-import { blur, invert, pixelShuffle, shrink as shrinkImages } from './proxies.js';
+import { corruptionProxies } from './proxies.js';
 import {
   D,
   adversarialNoise,
@@ -55,6 +55,7 @@ import {
   parseTrainSets,
   rawImages,
   trainSplit,
+  validationHalves,
 } from './sets.js';
 import { OOD_NAMES, PAPER_TABLE2, oodLabel, type TrainSet } from './paper.js';
 
@@ -272,9 +273,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
         takeRows(tr.raw, D, split.calibration),
         split.calibration.length,
       );
-      const half = Math.floor(valIdx.length / 2);
-      const vNorm = rawImages(trainSet, valIdx.subarray(0, half), half);
-      const vSrc = rawImages(trainSet, valIdx.subarray(half), valIdx.length - half);
+      const { normal: vNorm, source: vSrc } = validationHalves(split0);
       const vNormBatch = await scoreSet(scorer, vNorm.raw, vNorm.n);
       const ctx: RuleContext = {
         ...(rule.combined ? { combined: rule.combined } : {}),
@@ -347,12 +346,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
 
       // Validation: held-out training images vs synthetic proxies of other held-out training images.
       const vNormScores = withDefault(scoreAll(vNormBatch), vNormBatch);
-      const proxyRaw: Record<string, Float32Array> = {
-        blur: blur(vSrc.raw, vSrc.n),
-        'pixel-shuffle': pixelShuffle(vSrc.raw, vSrc.n, o.seed + 404),
-        invert: invert(vSrc.raw),
-        shrink: shrinkImages(vSrc.raw, vSrc.n),
-      };
+      const proxyRaw = corruptionProxies(vSrc.raw, vSrc.n, o.seed + 404);
       const proxies: Record<string, Record<string, number>> = {};
       for (const [pname, praw] of Object.entries(proxyRaw)) {
         const b = await scoreSet(scorer, praw, vSrc.n);

@@ -97,6 +97,23 @@ export function trainSplit(
 }
 
 /**
+ * The held-out training images of a split, halved: `normal` (the first half, the in-distribution side
+ * of validation) and `source` (the second half, the images the corruption proxies are made from), each
+ * at most `cap` images. Neither half is ever trained on.
+ */
+export function validationHalves(
+  split: TrainSplit,
+  cap = Infinity,
+): { normal: { raw: Float32Array; n: number }; source: { raw: Float32Array; n: number } } {
+  const { valIdx, trainSet } = split;
+  const half = Math.floor(valIdx.length / 2);
+  return {
+    normal: rawImages(trainSet, valIdx.subarray(0, half), Math.min(half, cap)),
+    source: rawImages(trainSet, valIdx.subarray(half), Math.min(valIdx.length - half, cap)),
+  };
+}
+
+/**
  * The OoD sets of one trained-on set, raw: Omniglot (seeded order), notMNIST, the other data set's
  * test images, uniform and Gaussian noise (seeded), flips of the in-distribution test images, and the
  * adversarial images the caller made (raw).

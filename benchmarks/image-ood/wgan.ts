@@ -2,7 +2,8 @@
  * Image OoD, the paper's WGAN columns (Table 2: D(x) of one fine-tuned discriminator and the ensemble
  * variance Var_θ[D_θ(x)]) through gensemble's engine: M critics trained with {@link trainCritics}
  * (the function `buildModel` uses for family 'vae+wgan': Wasserstein loss with weight clipping, then
- * the generator frozen and the critic fine-tuned 4k steps, as a logistic classifier by default), exported to ONE ONNX graph and scored by
+ * the generator frozen and the critic fine-tuned 4k steps, as a logistic classifier by default),
+ * exported to ONE ONNX graph and scored by
  * {@link CriticScorer} (what the Detector opens for a 'vae+wgan' checkpoint). The data splits, test and
  * OoD sets are the VAE benchmark's (run.ts): same seeds, same images.
  *
@@ -34,7 +35,7 @@ import { applyTransform, IMAGE_TRANSFORM } from '../../src/features/transform.js
 import { mdTable, metrics, pct, roc, type Metrics } from '../lib/evaluate.js';
 import { rocSvg } from '../lib/plots.js';
 import { OOD_NAMES, oodLabel, type OodName, type TrainSet } from './paper.js';
-import { blur, invert, pixelShuffle, shrink as shrinkImages } from './proxies.js';
+import { corruptionProxies } from './proxies.js';
 import {
   adversarialNoise,
   D,
@@ -46,6 +47,7 @@ import {
   parseTrainSets,
   rawImages,
   trainSplit,
+  validationHalves,
 } from './sets.js';
 
 /** The paper's Table 2 WGAN columns (AUROC %): D(x) single fine-tuned discriminator, Var D. */
@@ -93,7 +95,7 @@ export interface WganOodOptions {
   /**
    * Fine-tuning objectives to compare (engine/wgan-train.ts). With more than one, the adversarial
    * phase is trained ONCE per member and each objective fine-tunes a copy of it; the candidate with the
-   * higher mean validation-proxy AUROC of the selection column wins. Default ['logistic'], the engine default.
+   * higher mean validation-proxy AUROC of the selection column wins. Default ['logistic'] (the engine's).
    */
   fineTuneLosses?: WganFineTuneLoss[];
   /**
@@ -262,27 +264,20 @@ export async function runImageOodWgan(
     if (shared)
       log(`  [${t}] adversarial phase of ${s.members} members: ${(shared.elapsedMs / 1000).toFixed(0)} s`);
     // validation: held-out training images (never trained on) vs corruptions of other held-out ones
-    const half = Math.floor(split0.valIdx.length / 2);
-    const trainSet = t === 'mnist' ? data.mnistTrain : data.fashionTrain;
-    const vNorm = rawImages(trainSet, split0.valIdx.subarray(0, half), Math.min(half, s.maxEval));
-    const vSrc = rawImages(trainSet, split0.valIdx.subarray(half), Math.min(half, s.maxEval));
-    const proxyRaw: Record<string, Float32Array> = {
-      blur: blur(vSrc.raw, vSrc.n),
-      'pixel-shuffle': pixelShuffle(vSrc.raw, vSrc.n, o.seed + 404),
-      invert: invert(vSrc.raw),
-      shrink: shrinkImages(vSrc.raw, vSrc.n),
-    };
+    const { normal: vNorm, source: vSrc } = validationHalves(split0, s.maxEval);
+    const proxyRaw = corruptionProxies(vSrc.raw, vSrc.n, o.seed + 404);
     for (const loss of losses) {
-      const critics: TrainedCritics = shared
-        ? await trainCritics({
-            ...common,
-            options: { ...constraint, steps: 0, fineTuneSteps: s.fineTuneSteps, fineTuneLoss: loss },
-            ...(shared.inits ? { inits: shared.inits } : {}),
-          })
-        : await trainCritics({
-            ...common,
-            options: { ...constraint, steps: s.steps, fineTuneSteps: s.fineTuneSteps, fineTuneLoss: loss },
-          });
+      // with a shared adversarial phase, only the fine-tuning runs here (from each member's parameters)
+      const critics: TrainedCritics = await trainCritics({
+        ...common,
+        options: {
+          ...constraint,
+          steps: shared ? 0 : s.steps,
+          fineTuneSteps: s.fineTuneSteps,
+          fineTuneLoss: loss,
+        },
+        ...(shared?.inits ? { inits: shared.inits } : {}),
+      });
       const trainMs = critics.elapsedMs + (shared?.elapsedMs ?? 0);
       log(`  [${t}] ${s.members} critics (${loss} fine-tuning) trained in ${(trainMs / 1000).toFixed(0)} s`);
       const specOf = (normalization: CriticNormalization): WganEnsembleSpec => ({
@@ -391,9 +386,14 @@ function validationTable(results: WganTrainResult[]): string {
   ].join('\n');
 }
 
+/** Whether the results compare several fine-tuning objectives. */
+function severalObjectives(results: WganTrainResult[]): boolean {
+  return new Set(results.map((r) => r.fineTuneLoss)).size > 1;
+}
+
 export function wganTables(results: WganTrainResult[]): string {
   const parts: string[] = [];
-  const several = new Set(results.map((r) => r.fineTuneLoss)).size > 1;
+  const several = severalObjectives(results);
   for (const r of results) {
     const p = PAPER_WGAN[r.train];
     parts.push(
@@ -438,7 +438,7 @@ async function writeWganReport(
   results: WganTrainResult[],
 ): Promise<string> {
   const figs: string[] = [];
-  const several = new Set(results.map((r) => r.fineTuneLoss)).size > 1;
+  const several = severalObjectives(results);
   for (const r of results) {
     const file = several ? `roc-wgan-${r.train}-${r.fineTuneLoss}.svg` : `roc-wgan-${r.train}.svg`;
     await writeFile(
