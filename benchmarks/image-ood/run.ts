@@ -44,6 +44,7 @@ import {
 } from '../lib/evaluate.js';
 import { histogramSvg, rocSvg } from '../lib/plots.js';
 import { corruptionProxies } from './proxies.js';
+import { dumpSet, writeStatsDump, type DumpedSet } from '../lib/stats-dump.js';
 import {
   D,
   adversarialNoise,
@@ -295,6 +296,10 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
       const testBatch = await scoreSet(scorer, test.raw, test.n);
       log(`  [${t}] scored ${test.n} test images in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
       const testScores = withDefault(scoreAll(testBatch), testBatch);
+      const dumped: Record<string, DumpedSet> = {
+        test: dumpSet(testBatch),
+        'validation-normal': dumpSet(vNormBatch),
+      };
 
       // OoD sets. Adversarial: Gaussian noise (clipped to [0,1]) moved by FGSM (ε 0.3, no clipping)
       // against member 0.
@@ -321,6 +326,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
       for (const ood of OOD_NAMES) {
         const { raw, n } = oodRaw[ood];
         const b = await scoreSet(scorer, raw, n);
+        dumped[ood] = dumpSet(b);
         const sc = withDefault(scoreAll(b), b);
         const mt: Record<string, Metrics> = {};
         const rc: Record<string, Array<{ fpr: number; tpr: number }>> = {};
@@ -350,12 +356,18 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
       const proxies: Record<string, Record<string, number>> = {};
       for (const [pname, praw] of Object.entries(proxyRaw)) {
         const b = await scoreSet(scorer, praw, vSrc.n);
+        dumped[`proxy-${pname}`] = dumpSet(b);
         const sc = withDefault(scoreAll(b), b);
         proxies[pname] = Object.fromEntries(
           Object.keys(sc).map((name) => [name, metrics(vNormScores[name], sc[name]).auroc]),
         );
       }
       const corruptionNames = Object.keys(proxies);
+      await writeStatsDump(join(out, `stats-${t}.json.gz`), {
+        description: `image-ood, trained on ${t}: 'test' = in-distribution test images, one set per OoD set (the report's rows, same order of records), 'validation-normal' = held-out training images, 'proxy-*' = the corruption proxies made from other held-out training images; command: ${o.command ?? process.argv.slice(1).join(' ')}`,
+        ...(rule.dose ? { dose: rule.dose } : {}),
+        sets: dumped,
+      });
 
       // Semantic validation proxy: an ensemble built the same way (buildModel, same architecture and
       // options, fewer steps) on the training images of classes 0–4 only, scored on held-out training

@@ -14,7 +14,7 @@ import {
   type TypicalityRule,
 } from '../../src/engine/score-rules.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
-import type { DoseRule } from '../../src/engine/dose.js';
+import type { DoseRule, DoseTails } from '../../src/engine/dose.js';
 import { auroc, averagePrecision, fprAtTpr, rocCurve, type RocPoint } from '../../src/metrics/index.js';
 
 export interface Metrics {
@@ -198,14 +198,35 @@ export const TYPICALITY_RULES = {
 } as const satisfies Record<string, TypicalityFitOptions>;
 export type TypicalityRuleId = keyof typeof TYPICALITY_RULES;
 
-export type RuleId = BenchScore | ExtraRule | TypicalityRuleId;
+/**
+ * Variants of the checkpoint's own dose rule: the same densities (build.ts's fit on the model's
+ * validation normals) with another tail model; nothing is refitted.
+ */
+export const DOSE_VARIANTS = {
+  dose_ev: { tails: 'exponential' },
+} as const satisfies Record<string, { tails: DoseTails }>;
+export type DoseVariantId = keyof typeof DOSE_VARIANTS;
+
+const doseVariantCache = new WeakMap<DoseRule, Map<DoseVariantId, DoseRule>>();
+/** The checkpoint's dose rule with a variant's tail model (one object per rule, so it compiles once). */
+export function doseVariant(rule: DoseRule, id: DoseVariantId): DoseRule {
+  let m = doseVariantCache.get(rule);
+  if (!m) doseVariantCache.set(rule, (m = new Map()));
+  let v = m.get(id);
+  if (!v) m.set(id, (v = { ...rule, tails: DOSE_VARIANTS[id].tails }));
+  return v;
+}
+
+export type RuleId = BenchScore | DoseVariantId | ExtraRule | TypicalityRuleId;
 export const RULE_IDS: readonly RuleId[] = [
   ...BENCH_SCORES,
+  ...(Object.keys(DOSE_VARIANTS) as DoseVariantId[]),
   ...(Object.keys(EXTRA_RULES) as ExtraRule[]),
   ...(Object.keys(TYPICALITY_RULES) as TypicalityRuleId[]),
 ];
 export const RULE_LABELS: Record<RuleId, string> = {
   ...(SCORE_LABELS as Record<BenchScore, string>),
+  dose_ev: 'DoSE with exponential tails',
   combined_lp_mrate: 'z(−log p) − z(rate)',
   combined_lp_var_mrate: 'z(−log p) + z(Var) − z(rate)',
   combined_alp: '|z(−log p)|',
@@ -227,7 +248,8 @@ export const RULE_LABELS: Record<RuleId, string> = {
 /** Whether a rule needs the input complexity (8-bit images only; not the credit benchmark). */
 export function ruleNeedsComplexity(id: RuleId, ctx?: RuleContext): boolean {
   if (id === 'neg_logp_ic') return true;
-  if (id === 'dose') return (ctx?.dose?.densities ?? []).some((d) => d.stat === 'neg_logp_ic');
+  if (id === 'dose' || id in DOSE_VARIANTS)
+    return (ctx?.dose?.densities ?? []).some((d) => d.stat === 'neg_logp_ic');
   if (id in EXTRA_RULES)
     return (EXTRA_RULES[id as ExtraRule] as ReadonlyArray<CombinedComponentSpec>).some(
       (c) => c.score === 'neg_logp_ic',
@@ -280,6 +302,10 @@ export function fitExtraRules(validationNormals: ScoreBatch): Partial<Record<Ext
 }
 
 export function ruleScores(batch: ScoreBatch, id: RuleId, ctx: RuleContext): Float64Array {
+  if (id in DOSE_VARIANTS) {
+    if (!ctx.dose) throw new Error(`rule ${id} needs the checkpoint's dose rule`);
+    return scoresOf(batch, 'dose', { dose: doseVariant(ctx.dose, id as DoseVariantId) });
+  }
   if (id in EXTRA_RULES) {
     const rule = ctx.extra[id as ExtraRule];
     if (!rule) throw new Error(`rule ${id} was not fitted (it needs the input complexity)`);

@@ -22,7 +22,7 @@ import { exportEnsembleOnnx, ONNX_INPUT, ONNX_OUTPUTS, validateEnsembleSpec } fr
 import { paramShapes, shapeSize } from './params.js';
 import { OnnxScorer, type ScorerOptions } from './scorer.js';
 import { COMPONENT_SCORES, SCORE_NAMES, type CombinedRule, type TypicalityRule } from './score-rules.js';
-import { DOSE_STATISTICS, type DoseRule } from './dose.js';
+import { DOSE_STATISTICS, DOSE_TAILS, type DoseRule } from './dose.js';
 import { HEAD_STATISTICS, TAIL_MAX_POINTS, type LabelledRule } from './supervised-head.js';
 import { LIKELIHOODS, SPEC_VERSION, type EnsembleSpec, type MemberParams } from './spec.js';
 import {
@@ -173,6 +173,7 @@ const doseSchema = z
       )
       .min(1),
     fittedOn: intPos,
+    tails: z.enum(DOSE_TAILS).optional(),
   })
   .strict();
 const finite = z.number().finite();

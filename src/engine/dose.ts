@@ -19,7 +19,13 @@
  * over [min − 6h, max + 6h] (spacing ≤ h/32: interpolation error of −log f below ~1e-4 where log f curves as fast as 1/h²) and interpolated linearly, so a record costs O(1) per
  * statistic. Outside the grid the exact log density is computed from the support points near the
  * record (the nearest point and every point within 8h of its distance; the others contribute less
- * than e^−32 of the total), which keeps the far tails exact: −log f grows quadratically, as it should.
+ * than e^−32 of the total), which keeps the far tails exact: −log f grows quadratically.
+ *
+ * Tails ({@link DoseTails}): with 'exponential', each density keeps the kernel estimate between its 1 %
+ * tail quantiles and has an exponential tail beyond them (scale = the mean excess over the quantile),
+ * so a record's penalty grows linearly, at the rate the statistic's own tail sets, instead of with the
+ * square of its distance in body bandwidths. Heavy-tailed statistics (the members' variance) then no
+ * longer let an in-distribution outlier outscore a record that is far out on a light-tailed one.
  */
 import { CalibrationError, ScoringInputError } from './errors.js';
 import { componentScore } from './statistics.js';
@@ -61,10 +67,68 @@ export interface DoseDensity {
   support: number[];
 }
 
+/**
+ * How a density behaves beyond its fitted body. 'kde' (the default, and what a rule without the field
+ * means): the Gaussian kernel estimate everywhere, so −log f grows like ((x − nearest point)/h)²/2,
+ * where h is a bandwidth chosen for the BODY of the distribution. 'exponential': the kernel estimate
+ * between the 1 % tail quantiles, and beyond each an exponential tail whose scale is the mean excess of
+ * the fitted values over that quantile (the peaks-over-threshold model of extreme-value statistics with
+ * shape 0), so −log f grows linearly, at a rate the statistic's own tail sets.
+ */
+export const DOSE_TAILS = ['kde', 'exponential'] as const;
+export type DoseTails = (typeof DOSE_TAILS)[number];
+
 export interface DoseRule {
   densities: DoseDensity[];
   /** Calibration records the densities were fitted on. */
   fittedOn: number;
+  /** Tail model of every density (absent: 'kde'). */
+  tails?: DoseTails;
+}
+
+/** Fraction of the fitted values in each exponential tail (of the support's evenly spaced quantiles). */
+export const DOSE_TAIL_MASS = 0.01;
+
+/** One exponential tail: beyond `threshold`, log f(x) = log(mass/scale) − |x − threshold|/scale. */
+export interface DoseTail {
+  threshold: number;
+  scale: number;
+  /** Probability mass beyond the threshold. */
+  mass: number;
+}
+
+/**
+ * The exponential tails of a density, from its support points alone (evenly spaced order statistics
+ * of the fitted values, support[j] at probability j/(m − 1)): k = max(1, round(0.01·(m − 1))) points
+ * on each side lie beyond the threshold support[m − 1 − k] (resp. support[k]), mass k/(m − 1), and the
+ * scale is the mean distance of those k points from the threshold (the mean excess). A tail with no
+ * spread (a constant statistic) takes the kernel bandwidth as its scale.
+ */
+export function doseTails(d: DoseDensity): { lower: DoseTail; upper: DoseTail } {
+  const s = d.support;
+  const m = s.length;
+  if (m < 3) {
+    const mass = 0.5;
+    return {
+      lower: { threshold: s[0], scale: d.bandwidth, mass },
+      upper: { threshold: s[m - 1], scale: d.bandwidth, mass },
+    };
+  }
+  const k = Math.min(Math.floor((m - 1) / 2), Math.max(1, Math.round(DOSE_TAIL_MASS * (m - 1))));
+  const mass = k / (m - 1);
+  const hiT = s[m - 1 - k];
+  const loT = s[k];
+  let hiEx = 0;
+  let loEx = 0;
+  for (let j = 0; j < k; j++) {
+    hiEx += s[m - 1 - j] - hiT;
+    loEx += loT - s[j];
+  }
+  const scale = (ex: number): number => (ex / k > 0 ? ex / k : d.bandwidth);
+  return {
+    lower: { threshold: loT, scale: scale(loEx), mass },
+    upper: { threshold: hiT, scale: scale(hiEx), mass },
+  };
 }
 
 /** The statistic per record (float64), read off the batch like every other score (statistics.ts). */
@@ -99,7 +163,11 @@ export function silvermanBandwidth(sorted: Float64Array): number {
 }
 
 /** Fits one density per statistic on the calibration normals' statistics. */
-export function fitDoseRule(normal: ScoreBatch, stats: readonly DoseStatistic[]): DoseRule {
+export function fitDoseRule(
+  normal: ScoreBatch,
+  stats: readonly DoseStatistic[],
+  options: { tails?: DoseTails } = {},
+): DoseRule {
   if (normal.n < 10)
     throw new CalibrationError(`fitting the dose score needs at least 10 normal records, got ${normal.n}`);
   if (stats.length === 0) throw new CalibrationError('the dose score needs at least one statistic');
@@ -115,7 +183,7 @@ export function fitDoseRule(normal: ScoreBatch, stats: readonly DoseStatistic[])
     for (let i = 0; i < m; i++) support[i] = quantileSorted(sorted, m === 1 ? 0 : i / (m - 1));
     return { stat, bandwidth, support };
   });
-  return { densities, fittedOn: normal.n };
+  return { densities, fittedOn: normal.n, ...(options.tails ? { tails: options.tails } : {}) };
 }
 
 const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
@@ -161,11 +229,13 @@ interface CompiledDensity {
   lo: number;
   step: number;
   values: Float64Array;
+  /** Exponential tails (rule.tails 'exponential'), else undefined. */
+  tails?: { lower: DoseTail; upper: DoseTail };
 }
 
 const MAX_GRID = 1 << 16;
 
-function compile(d: DoseDensity): CompiledDensity {
+function compile(d: DoseDensity, tails: DoseTails): CompiledDensity {
   const h = d.bandwidth;
   const lo = d.support[0] - 6 * h;
   const hi = d.support[d.support.length - 1] + 6 * h;
@@ -173,7 +243,7 @@ function compile(d: DoseDensity): CompiledDensity {
   const step = (hi - lo) / (points - 1);
   const values = new Float64Array(points);
   for (let i = 0; i < points; i++) values[i] = logDensityExact(d, lo + i * step);
-  return { density: d, lo, step, values };
+  return { density: d, lo, step, values, ...(tails === 'exponential' ? { tails: doseTails(d) } : {}) };
 }
 
 const compiled = new WeakMap<DoseRule, CompiledDensity[]>();
@@ -185,13 +255,21 @@ function compiledOf(rule: DoseRule): CompiledDensity[] {
       if (!(d.bandwidth > 0) || d.support.length === 0)
         throw new ScoringInputError(`dose density ${d.stat}: needs a positive bandwidth and support points`);
     }
-    c = rule.densities.map(compile);
+    if (rule.tails !== undefined && !(DOSE_TAILS as readonly string[]).includes(rule.tails))
+      throw new ScoringInputError(`dose rule: unknown tails '${String(rule.tails)}'`);
+    const tails = rule.tails ?? 'kde';
+    c = rule.densities.map((d) => compile(d, tails));
     compiled.set(rule, c);
   }
   return c;
 }
 
 function logDensity(c: CompiledDensity, x: number): number {
+  if (c.tails) {
+    const { lower, upper } = c.tails;
+    if (x > upper.threshold) return Math.log(upper.mass / upper.scale) - (x - upper.threshold) / upper.scale;
+    if (x < lower.threshold) return Math.log(lower.mass / lower.scale) - (lower.threshold - x) / lower.scale;
+  }
   const t = (x - c.lo) / c.step;
   if (!(t >= 0 && t <= c.values.length - 1)) return Number.isNaN(x) ? NaN : logDensityExact(c.density, x);
   const i = Math.min(c.values.length - 2, Math.floor(t));

@@ -6,7 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   DOSE_MAX_SUPPORT,
+  DOSE_TAIL_MASS,
   doseScores,
+  doseTails,
   fitDoseRule,
   logDensityExact,
   silvermanBandwidth,
@@ -192,5 +194,109 @@ describe('dose: kernel densities fitted on normal data', () => {
     expect(shape.safeParse({ score: 'dose', dose: zero }).success).toBe(false);
     const unknown = { ...rule, densities: [{ ...rule.densities[0], stat: 'neg_waic' }] };
     expect(shape.safeParse({ score: 'dose', dose: unknown }).success).toBe(false);
+  });
+});
+
+describe("dose with exponential tails ('exponential')", () => {
+  const cal = batchOf(
+    normals(5000, 61, 100, 5),
+    normals(5000, 62, 20, 2).map(Math.abs),
+    // a heavy-tailed statistic, like the members' variance: lognormal
+    normals(5000, 63, 0, 1).map((x) => Math.exp(1.5 * x)),
+  );
+  const kde = fitDoseRule(cal, ['neg_logp', 'rate', 'logp_var']);
+  const ev = fitDoseRule(cal, ['neg_logp', 'rate', 'logp_var'], { tails: 'exponential' });
+
+  it('the tails are read off the support points: k = 1 % of them per side, scale = mean excess (float64 by hand)', () => {
+    expect(ev.tails).toBe('exponential');
+    expect(kde.tails).toBeUndefined();
+    for (const d of ev.densities) {
+      const s = d.support;
+      const m = s.length;
+      expect(m).toBe(DOSE_MAX_SUPPORT);
+      const k = Math.round(DOSE_TAIL_MASS * (m - 1)); // 10
+      expect(k).toBe(10);
+      let hi = 0;
+      let lo = 0;
+      for (let j = 1; j <= k; j++) {
+        hi += s[m - j] - s[m - 1 - k];
+        lo += s[k] - s[j - 1];
+      }
+      const t = doseTails(d);
+      expect(t.upper.threshold).toBe(s[m - 1 - k]);
+      expect(t.lower.threshold).toBe(s[k]);
+      expect(t.upper.mass).toBeCloseTo(k / (m - 1), 15);
+      expect(t.upper.scale).toBeCloseTo(hi / k, 12);
+      expect(t.lower.scale).toBeCloseTo(lo / k, 12);
+    }
+    // a constant statistic has no spread: the bandwidth is the scale
+    const flat = fitDoseRule(
+      batchOf(new Float64Array(50).fill(3), new Float64Array(50).fill(1), new Float64Array(50)),
+      ['neg_logp'],
+    );
+    expect(doseTails(flat.densities[0]).upper.scale).toBe(flat.densities[0].bandwidth);
+  });
+
+  it('equals the kernel density between the tail thresholds and the exponential tail beyond them', () => {
+    const d = ev.densities[0];
+    const t = doseTails(d);
+    const score = (negLogp: number): number => doseScores(batchOf([negLogp], [20], [1]), ev)[0];
+    const rest =
+      bruteNegLogDensity(ev.densities[1], Math.fround(20)) +
+      bruteNegLogDensity(ev.densities[2], Math.fround(1));
+    // inside the body: the kernel density, as without tails
+    const mid = Math.fround(101);
+    expect(score(mid) - rest).toBeCloseTo(bruteNegLogDensity(d, mid), 3);
+    expect(score(mid)).toBeCloseTo(doseScores(batchOf([mid], [20], [1]), kde)[0], 9);
+    // beyond the upper threshold: −log f = −log(mass/scale) + (x − u)/scale, exactly
+    for (const x of [t.upper.threshold + 1, 130, 1e4]) {
+      const xf = Math.fround(x);
+      const want = -Math.log(t.upper.mass / t.upper.scale) + (xf - t.upper.threshold) / t.upper.scale;
+      expect(score(xf) - rest).toBeCloseTo(want, 4);
+    }
+    const xl = Math.fround(70);
+    expect(score(xl) - rest).toBeCloseTo(
+      -Math.log(t.lower.mass / t.lower.scale) + (t.lower.threshold - xl) / t.lower.scale,
+      4,
+    );
+    // the penalty grows linearly far out, where the kernel's grows with the square of the distance
+    const kdeScore = (x: number): number => doseScores(batchOf([x], [20], [1]), kde)[0];
+    expect(score(1e4) - score(5e3)).toBeCloseTo(5e3 / t.upper.scale, 3);
+    expect(kdeScore(1e4) - kdeScore(5e3)).toBeGreaterThan(100 * (score(1e4) - score(5e3)));
+  });
+
+  it('an in-distribution outlier of a heavy-tailed statistic no longer outranks a record far out on a light-tailed one', () => {
+    // fresh normals from the same distributions: the most extreme of them in the heavy-tailed variance
+    const fresh = batchOf(
+      normals(5000, 71, 100, 5),
+      normals(5000, 72, 20, 2).map(Math.abs),
+      normals(5000, 73, 0, 1).map((x) => Math.exp(1.5 * x)),
+    );
+    // an anomaly: log p 20 standard deviations out (far beyond every normal), the rest typical; the
+    // worst fresh normal is a 4.8σ draw of the lognormal variance (1,405 where the fit set's largest
+    // is 315)
+    const anomaly = batchOf([200], [20], [1]);
+    const worstNormal = (rule: DoseRule): number => Math.max(...doseScores(fresh, rule));
+    // with the kernel's quadratic tails, some fresh normal scores above the anomaly; with exponential
+    // tails the anomaly is above every normal
+    expect(worstNormal(kde)).toBeGreaterThan(doseScores(anomaly, kde)[0]);
+    expect(doseScores(anomaly, ev)[0]).toBeGreaterThan(worstNormal(ev));
+    // and the false-positive rate on fresh normals at a threshold calibrated on the fit set holds
+    const thr = calibrateThreshold(doseScores(cal, ev), 0.01, 'dose');
+    const fp = doseScores(fresh, ev).filter((v) => v > thr.value).length / fresh.n;
+    expect(fp).toBeGreaterThan(0.004);
+    expect(fp).toBeLessThan(0.02);
+  });
+
+  it('NaN stays NaN, +∞ is maximally anomalous; the schema takes the tail model and refuses others', () => {
+    const s = doseScores(batchOf([NaN, Infinity], [20, 20], [1, 1]), ev);
+    expect(Number.isNaN(s[0])).toBe(true);
+    expect(s[1]).toBe(Infinity);
+    const shape = manifestSchema.shape.scoreRule;
+    expect(shape.safeParse({ score: 'dose', dose: ev }).success).toBe(true);
+    expect(shape.safeParse({ score: 'dose', dose: { ...ev, tails: 'gpd' } }).success).toBe(false);
+    expect(() => doseScores(batchOf([100], [20], [1]), { ...ev, tails: 'gpd' as 'kde' })).toThrow(
+      /unknown tails/,
+    );
   });
 });

@@ -1,0 +1,59 @@
+/**
+ * Per-record ensemble statistics of a benchmark run, written beside its report so that a later study
+ * of score rules (a new combination of log p, rate, variance, L(x)) can be run on the same numbers
+ * without retraining or rescoring the models. Each set stores the members' log p and rate (row-major
+ * [n, M]) and, for frames, the input complexity L(x), all float32 as in the ScoreBatch, base64-coded;
+ * the file is gzipped JSON (≈ 45 bytes per record with M = 5).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { ScoreBatch } from '../../src/engine/types.js';
+import type { DoseRule } from '../../src/engine/dose.js';
+
+const FIELDS = ['logp', 'memberRate', 'logpMean', 'logpVar', 'waic', 'rate'] as const;
+type Field = (typeof FIELDS)[number];
+
+export type DumpedSet = { n: number; members: number; complexity?: string } & Record<Field, string>;
+
+export interface StatsDump {
+  /** What the sets are (free text: the benchmark, the model, which split is which). */
+  description: string;
+  /** The checkpoint's dose rule (fitted on its validation normals), to rebuild variants of it. */
+  dose?: DoseRule;
+  sets: Record<string, DumpedSet>;
+}
+
+const b64 = (a: Float32Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+const f32 = (s: string): Float32Array => {
+  const b = Buffer.from(s, 'base64');
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
+
+export function dumpSet(b: ScoreBatch): DumpedSet {
+  const fields = Object.fromEntries(FIELDS.map((f) => [f, b64(b[f])])) as Record<Field, string>;
+  return {
+    n: b.n,
+    members: b.members,
+    ...fields,
+    ...(b.complexity ? { complexity: b64(b.complexity) } : {}),
+  };
+}
+
+/** The ScoreBatch of a dumped set, bit for bit the one that was dumped (without `input`/`critic`). */
+export function loadSet(d: DumpedSet): ScoreBatch {
+  const fields = Object.fromEntries(FIELDS.map((f) => [f, f32(d[f])])) as Record<Field, Float32Array>;
+  return {
+    n: d.n,
+    members: d.members,
+    ...fields,
+    ...(d.complexity ? { complexity: f32(d.complexity) } : {}),
+  };
+}
+
+export async function writeStatsDump(path: string, dump: StatsDump): Promise<void> {
+  await writeFile(path, gzipSync(Buffer.from(JSON.stringify(dump)), { level: 9 }));
+}
+
+export async function readStatsDump(path: string): Promise<StatsDump> {
+  return JSON.parse(gunzipSync(await readFile(path)).toString('utf8')) as StatsDump;
+}
