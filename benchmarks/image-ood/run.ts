@@ -299,6 +299,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
       const dumped: Record<string, DumpedSet> = {
         test: dumpSet(testBatch),
         'validation-normal': dumpSet(vNormBatch),
+        calibration: dumpSet(calBatch),
       };
 
       // OoD sets. Adversarial: Gaussian noise (clipped to [0,1]) moved by FGSM (ε 0.3, no clipping)
@@ -364,7 +365,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
       }
       const corruptionNames = Object.keys(proxies);
       await writeStatsDump(join(out, `stats-${t}.json.gz`), {
-        description: `image-ood, trained on ${t}: 'test' = in-distribution test images, one set per OoD set (the report's rows, same order of records), 'validation-normal' = held-out training images, 'proxy-*' = the corruption proxies made from other held-out training images; command: ${o.command ?? process.argv.slice(1).join(' ')}`,
+        description: `image-ood, trained on ${t}: 'test' = in-distribution test images, one set per OoD set (the report's rows, same order of records), 'validation-normal' = held-out training images, 'calibration' = the checkpoint's calibration normals (the fit set of the candidate rules), 'proxy-*' = the corruption proxies made from other held-out training images; command: ${o.command ?? process.argv.slice(1).join(' ')}`,
         ...(rule.dose ? { dose: rule.dose } : {}),
         sets: dumped,
       });

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dumpSet, loadSet, readStatsDump, writeStatsDump } from '../../../benchmarks/lib/stats-dump.js';
 import { doseScores, fitDoseRule } from '../../../src/engine/dose.js';
+import { studyRules } from '../../../benchmarks/image-ood/rules.js';
+import { doseVariant, metrics, scoresOf } from '../../../benchmarks/lib/evaluate.js';
 import type { ScoreBatch } from '../../../src/engine/types.js';
 
 function batch(n: number, m: number, seed: number, complexity: boolean): ScoreBatch {
@@ -69,5 +71,36 @@ describe('stats dump', () => {
     expect(lb.n).toBe(33);
     expect(lb.members).toBe(5);
     expect(Array.from(doseScores(la, back.dose!))).toEqual(Array.from(doseScores(a, rule)));
+  });
+
+  it('the rule study on a dump reproduces AUROCs computed on the batches directly, test only when asked', async () => {
+    const cal = batch(300, 5, 11, true);
+    const vn = batch(200, 5, 12, true);
+    const px = batch(150, 5, 13, true);
+    const te = batch(180, 5, 14, true);
+    const ood = batch(120, 5, 15, true);
+    const rule = fitDoseRule(cal, ['neg_logp', 'rate', 'logp_var', 'neg_logp_ic']);
+    const path = join(dir, 'study.json.gz');
+    await writeStatsDump(path, {
+      description: 'study',
+      dose: rule,
+      sets: {
+        calibration: dumpSet(cal),
+        'validation-normal': dumpSet(vn),
+        'proxy-x': dumpSet(px),
+        test: dumpSet(te),
+        ood: dumpSet(ood),
+      },
+    });
+    const st = await studyRules(path, false);
+    expect(st.test).toBeUndefined();
+    expect(st.rules).toContain('dose_ev');
+    expect(st.rules).not.toContain('combined');
+    expect(st.validation['proxy-x'].dose).toBe(metrics(doseScores(vn, rule), doseScores(px, rule)).auroc);
+    expect(st.validation.score.rate).toBe(metrics(scoresOf(vn, 'rate'), scoresOf(px, 'rate')).auroc);
+    const ev = doseVariant(rule, 'dose_ev');
+    const withTest = await studyRules(path, true);
+    expect(withTest.test?.ood.dose_ev).toBe(metrics(doseScores(te, ev), doseScores(ood, ev)).auroc);
+    expect(Object.keys(withTest.test ?? {})).toEqual(['ood']);
   });
 });
