@@ -21,6 +21,7 @@ import type { KindDefinition } from '../kinds/types.js';
 import { cliKind } from './kinds.js';
 import type { ScoreName } from '../engine/types.js';
 import { SCORE_NAMES } from '../engine/score-rules.js';
+import { DOSE_TAILS, type DoseTails } from '../engine/dose.js';
 
 interface TrainFlags {
   kind: string;
@@ -44,6 +45,7 @@ interface TrainFlags {
   warmup: number;
   bootstrap: boolean;
   targetFpr: number;
+  doseTails: DoseTails;
   limit?: number;
   score?: ScoreName;
   labels?: string;
@@ -109,6 +111,14 @@ export function register(program: Command): void {
       'false-positive rate of the calibrated thresholds',
       parseFloatArg('--target-fpr', 0, 0.5),
       0.01,
+    )
+    .addOption(
+      new Option(
+        '--dose-tails <t>',
+        "tails of the dose densities: 'kde' (kernel estimate everywhere) or 'exponential' (beyond the 1 % tail quantiles)",
+      )
+        .choices([...DOSE_TAILS])
+        .default('kde'),
     )
     .option('--limit <n>', 'read at most n records', parseIntArg('--limit', 1))
     .addOption(
@@ -358,6 +368,7 @@ async function runTrain(f: TrainFlags): Promise<void> {
       warmupSteps: f.warmup,
       bootstrap: f.bootstrap,
       targetFpr: f.targetFpr,
+      doseTails: f.doseTails,
       ...(f.score !== undefined ? { score: f.score } : {}),
       ...(labels ? { labels } : {}),
       family: f.family,

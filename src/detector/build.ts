@@ -38,7 +38,13 @@ import {
 } from '../engine/score-rules.js';
 import { makeMafPrior } from '../engine/vae.js';
 import { fitSupervisedHead, fitTailMap, headLogits, type LabelledRule } from '../engine/supervised-head.js';
-import { DOSE_STATISTICS_CRITICS, doseScores, fitDoseRule, type DoseRule } from '../engine/dose.js';
+import {
+  DOSE_STATISTICS_CRITICS,
+  doseScores,
+  fitDoseRule,
+  type DoseRule,
+  type DoseTails,
+} from '../engine/dose.js';
 import { isCriticScore } from '../engine/statistics.js';
 import {
   SPEC_VERSION,
@@ -90,6 +96,12 @@ export interface BuildModelOptions {
   calibrationFraction?: number;
   /** Target false-positive rate of the stored thresholds. Default 0.01. */
   targetFpr?: number;
+  /**
+   * Tails of the dose densities: 'kde' (default; the kernel estimate everywhere) or 'exponential'
+   * (exponential tails beyond each statistic's 1 % tail quantiles; detection protocol v3 in
+   * BENCHMARKS.md kept 'kde' as the default on validation data).
+   */
+  doseTails?: DoseTails;
   /**
    * The score the stream flags on. Default: 'neg_logp' for transactions, 'combined' for frames,
    * each chosen on validation data only by the benchmarks (BENCHMARKS.md).
@@ -322,7 +334,11 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const doseStatistics = critics
     ? [...o.profile.doseStatistics, ...DOSE_STATISTICS_CRITICS]
     : o.profile.doseStatistics;
-  const dose = fitDoseRule(nVal >= 10 ? validationScores : calibration, doseStatistics);
+  const dose = fitDoseRule(
+    nVal >= 10 ? validationScores : calibration,
+    doseStatistics,
+    o.doseTails && o.doseTails !== 'kde' ? { tails: o.doseTails } : {},
+  );
   let labelled: LabelledRule | undefined;
   if (o.labels && headRows) {
     const head = fitSupervisedHead(

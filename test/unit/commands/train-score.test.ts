@@ -18,6 +18,25 @@ function bruteNegLogKde(d: Density, x: number): number {
   return -(m + Math.log(sum) - Math.log(d.support.length * d.bandwidth * Math.sqrt(2 * Math.PI)));
 }
 
+/**
+ * −log of a dose density with exponential tails (detection protocol v3), worked out from the support
+ * points alone: k = max(1, round(0.01·(m − 1))) points (at most ⌊(m − 1)/2⌋) beyond each threshold,
+ * mass k/(m − 1), scale = their mean distance from the threshold; the kernel estimate in between.
+ */
+function bruteNegLogDoseEv(d: Density, x: number): { value: number; tail: boolean } {
+  const s = d.support;
+  const m = s.length;
+  const k = Math.min(Math.floor((m - 1) / 2), Math.max(1, Math.round(0.01 * (m - 1))));
+  const mass = k / (m - 1);
+  const hi = s[m - 1 - k];
+  const lo = s[k];
+  const hiScale = s.slice(m - k).reduce((a, v) => a + (v - hi), 0) / k || d.bandwidth;
+  const loScale = s.slice(0, k).reduce((a, v) => a + (lo - v), 0) / k || d.bandwidth;
+  if (x > hi) return { value: -(Math.log(mass / hiScale) - (x - hi) / hiScale), tail: true };
+  if (x < lo) return { value: -(Math.log(mass / loScale) - (lo - x) / loScale), tail: true };
+  return { value: bruteNegLogKde(d, x), tail: false };
+}
+
 /** A 2-member, 40-step transactions model on the first 4,000 rows of the credit subset. */
 function trainSmall(out: string, extra: string[] = []): ReturnType<typeof cli> {
   const small = ['--members', '2', '--steps', '40', '--limit', '4000', '--no-progress'];
@@ -39,12 +58,14 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     expect(t.stderr + t.stdout).toContain('saved');
     expect(t.code).toBe(0);
     const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
-      scoreRule: { score: string; dose?: { densities: Density[] } };
+      scoreRule: { score: string; dose?: { densities: Density[]; tails?: string } };
       thresholds: Array<{ score: string; value: number }>;
     };
     // the product default: the density-of-states rule fitted on this model's normals
     expect(manifest.scoreRule.score).toBe('dose');
     expect(manifest.scoreRule.dose!.densities.map((d) => d.stat)).toEqual(['neg_logp', 'rate', 'logp_var']);
+    // the default keeps the kernel estimate everywhere (detection protocol v3)
+    expect(manifest.scoreRule.dose).not.toHaveProperty('tails');
     const th = manifest.thresholds.find((x) => x.score === manifest.scoreRule.score);
     expect(th).toBeDefined();
 
@@ -192,6 +213,44 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     expect(flaggedCount).toBeLessThan(60);
   }, 180_000);
 
+  it('--dose-tails exponential: the manifest rule has the tails and the score column follows them', async () => {
+    const model = join(dir, 'model-ev');
+    const t = await trainSmall(model, ['--dose-tails', 'exponential']);
+    expect(t.code).toBe(0);
+    const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
+      scoreRule: { score: string; dose: { densities: Density[]; tails?: string } };
+      thresholds: Array<{ score: string; value: number }>;
+    };
+    expect(manifest.scoreRule.score).toBe('dose');
+    expect(manifest.scoreRule.dose.tails).toBe('exponential');
+    const th = manifest.thresholds.find((x) => x.score === 'dose')!.value;
+    const out = join(dir, 'ev.csv');
+    expect(
+      (await cli(['score', '--model', model, '--input', csv, '--out', out, '--limit', '500'])).code,
+    ).toBe(0);
+    const lines = (await readFile(out, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(501);
+    let inTails = 0;
+    for (const line of lines.slice(1)) {
+      const [, , a, b, , , mean, v, , rate, score, flagged] = line.split(',').map(Number);
+      expect(mean).toBeCloseTo((a + b) / 2, 3);
+      const stats: Record<string, number> = { neg_logp: -mean, logp_var: v, rate };
+      let want = 0;
+      let tail = false;
+      for (const d of manifest.scoreRule.dose.densities) {
+        const r = bruteNegLogDoseEv(d, stats[d.stat]);
+        want += r.value;
+        tail ||= r.tail;
+      }
+      if (tail) inTails++;
+      expect(Math.abs(score - want), line).toBeLessThan(1e-3 * Math.max(1, Math.abs(score)));
+      expect(flagged).toBe(score > th ? 1 : 0);
+    }
+    // the rows beyond a 1 % tail quantile of some statistic exercise the exponential branch
+    expect(inTails).toBeGreaterThan(0);
+    expect(inTails).toBeLessThan(500);
+  }, 180_000);
+
   it("--arch conv --prior maf: the paper's conv VAE with a learned MAF prior trains on wasm, exports and scores", async () => {
     const model = join(dir, 'model-conv');
     const idx = join(dataDir, 'mnist/train-images-idx3-ubyte.gz');
@@ -272,6 +331,11 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
         /--arch conv needs 28×28 frames/,
       ],
       [['train', '--kind', 'frames', '--data', csv, '--out', dir, '--arch', 'resnet'], 2, /invalid/],
+      [
+        ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--dose-tails', 'pareto'],
+        2,
+        /--dose-tails <t>' argument 'pareto' is invalid/,
+      ],
       [
         [
           'train',
