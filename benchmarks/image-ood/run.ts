@@ -165,7 +165,7 @@ function settings(o: ImageOodOptions): Settings {
                   }
                 : base.model.arch!,
             ...(o.prior === 'maf'
-              ? { prior: { kind: 'maf' as const, layers: 6, hidden: o.mafHidden ?? [64, 64] } }
+              ? { prior: { kind: 'maf' as const, layers: 6, hidden: o.mafHidden ?? [512, 512] } }
               : {}),
           },
         }

@@ -101,7 +101,7 @@ export function register(program: Command): void {
       '--maf-hidden <list>',
       'maf: hidden units of each MADE, comma-separated (the paper: 512,512)',
       parseIntList('--maf-hidden', 1, 4096),
-      [64, 64],
+      [512, 512],
     )
     .option('--beta <b>', 'weight of the KL term (β-VAE)', parseFloatArg('--beta', 0, 100), 1)
     .option('--warmup <n>', 'KL warm-up steps (β rises from 0)', parseIntArg('--warmup', 0, 10_000_000), 0)
