@@ -23,6 +23,7 @@ import { Detector } from '../../src/detector/detector.js';
 import type { Scorer } from '../../src/engine/types.js';
 import { fgsm } from '../../src/engine/fgsm.js';
 import { initBackend } from '../../src/engine/backend.js';
+import { MAF_DEFAULTS } from '../../src/engine/spec.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
 import { buildSplit, type ModelConfig } from '../../src/detector/build.js';
 import { buildOrLoad, type CachedBuildOptions } from '../lib/cache.js';
@@ -165,7 +166,13 @@ function settings(o: ImageOodOptions): Settings {
                   }
                 : base.model.arch!,
             ...(o.prior === 'maf'
-              ? { prior: { kind: 'maf' as const, layers: 6, hidden: o.mafHidden ?? [512, 512] } }
+              ? {
+                  prior: {
+                    kind: 'maf' as const,
+                    layers: MAF_DEFAULTS.layers,
+                    hidden: o.mafHidden ?? [...MAF_DEFAULTS.hidden],
+                  },
+                }
               : {}),
           },
         }

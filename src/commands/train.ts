@@ -13,6 +13,7 @@ import type { Arch } from '../engine/spec.js';
 import {
   hasScale,
   LIKELIHOODS,
+  MAF_DEFAULTS,
   WGAN_FINETUNE_LOSSES,
   type Likelihood,
   type WganFineTuneLoss,
@@ -96,12 +97,17 @@ export function register(program: Command): void {
       parseIntArg('--base', 1, 256),
       8,
     )
-    .option('--maf-layers <n>', 'maf: MADE bijectors', parseIntArg('--maf-layers', 1, 32), 6)
+    .option(
+      '--maf-layers <n>',
+      'maf: MADE bijectors',
+      parseIntArg('--maf-layers', 1, 32),
+      MAF_DEFAULTS.layers,
+    )
     .option(
       '--maf-hidden <list>',
       'maf: hidden units of each MADE, comma-separated (the paper: 512,512)',
       parseIntList('--maf-hidden', 1, 4096),
-      [512, 512],
+      [...MAF_DEFAULTS.hidden],
     )
     .option('--beta <b>', 'weight of the KL term (β-VAE)', parseFloatArg('--beta', 0, 100), 1)
     .option('--warmup <n>', 'KL warm-up steps (β rises from 0)', parseIntArg('--warmup', 0, 10_000_000), 0)

@@ -114,6 +114,16 @@ export interface MafSpec {
 export type Prior = { kind: 'standard' } | ({ kind: 'maf' } & MafSpec);
 
 /**
+ * The learned prior's default shape: 6 MADE bijectors of the paper's width (512, 512); chosen on
+ * validation data by detection protocol v4 (BENCHMARKS.md). `gensemble train` and the image benchmark
+ * both default to it.
+ */
+export const MAF_DEFAULTS: { readonly layers: number; readonly hidden: readonly number[] } = {
+  layers: 6,
+  hidden: [512, 512],
+};
+
+/**
  * A periodic raw column: before the scaling, raw_column := fmod(f32(raw_column), f32(period)), i.e.
  * JavaScript `%` on the float32-rounded values (the result keeps the sign of a negative raw value:
  * -1 % 86400 = -1). E.g. the credit data's Time (seconds since the first transaction, unbounded in
