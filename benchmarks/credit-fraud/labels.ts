@@ -118,7 +118,12 @@ export function fitLabelledRuleOn(
 ): LabelledRule {
   const head = fitSupervisedHead(
     [
-      { raw: need(headNormals, 'head normals'), batch: headNormals, labels: new Uint8Array(headNormals.n) },
+      {
+        raw: need(headNormals, 'head normals'),
+        batch: headNormals,
+        labels: new Uint8Array(headNormals.n),
+        reference: true,
+      },
       { raw: need(reviews.batch, 'reviews'), batch: reviews.batch, labels: reviews.labels },
     ],
     d,

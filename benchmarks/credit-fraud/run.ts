@@ -213,6 +213,8 @@ export interface LabelledResult {
   /** Simulated reviews: validation frauds and the top 5 × as many validation normals by the default. */
   reviews: { frauds: number; normals: number };
   headNormals: number;
+  /** The head's family and penalty, e.g. 'quadratic, λ 100'. */
+  head: string;
   /** 'dose_or_known' on the validated protocol's test set. */
   doseOrKnown: Metrics;
   /** The novel-fraud split. */
@@ -539,6 +541,7 @@ function labelledRows(b: LikBatches, ctx: RuleContext, defaultScore: RuleId, see
   return {
     reviews: { frauds: b.valF.n, normals: reviews.falseAlarms.length },
     headNormals: b.headN.n,
+    head: `${labelled.head.features ?? 'linear'}, λ ${labelled.head.l2}`,
     doseOrKnown,
     novel,
   };
@@ -560,7 +563,7 @@ export function labelTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[])
   ];
   const parts: string[] = [];
   parts.push(
-    `\n### Labels: simulated reviews (${l[0].reviews.frauds} validation frauds + ${l[0].reviews.normals} false alarms; head on ${l[0].headNormals} training normals), mean ± std over ${r.length} splits, %\n`,
+    `\n### Labels: simulated reviews (${l[0].reviews.frauds} validation frauds + ${l[0].reviews.normals} false alarms; ${l[0].head ?? 'linear, λ 1'} head on ${l[0].headNormals} training normals), mean ± std over ${r.length} splits, %\n`,
   );
   parts.push(
     mdTable(

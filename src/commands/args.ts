@@ -35,6 +35,16 @@ export function parseFloatArg(name: string, min = -Infinity, max = Infinity) {
   };
 }
 
+/** A finite number > 0 (a penalty, a scale). */
+export function parsePositiveArg(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || !(n > 0))
+      throw new InvalidArgumentError(`${name} must be a finite number > 0, got "${value}"`);
+    return n;
+  };
+}
+
 /** A kind's name (which kinds exist: `gensemble kinds list`). */
 export function parseKindName(value: string): string {
   if (!/^[a-z][a-z0-9_]{0,39}$/.test(value))

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { parseFloatArg, parseIntArg, parseIntList, parseWrapArg, type WrapArg } from './args.js';
+import { parseFloatArg, parseIntArg, parsePositiveArg, parseIntList, parseWrapArg, type WrapArg } from './args.js';
 import { buildModel, type LabelledRecords, type ModelConfig } from '../detector/build.js';
 import { loadConfig } from '../config.js';
 import { openCliDb } from '../replay/db.js';
@@ -23,6 +23,11 @@ import { cliKind } from './kinds.js';
 import type { ScoreName } from '../engine/types.js';
 import { SCORE_NAMES } from '../engine/score-rules.js';
 import { DOSE_TAILS, type DoseTails } from '../engine/dose.js';
+import {
+  HEAD_DEFAULTS,
+  HEAD_FEATURE_FAMILIES,
+  type HeadFeatureFamily,
+} from '../engine/supervised-head.js';
 
 interface TrainFlags {
   kind: string;
@@ -50,6 +55,8 @@ interface TrainFlags {
   limit?: number;
   score?: ScoreName;
   labels?: string;
+  head: HeadFeatureFamily;
+  headL2?: number;
   family: ModelFamily;
   wganSteps: number;
   wganFinetuneSteps: number;
@@ -136,6 +143,19 @@ export function register(program: Command): void {
     .option(
       '--labels <source>',
       "labelled records for a supervised head and the 'dose_or_known' score — 'db' (the kind's reviewed flags in PostgreSQL: fraud / not_fraud) or a file of the kind's format with labels (Kaggle Class, a label column)",
+    )
+    .addOption(
+      new Option(
+        '--head <family>',
+        "with --labels: the supervised head's features — 'quadratic' (raw columns and ensemble statistics plus their squares, standardised on training normals; labels protocol v2 in BENCHMARKS.md) or 'linear' (v1)",
+      )
+        .choices([...HEAD_FEATURE_FAMILIES])
+        .default(HEAD_DEFAULTS.features),
+    )
+    .option(
+      '--head-l2 <lambda>',
+      `with --labels: L2 penalty of the head (default ${HEAD_DEFAULTS.l2.quadratic} quadratic, ${HEAD_DEFAULTS.l2.linear} linear)`,
+      parsePositiveArg('--head-l2'),
     )
     .addOption(
       new Option(
@@ -376,7 +396,9 @@ async function runTrain(f: TrainFlags): Promise<void> {
       targetFpr: f.targetFpr,
       doseTails: f.doseTails,
       ...(f.score !== undefined ? { score: f.score } : {}),
-      ...(labels ? { labels } : {}),
+      ...(labels
+        ? { labels, head: { features: f.head, ...(f.headL2 !== undefined ? { l2: f.headL2 } : {}) } }
+        : {}),
       family: f.family,
       ...(f.family === 'vae+wgan' ? { critics } : {}),
       outDir: resolve(f.out),

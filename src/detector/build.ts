@@ -37,7 +37,13 @@ import {
   type TypicalityRule,
 } from '../engine/score-rules.js';
 import { makeMafPrior } from '../engine/vae.js';
-import { fitSupervisedHead, fitTailMap, headLogits, type LabelledRule } from '../engine/supervised-head.js';
+import {
+  fitSupervisedHead,
+  fitTailMap,
+  headLogits,
+  type HeadFeatureFamily,
+  type LabelledRule,
+} from '../engine/supervised-head.js';
 import {
   DOSE_STATISTICS_CRITICS,
   doseScores,
@@ -115,6 +121,8 @@ export interface BuildModelOptions {
   labels?: LabelledRecords;
   /** Most training normals (a seeded subsample) the supervised head is fitted on. Default 20,000. */
   headNormals?: number;
+  /** The supervised head's feature family and L2 penalty (default HEAD_DEFAULTS, engine/supervised-head.ts). */
+  head?: { features?: HeadFeatureFamily; l2?: number };
   /**
    * 'vae' (default): the VAE ensemble. 'vae+wgan': also a WGAN critic ensemble trained on the same
    * records (the paper's second family); its mean and Var D(x) become scores with thresholds and
@@ -343,11 +351,16 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   if (o.labels && headRows) {
     const head = fitSupervisedHead(
       [
-        { raw: headRows.normalRaw, batch: headRows.normals, labels: new Uint8Array(headRows.normals.n) },
+        {
+          raw: headRows.normalRaw,
+          batch: headRows.normals,
+          labels: new Uint8Array(headRows.normals.n),
+          reference: true,
+        },
         { raw: o.labels.raw, batch: headRows.labelled, labels: o.labels.labels },
       ],
       d,
-      { columns: o.profile.headColumns(d) },
+      { columns: o.profile.headColumns(d), ...(o.head ?? {}) },
     );
     // the tail maps on the same held-out normals as the dose densities; the threshold on calibration
     const tailOn = nVal >= 10 ? validationScores : calibration;

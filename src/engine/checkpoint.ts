@@ -23,7 +23,7 @@ import { paramShapes, shapeSize } from './params.js';
 import { OnnxScorer, type ScorerOptions } from './scorer.js';
 import { COMPONENT_SCORES, SCORE_NAMES, type CombinedRule, type TypicalityRule } from './score-rules.js';
 import { DOSE_STATISTICS, DOSE_TAILS, type DoseRule } from './dose.js';
-import { HEAD_STATISTICS, TAIL_MAX_POINTS, type LabelledRule } from './supervised-head.js';
+import { HEAD_FEATURE_FAMILIES, HEAD_STATISTICS, TAIL_MAX_POINTS, type LabelledRule } from './supervised-head.js';
 import { LIKELIHOODS, SPEC_VERSION, type EnsembleSpec, type MemberParams } from './spec.js';
 import {
   CRITIC_ONNX_INPUT,
@@ -193,6 +193,9 @@ const labelledSchema = z
     head: z
       .object({
         inputDim: intPos,
+        features: z.enum(HEAD_FEATURE_FAMILIES).optional(),
+        center: z.array(finite).optional(),
+        scale: z.array(z.number().positive()).optional(),
         columns: z.array(z.number().int().nonnegative()),
         mean: z.array(finite),
         std: z.array(z.number().positive()),
@@ -204,12 +207,20 @@ const labelledSchema = z
       })
       .strict()
       .refine(
-        (h) =>
-          h.columns.every((j) => j < h.inputDim) &&
-          [h.mean, h.std, h.weights].every((a) => a.length === h.columns.length + HEAD_STATISTICS.length),
+        (h) => {
+          const p = h.columns.length + HEAD_STATISTICS.length;
+          const quad = h.features === 'quadratic';
+          return (
+            h.columns.every((j) => j < h.inputDim) &&
+            [h.mean, h.std, h.weights].every((a) => a.length === (quad ? 2 * p : p)) &&
+            (quad
+              ? h.center?.length === p && h.scale?.length === p
+              : h.center === undefined && h.scale === undefined)
+          );
+        },
         {
           message:
-            'labelled.head: columns must be < inputDim; mean, std and weights must hold columns + 3 values',
+            'labelled.head: columns must be < inputDim; mean, std and weights must hold columns + 3 values (twice that when quadratic); a quadratic head needs center and scale of columns + 3 values, a linear one neither',
         },
       ),
     doseTail: tailSchema,

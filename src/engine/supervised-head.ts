@@ -1,10 +1,13 @@
 /**
  * The supervised head of "labels feed the next model" (issue 13, item 3), pure float64 JS.
  *
- * Head: an L2-regularised logistic regression on a per-record feature vector
- *   [the record's raw values in `columns`, −mean log p, mean rate, Var log p]
- * standardised with the mean / std of the rows it was fitted on, with class weights that give frauds
- * and normals equal total weight. Fitted by Newton's method (IRLS) with step halving: deterministic,
+ * Head: an L2-regularised logistic regression on a per-record base vector
+ *   b = [the record's raw values in `columns`, −mean log p, mean rate, Var log p]
+ * ('linear' family), or on [b, ((b − center) / scale)²] ('quadratic', the default since labels
+ * protocol v2 in BENCHMARKS.md: a linear logit can say "V14 low means fraud" but not "far from the
+ * normals along V14, either way"; center / scale are the mean / std of b on the reference normals,
+ * the training normals). The expanded features are standardised with the mean / std of the rows the
+ * head was fitted on, with class weights that give frauds and normals equal total weight. Fitted by Newton's method (IRLS) with step halving: deterministic,
  * and the penalty makes the objective strictly concave, so the maximiser is unique even when the
  * labelled classes are separable.
  *
@@ -22,18 +25,36 @@ export const HEAD_STATISTICS = ['neg_logp', 'rate', 'logp_var'] as const;
 /** Most order statistics a tail map stores. */
 export const TAIL_MAX_POINTS = 1024;
 
+/** The head's feature families (see the module comment). */
+export const HEAD_FEATURE_FAMILIES = ['linear', 'quadratic'] as const;
+export type HeadFeatureFamily = (typeof HEAD_FEATURE_FAMILIES)[number];
+
+/**
+ * The product's head: the family and penalty chosen by labels protocol v2 (BENCHMARKS.md) on
+ * cross-validation over labelled validation frauds only; a linear head keeps v1's λ = 1.
+ */
+export const HEAD_DEFAULTS = { features: 'quadratic', l2: { linear: 1, quadratic: 100 } } as const satisfies {
+  features: HeadFeatureFamily;
+  l2: Record<HeadFeatureFamily, number>;
+};
+
 export interface SupervisedHead {
   /** Raw values per record (the model's inputDim). */
   inputDim: number;
+  /** Feature family; absent in checkpoints written before labels protocol v2 (= 'linear'). */
+  features?: HeadFeatureFamily;
+  /** 'quadratic' only: mean / std (0 → 1) of the c + 3 base features on the reference normals. */
+  center?: number[];
+  scale?: number[];
   /**
    * Which raw columns enter the head (indices < inputDim). A transaction's Time is left out: labels come
    * from flags, which are always newer than the training normals, so Time alone would separate them.
    */
   columns: number[];
-  /** Mean / std (population; a zero std stored as 1) of the c + 3 features on the fitting rows. */
+  /** Mean / std (population; a zero std stored as 1) of the features (c + 3, or 2(c + 3) when quadratic) on the fitting rows. */
   mean: number[];
   std: number[];
-  /** Coefficients on the standardised features (c + 3) and the intercept. */
+  /** Coefficients on the standardised features (c + 3, or 2(c + 3) when quadratic) and the intercept. */
   weights: number[];
   bias: number;
   /** The L2 penalty λ (on `weights`, not the intercept). */
@@ -98,12 +119,38 @@ export function headFeatures(
   return out;
 }
 
+/**
+ * The quadratic family's expansion of base rows b [n, p] → [n, 2p]: [b, ((b − center) / scale)²].
+ */
+export function quadraticFeatures(
+  base: Float64Array,
+  n: number,
+  p: number,
+  center: readonly number[],
+  scale: readonly number[],
+): Float64Array {
+  if (center.length !== p || scale.length !== p)
+    throw new ScoringInputError(`quadratic head: center / scale hold ${center.length} / ${scale.length} values, expected ${p}`);
+  const q = 2 * p;
+  const out = new Float64Array(n * q);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < p; j++) {
+      const v = base[i * p + j];
+      const t = (v - center[j]) / scale[j];
+      out[i * q + j] = v;
+      out[i * q + p + j] = t * t;
+    }
+  return out;
+}
+
 // ------------------------------------------------------------------ logistic regression
 
 export interface HeadFitOptions {
   /** Raw columns the head uses (fitSupervisedHead). Default: all. */
   columns?: readonly number[];
-  /** L2 penalty λ on the standardised coefficients. Default 1. */
+  /** Feature family (fitSupervisedHead). Default {@link HEAD_DEFAULTS}.features. */
+  features?: HeadFeatureFamily;
+  /** L2 penalty λ on the standardised coefficients. Default: fitLogistic 1; fitSupervisedHead {@link HEAD_DEFAULTS}.l2 of the family. */
   l2?: number;
   /** Newton iterations at most. Default 100. */
   maxIterations?: number;
@@ -310,6 +357,11 @@ export interface HeadRows {
   raw: ArrayLike<number>;
   batch: ScoreBatch;
   labels: ArrayLike<number>;
+  /**
+   * These rows are the quadratic family's reference normals (center / scale); when no group is marked,
+   * every label-0 row is.
+   */
+  reference?: boolean;
 }
 
 /** Fits the head on one or more sets of labelled rows (e.g. training normals + reviewed flags). */
@@ -319,32 +371,61 @@ export function fitSupervisedHead(
   opts: HeadFitOptions = {},
 ): SupervisedHead {
   const columns = [...(opts.columns ?? allColumns(inputDim))];
+  const features = opts.features ?? HEAD_DEFAULTS.features;
+  if (!(HEAD_FEATURE_FAMILIES as readonly string[]).includes(features))
+    throw new CalibrationError(`head: feature family '${features}' is not one of ${HEAD_FEATURE_FAMILIES.join(', ')}`);
+  const l2 = opts.l2 ?? HEAD_DEFAULTS.l2[features];
   const p = columns.length + HEAD_STATISTICS.length;
   const n = rows.reduce((a, r) => a + r.batch.n, 0);
-  const x = new Float64Array(n * p);
+  const base = new Float64Array(n * p);
   const y = new Uint8Array(n);
+  const isRef = new Uint8Array(n);
+  const marked = rows.some((r) => r.reference);
   let o = 0;
   for (const r of rows) {
     if (r.labels.length !== r.batch.n)
       throw new CalibrationError(`head: ${r.labels.length} labels for ${r.batch.n} records`);
-    x.set(headFeatures(r.raw, r.batch, inputDim, columns), o * p);
-    for (let i = 0; i < r.batch.n; i++) y[o + i] = r.labels[i] ? 1 : 0;
+    base.set(headFeatures(r.raw, r.batch, inputDim, columns), o * p);
+    for (let i = 0; i < r.batch.n; i++) {
+      y[o + i] = r.labels[i] ? 1 : 0;
+      isRef[o + i] = (marked ? r.reference === true : !r.labels[i]) ? 1 : 0;
+    }
     o += r.batch.n;
   }
-  const fit = fitLogistic(x, y, p, opts);
+  let x: Float64Array = base;
+  let quad: { center: number[]; scale: number[] } | undefined;
+  if (features === 'quadratic') {
+    const refRows: number[] = [];
+    for (let i = 0; i < n; i++) if (isRef[i]) refRows.push(i);
+    if (refRows.length === 0) throw new CalibrationError('quadratic head: no reference normals');
+    const ref = new Float64Array(refRows.length * p);
+    refRows.forEach((r, i) => ref.set(base.subarray(r * p, (r + 1) * p), i * p));
+    for (const v of ref) if (!Number.isFinite(v)) throw new CalibrationError('head: a feature is not finite');
+    const st = columnStats(ref, refRows.length, p);
+    quad = { center: st.mean, scale: st.std };
+    x = quadraticFeatures(base, n, p, quad.center, quad.scale);
+  }
+  const fit = fitLogistic(x, y, x.length / n, { ...opts, l2 });
   let positives = 0;
   for (const v of y) positives += v;
   return {
     inputDim,
+    ...(quad ? { features, center: quad.center, scale: quad.scale } : { features }),
     columns,
     mean: fit.mean,
     std: fit.std,
     weights: fit.weights,
     bias: fit.bias,
-    l2: opts.l2 ?? 1,
+    l2,
     positives,
     negatives: n - positives,
   };
+}
+
+/** Features per record of a head (c + 3, or 2(c + 3) when quadratic). */
+export function headWidth(head: Pick<SupervisedHead, 'columns' | 'features'>): number {
+  const p = head.columns.length + HEAD_STATISTICS.length;
+  return head.features === 'quadratic' ? 2 * p : p;
 }
 
 /** The head's logit of each record of a batch; the raw records are batch.input (set by OnnxScorer). */
@@ -353,11 +434,15 @@ export function headLogits(batch: ScoreBatch, head: SupervisedHead, raw = batch.
     throw new ScoringInputError(
       'the supervised head needs the raw records of the batch (ScoreBatch.input, set by OnnxScorer)',
     );
-  if (head.weights.length !== head.columns.length + HEAD_STATISTICS.length)
+  if (head.weights.length !== headWidth(head))
     throw new ScoringInputError(
-      `supervised head: ${head.weights.length} weights for ${head.columns.length} columns`,
+      `supervised head: ${head.weights.length} weights for ${head.columns.length} columns (${head.features ?? 'linear'})`,
     );
-  return logisticLogits(headFeatures(raw, batch, head.inputDim, head.columns), batch.n, head);
+  const base = headFeatures(raw, batch, head.inputDim, head.columns);
+  if (head.features !== 'quadratic') return logisticLogits(base, batch.n, head);
+  if (!head.center || !head.scale) throw new ScoringInputError('quadratic head without center / scale');
+  const p = head.columns.length + HEAD_STATISTICS.length;
+  return logisticLogits(quadraticFeatures(base, batch.n, p, head.center, head.scale), batch.n, head);
 }
 
 // ------------------------------------------------------------------ tail maps
