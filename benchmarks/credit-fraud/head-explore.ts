@@ -99,7 +99,12 @@ async function main(): Promise<void> {
     acc[name].fpr.push(f);
   };
   for (let seed = 0; seed < 5; seed++) {
-    const sp = creditSplit(labels, { seed, validationFrauds: 0.2, heldOutNormals: 0.2, validationNormals: 0.1 });
+    const sp = creditSplit(labels, {
+      seed,
+      validationFrauds: 0.2,
+      heldOutNormals: 0.2,
+      validationNormals: 0.1,
+    });
     const trainIdx = sp.train;
     const trainRaw = takeRows(data.features, D, trainIdx);
     const model = await buildOrLoad(

@@ -1,7 +1,14 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { parseFloatArg, parseIntArg, parsePositiveArg, parseIntList, parseWrapArg, type WrapArg } from './args.js';
+import {
+  parseFloatArg,
+  parseIntArg,
+  parsePositiveArg,
+  parseIntList,
+  parseWrapArg,
+  type WrapArg,
+} from './args.js';
 import { buildModel, type LabelledRecords, type ModelConfig } from '../detector/build.js';
 import { loadConfig } from '../config.js';
 import { openCliDb } from '../replay/db.js';
@@ -23,11 +30,7 @@ import { cliKind } from './kinds.js';
 import type { ScoreName } from '../engine/types.js';
 import { SCORE_NAMES } from '../engine/score-rules.js';
 import { DOSE_TAILS, type DoseTails } from '../engine/dose.js';
-import {
-  HEAD_DEFAULTS,
-  HEAD_FEATURE_FAMILIES,
-  type HeadFeatureFamily,
-} from '../engine/supervised-head.js';
+import { HEAD_DEFAULTS, HEAD_FEATURE_FAMILIES, type HeadFeatureFamily } from '../engine/supervised-head.js';
 
 interface TrainFlags {
   kind: string;

@@ -23,7 +23,12 @@ import { paramShapes, shapeSize } from './params.js';
 import { OnnxScorer, type ScorerOptions } from './scorer.js';
 import { COMPONENT_SCORES, SCORE_NAMES, type CombinedRule, type TypicalityRule } from './score-rules.js';
 import { DOSE_STATISTICS, DOSE_TAILS, type DoseRule } from './dose.js';
-import { HEAD_FEATURE_FAMILIES, HEAD_STATISTICS, TAIL_MAX_POINTS, type LabelledRule } from './supervised-head.js';
+import {
+  HEAD_FEATURE_FAMILIES,
+  HEAD_STATISTICS,
+  TAIL_MAX_POINTS,
+  type LabelledRule,
+} from './supervised-head.js';
 import { LIKELIHOODS, SPEC_VERSION, type EnsembleSpec, type MemberParams } from './spec.js';
 import {
   CRITIC_ONNX_INPUT,

@@ -130,7 +130,9 @@ export function quadraticFeatures(
   scale: readonly number[],
 ): Float64Array {
   if (center.length !== p || scale.length !== p)
-    throw new ScoringInputError(`quadratic head: center / scale hold ${center.length} / ${scale.length} values, expected ${p}`);
+    throw new ScoringInputError(
+      `quadratic head: center / scale hold ${center.length} / ${scale.length} values, expected ${p}`,
+    );
   const q = 2 * p;
   const out = new Float64Array(n * q);
   for (let i = 0; i < n; i++)
@@ -373,7 +375,9 @@ export function fitSupervisedHead(
   const columns = [...(opts.columns ?? allColumns(inputDim))];
   const features = opts.features ?? HEAD_DEFAULTS.features;
   if (!(HEAD_FEATURE_FAMILIES as readonly string[]).includes(features))
-    throw new CalibrationError(`head: feature family '${features}' is not one of ${HEAD_FEATURE_FAMILIES.join(', ')}`);
+    throw new CalibrationError(
+      `head: feature family '${features}' is not one of ${HEAD_FEATURE_FAMILIES.join(', ')}`,
+    );
   const l2 = opts.l2 ?? HEAD_DEFAULTS.l2[features];
   const p = columns.length + HEAD_STATISTICS.length;
   const n = rows.reduce((a, r) => a + r.batch.n, 0);

@@ -18,6 +18,10 @@ export interface TailJson {
 }
 export interface HeadJson {
   inputDim: number;
+  features?: 'linear' | 'quadratic';
+  center?: number[];
+  scale?: number[];
+  l2: number;
   columns: number[];
   mean: number[];
   std: number[];
@@ -47,7 +51,12 @@ export function bruteHeadLogit(
   rate: number,
   v: number,
 ): number {
-  const f = [...h.columns.map((j) => raw[j]), negLogp, rate, v];
+  const b = [...h.columns.map((j) => raw[j]), negLogp, rate, v];
+  // quadratic family: the base features, then their squares standardised by center / scale
+  const f =
+    h.features === 'quadratic' ? [...b, ...b.map((x, j) => ((x - h.center![j]) / h.scale![j]) ** 2)] : b;
+  if (h.weights.length !== f.length)
+    throw new Error(`head: ${h.weights.length} weights, ${f.length} features`);
   let eta = h.bias;
   for (let j = 0; j < f.length; j++) eta += (h.weights[j] * (f[j] - h.mean[j])) / h.std[j];
   return eta;

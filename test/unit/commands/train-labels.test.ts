@@ -80,7 +80,11 @@ describe('gensemble train --labels <file.csv> (real credit-card data)', () => {
     expect(head.inputDim).toBe(30);
     // every raw column but Time, then −log p, rate, Var log p
     expect(head.columns).toEqual(Array.from({ length: 29 }, (_, j) => j + 1));
-    expect(head.weights).toHaveLength(32);
+    // the default head (labels protocol v2): quadratic, λ 100 — 32 base features and their squares
+    expect(head.features).toBe('quadratic');
+    expect(head.l2).toBe(100);
+    expect(head.center).toHaveLength(32);
+    expect(head.weights).toHaveLength(64);
     expect(head.positives).toBe(FRAUDS);
     // every training normal of the build's train split (≈ 4,000 − 10 % − 10 %) + the labelled normals
     const nTrain = m.trainingConfig.nTrain;
@@ -128,6 +132,45 @@ describe('gensemble train --labels <file.csv> (real credit-card data)', () => {
     expect(flaggedF / FRAUDS).toBeGreaterThan(0.8);
     expect(flaggedF / FRAUDS).toBeGreaterThan(flaggedN / NORMALS + 0.5);
   }, 180_000);
+
+  it('--head linear --head-l2 3 keeps the v1 head; a bad --head or --head-l2 is refused before training', async () => {
+    const model = join(dir, 'model-linear');
+    const small = ['--members', '1', '--steps', '20', '--limit', '3000', '--no-progress'];
+    const base = [
+      'train',
+      '--kind',
+      'transactions',
+      '--data',
+      csv,
+      '--out',
+      model,
+      ...small,
+      '--labels',
+      labelsCsv,
+    ];
+    const t = await cli([...base, '--head', 'linear', '--head-l2', '3']);
+    expect(t.code).toBe(0);
+    const m = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as Manifest;
+    const h = m.scoreRule.labelled.head;
+    expect(h.features).toBe('linear');
+    expect(h.l2).toBe(3);
+    expect(h.center).toBeUndefined();
+    expect(h.weights).toHaveLength(32);
+    const raw = readCreditRows(labelsCsv)
+      .rows[0].slice(0, 30)
+      .map((x) => Math.fround(Number(x)));
+    expect(Number.isFinite(bruteHeadLogit(h, raw, 30, 5, 1))).toBe(true);
+    for (const [flag, value, msg] of [
+      ['--head', 'cubic', /--head.*cubic/],
+      ['--head-l2', '0', /--head-l2 must be a finite number > 0, got "0"/],
+      ['--head-l2', 'x', /--head-l2 must be a finite number > 0/],
+    ] as const) {
+      const bad = await cli([...base.map((a) => (a === model ? join(dir, 'never') : a)), flag, value]);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(msg);
+      await expect(readFile(join(dir, 'never', 'manifest.json'))).rejects.toThrow();
+    }
+  }, 120_000);
 
   it('labels without a fraud: one clear error line, no checkpoint', async () => {
     const model = join(dir, 'model-nofraud');

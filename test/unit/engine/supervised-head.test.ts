@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  HEAD_DEFAULTS,
   balancedWeights,
   fitLogistic,
   fitSupervisedHead,
@@ -232,6 +233,7 @@ describe("'dose_or_known'", () => {
       { raw: frauds.raw, batch: frauds.batch, labels: new Uint8Array(40).fill(1) },
     ],
     d,
+    { features: 'linear' },
   );
   const rule: LabelledRule = {
     head,
@@ -279,5 +281,109 @@ describe("'dose_or_known'", () => {
     expect(needsComplexity('dose_or_known', rules)).toBe(false);
     const { input: _input, ...noInput } = test.batch;
     expect(() => anomalyScores(noInput, 'dose_or_known', rules)).toThrow(/raw records/);
+  });
+});
+
+describe('the quadratic head (labels protocol v2)', () => {
+  // normals: 2 raw features around 0; frauds far out along feature 0 on EITHER side (half at +5, half
+  // at −5), ensemble statistics normal: no linear logit separates them, the squares do
+  const d = 2;
+  const u = rng(11);
+  function records(n: number, fraud: boolean): { raw: Float32Array; batch: ScoreBatch } {
+    const raw = new Float32Array(n * d);
+    const lp: number[] = [];
+    const rt: number[] = [];
+    const vr: number[] = [];
+    for (let i = 0; i < n; i++) {
+      raw[i * d] = gauss(u) + (fraud ? (i % 2 ? 5 : -5) : 0);
+      raw[i * d + 1] = gauss(u);
+      lp.push(-20 + gauss(u));
+      rt.push(5 + 0.5 * gauss(u));
+      vr.push(Math.abs(gauss(u)));
+    }
+    return { raw, batch: batchOf(lp, rt, vr, raw) };
+  }
+  const train = records(2000, false);
+  const reviewed = records(100, false);
+  const frauds = records(40, true);
+  const rows = [
+    { raw: train.raw, batch: train.batch, labels: new Uint8Array(2000), reference: true },
+    { raw: reviewed.raw, batch: reviewed.batch, labels: new Uint8Array(100) },
+    { raw: frauds.raw, batch: frauds.batch, labels: new Uint8Array(40).fill(1) },
+  ];
+  const quad = fitSupervisedHead(rows, d);
+  const lin = fitSupervisedHead(rows, d, { features: 'linear' });
+
+  it('is the default, with its λ, and stores center / scale of the reference normals only', () => {
+    expect(HEAD_DEFAULTS.features).toBe('quadratic');
+    expect(quad.features).toBe('quadratic');
+    expect(quad.l2).toBe(HEAD_DEFAULTS.l2.quadratic);
+    expect(lin.l2).toBe(HEAD_DEFAULTS.l2.linear);
+    expect(quad.weights).toHaveLength(10);
+    expect(lin.weights).toHaveLength(5);
+    expect(lin.center).toBeUndefined();
+    // float64 mean / population std of the 5 base features over the 2,000 reference rows, by hand
+    const base = (i: number): number[] => [
+      train.raw[i * d],
+      train.raw[i * d + 1],
+      -train.batch.logpMean[i],
+      train.batch.rate[i],
+      train.batch.logpVar[i],
+    ];
+    for (let j = 0; j < 5; j++) {
+      let m = 0;
+      for (let i = 0; i < 2000; i++) m += base(i)[j];
+      m /= 2000;
+      let v = 0;
+      for (let i = 0; i < 2000; i++) v += (base(i)[j] - m) ** 2;
+      expect(quad.center![j]).toBeCloseTo(m, 10);
+      expect(quad.scale![j]).toBeCloseTo(Math.sqrt(v / 2000), 10);
+    }
+  });
+
+  it('the logit equals the brute-force predictor over [b, ((b − center)/scale)²]', () => {
+    const test = records(50, true);
+    const got = headLogits(test.batch, quad);
+    for (const i of [0, 1, 33, 49]) {
+      const b = [
+        test.raw[i * d],
+        test.raw[i * d + 1],
+        -test.batch.logpMean[i],
+        test.batch.rate[i],
+        test.batch.logpVar[i],
+      ];
+      const f = [...b, ...b.map((v, j) => ((v - quad.center![j]) / quad.scale![j]) ** 2)];
+      let eta = quad.bias;
+      f.forEach((v, j) => (eta += (quad.weights[j] * (v - quad.mean[j])) / quad.std[j]));
+      expect(got[i]).toBeCloseTo(eta, 9);
+    }
+  });
+
+  it('separates frauds on both sides of the normals, which the linear head cannot', () => {
+    const testN = records(2000, false);
+    const testF = records(200, true);
+    const auc = (h: typeof quad): number => {
+      const n = headLogits(testN.batch, h);
+      const f = headLogits(testF.batch, h);
+      let wins = 0;
+      for (const a of f) for (const b of n) wins += a > b ? 1 : a === b ? 0.5 : 0;
+      return wins / (f.length * n.length);
+    };
+    expect(auc(quad)).toBeGreaterThan(0.99);
+    expect(auc(lin)).toBeLessThan(0.75);
+  });
+
+  it('without a marked reference group, every label-0 row is the reference; bad families are refused', () => {
+    const unmarked = fitSupervisedHead(
+      rows.map(({ reference: _r, ...r }) => r),
+      d,
+    );
+    const all = [...Array.from(train.raw), ...Array.from(reviewed.raw)];
+    const m0 = all.filter((_, k) => k % d === 0).reduce((a, v) => a + v, 0) / 2100;
+    expect(unmarked.center![0]).toBeCloseTo(m0, 10);
+    expect(unmarked.center![0]).not.toBeCloseTo(quad.center![0], 10);
+    expect(() => fitSupervisedHead(rows, d, { features: 'cubic' as 'linear' })).toThrow(
+      /feature family 'cubic'/,
+    );
   });
 });

@@ -110,5 +110,21 @@ describe("ModelSource with a 'dose_or_known' manifest", () => {
     expect(bad((l) => (l.head.extra = 1))).toBe(false);
     expect(bad((l) => (l.doseTail.points as number[]).reverse())).toBe(false);
     expect(bad((l) => (l.headTail.tau = 0))).toBe(false);
+    // the quadratic family (the default): center / scale of columns + 3 values, twice as many weights
+    expect(built.labelled!.head.features).toBe('quadratic');
+    expect(bad(() => undefined)).toBe(true);
+    expect(bad((l) => delete l.head.center)).toBe(false);
+    expect(bad((l) => (l.head.scale as number[]).pop())).toBe(false);
+    expect(bad((l) => (l.head.features = 'cubic'))).toBe(false);
+    expect(bad((l) => (l.head.features = 'linear'))).toBe(false); // linear with center / scale
+    // a checkpoint written before labels protocol v2: no family field = linear, c + 3 weights
+    const legacy = (l: Record<string, Record<string, unknown>>): void => {
+      const p = (l.head.center as number[]).length;
+      delete l.head.features;
+      delete l.head.center;
+      delete l.head.scale;
+      for (const k of ['mean', 'std', 'weights']) l.head[k] = (l.head[k] as number[]).slice(0, p);
+    };
+    expect(bad(legacy)).toBe(true);
   });
 });
