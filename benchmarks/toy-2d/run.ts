@@ -51,7 +51,11 @@ const opts = new Command()
   .option('--steps <n>', 'WGAN generator iterations (each after n_critic = 5 critic updates)', '600')
   .option('--finetune <n>', 'critic fine-tuning steps with the generator frozen', '2000')
   .option('--lipschitz <l>', 'clip (weight clipping, c = 0.01) | gp (gradient penalty)', 'clip')
-  .option('--finetune-loss <l>', 'fine-tuning objective: wasserstein | logistic (the authors\' code)', 'logistic')
+  .option(
+    '--finetune-loss <l>',
+    "fine-tuning objective: wasserstein | logistic (the authors' code)",
+    'logistic',
+  )
   .option('--lr <lr>', 'WGAN learning rate (default 1e-4 RMSProp for clip, 1e-3 Adam for gp)')
   .option('--hidden <list>', 'hidden widths of critic and generator', '64,64')
   .option('--vae-steps <n>', 'VAE training steps', '2000')

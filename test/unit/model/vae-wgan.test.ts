@@ -77,7 +77,12 @@ describe("family 'vae+wgan'", () => {
     const c = manifest.critics!;
     expect(c.members).toHaveLength(3);
     expect(c.normalization).toBe('center');
-    expect(c.trainingConfig).toMatchObject({ steps: 40, fineTuneSteps: 40, lipschitz: 'clip', fineTuneLoss: 'logistic' });
+    expect(c.trainingConfig).toMatchObject({
+      steps: 40,
+      fineTuneSteps: 40,
+      lipschitz: 'clip',
+      fineTuneLoss: 'logistic',
+    });
     // critic seeds are not the VAE members' seeds
     const vaeSeeds = new Set(manifest.members.map((m) => m.seed));
     expect(c.members.some((m) => vaeSeeds.has(m.seed))).toBe(false);
