@@ -242,11 +242,29 @@ export interface NovelSplit {
 }
 
 /**
+ * Which cluster a novel-fraud split holds back: 'fewest-labels' (the first split), or 'most-normal'
+ * (the harder one: the cluster whose VALIDATION frauds have the lowest median default score, i.e. the
+ * frauds that look most normal to the unsupervised rule; needs their scores).
+ */
+export type NovelHold = { by: 'fewest-labels' } | { by: 'most-normal'; validationScores: ArrayLike<number> };
+
+/** Clusters need this many validation frauds for 'most-normal' (a median of fewer says little). */
+export const MOST_NORMAL_MIN_VALIDATION = 3;
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
  * The novel-fraud split: k-means over ALL frauds of the split (validation rows then test rows, raw
  * features standardised over those frauds); c* = among the clusters holding at least `minShare` of
  * the split's frauds, the one with the fewest validation frauds (ties: more test frauds, then the
  * lower index). The size floor keeps an outlier cluster of one or two frauds (k-means isolates the
- * extreme ones) from becoming the "novel" test set.
+ * extreme ones) from becoming the "novel" test set. With `hold` 'most-normal': among those clusters
+ * with ≥ {@link MOST_NORMAL_MIN_VALIDATION} validation frauds, the one whose validation frauds have
+ * the lowest median score (ties: the lower index); when none qualifies, the 'fewest-labels' choice.
  */
 export function novelFraudSplit(
   validationRaw: Float32Array,
@@ -255,6 +273,7 @@ export function novelFraudSplit(
   seed: number,
   k = 4,
   minShare = 0.1,
+  hold: NovelHold = { by: 'fewest-labels' },
 ): NovelSplit {
   const nV = validationRaw.length / d;
   const nT = testRaw.length / d;
@@ -280,6 +299,21 @@ export function novelFraudSplit(
     const a = sizes[j];
     const b = sizes[cluster];
     if (a.validation < b.validation || (a.validation === b.validation && a.test > b.test)) cluster = j;
+  }
+  if (hold.by === 'most-normal') {
+    if (hold.validationScores.length !== nV)
+      throw new Error(`novel split: ${hold.validationScores.length} scores for ${nV} validation frauds`);
+    let best = Infinity;
+    for (const j of eligible) {
+      const v: number[] = [];
+      for (let i = 0; i < nV; i++) if (assign[i] === j) v.push(hold.validationScores[i]);
+      if (v.length < MOST_NORMAL_MIN_VALIDATION) continue;
+      const m = median(v);
+      if (m < best) {
+        best = m;
+        cluster = j;
+      }
+    }
   }
   const labelledValidation: number[] = [];
   const novelTest: number[] = [];
@@ -312,6 +346,8 @@ export function novelFraudResult(o: {
   d: number;
   seed: number;
   fpr?: number;
+  /** Which cluster to hold back (default 'fewest-labels'); 'most-normal' ranks by the dose score. */
+  hold?: NovelHold['by'];
 }): NovelResult {
   const fpr = o.fpr ?? 0.01;
   const split = novelFraudSplit(
@@ -319,6 +355,11 @@ export function novelFraudResult(o: {
     need(o.testFrauds, 'test frauds'),
     o.d,
     o.seed,
+    4,
+    0.1,
+    o.hold === 'most-normal'
+      ? { by: 'most-normal', validationScores: doseScores(o.valFrauds, o.dose) }
+      : { by: 'fewest-labels' },
   );
   const reviews = simulatedReviews(
     subBatch(o.valFrauds, split.labelledValidation),

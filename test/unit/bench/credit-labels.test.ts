@@ -134,6 +134,47 @@ describe('credit benchmark: labelled-row helpers', () => {
     expect(s.novelTest).toEqual(Array.from({ length: 20 }, (_, i) => 60 + i));
   });
 
+  it("novelFraudSplit 'most-normal' holds back the cluster whose validation frauds score lowest (median)", () => {
+    const d = 3;
+    const at = (b: number) => (j: number) => (j === b % d ? 40 : 0) + (b === 3 ? -40 : 0);
+    const blobs = (counts: number[]): Float32Array => {
+      const parts = counts.map((c, b) => batch(c, d, at(b)).input!);
+      const out = new Float32Array(parts.reduce((a, q) => a + q.length, 0));
+      let o = 0;
+      for (const q of parts) {
+        out.set(q, o);
+        o += q.length;
+      }
+      return out;
+    };
+    // validation frauds: 10, 10, 10, 2 in blobs 0–3; test: 20 each
+    const val = blobs([10, 10, 10, 2]);
+    const test = blobs([20, 20, 20, 20]);
+    // scores per blob: blob 1 has the lowest median (5) although blob 2 holds the single lowest
+    // value and blob 3 (2 validation frauds, below the floor of 3) the lowest of all
+    const perBlob = [
+      Array.from({ length: 10 }, (_, i) => 50 + i),
+      Array.from({ length: 10 }, (_, i) => (i < 6 ? 5 : 90)),
+      Array.from({ length: 10 }, (_, i) => (i === 0 ? -100 : 60)),
+      [-500, -500],
+    ];
+    const scores = perBlob.flat();
+    const s = novelFraudSplit(val, test, d, 3, 4, 0.1, { by: 'most-normal', validationScores: scores });
+    const blobOfCluster = s.assign[10]; // the 11th validation fraud is in blob 1
+    expect(s.cluster).toBe(blobOfCluster);
+    expect(s.sizes[s.cluster]).toEqual({ validation: 10, test: 20 });
+    expect(s.labelledValidation).toEqual([...Array(32).keys()].filter((i) => i < 10 || i >= 20));
+    expect(s.novelTest).toEqual(Array.from({ length: 20 }, (_, i) => 20 + i));
+    // the first split on the same data still holds back the fewest-labels cluster (blob 3)
+    expect(novelFraudSplit(val, test, d, 3).sizes[novelFraudSplit(val, test, d, 3).cluster]).toEqual({
+      validation: 2,
+      test: 20,
+    });
+    expect(() =>
+      novelFraudSplit(val, test, d, 3, 4, 0.1, { by: 'most-normal', validationScores: [1, 2] }),
+    ).toThrow(/2 scores for 32 validation frauds/);
+  });
+
   it('novelFraudSplit never holds back an outlier cluster smaller than 10 % of the frauds', () => {
     const d = 3;
     const at = (b: number) => (j: number) => (j === b ? 40 : 0);
@@ -239,8 +280,28 @@ describe('credit benchmark: labelled-row helpers', () => {
     );
     expect(t).toContain('AUROC 99.0 (goal ≥ 98.5): met');
     expect(t).toContain('FPR@95%TPR 5.0 (goal ≤ 8): met');
-    expect(t).toContain('| 0 | 40/150, 30/120, 5/30, 20/78 | 90 | 30 |');
+    expect(t).toContain('| 0 | 40/150, 30/120, 5/30, 20/78 | 2 | 90 | 30 |');
     expect(t).toContain('mean recall change dose → dose_or_known 10.0 points (claim: no loss): held');
+    // no hard split in these results (older runs): its table is left out
+    expect(t).not.toContain('Hard novel-fraud split');
+    const withHard = (seed: number): SplitResult => {
+      const x = split(seed);
+      const n = x.labels!.novel;
+      x.labels!.novelHard = {
+        ...n,
+        cluster: 1,
+        novelTestFrauds: 120,
+        dose: { recall: 0.8, auroc: 0.9 },
+        doseOrKnown: { recall: 0.7, auroc: 0.92 },
+      };
+      return x;
+    };
+    const th = labelTables({ defaultScore: 'dose' }, [withHard(0), withHard(1)]);
+    expect(th).toContain('Hard novel-fraud split');
+    expect(th).toContain('| 0 | 40/150, 30/120, 5/30, 20/78 | 1 | 90 | 120 | 80.0 | 70.0 |');
+    expect(th).toContain(
+      'mean recall change dose → dose_or_known -10.0 points (claim: no loss): **not held**',
+    );
     const old = { ...split(0), labels: undefined } as SplitResult;
     expect(labelTables({ defaultScore: 'dose' }, [old])).toBe('');
   });
