@@ -29,6 +29,16 @@ import { join } from 'node:path';
 const D = 30;
 const COLS = Array.from({ length: D }, (_, j) => j).slice(1);
 const FOLDS = 5;
+/** The candidate grids: protocol v2's by default; `--lin-l2 a,b --quad-l2 c,d --knn k,…` (empty = none). */
+function gridArg(flag: string, dflt: number[]): number[] {
+  const i = process.argv.indexOf(flag);
+  if (i < 0) return dflt;
+  const v = process.argv[i + 1] ?? '';
+  return v === '' || v === 'none' ? [] : v.split(',').map(Number);
+}
+const LIN_L2 = gridArg('--lin-l2', [0.1, 1, 10]);
+const QUAD_L2 = gridArg('--quad-l2', [1, 10, 100]);
+const KNN_K = gridArg('--knn', [1, 3]);
 
 type Feat = (base: Float64Array, n: number, p: number) => { x: Float64Array; q: number };
 const lin: Feat = (b, _n, p) => ({ x: b, q: p });
@@ -198,8 +208,8 @@ async function main(): Promise<void> {
         add(`${name} head`, auroc(h, yEval), fprAtTpr(h, yEval));
         add(`${name} union`, auroc(u, yEval), fprAtTpr(u, yEval));
       };
-      for (const l2 of [0.1, 1, 10]) evalHead(`lin l2=${l2}`, lin, l2);
-      for (const l2 of [1, 10, 100]) evalHead(`quad l2=${l2}`, quadOf(refStats), l2);
+      for (const l2 of LIN_L2) evalHead(`lin l2=${l2}`, lin, l2);
+      for (const l2 of QUAD_L2) evalHead(`quad l2=${l2}`, quadOf(refStats), l2);
       // kNN to training-fold frauds over the raw columns (standardised by the head normals' std)
       const c = COLS.length;
       const rawOnly = (X: Float64Array, n: number): Float64Array => {
@@ -208,7 +218,7 @@ async function main(): Promise<void> {
         return o;
       };
       const frX = rawOnly(rows(XF, p, trF), trF.length);
-      for (const k of [1, 3]) {
+      for (const k of KNN_K) {
         const ks = (X: Float64Array, n: number): Float64Array =>
           knnScores(rawOnly(X, n), n, frX, trF.length, c, refStats.std.slice(0, c), k);
         const tail = fitTailMap(ks(XB, bval.n));
