@@ -30,10 +30,13 @@ export const HEAD_FEATURE_FAMILIES = ['linear', 'quadratic'] as const;
 export type HeadFeatureFamily = (typeof HEAD_FEATURE_FAMILIES)[number];
 
 /**
- * The product's head: the family and penalty chosen by labels protocol v2 (BENCHMARKS.md) on
+ * The product's head: the family (labels protocol v2) and penalty (v3) chosen in BENCHMARKS.md on
  * cross-validation over labelled validation frauds only; a linear head keeps v1's λ = 1.
  */
-export const HEAD_DEFAULTS = { features: 'quadratic', l2: { linear: 1, quadratic: 100 } } as const satisfies {
+export const HEAD_DEFAULTS = {
+  features: 'quadratic',
+  l2: { linear: 1, quadratic: 3000 },
+} as const satisfies {
   features: HeadFeatureFamily;
   l2: Record<HeadFeatureFamily, number>;
 };

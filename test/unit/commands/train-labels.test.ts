@@ -80,9 +80,9 @@ describe('gensemble train --labels <file.csv> (real credit-card data)', () => {
     expect(head.inputDim).toBe(30);
     // every raw column but Time, then −log p, rate, Var log p
     expect(head.columns).toEqual(Array.from({ length: 29 }, (_, j) => j + 1));
-    // the default head (labels protocol v2): quadratic, λ 100 — 32 base features and their squares
+    // the default head (labels protocol v3): quadratic, λ 3000 — 32 base features and their squares
     expect(head.features).toBe('quadratic');
-    expect(head.l2).toBe(100);
+    expect(head.l2).toBe(3000);
     expect(head.center).toHaveLength(32);
     expect(head.weights).toHaveLength(64);
     expect(head.positives).toBe(FRAUDS);
