@@ -103,6 +103,13 @@ export interface WganOodOptions {
    * default) or 'gp' (the authors' code's mode: gradient penalty λ = 10 with RMSProp lr 5e-5).
    */
   lipschitz?: 'clip' | 'gp';
+  /**
+   * Critic / generator architecture: 'mlp' (default: the VAE benchmark's MLP encoder / decoder) or
+   * 'conv' (the paper's conv encoder / transposed-conv decoder at width `base`, Dz 16).
+   */
+  arch?: 'mlp' | 'conv';
+  /** Conv width (base channels) with arch 'conv'. Default 8 (the image benchmark's). */
+  base?: number;
   maxEval?: number;
   command?: string;
   log?: (s: string) => void;
@@ -211,13 +218,16 @@ export async function runImageOodWgan(
     const trainRaw = takeRows(tr.raw, D, split.train);
     const nTrain = split.train.length;
     const member: MemberSpec = {
-      arch: {
-        kind: 'mlp',
-        inputDim: D,
-        encoderHidden: s.hidden,
-        decoderHidden: s.hidden,
-        latentDim: s.latentDim,
-      },
+      arch:
+        o.arch === 'conv'
+          ? { kind: 'conv', height: 28, width: 28, channels: 1, base: o.base ?? 8, latentDim: s.latentDim }
+          : {
+              kind: 'mlp',
+              inputDim: D,
+              encoderHidden: s.hidden,
+              decoderHidden: s.hidden,
+              latentDim: s.latentDim,
+            },
       likelihood: 'bernoulli',
       prior: { kind: 'standard' },
     };
@@ -456,7 +466,7 @@ async function writeWganReport(
     '',
     `    ${command}`,
     '',
-    `Settings: ${s.members} critics per data set, each trained ${s.steps} generator steps × 5 critic updates (${(o.lipschitz ?? 'clip') === 'clip' ? 'weight clipping c = 0.01' : "gradient penalty λ = 10 (the authors' mode)"}, RMSProp lr 5e-5, batch 64), then ${s.fineTuneSteps} critic fine-tuning steps with the generator frozen (objective: ${(o.fineTuneLosses ?? ['logistic']).join(' and, from the same adversarial phase, ')}; wasserstein = the critic loss with clipping, logistic = sigmoid cross-entropy without constraint, the authors' code; fresh RMSProp state, lr 5e-5). Critic = MLP encoder ${JSON.stringify(s.hidden)} → 2·${s.latentDim} → 1 (the VAE benchmark's MLP encoder + a linear projection), generator = the MLP decoder (Dz ${s.latentDim}, sigmoid output). Training images: the VAE benchmark's split (${s.trainN} images, of which buildModel's training 80 %); up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN} Gaussian-noise images after one FGSM step, ε 0.3, towards a higher value of critic 0). Scored from the exported ONNX graph with CriticScorer. Positive class = OoD. Seed ${o.seed}.`,
+    `Settings: ${s.members} critics per data set, each trained ${s.steps} generator steps × 5 critic updates (${(o.lipschitz ?? 'clip') === 'clip' ? 'weight clipping c = 0.01' : "gradient penalty λ = 10 (the authors' mode)"}, RMSProp lr 5e-5, batch 64), then ${s.fineTuneSteps} critic fine-tuning steps with the generator frozen (objective: ${(o.fineTuneLosses ?? ['logistic']).join(' and, from the same adversarial phase, ')}; wasserstein = the critic loss with clipping, logistic = sigmoid cross-entropy without constraint, the authors' code; fresh RMSProp state, lr 5e-5). ${o.arch === 'conv' ? `Critic = the paper's conv encoder at base ${o.base ?? 8} (5×5 convs, base, base, 2·base, 2·base, 7×7 valid conv, dense to 2·${s.latentDim}) + a linear projection to 1, generator = the transposed-conv decoder (Dz ${s.latentDim}, sigmoid output).` : `Critic = MLP encoder ${JSON.stringify(s.hidden)} → 2·${s.latentDim} → 1 (the VAE benchmark's MLP encoder + a linear projection), generator = the MLP decoder (Dz ${s.latentDim}, sigmoid output).`} Training images: the VAE benchmark's split (${s.trainN} images, of which buildModel's training 80 %); up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN} Gaussian-noise images after one FGSM step, ε 0.3, towards a higher value of critic 0). Scored from the exported ONNX graph with CriticScorer. Positive class = OoD. Seed ${o.seed}.`,
     '',
     wganTables(results),
     ...results.map(
@@ -493,6 +503,12 @@ export function wganCommand(program: Command): Command {
       'clip',
     )
     .option(
+      '--arch <a>',
+      "critic / generator: mlp (default) | conv (the paper's conv encoder / decoder)",
+      'mlp',
+    )
+    .option('--base <n>', 'conv width (base channels) with --arch conv', '8')
+    .option(
       '--finetune-losses <list>',
       `fine-tuning objectives to compare on validation proxies, comma-separated (${WGAN_FINETUNE_LOSSES.join(', ')})`,
       'logistic',
@@ -510,7 +526,14 @@ export interface WganFlags {
   finetuneSteps?: string;
   finetuneLosses?: string;
   lipschitz?: string;
+  arch?: string;
+  base?: string;
   maxEval?: string;
+}
+
+function parseArch(v: string): 'mlp' | 'conv' {
+  if (v !== 'mlp' && v !== 'conv') throw new Error(`--arch must be mlp or conv, got '${v}'`);
+  return v;
 }
 
 function parseLipschitz(v: string): 'clip' | 'gp' {
@@ -550,6 +573,8 @@ export function wganOptionsFromFlags(f: WganFlags, command?: string): WganOodOpt
     ...(f.finetuneLosses !== undefined ? { fineTuneLosses: parseFineTuneLosses(f.finetuneLosses) } : {}),
     ...(maxEval !== undefined ? { maxEval } : {}),
     ...(f.lipschitz !== undefined ? { lipschitz: parseLipschitz(f.lipschitz) } : {}),
+    ...(f.arch !== undefined ? { arch: parseArch(f.arch) } : {}),
+    ...(f.base !== undefined ? { base: num('--base', f.base) ?? 8 } : {}),
     ...(command !== undefined ? { command } : {}),
   };
 }
