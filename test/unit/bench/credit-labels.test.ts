@@ -112,20 +112,23 @@ describe('credit benchmark: labelled-row helpers', () => {
     expect(new Set(map.values()).size).toBe(4);
   });
 
+  /** Rows of 4 far-apart blobs in 3 dimensions, counts[b] rows in blob b. */
+  const blobs = (counts: number[]): Float32Array => {
+    const d = 3;
+    const at = (b: number) => (j: number) => (j === b % d ? 40 : 0) + (b === 3 ? -40 : 0);
+    const parts = counts.map((c, b) => batch(c, d, at(b)).input!);
+    const out = new Float32Array(parts.reduce((a, q) => a + q.length, 0));
+    let o = 0;
+    for (const q of parts) {
+      out.set(q, o);
+      o += q.length;
+    }
+    return out;
+  };
+
   it('novelFraudSplit holds back the cluster with the fewest validation frauds', () => {
     const d = 3;
     // 4 blobs; validation frauds: 10, 10, 10 in blobs 0–2 and 1 in blob 3; test: 20 in each blob
-    const at = (b: number) => (j: number) => (j === b % d ? 40 : 0) + (b === 3 ? -40 : 0);
-    const blobs = (counts: number[]): Float32Array => {
-      const parts = counts.map((c, b) => batch(c, d, at(b)).input!);
-      const out = new Float32Array(parts.reduce((a, q) => a + q.length, 0));
-      let o = 0;
-      for (const q of parts) {
-        out.set(q, o);
-        o += q.length;
-      }
-      return out;
-    };
     const val = blobs([10, 10, 10, 1]);
     const test = blobs([20, 20, 20, 20]);
     const s = novelFraudSplit(val, test, d, 3);
@@ -136,17 +139,6 @@ describe('credit benchmark: labelled-row helpers', () => {
 
   it("novelFraudSplit 'most-normal' holds back the cluster whose validation frauds score lowest (median)", () => {
     const d = 3;
-    const at = (b: number) => (j: number) => (j === b % d ? 40 : 0) + (b === 3 ? -40 : 0);
-    const blobs = (counts: number[]): Float32Array => {
-      const parts = counts.map((c, b) => batch(c, d, at(b)).input!);
-      const out = new Float32Array(parts.reduce((a, q) => a + q.length, 0));
-      let o = 0;
-      for (const q of parts) {
-        out.set(q, o);
-        o += q.length;
-      }
-      return out;
-    };
     // validation frauds: 10, 10, 10, 2 in blobs 0–3; test: 20 each
     const val = blobs([10, 10, 10, 2]);
     const test = blobs([20, 20, 20, 20]);

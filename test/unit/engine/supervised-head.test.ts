@@ -203,24 +203,35 @@ describe('tail maps', () => {
   });
 });
 
+/**
+ * Toy records: 2 raw features around 0 (a fraud's feature 0 shifted by `fraudShift(i)`), ensemble
+ * statistics drawn like a normal record's whatever the label.
+ */
+function toyRecords(
+  u: () => number,
+  n: number,
+  fraudShift: ((i: number) => number) | undefined,
+): { raw: Float32Array; batch: ScoreBatch } {
+  const d = 2;
+  const raw = new Float32Array(n * d);
+  const lp: number[] = [];
+  const rt: number[] = [];
+  const vr: number[] = [];
+  for (let i = 0; i < n; i++) {
+    raw[i * d] = gauss(u) + (fraudShift ? fraudShift(i) : 0);
+    raw[i * d + 1] = gauss(u);
+    lp.push(-20 + gauss(u));
+    rt.push(5 + 0.5 * gauss(u));
+    vr.push(Math.abs(gauss(u)));
+  }
+  return { raw, batch: batchOf(lp, rt, vr, raw) };
+}
+
 describe("'dose_or_known'", () => {
   // normals: 2 raw features around 0; "known frauds": raw feature 0 far out, ensemble statistics normal
   const d = 2;
   const u = rng(5);
-  function records(n: number, fraud: boolean): { raw: Float32Array; batch: ScoreBatch } {
-    const raw = new Float32Array(n * d);
-    const lp: number[] = [];
-    const rt: number[] = [];
-    const vr: number[] = [];
-    for (let i = 0; i < n; i++) {
-      raw[i * d] = gauss(u) + (fraud ? 6 : 0);
-      raw[i * d + 1] = gauss(u);
-      lp.push(-20 + gauss(u));
-      rt.push(5 + 0.5 * gauss(u));
-      vr.push(Math.abs(gauss(u)));
-    }
-    return { raw, batch: batchOf(lp, rt, vr, raw) };
-  }
+  const records = (n: number, fraud: boolean) => toyRecords(u, n, fraud ? () => 6 : undefined);
   const train = records(2000, false);
   const frauds = records(40, true);
   const val = records(1500, false);
@@ -289,20 +300,8 @@ describe('the quadratic head (labels protocol v2)', () => {
   // at −5), ensemble statistics normal: no linear logit separates them, the squares do
   const d = 2;
   const u = rng(11);
-  function records(n: number, fraud: boolean): { raw: Float32Array; batch: ScoreBatch } {
-    const raw = new Float32Array(n * d);
-    const lp: number[] = [];
-    const rt: number[] = [];
-    const vr: number[] = [];
-    for (let i = 0; i < n; i++) {
-      raw[i * d] = gauss(u) + (fraud ? (i % 2 ? 5 : -5) : 0);
-      raw[i * d + 1] = gauss(u);
-      lp.push(-20 + gauss(u));
-      rt.push(5 + 0.5 * gauss(u));
-      vr.push(Math.abs(gauss(u)));
-    }
-    return { raw, batch: batchOf(lp, rt, vr, raw) };
-  }
+  const records = (n: number, fraud: boolean) =>
+    toyRecords(u, n, fraud ? (i) => (i % 2 ? 5 : -5) : undefined);
   const train = records(2000, false);
   const reviewed = records(100, false);
   const frauds = records(40, true);
