@@ -112,6 +112,8 @@ export interface CreditOptions {
   representations?: LikChoice[];
   /** Time as the raw seconds since the file's first transaction (the representation before v3). */
   rawTime?: boolean;
+  /** The VAE's MLP (encoder hidden, decoder hidden, latent); default the transactions kind's. */
+  arch?: { encoderHidden: number[]; decoderHidden: number[]; latentDim: number };
   log?: (s: string) => void;
   command?: string;
 }
@@ -129,6 +131,8 @@ interface Settings {
   maxTrain: number;
   classifierSteps: number;
   defaultScore: RuleId;
+  /** The VAE's MLP when --arch overrides the kind's default. */
+  arch?: CreditOptions['arch'];
   /** The best rule on validation and the product default's validation AUROC (set by the run). */
   validationBest?: { rule: RuleId; auroc: number; incumbent: RuleId; incumbentAuroc: number };
 }
@@ -169,6 +173,7 @@ function settings(o: CreditOptions): Settings {
     ...(o.members !== undefined ? { members: o.members } : {}),
     ...(o.steps !== undefined ? { steps: o.steps, warmupSteps: Math.round(o.steps / 5) } : {}),
     ...(o.defaultScore !== undefined ? { defaultScore: o.defaultScore } : {}),
+    ...(o.arch ? { arch: o.arch } : {}),
   };
 }
 
@@ -319,7 +324,11 @@ export async function runCreditFraud(o: CreditOptions): Promise<{
           raw: trainRaw,
           n: trainIdx.length,
           d: D,
-          model: { ...LIK[lik], wrap: o.rawTime ? [] : TIME_OF_DAY },
+          model: {
+            ...LIK[lik],
+            wrap: o.rawTime ? [] : TIME_OF_DAY,
+            ...(o.arch ? { arch: { kind: 'mlp' as const, inputDim: D, ...o.arch } } : {}),
+          },
           members: s.members,
           k: s.k,
           seed,
@@ -816,7 +825,7 @@ async function writeCreditReport(
     `Command: \`${cmd}\`  \nData: \`${dataPath.replace(process.cwd() + '/', '')}\` (${r[0].counts.paperTest / 2} frauds)  \nSplit seeds: ${r.map((x) => x.seed).join(', ')} (members: seed + 1000·m)  \nGenerated: ${new Date().toISOString()}\n`,
   );
   md.push(
-    `Settings: ${s.members} members, K = ${s.k}, ${s.steps} steps (early stopping on validation IWAE), batch ${s.batchSize}, β = 1 with KL warm-up over ${s.warmupSteps} steps, bootstrap per member: ${s.bootstrap}; the paper's credit VAE (encoder 32, decoder 30 hidden units, latent 8). Per split: ${s.validationFrauds * 100}% of frauds for validation, ${s.heldOutNormals * 100}% of normals held out (test normals + the realistic pool), 10% of the rest for validation, the remainder (capped at ${s.maxTrain}) for training. Counts of split ${first.seed}: ${JSON.stringify(first.counts)}. Classifier: 2×512 ReLU, dropout 0.5, weighted sigmoid CE (pos_weight 580), RMSProp lr 5e-4, batch 256, ${s.classifierSteps} steps, trained on the training normals + validation frauds. Default score: \`${s.defaultScore}\` (gensemble's default rule, the same for every row${s.validationBest ? `; validation's best was \`${s.validationBest.rule}\` at ${pct(s.validationBest.auroc)} vs the product default \`${s.validationBest.incumbent}\` at ${pct(s.validationBest.incumbentAuroc)}, mean validation AUROC over splits and likelihoods, for information: nothing is selected on it` : ''}). Scores from the exported ONNX graph (OnnxScorer).\n`,
+    `Settings: ${s.members} members, K = ${s.k}, ${s.steps} steps (early stopping on validation IWAE), batch ${s.batchSize}, β = 1 with KL warm-up over ${s.warmupSteps} steps, bootstrap per member: ${s.bootstrap}; ${s.arch ? `VAE MLP encoder ${s.arch.encoderHidden.join('-')}, decoder ${s.arch.decoderHidden.join('-')} hidden units, latent ${s.arch.latentDim} (--arch)` : "the paper's credit VAE (encoder 32, decoder 30 hidden units, latent 8)"}. Per split: ${s.validationFrauds * 100}% of frauds for validation, ${s.heldOutNormals * 100}% of normals held out (test normals + the realistic pool), 10% of the rest for validation, the remainder (capped at ${s.maxTrain}) for training. Counts of split ${first.seed}: ${JSON.stringify(first.counts)}. Classifier: 2×512 ReLU, dropout 0.5, weighted sigmoid CE (pos_weight 580), RMSProp lr 5e-4, batch 256, ${s.classifierSteps} steps, trained on the training normals + validation frauds. Default score: \`${s.defaultScore}\` (gensemble's default rule, the same for every row${s.validationBest ? `; validation's best was \`${s.validationBest.rule}\` at ${pct(s.validationBest.auroc)} vs the product default \`${s.validationBest.incumbent}\` at ${pct(s.validationBest.incumbentAuroc)}, mean validation AUROC over splits and likelihoods, for information: nothing is selected on it` : ''}). Scores from the exported ONNX graph (OnnxScorer).\n`,
   );
   md.push(creditTables(s, r));
   md.push(
@@ -868,7 +877,23 @@ export function creditCommand(program: Command): Command {
       'Time as raw seconds (the representation before protocol v3), not time of day',
       false,
     )
+    .option(
+      '--arch <enc/dec/z>',
+      "the VAE's MLP as encoder hidden / decoder hidden / latent, e.g. 64,64/64,64/8 (default: the transactions kind's 32/30/8)",
+    )
     .option('--no-cache', 'retrain even when cached');
+}
+
+/** `--arch 64,64/64,64/8` → encoder / decoder hidden sizes and latent dimension. */
+export function parseCreditArch(v: string): NonNullable<CreditOptions['arch']> {
+  const parts = v.split('/');
+  const list = (t: string): number[] => t.split(',').map((x) => Number(x));
+  const ok = (n: number): boolean => Number.isInteger(n) && n > 0;
+  if (parts.length !== 3) throw new Error(`--arch must be enc/dec/z (e.g. 64,64/64,64/8), got '${v}'`);
+  const [enc, dec, z] = [list(parts[0]), list(parts[1]), Number(parts[2])];
+  if (![...enc, ...dec].every(ok) || !ok(z))
+    throw new Error(`--arch must hold positive integers (e.g. 64,64/64,64/8), got '${v}'`);
+  return { encoderHidden: enc, decoderHidden: dec, latentDim: z };
 }
 
 export interface CreditFlags {
@@ -882,6 +907,7 @@ export interface CreditFlags {
   defaultScore?: string;
   representations?: string;
   rawTime?: boolean;
+  arch?: string;
   cache: boolean;
 }
 
@@ -898,6 +924,7 @@ export function creditOptionsFromFlags(f: CreditFlags, command?: string): Credit
     ...(f.defaultScore !== undefined ? { defaultScore: checkRule(f.defaultScore) } : {}),
     ...(f.representations !== undefined ? { representations: checkReps(f.representations) } : {}),
     ...(f.rawTime ? { rawTime: true } : {}),
+    ...(f.arch !== undefined ? { arch: parseCreditArch(f.arch) } : {}),
     ...(command !== undefined ? { command } : {}),
   };
 }

@@ -118,4 +118,16 @@ describe('credit benchmark flags', () => {
       ),
     ).toThrow(/--representations: unknown "laplace"/);
   });
+
+  it('--arch enc/dec/z', () => {
+    const flags = (a: string[]): CreditFlags => parse<CreditFlags>(creditCommand(new Command('c')), a);
+    expect(creditOptionsFromFlags(flags(['--arch', '64,64/64,64/8'])).arch).toEqual({
+      encoderHidden: [64, 64],
+      decoderHidden: [64, 64],
+      latentDim: 8,
+    });
+    expect(creditOptionsFromFlags(flags([])).arch).toBeUndefined();
+    for (const bad of ['64/64', '64,x/64/8', '64/64/0', '64/-1/8'])
+      expect(() => creditOptionsFromFlags(flags(['--arch', bad]))).toThrow(/--arch must/);
+  });
 });
