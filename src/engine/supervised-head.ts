@@ -7,9 +7,9 @@
  * protocol v2 in BENCHMARKS.md: a linear logit can say "V14 low means fraud" but not "far from the
  * normals along V14, either way"; center / scale are the mean / std of b on the reference normals,
  * the training normals). The expanded features are standardised with the mean / std of the rows the
- * head was fitted on, with class weights that give frauds and normals equal total weight. Fitted by Newton's method (IRLS) with step halving: deterministic,
- * and the penalty makes the objective strictly concave, so the maximiser is unique even when the
- * labelled classes are separable.
+ * head was fitted on, with class weights that give frauds and normals equal total weight. Fitted by
+ * Newton's method (IRLS) with step halving: deterministic, and the penalty makes the objective
+ * strictly concave, so the maximiser is unique even when the labelled classes are separable.
  *
  * 'dose_or_known' ("novel OR known-fraud-like, calibrated jointly"): each of two scores — the
  * unsupervised 'dose' score and the head's logit — is mapped to r(s) = −log sf(s), sf its upper-tail
@@ -54,7 +54,10 @@ export interface SupervisedHead {
    * from flags, which are always newer than the training normals, so Time alone would separate them.
    */
   columns: number[];
-  /** Mean / std (population; a zero std stored as 1) of the features (c + 3, or 2(c + 3) when quadratic) on the fitting rows. */
+  /**
+   * Mean / std (population; a zero std stored as 1) of the features (c + 3, or 2(c + 3) when
+   * quadratic) on the fitting rows.
+   */
   mean: number[];
   std: number[];
   /** Coefficients on the standardised features (c + 3, or 2(c + 3) when quadratic) and the intercept. */
@@ -155,7 +158,10 @@ export interface HeadFitOptions {
   columns?: readonly number[];
   /** Feature family (fitSupervisedHead). Default {@link HEAD_DEFAULTS}.features. */
   features?: HeadFeatureFamily;
-  /** L2 penalty λ on the standardised coefficients. Default: fitLogistic 1; fitSupervisedHead {@link HEAD_DEFAULTS}.l2 of the family. */
+  /**
+   * L2 penalty λ on the standardised coefficients. Default: fitLogistic 1; fitSupervisedHead
+   * {@link HEAD_DEFAULTS}.l2 of the family.
+   */
   l2?: number;
   /** Newton iterations at most. Default 100. */
   maxIterations?: number;
