@@ -14,10 +14,12 @@ import { buildSplit } from '../../src/detector/build.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { doseScores } from '../../src/engine/dose.js';
 import {
+  columnStats,
   fitLogistic,
   fitTailMap,
   headFeatures,
   logisticLogits,
+  quadraticFeatures,
   tailRs,
 } from '../../src/engine/supervised-head.js';
 import type { ScoreBatch } from '../../src/engine/types.js';
@@ -42,28 +44,9 @@ const KNN_K = gridArg('--knn', [1, 3]);
 
 type Feat = (base: Float64Array, n: number, p: number) => { x: Float64Array; q: number };
 const lin: Feat = (b, _n, p) => ({ x: b, q: p });
-/** base + squares of base standardised by fixed reference stats (set before use) */
+/** base + squares of base standardised by the reference normals' stats (the engine's expansion) */
 function quadOf(ref: { mean: number[]; std: number[] }): Feat {
-  return (b, n, p) => {
-    const q = 2 * p;
-    const x = new Float64Array(n * q);
-    for (let i = 0; i < n; i++)
-      for (let j = 0; j < p; j++) {
-        const v = b[i * p + j];
-        const z = (v - ref.mean[j]) / ref.std[j];
-        x[i * q + j] = v;
-        x[i * q + p + j] = z * z;
-      }
-    return { x, q };
-  };
-}
-
-function stats(x: Float64Array, n: number, p: number): { mean: number[]; std: number[] } {
-  const mean = new Array<number>(p).fill(0);
-  const std = new Array<number>(p).fill(0);
-  for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) mean[j] += x[i * p + j] / n;
-  for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) std[j] += (x[i * p + j] - mean[j]) ** 2 / n;
-  return { mean, std: std.map((v) => Math.sqrt(v) || 1) };
+  return (b, n, p) => ({ x: quadraticFeatures(b, n, p, ref.mean, ref.std), q: 2 * p });
 }
 
 /** −log distance to the k-th nearest fraud, standardised by the normals' std. */
@@ -158,15 +141,13 @@ async function main(): Promise<void> {
     const dN = doseScores(valN, dose);
     const dF = doseScores(valF, dose);
     const dB = doseScores(bval, dose);
-    const refStats = stats(XH, headN.n, p);
+    const refStats = columnStats(XH, headN.n, p);
     const doseTail = fitTailMap(dB);
     const rDN = tailRs(doseTail, dN);
     const rDF = tailRs(doseTail, dF);
-    const folds = Array.from(permutation(valF.n, seed ^ 0xf01d), (i) => i % FOLDS);
     // assign fold by permuted position
     const foldOf = new Int32Array(valF.n);
     Array.from(permutation(valF.n, seed ^ 0xf01d)).forEach((r, pos) => (foldOf[r] = pos % FOLDS));
-    void folds;
     for (let f = 0; f < FOLDS; f++) {
       const trF = [...Array(valF.n).keys()].filter((i) => foldOf[i] !== f);
       const teF = [...Array(valF.n).keys()].filter((i) => foldOf[i] === f);

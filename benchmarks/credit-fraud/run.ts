@@ -218,8 +218,8 @@ export interface LabelledResult {
   /** Simulated reviews: validation frauds and the top 5 × as many validation normals by the default. */
   reviews: { frauds: number; normals: number };
   headNormals: number;
-  /** The head's family and penalty, e.g. 'quadratic, λ 100'. */
-  head: string;
+  /** The head's family and penalty, e.g. 'quadratic, λ 100'; absent in results written before it. */
+  head?: string;
   /** 'dose_or_known' on the validated protocol's test set. */
   doseOrKnown: Metrics;
   /** The novel-fraud split. */

@@ -112,10 +112,12 @@ describe('credit benchmark: labelled-row helpers', () => {
     expect(new Set(map.values()).size).toBe(4);
   });
 
-  /** Rows of 4 far-apart blobs in 3 dimensions, counts[b] rows in blob b. */
-  const blobs = (counts: number[]): Float32Array => {
+  /** Rows of far-apart blobs in 3 dimensions, counts[b] rows in blob b centred at `at(b)`. */
+  const blobs = (
+    counts: number[],
+    at = (b: number) => (j: number) => (j === b % 3 ? 40 : 0) + (b === 3 ? -40 : 0),
+  ): Float32Array => {
     const d = 3;
-    const at = (b: number) => (j: number) => (j === b % d ? 40 : 0) + (b === 3 ? -40 : 0);
     const parts = counts.map((c, b) => batch(c, d, at(b)).input!);
     const out = new Float32Array(parts.reduce((a, q) => a + q.length, 0));
     let o = 0;
@@ -169,17 +171,7 @@ describe('credit benchmark: labelled-row helpers', () => {
 
   it('novelFraudSplit never holds back an outlier cluster smaller than 10 % of the frauds', () => {
     const d = 3;
-    const at = (b: number) => (j: number) => (j === b ? 40 : 0);
-    const rowsOf = (counts: number[]): Float32Array => {
-      const parts = counts.map((c, b) => batch(c, d, at(b)).input!);
-      const out = new Float32Array(parts.reduce((a, q) => a + q.length, 0));
-      let o = 0;
-      for (const q of parts) {
-        out.set(q, o);
-        o += q.length;
-      }
-      return out;
-    };
+    const rowsOf = (counts: number[]): Float32Array => blobs(counts, (b) => (j) => (j === b ? 40 : 0));
     const val = rowsOf([10, 12, 3]);
     // one far outlier among the test frauds (its own cluster: 0 validation frauds, 1 of 86 frauds)
     const test = new Float32Array([...rowsOf([20, 20, 20]), 900, -900, 900]);
