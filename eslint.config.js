@@ -12,6 +12,8 @@ export default tseslint.config(
       'benchmarks/results/**',
       'benchmarks/**/*.py',
       'test/**/*.py',
+      'build/**',
+      'scratch/**',
     ],
   },
   js.configs.recommended,
@@ -23,7 +25,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js'],
+    files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
 );

@@ -50,8 +50,13 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** onnxruntime execution provider: cpu, or cuda where its add-on is installed (falls back to cpu). */
   ORT_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
-  /** onnxruntime intra-op threads; 0 = onnxruntime's default (all cores). */
+  /** onnxruntime intra-op threads, also the native scorer's threads; 0 = the default (all cores). */
   ORT_THREADS: int(0, 0, 256),
+  /**
+   * Which implementation scores the VAE ensembles: auto (the fused native kernel where it is built and
+   * fits the model: MLP, standard prior; else onnxruntime), native (fail at start when it cannot) or onnx.
+   */
+  SCORING_ENGINE: z.enum(['auto', 'onnx', 'native']).default('auto'),
   /** Largest batch handed to onnxruntime at once; 0 = the scorer's default, sized from the model (K·D). */
   SCORE_CHUNK: int(0, 0, 1 << 20),
   /** How often the consumer checks for a new active model version (ms). */

@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ortPeak, timeIt } from '../lib/timing.js';
+import { ortPeak, SLOW_BLAS_GFLOPS, timeIt } from '../lib/timing.js';
 import { exportEnsembleOnnx } from '../../src/engine/onnx/export.js';
 import { convDecoderLayers, convEncoderLayers } from '../../src/engine/params.js';
 import { makeEps, randomParams, Rng } from '../../src/engine/random.js';
@@ -40,7 +40,6 @@ const K = 16;
 const DZ = 16;
 const MAF: [number, number[]] = [6, [64, 64]];
 /** Below this sgemm rate (GFLOP/s per CPU-second) the peer's BLAS is not a tuned one. */
-const SLOW_BLAS_GFLOPS = 20;
 
 const member: MemberSpec = {
   arch: { kind: 'conv', height: 28, width: 28, channels: 1, base: BASE, latentDim: DZ },

@@ -1,6 +1,7 @@
 /**
  * Engine throughput benchmark: IWAE-K scoring of random-weight M-member ensembles with
- * onnxruntime-node (through OnnxScorer, default chunk size), beside the same workload in PyTorch
+ * onnxruntime-node (through OnnxScorer, default chunk size) and with gensemble's fused native kernel
+ * (NativeScorer, where `npm run build:native` built it), beside the same workload in PyTorch
  * (torch_peer.py, run in the same invocation, interleaved round by round) and the machine's
  * measured sgemm peak (2048² MatMul in both runtimes).
  *
@@ -19,10 +20,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ortPeak, timeIt } from '../lib/timing.js';
+import { ortPeak, SLOW_BLAS_GFLOPS, timeIt } from '../lib/timing.js';
 import { exportEnsembleOnnx } from '../../src/engine/onnx/export.js';
 import { makeEps, randomParams, Rng } from '../../src/engine/random.js';
 import { OnnxScorer } from '../../src/engine/scorer.js';
+import { loadNativeAddon, NativeScorer } from '../../src/engine/native-scorer.js';
+import type { Scorer } from '../../src/engine/types.js';
 import type { EnsembleSpec, MlpArch } from '../../src/engine/spec.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -118,6 +121,15 @@ async function main(): Promise<void> {
         `${sh.name}/${threads}`,
         await OnnxScorer.create(models[si], { intraOpNumThreads: threads, interOpNumThreads: 1 }),
       );
+  const native = loadNativeAddon();
+  const natives = new Map<string, NativeScorer>();
+  if (native.addon)
+    for (const sh of SHAPES)
+      for (const threads of THREADS)
+        natives.set(`${sh.name}/${threads}`, NativeScorer.create(ensembleOf(sh.arch), { threads }));
+  const nativeNote = native.addon
+    ? 'native = NativeScorer (native/gensemble_native.cc, g++ -O3 -march=native; threads = std::threads per scoreBatch)'
+    : `native scorer not measured: ${native.error}`;
   const chunks = SHAPES.map((sh) => `${sh.name} ${scorers.get(`${sh.name}/1`)?.chunkSize}`).join(', ');
   const inputs = new Map<string, Float32Array>();
   for (const sh of SHAPES)
@@ -130,10 +142,12 @@ async function main(): Promise<void> {
     }
 
   const ortCells: Cell[] = [];
+  const nativeCells: Cell[] = [];
   const torchCells: Cell[] = [];
   const py = '/usr/bin/python3';
   const useTorch = !args.includes('--no-torch') && existsSync(py);
   let torchNote = 'PyTorch: not run';
+  let blasLibs: string[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     for (const t of THREADS) addPeak(`ort-${t}`, await ortPeak(t));
     for (const sh of SHAPES)
@@ -146,6 +160,14 @@ async function main(): Promise<void> {
           console.log(
             `  round ${round} ort   ${sh.name} batch ${batch} threads ${threads}: ${(batch / w).toFixed(0)} rec/s wall, ${(batch / c).toFixed(0)} rec/CPU-s`,
           );
+          const nat: Scorer | undefined = natives.get(`${sh.name}/${threads}`);
+          if (nat) {
+            const [nw, nc] = await timeIt(() => nat.scoreBatch(x, batch), SECONDS);
+            nativeCells.push({ shape: sh.name, batch, threads, rps: batch / nw, rpsCpu: batch / nc });
+            console.log(
+              `  round ${round} native ${sh.name} batch ${batch} threads ${threads}: ${(batch / nw).toFixed(0)} rec/s wall, ${(batch / nc).toFixed(0)} rec/CPU-s`,
+            );
+          }
         }
     loads.push(loadavg()[0]);
     if (useTorch) {
@@ -179,7 +201,9 @@ async function main(): Promise<void> {
             rps?: number;
             rpsCpu?: number;
           };
-          if (o.kind === 'peak') addPeak(`torch-${o.threads}`, [o.gflops as number, o.gflopsCpu as number]);
+          if (o.kind === 'blas') blasLibs = (o as unknown as { libs: string[] }).libs;
+          else if (o.kind === 'peak')
+            addPeak(`torch-${o.threads}`, [o.gflops as number, o.gflopsCpu as number]);
           else {
             torchCells.push({
               shape: o.shape as string,
@@ -198,12 +222,22 @@ async function main(): Promise<void> {
           ['-c', 'import torch; print(torch.__version__, torch.__config__.parallel_info().splitlines()[0])'],
           { encoding: 'utf8' },
         ).trim();
-        torchNote = `PyTorch ${ver} (Debian python3-torch), torch.set_num_threads(1|2), set_num_interop_threads(1), inference_mode; best thread setting per cell`;
+        torchNote = `PyTorch ${ver} (Debian python3-torch), torch.set_num_threads(1|2), set_num_interop_threads(1), inference_mode; best thread setting per cell; BLAS loaded: ${blasLibs.join(', ') || 'none found'}`;
       } else torchNote = `PyTorch failed: ${r.stderr.split('\n').slice(-3).join(' ')}`;
       loads.push(loadavg()[0]);
     }
   }
+  // a peer on a slow BLAS (no OpenBLAS) would make every ratio meaningless: drop it, say why
+  const torchPeakCpu = Math.max(0, ...(peaks['torch-1'] ?? []).map((p) => p[1]));
+  if (
+    torchCells.length > 0 &&
+    (torchPeakCpu < SLOW_BLAS_GFLOPS || blasLibs.every((l) => !/openblas|mkl/i.test(l)))
+  ) {
+    torchCells.length = 0;
+    torchNote = `PyTorch runs on a slow BLAS (${blasLibs.join(', ') || 'no BLAS library found'}; sgemm ${torchPeakCpu.toFixed(1)} GFLOP/s per CPU-s, OpenBLAS gives > ${SLOW_BLAS_GFLOPS}): no ratio printed. apt-get install libopenblas0-pthread`;
+  }
   for (const s of scorers.values()) await s.close();
+  for (const s of natives.values()) await s.close();
 
   const rss = spawnSync(
     process.execPath,
@@ -263,12 +297,45 @@ async function main(): Promise<void> {
     `Per CPU-second, 1 thread (best round): ort ${bestCpu('ort-1').toFixed(1)}, torch ${bestCpu('torch-1').toFixed(1)}; CPU peak used = ${peakCpu1.toFixed(1)}`;
   const rssLine = `peak RSS scoring the MNIST-shape ensemble (4096 records per scoreBatch, default chunk ${rssOut?.chunk ?? '?'}, 2 threads, separate process): ${rssOut ? (rssOut.maxRssKb / 1024).toFixed(0) : 'n/a'} MB`;
   const loadLine = `load average (1 min) during the run: ${loads.map((l) => l.toFixed(1)).join(' → ')} on ${cpus().length} CPUs; ORT default chunk sizes: ${chunks}; ORT intra-op spinning off`;
-  console.log(['', ...lines, '', peakLine, rssLine, torchNote, loadLine].join('\n'));
+  const nl: string[] = [];
+  if (nativeCells.length > 0) {
+    nl.push(
+      '| shape | batch | native rec/s wall (threads) | ORT rec/s wall (threads) | PyTorch rec/s wall (threads) | native/PyTorch wall | native/ORT wall | native rec/CPU-s 1 thr | native/PyTorch CPU | native GFLOP/s wall | % of peak wall |',
+    );
+    nl.push('|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const sh of SHAPES) {
+      const f = flopsPerRecord(sh.arch) / 1e9;
+      for (const batch of BATCHES) {
+        const n = summary(nativeCells, sh.name, batch) as { rps: number; threads: number; rpsCpu1: number };
+        const o = summary(ortCells, sh.name, batch) as { rps: number; threads: number; rpsCpu1: number };
+        const t = summary(torchCells, sh.name, batch);
+        nl.push(
+          `| ${sh.name} | ${batch} | ${n.rps.toFixed(0)} (${n.threads}) | ${o.rps.toFixed(0)} (${o.threads}) | ${t ? `${t.rps.toFixed(0)} (${t.threads})` : 'n/a'} | ${t ? (n.rps / t.rps).toFixed(2) + '×' : 'n/a'} | ${(n.rps / o.rps).toFixed(2)}× | ${n.rpsCpu1.toFixed(0)} | ${t ? (n.rpsCpu1 / t.rpsCpu1).toFixed(2) + '×' : 'n/a'} | ${(n.rps * f).toFixed(1)} | ${((100 * n.rps * f) / peak).toFixed(0)}% |`,
+        );
+      }
+    }
+  }
+  console.log(['', ...lines, '', ...nl, '', peakLine, rssLine, torchNote, nativeNote, loadLine].join('\n'));
   const md = opt('--md');
   if (md)
     writeFileSync(
       md,
-      [lines.join('\n'), '', peakLine, '', rssLine, '', torchNote, '', loadLine, ''].join('\n'),
+      [
+        lines.join('\n'),
+        '',
+        nl.join('\n'),
+        '',
+        peakLine,
+        '',
+        rssLine,
+        '',
+        torchNote,
+        '',
+        nativeNote,
+        '',
+        loadLine,
+        '',
+      ].join('\n'),
     );
 }
 

@@ -68,6 +68,21 @@ def timed(fn, seconds):
             return el / it, (time.process_time() - c0) / it
 
 
+def loaded_blas():
+    """The BLAS/MKL libraries mapped into this process after one matmul (printed so the reader can
+    see the peer runs on OpenBLAS, not Debian's reference BLAS)."""
+    torch.mm(torch.randn(64, 64), torch.randn(64, 64))
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            p = line.split()[-1] if "/" in line else ""
+            name = p.rsplit("/", 1)[-1]
+            if "blas" in name or "mkl" in name.lower():
+                libs.add(p)
+    return sorted(libs)
+
+
+print(json.dumps({"kind": "blas", "libs": loaded_blas()}), flush=True)
 torch.set_num_interop_threads(1)
 for t in cfg["threads"]:
     torch.set_num_threads(t)

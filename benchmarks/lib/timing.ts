@@ -67,3 +67,9 @@ export async function ortPeak(threads: number): Promise<[number, number]> {
   await s.release();
   return [(2 * n ** 3) / w / 1e9, (2 * n ** 3) / c / 1e9];
 }
+
+/**
+ * Below this sgemm rate (GFLOP/s per CPU-second, 2048² MatMul) the PyTorch peer is on a slow BLAS
+ * (Debian's reference libblas3 gives ~2; OpenBLAS ~80 here): the benchmarks print no ratio then.
+ */
+export const SLOW_BLAS_GFLOPS = 20;

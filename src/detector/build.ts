@@ -12,7 +12,8 @@ import { fitMinMax, fitStandard, applyTransform, IMAGE_TRANSFORM } from '../feat
 import { trainEnsemble, type EnsembleTrainOptions } from '../engine/ensemble-train.js';
 import type { TrainProgress } from '../engine/train.js';
 import { exportEnsembleOnnx } from '../engine/onnx/export.js';
-import { OnnxScorer, type ScorerOptions } from '../engine/scorer.js';
+import type { ScorerOptions } from '../engine/scorer.js';
+import { createEnsembleScorer } from '../engine/ensemble-scorer.js';
 import { CriticScorer } from '../engine/critic-scorer.js';
 import { VaeWganScorer } from '../engine/family-scorer.js';
 import type { WganMemberProgress } from '../engine/wgan-train.js';
@@ -61,7 +62,7 @@ import {
   type Prior,
   type WrapColumn,
 } from '../engine/spec.js';
-import type { ScoreBatch, ScoreName, Threshold } from '../engine/types.js';
+import type { ScoreBatch, ScoreName, Scorer, Threshold } from '../engine/types.js';
 import type { ModelConfig, ModelProfile, TransformKind } from './profile.js';
 import { InputError } from '../errors.js';
 
@@ -305,11 +306,11 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
         })
       : undefined;
   // frames: also the input complexity, so that 'neg_logp_ic' (and rules using it) get thresholds
-  const vaeScorer = await OnnxScorer.create(onnxBytes, {
+  const vaeScorer = await createEnsembleScorer(spec, onnxBytes, {
     ...(o.scorer ?? {}),
     inputComplexity: o.profile.inputComplexity,
   });
-  let scorer: OnnxScorer | VaeWganScorer = vaeScorer;
+  let scorer: Scorer = vaeScorer;
   if (critics) {
     const { inputComplexity: _ic, ...criticOptions } = o.scorer ?? {};
     scorer = new VaeWganScorer(vaeScorer, await CriticScorer.create(critics.onnxBytes, criticOptions));

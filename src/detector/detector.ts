@@ -21,7 +21,8 @@ import {
 } from '../engine/checkpoint.js';
 import { CriticScorer } from '../engine/critic-scorer.js';
 import { VaeWganScorer } from '../engine/family-scorer.js';
-import { OnnxScorer, type ScorerOptions } from '../engine/scorer.js';
+import type { ScorerOptions } from '../engine/scorer.js';
+import { createEnsembleScorer } from '../engine/ensemble-scorer.js';
 import {
   anomalyScores,
   missingRule,
@@ -153,7 +154,7 @@ export class Detector {
             }
           : source;
     const dir = resolve(src.dir);
-    const { manifest, onnxBytes, critics } = await loadCheckpoint(dir);
+    const { manifest, spec, onnxBytes, critics } = await loadCheckpoint(dir);
     if (o.kind !== undefined && manifest.kind !== o.kind)
       throw new DetectorError(dir, `holds a ${manifest.kind} model, not a ${o.kind} model`);
     if (o.accept) {
@@ -183,7 +184,7 @@ export class Detector {
         dir,
         `score '${score}' needs a WGAN critic ensemble; this is a '${modelFamily(manifest)}' model (train with --family vae+wgan)`,
       );
-    const vae = await OnnxScorer.create(onnxBytes, {
+    const vae = await createEnsembleScorer(spec, onnxBytes, {
       ...(o.scorer ?? {}),
       inputComplexity: (o.scorer?.inputComplexity ?? false) || needsComplexity(score, rules),
     });

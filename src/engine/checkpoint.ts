@@ -20,7 +20,8 @@ import { z } from 'zod';
 import { CheckpointError, ModelSpecError } from './errors.js';
 import { exportEnsembleOnnx, ONNX_INPUT, ONNX_OUTPUTS, validateEnsembleSpec } from './onnx/export.js';
 import { paramShapes, shapeSize } from './params.js';
-import { OnnxScorer, type ScorerOptions } from './scorer.js';
+import type { ScorerOptions } from './scorer.js';
+import { createEnsembleScorer } from './ensemble-scorer.js';
 import { COMPONENT_SCORES, SCORE_NAMES, type CombinedRule, type TypicalityRule } from './score-rules.js';
 import { DOSE_STATISTICS, DOSE_TAILS, type DoseRule } from './dose.js';
 import {
@@ -768,6 +769,6 @@ async function loadCritics(
 
 /** Loads, validates and opens a scorer on a checkpoint directory. */
 export async function openScorer(dir: string, opts: ScorerOptions = {}): Promise<Scorer> {
-  const { onnxBytes } = await loadCheckpoint(dir);
-  return OnnxScorer.create(onnxBytes, opts);
+  const { spec, onnxBytes } = await loadCheckpoint(dir);
+  return createEnsembleScorer(spec, onnxBytes, opts);
 }

@@ -13,6 +13,20 @@ export {
 } from './onnx/export.js';
 export { OnnxScorer, scoreAll, DEFAULT_CHUNK_SIZE, type ScorerOptions } from './scorer.js';
 export {
+  NativeScorer,
+  loadNativeAddon,
+  nativeUnsupported,
+  nativeAddonPath,
+  type NativeScorerOptions,
+} from './native-scorer.js';
+export {
+  createEnsembleScorer,
+  nativeUnavailable,
+  engineFromEnv,
+  SCORING_ENGINES,
+  type ScoringEngine,
+} from './ensemble-scorer.js';
+export {
   saveCheckpoint,
   loadCheckpoint,
   openScorer,

@@ -12,6 +12,12 @@ import { inputComplexity } from './complexity.js';
 
 export interface ScorerOptions {
   /**
+   * Which implementation scores a VAE ensemble opened through createEnsembleScorer
+   * (ensemble-scorer.ts): 'auto' (default: the fused native kernel where it is built and fits the
+   * model, else onnxruntime), 'native' (fail when it cannot) or 'onnx'. OnnxScorer itself ignores it.
+   */
+  engine?: 'auto' | 'onnx' | 'native';
+  /**
    * Records per session.run call. Default {@link defaultChunkSize}: bounded so that a [chunk·K, D]
    * float32 temporary stays ≤ 64 MiB (MNIST shape, K=16: 1280 records), at most 4096.
    */

@@ -162,6 +162,7 @@ export class StreamService {
           scorer: {
             ...(env.SCORE_CHUNK > 0 ? { chunkSize: env.SCORE_CHUNK } : {}),
             executionProvider: env.ORT_EXECUTION_PROVIDER,
+            engine: env.SCORING_ENGINE,
             ...(env.ORT_THREADS > 0 ? { intraOpNumThreads: env.ORT_THREADS } : {}),
             warn: (m) => log.warn({ kind }, m),
           },

@@ -63,7 +63,12 @@ describe('checkpoint: wrap of periodic columns', () => {
       expect(loaded.manifest.transform).toEqual(transform);
 
       const x = Float32Array.from([2 * DAY + 3600, 0.1, 0.2, 0.3, 16, 0.4, -60, -0.5, 0.5, 0, -3, 0.9]);
-      const fromDisk = await openScorer(dir);
+      // onnxruntime on both sides: bit-identical; the default engine (the native kernel where built)
+      // is held to the float64 reference below
+      const fromDisk = await openScorer(dir, { engine: 'onnx' });
+      const auto = await openScorer(dir);
+      const c = await auto.scoreBatch(x, 2);
+      await auto.close();
       const reExported = await OnnxScorer.create(exportEnsembleOnnx(loaded.spec));
       const [a, b] = await Promise.all([fromDisk.scoreBatch(x, 2), reExported.scoreBatch(x, 2)]);
       await Promise.all([fromDisk.close(), reExported.close()]);
@@ -71,6 +76,7 @@ describe('checkpoint: wrap of periodic columns', () => {
       for (let i = 0; i < 2; i++) {
         const ref = ensembleScoresF64(spec, x.subarray(i * 6, (i + 1) * 6)).logpMean;
         expect(Math.abs(a.logpMean[i] - ref)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(ref)));
+        expect(Math.abs(c.logpMean[i] - ref)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(ref)));
       }
     }
   });
