@@ -8,7 +8,7 @@
 // split over threads; no allocation in the loop.
 //
 // N-API (C, node_api.h) only: no node-addon-api, no node-gyp. Built by scripts/build-native.mjs.
-// Vector code uses GCC/Clang vector extensions (8 floats), which compile to AVX on x86-64 and to pairs
+// Vector code uses GCC/Clang vector extensions (8 or 16 floats), which compile to AVX on x86-64 and to pairs
 // of NEON registers on arm64; no intrinsics.
 #include <node_api.h>
 
@@ -26,14 +26,18 @@
 
 namespace {
 
-// Vector width: 8 floats (one AVX register, or two NEON registers). 16 (-DGENSEMBLE_VW=16, zmm with
-// AVX-512) was measured 2.5-3x slower on this kernel (AMD EPYC, 2026-12-06), so it is not the default.
-// The names v8/vi8 stand for "one vector" whatever its width.
-#ifdef GENSEMBLE_VW
-constexpr int VW = GENSEMBLE_VW;
+// Vector width: 16 floats (one zmm register) where the compiler targets AVX-512, else 8 (one AVX
+// register, or two NEON registers); -DGENSEMBLE_VW=8|16 overrides. On this machine's AMD EPYC
+// (AVX-512, 2026-12-06) 16 lanes scored the credit shape 1.7x faster than 8. The names v8/vi8 stand
+// for "one vector" whatever its width.
+#if defined(GENSEMBLE_VW)
+#define GENSEMBLE_VWIDTH GENSEMBLE_VW
+#elif defined(__AVX512F__)
+#define GENSEMBLE_VWIDTH 16
 #else
-constexpr int VW = 8;
+#define GENSEMBLE_VWIDTH 8
 #endif
+constexpr int VW = GENSEMBLE_VWIDTH;
 typedef float v8 __attribute__((vector_size(VW * 4), aligned(VW * 4)));
 typedef int32_t vi8 __attribute__((vector_size(VW * 4), aligned(VW * 4)));
 constexpr double LOG_2PI = 1.8378770664093453;
@@ -106,11 +110,9 @@ struct Model {
 
 inline v8 vload(const float* p) { return *reinterpret_cast<const v8*>(p); }
 inline void vstore(float* p, v8 v) { *reinterpret_cast<v8*>(p) = v; }
-inline v8 vsplat(float f) {
-  v8 v;
-  for (int q = 0; q < VW; q++) v[q] = f;
-  return v;
-}
+// f in every lane: scalar − zero vector is one broadcast (f − 0 = f exactly, −0 and NaN included); a
+// lane-by-lane loop compiles to VW masked inserts with 16 lanes.
+inline v8 vsplat(float f) { return f - v8{}; }
 // relu that keeps NaN (like onnxruntime's Relu): zero only where v < 0.
 inline v8 vrelu(v8 v) {
   vi8 neg = v < vsplat(0.f);
@@ -125,15 +127,17 @@ constexpr int rowsPerBlock(int nv) { return nv <= 2 ? 8 : 4; }
 constexpr int rowsPerBlock(int nv) { return nv <= 2 ? 4 : 2; }
 #endif
 
-#if defined(__x86_64__)
+// Pins a vector in one register (an empty asm that "modifies" it), where one register holds it: AVX
+// (ymm) for 8 lanes, AVX-512 (zmm) for 16; elsewhere (SSE, NEON: two registers per vector) a no-op.
+#if defined(__x86_64__) && GENSEMBLE_VWIDTH == 16 && defined(__AVX512F__)
+#define KEEP_IN_REGISTER(v) __asm__("" : "+v"(v))
+#elif defined(__x86_64__) && GENSEMBLE_VWIDTH == 8 && defined(__AVX__)
 #define KEEP_IN_REGISTER(v) __asm__("" : "+x"(v))
-#elif defined(__aarch64__)
-#define KEEP_IN_REGISTER(v) __asm__("" : "+w"(v))
 #else
 #define KEEP_IN_REGISTER(v) (void)0
 #endif
 
-// C[r, col:col+8NV] = (relu?)(b + A[r, :in]·W) for r < rows, with R rows per block (R ≤ RB). A rows
+// C[r, col:col+VW·NV] = (relu?)(b + A[r, :in]·W) for r < rows, with R rows per block (R ≤ RB). A rows
 // have stride lda, C rows ldc; W is [·, outP]. The contraction runs over the layer's real input width
 // (the padded inputs are zero and their weight rows too).
 template <int NV, int R>

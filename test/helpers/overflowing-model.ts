@@ -1,8 +1,9 @@
 /**
  * A real checkpoint that overflows on some inputs: a copy of a test transactions model whose first
  * member's first encoder layer weighs the `Amount` feature by 1e20 (a member whose training blew up
- * on that feature). Rows with a large amount (thousands) overflow float32 in onnxruntime and come out
- * with a NaN score; ordinary amounts (tens to hundreds) score finite. Written with saveCheckpoint, so
+ * on that feature). Rows with a large amount (thousands) overflow float32 and come out with a non-finite
+ * score (NaN in onnxruntime, ±Infinity in the native kernel, whose log-sum-exp is in float64 before the
+ * float32 output); ordinary amounts (tens to hundreds) score finite. Written with saveCheckpoint, so
  * it loads and verifies like any other checkpoint.
  */
 import { mkdtemp } from 'node:fs/promises';

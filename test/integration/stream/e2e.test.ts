@@ -35,6 +35,7 @@ import {
   quietLogger,
   type FrameInput,
   type TxInput,
+  expectedEngineLabel,
 } from './support.js';
 
 const N_TX = 5000;
@@ -188,9 +189,10 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
     expect(text).toMatch(
       new RegExp(`gensemble_records_scored_total\\{kind="transactions",topic="${txTopic}"\\} ${N_TX}`),
     );
+    const engine = await expectedEngineLabel(frameModel.dir);
     expect(text).toMatch(
       new RegExp(
-        `gensemble_model_info\\{kind="frames",version="[^"]+",execution_provider="cpu",score="${frameModel.manifest.scoreRule.score}"\\} 1`,
+        `gensemble_model_info\\{kind="frames",version="[^"]+",execution_provider="${engine}",score="${frameModel.manifest.scoreRule.score}"\\} 1`,
       ),
     );
   });

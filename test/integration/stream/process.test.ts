@@ -25,6 +25,7 @@ import {
   produceAll,
   produceTransactions,
   type TxInput,
+  expectedEngineLabel,
 } from './support.js';
 import { serveEnv, startServe, type ServeProcess } from './serve-process.js';
 
@@ -191,7 +192,9 @@ describe('gensemble serve as a child process', () => {
     expect(metrics).toMatch(scoredLine);
     expect(metrics).toMatch(/gensemble_batch_duration_seconds_bucket/);
     expect(metrics).toMatch(
-      /gensemble_model_info\{kind="transactions",version="[^"]+",execution_provider="cpu"/,
+      new RegExp(
+        `gensemble_model_info\\{kind="transactions",version="[^"]+",execution_provider="${await expectedEngineLabel(model.dir)}"`,
+      ),
     );
     expect(metrics).toMatch(/gensemble_process_resident_memory_bytes/);
 
