@@ -15,7 +15,15 @@ export const SCORING_ENGINES = ['auto', 'onnx', 'native'] as const;
 export type ScoringEngine = (typeof SCORING_ENGINES)[number];
 
 /**
- * Why `engine` would not give the native scorer for this spec and options, or undefined when it would.
+ * 'auto' takes the native kernel only for MLPs whose widest layer (input included) is at most this.
+ * Measured (BENCHMARKS.md, "Fused native scorer"): at the credit shape (widest 32) the kernel is
+ * 1.7–2.9× onnxruntime; at the MNIST MLP shape (784 → 512) 0.9×, where onnxruntime's GEMM (MLAS)
+ * beats the kernel's register blocking. Only those two shapes were measured; 256 lies between them.
+ */
+export const NATIVE_AUTO_MAX_WIDTH = 256;
+
+/**
+ * Why engine 'native' cannot give the native scorer for this spec and options, or undefined when it can.
  */
 export function nativeUnavailable(spec: EnsembleSpec, opts: ScorerOptions = {}): string | undefined {
   if ((opts.executionProvider ?? 'cpu') !== 'cpu')
@@ -23,6 +31,19 @@ export function nativeUnavailable(spec: EnsembleSpec, opts: ScorerOptions = {}):
   const why = nativeUnsupported(spec);
   if (why) return `it cannot score ${why}`;
   return loadNativeAddon().error;
+}
+
+/** The widest layer of an MLP ensemble (its input width included); 0 for other architectures. */
+function widestLayer(spec: EnsembleSpec): number {
+  const a = spec.member.arch;
+  return a.kind === 'mlp' ? Math.max(a.inputDim, ...a.encoderHidden, ...a.decoderHidden) : 0;
+}
+
+/** Which engine 'auto' picks for this spec and options: the native kernel where it can and is faster. */
+export function autoEngine(spec: EnsembleSpec, opts: ScorerOptions = {}): 'native' | 'onnx' {
+  return nativeUnavailable(spec, opts) === undefined && widestLayer(spec) <= NATIVE_AUTO_MAX_WIDTH
+    ? 'native'
+    : 'onnx';
 }
 
 /**
@@ -38,7 +59,8 @@ export function engineFromEnv(): ScoringEngine {
 
 /**
  * Opens the scorer of an ensemble (its spec and its exported ONNX graph). opts.engine (default
- * {@link engineFromEnv}): 'auto' takes the native scorer when {@link nativeUnavailable} says nothing, else onnxruntime;
+ * {@link engineFromEnv}): 'auto' takes the native scorer where {@link autoEngine} says so (it can, and
+ * the model is small enough for it to be the faster), else onnxruntime;
  * 'native' throws {@link ScorerRuntimeError} with the reason when it cannot; 'onnx' always takes
  * onnxruntime. The native scorer takes intraOpNumThreads as its thread count.
  */
@@ -48,21 +70,31 @@ export async function createEnsembleScorer(
   opts: ScorerOptions = {},
 ): Promise<Scorer> {
   const engine = opts.engine ?? engineFromEnv();
-  if (engine !== 'onnx') {
+  const native = (): NativeScorer =>
+    NativeScorer.create(spec, {
+      ...(opts.intraOpNumThreads !== undefined ? { threads: opts.intraOpNumThreads } : {}),
+      ...(opts.inputComplexity !== undefined ? { inputComplexity: opts.inputComplexity } : {}),
+    });
+  if (engine === 'native') {
     const why = nativeUnavailable(spec, opts);
-    if (why === undefined)
-      return NativeScorer.create(spec, {
-        ...(opts.intraOpNumThreads !== undefined ? { threads: opts.intraOpNumThreads } : {}),
-        ...(opts.inputComplexity !== undefined ? { inputComplexity: opts.inputComplexity } : {}),
-      });
-    if (engine === 'native') throw new ScorerRuntimeError(`the native scorer is unavailable: ${why}`);
-    // where the build is required (CI), a model the kernel fits but an addon that did not load is an error
+    if (why !== undefined) throw new ScorerRuntimeError(`the native scorer is unavailable: ${why}`);
+    return native();
+  }
+  if (engine === 'auto') {
+    if (autoEngine(spec, opts) === 'native') return native();
+    // where the build is required (CI), a model 'auto' would give the kernel but an addon that did not
+    // load is an error, not a silent fallback
+    const addonError = loadNativeAddon().error;
     if (
       process.env.GENSEMBLE_NATIVE === 'require' &&
+      addonError !== undefined &&
       nativeUnsupported(spec) === undefined &&
+      widestLayer(spec) <= NATIVE_AUTO_MAX_WIDTH &&
       (opts.executionProvider ?? 'cpu') === 'cpu'
     )
-      throw new ScorerRuntimeError(`GENSEMBLE_NATIVE=require but the native scorer is unavailable: ${why}`);
+      throw new ScorerRuntimeError(
+        `GENSEMBLE_NATIVE=require but the native scorer is unavailable: ${addonError}`,
+      );
   }
   return OnnxScorer.create(onnxBytes, opts);
 }

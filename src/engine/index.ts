@@ -22,6 +22,8 @@ export {
 export {
   createEnsembleScorer,
   nativeUnavailable,
+  autoEngine,
+  NATIVE_AUTO_MAX_WIDTH,
   engineFromEnv,
   SCORING_ENGINES,
   type ScoringEngine,

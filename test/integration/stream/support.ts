@@ -12,7 +12,7 @@ import { loadMnist } from '../../../src/data/datasets.js';
 import { CriticScorer } from '../../../src/engine/critic-scorer.js';
 import { VaeWganScorer } from '../../../src/engine/family-scorer.js';
 import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
-import { createEnsembleScorer, nativeUnavailable } from '../../../src/engine/ensemble-scorer.js';
+import { autoEngine, createEnsembleScorer } from '../../../src/engine/ensemble-scorer.js';
 import { anomalyScores, needsComplexity } from '../../../src/engine/score-rules.js';
 import { TRANSACTION_PCA_FIELDS, type ImageFrame, type Transaction } from '../../../src/schemas/schemas.js';
 import { ModelSource } from '../../../src/stream/model-source.js';
@@ -240,11 +240,11 @@ export async function flagsOf(db: Knex, topic: string): Promise<DbFlag[]> {
 /** Scores rows through the engine directly: the model's score and threshold from its manifest. */
 /**
  * The execution_provider label the stream reports for the model in `dir` with default options: 'native'
- * where the fused kernel is built and fits the model, else onnxruntime's 'cpu'.
+ * where 'auto' picks the fused kernel, else onnxruntime's 'cpu'.
  */
 export async function expectedEngineLabel(dir: string): Promise<'native' | 'cpu'> {
   const { spec } = await loadCheckpoint(dir);
-  return nativeUnavailable(spec) === undefined ? 'native' : 'cpu';
+  return autoEngine(spec) === 'native' ? 'native' : 'cpu';
 }
 
 export async function offlineScores(

@@ -6,8 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  autoEngine,
   createEnsembleScorer,
   engineFromEnv,
+  NATIVE_AUTO_MAX_WIDTH,
   nativeUnavailable,
 } from '../../../src/engine/ensemble-scorer.js';
 import { ScorerRuntimeError, ScoringInputError } from '../../../src/engine/errors.js';
@@ -278,6 +280,35 @@ describe('engine choice', () => {
     expect(onnx).toBeInstanceOf(OnnxScorer);
     expect(nativeUnavailable(spec, { executionProvider: 'cuda' })).toMatch(/cuda/);
     await Promise.all([auto.close(), onnx.close()]);
+  });
+
+  it("'auto' leaves MLPs wider than NATIVE_AUTO_MAX_WIDTH to onnxruntime; 'native' still takes them", async () => {
+    const wide = mlpEnsemble(
+      {
+        arch: {
+          kind: 'mlp',
+          inputDim: 12,
+          encoderHidden: [NATIVE_AUTO_MAX_WIDTH + 1],
+          decoderHidden: [8],
+          latentDim: 2,
+        },
+        likelihood: 'gaussian',
+        prior: { kind: 'standard' },
+      },
+      { members: 2, k: 3 },
+    );
+    expect(autoEngine(wide)).toBe('onnx');
+    const bytes = exportEnsembleOnnx(wide);
+    const auto = await createEnsembleScorer(wide, bytes);
+    expect(auto).toBeInstanceOf(OnnxScorer);
+    await auto.close();
+    if (addon) {
+      const forced = await createEnsembleScorer(wide, bytes, { engine: 'native' });
+      expect(forced).toBeInstanceOf(NativeScorer);
+      const x = uniformBatch(5, 12, 3, -1, 1);
+      expectMatchesF64(wide, x, 5, await forced.scoreBatch(x, 5));
+      await forced.close();
+    }
   });
 
   it('SCORING_ENGINE picks the default engine; a bad value is refused', () => {
