@@ -128,7 +128,7 @@ async function main(): Promise<void> {
       for (const threads of THREADS)
         natives.set(`${sh.name}/${threads}`, NativeScorer.create(ensembleOf(sh.arch), { threads }));
   const nativeNote = native.addon
-    ? 'native = NativeScorer (native/gensemble_native.cc, g++ -O3 -march=native; threads = std::threads per scoreBatch)'
+    ? 'native = NativeScorer (native/gensemble_native.cc, built by npm run build:native: -O3 -march=native; threads = the batch split over a persistent worker pool)'
     : `native scorer not measured: ${native.error}`;
   const chunks = SHAPES.map((sh) => `${sh.name} ${scorers.get(`${sh.name}/1`)?.chunkSize}`).join(', ');
   const inputs = new Map<string, Float32Array>();
