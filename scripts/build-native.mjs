@@ -50,15 +50,16 @@ if (!compiler) give(`no C++ compiler (${compilers.join(', ')}) on PATH`);
 
 const march = process.env.GENSEMBLE_NATIVE_MARCH ?? 'native';
 const tmp = `${out}.${process.pid}.tmp`;
-const args = [
+const argsFor = (m) => [
   '-O3',
   '-std=c++17',
   '-shared',
   '-fPIC',
   '-pthread',
   '-fvisibility=hidden',
+  '-Wno-psabi',
   '-DNODE_GYP_MODULE_NAME=gensemble_native',
-  ...(march !== '' ? [`-march=${march}`] : []),
+  ...(m !== '' ? [`-march=${m}`] : []),
   ...(process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : []),
   `-I${include}`,
   '-o',
@@ -67,7 +68,13 @@ const args = [
 ];
 mkdirSync(outDir, { recursive: true });
 const started = Date.now();
-const r = spawnSync(compiler, args, { encoding: 'utf8' });
+let used = march;
+let r = spawnSync(compiler, argsFor(march), { encoding: 'utf8' });
+if (r.status !== 0 && march === 'native') {
+  // some compilers (e.g. Apple clang on arm64) do not take -march=native: build for the default target
+  used = '';
+  r = spawnSync(compiler, argsFor(''), { encoding: 'utf8' });
+}
 if (r.status !== 0) {
   rmSync(tmp, { force: true });
   give(
@@ -76,5 +83,5 @@ if (r.status !== 0) {
 }
 renameSync(tmp, out); // atomic: a running process never sees a half-written addon
 console.log(
-  `gensemble: built the native scorer ${out} (${compiler}, -march=${march || 'default'}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+  `gensemble: built the native scorer ${out} (${compiler}, -march=${used || 'default'}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
 );
