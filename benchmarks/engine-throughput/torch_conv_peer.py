@@ -15,23 +15,12 @@ Usage: python3 torch_conv_peer.py '{"base":8,"dz":16,"maf":[6,[64,64]],"m":5,"k"
 """
 import json, math, sys, time
 import torch
+from blas_probe import loaded_blas
 import torch.nn.functional as F
 
 cfg = json.loads(sys.argv[1])
 LOG2PI = math.log(2 * math.pi)
 A = 0.2
-
-
-def loaded_blas():
-    torch.mm(torch.randn(64, 64), torch.randn(64, 64))
-    libs = set()
-    with open("/proc/self/maps") as f:
-        for line in f:
-            p = line.split()[-1] if "/" in line else ""
-            name = p.rsplit("/", 1)[-1]
-            if "blas" in name or "mkl" in name.lower():
-                libs.add(p)
-    return sorted(libs)
 
 
 def rnd(*shape, g):

@@ -4,6 +4,7 @@ Usage: python3 torch_peer.py '{"shapes":[...], "batches":[...], "threads":[...],
 Prints one JSON object per line. Also measures torch's sgemm peak."""
 import json, math, sys, time
 import torch
+from blas_probe import loaded_blas
 import torch.nn.functional as F
 
 cfg = json.loads(sys.argv[1])
@@ -66,20 +67,6 @@ def timed(fn, seconds):
         el = time.perf_counter() - t0
         if el >= seconds or it >= 10000:
             return el / it, (time.process_time() - c0) / it
-
-
-def loaded_blas():
-    """The BLAS/MKL libraries mapped into this process after one matmul (printed so the reader can
-    see the peer runs on OpenBLAS, not Debian's reference BLAS)."""
-    torch.mm(torch.randn(64, 64), torch.randn(64, 64))
-    libs = set()
-    with open("/proc/self/maps") as f:
-        for line in f:
-            p = line.split()[-1] if "/" in line else ""
-            name = p.rsplit("/", 1)[-1]
-            if "blas" in name or "mkl" in name.lower():
-                libs.add(p)
-    return sorted(libs)
 
 
 print(json.dumps({"kind": "blas", "libs": loaded_blas()}), flush=True)

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { inputComplexity } from './complexity.js';
 import { ScorerRuntimeError } from './errors.js';
-import { checkScoreInput } from './scorer.js';
+import { checkScoreInput, emptyScoreBatch } from './scorer.js';
 import { validateEnsembleSpec } from './onnx/export.js';
 import type { EnsembleSpec } from './spec.js';
 import type { ScoreBatch, Scorer } from './types.js';
@@ -199,16 +199,7 @@ export class NativeScorer implements Scorer {
   async scoreBatch(x: Float32Array, n: number): Promise<ScoreBatch> {
     checkScoreInput(this.closed, x, n, this.inputDim);
     const M = this.members;
-    const out: ScoreBatch = {
-      n,
-      members: M,
-      logp: new Float32Array(n * M),
-      memberRate: new Float32Array(n * M),
-      logpMean: new Float32Array(n),
-      logpVar: new Float32Array(n),
-      waic: new Float32Array(n),
-      rate: new Float32Array(n),
-    };
+    const out = emptyScoreBatch(n, M);
     if (n > 0) {
       const running = this.addon.score(
         this.model as NativeModel,

@@ -136,6 +136,20 @@ export function checkScoreInput(closed: boolean, x: Float32Array, n: number, inp
     );
 }
 
+/** A zero-filled {@link ScoreBatch} of n records from M members (the arrays every scorer fills). */
+export function emptyScoreBatch(n: number, M: number): ScoreBatch {
+  return {
+    n,
+    members: M,
+    logp: new Float32Array(n * M),
+    memberRate: new Float32Array(n * M),
+    logpMean: new Float32Array(n),
+    logpVar: new Float32Array(n),
+    waic: new Float32Array(n),
+    rate: new Float32Array(n),
+  };
+}
+
 const OUTPUT_NAMES = ['logp', 'member_rate', 'logp_mean', 'logp_var', 'waic', 'rate'] as const;
 
 export class OnnxScorer implements Scorer {
@@ -180,16 +194,7 @@ export class OnnxScorer implements Scorer {
   async scoreBatch(x: Float32Array, n: number): Promise<ScoreBatch> {
     checkScoreInput(this.closed, x, n, this.inputDim);
     const M = this.members;
-    const out: ScoreBatch = {
-      n,
-      members: M,
-      logp: new Float32Array(n * M),
-      memberRate: new Float32Array(n * M),
-      logpMean: new Float32Array(n),
-      logpVar: new Float32Array(n),
-      waic: new Float32Array(n),
-      rate: new Float32Array(n),
-    };
+    const out = emptyScoreBatch(n, M);
     const complexity = this.inputComplexity ? new Float32Array(n) : undefined;
     for (let start = 0; start < n; start += this.chunkSize) {
       const m = Math.min(this.chunkSize, n - start);
