@@ -145,6 +145,15 @@ describe.skipIf(!addon)('native scorer vs the float64 reference', () => {
     }
   });
 
+  it('student-t far in the tails (|r| up to ~1e4: the vector log on large arguments)', async () => {
+    const spec = mlpEnsemble(credit('student-t'), { members: 2, k: 5 });
+    const n = 16;
+    const x = uniformBatch(n, 30, 12, -2000, 2000);
+    const s = NativeScorer.create(spec, { threads: 1 });
+    expectMatchesF64(spec, x, n, await s.scoreBatch(x, n));
+    await s.close();
+  });
+
   it('Bernoulli rows longer than 128 values and logits beyond ±87 (the split product and the exp clamp)', async () => {
     const member: MemberSpec = {
       arch: { kind: 'mlp', inputDim: 203, encoderHidden: [17, 9], decoderHidden: [40], latentDim: 5 },
