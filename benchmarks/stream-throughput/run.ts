@@ -2,12 +2,12 @@
  * Stream throughput benchmark: Kafka topic → scoring consumer → committed flags in PostgreSQL.
  *
  *   KAFKA_BROKERS=127.0.0.1:9092 npx tsx benchmarks/stream-throughput/run.ts \
- *     [--tx 1000000] [--frames 20000] [--rate 10000] [--latency-seconds 20] [--partitions 2] [--md BENCHMARKS.md]
+ *     [--tx 1000000] [--frames 20000] [--frames-arch mlp|conv] [--rate 10000] [--latency-seconds 20] [--partitions 2] [--md BENCHMARKS.md]
  *
  * 1. Transactions, sustained: pre-produce N Avro transactions (Kaggle credit rows, cycled), then time
  *    the consumer from its first batch to the last committed offset (records/s), sampling RSS every
  *    second (flat = last-quarter mean within 10% of the second-quarter mean).
- * 2. Frames: the same for N MNIST test frames, beside the engine alone (OnnxScorer.scoreBatch on the
+ * 2. Frames: the same for N MNIST test frames, beside the engine alone (the scorer the stream picks, on the
  *    same frames in the consumer's batch sizes): glue overhead = 1 − stream/engine.
  * 3. Latency at a fixed offered load: a producer in a process of its own (rate-producer.ts;
  *    --inline-producer: in this process) sends transactions at --rate records/s (every 10 ms a
@@ -31,7 +31,8 @@ import { cliOptions } from '../lib/args.js';
 import { streamTxModel } from '../lib/stream-data.js';
 import { buildOrLoad } from '../lib/cache.js';
 import { loadMnist } from '../../src/data/datasets.js';
-import { OnnxScorer } from '../../src/engine/scorer.js';
+import { createEnsembleScorer } from '../../src/engine/ensemble-scorer.js';
+import { MAF_DEFAULTS } from '../../src/engine/spec.js';
 import { needsComplexity } from '../../src/engine/score-rules.js';
 import { createKnex, migrateLatest } from '../../src/store/knex.js';
 import { createTopicsAndWait } from '../../src/stream/kafka.js';
@@ -54,6 +55,13 @@ const INLINE_PRODUCER = args.includes('--inline-producer');
 const PARTITIONS = Number(opt('--partitions', '2'));
 const MD = opt('--md', '');
 const ORT_THREADS = Number(opt('--ort-threads', '0'));
+/**
+ * --frames-arch conv: the frames model is the paper's conv VAE with the MAF prior (base 8, Dz 16,
+ * MAF 6 × (512, 512), the detection issue's default) instead of the frames kind's default MLP.
+ */
+const FRAMES_ARCH = opt('--frames-arch', 'mlp');
+if (FRAMES_ARCH !== 'mlp' && FRAMES_ARCH !== 'conv')
+  throw new Error(`--frames-arch mlp|conv, got ${FRAMES_ARCH}`);
 const DATA = process.env.GENSEMBLE_DATA_DIR || join(BENCH_ROOT, '..', '..', 'shared', 'datasets');
 const brokers = (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',');
 const log = (s: string) => process.stderr.write(`[stream-bench] ${s}\n`);
@@ -112,8 +120,24 @@ const nFrTrain = 10_000;
 const frRaw = new Float32Array(nFrTrain * 784);
 for (let i = 0; i < frRaw.length; i++) frRaw[i] = mnistTrain.images.pixels[i];
 const frModel = await buildOrLoad(
-  'stream-frames',
-  { kind: 'frames', raw: frRaw, n: nFrTrain, d: 784, members: 5, steps: 50, seed: 0 },
+  FRAMES_ARCH === 'conv' ? 'stream-frames-conv' : 'stream-frames',
+  {
+    kind: 'frames',
+    raw: frRaw,
+    n: nFrTrain,
+    d: 784,
+    members: 5,
+    steps: FRAMES_ARCH === 'conv' ? 20 : 50,
+    seed: 0,
+    ...(FRAMES_ARCH === 'conv'
+      ? {
+          model: {
+            arch: { kind: 'conv', height: 28, width: 28, channels: 1, base: 8, latentDim: 16 },
+            prior: { kind: 'maf', layers: MAF_DEFAULTS.layers, hidden: [...MAF_DEFAULTS.hidden] },
+          },
+        }
+      : {}),
+  },
   { log },
 );
 
@@ -281,7 +305,8 @@ const meanBatch = Math.max(1, Math.round(fr.batches.reduce((s, b) => s + b.recor
 // the engine baseline does what the consumer's scorer does: with the input complexity when the
 // model's flag rule needs it
 const frRule = frModel.checkpoint.manifest.scoreRule;
-const engine = await OnnxScorer.create(join(frModel.dir, 'model.onnx'), {
+// the engine the stream's model source picks for this model (SCORING_ENGINE, else 'auto')
+const engine = await createEnsembleScorer(frModel.checkpoint.spec, join(frModel.dir, 'model.onnx'), {
   ...scorerOpts,
   inputComplexity: needsComplexity(frRule.score, frRule),
 });
@@ -409,7 +434,7 @@ const table = [
   row('  flagged (rows written to flags)', `${flagsTx.toLocaleString('en')} (${flagsRate.toFixed(2)}%)`, ''),
   row('  mean batch', `${Math.round(tx.records / tx.batches.length)} records`, ''),
   row(
-    `frames sustained (${N_FRAMES.toLocaleString('en')} MNIST frames)`,
+    `frames sustained (${N_FRAMES.toLocaleString('en')} MNIST frames, ${FRAMES_ARCH === 'conv' ? 'conv VAE base 8 + MAF' : 'MLP VAE'})`,
     `${Math.round(fr.perSecond).toLocaleString('en')} frames/s`,
     '',
   ),
