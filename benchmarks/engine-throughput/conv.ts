@@ -39,7 +39,6 @@ const M = 5;
 const K = 16;
 const DZ = 16;
 const MAF: [number, number[]] = [6, [64, 64]];
-/** Below this sgemm rate (GFLOP/s per CPU-second) the peer's BLAS is not a tuned one. */
 
 const member: MemberSpec = {
   arch: { kind: 'conv', height: 28, width: 28, channels: 1, base: BASE, latentDim: DZ },

@@ -1,27 +1,36 @@
 /**
  * Per-operator profile of the scoring graph (onnxruntime's built-in profiler), for finding where
- * the time goes.   npx tsx benchmarks/engine-throughput/profile.ts [credit|mnist] [batch] [threads]
+ * the time goes.   npx tsx benchmarks/engine-throughput/profile.ts [credit|mnist|conv] [batch] [threads]
+ * (conv: the shape of conv.ts, base 8, Dz 16, MAF 6 × (64, 64))
  */
 import { readFileSync, unlinkSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { exportEnsembleOnnx } from '../../src/engine/onnx/export.js';
 import { makeEps, randomParams, Rng } from '../../src/engine/random.js';
-import type { EnsembleSpec, MlpArch } from '../../src/engine/spec.js';
+import { dataDim, type Arch, type EnsembleSpec, type MemberSpec } from '../../src/engine/spec.js';
+import { makeMafPrior } from '../../src/engine/vae.js';
 
 const [shape = 'credit', batchS = '4096', thrS = '1'] = process.argv.slice(2);
-const arch: MlpArch =
+const arch: Arch =
   shape === 'credit'
     ? { kind: 'mlp', inputDim: 30, encoderHidden: [32], decoderHidden: [30], latentDim: 4 }
-    : { kind: 'mlp', inputDim: 784, encoderHidden: [512], decoderHidden: [512], latentDim: 16 };
+    : shape === 'conv'
+      ? { kind: 'conv', height: 28, width: 28, channels: 1, base: 8, latentDim: 16 }
+      : { kind: 'mlp', inputDim: 784, encoderHidden: [512], decoderHidden: [512], latentDim: 16 };
+const inputDim = dataDim(arch);
 const M = 5,
   K = 16,
   N = Number(batchS);
-const member = { arch, likelihood: 'bernoulli' as const, prior: { kind: 'standard' as const } };
+const member: MemberSpec = {
+  arch,
+  likelihood: 'bernoulli',
+  prior: arch.kind === 'conv' ? makeMafPrior(16, 6, [64, 64], 1) : { kind: 'standard' },
+};
 const spec: EnsembleSpec = {
   specVersion: 1,
   member,
   transform: { kind: 'scale', factor: 1 },
-  inputDim: arch.inputDim,
+  inputDim,
   k: K,
   members: Array.from({ length: M }, (_, m) => ({
     seed: m,
@@ -41,8 +50,8 @@ const s = await ort.InferenceSession.create(bytes, {
 const rng = new Rng(1);
 const x = new ort.Tensor(
   'float32',
-  new Float32Array(N * arch.inputDim).map(() => rng.uniform()),
-  [N, arch.inputDim],
+  new Float32Array(N * inputDim).map(() => rng.uniform()),
+  [N, inputDim],
 );
 for (let i = 0; i < 10; i++) await s.run({ x });
 s.endProfiling();
