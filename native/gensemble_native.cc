@@ -117,6 +117,9 @@ inline void vstore(float* p, v8 v) { *reinterpret_cast<v8*>(p) = v; }
 // f in every lane: scalar − zero vector is one broadcast (f − 0 = f exactly, −0 and NaN included); a
 // lane-by-lane loop compiles to VW masked inserts with 16 lanes.
 inline v8 vsplat(float f) { return f - v8{}; }
+// |v| (clears the sign bit).
+inline v8 vabs(v8 v) { return reinterpret_cast<v8>(reinterpret_cast<vi8>(v) & ~reinterpret_cast<vi8>(vsplat(-0.f))); }
+
 // relu that keeps NaN (like onnxruntime's Relu): zero only where v < 0.
 inline v8 vrelu(v8 v) {
   vi8 neg = v < vsplat(0.f);
@@ -244,6 +247,22 @@ inline v8 vlogPos(v8 x) {
   return reinterpret_cast<v8>((reinterpret_cast<vi8>(x) & special) | (reinterpret_cast<vi8>(r) & ~special));
 }
 
+// Runs `rows` rows of width `width` through relu layers, alternating between buffers a and b; returns
+// the last layer's output (the input itself when there are no layers) and sets width to its width.
+inline const float* hiddenLayers(const std::vector<Dense>& layers, const float* in, int rows, int& width, float* a,
+                                 float* b) {
+  const float* h = in;
+  float* bufs[2] = {a, b};
+  int which = 0;
+  for (const Dense& L : layers) {
+    dense(L, h, rows, width, bufs[which], L.outP, true);
+    h = bufs[which];
+    width = L.outP;
+    which ^= 1;
+  }
+  return h;
+}
+
 inline double softplus(double v) { return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); }
 
 // Sum of the lanes as a tree (log2(VW) dependent adds).
@@ -302,14 +321,13 @@ inline void likelihoods(const Model& md, const Member& mb, const float* x, float
     // tile as independent vectors (o is overwritten by 1 + e^{−|o|}), then per row the logs as the log
     // of a product per lane (factors in [1, 2]; at most 16 factors before a log), so one vector log
     // per 128 values instead of a log per value.
-    const vi8 sign = reinterpret_cast<vi8>(vsplat(-0.f));
     float* t = s.lin.p;
     for (int k = 0; k < K; k++) {
       float* ok = o + (size_t)k * DP;
       float* tk = t + (size_t)k * DP;
       for (int d = 0; d < DP; d += VW) {
         const v8 od = vload(ok + d);
-        const v8 a = reinterpret_cast<v8>(reinterpret_cast<vi8>(od) & ~sign);  // |o|
+        const v8 a = vabs(od);
         vstore(tk + d, vload(x + d) * od - vsplat(0.5f) * (od + a));          // x·o − max(o, 0)
         vstore(ok + d, vsplat(1.f) + vexpNeg(-a));
       }
@@ -365,16 +383,8 @@ void scoreRange(const Model& md, const float* xRaw, int64_t begin, int64_t end, 
     for (int m = 0; m < M; m++) {
       const Member& mb = md.members[m];
       // encoder on the block's rows
-      const float* h = s.x.p;
       int hw = DP;
-      float* bufs[2] = {s.h0.p, s.h1.p};
-      int which = 0;
-      for (const Dense& L : mb.enc) {
-        dense(L, h, BLOCK, hw, bufs[which], L.outP, true);
-        h = bufs[which];
-        hw = L.outP;
-        which ^= 1;
-      }
+      const float* h = hiddenLayers(mb.enc, s.x.p, BLOCK, hw, s.h0.p, s.h1.p);
       dense(mb.mu, h, BLOCK, hw, s.mu.p, DzP, false);
       dense(mb.sigma, h, BLOCK, hw, s.sg.p, DzP, false);
       // sigma = softplus(·) + SIGMA_MIN = max(v, 0) + log(1 + e^{−|v|}) + SIGMA_MIN, and Σ log sigma,
@@ -385,7 +395,7 @@ void scoreRange(const Model& md, const float* xRaw, int64_t begin, int64_t end, 
         v8 lsum = vsplat(0.f);
         for (int j = 0; j < DzP; j += VW) {
           const v8 v = vload(sq + j);
-          const v8 a = reinterpret_cast<v8>(reinterpret_cast<vi8>(v) & ~reinterpret_cast<vi8>(vsplat(-0.f)));
+          const v8 a = vabs(v);
           const v8 sp = vsplat(0.5f) * (v + a) + vlogPos(vsplat(1.f) + vexpNeg(-a)) + vsplat((float)SIGMA_MIN);
           const v8 ls = vlogPos(sp);
           for (int l = 0; l < VW; l++) {
@@ -406,18 +416,11 @@ void scoreRange(const Model& md, const float* xRaw, int64_t begin, int64_t end, 
           float* zk = s.z.p + (size_t)k * DzP;
           for (int j = 0; j < DzP; j++) zk[j] = mq[j] + sq[j] * e[j];
         }
-        // decoder on the [K, ·] tile
-        const float* g = s.z.p;
+        // decoder on the [K, ·] tile; the output goes to whichever of g0/g1 the last hidden layer did
+        // not write
         int gw = DzP;
-        float* gb[2] = {s.g0.p, s.g1.p};
-        int gwhich = 0;
-        for (const Dense& L : mb.dec) {
-          dense(L, g, K, gw, gb[gwhich], L.outP, true);
-          g = gb[gwhich];
-          gw = L.outP;
-          gwhich ^= 1;
-        }
-        float* o = gb[gwhich];
+        const float* g = hiddenLayers(mb.dec, s.z.p, K, gw, s.g0.p, s.g1.p);
+        float* o = g == s.g0.p ? s.g1.p : s.g0.p;
         dense(mb.out, g, K, gw, o, DP, false);
         likelihoods(md, mb, s.x.p + (size_t)q * DP, o, s);
         double lseMax = -INFINITY, rateSum = 0;

@@ -39,11 +39,18 @@ function widestLayer(spec: EnsembleSpec): number {
   return a.kind === 'mlp' ? Math.max(a.inputDim, ...a.encoderHidden, ...a.decoderHidden) : 0;
 }
 
+/** Whether 'auto' wants the kernel for this model: CPU, a shape it scores, narrow enough to be faster. */
+function autoWantsNative(spec: EnsembleSpec, opts: ScorerOptions): boolean {
+  return (
+    (opts.executionProvider ?? 'cpu') === 'cpu' &&
+    nativeUnsupported(spec) === undefined &&
+    widestLayer(spec) <= NATIVE_AUTO_MAX_WIDTH
+  );
+}
+
 /** Which engine 'auto' picks for this spec and options: the native kernel where it can and is faster. */
 export function autoEngine(spec: EnsembleSpec, opts: ScorerOptions = {}): 'native' | 'onnx' {
-  return nativeUnavailable(spec, opts) === undefined && widestLayer(spec) <= NATIVE_AUTO_MAX_WIDTH
-    ? 'native'
-    : 'onnx';
+  return autoWantsNative(spec, opts) && loadNativeAddon().addon !== undefined ? 'native' : 'onnx';
 }
 
 /**
@@ -82,18 +89,11 @@ export async function createEnsembleScorer(
   }
   if (engine === 'auto') {
     if (autoEngine(spec, opts) === 'native') return native();
-    // where the build is required (CI), a model 'auto' would give the kernel but an addon that did not
+    // where the build is required (CI), a model 'auto' wants the kernel for but an addon that did not
     // load is an error, not a silent fallback
-    const addonError = loadNativeAddon().error;
-    if (
-      process.env.GENSEMBLE_NATIVE === 'require' &&
-      addonError !== undefined &&
-      nativeUnsupported(spec) === undefined &&
-      widestLayer(spec) <= NATIVE_AUTO_MAX_WIDTH &&
-      (opts.executionProvider ?? 'cpu') === 'cpu'
-    )
+    if (process.env.GENSEMBLE_NATIVE === 'require' && autoWantsNative(spec, opts))
       throw new ScorerRuntimeError(
-        `GENSEMBLE_NATIVE=require but the native scorer is unavailable: ${addonError}`,
+        `GENSEMBLE_NATIVE=require but the native scorer is unavailable: ${loadNativeAddon().error}`,
       );
   }
   return OnnxScorer.create(onnxBytes, opts);
