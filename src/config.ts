@@ -80,6 +80,11 @@ export const envSchema = z.object({
   STREAM_RETRY_MAX_MS: int(10_000, 100, 600_000),
   /** A partition with records to process and no committed batch for this long is reported stalled (/readyz, metric; ms). */
   STREAM_STALL_MS: int(60_000, 100, 86_400_000),
+  /**
+   * Most scoring time of one batch (ms): a fetched batch is cut to what the model scores in this time
+   * and the rest is fetched again, so a slow model never holds a batch past the group's rebalance timeout.
+   */
+  STREAM_MAX_BATCH_MS: int(5_000, 50, 50_000),
   /** Message size limit of the dead-letter topic (bytes); 0 = read the topic's max.message.bytes at start. */
   STREAM_DLQ_MAX_MESSAGE_BYTES: int(0, 0, 1 << 30),
   /** Attempts to produce a dead-letter chunk while the topic is unavailable before the consumer stops (exit 1). */

@@ -7,7 +7,7 @@
  */
 import { ScorerRuntimeError } from './errors.js';
 import { loadNativeAddon, NativeScorer, nativeUnsupported } from './native-scorer.js';
-import { OnnxScorer, type ScorerOptions } from './scorer.js';
+import { defaultChunkSize, OnnxScorer, type ScorerOptions } from './scorer.js';
 import type { EnsembleSpec } from './spec.js';
 import type { Scorer } from './types.js';
 
@@ -37,6 +37,15 @@ export function nativeUnavailable(spec: EnsembleSpec, opts: ScorerOptions = {}):
 function widestLayer(spec: EnsembleSpec): number {
   const a = spec.member.arch;
   return a.kind === 'mlp' ? Math.max(a.inputDim, ...a.encoderHidden, ...a.decoderHidden) : 0;
+}
+
+/**
+ * Floats one decoder sample's widest activation holds: for an MLP its widest layer, for the conv VAE
+ * its full-resolution feature maps (H·W·max(base, channels)), 8× the input at base 8.
+ */
+export function widestActivation(spec: EnsembleSpec): number {
+  const a = spec.member.arch;
+  return a.kind === 'mlp' ? widestLayer(spec) : a.height * a.width * Math.max(a.base, a.channels);
 }
 
 /** Whether 'auto' wants the kernel for this model: CPU, a shape it scores, narrow enough to be faster. */
@@ -96,5 +105,11 @@ export async function createEnsembleScorer(
         `GENSEMBLE_NATIVE=require but the native scorer is unavailable: ${loadNativeAddon().error}`,
       );
   }
-  return OnnxScorer.create(onnxBytes, opts);
+  // onnxruntime's peak memory grows with the chunk's [chunk·K, widest] temporaries: the conv VAE's
+  // feature maps are 8× the input (the default chunk was sized for [chunk·K, inputDim]; 1,280 conv
+  // records took 5.6 GB).
+  return OnnxScorer.create(onnxBytes, {
+    ...opts,
+    chunkSize: opts.chunkSize ?? defaultChunkSize(spec.k, widestActivation(spec)),
+  });
 }

@@ -95,7 +95,23 @@ export interface ScoringConsumerOptions<T> {
   dlqRetry?: { maxAttempts?: number };
   /** A partition with work and no committed batch for longer than this is reported stalled (ms, default 60,000). */
   stallMs?: number;
+  /**
+   * Most scoring time one batch may take (ms, default {@link DEFAULT_MAX_BATCH_MS}). A fetched batch is
+   * cut to the records its model scores in this time, measured per model on its earlier batches (a
+   * model's first batch takes {@link FIRST_BATCH_RECORDS}); kafkajs fetches the rest again from the
+   * first offset left unresolved. Without the bound a slow model turns one fetch into minutes of work
+   * (the conv VAE scores tens of frames a second and a 4 MiB fetch holds 1,500 frames), longer than
+   * the group's rebalance timeout: a rebalance then expels the member mid-batch and its commit fails.
+   */
+  maxBatchMs?: number;
+  /** The group's rebalance timeout (ms, kafkajs default 60,000): how long a rebalance waits for members. */
+  rebalanceTimeout?: number;
 }
+
+/** Default {@link ScoringConsumerOptions.maxBatchMs}: far below kafkajs's 60 s rebalance timeout. */
+export const DEFAULT_MAX_BATCH_MS = 5_000;
+/** Records of a model's first batch, before its scoring speed is known (≈ 4 s of the slowest model). */
+export const FIRST_BATCH_RECORDS = 256;
 
 /** A partition that has had records to process and no committed batch for longer than `stallMs`. */
 export interface StalledPartition {
@@ -128,6 +144,8 @@ export interface BatchEvent {
   deadLettered: number;
   /** Records at or below the DB high-water mark (redelivered; nothing written). */
   skipped: number;
+  /** Records of the fetched batch left for the next fetch (cut by maxBatchMs). */
+  leftForNextFetch: number;
   modelVersion: string;
   /** Time from batch start to offsets committed. */
   durationMs: number;
@@ -219,6 +237,9 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
   private readonly abort = new AbortController();
   private readonly bufferPool: Float32Array[] = [];
   private inFlight = 0;
+  /** Scoring ms per record of each model, a running mean over its batches (for maxBatchMs). */
+  private readonly scoreCost = new WeakMap<ActiveModel, number>();
+  private rebalanceSeen = 0;
   private pausedBy = new Set<string>();
   private running = false;
   private joinedOnce = false;
@@ -247,6 +268,7 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       maxBytesPerPartition: o.maxBytesPerPartition ?? 8 << 20,
       maxBytes: o.maxBytes ?? 32 << 20,
       maxWaitTimeInMs: o.maxWaitTimeInMs ?? 100,
+      ...(o.rebalanceTimeout !== undefined ? { rebalanceTimeout: o.rebalanceTimeout } : {}),
       retry: { retries: 10, initialRetryTime: 300 },
     });
     this.ownsProducer = !o.dlqProducer;
@@ -549,7 +571,8 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
 
   private async onBatch(p: EachBatchPayload): Promise<void> {
     const { batch } = p;
-    const msgs = batch.messages;
+    const fetched = batch.messages;
+    let msgs = fetched;
     if (msgs.length === 0) return;
     const t0 = performance.now();
     const { topic, partition } = batch;
@@ -557,12 +580,26 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
     const codec = this.o.codec;
     const metrics = this.o.metrics;
     const firstOffset = msgs[0].offset;
-    const lastOffset = msgs[msgs.length - 1].offset;
+    let lastOffset = msgs[msgs.length - 1].offset;
 
-    // Heartbeat on a timer while the batch is scored and written (kafkajs throttles the calls).
+    // Heartbeat on a timer while the batch is scored and written (kafkajs throttles the calls). A
+    // rebalance shows here first; the batch still finishes (bounded by maxBatchMs) and commits, as
+    // the coordinator accepts commits of the current generation until the rebalance completes.
     const hbEvery = Math.max(250, Math.floor((this.o.heartbeatInterval ?? 3000) / 2));
-    const hb = setInterval(() => void p.heartbeat().catch(() => undefined), hbEvery);
-    this.inFlight += msgs.length;
+    const hb = setInterval(
+      () =>
+        void p.heartbeat().catch((e: unknown) => {
+          const now = Date.now();
+          if (now - this.rebalanceSeen < 10_000) return;
+          this.rebalanceSeen = now;
+          this.log.info(
+            { partition, err: describeError(e) },
+            'heartbeat refused during a batch (a group rebalance?); the batch finishes and commits first',
+          );
+        }),
+      hbEvery,
+    );
+    this.inFlight += fetched.length;
     const maxInFlight = this.o.maxInFlightRecords ?? 200_000;
     if (this.inFlight > maxInFlight) this.pauseTopic('backpressure');
     const model = this.o.models.acquire();
@@ -621,8 +658,8 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
           'skipping redelivered records already in PostgreSQL',
         );
       }
-      const n = msgs.length - start;
-      if (n === 0) {
+      const nAll = msgs.length - start;
+      if (nAll === 0) {
         // A redelivery (e.g. after a failed flags publish): what PostgreSQL holds goes out first.
         const publisher = this.flagPublisher;
         if (publisher) await this.step('flags', () => publisher.publishPending(topic, partition));
@@ -634,6 +671,13 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         progress.lag = Math.max(0, Number(batch.offsetLag()));
         return;
       }
+      // 1b. At most what the model scores in maxBatchMs; kafkajs fetches the rest again.
+      const cap = this.recordCap(model);
+      if (nAll > cap) {
+        msgs = fetched.slice(0, start + cap);
+        lastOffset = msgs[msgs.length - 1].offset;
+      }
+      const n = msgs.length - start;
 
       // 2. Decode, validate, features.
       await this.step('score', () => codec.prepare(msgs.slice(start).map((m) => m.value)));
@@ -690,6 +734,9 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         decisions = pred.decisions;
         scoreMs = performance.now() - ts;
         metrics?.scoreSeconds.observe({ kind }, scoreMs / 1000);
+        const per = scoreMs / nRows;
+        const known = this.scoreCost.get(model);
+        this.scoreCost.set(model, known === undefined ? per : (known + per) / 2);
         // A record the model could not score (NaN / ±Infinity: an overflow inside the graph) must not
         // pass as "not flagged": it is dead-lettered like an invalid record, in source order.
         let bad = 0;
@@ -813,14 +860,19 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         this.retryState.delete(partition);
         this.log.info({ partition, attempts: retried.attempt + 1 }, 'batch committed after retries');
       }
-      progress.lag = Math.max(0, Number(batch.offsetLag()));
+      const left = fetched.length - msgs.length;
+      progress.lag = Math.max(0, Number(batch.offsetLag())) + left;
       const durationMs = performance.now() - t0;
       metrics?.recordsScored.inc({ kind, topic }, res.counted.scored);
       metrics?.recordsFlagged.inc({ kind, topic }, res.counted.flagged);
       metrics?.batches.inc({ kind, topic });
       metrics?.batchSeconds.observe({ kind, topic }, durationMs / 1000);
       metrics?.batchSize.observe({ kind }, msgs.length);
-      metrics?.consumerLag.set({ kind, topic, partition: String(partition) }, Number(batch.offsetLag()));
+      if (msgs.length < fetched.length) metrics?.batchesCut.inc({ kind, topic });
+      metrics?.consumerLag.set(
+        { kind, topic, partition: String(partition) },
+        Number(batch.offsetLag()) + left,
+      );
       if (res.skipped > 0) metrics?.recordsSkipped.inc({ kind, topic }, res.skipped);
       let eventTimes: Float64Array | undefined;
       if (this.o.emitEventTimes) {
@@ -839,6 +891,7 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
         flagged: res.counted.flagged,
         deadLettered: res.counted.deadLettered,
         skipped: start + res.skipped,
+        leftForNextFetch: left,
         modelVersion: model.version,
         durationMs,
         scoreMs,
@@ -891,9 +944,17 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       clearInterval(hb);
       if (features) this.giveBuffer(features);
       this.o.models.release(model);
-      this.inFlight -= msgs.length;
+      this.inFlight -= fetched.length;
       if (this.inFlight <= maxInFlight / 2) this.resumeTopic('backpressure');
     }
+  }
+
+  /** Records a batch of this model may score within maxBatchMs (see {@link ScoringConsumerOptions.maxBatchMs}). */
+  private recordCap(model: ActiveModel): number {
+    const per = this.scoreCost.get(model);
+    if (per === undefined) return FIRST_BATCH_RECORDS;
+    const budget = this.o.maxBatchMs ?? DEFAULT_MAX_BATCH_MS;
+    return per > 0 ? Math.max(1, Math.floor(budget / per)) : Number.MAX_SAFE_INTEGER;
   }
 
   /**

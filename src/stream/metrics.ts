@@ -16,6 +16,7 @@ export interface StreamMetrics {
   readonly scoreSeconds: Histogram<'kind'>;
   readonly dbWriteSeconds: Histogram<'kind'>;
   readonly batchSize: Histogram<'kind'>;
+  readonly batchesCut: Counter<'kind' | 'topic'>;
   readonly consumerLag: Gauge<'kind' | 'topic' | 'partition'>;
   readonly paused: Gauge<'kind' | 'topic'>;
   readonly modelInfo: Gauge<'kind' | 'version' | 'execution_provider' | 'score'>;
@@ -102,6 +103,12 @@ export function createStreamMetrics(opts: StreamMetricsOptions = {}): StreamMetr
       help: 'Records per Kafka batch',
       labelNames: ['kind'],
       buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 25000],
+      registers,
+    }),
+    batchesCut: new Counter({
+      name: `${p}batches_cut_total`,
+      help: 'Fetched batches cut to what the model scores in STREAM_MAX_BATCH_MS (the rest is fetched again)',
+      labelNames: ['kind', 'topic'],
       registers,
     }),
     consumerLag: new Gauge({

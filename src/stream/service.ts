@@ -205,6 +205,7 @@ export class StreamService {
             maxWaitTimeInMs: env.STREAM_MAX_WAIT_MS,
             retry: { maxMs: env.STREAM_RETRY_MAX_MS },
             stallMs: env.STREAM_STALL_MS,
+            maxBatchMs: env.STREAM_MAX_BATCH_MS,
             dlqRetry: { maxAttempts: env.STREAM_DLQ_MAX_ATTEMPTS },
             ...(env.STREAM_DLQ_MAX_MESSAGE_BYTES > 0
               ? { dlqMaxMessageBytes: env.STREAM_DLQ_MAX_MESSAGE_BYTES }
