@@ -68,7 +68,7 @@ const ev = JSON.parse(readFileSync(file, 'utf8')) as Array<{
   dur: number;
   args?: { op_name?: string };
 }>;
-unlinkSync(file);
+if (!process.env.KEEP) unlinkSync(file);
 const byOp = new Map<string, { us: number; n: number }>();
 const byNode = new Map<string, number>();
 let total = 0,

@@ -71,6 +71,14 @@ export interface ExportOptions {
    * elementwise product over [N·K, D].
    */
   bernoulliDotTrick?: boolean;
+  /**
+   * How the conv decoder's transposed convolutions are emitted (default 'Conv'): as onnxruntime's
+   * ConvTranspose, or (same function) as a MatMul for the first (1×1 → 7×7) layer, a Conv with the
+   * flipped kernel for stride 1, and for stride 2 one Conv computing the s² output phases as channels
+   * followed by DepthToSpace (see {@link transposedConvAsConv}). onnxruntime's ConvTranspose runs
+   * these thin layers at a quarter of the speed of its Conv (BENCHMARKS.md).
+   */
+  convTranspose?: 'Conv' | 'ConvTranspose';
 }
 
 const softplus64 = (v: number): number => (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v)));
@@ -173,6 +181,140 @@ export function tfPads(n: number, l: ConvLayerSpec, transpose: boolean): number[
     : Math.max((Math.ceil(n / l.stride) - 1) * l.stride + l.k - n, 0);
   const before = Math.floor(total / 2);
   return [before, before, total - before, total - before];
+}
+
+/**
+ * The conv decoder in a "cell" layout, as onnxruntime runs it fast (default; see ExportOptions).
+ * A feature map of (g·b)×(g·b) pixels and C channels is held as g×g cells of b×b pixels, [N, b²·C, g, g]
+ * with channel (ry·b + rx)·C + c for pixel (b·my + ry, b·mx + rx) (ONNX SpaceToDepth/DepthToSpace DCR
+ * order). A stride-s transposed conv from cells of b_in to cells of b_out = s·b_in, or a stride-1 conv,
+ * is then ONE stride-1 Conv over the cell grid: output pixel Y = b_out·m + R takes input pixel
+ * i = b_in·(m + d) + r_in with tap t wherever s·i + t − pb = Y (transposed; pb its leading pad) or
+ * i = Y + t − p (conv), i.e. b_out·d + s·r_in = R + pb − t (resp. R + t − p): one cell offset d and
+ * one r_in per (R, t), zero weight elsewhere. With b ≤ 2 and 5×5 kernels the cell kernel is 3×3
+ * (1.44× the multiply-adds of the 5×5 pixel kernel), and every channel count is a multiple of the
+ * NCHWc block of MLAS (16 with AVX-512), where the pixel layout pads 8 → 16 and 1 → 16 channels.
+ */
+export function cellConv(
+  g: GraphBuilder,
+  name: string,
+  x: string,
+  l: ConvLayerSpec,
+  transposed: boolean,
+  pad: number,
+  bIn: number,
+  bOut: number,
+  w: Float32Array,
+  b: Float32Array,
+): string {
+  const { k, cin, cout } = l;
+  const s = transposed ? l.stride : 1;
+  if (bOut !== s * bIn) throw new ModelSpecError(`${name}: cells of ${bIn} → ${bOut} with stride ${s}`);
+  // tfjs layouts: conv2dTranspose [k, k, cout, cin], conv2d [k, k, cin, cout]
+  const tap = transposed
+    ? (ty: number, tx: number, o: number, c: number) => w[((ty * k + tx) * cout + o) * cin + c]
+    : (ty: number, tx: number, o: number, c: number) => w[((ty * k + tx) * cin + c) * cout + o];
+  /** For output offset R and tap t: [cell offset d, input offset r_in], or null (no contribution). */
+  const solve = (R: number, t: number): [number, number] | null => {
+    const v = transposed ? R + pad - t : R + t - pad;
+    const d = Math.floor(v / bOut);
+    const rem = v - bOut * d;
+    return rem % s === 0 ? [d, rem / s] : null;
+  };
+  let dmin = Infinity;
+  let dmax = -Infinity;
+  for (let R = 0; R < bOut; R++)
+    for (let t = 0; t < k; t++) {
+      const r = solve(R, t);
+      if (r) {
+        dmin = Math.min(dmin, r[0]);
+        dmax = Math.max(dmax, r[0]);
+      }
+    }
+  if (dmin > 0 || dmax < 0) throw new ModelSpecError(`${name}: unsupported padding`);
+  const kd = dmax - dmin + 1;
+  const ci = bIn * bIn * cin;
+  const co = bOut * bOut * cout;
+  const wc = new Float32Array(co * ci * kd * kd); // ONNX Conv [co, ci, kd, kd]
+  const bc = new Float32Array(co);
+  for (let Ry = 0; Ry < bOut; Ry++)
+    for (let Rx = 0; Rx < bOut; Rx++) for (let o = 0; o < cout; o++) bc[(Ry * bOut + Rx) * cout + o] = b[o];
+  for (let Ry = 0; Ry < bOut; Ry++)
+    for (let ty = 0; ty < k; ty++) {
+      const sy = solve(Ry, ty);
+      if (!sy) continue;
+      for (let Rx = 0; Rx < bOut; Rx++)
+        for (let tx = 0; tx < k; tx++) {
+          const sx = solve(Rx, tx);
+          if (!sx) continue;
+          const uy = sy[0] - dmin;
+          const ux = sx[0] - dmin;
+          for (let o = 0; o < cout; o++) {
+            const oc = (Ry * bOut + Rx) * cout + o;
+            for (let c = 0; c < cin; c++) {
+              const icc = (sy[1] * bIn + sx[1]) * cin + c;
+              wc[((oc * ci + icc) * kd + uy) * kd + ux] += tap(ty, tx, o, c);
+            }
+          }
+        }
+    }
+  return g.op('Conv', [x, g.f32(`${name}.cell_w`, [co, ci, kd, kd], wc), g.f32(`${name}.cell_b`, [co], bc)], {
+    kernel_shape: { ints: [kd, kd] },
+    strides: { ints: [1, 1] },
+    pads: { ints: [-dmin, -dmin, dmax, dmax] },
+  });
+}
+
+/**
+ * The first decoder layer (a 'valid' k×k transposed conv of the 1×1 latent image) as one Gemm:
+ * y[o, Y, X] = b[o] + Σ_c z[c]·W[Y, X, o, c], [N, cin] → [N, cout, k, k].
+ */
+function latentDeconv(
+  g: GraphBuilder,
+  name: string,
+  z: string,
+  l: ConvLayerSpec,
+  w: Float32Array,
+  b: Float32Array,
+): string {
+  const { k, cin, cout } = l;
+  const cols = cout * k * k;
+  const mat = new Float32Array(cin * cols); // [cin, cout·k·k], columns in NCHW order
+  const bias = new Float32Array(cols);
+  for (let o = 0; o < cout; o++)
+    for (let yy = 0; yy < k; yy++)
+      for (let xx = 0; xx < k; xx++) {
+        const col = (o * k + yy) * k + xx;
+        bias[col] = b[o];
+        for (let c = 0; c < cin; c++) mat[c * cols + col] = w[((yy * k + xx) * cout + o) * cin + c];
+      }
+  const y = g.op('Gemm', [
+    z,
+    g.f32(`${name}.as_mat`, [cin, cols], mat),
+    g.f32(`${name}.as_mat_b`, [cols], bias),
+  ]);
+  return g.op('Reshape', [y, g.ints([-1, cout, k, k])]);
+}
+
+/** Where pixel (i, j) channel ch of an H×W×C image lies in its flat cell layout with cells of b (see {@link cellConv}). */
+export function cellIndex(
+  i: number,
+  j: number,
+  ch: number,
+  H: number,
+  W: number,
+  C: number,
+  b: number,
+): number {
+  return ((((i % b) * b + (j % b)) * C + ch) * (H / b) + Math.floor(i / b)) * (W / b) + Math.floor(j / b);
+}
+
+/**
+ * Cell size of the decoder's output in the cell layout ({@link cellConv}): 2 (the last stride-2
+ * layer's phases are kept as channels through the last layers), or 1 with ConvTranspose.
+ */
+export function decoderOutputCells(opts: Required<ExportOptions>): number {
+  return opts.convTranspose === 'Conv' ? 2 : 1;
 }
 
 /**
@@ -426,32 +568,83 @@ class MemberExporter {
         loglik = scaledResidualLogLik(g, diff, likelihood, cst);
       }
     } else {
-      let cur = g.op('Reshape', [zf, g.ints([-1, dz, 1, 1])]);
-      let n = 1;
-      for (const [i, l] of convDecoderLayers(arch.base, dz).entries()) {
-        const wName = this.w(pre, params, `dec.deconv${i}.w`, (d) => ({
-          dims: [l.cin, l.cout, l.k, l.k],
-          data: kernelToOnnx(d, l.k, l.k, l.cout, l.cin),
-        }));
-        cur = g.op('ConvTranspose', [cur, wName, this.w(pre, params, `dec.deconv${i}.b`)], {
-          kernel_shape: { ints: [l.k, l.k] },
-          strides: { ints: [l.stride, l.stride] },
-          pads: { ints: tfPads(n, l, true) },
-        });
-        cur = g.op('LeakyRelu', [cur], { alpha: { float: LEAKY_ALPHA } });
-        n = l.padding === 'same' ? n * l.stride : (n - 1) * l.stride + l.k;
-      }
       const lo: ConvLayerSpec = { k: 5, stride: 1, padding: 'same', cin: arch.base, cout: arch.channels };
-      const woName = this.w(pre, params, 'dec.out.w', (d) => ({
-        dims: [lo.cout, lo.cin, 5, 5],
-        data: kernelToOnnx(d, 5, 5, lo.cin, lo.cout),
-      }));
-      cur = g.op('Conv', [cur, woName, this.w(pre, params, 'dec.out.b')], {
-        kernel_shape: { ints: [5, 5] },
-        strides: { ints: [1, 1] },
-        pads: { ints: tfPads(n, lo, false) },
-      });
-      const out3 = g.op('Reshape', [cur, g.ints([-1, K, D])]); // NCHW-flat order, like xOrd
+      let cur: string;
+      let n = 1; // pixels per side
+      let cells = 1; // cell size of the cell layout (see cellConv)
+      if (this.opts.convTranspose === 'Conv') {
+        cur = zf; // [N·K, Dz]
+        for (const [i, l] of convDecoderLayers(arch.base, dz).entries()) {
+          const wt = params[`dec.deconv${i}.w`].data; // tfjs [k, k, cout, cin]
+          const bias = params[`dec.deconv${i}.b`].data;
+          if (n === 1) {
+            if (l.padding !== 'valid')
+              throw new ModelSpecError(`dec.deconv${i}: a 'same' layer on the 1×1 latent`);
+            cur = latentDeconv(g, `${pre}dec.deconv${i}`, cur, l, wt, bias);
+          } else {
+            if (l.stride > 1 && cells > 1) {
+              cur = g.op('DepthToSpace', [cur], { blocksize: { int: cells }, mode: { string: 'DCR' } });
+              cells = 1;
+            }
+            const bOut = cells * l.stride;
+            cur = cellConv(
+              g,
+              `${pre}dec.deconv${i}`,
+              cur,
+              l,
+              true,
+              tfPads(n, l, true)[0],
+              cells,
+              bOut,
+              wt,
+              bias,
+            );
+            cells = bOut;
+          }
+          cur = g.op('LeakyRelu', [cur], { alpha: { float: LEAKY_ALPHA } });
+          n = l.padding === 'same' ? n * l.stride : (n - 1) * l.stride + l.k;
+        }
+        const want = decoderOutputCells(this.opts);
+        if (cells !== want)
+          throw new ModelSpecError(`the decoder ends in cells of ${cells}, expected ${want}`);
+        cur = cellConv(
+          g,
+          `${pre}dec.out`,
+          cur,
+          lo,
+          false,
+          tfPads(n, lo, false)[0],
+          cells,
+          cells,
+          params['dec.out.w'].data,
+          params['dec.out.b'].data,
+        );
+      } else {
+        cur = g.op('Reshape', [zf, g.ints([-1, dz, 1, 1])]);
+        for (const [i, l] of convDecoderLayers(arch.base, dz).entries()) {
+          const wName = this.w(pre, params, `dec.deconv${i}.w`, (d) => ({
+            dims: [l.cin, l.cout, l.k, l.k],
+            data: kernelToOnnx(d, l.k, l.k, l.cout, l.cin),
+          }));
+          cur = g.op('ConvTranspose', [cur, wName, this.w(pre, params, `dec.deconv${i}.b`)], {
+            kernel_shape: { ints: [l.k, l.k] },
+            strides: { ints: [l.stride, l.stride] },
+            pads: { ints: tfPads(n, l, true) },
+          });
+          cur = g.op('LeakyRelu', [cur], { alpha: { float: LEAKY_ALPHA } });
+          n = l.padding === 'same' ? n * l.stride : (n - 1) * l.stride + l.k;
+        }
+        const woName = this.w(pre, params, 'dec.out.w', (d) => ({
+          dims: [lo.cout, lo.cin, 5, 5],
+          data: kernelToOnnx(d, 5, 5, lo.cin, lo.cout),
+        }));
+        cur = g.op('Conv', [cur, woName, this.w(pre, params, 'dec.out.b')], {
+          kernel_shape: { ints: [5, 5] },
+          strides: { ints: [1, 1] },
+          pads: { ints: tfPads(n, lo, false) },
+        });
+      }
+      const out3 = g.op('Reshape', [cur, g.ints([-1, K, D])]); // cell order (pixel order with cells of 1), like xOrd
       const xo3 = g.op('Unsqueeze', [xOrd, g.ints([1])]);
       if (likelihood === 'bernoulli') {
         const sp = sumSoftplusMinusHalf(g, out3, D, K);
@@ -473,7 +666,7 @@ class MemberExporter {
           for (let j = 0; j < W; j++)
             for (let ch = 0; ch < C; ch++) {
               const s = softplus64(raw[(i * W + j) * C + ch]) + SCALE_MIN;
-              inv[(ch * H + i) * W + j] = 1 / s;
+              inv[cellIndex(i, j, ch, H, W, C, cells)] = 1 / s;
               cst -= Math.log(s);
             }
         const diff = g.op('Mul', [g.op('Sub', [out3, xo3]), g.f32(`${pre}dec.inv_scale`, [D], inv)]);
@@ -580,7 +773,10 @@ function emitWrap(g: GraphBuilder, wrap: readonly WrapColumn[], x: string, d: nu
 /** Builds the scoring graph; returns the serialized ModelProto. Throws {@link ModelSpecError}. */
 export function exportEnsembleOnnx(spec: EnsembleSpec, options: ExportOptions = {}): Uint8Array {
   validateEnsembleSpec(spec);
-  const opts: Required<ExportOptions> = { bernoulliDotTrick: options.bernoulliDotTrick ?? true };
+  const opts: Required<ExportOptions> = {
+    bernoulliDotTrick: options.bernoulliDotTrick ?? true,
+    convTranspose: options.convTranspose ?? 'Conv',
+  };
   const g = new GraphBuilder();
   const arch = spec.member.arch;
   const D = dataDim(arch);
@@ -591,7 +787,13 @@ export function exportEnsembleOnnx(spec: EnsembleSpec, options: ExportOptions = 
     xImg = g.op('Transpose', [g.op('Reshape', [x, g.ints([-1, arch.height, arch.width, arch.channels])])], {
       perm: { ints: [0, 3, 1, 2] },
     });
-    xOrd = arch.channels === 1 ? x : g.op('Reshape', [xImg, g.ints([-1, D])]);
+    const cells = decoderOutputCells(opts);
+    xOrd =
+      cells > 1
+        ? g.op('Reshape', [g.op('SpaceToDepth', [xImg], { blocksize: { int: cells } }), g.ints([-1, D])])
+        : arch.channels === 1
+          ? x
+          : g.op('Reshape', [xImg, g.ints([-1, D])]);
   }
   const ex = new MemberExporter(g, spec.member, spec.k, opts);
   const res = spec.members.map((m, mi) => ex.emit(mi, m, x, xOrd, xImg));

@@ -1,8 +1,10 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { exportEnsembleOnnx } from '../../../src/engine/onnx/export.js';
+import { onnx } from '../../../src/engine/onnx/graph.js';
 import { OnnxScorer } from '../../../src/engine/scorer.js';
-import type { EnsembleSpec } from '../../../src/engine/spec.js';
+import type { EnsembleSpec, MemberSpec } from '../../../src/engine/spec.js';
+import { makeMafPrior } from '../../../src/engine/vae.js';
 import { ModelSpecError } from '../../../src/engine/errors.js';
 import { makeEps } from '../../../src/engine/random.js';
 import { ensembleScoresF64, memberScoresF64 } from '../../reference/f64.js';
@@ -14,10 +16,14 @@ async function runGraph(
   x: Float32Array,
   n: number,
   bernoulliDotTrick = true,
+  convTranspose: 'Conv' | 'ConvTranspose' = 'Conv',
 ): Promise<Record<string, Float32Array>> {
-  const session = await ort.InferenceSession.create(exportEnsembleOnnx(spec, { bernoulliDotTrick }), {
-    graphOptimizationLevel: 'all',
-  });
+  const session = await ort.InferenceSession.create(
+    exportEnsembleOnnx(spec, { bernoulliDotTrick, convTranspose }),
+    {
+      graphOptimizationLevel: 'all',
+    },
+  );
   try {
     const res = await session.run({ x: new ort.Tensor('float32', x, [n, spec.inputDim]) });
     return Object.fromEntries(
@@ -37,14 +43,25 @@ function expectRel(actual: number, expected: number, rel: number, abs = 0): void
 
 describe('ONNX export vs float64 reference (same weights, same eps)', () => {
   for (const [name, member] of Object.entries(TINY)) {
-    for (const trick of member.arch.kind === 'mlp' && member.likelihood === 'bernoulli'
-      ? [true, false]
-      : [true]) {
-      it(`${name}${trick ? '' : ' (no dot trick)'}: IWAE, ELBO, rate per member to 1e-5 relative`, async () => {
+    const variants: Array<[boolean, 'Conv' | 'ConvTranspose']> =
+      member.arch.kind === 'conv'
+        ? [
+            [true, 'Conv'],
+            [true, 'ConvTranspose'],
+          ]
+        : member.likelihood === 'bernoulli'
+          ? [
+              [true, 'Conv'],
+              [false, 'Conv'],
+            ]
+          : [[true, 'Conv']];
+    for (const [trick, convTranspose] of variants) {
+      const label = `${name}${trick ? '' : ' (no dot trick)'}${convTranspose === 'ConvTranspose' ? ' (decoder as ConvTranspose)' : ''}`;
+      it(`${label}: IWAE, ELBO, rate per member to 1e-5 relative`, async () => {
         const spec = tinyEnsemble(member, { members: 2, k: 5 });
         const n = 4;
         const x = uniformBatch(n, spec.inputDim, 11);
-        const out = await runGraph(spec, x, n, trick);
+        const out = await runGraph(spec, x, n, trick, convTranspose);
         for (let i = 0; i < n; i++) {
           const xi = x.subarray(i * spec.inputDim, (i + 1) * spec.inputDim);
           for (let m = 0; m < 2; m++) {
@@ -101,6 +118,32 @@ describe('ONNX export vs float64 reference (same weights, same eps)', () => {
       expectRel(s.waic[i], mean - v, 1e-6, 1e-5);
       expectRel(s.rate[i], r, 1e-6, 1e-6);
     }
+  });
+});
+
+describe('conv decoder layouts', () => {
+  it('the cell layout (default) and ConvTranspose agree at the benchmarked width (base 8, MAF), the f64 reference on a record', async () => {
+    const member: MemberSpec = {
+      arch: { kind: 'conv', height: 28, width: 28, channels: 1, base: 8, latentDim: 16 },
+      likelihood: 'bernoulli',
+      prior: makeMafPrior(16, 2, [32], 1),
+    };
+    const spec = tinyEnsemble(member, { members: 2, k: 4 });
+    const n = 3;
+    const x = uniformBatch(n, spec.inputDim, 5);
+    const cell = await runGraph(spec, x, n, true, 'Conv');
+    const tr = await runGraph(spec, x, n, true, 'ConvTranspose');
+    for (const k of ['logp', 'member_elbo', 'member_rate'])
+      for (let i = 0; i < cell[k].length; i++) expectRel(cell[k][i], tr[k][i], 1e-5, 1e-4);
+    const ref = memberScoresF64(spec, 1, x.subarray(0, spec.inputDim));
+    expectRel(cell.logp[1], ref.iwae, 1e-5);
+    // the default graph has no ConvTranspose node; the ConvTranspose one has six per member
+    const ops = (o: 'Conv' | 'ConvTranspose') =>
+      onnx.ModelProto.decode(exportEnsembleOnnx(spec, { convTranspose: o })).graph!.node!.map(
+        (nd) => nd.opType,
+      );
+    expect(ops('Conv').filter((t) => t === 'ConvTranspose')).toHaveLength(0);
+    expect(ops('ConvTranspose').filter((t) => t === 'ConvTranspose')).toHaveLength(12);
   });
 });
 
