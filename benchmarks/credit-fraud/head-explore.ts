@@ -8,7 +8,7 @@
  */
 import { loadCreditCardCsv } from '../../src/data/credit.js';
 import { resolveDataDir } from '../../src/data/datasets.js';
-import { creditSplit, permutation, takeRows } from '../../src/data/splits.js';
+import { permutation, takeRows } from '../../src/data/splits.js';
 import { Detector } from '../../src/detector/detector.js';
 import { buildSplit } from '../../src/detector/build.js';
 import { initBackend } from '../../src/engine/backend.js';
@@ -24,8 +24,8 @@ import {
 } from '../../src/engine/supervised-head.js';
 import type { ScoreBatch } from '../../src/engine/types.js';
 import { auroc, fprAtTpr } from '../../src/metrics/index.js';
-import { buildOrLoad } from '../lib/cache.js';
 import { topK } from './labels.js';
+import { benchSplit, v3Ensemble } from './shared.js';
 import { join } from 'node:path';
 
 const D = 30;
@@ -92,33 +92,10 @@ async function main(): Promise<void> {
     acc[name].fpr.push(f);
   };
   for (let seed = 0; seed < 5; seed++) {
-    const sp = creditSplit(labels, {
-      seed,
-      validationFrauds: 0.2,
-      heldOutNormals: 0.2,
-      validationNormals: 0.1,
-    });
+    const sp = benchSplit(labels, seed);
     const trainIdx = sp.train;
     const trainRaw = takeRows(data.features, D, trainIdx);
-    const model = await buildOrLoad(
-      `credit-gaussian-standard-tod-s${seed}`,
-      {
-        kind: 'transactions',
-        raw: trainRaw,
-        n: trainIdx.length,
-        d: D,
-        model: { likelihood: 'gaussian', transform: 'standard', wrap: [{ column: 0, period: 86_400 }] },
-        members: 5,
-        k: 16,
-        seed,
-        steps: 5000,
-        batchSize: 128,
-        beta: 1,
-        warmupSteps: 1000,
-        bootstrap: true,
-      },
-      { noCache: false, log: (s) => process.stderr.write(s + '\n') },
-    );
+    const model = await v3Ensemble(seed, trainRaw);
     const det = await Detector.open(model.dir);
     const bs = buildSplit(trainIdx.length, seed);
     const headRows = Array.from(

@@ -18,8 +18,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCreditCardCsv } from '../../src/data/credit.js';
-import { creditSplit, takeRows } from '../../src/data/splits.js';
-import { auroc, fprAtTpr } from '../../src/metrics/classification.js';
+import { takeRows } from '../../src/data/splits.js';
+import { metrics as metricsOf, type Metrics } from '../lib/evaluate.js';
+import {
+  benchSplit,
+  CREDIT_D as D,
+  FEATURE_DIM as F,
+  featureMap,
+  fitFeatureGaussian,
+  fitFeatureScaler,
+  mahalanobis,
+} from './shared.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
@@ -33,23 +42,9 @@ const dataDir = process.env.GENSEMBLE_DATA_DIR ?? '../shared/datasets';
 const data = await loadCreditCardCsv(join(dataDir, 'creditcard/creditcard-subset.csv.gz'));
 const labels = data.labels;
 if (!labels) throw new Error('the credit file has no Class column');
-const D = 30;
-const F = D - 1; // Time dropped
-
-/** Standardised features (V1..V28, log1p Amount) of rows [n, 30] with the training normals' moments. */
-function features(x: Float32Array, mean: Float64Array, sd: Float64Array): Float32Array {
-  const n = x.length / D;
-  const z = new Float32Array(n * F);
-  for (let i = 0; i < n; i++)
-    for (let j = 1; j < D; j++) {
-      const v = j === D - 1 ? Math.log1p(Math.max(0, x[i * D + j])) : x[i * D + j];
-      z[i * F + j - 1] = (v - mean[j - 1]) / sd[j - 1];
-    }
-  return z;
-}
 
 /** Distance to the k-th nearest reference row, for each k of KS, by brute force in float64. */
-function knnDistances(q: Float32Array, ref: Float32Array): Float64Array[] {
+function knnDistances(q: Float64Array, ref: Float64Array): Float64Array[] {
   const nq = q.length / F;
   const nr = ref.length / F;
   const kmax = Math.max(...KS);
@@ -76,48 +71,10 @@ function knnDistances(q: Float32Array, ref: Float32Array): Float64Array[] {
   return out;
 }
 
-/** Squared Mahalanobis distance under the Gaussian of `ref` (Cholesky, float64). */
-function mahalanobis(q: Float32Array, ref: Float32Array): Float64Array {
-  const nr = ref.length / F;
-  const mu = new Float64Array(F);
-  for (let t = 0; t < nr; t++) for (let j = 0; j < F; j++) mu[j] += ref[t * F + j] / nr;
-  const c = new Float64Array(F * F);
-  for (let t = 0; t < nr; t++)
-    for (let a = 0; a < F; a++) {
-      const da = ref[t * F + a] - mu[a];
-      for (let b = 0; b <= a; b++) c[a * F + b] += (da * (ref[t * F + b] - mu[b])) / nr;
-    }
-  for (let a = 0; a < F; a++) c[a * F + a] += 1e-6;
-  const L = new Float64Array(F * F);
-  for (let a = 0; a < F; a++)
-    for (let b = 0; b <= a; b++) {
-      let s = c[a * F + b];
-      for (let k = 0; k < b; k++) s -= L[a * F + k] * L[b * F + k];
-      L[a * F + b] = a === b ? Math.sqrt(s) : s / L[b * F + b];
-    }
-  const nq = q.length / F;
-  const out = new Float64Array(nq);
-  const y = new Float64Array(F);
-  for (let i = 0; i < nq; i++) {
-    let s2 = 0;
-    for (let a = 0; a < F; a++) {
-      let s = q[i * F + a] - mu[a];
-      for (let k = 0; k < a; k++) s -= L[a * F + k] * y[k];
-      y[a] = s / L[a * F + a];
-      s2 += y[a] * y[a];
-    }
-    out[i] = s2;
-  }
-  return out;
-}
-
-function metrics(neg: Float64Array, pos: Float64Array): { auroc: number; fpr95: number } {
-  const s = new Float64Array(neg.length + pos.length);
-  const y = new Uint8Array(s.length);
-  s.set(pos);
-  s.set(neg, pos.length);
-  y.fill(1, 0, pos.length);
-  return { auroc: 100 * auroc(s, y), fpr95: 100 * fprAtTpr(s, y, 0.95) };
+/** AUROC and FPR@95%TPR in %. */
+function metrics(neg: Float64Array, pos: Float64Array): Pick<Metrics, 'auroc' | 'fpr95'> {
+  const m = metricsOf(neg, pos);
+  return { auroc: 100 * m.auroc, fpr95: 100 * m.fpr95 };
 }
 
 let doseValidation: number[] = [];
@@ -133,35 +90,18 @@ try {
 const names = [...KS.map((k) => `kNN k=${k}`), 'Mahalanobis'];
 const rows: Array<Array<{ auroc: number; fpr95: number }>> = [];
 for (let seed = 0; seed < 5; seed++) {
-  const sp = creditSplit(labels, {
-    seed,
-    validationFrauds: 0.2,
-    heldOutNormals: 0.2,
-    validationNormals: 0.1,
-  });
+  const sp = benchSplit(labels, seed);
   const trainIdx = sp.train.length > MAX_TRAIN ? sp.train.slice(0, MAX_TRAIN) : sp.train;
   const tr = takeRows(data.features, D, trainIdx);
-  const n = tr.length / D;
-  const mean = new Float64Array(F);
-  const sd = new Float64Array(F);
-  for (let j = 1; j < D; j++) {
-    let s = 0;
-    let q = 0;
-    for (let i = 0; i < n; i++) {
-      const v = j === D - 1 ? Math.log1p(Math.max(0, tr[i * D + j])) : tr[i * D + j];
-      s += v;
-      q += v * v;
-    }
-    mean[j - 1] = s / n;
-    sd[j - 1] = Math.sqrt(Math.max(q / n - (s / n) ** 2, 1e-12));
-  }
-  const zt = features(tr, mean, sd);
-  const zn = features(takeRows(data.features, D, sp.validationNormals), mean, sd);
-  const zf = features(takeRows(data.features, D, sp.validationFrauds), mean, sd);
+  const scaler = fitFeatureScaler(tr);
+  const zt = featureMap(tr, scaler);
+  const zn = featureMap(takeRows(data.features, D, sp.validationNormals), scaler);
+  const zf = featureMap(takeRows(data.features, D, sp.validationFrauds), scaler);
   const kn = knnDistances(zn, zt);
   const kf = knnDistances(zf, zt);
   const row = KS.map((_, ki) => metrics(kn[ki], kf[ki]));
-  row.push(metrics(mahalanobis(zn, zt), mahalanobis(zf, zt)));
+  const g = fitFeatureGaussian(zt);
+  row.push(metrics(mahalanobis(g, zn), mahalanobis(g, zf)));
   rows.push(row);
   console.error(
     `[knn] split ${seed}: ${trainIdx.length} training normals, ${zn.length / F} validation normals, ${zf.length / F} validation frauds; ` +

@@ -98,15 +98,28 @@ const credit = (likelihood: MemberSpec['likelihood']): MemberSpec => ({
   prior: { kind: 'standard' },
 });
 
+/** Scores x with a fresh NativeScorer of `threads` threads and holds it to the float64 reference. */
+async function expectNativeMatchesF64(
+  spec: EnsembleSpec,
+  x: Float32Array,
+  n: number,
+  threads: number,
+): Promise<void> {
+  const s = NativeScorer.create(spec, { threads });
+  try {
+    expectMatchesF64(spec, x, n, await s.scoreBatch(x, n));
+  } finally {
+    await s.close();
+  }
+}
+
 describe.skipIf(!addon)('native scorer vs the float64 reference', () => {
   for (const name of ['mlpBernoulli', 'mlpGaussian', 'mlpStudent'] as const)
     it(`${name}: every output, 3 members, K 5, records split over threads`, async () => {
       const spec = tinyEnsemble(TINY[name], { members: 3, k: 5 });
       const n = 70;
       const x = uniformBatch(n, spec.inputDim, 11, -0.5, 1.5);
-      const s = NativeScorer.create(spec, { threads: 3 });
-      expectMatchesF64(spec, x, n, await s.scoreBatch(x, n));
-      await s.close();
+      await expectNativeMatchesF64(spec, x, n, 3);
     });
 
   it('feature transforms in the kernel: minmax (zero range, clipping), standard with a wrapped column, scale', async () => {
@@ -128,9 +141,7 @@ describe.skipIf(!addon)('native scorer vs the float64 reference', () => {
       const n = 12;
       // raw values beyond the minmax range and negative ones for the wrap (fmod keeps the sign)
       const x = uniformBatch(n, 6, 5, -7, 12);
-      const s = NativeScorer.create(spec, { threads: 1 });
-      expectMatchesF64(spec, x, n, await s.scoreBatch(x, n));
-      await s.close();
+      await expectNativeMatchesF64(spec, x, n, 1);
     }
   });
 
@@ -139,9 +150,7 @@ describe.skipIf(!addon)('native scorer vs the float64 reference', () => {
       const spec = mlpEnsemble(credit(like));
       const n = 24;
       const x = uniformBatch(n, 30, 7, 0, 1);
-      const s = NativeScorer.create(spec, { threads: 2 });
-      expectMatchesF64(spec, x, n, await s.scoreBatch(x, n));
-      await s.close();
+      await expectNativeMatchesF64(spec, x, n, 2);
     }
   });
 
@@ -149,9 +158,7 @@ describe.skipIf(!addon)('native scorer vs the float64 reference', () => {
     const spec = mlpEnsemble(credit('student-t'), { members: 2, k: 5 });
     const n = 16;
     const x = uniformBatch(n, 30, 12, -2000, 2000);
-    const s = NativeScorer.create(spec, { threads: 1 });
-    expectMatchesF64(spec, x, n, await s.scoreBatch(x, n));
-    await s.close();
+    await expectNativeMatchesF64(spec, x, n, 1);
   });
 
   it('Bernoulli rows longer than 128 values and logits beyond ±87 (the split product and the exp clamp)', async () => {
