@@ -38,6 +38,9 @@ export function v3Ensemble(seed: number, trainRaw: Float32Array): Promise<Cached
       beta: 1,
       warmupSteps: 1000,
       bootstrap: true,
+      // protocol v3's rule, without the input Gaussian that detection protocol v5 later added to the
+      // default: the scripts built on these models compare against that rule
+      featureStatistic: false,
     },
     { noCache: false, log: (s) => process.stderr.write(s + '\n') },
   );

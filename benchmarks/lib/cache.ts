@@ -16,8 +16,11 @@ import { dataFingerprint } from '../../src/data/fingerprint.js';
 export const BENCH_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const CACHE_DIR = process.env.GENSEMBLE_BENCH_CACHE ?? join(BENCH_ROOT, '.cache');
 
-/** Bump when the training code changes in a way that must invalidate cached models. */
-export const CACHE_VERSION = 1;
+/**
+ * Bump when the training code changes in a way that must invalidate cached models.
+ * 2: models carry the input Gaussian and 'feature_maha' in their dose rule (detection protocol v5).
+ */
+export const CACHE_VERSION = 2;
 
 /** Build options; the profile defaults to the built-in kind's (`kind`). */
 export type CachedBuildOptions = Omit<

@@ -96,6 +96,8 @@ async function runScore(f: ScoreFlags): Promise<void> {
   // a 'vae+wgan' model: each critic's D(x), their mean and Var D(x)
   const criticCols =
     C > 0 ? [...Array.from({ length: C }, (_, c) => `critic_${c}`), 'critic_mean', 'critic_var'] : [];
+  // a model with an input Gaussian: the record's distance under it (the dose statistic 'feature_maha')
+  const hasFeature = manifest.featureGaussian !== undefined;
   try {
     if (format === 'csv') {
       await write(
@@ -110,6 +112,8 @@ async function runScore(f: ScoreFlags): Promise<void> {
           ...criticCols,
           'score',
           'flagged',
+          // last, so that readers of the columns before it by position keep working
+          ...(hasFeature ? ['feature_maha'] : []),
         ].join(',') + '\n',
       );
     }
@@ -147,6 +151,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
               ...(cr ? [...critic.map(fmt), fmt(cr.mean[i]), fmt(cr.var[i])] : []),
               String(score[i]),
               isFlagged ? 1 : 0,
+              ...(batch.featureMaha ? [String(batch.featureMaha[i])] : []),
             ].join(',') + '\n',
           );
         } else {
@@ -161,6 +166,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
               waic: batch.waic[i],
               rate: batch.rate[i],
               ...(cr ? { critic, critic_mean: cr.mean[i], critic_var: cr.var[i] } : {}),
+              ...(batch.featureMaha ? { feature_maha: batch.featureMaha[i] } : {}),
               score: score[i],
               flagged: isFlagged,
             }) + '\n',

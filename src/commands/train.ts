@@ -55,6 +55,8 @@ interface TrainFlags {
   bootstrap: boolean;
   targetFpr: number;
   doseTails: DoseTails;
+  /** commander's --no-feature-statistic: false when given. */
+  featureStatistic: boolean;
   limit?: number;
   score?: ScoreName;
   labels?: string;
@@ -135,6 +137,10 @@ export function register(program: Command): void {
       )
         .choices([...DOSE_TAILS])
         .default('kde'),
+    )
+    .option(
+      '--no-feature-statistic',
+      "leave the input Gaussian's distance ('feature_maha') out of the dose rule (detection protocol v5 added it)",
     )
     .option('--limit <n>', 'read at most n records', parseIntArg('--limit', 1))
     .addOption(
@@ -398,6 +404,7 @@ async function runTrain(f: TrainFlags): Promise<void> {
       bootstrap: f.bootstrap,
       targetFpr: f.targetFpr,
       doseTails: f.doseTails,
+      featureStatistic: f.featureStatistic,
       ...(f.score !== undefined ? { score: f.score } : {}),
       ...(labels
         ? { labels, head: { features: f.head, ...(f.headL2 !== undefined ? { l2: f.headL2 } : {}) } }

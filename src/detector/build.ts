@@ -16,6 +16,7 @@ import type { ScorerOptions } from '../engine/scorer.js';
 import { createEnsembleScorer } from '../engine/ensemble-scorer.js';
 import { CriticScorer } from '../engine/critic-scorer.js';
 import { VaeWganScorer } from '../engine/family-scorer.js';
+import { FeatureGaussianScorer, fitFeatureGaussian } from '../engine/feature-gaussian.js';
 import type { WganMemberProgress } from '../engine/wgan-train.js';
 import {
   saveCheckpoint,
@@ -32,6 +33,7 @@ import {
   fitTypicalityRule,
   needsComplexity,
   needsCritics,
+  needsFeatureGaussian,
   SCORE_NAMES,
   typicalityDim,
   type CombinedRule,
@@ -132,6 +134,12 @@ export interface BuildModelOptions {
   family?: ModelFamily;
   /** How the critics are trained (family 'vae+wgan'). */
   critics?: CriticBuildOptions;
+  /**
+   * Fit the model's input Gaussian (engine/feature-gaussian.ts) on the training records and add its
+   * distance, 'feature_maha', to the dose rule's statistics (default true: detection protocol v5 in
+   * BENCHMARKS.md). false: the dose rule of the kind's model statistics alone, as before v5.
+   */
+  featureStatistic?: boolean;
   concurrency?: number;
   outDir: string;
   scorer?: ScorerOptions;
@@ -305,6 +313,10 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
           ...(o.onBackend ? { onBackend: o.onBackend } : {}),
         })
       : undefined;
+  const featureGaussian =
+    (o.featureStatistic ?? true) && o.profile.doseStatistics.includes('feature_maha')
+      ? fitFeatureGaussian(trainData, nTrain, d)
+      : undefined;
   // frames: also the input complexity, so that 'neg_logp_ic' (and rules using it) get thresholds
   const vaeScorer = await createEnsembleScorer(spec, onnxBytes, {
     ...(o.scorer ?? {}),
@@ -315,6 +327,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     const { inputComplexity: _ic, ...criticOptions } = o.scorer ?? {};
     scorer = new VaeWganScorer(vaeScorer, await CriticScorer.create(critics.onnxBytes, criticOptions));
   }
+  if (featureGaussian) scorer = new FeatureGaussianScorer(scorer, featureGaussian, transform);
   let calibration: ScoreBatch;
   let validationScores: ScoreBatch;
   let headRows: { normals: ScoreBatch; labelled: ScoreBatch; normalRaw: Float32Array } | undefined;
@@ -340,9 +353,10 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   // The densities are fitted on the validation split (held out from the weights; used only to pick the
   // early-stopping step), NOT on the calibration records: a kernel density evaluated at its own support
   // points is biased toward "typical" in the tails, which would put the threshold below the target FPR.
-  const doseStatistics = critics
-    ? [...o.profile.doseStatistics, ...DOSE_STATISTICS_CRITICS]
-    : o.profile.doseStatistics;
+  const kindStatistics = featureGaussian
+    ? o.profile.doseStatistics
+    : o.profile.doseStatistics.filter((s) => s !== 'feature_maha');
+  const doseStatistics = critics ? [...kindStatistics, ...DOSE_STATISTICS_CRITICS] : kindStatistics;
   const dose = fitDoseRule(
     nVal >= 10 ? validationScores : calibration,
     doseStatistics,
@@ -377,7 +391,8 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     (s !== 'typicality' || typicality !== undefined) &&
     (s !== 'dose_or_known' || labelled !== undefined) &&
     (!needsComplexity(s, rules) || calibration.complexity !== undefined) &&
-    (!needsCritics(s, rules) || calibration.critic !== undefined);
+    (!needsCritics(s, rules) || calibration.critic !== undefined) &&
+    (!needsFeatureGaussian(s, rules) || calibration.featureMaha !== undefined);
   const thresholds = SCORE_NAMES.filter(available).map((s) =>
     calibrateThreshold(anomalyScores(calibration, s, rules), targetFpr, s),
   );
@@ -396,6 +411,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     validateEvery: o.validateEvery ?? 200,
     earlyStopRecords: nStop,
     bootstrap: o.bootstrap ?? false,
+    featureStatistic: featureGaussian !== undefined,
     nTrain,
     nValidation: nVal,
     nCalibration: nCal,
@@ -428,6 +444,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     trainingConfig,
     dataFingerprint: dataFingerprint(raw),
     onnxBytes,
+    ...(featureGaussian ? { featureGaussian } : {}),
     ...(critics
       ? {
           critics: {
@@ -467,6 +484,14 @@ function checkBuildable(o: BuildModelOptions, members: number, nCal: number): vo
     throw new InputError(
       'BUILD_SCORE',
       `score '${score}' needs the input complexity, which is defined for 8-bit frames, not ${o.kind} records`,
+    );
+  if (
+    score === 'feature_maha' &&
+    (o.featureStatistic === false || !o.profile.doseStatistics.includes('feature_maha'))
+  )
+    throw new InputError(
+      'BUILD_SCORE',
+      "score 'feature_maha' needs the model's input Gaussian, which this build does not fit (featureStatistic off)",
     );
   if (isCriticScore(score) && (o.family ?? 'vae') !== 'vae+wgan')
     throw new InputError(

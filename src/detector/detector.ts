@@ -21,6 +21,7 @@ import {
 } from '../engine/checkpoint.js';
 import { CriticScorer } from '../engine/critic-scorer.js';
 import { VaeWganScorer } from '../engine/family-scorer.js';
+import { FeatureGaussianScorer } from '../engine/feature-gaussian.js';
 import type { ScorerOptions } from '../engine/scorer.js';
 import { createEnsembleScorer } from '../engine/ensemble-scorer.js';
 import {
@@ -154,7 +155,7 @@ export class Detector {
             }
           : source;
     const dir = resolve(src.dir);
-    const { manifest, spec, onnxBytes, critics } = await loadCheckpoint(dir);
+    const { manifest, spec, onnxBytes, critics, featureGaussian } = await loadCheckpoint(dir);
     if (o.kind !== undefined && manifest.kind !== o.kind)
       throw new DetectorError(dir, `holds a ${manifest.kind} model, not a ${o.kind} model`);
     if (o.accept) {
@@ -198,6 +199,9 @@ export class Detector {
         throw e;
       }
     }
+    // the input Gaussian's distance, for the scores that read it (the dose rule of models built since
+    // detection protocol v5) and for the benchmarks, which report every column
+    if (featureGaussian) scorer = new FeatureGaussianScorer(scorer, featureGaussian, spec.transform);
     return new Detector(dir, manifest, scorer, src.version ?? versionName(manifest), score, rules, threshold);
   }
 

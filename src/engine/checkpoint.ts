@@ -8,6 +8,9 @@
  * and, for a model of family 'vae+wgan' (manifest.critics present), the WGAN critic ensemble:
  *   critics.bin    every critic's parameters, float32 little-endian, offsets in manifest.critics
  *   critics.onnx   the critic graph (onnx/critic-export.ts) exported from exactly these weights
+ * and, when the model carries its input Gaussian (manifest.featureGaussian; the dose statistic
+ * 'feature_maha', engine/feature-gaussian.ts):
+ *   features.bin   its mean and packed Cholesky factor, float64 little-endian
  * {@link loadCheckpoint} validates all of it and throws {@link CheckpointError} with a clear message.
  */
 import { createHash } from 'node:crypto';
@@ -39,6 +42,12 @@ import {
 } from './onnx/critic-export.js';
 import { criticParamShapes, type WganEnsembleSpec } from './wgan.js';
 import type { Scorer, ScoreName, Threshold } from './types.js';
+import {
+  featureGaussianByteLength,
+  packFeatureGaussian,
+  unpackFeatureGaussian,
+  type FeatureGaussian,
+} from './feature-gaussian.js';
 
 export const CHECKPOINT_FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
@@ -46,6 +55,7 @@ export const WEIGHTS_FILE = 'weights.bin';
 export const ONNX_FILE = 'model.onnx';
 export const CRITICS_WEIGHTS_FILE = 'critics.bin';
 export const CRITICS_ONNX_FILE = 'critics.onnx';
+export const FEATURES_FILE = 'features.bin';
 
 /**
  * Which detector families a checkpoint holds: 'vae' (the likelihood ensemble: log p, rate, Var, WAIC)
@@ -332,6 +342,20 @@ export const manifestSchema = z
       })
       .strict()
       .optional(),
+    /** The input Gaussian of the 'feature_maha' statistic (features.bin). */
+    featureGaussian: z
+      .object({
+        file: z.literal(FEATURES_FILE),
+        dtype: z.literal('float64-le'),
+        dim: intPos,
+        byteLength: intPos,
+        sha256: sha,
+        /** The Ledoit–Wolf shrinkage intensity of the fit. */
+        shrinkage: z.number().min(0).max(1),
+        fittedOn: intPos,
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -363,6 +387,8 @@ export interface SaveCheckpointOptions {
     onnxBytes?: Uint8Array;
     trainingConfig?: Record<string, JsonValue>;
   };
+  /** The model's input Gaussian (fitted on its training records after the transform). */
+  featureGaussian?: FeatureGaussian;
   createdAt?: Date;
 }
 
@@ -374,6 +400,8 @@ export interface LoadedCheckpoint {
   onnxBytes: Uint8Array;
   /** The critic ensemble and its verified graph, for a 'vae+wgan' checkpoint. */
   critics?: { spec: WganEnsembleSpec; onnxBytes: Uint8Array };
+  /** The input Gaussian, verified (sha256, size, a positive factor), when the model carries one. */
+  featureGaussian?: FeatureGaussian;
 }
 
 type TensorTable = CheckpointManifest['weights']['tensors'];
@@ -531,6 +559,10 @@ export async function saveCheckpoint(
     ]),
   );
   const critics = opts.critics ? packCritics(spec, opts.critics) : undefined;
+  const fg = opts.featureGaussian;
+  if (fg && fg.dim !== spec.inputDim)
+    throw new CheckpointError(dir, `the input Gaussian is ${fg.dim} wide, the model reads ${spec.inputDim}`);
+  const features = fg ? packFeatureGaussian(fg) : undefined;
   const onnxBytes = opts.onnxBytes ?? exportEnsembleOnnx(spec);
   const manifest: CheckpointManifest = {
     formatVersion: CHECKPOINT_FORMAT_VERSION,
@@ -557,6 +589,19 @@ export async function saveCheckpoint(
     },
     onnx: { file: ONNX_FILE, sha256: sha256(onnxBytes), input: ONNX_INPUT, outputs: [...ONNX_OUTPUTS] },
     ...(critics ? { critics: critics.section } : {}),
+    ...(fg && features
+      ? {
+          featureGaussian: {
+            file: FEATURES_FILE,
+            dtype: 'float64-le' as const,
+            dim: fg.dim,
+            byteLength: features.length,
+            sha256: sha256(features),
+            shrinkage: fg.shrinkage,
+            fittedOn: fg.fittedOn,
+          },
+        }
+      : {}),
   };
   manifestSchema.parse(manifest);
   await mkdir(dir, { recursive: true });
@@ -567,6 +612,7 @@ export async function saveCheckpoint(
     await writeFile(join(dir, CRITICS_WEIGHTS_FILE), critics.buf);
     await writeFile(join(dir, CRITICS_ONNX_FILE), critics.onnxBytes);
   }
+  if (features) await writeFile(join(dir, FEATURES_FILE), features);
   const tmp = join(dir, `${MANIFEST_FILE}.tmp`);
   await writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
   await rename(tmp, join(dir, MANIFEST_FILE));
@@ -713,7 +759,45 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   // The ONNX graph must have the interface the scorer expects and this ensemble's sizes.
   checkGraph(dir, ONNX_FILE, onnxBytes, ONNX_INPUT, ONNX_OUTPUTS, manifest.inputDim, 'logp', M);
   const critics = manifest.critics ? await loadCritics(dir, manifest) : undefined;
-  return { manifest, spec, onnxPath: join(dir, ONNX_FILE), onnxBytes, ...(critics ? { critics } : {}) };
+  const featureGaussian = manifest.featureGaussian ? await loadFeatureGaussian(dir, manifest) : undefined;
+  if (!featureGaussian && manifest.scoreRule.dose?.densities.some((d) => d.stat === 'feature_maha'))
+    throw new CheckpointError(
+      dir,
+      "the dose rule uses 'feature_maha' but the manifest has no featureGaussian",
+    );
+  return {
+    manifest,
+    spec,
+    onnxPath: join(dir, ONNX_FILE),
+    onnxBytes,
+    ...(critics ? { critics } : {}),
+    ...(featureGaussian ? { featureGaussian } : {}),
+  };
+}
+
+/** Reads and verifies the input Gaussian of a checkpoint that carries one. */
+async function loadFeatureGaussian(dir: string, manifest: CheckpointManifest): Promise<FeatureGaussian> {
+  const f = manifest.featureGaussian as NonNullable<CheckpointManifest['featureGaussian']>;
+  if (f.dim !== manifest.inputDim)
+    throw new CheckpointError(
+      dir,
+      `the input Gaussian is ${f.dim} wide, the model reads ${manifest.inputDim}`,
+    );
+  if (f.byteLength !== featureGaussianByteLength(f.dim))
+    throw new CheckpointError(
+      dir,
+      `${FEATURES_FILE}: manifest says ${f.byteLength} bytes, width ${f.dim} needs ${featureGaussianByteLength(f.dim)}`,
+    );
+  const buf = await readOrFail(dir, FEATURES_FILE);
+  if (buf.length !== f.byteLength)
+    throw new CheckpointError(dir, `${FEATURES_FILE} has ${buf.length} bytes, manifest says ${f.byteLength}`);
+  if (sha256(buf) !== f.sha256)
+    throw new CheckpointError(dir, `${FEATURES_FILE} is corrupted (sha256 mismatch)`);
+  try {
+    return unpackFeatureGaussian(buf, f);
+  } catch (e) {
+    throw new CheckpointError(dir, (e as Error).message, e);
+  }
 }
 
 /** Reads and verifies the critic ensemble of a 'vae+wgan' checkpoint. */

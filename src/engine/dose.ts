@@ -37,19 +37,30 @@ export const DOSE_STATISTICS = [
   'rate',
   'logp_var',
   'neg_logp_ic',
+  'feature_maha',
   'neg_critic',
   'critic_var',
 ] as const;
 export type DoseStatistic = (typeof DOSE_STATISTICS)[number];
 
-/** Statistics for records with / without an input complexity (frames / tabular records). */
+/**
+ * Statistics for records with / without an input complexity (frames / tabular records). Both end with
+ * 'feature_maha', the record's distance under the model's input Gaussian (detection protocol v5 in
+ * BENCHMARKS.md; engine/feature-gaussian.ts), which the build fits unless told not to.
+ */
 export const DOSE_STATISTICS_FRAMES: readonly DoseStatistic[] = [
   'neg_logp',
   'rate',
   'logp_var',
   'neg_logp_ic',
+  'feature_maha',
 ];
-export const DOSE_STATISTICS_TABULAR: readonly DoseStatistic[] = ['neg_logp', 'rate', 'logp_var'];
+export const DOSE_STATISTICS_TABULAR: readonly DoseStatistic[] = [
+  'neg_logp',
+  'rate',
+  'logp_var',
+  'feature_maha',
+];
 /**
  * Added to a kind's statistics when the model carries a WGAN critic ensemble (family 'vae+wgan'): the
  * critics' mean value and their variance, each a density fitted on the same normal records.

@@ -34,6 +34,7 @@ export const COMPONENT_SCORES = [
   'rate',
   'logp_var',
   'neg_logp_ic',
+  'feature_maha',
   'neg_critic',
   'neg_critic_single',
   'critic_var',
@@ -99,6 +100,15 @@ export function needsComplexity(name: ScoreName, rules: FittedRules = {}): boole
   if (name === 'neg_logp_ic') return true;
   if (name === 'combined') return (rules.combined?.components ?? []).some((c) => c.score === 'neg_logp_ic');
   if (name === 'dose' || name === 'dose_or_known') return doseNeedsComplexity(rules.dose);
+  return false;
+}
+
+/** Whether computing `name` (with these rules) needs ScoreBatch.featureMaha (the input Gaussian). */
+export function needsFeatureGaussian(name: ScoreName, rules: FittedRules = {}): boolean {
+  if (name === 'feature_maha') return true;
+  if (name === 'combined') return (rules.combined?.components ?? []).some((c) => c.score === 'feature_maha');
+  if (name === 'dose' || name === 'dose_or_known')
+    return (rules.dose?.densities ?? []).some((d) => d.stat === 'feature_maha');
   return false;
 }
 

@@ -35,6 +35,13 @@ export function componentScore(batch: ScoreBatch, name: ComponentScore): Float64
       "score 'neg_logp_ic' needs the input complexity: create the scorer with inputComplexity: true",
     );
   if (CRITIC_COMPONENTS.includes(name)) return criticScore(batch, name);
+  if (name === 'feature_maha') {
+    if (!batch.featureMaha || batch.featureMaha.length !== batch.n)
+      throw new ScoringInputError(
+        "score 'feature_maha' needs the model's input Gaussian: this model carries none (built before it existed, or with --no-feature-statistic)",
+      );
+    return Float64Array.from(batch.featureMaha);
+  }
   const out = new Float64Array(batch.n);
   for (let i = 0; i < batch.n; i++) {
     switch (name) {

@@ -30,6 +30,11 @@ export interface ScoreBatch {
    */
   input?: Float32Array;
   /**
+   * Each record's squared Mahalanobis distance under the model's input Gaussian [n]
+   * (engine/feature-gaussian.ts), present when the model carries one (FeatureGaussianScorer sets it).
+   */
+  featureMaha?: Float64Array;
+  /**
    * The WGAN critic ensemble's values, present when the model carries one (family 'vae+wgan'; see
    * engine/critic-scorer.ts): each critic's value [n, C], their mean and population variance [n].
    * C may differ from `members` (the VAE's).
@@ -59,6 +64,11 @@ export type ScoreName =
   | 'typicality'
   | 'dose'
   | 'dose_or_known'
+  /**
+   * The record's squared Mahalanobis distance under the model's input Gaussian
+   * (engine/feature-gaussian.ts); needs a model that carries one.
+   */
+  | 'feature_maha'
   /** −mean of the critics (a WGAN critic is higher on real data); needs a critic ensemble. */
   | 'neg_critic'
   /** −D(x) of critic 0: the paper's single fine-tuned discriminator column. */

@@ -203,6 +203,20 @@ export function memberCritics(
   return { member_critic: member, critic_var: f(c.var[r]) };
 }
 
+/**
+ * The record's distance under the model's input Gaussian (its 'feature_maha' dose statistic), for the
+ * flag payload of a model that carries one: an analyst sees how far the record lies from the training
+ * data's first two moments.
+ */
+export function featureDistance(
+  s: Pick<ScoreBatch, 'featureMaha'>,
+  r: number,
+): { feature_maha: number | null } | undefined {
+  if (!s.featureMaha) return undefined;
+  const v = s.featureMaha[r];
+  return { feature_maha: Number.isFinite(v) ? Number(v.toPrecision(7)) : null };
+}
+
 /** The shortest decimal that reads back as the same float32 (77.88999938964844 → 77.89). */
 export function float32Shortest(v: number): number {
   for (let p = 1; p < 10; p++) {
@@ -1010,7 +1024,12 @@ export class ScoringConsumer<T> extends EventEmitter<ScoringConsumerEvents> {
       threshold: model.threshold,
       modelVersion: model.version,
       eventTime: spec.eventTime(rec),
-      payload: { ...spec.payload(rec), member_logp: memberLogp(s, r), ...memberCritics(s, r) },
+      payload: {
+        ...spec.payload(rec),
+        member_logp: memberLogp(s, r),
+        ...memberCritics(s, r),
+        ...featureDistance(s, r),
+      },
       scoreName: model.score,
     };
   }

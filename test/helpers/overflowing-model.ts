@@ -17,7 +17,7 @@ export const AMOUNT_FEATURE = 29;
 export const OVERFLOW_AMOUNT = 9000;
 
 export async function overflowingTransactionsModel(srcDir: string): Promise<string> {
-  const { manifest, spec } = await loadCheckpoint(srcDir);
+  const { manifest, spec, featureGaussian } = await loadCheckpoint(srcDir);
   if (manifest.kind !== 'transactions') throw new Error(`${srcDir} is not a transactions model`);
   const w = spec.members[0].params['enc.h0.w'];
   if (!w || w.shape[0] !== 30) throw new Error('unexpected encoder layout');
@@ -33,6 +33,7 @@ export async function overflowingTransactionsModel(srcDir: string): Promise<stri
     scoreRule: { ...manifest.scoreRule, score: 'neg_logp' },
     trainingConfig: manifest.trainingConfig,
     dataFingerprint: manifest.dataFingerprint,
+    ...(featureGaussian ? { featureGaussian } : {}),
   });
   return dir;
 }

@@ -54,7 +54,8 @@ describe('gensemble score: non-finite scores', () => {
         ext === 'csv'
           ? lines.slice(1).map((l) => {
               const f = l.split(',');
-              return { score: Number(f[f.length - 2]), flagged: f[f.length - 1] === '1' };
+              const col = (name: string): string => f[lines[0].split(',').indexOf(name)];
+              return { score: Number(col('score')), flagged: col('flagged') === '1' };
             })
           : lines.map((l) => {
               const j = JSON.parse(l) as { score: number | null; flagged: boolean };

@@ -107,17 +107,24 @@ describe('gensemble train --labels <file.csv> (real credit-card data)', () => {
     const s = await cli(['score', '--model', model, '--input', labelsCsv, '--out', out]);
     expect(s.code).toBe(0);
     const lines = (await readFile(out, 'utf8')).trim().split('\n');
-    expect(lines[0]).toBe('id,label,logp_0,logp_1,rate_0,rate_1,logp_mean,logp_var,waic,rate,score,flagged');
+    expect(lines[0]).toBe(
+      'id,label,logp_0,logp_1,rate_0,rate_1,logp_mean,logp_var,waic,rate,score,flagged,feature_maha',
+    );
     const rawRows = readCreditRows(labelsCsv).rows;
     let flaggedF = 0;
     let flaggedN = 0;
     let headWins = 0;
     lines.slice(1).forEach((line, i) => {
       const c = line.split(',').map(Number);
-      const [, label, , , , , mean, v, , rate, score, flagged] = c;
+      const [, label, , , , , mean, v, , rate, score, flagged, featureMaha] = c;
       // raw features as the scorer saw them (float32)
       const raw = rawRows[i].slice(0, 30).map((x) => Math.fround(Number(x)));
-      const dose = bruteDose(m.scoreRule.dose.densities, { neg_logp: -mean, rate, logp_var: v });
+      const dose = bruteDose(m.scoreRule.dose.densities, {
+        neg_logp: -mean,
+        rate,
+        logp_var: v,
+        feature_maha: featureMaha,
+      });
       const logit = bruteHeadLogit(head, raw, -mean, rate, v);
       const rd = bruteTailR(doseTail, dose);
       const rh = bruteTailR(headTail, logit);

@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,7 +64,14 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     };
     // the product default: the density-of-states rule fitted on this model's normals
     expect(manifest.scoreRule.score).toBe('dose');
-    expect(manifest.scoreRule.dose!.densities.map((d) => d.stat)).toEqual(['neg_logp', 'rate', 'logp_var']);
+    // with the input Gaussian's distance (detection protocol v5), stored beside the weights
+    expect(manifest.scoreRule.dose!.densities.map((d) => d.stat)).toEqual([
+      'neg_logp',
+      'rate',
+      'logp_var',
+      'feature_maha',
+    ]);
+    expect(existsSync(join(model, 'features.bin'))).toBe(true);
     // the default keeps the kernel estimate everywhere (detection protocol v3)
     expect(manifest.scoreRule.dose).not.toHaveProperty('tails');
     const th = manifest.thresholds.find((x) => x.score === manifest.scoreRule.score);
@@ -73,17 +81,22 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     const s = await cli(['score', '--model', model, '--input', csv, '--out', out, '--limit', '500']);
     expect(s.code).toBe(0);
     const lines = (await readFile(out, 'utf8')).trim().split('\n');
-    expect(lines[0]).toBe('id,label,logp_0,logp_1,rate_0,rate_1,logp_mean,logp_var,waic,rate,score,flagged');
+    expect(lines[0]).toBe(
+      'id,label,logp_0,logp_1,rate_0,rate_1,logp_mean,logp_var,waic,rate,score,flagged,feature_maha',
+    );
     expect(lines).toHaveLength(501);
     for (const line of lines.slice(1)) {
-      const [, , a, b, r0, r1, mean, v, waic, rate, score, flagged] = line.split(',').map(Number);
+      const [, , a, b, r0, r1, mean, v, waic, rate, score, flagged, featureMaha] = line
+        .split(',')
+        .map(Number);
+      expect(featureMaha).toBeGreaterThanOrEqual(0);
       expect(rate).toBeCloseTo((r0 + r1) / 2, 3);
       // mean, population variance and WAIC recomputed in float64 from the members' columns
       expect(mean).toBeCloseTo((a + b) / 2, 3);
       expect(v).toBeCloseTo(((a - b) / 2) ** 2, 3);
       expect(waic).toBeCloseTo(mean - v, 3);
       // The score column is the manifest rule's statistic, recomputed from the other columns.
-      const stats: Record<string, number> = { neg_logp: -mean, logp_var: v, rate };
+      const stats: Record<string, number> = { neg_logp: -mean, logp_var: v, rate, feature_maha: featureMaha };
       const want: Record<string, number> = {
         neg_logp: -mean,
         neg_waic: -waic,
@@ -156,7 +169,7 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     expect(s.stderr).toContain('2 members and 2 critics');
     const lines = (await readFile(out, 'utf8')).trim().split('\n');
     expect(lines[0]).toBe(
-      'id,label,logp_0,logp_1,rate_0,rate_1,logp_mean,logp_var,waic,rate,critic_0,critic_1,critic_mean,critic_var,score,flagged',
+      'id,label,logp_0,logp_1,rate_0,rate_1,logp_mean,logp_var,waic,rate,critic_0,critic_1,critic_mean,critic_var,score,flagged,feature_maha',
     );
     for (const line of lines.slice(1)) {
       const c = line.split(',').map(Number);
@@ -232,9 +245,9 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     expect(lines).toHaveLength(501);
     let inTails = 0;
     for (const line of lines.slice(1)) {
-      const [, , a, b, , , mean, v, , rate, score, flagged] = line.split(',').map(Number);
+      const [, , a, b, , , mean, v, , rate, score, flagged, featureMaha] = line.split(',').map(Number);
       expect(mean).toBeCloseTo((a + b) / 2, 3);
-      const stats: Record<string, number> = { neg_logp: -mean, logp_var: v, rate };
+      const stats: Record<string, number> = { neg_logp: -mean, logp_var: v, rate, feature_maha: featureMaha };
       let want = 0;
       let tail = false;
       for (const d of manifest.scoreRule.dose.densities) {

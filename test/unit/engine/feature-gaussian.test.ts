@@ -1,0 +1,264 @@
+/**
+ * The input Gaussian (engine/feature-gaussian.ts) against an independent float64 reference: the
+ * Ledoit–Wolf intensity from its definition (a per-record Frobenius sum, not the trace identity the fit
+ * uses), Σ inverted by Gauss–Jordan elimination (not a Cholesky solve), and d² = vᵀ Σ⁻¹ v.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FEATURES_FILE, loadCheckpoint, saveCheckpoint } from '../../../src/engine/checkpoint.js';
+import { CalibrationError, CheckpointError, ScoringInputError } from '../../../src/engine/errors.js';
+import {
+  FeatureGaussianScorer,
+  featureMahalanobis,
+  fitFeatureGaussian,
+  packFeatureGaussian,
+  unpackFeatureGaussian,
+} from '../../../src/engine/feature-gaussian.js';
+import { doseScores, fitDoseRule } from '../../../src/engine/dose.js';
+import { anomalyScores, needsFeatureGaussian } from '../../../src/engine/score-rules.js';
+import type { ScoreBatch, Scorer } from '../../../src/engine/types.js';
+import { applyTransform } from '../../../src/features/transform.js';
+import { TINY, tinyEnsemble } from './fixtures.js';
+
+/** Seeded uniform [0, 1) (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n records of width p with correlated columns (x = A u, u uniform), optional constant columns. */
+function data(n: number, p: number, seed: number, constant: number[] = []): Float64Array {
+  const r = rng(seed);
+  const A = Array.from({ length: p }, () => Array.from({ length: p }, () => r() - 0.5));
+  const x = new Float64Array(n * p);
+  for (let i = 0; i < n; i++) {
+    const u = Array.from({ length: p }, () => r() * 2 - 1);
+    for (let a = 0; a < p; a++) {
+      let s = 0;
+      for (let b = 0; b < p; b++) s += A[a][b] * u[b];
+      x[i * p + a] = constant.includes(a) ? 0.25 : s + (a === 0 ? 3 * u[0] ** 3 : 0);
+    }
+  }
+  return x;
+}
+
+/** The reference: Ledoit–Wolf by definition, then Σ⁻¹ by Gauss–Jordan. */
+function reference(x: Float64Array, n: number, p: number): { rho: number; inv: number[][]; mean: number[] } {
+  const mean = Array.from({ length: p }, (_, a) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += x[i * p + a];
+    return s / n;
+  });
+  const S = Array.from({ length: p }, () => new Array<number>(p).fill(0));
+  for (let i = 0; i < n; i++)
+    for (let a = 0; a < p; a++)
+      for (let b = 0; b < p; b++) S[a][b] += ((x[i * p + a] - mean[a]) * (x[i * p + b] - mean[b])) / n;
+  let mu = 0;
+  for (let a = 0; a < p; a++) mu += S[a][a] / p;
+  let d2 = 0;
+  for (let a = 0; a < p; a++) for (let b = 0; b < p; b++) d2 += (S[a][b] - (a === b ? mu : 0)) ** 2;
+  d2 /= p;
+  // b̄² = (1/n²) Σᵢ ‖xᵢxᵢᵀ − S‖²_F / p, term by term
+  let bbar = 0;
+  for (let i = 0; i < n; i++)
+    for (let a = 0; a < p; a++)
+      for (let b = 0; b < p; b++)
+        bbar += ((x[i * p + a] - mean[a]) * (x[i * p + b] - mean[b]) - S[a][b]) ** 2;
+  bbar /= n * n * p;
+  const rho = Math.min(bbar, d2) / d2;
+  const M = S.map((row, a) => [
+    ...row.map((v, b) => (1 - rho) * v + (a === b ? rho * mu + 1e-9 * mu : 0)),
+    ...Array.from({ length: p }, (_, b) => (a === b ? 1 : 0)),
+  ]);
+  for (let c = 0; c < p; c++) {
+    let piv = c;
+    for (let r = c + 1; r < p; r++) if (Math.abs(M[r][c]) > Math.abs(M[piv][c])) piv = r;
+    [M[c], M[piv]] = [M[piv], M[c]];
+    const d = M[c][c];
+    for (let j = 0; j < 2 * p; j++) M[c][j] /= d;
+    for (let r = 0; r < p; r++) {
+      if (r === c) continue;
+      const f = M[r][c];
+      for (let j = 0; j < 2 * p; j++) M[r][j] -= f * M[c][j];
+    }
+  }
+  return { rho, inv: M.map((row) => row.slice(p)), mean };
+}
+
+function refDistance(ref: ReturnType<typeof reference>, x: Float64Array, i: number, p: number): number {
+  let s = 0;
+  for (let a = 0; a < p; a++)
+    for (let b = 0; b < p; b++)
+      s += (x[i * p + a] - ref.mean[a]) * ref.inv[a][b] * (x[i * p + b] - ref.mean[b]);
+  return s;
+}
+
+describe('fitFeatureGaussian and featureMahalanobis', () => {
+  for (const [label, n, p, constant] of [
+    ['many records (light shrinkage)', 400, 6, []],
+    ['fewer records than columns (singular S, shrinkage decides)', 5, 9, []],
+    ['a constant column (a never-inked pixel)', 120, 5, [2]],
+  ] as const) {
+    it(`matches the float64 reference: ${label}`, () => {
+      const x = data(n, p, 7 + n, [...constant]);
+      const g = fitFeatureGaussian(x, n, p);
+      const ref = reference(x, n, p);
+      expect(g.shrinkage).toBeCloseTo(ref.rho, 10);
+      expect(g.shrinkage).toBeGreaterThan(0);
+      expect(g.shrinkage).toBeLessThanOrEqual(1);
+      const probe = data(30, p, 99, []);
+      const got = featureMahalanobis(g, probe, 30);
+      for (let i = 0; i < 30; i++) {
+        const want = refDistance(ref, probe, i, p);
+        expect(Math.abs(got[i] - want)).toBeLessThanOrEqual(1e-7 * Math.max(1, want));
+      }
+    });
+  }
+
+  it('a record that moves a constant column is far; the training mean is at distance 0', () => {
+    const n = 200;
+    const p = 4;
+    const x = data(n, p, 3, [1]);
+    const g = fitFeatureGaussian(x, n, p);
+    const at = Float64Array.from(g.mean);
+    expect(featureMahalanobis(g, at, 1)[0]).toBeCloseTo(0, 12);
+    const moved = Float64Array.from(g.mean);
+    moved[1] += 0.1;
+    const other = Float64Array.from(g.mean);
+    other[0] += 0.1;
+    expect(featureMahalanobis(g, moved, 1)[0]).toBeGreaterThan(100 * featureMahalanobis(g, other, 1)[0]);
+  });
+
+  it('NaN in a record gives NaN for that record only; bad fits are refused', () => {
+    const x = data(50, 3, 1);
+    const g = fitFeatureGaussian(x, 50, 3);
+    const probe = Float64Array.from([0, 0, 0, NaN, 0, 0, 1, 1, 1]);
+    const d = featureMahalanobis(g, probe, 3);
+    expect(Number.isFinite(d[0])).toBe(true);
+    expect(Number.isNaN(d[1])).toBe(true);
+    expect(Number.isFinite(d[2])).toBe(true);
+    expect(() => featureMahalanobis(g, probe, 2)).toThrow(ScoringInputError);
+    expect(() => fitFeatureGaussian(new Float64Array(6).fill(1), 2, 3)).toThrow(/no spread/);
+    expect(() => fitFeatureGaussian(Float64Array.from([1, NaN, 2, 3]), 2, 2)).toThrow(CalibrationError);
+    expect(() => fitFeatureGaussian(new Float64Array(3), 1, 3)).toThrow(/at least 2/);
+  });
+
+  it('packs and unpacks bit for bit, and refuses a malformed factor', () => {
+    const g = fitFeatureGaussian(data(80, 5, 2), 80, 5);
+    const buf = packFeatureGaussian(g);
+    const back = unpackFeatureGaussian(buf, g);
+    expect(Array.from(back.mean)).toEqual(Array.from(g.mean));
+    expect(Array.from(back.cholesky)).toEqual(Array.from(g.cholesky));
+    expect(() => unpackFeatureGaussian(buf.subarray(8), g)).toThrow(/bytes/);
+    const bad = Buffer.from(buf);
+    bad.writeDoubleLE(-1, 8 * 5); // L[0][0]
+    expect(() => unpackFeatureGaussian(bad, g)).toThrow(/malformed/);
+  });
+});
+
+describe('feature_maha as a dose statistic', () => {
+  const p = 6;
+  const tf = { kind: 'standard' as const, mean: [1, 2, 3, 4, 5, 6], std: [1, 2, 1, 2, 1, 2] };
+  const spec = tinyEnsemble(TINY.mlpMaf, { members: 2, k: 4, transform: tf });
+  const raw = Float32Array.from(data(300, p, 11), (v, i) => v * 2 + (i % p) + 1);
+  const g = fitFeatureGaussian(applyTransform(spec.transform, raw, 300, p), 300, p);
+
+  /** A stand-in inner scorer: the batch fields a dose rule over feature_maha alone does not read. */
+  const inner: Scorer = {
+    inputDim: p,
+    members: 1,
+    executionProvider: 'cpu',
+    scoreBatch: (x: Float32Array, n: number): Promise<ScoreBatch> => {
+      const z = (): Float32Array => new Float32Array(n);
+      if (x.length !== n * p) throw new ScoringInputError('bad length');
+      return Promise.resolve({
+        n,
+        members: 1,
+        logp: z(),
+        memberRate: z(),
+        logpMean: z(),
+        logpVar: z(),
+        waic: z(),
+        rate: z(),
+      });
+    },
+    close: () => Promise.resolve(),
+  };
+
+  it('the scorer adds the distance of the transformed record; a dose density scores both tails', async () => {
+    const scorer = new FeatureGaussianScorer(inner, g, spec.transform);
+    const b = await scorer.scoreBatch(raw, 300);
+    const want = featureMahalanobis(g, applyTransform(spec.transform, raw, 300, p), 300);
+    expect(Array.from(b.featureMaha!)).toEqual(Array.from(want));
+    const rule = fitDoseRule(b, ['feature_maha']);
+    expect(needsFeatureGaussian('dose', { dose: rule })).toBe(true);
+    expect(needsFeatureGaussian('dose', {})).toBe(false);
+    // the training mean (distance 0: unusually CLOSE) and a far record are both less typical than a
+    // record at the median distance
+    const sorted = Float64Array.from(want).sort();
+    const med = want.indexOf(sorted[150]);
+    const mean = Float32Array.from(g.mean, (v, a) => v * tf.std[a] + tf.mean[a]);
+    const far = Float32Array.from(mean, (v, a) => v + 40 * tf.std[a]);
+    const three = new Float32Array(3 * p);
+    three.set(raw.subarray(med * p, med * p + p), 0);
+    three.set(mean, p);
+    three.set(far, 2 * p);
+    const s = doseScores(await scorer.scoreBatch(three, 3), rule);
+    expect(s[1]).toBeGreaterThan(s[0]);
+    expect(s[2]).toBeGreaterThan(s[1]);
+    expect(Array.from(anomalyScores(await scorer.scoreBatch(three, 3), 'feature_maha'))).toEqual(
+      Array.from(featureMahalanobis(g, applyTransform(spec.transform, three, 3, p), 3)),
+    );
+    await expect(scorer.scoreBatch(three, 2)).rejects.toThrow(ScoringInputError);
+    const { featureMaha: _f, ...without } = b;
+    expect(() => anomalyScores(without, 'feature_maha')).toThrow(/input Gaussian/);
+    expect(() => anomalyScores(without, 'dose', { dose: rule })).toThrow(/input Gaussian/);
+    expect(() => new FeatureGaussianScorer({ ...inner, inputDim: 5 }, g, spec.transform)).toThrow(/wide/);
+  });
+
+  describe('in a checkpoint', () => {
+    let root: string;
+    beforeAll(async () => {
+      root = await mkdtemp(join(tmpdir(), 'gensemble-fg-'));
+    });
+    afterAll(async () => {
+      await rm(root, { recursive: true, force: true });
+    });
+    const save = (dir: string, withGaussian: boolean): Promise<unknown> =>
+      saveCheckpoint(dir, spec, {
+        kind: 'transactions',
+        dataFingerprint: 'sha256:abc',
+        scoreRule: {
+          score: 'dose',
+          dose: { densities: [{ stat: 'feature_maha', bandwidth: 1, support: [1, 2, 3] }], fittedOn: 3 },
+        },
+        ...(withGaussian ? { featureGaussian: g } : {}),
+      });
+
+    it('round-trips through features.bin; corruption and a missing Gaussian are refused', async () => {
+      const dir = join(root, 'ok');
+      await save(dir, true);
+      const loaded = await loadCheckpoint(dir);
+      expect(loaded.manifest.featureGaussian).toMatchObject({ file: FEATURES_FILE, dim: p, fittedOn: 300 });
+      expect(Array.from(loaded.featureGaussian!.cholesky)).toEqual(Array.from(g.cholesky));
+      const f = join(dir, FEATURES_FILE);
+      const bytes = await readFile(f);
+      bytes[17] ^= 1;
+      await writeFile(f, bytes);
+      await expect(loadCheckpoint(dir)).rejects.toThrow(/features\.bin is corrupted/);
+      await rm(f);
+      await expect(loadCheckpoint(dir)).rejects.toThrow(CheckpointError);
+      const none = join(root, 'none');
+      await save(none, false);
+      await expect(loadCheckpoint(none)).rejects.toThrow(/no featureGaussian/);
+    });
+  });
+});
