@@ -16,7 +16,8 @@ import type { ScorerOptions } from '../engine/scorer.js';
 import { createEnsembleScorer } from '../engine/ensemble-scorer.js';
 import { CriticScorer } from '../engine/critic-scorer.js';
 import { VaeWganScorer } from '../engine/family-scorer.js';
-import { FeatureGaussianScorer, fitFeatureGaussian } from '../engine/feature-gaussian.js';
+import { fitFeatureGaussian } from '../engine/feature-gaussian.js';
+import { FeatureGaussianScorer } from '../engine/feature-scorer.js';
 import type { WganMemberProgress } from '../engine/wgan-train.js';
 import {
   saveCheckpoint,
@@ -327,7 +328,10 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     const { inputComplexity: _ic, ...criticOptions } = o.scorer ?? {};
     scorer = new VaeWganScorer(vaeScorer, await CriticScorer.create(critics.onnxBytes, criticOptions));
   }
-  if (featureGaussian) scorer = new FeatureGaussianScorer(scorer, featureGaussian, transform);
+  if (featureGaussian) {
+    const { inputComplexity: _ic, chunkSize: _cs, engine: _en, ...featureOptions } = o.scorer ?? {};
+    scorer = await FeatureGaussianScorer.create(scorer, featureGaussian, transform, featureOptions);
+  }
   let calibration: ScoreBatch;
   let validationScores: ScoreBatch;
   let headRows: { normals: ScoreBatch; labelled: ScoreBatch; normalRaw: Float32Array } | undefined;

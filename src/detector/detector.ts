@@ -21,7 +21,7 @@ import {
 } from '../engine/checkpoint.js';
 import { CriticScorer } from '../engine/critic-scorer.js';
 import { VaeWganScorer } from '../engine/family-scorer.js';
-import { FeatureGaussianScorer } from '../engine/feature-gaussian.js';
+import { FeatureGaussianScorer } from '../engine/feature-scorer.js';
 import type { ScorerOptions } from '../engine/scorer.js';
 import { createEnsembleScorer } from '../engine/ensemble-scorer.js';
 import {
@@ -201,7 +201,10 @@ export class Detector {
     }
     // the input Gaussian's distance, for the scores that read it (the dose rule of models built since
     // detection protocol v5) and for the benchmarks, which report every column
-    if (featureGaussian) scorer = new FeatureGaussianScorer(scorer, featureGaussian, spec.transform);
+    if (featureGaussian) {
+      const { inputComplexity: _ic, chunkSize: _cs, engine: _en, ...featureOptions } = o.scorer ?? {};
+      scorer = await FeatureGaussianScorer.create(scorer, featureGaussian, spec.transform, featureOptions);
+    }
     return new Detector(dir, manifest, scorer, src.version ?? versionName(manifest), score, rules, threshold);
   }
 

@@ -16,12 +16,10 @@
  *
  * Stored with the checkpoint as a binary file (float64 little-endian: μ, then the rows of Σ's lower
  * Cholesky factor L, packed), so a 784-pixel model's 2.5 MB factor stays out of the manifest JSON.
- * Scoring costs p²/2 multiply-adds per record (a forward substitution, in float64).
+ * {@link featureMahalanobis} is the float64 reference (a forward substitution); the engine scores with
+ * the ONNX graph of onnx/feature-export.ts (one float32 GEMM per batch) through feature-scorer.ts.
  */
-import { applyTransform } from '../features/transform.js';
-import { CalibrationError, ScorerRuntimeError, ScoringInputError } from './errors.js';
-import type { FeatureTransform } from './spec.js';
-import type { ScoreBatch, Scorer } from './types.js';
+import { CalibrationError, ScoringInputError } from './errors.js';
 
 export interface FeatureGaussian {
   /** Input width p (after the transform). */
@@ -175,52 +173,4 @@ export function unpackFeatureGaussian(
     if (!(cholesky[rowStart(a) + a] > 0) || !Number.isFinite(mean[a]))
       throw new ScoringInputError(`feature Gaussian: malformed factor at column ${a}`);
   return { dim: p, mean, cholesky, shrinkage: meta.shrinkage, fittedOn: meta.fittedOn };
-}
-
-/**
- * A scorer of a model that carries an input Gaussian: the inner scorer's batch (VAE, or VAE and critics)
- * with `featureMaha` set. The raw records go through the model's own feature transform first, in the
- * graph's float32 math ({@link applyTransform}), so the distance is taken where the Gaussian was fitted.
- */
-export class FeatureGaussianScorer implements Scorer {
-  constructor(
-    private readonly inner: Scorer,
-    private readonly gaussian: FeatureGaussian,
-    private readonly transform: FeatureTransform,
-  ) {
-    if (inner.inputDim !== gaussian.dim)
-      throw new ScorerRuntimeError(
-        `the input Gaussian is ${gaussian.dim} wide, the model reads ${inner.inputDim} values per record`,
-      );
-  }
-
-  get inputDim(): number {
-    return this.inner.inputDim;
-  }
-
-  get members(): number {
-    return this.inner.members;
-  }
-
-  get executionProvider(): string {
-    return this.inner.executionProvider;
-  }
-
-  /** The inner scorer (the critic count of a VAE+WGAN model, for instance, is on it). */
-  get wrapped(): Scorer {
-    return this.inner;
-  }
-
-  async scoreBatch(x: Float32Array, n: number): Promise<ScoreBatch> {
-    const running = this.inner.scoreBatch(x, n);
-    // the inner scorer validates x and n; a malformed input is its error, not this one's
-    const batch = await running;
-    const d = this.gaussian.dim;
-    batch.featureMaha = featureMahalanobis(this.gaussian, applyTransform(this.transform, x, n, d), n);
-    return batch;
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FEATURES_FILE, loadCheckpoint, saveCheckpoint } from '../../../src/engine/checkpoint.js';
 import { CalibrationError, CheckpointError, ScoringInputError } from '../../../src/engine/errors.js';
+import { FeatureDistance, FeatureGaussianScorer } from '../../../src/engine/feature-scorer.js';
 import {
-  FeatureGaussianScorer,
   featureMahalanobis,
   fitFeatureGaussian,
   packFeatureGaussian,
@@ -19,7 +19,9 @@ import {
 import { doseScores, fitDoseRule } from '../../../src/engine/dose.js';
 import { anomalyScores, needsFeatureGaussian } from '../../../src/engine/score-rules.js';
 import type { ScoreBatch, Scorer } from '../../../src/engine/types.js';
-import { applyTransform } from '../../../src/features/transform.js';
+import { applyTransform, IMAGE_TRANSFORM } from '../../../src/features/transform.js';
+import { loadMnist } from '../../../src/data/datasets.js';
+import { testDataDir } from '../../helpers/models.js';
 import { TINY, tinyEnsemble } from './fixtures.js';
 
 /** Seeded uniform [0, 1) (mulberry32). */
@@ -194,10 +196,12 @@ describe('feature_maha as a dose statistic', () => {
   };
 
   it('the scorer adds the distance of the transformed record; a dose density scores both tails', async () => {
-    const scorer = new FeatureGaussianScorer(inner, g, spec.transform);
+    const scorer = await FeatureGaussianScorer.create(inner, g, spec.transform, { intraOpNumThreads: 1 });
     const b = await scorer.scoreBatch(raw, 300);
     const want = featureMahalanobis(g, applyTransform(spec.transform, raw, 300, p), 300);
-    expect(Array.from(b.featureMaha!)).toEqual(Array.from(want));
+    // the float32 graph against the float64 forward substitution
+    for (let i = 0; i < 300; i++)
+      expect(Math.abs(b.featureMaha![i] - want[i])).toBeLessThanOrEqual(2e-5 * Math.max(1, want[i]));
     const rule = fitDoseRule(b, ['feature_maha']);
     expect(needsFeatureGaussian('dose', { dose: rule })).toBe(true);
     expect(needsFeatureGaussian('dose', {})).toBe(false);
@@ -214,15 +218,40 @@ describe('feature_maha as a dose statistic', () => {
     const s = doseScores(await scorer.scoreBatch(three, 3), rule);
     expect(s[1]).toBeGreaterThan(s[0]);
     expect(s[2]).toBeGreaterThan(s[1]);
-    expect(Array.from(anomalyScores(await scorer.scoreBatch(three, 3), 'feature_maha'))).toEqual(
-      Array.from(featureMahalanobis(g, applyTransform(spec.transform, three, 3, p), 3)),
+    const direct = featureMahalanobis(g, applyTransform(spec.transform, three, 3, p), 3);
+    anomalyScores(await scorer.scoreBatch(three, 3), 'feature_maha').forEach((v, i) =>
+      expect(Math.abs(v - direct[i])).toBeLessThanOrEqual(2e-5 * Math.max(1, direct[i])),
     );
     await expect(scorer.scoreBatch(three, 2)).rejects.toThrow(ScoringInputError);
     const { featureMaha: _f, ...without } = b;
     expect(() => anomalyScores(without, 'feature_maha')).toThrow(/input Gaussian/);
     expect(() => anomalyScores(without, 'dose', { dose: rule })).toThrow(/input Gaussian/);
-    expect(() => new FeatureGaussianScorer({ ...inner, inputDim: 5 }, g, spec.transform)).toThrow(/wide/);
+    await expect(FeatureGaussianScorer.create({ ...inner, inputDim: 5 }, g, spec.transform)).rejects.toThrow(
+      /wide/,
+    );
+    await scorer.close();
+    await expect(scorer.scoreBatch(three, 3)).rejects.toThrow(/closed/);
   });
+
+  it('the graph matches the float64 reference on MNIST (784 pixels, never-inked borders, ρ ~ 1e-3)', async () => {
+    const train = await loadMnist(testDataDir(), 'train');
+    const D = 784;
+    const n = 4000;
+    const m = 300;
+    const raw = Float32Array.from(train.images.pixels.subarray(0, (n + m) * D), (v) => v * 255);
+    const g = fitFeatureGaussian(applyTransform(IMAGE_TRANSFORM, raw.subarray(0, n * D), n * D, 1), n, D);
+    const probe = raw.subarray(n * D);
+    // held-out digits, and the same digits flipped left–right (far from the training moments)
+    const flipped = probe.map((_, k) => probe[k - (k % 28) + 27 - (k % 28)]);
+    const fd = await FeatureDistance.create(g, IMAGE_TRANSFORM, { intraOpNumThreads: 1 });
+    for (const x of [probe, flipped]) {
+      const want = featureMahalanobis(g, applyTransform(IMAGE_TRANSFORM, x, m * D, 1), m);
+      const got = await fd.distances(x, m);
+      for (let i = 0; i < m; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-5 * want[i]);
+    }
+    await expect(fd.distances(probe, m - 1)).rejects.toThrow(ScoringInputError);
+    await fd.close();
+  }, 60_000);
 
   describe('in a checkpoint', () => {
     let root: string;
