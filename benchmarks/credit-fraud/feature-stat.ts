@@ -23,6 +23,7 @@ import { Detector } from '../../src/detector/detector.js';
 import { buildSplit } from '../../src/detector/build.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { doseScores, fitDoseRule } from '../../src/engine/dose.js';
+import { fitTypicalityRule, typicalityScores } from '../../src/engine/score-rules.js';
 import type { ScoreBatch } from '../../src/engine/types.js';
 import {
   featureMahalanobis,
@@ -58,15 +59,23 @@ function mahaTerm(fitOn: {
   return (b, m) => doseScores(carry(b, m), rule);
 }
 
-const RULES = ['dose', 'dose+maha', 'maha'] as const;
-type Rule = (typeof RULES)[number];
+const TYPICALITY = process.argv.includes('--typicality');
+type Rule = 'dose' | 'dose+maha' | 'maha' | 'dose+maha+typ' | 'typ';
+/**
+ * Incumbent, candidate, and the new statistic alone. --typicality (detection protocol v6): the members'
+ * joint typicality (score-rules.ts, logp_rate, shrinkage 0.01) as one more density beside v5's rule;
+ * its Gaussian and density are fitted on build.ts's validation normals, as the product would.
+ */
+const RULES: readonly Rule[] = TYPICALITY
+  ? ['dose+maha', 'dose+maha+typ', 'typ']
+  : ['dose', 'dose+maha', 'maha'];
 
 async function main(): Promise<void> {
   const data = await loadCreditCardCsv(join(resolveDataDir(), 'creditcard', 'creditcard-subset.csv.gz'));
   const labels = data.labels!;
   await initBackend('auto');
-  const val: Record<Rule, Metrics[]> = { dose: [], 'dose+maha': [], maha: [] };
-  const test: Record<Rule, Metrics[]> = { dose: [], 'dose+maha': [], maha: [] };
+  const val = Object.fromEntries(RULES.map((r) => [r, [] as Metrics[]])) as Record<Rule, Metrics[]>;
+  const test = Object.fromEntries(RULES.map((r) => [r, [] as Metrics[]])) as Record<Rule, Metrics[]>;
   for (let seed = 0; seed < 5; seed++) {
     const sp = benchSplit(labels, seed);
     const trainRaw = takeRows(data.features, D, sp.train);
@@ -99,12 +108,17 @@ async function main(): Promise<void> {
       };
     await det.close();
     const term = mahaTerm(scored.bval);
+    const typ = fitTypicalityRule(scored.bval.b, { features: 'logp_rate', shrinkage: 0.01 });
+    const typTerm = mahaTerm({ b: scored.bval.b, m: typicalityScores(scored.bval.b, typ) });
     const rule = (s: { b: ScoreBatch; m: Float64Array }, r: Rule): Float64Array => {
       if (r === 'maha') return s.m;
+      if (r === 'typ') return typicalityScores(s.b, typ);
       const d = doseScores(s.b, dose);
       if (r === 'dose') return d;
       const t = term(s.b, s.m);
-      return d.map((v, i) => v + t[i]);
+      if (r === 'dose+maha') return d.map((v, i) => v + t[i]);
+      const tt = typTerm(s.b, typicalityScores(s.b, typ));
+      return d.map((v, i) => v + t[i] + tt[i]);
     };
     for (const r of RULES) {
       val[r].push(metrics(rule(scored.valN, r), rule(scored.valF, r)));
@@ -128,10 +142,11 @@ async function main(): Promise<void> {
     out.push(
       `| ${r} | ${val[r].map((m) => p(m.auroc, 2)).join(' / ')} | ${mean(val[r].map((m) => m.auroc)).toFixed(2)} |`,
     );
-  const gain = mean(val['dose+maha'].map((m) => m.auroc)) - mean(val.dose.map((m) => m.auroc));
+  const [incumbent, candidate] = RULES;
+  const gain = mean(val[candidate].map((m) => m.auroc)) - mean(val[incumbent].map((m) => m.auroc));
   out.push(
     PRODUCT
-      ? `\nGain of dose+maha over dose, mean validation AUROC: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points (detection protocol v5 weighs it with the image models' gains).\n`
+      ? `\nGain of ${candidate} over ${incumbent}, mean validation AUROC: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points (detection protocol ${TYPICALITY ? 'v6' : 'v5'} weighs it with the image models' gains).\n`
       : `\nDecision (registered: dose+maha must beat dose by ≥ 0.2 points of mean validation AUROC): ${gain >= 0.2 ? 'MET' : 'not met'} (${gain >= 0 ? '+' : ''}${gain.toFixed(2)}).\n`,
   );
   out.push(

@@ -10,13 +10,19 @@
  *   validation (decides): validation normals vs the four corruption proxies, mean AUROC;
  *   test (information only): the OoD rows but Adversarial (its FGSM images need the weights).
  *
- *   GENSEMBLE_DATA_DIR=../shared/datasets npx tsx benchmarks/image-ood/feature-stat.ts [--md out.md] [--json out.json]
+ * --typicality (detection protocol v6): the incumbent is v5's `dose+feat`, the candidate adds the
+ * members' joint typicality (score-rules.ts, logp_rate, shrinkage 0.01) as one more density; for want of
+ * build.ts's validation split in the dumps, its Gaussian and density are fitted on the dumped calibration
+ * normals.
+ *
+ *   GENSEMBLE_DATA_DIR=../shared/datasets npx tsx benchmarks/image-ood/feature-stat.ts [--typicality] [--md out.md] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
 import { takeRows } from '../../src/data/splits.js';
 import { buildSplit } from '../../src/detector/build.js';
 import { inputComplexity } from '../../src/engine/complexity.js';
 import { doseScores, fitDoseRule, type DoseRule } from '../../src/engine/dose.js';
+import { fitTypicalityRule, typicalityScores } from '../../src/engine/score-rules.js';
 import {
   featureMahalanobis,
   fitFeatureGaussian,
@@ -37,6 +43,7 @@ const arg = (f: string): string | undefined => {
 };
 const MD = arg('--md');
 const JSON_OUT = arg('--json');
+const TYPICALITY = process.argv.includes('--typicality');
 
 const RUNS: Record<TrainSet, string> = {
   mnist: 'benchmarks/results/image-ood-conv-v4-maf512/stats-mnist.json.gz',
@@ -49,8 +56,12 @@ const VAL_N = 5000;
 const TRAIN_N = 55000;
 const MAX_EVAL = 2000;
 
-const RULES = ['dose', 'dose+feat', 'feature_maha'] as const;
-type Rule = (typeof RULES)[number];
+type Rule = 'dose' | 'dose+feat' | 'feature_maha' | 'dose+feat+typ' | 'member_typicality';
+/** v5: dose → dose+feat; v6 (--typicality): dose+feat → dose+feat+typ. Incumbent, candidate, "alone". */
+const RULES: readonly Rule[] = TYPICALITY
+  ? ['dose+feat', 'dose+feat+typ', 'member_typicality']
+  : ['dose', 'dose+feat', 'feature_maha'];
+const [INCUMBENT, CANDIDATE] = RULES;
 
 /** −log f(feature_maha) with f fitted as the dose rule's densities are (carried in the rate field). */
 function featureTerm(fit: Float64Array, tails: DoseRule['tails']): (m: Float64Array) => Float64Array {
@@ -95,6 +106,9 @@ async function main(): Promise<void> {
       maha(g, takeRows(split0.tr.raw, D, bs.validation), bs.validation.length),
       dose.tails,
     );
+    const cal = loadSet(dump.sets.calibration);
+    const typ = fitTypicalityRule(cal, { features: 'logp_rate', shrinkage: 0.01 });
+    const typTerm = featureTerm(typicalityScores(cal, typ), dose.tails);
     const { normal: vNorm, source: vSrc } = validationHalves(split0);
     const test = rawImages(split0.testSet, null, MAX_EVAL);
     const dummy = { raw: new Float32Array(0), n: 0 };
@@ -119,7 +133,15 @@ async function main(): Promise<void> {
       const m = maha(g, s.raw, s.n);
       const d = doseScores(b, dose);
       const f = term(m);
-      scores[name] = { dose: d, 'dose+feat': d.map((v, i) => v + f[i]), feature_maha: m };
+      const ty = typicalityScores(b, typ);
+      const tt = typTerm(ty);
+      scores[name] = {
+        dose: d,
+        'dose+feat': d.map((v, i) => v + f[i]),
+        feature_maha: m,
+        'dose+feat+typ': d.map((v, i) => v + f[i] + tt[i]),
+        member_typicality: ty,
+      };
     }
     if (complexityMaxDiff > 1e-3)
       throw new Error(
@@ -146,26 +168,26 @@ async function main(): Promise<void> {
   const gains: number[] = [];
   out.push('### Validation (decides): held-out training images vs corruption proxies, AUROC %\n');
   out.push(
-    '| trained on | proxy | dose | dose+feat | feature_maha alone |\n| --- | --- | ---: | ---: | ---: |',
+    `| trained on | proxy | ${INCUMBENT} | ${CANDIDATE} | ${RULES[2]} alone |\n| --- | --- | ---: | ---: | ---: |`,
   );
   for (const [t, r] of Object.entries(results) as Array<[TrainSet, TrainResult]>) {
-    const mean: Record<Rule, number> = { dose: 0, 'dose+feat': 0, feature_maha: 0 };
+    const mean = Object.fromEntries(RULES.map((x) => [x, 0])) as Record<Rule, number>;
     const ps = Object.keys(r.validation);
     for (const p of ps) {
       out.push(`| ${t} | ${p} | ${RULES.map((x) => p2(r.validation[p][x])).join(' | ')} |`);
       for (const x of RULES) mean[x] += r.validation[p][x] / ps.length;
     }
     out.push(`| ${t} | **mean** | ${RULES.map((x) => `**${p2(mean[x])}**`).join(' | ')} |`);
-    gains.push(100 * (mean['dose+feat'] - mean.dose));
+    gains.push(100 * (mean[CANDIDATE] - mean[INCUMBENT]));
   }
   out.push(
-    `\nGain of dose+feat over dose, mean proxy AUROC (points): ${Object.keys(results)
+    `\nGain of ${CANDIDATE} over ${INCUMBENT}, mean proxy AUROC (points): ${Object.keys(results)
       .map((t, i) => `${t} ${gains[i] >= 0 ? '+' : ''}${gains[i].toFixed(2)}`)
       .join(', ')}.\n`,
   );
-  out.push('### Test (information only; Adversarial not recomputed), AUROC % (AP, FPR95 of dose+feat)\n');
+  out.push(`### Test (information only; Adversarial not recomputed), AUROC % (AP, FPR95 of ${CANDIDATE})\n`);
   out.push(
-    '| trained on → OoD | dose | **dose+feat** | feature_maha alone | goal (paper best) | AP dose+feat | FPR95 dose+feat |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| trained on → OoD | ${INCUMBENT} | **${CANDIDATE}** | ${RULES[2]} alone | goal (paper best) | AP ${CANDIDATE} | FPR95 ${CANDIDATE} |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
   );
   for (const [t, r] of Object.entries(results) as Array<[TrainSet, TrainResult]>)
     for (const o of OOD_NAMES) {
@@ -173,7 +195,7 @@ async function main(): Promise<void> {
       if (!m) continue;
       const best = PAPER_TABLE2[t][o].goal;
       out.push(
-        `| ${t} → ${o} | ${p1(m.dose.auroc)} | **${p1(m['dose+feat'].auroc)}** | ${p1(m.feature_maha.auroc)} | ${best} | ${p1(m['dose+feat'].ap)} | ${p1(m['dose+feat'].fpr95)} |`,
+        `| ${t} → ${o} | ${p1(m[INCUMBENT].auroc)} | **${p1(m[CANDIDATE].auroc)}** | ${p1(m[RULES[2]].auroc)} | ${best} | ${p1(m[CANDIDATE].ap)} | ${p1(m[CANDIDATE].fpr95)} |`,
       );
     }
   out.push(

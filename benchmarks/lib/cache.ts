@@ -19,8 +19,9 @@ export const CACHE_DIR = process.env.GENSEMBLE_BENCH_CACHE ?? join(BENCH_ROOT, '
 /**
  * Bump when the training code changes in a way that must invalidate cached models.
  * 2: models carry the input Gaussian and 'feature_maha' in their dose rule (detection protocol v5).
+ * 3: and 'member_typicality' (detection protocol v6).
  */
-export const CACHE_VERSION = 2;
+export const CACHE_VERSION = 3;
 
 /** Build options; the profile defaults to the built-in kind's (`kind`). */
 export type CachedBuildOptions = Omit<

@@ -51,6 +51,7 @@ import {
 import {
   DOSE_STATISTICS_CRITICS,
   doseScores,
+  DOSE_TYPICALITY_RECORDS_PER_DIM,
   fitDoseRule,
   type DoseRule,
   type DoseTails,
@@ -357,12 +358,17 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   // The densities are fitted on the validation split (held out from the weights; used only to pick the
   // early-stopping step), NOT on the calibration records: a kernel density evaluated at its own support
   // points is biased toward "typical" in the tails, which would put the threshold below the target FPR.
-  const kindStatistics = featureGaussian
-    ? o.profile.doseStatistics
-    : o.profile.doseStatistics.filter((s) => s !== 'feature_maha');
+  const doseFitOn = nVal >= 10 ? validationScores : calibration;
+  // the members' joint typicality needs 10 fit records per dimension (2 per member)
+  const enoughForTypicality = doseFitOn.n >= DOSE_TYPICALITY_RECORDS_PER_DIM * 2 * members;
+  const kindStatistics = o.profile.doseStatistics.filter(
+    (s) =>
+      (s !== 'feature_maha' || featureGaussian !== undefined) &&
+      (s !== 'member_typicality' || enoughForTypicality),
+  );
   const doseStatistics = critics ? [...kindStatistics, ...DOSE_STATISTICS_CRITICS] : kindStatistics;
   const dose = fitDoseRule(
-    nVal >= 10 ? validationScores : calibration,
+    doseFitOn,
     doseStatistics,
     o.doseTails && o.doseTails !== 'kde' ? { tails: o.doseTails } : {},
   );

@@ -188,10 +188,15 @@ const doseSchema = z
           }),
       )
       .min(1),
+    /** The Gaussian of the 'member_typicality' statistic (detection protocol v6). */
+    typicality: typicalitySchema.optional(),
     fittedOn: intPos,
     tails: z.enum(DOSE_TAILS).optional(),
   })
-  .strict();
+  .strict()
+  .refine((d) => d.typicality !== undefined || d.densities.every((x) => x.stat !== 'member_typicality'), {
+    message: "dose: a 'member_typicality' density needs the rule's typicality fit",
+  });
 const finite = z.number().finite();
 const tailSchema = z
   .object({
@@ -724,6 +729,12 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     );
   if (lab && !manifest.scoreRule.dose)
     throw new CheckpointError(dir, 'scoreRule.labelled needs scoreRule.dose');
+  const doseTyp = manifest.scoreRule.dose?.typicality;
+  if (doseTyp && doseTyp.members !== M)
+    throw new CheckpointError(
+      dir,
+      `the dose rule's typicality was fitted for ${doseTyp.members} members, the model has ${M}`,
+    );
   const typ = manifest.scoreRule.typicality;
   if (typ && typ.members !== M)
     throw new CheckpointError(

@@ -29,6 +29,7 @@
  */
 import { CalibrationError, ScoringInputError } from './errors.js';
 import { componentScore } from './statistics.js';
+import { fitTypicalityRule, typicalityScores, type TypicalityRule } from './typicality.js';
 import type { ScoreBatch } from './types.js';
 
 /** The statistics a dose rule may use: ensemble-level scores the engine computes for every record. */
@@ -38,6 +39,7 @@ export const DOSE_STATISTICS = [
   'logp_var',
   'neg_logp_ic',
   'feature_maha',
+  'member_typicality',
   'neg_critic',
   'critic_var',
 ] as const;
@@ -46,7 +48,9 @@ export type DoseStatistic = (typeof DOSE_STATISTICS)[number];
 /**
  * Statistics for records with / without an input complexity (frames / tabular records). Both end with
  * 'feature_maha', the record's distance under the model's input Gaussian (detection protocol v5 in
- * BENCHMARKS.md; engine/feature-gaussian.ts), which the build fits unless told not to.
+ * BENCHMARKS.md; engine/feature-gaussian.ts), which the build fits unless told not to, and
+ * 'member_typicality', the distance of the record's per-member (log p, rate) vector from the fit set's
+ * (typicality.ts; detection protocol v6), which the build fits when there are enough records.
  */
 export const DOSE_STATISTICS_FRAMES: readonly DoseStatistic[] = [
   'neg_logp',
@@ -54,13 +58,23 @@ export const DOSE_STATISTICS_FRAMES: readonly DoseStatistic[] = [
   'logp_var',
   'neg_logp_ic',
   'feature_maha',
+  'member_typicality',
 ];
 export const DOSE_STATISTICS_TABULAR: readonly DoseStatistic[] = [
   'neg_logp',
   'rate',
   'logp_var',
   'feature_maha',
+  'member_typicality',
 ];
+
+/**
+ * The Gaussian of 'member_typicality': over each member's log p and rate, with the product's typicality
+ * shrinkage (typicality.ts), fitted on the same normal records as the densities.
+ */
+export const DOSE_TYPICALITY = { features: 'logp_rate', shrinkage: 0.01 } as const;
+/** 'member_typicality' is fitted only with at least this many records per dimension (2M dimensions). */
+export const DOSE_TYPICALITY_RECORDS_PER_DIM = 10;
 /**
  * Added to a kind's statistics when the model carries a WGAN critic ensemble (family 'vae+wgan'): the
  * critics' mean value and their variance, each a density fitted on the same normal records.
@@ -91,6 +105,8 @@ export type DoseTails = (typeof DOSE_TAILS)[number];
 
 export interface DoseRule {
   densities: DoseDensity[];
+  /** The Gaussian 'member_typicality' measures against (present when a density uses it). */
+  typicality?: TypicalityRule;
   /** Calibration records the densities were fitted on. */
   fittedOn: number;
   /** Tail model of every density (absent: 'kde'). */
@@ -142,8 +158,20 @@ export function doseTails(d: DoseDensity): { lower: DoseTail; upper: DoseTail } 
   };
 }
 
-/** The statistic per record (float64), read off the batch like every other score (statistics.ts). */
-export function doseStatistic(batch: ScoreBatch, stat: DoseStatistic): Float64Array {
+/**
+ * The statistic per record (float64): read off the batch like every other score (statistics.ts), or,
+ * for 'member_typicality', the distance under the rule's own typicality Gaussian.
+ */
+export function doseStatistic(
+  batch: ScoreBatch,
+  stat: DoseStatistic,
+  typicality?: TypicalityRule,
+): Float64Array {
+  if (stat === 'member_typicality') {
+    if (!typicality)
+      throw new ScoringInputError("dose statistic 'member_typicality' needs the rule's typicality fit");
+    return typicalityScores(batch, typicality);
+  }
   return componentScore(batch, stat);
 }
 
@@ -182,8 +210,11 @@ export function fitDoseRule(
   if (normal.n < 10)
     throw new CalibrationError(`fitting the dose score needs at least 10 normal records, got ${normal.n}`);
   if (stats.length === 0) throw new CalibrationError('the dose score needs at least one statistic');
+  const typicality = stats.includes('member_typicality')
+    ? fitTypicalityRule(normal, DOSE_TYPICALITY)
+    : undefined;
   const densities = stats.map((stat): DoseDensity => {
-    const values = doseStatistic(normal, stat);
+    const values = doseStatistic(normal, stat, typicality);
     for (const v of values)
       if (!Number.isFinite(v))
         throw new CalibrationError(`dose statistic ${stat} is not finite on the normal data`);
@@ -194,7 +225,12 @@ export function fitDoseRule(
     for (let i = 0; i < m; i++) support[i] = quantileSorted(sorted, m === 1 ? 0 : i / (m - 1));
     return { stat, bandwidth, support };
   });
-  return { densities, fittedOn: normal.n, ...(options.tails ? { tails: options.tails } : {}) };
+  return {
+    densities,
+    ...(typicality ? { typicality } : {}),
+    fittedOn: normal.n,
+    ...(options.tails ? { tails: options.tails } : {}),
+  };
 }
 
 const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
@@ -293,7 +329,7 @@ export function doseScores(batch: ScoreBatch, rule: DoseRule): Float64Array {
   const comp = compiledOf(rule);
   const out = new Float64Array(batch.n);
   for (const c of comp) {
-    const s = doseStatistic(batch, c.density.stat);
+    const s = doseStatistic(batch, c.density.stat, rule.typicality);
     for (let i = 0; i < batch.n; i++) out[i] -= logDensity(c, s[i]);
   }
   return out;

@@ -31,6 +31,27 @@ export interface HeadJson {
   negatives: number;
 }
 
+/** A manifest typicality Gaussian (mean, W = L⁻¹ row-major), as JSON. */
+export interface TypicalityJson {
+  mean: number[];
+  whiten: number[];
+}
+
+/**
+ * The squared Mahalanobis distance of a per-member vector (log p₁..log p_M, rate₁..rate_M) under a
+ * typicality fit, written again from its definition: ‖W·(v − mean)‖² over the full matrix.
+ */
+export function bruteTypicality(t: TypicalityJson, v: number[]): number {
+  const d = t.mean.length;
+  let q = 0;
+  for (let r = 0; r < d; r++) {
+    let acc = 0;
+    for (let c = 0; c < d; c++) acc += t.whiten[r * d + c] * (v[c] - t.mean[c]);
+    q += acc * acc;
+  }
+  return q;
+}
+
 export function bruteNegLogKde(d: DensityJson, x: number): number {
   const terms = d.support.map((p) => -0.5 * ((x - p) / d.bandwidth) ** 2);
   const m = Math.max(...terms);

@@ -14,16 +14,18 @@ import {
   bruteDose,
   bruteHeadLogit,
   bruteTailR,
+  bruteTypicality,
   readCreditRows,
   type DensityJson,
   type HeadJson,
   type TailJson,
+  type TypicalityJson,
 } from '../../helpers/labels-reference.js';
 
 interface Manifest {
   scoreRule: {
     score: string;
-    dose: { densities: DensityJson[] };
+    dose: { densities: DensityJson[]; typicality: TypicalityJson };
     labelled: { head: HeadJson; doseTail: TailJson; headTail: TailJson };
   };
   thresholds: Array<{ score: string; value: number }>;
@@ -116,7 +118,7 @@ describe('gensemble train --labels <file.csv> (real credit-card data)', () => {
     let headWins = 0;
     lines.slice(1).forEach((line, i) => {
       const c = line.split(',').map(Number);
-      const [, label, , , , , mean, v, , rate, score, flagged, featureMaha] = c;
+      const [, label, l0, l1, r0, r1, mean, v, , rate, score, flagged, featureMaha] = c;
       // raw features as the scorer saw them (float32)
       const raw = rawRows[i].slice(0, 30).map((x) => Math.fround(Number(x)));
       const dose = bruteDose(m.scoreRule.dose.densities, {
@@ -124,6 +126,7 @@ describe('gensemble train --labels <file.csv> (real credit-card data)', () => {
         rate,
         logp_var: v,
         feature_maha: featureMaha,
+        member_typicality: bruteTypicality(m.scoreRule.dose.typicality, [l0, l1, r0, r1]),
       });
       const logit = bruteHeadLogit(head, raw, -mean, rate, v);
       const rd = bruteTailR(doseTail, dose);

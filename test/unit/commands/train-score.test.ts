@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliDataDir as dataDir, creditCsv as csv } from '../../helpers/cli.js';
+import { bruteTypicality, type TypicalityJson } from '../../helpers/labels-reference.js';
 
 interface Density {
   stat: string;
@@ -59,7 +60,10 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     expect(t.stderr + t.stdout).toContain('saved');
     expect(t.code).toBe(0);
     const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
-      scoreRule: { score: string; dose?: { densities: Density[]; tails?: string } };
+      scoreRule: {
+        score: string;
+        dose?: { densities: Density[]; tails?: string; typicality: TypicalityJson };
+      };
       thresholds: Array<{ score: string; value: number }>;
     };
     // the product default: the density-of-states rule fitted on this model's normals
@@ -70,6 +74,7 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
       'rate',
       'logp_var',
       'feature_maha',
+      'member_typicality',
     ]);
     expect(existsSync(join(model, 'features.bin'))).toBe(true);
     // the default keeps the kernel estimate everywhere (detection protocol v3)
@@ -96,7 +101,15 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
       expect(v).toBeCloseTo(((a - b) / 2) ** 2, 3);
       expect(waic).toBeCloseTo(mean - v, 3);
       // The score column is the manifest rule's statistic, recomputed from the other columns.
-      const stats: Record<string, number> = { neg_logp: -mean, logp_var: v, rate, feature_maha: featureMaha };
+      const stats: Record<string, number> = {
+        neg_logp: -mean,
+        logp_var: v,
+        rate,
+        feature_maha: featureMaha,
+        ...(manifest.scoreRule.dose
+          ? { member_typicality: bruteTypicality(manifest.scoreRule.dose.typicality, [a, b, r0, r1]) }
+          : {}),
+      };
       const want: Record<string, number> = {
         neg_logp: -mean,
         neg_waic: -waic,
@@ -231,7 +244,10 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     const t = await trainSmall(model, ['--dose-tails', 'exponential']);
     expect(t.code).toBe(0);
     const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
-      scoreRule: { score: string; dose: { densities: Density[]; tails?: string } };
+      scoreRule: {
+        score: string;
+        dose: { densities: Density[]; tails?: string; typicality: TypicalityJson };
+      };
       thresholds: Array<{ score: string; value: number }>;
     };
     expect(manifest.scoreRule.score).toBe('dose');
@@ -245,9 +261,15 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     expect(lines).toHaveLength(501);
     let inTails = 0;
     for (const line of lines.slice(1)) {
-      const [, , a, b, , , mean, v, , rate, score, flagged, featureMaha] = line.split(',').map(Number);
+      const [, , a, b, r0, r1, mean, v, , rate, score, flagged, featureMaha] = line.split(',').map(Number);
       expect(mean).toBeCloseTo((a + b) / 2, 3);
-      const stats: Record<string, number> = { neg_logp: -mean, logp_var: v, rate, feature_maha: featureMaha };
+      const stats: Record<string, number> = {
+        neg_logp: -mean,
+        logp_var: v,
+        rate,
+        feature_maha: featureMaha,
+        member_typicality: bruteTypicality(manifest.scoreRule.dose.typicality, [a, b, r0, r1]),
+      };
       let want = 0;
       let tail = false;
       for (const d of manifest.scoreRule.dose.densities) {

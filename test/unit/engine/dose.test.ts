@@ -300,3 +300,106 @@ describe("dose with exponential tails ('exponential')", () => {
     );
   });
 });
+
+describe("dose with the members' joint typicality ('member_typicality')", () => {
+  /** An M-member batch: member m's log p and rate are correlated draws around the record's own level. */
+  function members(n: number, M: number, seed: number, shift = 0): ScoreBatch {
+    const z = normals(n * (2 * M + 1), seed);
+    const logp = new Float32Array(n * M);
+    const memberRate = new Float32Array(n * M);
+    for (let i = 0; i < n; i++) {
+      const level = z[i * (2 * M + 1)];
+      for (let m = 0; m < M; m++) {
+        logp[i * M + m] = -100 + 5 * level + z[i * (2 * M + 1) + 1 + m] + (m === 0 ? shift : 0);
+        memberRate[i * M + m] = 20 + 2 * level + 0.5 * z[i * (2 * M + 1) + 1 + M + m];
+      }
+    }
+    const logpMean = new Float32Array(n);
+    const logpVar = new Float32Array(n);
+    const rate = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      let r = 0;
+      for (let m = 0; m < M; m++) {
+        s += logp[i * M + m] / M;
+        r += memberRate[i * M + m] / M;
+      }
+      let v = 0;
+      for (let m = 0; m < M; m++) v += (logp[i * M + m] - s) ** 2 / M;
+      logpMean[i] = s;
+      logpVar[i] = v;
+      rate[i] = r;
+    }
+    const waic = logpMean.map((v, i) => v - logpVar[i]);
+    return { n, members: M, logp, memberRate, logpMean, logpVar, waic, rate };
+  }
+
+  /** ‖W(v − mean)‖² over the full matrix, in float64, from the rule's numbers. */
+  function bruteTyp(t: NonNullable<DoseRule['typicality']>, b: ScoreBatch, i: number): number {
+    const M = b.members;
+    const v = [
+      ...Array.from(b.logp.subarray(i * M, i * M + M)),
+      ...Array.from(b.memberRate.subarray(i * M, i * M + M)),
+    ];
+    const d = v.length;
+    let q = 0;
+    for (let r = 0; r < d; r++) {
+      let acc = 0;
+      for (let c = 0; c < d; c++) acc += t.whiten[r * d + c] * (v[c] - t.mean[c]);
+      q += acc * acc;
+    }
+    return q;
+  }
+
+  it('fits the typicality Gaussian on the same normals and adds −log f of its distance (brute force)', () => {
+    const fit = members(3000, 3, 5);
+    const rule = fitDoseRule(fit, ['neg_logp', 'member_typicality']);
+    const t = rule.typicality!;
+    expect(t).toMatchObject({ features: 'logp_rate', members: 3, shrinkage: 0.01 });
+    // the fitted mean is the normals' mean of the per-member vector
+    let m0 = 0;
+    for (let i = 0; i < fit.n; i++) m0 += fit.logp[i * 3] / fit.n;
+    expect(t.mean[0]).toBeCloseTo(m0, 6);
+    const probe = members(200, 3, 77);
+    const got = doseScores(probe, rule);
+    for (let i = 0; i < probe.n; i++) {
+      const want =
+        bruteNegLogDensity(rule.densities[0], -probe.logpMean[i]) +
+        bruteNegLogDensity(rule.densities[1], bruteTyp(t, probe, i));
+      expect(Math.abs(got[i] - want)).toBeLessThan(1e-3 * Math.max(1, Math.abs(want)));
+    }
+  });
+
+  it('catches members that disagree on the rate though every ensemble-level statistic stays typical', () => {
+    const fit = members(3000, 3, 9);
+    const withTyp = fitDoseRule(fit, ['neg_logp', 'rate', 'logp_var', 'member_typicality']);
+    const without = fitDoseRule(fit, ['neg_logp', 'rate', 'logp_var']);
+    const normal = members(500, 3, 21);
+    // member 0's rate up by 1.5 nats, members 1 and 2 down by 0.75: the mean rate, mean log p and Var
+    // log p are unchanged, only the joint vector sees the disagreement
+    const odd = members(500, 3, 22);
+    for (let i = 0; i < odd.n; i++) {
+      odd.memberRate[i * 3] += 1.5;
+      odd.memberRate[i * 3 + 1] -= 0.75;
+      odd.memberRate[i * 3 + 2] -= 0.75;
+    }
+    const auc = (r: DoseRule): number => {
+      const a = doseScores(normal, r);
+      const b = doseScores(odd, r);
+      let wins = 0;
+      for (const x of b) for (const y of a) wins += x > y ? 1 : x === y ? 0.5 : 0;
+      return wins / (a.length * b.length);
+    };
+    expect(auc(without)).toBeLessThan(0.6);
+    expect(auc(withTyp)).toBeGreaterThan(0.8);
+  });
+
+  it('the manifest schema requires the typicality fit when a density uses it', () => {
+    const rule = fitDoseRule(members(500, 2, 3), ['neg_logp', 'member_typicality']);
+    const base = manifestSchema.shape.scoreRule.shape.dose;
+    expect(base.safeParse(JSON.parse(JSON.stringify(rule))).success).toBe(true);
+    const { typicality: _t, ...without } = JSON.parse(JSON.stringify(rule)) as DoseRule;
+    expect(base.safeParse(without).success).toBe(false);
+    expect(() => doseScores(members(5, 2, 4), without)).toThrow(/typicality/);
+  });
+});
