@@ -48,6 +48,7 @@ export function subBatch(b: ScoreBatch, rows: readonly number[]): ScoreBatch {
     rate: pick(b.rate, 1),
     ...(b.complexity ? { complexity: pick(b.complexity, 1) } : {}),
     ...(b.input ? { input: pick(b.input, d) } : {}),
+    ...(b.featureMaha ? { featureMaha: Float64Array.from(rows, (r) => b.featureMaha![r]) } : {}),
   };
 }
 
@@ -91,6 +92,7 @@ export function concatBatches(bs: readonly ScoreBatch[]): ScoreBatch {
     return out;
   };
   const hasInput = bs.every((b) => b.input);
+  const hasFeature = bs.every((b) => b.featureMaha);
   return {
     n,
     members: M,
@@ -101,6 +103,7 @@ export function concatBatches(bs: readonly ScoreBatch[]): ScoreBatch {
     waic: cat((b) => b.waic),
     rate: cat((b) => b.rate),
     ...(hasInput ? { input: cat((b) => b.input) } : {}),
+    ...(hasFeature ? { featureMaha: Float64Array.from(bs.flatMap((b) => Array.from(b.featureMaha!))) } : {}),
   };
 }
 

@@ -54,6 +54,7 @@ import {
   DOSE_TYPICALITY_RECORDS_PER_DIM,
   fitDoseRule,
   type DoseRule,
+  type DoseStatistic,
   type DoseTails,
 } from '../engine/dose.js';
 import { isCriticScore } from '../engine/statistics.js';
@@ -142,6 +143,12 @@ export interface BuildModelOptions {
    * BENCHMARKS.md). false: the dose rule of the kind's model statistics alone, as before v5.
    */
   featureStatistic?: boolean;
+  /**
+   * The dose rule's statistics, replacing the kind's list (profile.doseStatistics). The build still
+   * drops 'feature_maha' when featureStatistic is false and 'member_typicality' when the fit set is too
+   * small for it; the critics' statistics are added for family 'vae+wgan'.
+   */
+  doseStatistics?: readonly DoseStatistic[];
   concurrency?: number;
   outDir: string;
   scorer?: ScorerOptions;
@@ -316,7 +323,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
         })
       : undefined;
   const featureGaussian =
-    (o.featureStatistic ?? true) && o.profile.doseStatistics.includes('feature_maha')
+    (o.featureStatistic ?? true) && (o.doseStatistics ?? o.profile.doseStatistics).includes('feature_maha')
       ? fitFeatureGaussian(trainData, nTrain, d)
       : undefined;
   // frames: also the input complexity, so that 'neg_logp_ic' (and rules using it) get thresholds
@@ -361,7 +368,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const doseFitOn = nVal >= 10 ? validationScores : calibration;
   // the members' joint typicality needs 10 fit records per dimension (2 per member)
   const enoughForTypicality = doseFitOn.n >= DOSE_TYPICALITY_RECORDS_PER_DIM * 2 * members;
-  const kindStatistics = o.profile.doseStatistics.filter(
+  const kindStatistics = (o.doseStatistics ?? o.profile.doseStatistics).filter(
     (s) =>
       (s !== 'feature_maha' || featureGaussian !== undefined) &&
       (s !== 'member_typicality' || enoughForTypicality),
@@ -489,7 +496,8 @@ function checkBuildable(o: BuildModelOptions, members: number, nCal: number): vo
   const needsIc =
     score === ic ||
     (score === 'combined' && o.profile.combinedComponents.some((c) => c.score === ic)) ||
-    ((score === 'dose' || score === 'dose_or_known') && o.profile.doseStatistics.includes(ic));
+    ((score === 'dose' || score === 'dose_or_known') &&
+      (o.doseStatistics ?? o.profile.doseStatistics).includes(ic));
   if (needsIc && !o.profile.inputComplexity)
     throw new InputError(
       'BUILD_SCORE',

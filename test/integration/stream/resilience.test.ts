@@ -10,7 +10,7 @@
  * The consumer must retry the batch (retry events, nothing committed meanwhile), then finish once the
  * proxy is back: every record scored exactly once, flags equal to the offline reference.
  */
-import { copyFile, cp, mkdtemp, rename, rm } from 'node:fs/promises';
+import { readdir, copyFile, cp, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,9 +122,10 @@ describe('hot reload and database outage', () => {
       what: 'phase 1 scored',
     });
 
-    // Replace the model in place: weights and graph first, the manifest last (atomic rename).
-    await copyFile(join(modelB.dir, 'weights.bin'), join(dir, 'weights.bin'));
-    await copyFile(join(modelB.dir, 'model.onnx'), join(dir, 'model.onnx'));
+    // Replace the model in place: every other file (weights, graph, input Gaussian) first, the manifest
+    // last (atomic rename).
+    for (const f of await readdir(modelB.dir))
+      if (f !== 'manifest.json') await copyFile(join(modelB.dir, f), join(dir, f));
     await copyFile(join(modelB.dir, 'manifest.json'), join(dir, 'manifest.json.tmp'));
     await rename(join(dir, 'manifest.json.tmp'), join(dir, 'manifest.json'));
     await waitFor(() => models.pendingVersion === vB, {

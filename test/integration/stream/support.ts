@@ -11,6 +11,7 @@ import { loadCreditCardCsv } from '../../../src/data/credit.js';
 import { loadMnist } from '../../../src/data/datasets.js';
 import { CriticScorer } from '../../../src/engine/critic-scorer.js';
 import { VaeWganScorer } from '../../../src/engine/family-scorer.js';
+import { FeatureGaussianScorer } from '../../../src/engine/feature-scorer.js';
 import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
 import { autoEngine, createEnsembleScorer } from '../../../src/engine/ensemble-scorer.js';
 import { anomalyScores, needsComplexity } from '../../../src/engine/score-rules.js';
@@ -252,7 +253,7 @@ export async function offlineScores(
   raw: Float32Array,
   n: number,
 ): Promise<{ scores: Float64Array; threshold: number }> {
-  const { manifest, spec, onnxPath, critics } = await loadCheckpoint(dir);
+  const { manifest, spec, onnxPath, critics, featureGaussian } = await loadCheckpoint(dir);
   const rule = manifest.scoreRule;
   // the engine the stream picks for this model (the native kernel for MLPs where built, else
   // onnxruntime), so that a record at the threshold is decided alike
@@ -261,9 +262,13 @@ export async function offlineScores(
     inputComplexity: needsComplexity(rule.score, rule),
   });
   // a 'vae+wgan' model: the critic graph too, composed by the engine's own scorer
-  const scorer = critics
+  const composed = critics
     ? new VaeWganScorer(vae, await CriticScorer.create(critics.onnxBytes, { intraOpNumThreads: 1 }))
     : vae;
+  // and the input Gaussian's distance graph, for the dose statistic 'feature_maha'
+  const scorer = featureGaussian
+    ? await FeatureGaussianScorer.create(composed, featureGaussian, spec.transform, { intraOpNumThreads: 1 })
+    : composed;
   try {
     const batch = await scorer.scoreBatch(raw, n);
     const scores = anomalyScores(batch, rule.score, rule);

@@ -13,7 +13,14 @@ describe('buildModel default rules', () => {
     const { manifest } = await testModel('frames');
     expect(manifest.scoreRule.score).toBe('dose');
     const dose = manifest.scoreRule.dose!;
-    expect(dose.densities.map((d) => d.stat)).toEqual(['neg_logp', 'rate', 'logp_var', 'neg_logp_ic']);
+    expect(dose.densities.map((d) => d.stat)).toEqual([
+      'neg_logp',
+      'rate',
+      'logp_var',
+      'neg_logp_ic',
+      'feature_maha',
+      'member_typicality',
+    ]);
     // fitted on the validation split, not on the calibration records the thresholds come from
     expect(dose.fittedOn).toBe(manifest.trainingConfig.nValidation);
     expect(manifest.trainingConfig.doseFittedOn).toBe('validation');
@@ -45,7 +52,13 @@ describe('buildModel default rules', () => {
   it('transactions: dose over log p, rate, Var; no complexity-based score or component', async () => {
     const { manifest } = await testModel('transactions');
     expect(manifest.scoreRule.score).toBe('dose');
-    expect(manifest.scoreRule.dose!.densities.map((d) => d.stat)).toEqual(['neg_logp', 'rate', 'logp_var']);
+    expect(manifest.scoreRule.dose!.densities.map((d) => d.stat)).toEqual([
+      'neg_logp',
+      'rate',
+      'logp_var',
+      'feature_maha',
+      'member_typicality',
+    ]);
     expect(manifest.thresholds.map((t) => t.score)).toContain('dose');
     expect(manifest.scoreRule.combined!.components.map((c) => c.score)).toEqual([
       'neg_logp',

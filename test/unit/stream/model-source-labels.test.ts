@@ -64,6 +64,9 @@ describe("ModelSource with a 'dose_or_known' manifest", () => {
       steps: 40,
       seed: 3,
       outDir: join(dir, 'model'),
+      // and the record/threshold arithmetic was sized for the dose rule before detection protocols v5
+      // and v6 added the input distance and the members' typicality (the union under test is the same)
+      doseStatistics: ['neg_logp', 'rate', 'logp_var'],
       labels: { raw, n: nf + nn, labels },
     });
   }, 120_000);
