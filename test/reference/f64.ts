@@ -380,3 +380,44 @@ export function doseScoreF64(densities: DoseDensityF64[], stats: Record<string, 
   }
   return total;
 }
+
+/**
+ * feature_maha of one raw record in float64: the transform in float64, then (x − μ)ᵀ Σ⁻¹ (x − μ) with
+ * Σ = L Lᵀ from the checkpoint's packed factor, by back-substitution written out here (the engine runs
+ * a float32 GEMM with L⁻¹).
+ */
+export function featureMahaF64(
+  g: { dim: number; mean: ArrayLike<number>; cholesky: ArrayLike<number> },
+  t: FeatureTransform,
+  xRaw: ArrayLike<number>,
+): number {
+  const x = transformF64(t, xRaw);
+  const p = g.dim;
+  const L = (a: number, b: number): number => g.cholesky[(a * (a + 1)) / 2 + b];
+  const y = new Array<number>(p);
+  let d2 = 0;
+  for (let a = 0; a < p; a++) {
+    let v = x[a] - g.mean[a];
+    for (let k = 0; k < a; k++) v -= L(a, k) * y[k];
+    y[a] = v / L(a, a);
+    d2 += y[a] * y[a];
+  }
+  return d2;
+}
+
+/** The members' typicality in float64: ‖W·(v − mean)‖², v = (log p₁..log p_M, rate₁..rate_M). */
+export function memberTypicalityF64(
+  t: { mean: number[]; whiten: number[] },
+  logp: number[],
+  memberRate: number[],
+): number {
+  const v = [...logp, ...memberRate];
+  const d = v.length;
+  let q = 0;
+  for (let r = 0; r < d; r++) {
+    let acc = 0;
+    for (let c = 0; c < d; c++) acc += t.whiten[r * d + c] * (v[c] - t.mean[c]);
+    q += acc * acc;
+  }
+  return q;
+}

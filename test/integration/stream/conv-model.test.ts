@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
 import { inputComplexity } from '../../../src/engine/complexity.js';
-import { doseScoreF64, ensembleScoresF64 } from '../../reference/f64.js';
+import { doseScoreF64, ensembleScoresF64, featureMahaF64, memberTypicalityF64 } from '../../reference/f64.js';
 import { expectFlagsEqualOffline, startFramesStream, type FramesStream } from './support.js';
 
 const N_MNIST = 200;
@@ -34,7 +34,7 @@ describe('stream with a conv VAE + MAF prior (real Kafka + PostgreSQL)', () => {
   });
 
   it('flags equal the offline engine and the float64 reference; the default rule is dose', async () => {
-    const { manifest, spec } = await loadCheckpoint(stream.model.dir);
+    const { manifest, spec, featureGaussian } = await loadCheckpoint(stream.model.dir);
     expect(manifest.member.arch.kind).toBe('conv');
     expect(manifest.member.prior.kind).toBe('maf');
     expect(manifest.scoreRule.score).toBe('dose');
@@ -51,6 +51,7 @@ describe('stream with a conv VAE + MAF prior (real Kafka + PostgreSQL)', () => {
     // float64 brute force on a sample of flagged frames (conv layers and MADEs in plain loops)
     const D = 784;
     const densities = manifest.scoreRule.dose!.densities;
+    const typicality = manifest.scoreRule.dose!.typicality;
     const sample = flags.slice(0, 6);
     expect(sample.length).toBeGreaterThan(0);
     for (const f of sample) {
@@ -63,6 +64,8 @@ describe('stream with a conv VAE + MAF prior (real Kafka + PostgreSQL)', () => {
         rate: r.rate,
         logp_var: r.logpVar,
         neg_logp_ic: -r.logpMean - lx,
+        ...(featureGaussian ? { feature_maha: featureMahaF64(featureGaussian, spec.transform, raw) } : {}),
+        ...(typicality ? { member_typicality: memberTypicalityF64(typicality, r.logp, r.memberRate) } : {}),
       });
       expect(Math.abs(f.score - s), `${f.record_id}: stream ${f.score}, f64 ${s}`).toBeLessThanOrEqual(
         2e-3 * Math.max(1, Math.abs(s)),

@@ -18,7 +18,7 @@ import { testModel, type TestModel } from '../../helpers/models.js';
 import { imageFrameCodec } from '../../../src/schemas/codec.js';
 import { versionName } from '../../../src/detector/detector.js';
 import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
-import { doseScoreF64, ensembleScoresF64 } from '../../reference/f64.js';
+import { doseScoreF64, ensembleScoresF64, featureMahaF64, memberTypicalityF64 } from '../../reference/f64.js';
 import { createStreamMetrics } from '../../../src/stream/metrics.js';
 import {
   InProcessConsumers,
@@ -132,7 +132,8 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
     // Transactions against the float64 reference: the flag decision of every record not within
     // float32 rounding of the threshold, and the stored scores.
     {
-      const { spec, manifest } = await loadCheckpoint(txModel.dir);
+      const { spec, manifest, featureGaussian } = await loadCheckpoint(txModel.dir);
+      const typicality = manifest.scoreRule.dose?.typicality;
       const rule = manifest.scoreRule.score;
       expect(['neg_logp', 'neg_waic', 'dose']).toContain(rule);
       const th = manifest.thresholds.find((t) => t.score === rule)?.value as number;
@@ -151,6 +152,18 @@ describe('stream end to end (real Kafka + PostgreSQL)', () => {
                   neg_logp: -r.logpMean,
                   rate: r.rate,
                   logp_var: r.logpVar,
+                  ...(featureGaussian
+                    ? {
+                        feature_maha: featureMahaF64(
+                          featureGaussian,
+                          spec.transform,
+                          tx.raw.subarray(i * 30, (i + 1) * 30),
+                        ),
+                      }
+                    : {}),
+                  ...(typicality
+                    ? { member_typicality: memberTypicalityF64(typicality, r.logp, r.memberRate) }
+                    : {}),
                 });
         const got = stored.get(`tx-${i}`);
         if (got !== undefined) expect(closeScore(got, s), `tx-${i}: stream ${got}, f64 ${s}`).toBe(true);

@@ -37,6 +37,7 @@ describe('buildModel default rules', () => {
       [
         'combined',
         'dose',
+        'feature_maha',
         'logp_var',
         'neg_logp',
         'neg_logp_ic',
