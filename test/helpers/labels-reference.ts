@@ -5,6 +5,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
+import { memberTypicalityF64 } from '../reference/f64.js';
 
 export interface DensityJson {
   stat: string;
@@ -37,19 +38,10 @@ export interface TypicalityJson {
   whiten: number[];
 }
 
-/**
- * The squared Mahalanobis distance of a per-member vector (log p₁..log p_M, rate₁..rate_M) under a
- * typicality fit, written again from its definition: ‖W·(v − mean)‖² over the full matrix.
- */
+/** The members' typicality of (log p₁..log p_M, rate₁..rate_M): test/reference/f64.ts's. */
 export function bruteTypicality(t: TypicalityJson, v: number[]): number {
-  const d = t.mean.length;
-  let q = 0;
-  for (let r = 0; r < d; r++) {
-    let acc = 0;
-    for (let c = 0; c < d; c++) acc += t.whiten[r * d + c] * (v[c] - t.mean[c]);
-    q += acc * acc;
-  }
-  return q;
+  const M = v.length / 2;
+  return memberTypicalityF64(t, v.slice(0, M), v.slice(M));
 }
 
 export function bruteNegLogKde(d: DensityJson, x: number): number {

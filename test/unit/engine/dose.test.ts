@@ -19,6 +19,7 @@ import { anomalyScores, needsComplexity } from '../../../src/engine/score-rules.
 import { calibrateThreshold } from '../../../src/engine/calibrate.js';
 import { manifestSchema } from '../../../src/engine/checkpoint.js';
 import type { ScoreBatch } from '../../../src/engine/types.js';
+import { memberTypicalityF64 } from '../../reference/f64.js';
 
 /** Deterministic normal samples (Box–Muller over a seeded LCG). */
 function normals(n: number, seed: number, mean = 0, sd = 1): Float64Array {
@@ -334,21 +335,14 @@ describe("dose with the members' joint typicality ('member_typicality')", () => 
     return { n, members: M, logp, memberRate, logpMean, logpVar, waic, rate };
   }
 
-  /** ‖W(v − mean)‖² over the full matrix, in float64, from the rule's numbers. */
+  /** The f64 reference's typicality of record i (test/reference/f64.ts). */
   function bruteTyp(t: NonNullable<DoseRule['typicality']>, b: ScoreBatch, i: number): number {
     const M = b.members;
-    const v = [
-      ...Array.from(b.logp.subarray(i * M, i * M + M)),
-      ...Array.from(b.memberRate.subarray(i * M, i * M + M)),
-    ];
-    const d = v.length;
-    let q = 0;
-    for (let r = 0; r < d; r++) {
-      let acc = 0;
-      for (let c = 0; c < d; c++) acc += t.whiten[r * d + c] * (v[c] - t.mean[c]);
-      q += acc * acc;
-    }
-    return q;
+    return memberTypicalityF64(
+      t,
+      Array.from(b.logp.subarray(i * M, i * M + M)),
+      Array.from(b.memberRate.subarray(i * M, i * M + M)),
+    );
   }
 
   it('fits the typicality Gaussian on the same normals and adds −log f of its distance (brute force)', () => {

@@ -22,23 +22,13 @@ import type { ScoreBatch, Scorer } from '../../../src/engine/types.js';
 import { applyTransform, IMAGE_TRANSFORM } from '../../../src/features/transform.js';
 import { loadMnist } from '../../../src/data/datasets.js';
 import { testDataDir } from '../../helpers/models.js';
+import { Rng } from '../../../src/engine/random.js';
 import { TINY, tinyEnsemble } from './fixtures.js';
-
-/** Seeded uniform [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n records of width p with correlated columns (x = A u, u uniform), optional constant columns. */
 function data(n: number, p: number, seed: number, constant: number[] = []): Float64Array {
-  const r = rng(seed);
+  const g = new Rng(seed);
+  const r = (): number => g.uniform();
   const A = Array.from({ length: p }, () => Array.from({ length: p }, () => r() - 0.5));
   const x = new Float64Array(n * p);
   for (let i = 0; i < n; i++) {
