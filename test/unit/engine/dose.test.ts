@@ -20,6 +20,7 @@ import { calibrateThreshold } from '../../../src/engine/calibrate.js';
 import { manifestSchema } from '../../../src/engine/checkpoint.js';
 import type { ScoreBatch } from '../../../src/engine/types.js';
 import { memberTypicalityF64 } from '../../reference/f64.js';
+import { withMoments } from './fixtures.js';
 
 /** Deterministic normal samples (Box–Muller over a seeded LCG). */
 function normals(n: number, seed: number, mean = 0, sd = 1): Float64Array {
@@ -304,35 +305,18 @@ describe("dose with exponential tails ('exponential')", () => {
 
 describe("dose with the members' joint typicality ('member_typicality')", () => {
   /** An M-member batch: member m's log p and rate are correlated draws around the record's own level. */
-  function members(n: number, M: number, seed: number, shift = 0): ScoreBatch {
+  function members(n: number, M: number, seed: number): ScoreBatch {
     const z = normals(n * (2 * M + 1), seed);
     const logp = new Float32Array(n * M);
     const memberRate = new Float32Array(n * M);
     for (let i = 0; i < n; i++) {
       const level = z[i * (2 * M + 1)];
       for (let m = 0; m < M; m++) {
-        logp[i * M + m] = -100 + 5 * level + z[i * (2 * M + 1) + 1 + m] + (m === 0 ? shift : 0);
+        logp[i * M + m] = -100 + 5 * level + z[i * (2 * M + 1) + 1 + m];
         memberRate[i * M + m] = 20 + 2 * level + 0.5 * z[i * (2 * M + 1) + 1 + M + m];
       }
     }
-    const logpMean = new Float32Array(n);
-    const logpVar = new Float32Array(n);
-    const rate = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      let r = 0;
-      for (let m = 0; m < M; m++) {
-        s += logp[i * M + m] / M;
-        r += memberRate[i * M + m] / M;
-      }
-      let v = 0;
-      for (let m = 0; m < M; m++) v += (logp[i * M + m] - s) ** 2 / M;
-      logpMean[i] = s;
-      logpVar[i] = v;
-      rate[i] = r;
-    }
-    const waic = logpMean.map((v, i) => v - logpVar[i]);
-    return { n, members: M, logp, memberRate, logpMean, logpVar, waic, rate };
+    return withMoments(n, M, logp, memberRate);
   }
 
   /** The f64 reference's typicality of record i (test/reference/f64.ts). */

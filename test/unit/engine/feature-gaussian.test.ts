@@ -115,18 +115,29 @@ describe('fitFeatureGaussian and featureMahalanobis', () => {
     });
   }
 
-  it('a record that moves a constant column is far; the training mean is at distance 0', () => {
+  it('a constant column gets variance ρ·tr(S)/p, exactly; the training mean is at distance 0', () => {
     const n = 200;
     const p = 4;
     const x = data(n, p, 3, [1]);
     const g = fitFeatureGaussian(x, n, p);
     const at = Float64Array.from(g.mean);
     expect(featureMahalanobis(g, at, 1)[0]).toBeCloseTo(0, 12);
+    // the constant column has no covariance with the others, so moving it by δ = 1 adds δ² / Σ₁₁ with
+    // Σ₁₁ = ρ·μ_S (+ the 1e-9·μ_S jitter), μ_S = tr(S)/p from the reference
+    const ref = reference(x, n, p);
+    let tr = 0;
+    for (let a = 0; a < p; a++) {
+      let s2 = 0;
+      for (let i = 0; i < n; i++) s2 += (x[i * p + a] - ref.mean[a]) ** 2 / n;
+      tr += s2;
+    }
+    const mu = tr / p;
     const moved = Float64Array.from(g.mean);
-    moved[1] += 0.1;
-    const other = Float64Array.from(g.mean);
-    other[0] += 0.1;
-    expect(featureMahalanobis(g, moved, 1)[0]).toBeGreaterThan(100 * featureMahalanobis(g, other, 1)[0]);
+    moved[1] += 1;
+    const want = 1 / (ref.rho * mu + 1e-9 * mu);
+    expect(featureMahalanobis(g, moved, 1)[0]).toBeCloseTo(want, 6);
+    // and it is far: beyond every training record's distance
+    expect(want).toBeGreaterThan(Math.max(...featureMahalanobis(g, x, n)));
   });
 
   it('NaN in a record gives NaN for that record only; bad fits are refused', () => {

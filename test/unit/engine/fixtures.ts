@@ -1,5 +1,6 @@
 /** Tiny random-weight ensembles shared by the engine tests. */
 import { makeEps, randomParams, Rng } from '../../../src/engine/random.js';
+import type { ScoreBatch } from '../../../src/engine/types.js';
 import {
   dataDim,
   SPEC_VERSION,
@@ -103,4 +104,27 @@ export function tinyCriticEnsemble(transform: FeatureTransform, seedBase: number
       stats: { dataMean: 0, dataStd: 1, fakeMean: -1, fakeStd: 1, samples: 10 },
     })),
   };
+}
+
+/** A ScoreBatch from the members' log p and rate [n, M]: mean, population variance, WAIC, mean rate. */
+export function withMoments(n: number, M: number, logp: Float32Array, memberRate: Float32Array): ScoreBatch {
+  const logpMean = new Float32Array(n);
+  const logpVar = new Float32Array(n);
+  const rate = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    let r = 0;
+    for (let m = 0; m < M; m++) {
+      s += logp[i * M + m];
+      r += memberRate[i * M + m];
+    }
+    const mu = s / M;
+    let v = 0;
+    for (let m = 0; m < M; m++) v += (logp[i * M + m] - mu) ** 2;
+    logpMean[i] = mu;
+    logpVar[i] = v / M;
+    rate[i] = r / M;
+  }
+  const waic = logpMean.map((v, i) => v - logpVar[i]);
+  return { n, members: M, logp, memberRate, logpMean, logpVar, waic, rate };
 }

@@ -14,6 +14,7 @@ import {
 } from '../../../src/engine/score-rules.js';
 import { Rng } from '../../../src/engine/random.js';
 import type { ScoreBatch } from '../../../src/engine/types.js';
+import { withMoments } from './fixtures.js';
 
 /** A batch of n records from M members with correlated log p (shared factor) and rates. */
 function syntheticBatch(n: number, M: number, seed: number): ScoreBatch {
@@ -29,28 +30,6 @@ function syntheticBatch(n: number, M: number, seed: number): ScoreBatch {
     }
   }
   return withMoments(n, M, logp, memberRate);
-}
-
-function withMoments(n: number, M: number, logp: Float32Array, memberRate: Float32Array): ScoreBatch {
-  const logpMean = new Float32Array(n);
-  const logpVar = new Float32Array(n);
-  const rate = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    let r = 0;
-    for (let m = 0; m < M; m++) {
-      s += logp[i * M + m];
-      r += memberRate[i * M + m];
-    }
-    const mu = s / M;
-    let v = 0;
-    for (let m = 0; m < M; m++) v += (logp[i * M + m] - mu) ** 2;
-    logpMean[i] = mu;
-    logpVar[i] = v / M;
-    rate[i] = r / M;
-  }
-  const waic = logpMean.map((v, i) => v - logpVar[i]);
-  return { n, members: M, logp, memberRate, logpMean, logpVar, waic, rate };
 }
 
 function vectors(b: ScoreBatch, features: TypicalityFeatures): number[][] {
