@@ -73,6 +73,8 @@ export {
   type DoseDensity,
   type DoseStatistic,
 } from './dose.js';
+export { fitFeatureGaussian, featureMahalanobis, type FeatureGaussian } from './feature-gaussian.js';
+export { FeatureDistance, FeatureGaussianScorer } from './feature-scorer.js';
 export {
   fitSupervisedHead,
   fitLogistic,
