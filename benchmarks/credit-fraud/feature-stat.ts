@@ -22,7 +22,7 @@ import { takeRows } from '../../src/data/splits.js';
 import { Detector } from '../../src/detector/detector.js';
 import { buildSplit } from '../../src/detector/build.js';
 import { initBackend } from '../../src/engine/backend.js';
-import { doseScores, fitDoseRule } from '../../src/engine/dose.js';
+import { doseScores } from '../../src/engine/dose.js';
 import { fitTypicalityRule, typicalityScores } from '../../src/engine/score-rules.js';
 import type { ScoreBatch } from '../../src/engine/types.js';
 import {
@@ -30,7 +30,7 @@ import {
   fitFeatureGaussian as fitInputGaussian,
 } from '../../src/engine/feature-gaussian.js';
 import { applyTransform } from '../../src/features/transform.js';
-import { meanStd, metrics, type Metrics } from '../lib/evaluate.js';
+import { densityTerm, meanStd, metrics, type Metrics } from '../lib/evaluate.js';
 import {
   benchSplit,
   CREDIT_D as D,
@@ -44,20 +44,6 @@ import {
 const mdIdx = process.argv.indexOf('--md');
 const MD = mdIdx >= 0 ? process.argv[mdIdx + 1] : undefined;
 const PRODUCT = process.argv.includes('--product');
-
-/**
- * −log f(maha) with f the product's kernel density (fitDoseRule: Silverman bandwidth, ≤ 1,024 support
- * points), fitted on `fitOn`: the statistic is carried in the batch's rate field, which the one-density
- * rule reads.
- */
-function mahaTerm(fitOn: {
-  b: ScoreBatch;
-  m: Float64Array;
-}): (b: ScoreBatch, m: Float64Array) => Float64Array {
-  const carry = (b: ScoreBatch, m: Float64Array): ScoreBatch => ({ ...b, rate: Float32Array.from(m) });
-  const rule = fitDoseRule(carry(fitOn.b, fitOn.m), ['rate']);
-  return (b, m) => doseScores(carry(b, m), rule);
-}
 
 const TYPICALITY = process.argv.includes('--typicality');
 type Rule = 'dose' | 'dose+maha' | 'maha' | 'dose+maha+typ' | 'typ';
@@ -107,17 +93,17 @@ async function main(): Promise<void> {
         m: distance(x),
       };
     await det.close();
-    const term = mahaTerm(scored.bval);
+    const term = densityTerm(scored.bval.m);
     const typ = fitTypicalityRule(scored.bval.b, { features: 'logp_rate', shrinkage: 0.01 });
-    const typTerm = mahaTerm({ b: scored.bval.b, m: typicalityScores(scored.bval.b, typ) });
+    const typTerm = densityTerm(typicalityScores(scored.bval.b, typ));
     const rule = (s: { b: ScoreBatch; m: Float64Array }, r: Rule): Float64Array => {
       if (r === 'maha') return s.m;
       if (r === 'typ') return typicalityScores(s.b, typ);
       const d = doseScores(s.b, dose);
       if (r === 'dose') return d;
-      const t = term(s.b, s.m);
+      const t = term(s.m);
       if (r === 'dose+maha') return d.map((v, i) => v + t[i]);
-      const tt = typTerm(s.b, typicalityScores(s.b, typ));
+      const tt = typTerm(typicalityScores(s.b, typ));
       return d.map((v, i) => v + t[i] + tt[i]);
     };
     for (const r of RULES) {

@@ -5,6 +5,7 @@
  * training normals) with its full-covariance Gaussian. Metrics: benchmarks/lib/evaluate.ts.
  */
 import { creditSplit, type CreditSplit } from '../../src/data/splits.js';
+import { cholesky } from '../../src/engine/linalg.js';
 import { buildOrLoad, type CachedModel } from '../lib/cache.js';
 
 export const CREDIT_D = 30;
@@ -38,9 +39,10 @@ export function v3Ensemble(seed: number, trainRaw: Float32Array): Promise<Cached
       beta: 1,
       warmupSteps: 1000,
       bootstrap: true,
-      // protocol v3's rule, without the input Gaussian that detection protocol v5 later added to the
-      // default: the scripts built on these models compare against that rule
-      featureStatistic: false,
+      // protocol v3's rule, without the input distance and the members' typicality that detection
+      // protocols v5 and v6 later added to the default: the scripts built on these models compare
+      // against that rule
+      doseStatistics: ['neg_logp', 'rate', 'logp_var'],
     },
     { noCache: false, log: (s) => process.stderr.write(s + '\n') },
   );
@@ -103,14 +105,7 @@ export function fitFeatureGaussian(z: Float64Array): FeatureGaussian {
       for (let b = 0; b <= a; b++) c[a * F + b] += (da * (z[t * F + b] - mu[b])) / n;
     }
   for (let a = 0; a < F; a++) c[a * F + a] += 1e-6;
-  const L = new Float64Array(F * F);
-  for (let a = 0; a < F; a++)
-    for (let b = 0; b <= a; b++) {
-      let s = c[a * F + b];
-      for (let k = 0; k < b; k++) s -= L[a * F + k] * L[b * F + k];
-      L[a * F + b] = a === b ? Math.sqrt(s) : s / L[b * F + b];
-    }
-  return { mu, L };
+  return { mu, L: cholesky(c, F) };
 }
 
 /** Squared Mahalanobis distance of each feature-map row under the Gaussian (forward substitution). */

@@ -21,17 +21,16 @@ import { writeFileSync } from 'node:fs';
 import { takeRows } from '../../src/data/splits.js';
 import { buildSplit } from '../../src/detector/build.js';
 import { inputComplexity } from '../../src/engine/complexity.js';
-import { doseScores, fitDoseRule, type DoseRule } from '../../src/engine/dose.js';
+import { doseScores } from '../../src/engine/dose.js';
 import { fitTypicalityRule, typicalityScores } from '../../src/engine/score-rules.js';
 import {
   featureMahalanobis,
   fitFeatureGaussian,
   type FeatureGaussian,
 } from '../../src/engine/feature-gaussian.js';
-import type { ScoreBatch } from '../../src/engine/types.js';
 import { applyTransform, IMAGE_TRANSFORM } from '../../src/features/transform.js';
 import { resolveDataDir } from '../../src/data/datasets.js';
-import { metrics, type Metrics } from '../lib/evaluate.js';
+import { densityTerm, metrics, type Metrics } from '../lib/evaluate.js';
 import { loadSet, readStatsDump } from '../lib/stats-dump.js';
 import { OOD_NAMES, PAPER_TABLE2, type OodName, type TrainSet } from './paper.js';
 import { corruptionProxies } from './proxies.js';
@@ -62,14 +61,6 @@ const RULES: readonly Rule[] = TYPICALITY
   ? ['dose+feat', 'dose+feat+typ', 'member_typicality']
   : ['dose', 'dose+feat', 'feature_maha'];
 const [INCUMBENT, CANDIDATE] = RULES;
-
-/** −log f(feature_maha) with f fitted as the dose rule's densities are (carried in the rate field). */
-function featureTerm(fit: Float64Array, tails: DoseRule['tails']): (m: Float64Array) => Float64Array {
-  const carry = (m: Float64Array): ScoreBatch =>
-    ({ n: m.length, members: 1, rate: Float32Array.from(m) }) as unknown as ScoreBatch;
-  const rule = fitDoseRule(carry(fit), ['rate'], tails ? { tails } : {});
-  return (m) => doseScores(carry(m), rule);
-}
 
 function maha(g: FeatureGaussian, raw: Float32Array, n: number): Float64Array {
   return featureMahalanobis(g, applyTransform(IMAGE_TRANSFORM, raw, n * D, 1), n);
@@ -102,13 +93,13 @@ async function main(): Promise<void> {
     process.stderr.write(
       `[feature-stat] ${t}: Gaussian on ${bs.train.length} training images in ${((Date.now() - t0) / 1000).toFixed(1)} s, Ledoit–Wolf ρ ${g.shrinkage.toExponential(3)}\n`,
     );
-    const term = featureTerm(
+    const term = densityTerm(
       maha(g, takeRows(split0.tr.raw, D, bs.validation), bs.validation.length),
       dose.tails,
     );
     const cal = loadSet(dump.sets.calibration);
     const typ = fitTypicalityRule(cal, { features: 'logp_rate', shrinkage: 0.01 });
-    const typTerm = featureTerm(typicalityScores(cal, typ), dose.tails);
+    const typTerm = densityTerm(typicalityScores(cal, typ), dose.tails);
     const { normal: vNorm, source: vSrc } = validationHalves(split0);
     const test = rawImages(split0.testSet, null, MAX_EVAL);
     const dummy = { raw: new Float32Array(0), n: 0 };

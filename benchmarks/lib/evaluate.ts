@@ -14,7 +14,7 @@ import {
   type TypicalityRule,
 } from '../../src/engine/score-rules.js';
 import type { ScoreBatch, ScoreName } from '../../src/engine/types.js';
-import type { DoseRule, DoseTails } from '../../src/engine/dose.js';
+import { doseScores, fitDoseRule, type DoseRule, type DoseTails } from '../../src/engine/dose.js';
 import { auroc, averagePrecision, fprAtTpr, rocCurve, type RocPoint } from '../../src/metrics/index.js';
 
 export interface Metrics {
@@ -317,4 +317,19 @@ export function ruleScores(batch: ScoreBatch, id: RuleId, ctx: RuleContext): Flo
   if (id in TYPICALITY_RULES)
     return scoresOf(batch, 'typicality', { typicality: ctx.typicality[id as TypicalityRuleId] });
   return scoresOf(batch, id as ScoreName, { combined: ctx.combined, dose: ctx.dose });
+}
+
+/**
+ * −log f of one statistic, f a kernel density fitted on `fit` as the dose rule's densities are
+ * (fitDoseRule: Silverman bandwidth, ≤ 1,024 support points, the given tails): the values ride in a
+ * batch's rate field, the one statistic such a rule reads. For studies of a candidate dose statistic.
+ */
+export function densityTerm(
+  fit: ArrayLike<number>,
+  tails?: DoseRule['tails'],
+): (values: ArrayLike<number>) => Float64Array {
+  const carry = (v: ArrayLike<number>): ScoreBatch =>
+    ({ n: v.length, members: 1, rate: Float32Array.from(v) }) as unknown as ScoreBatch;
+  const rule = fitDoseRule(carry(fit), ['rate'], tails ? { tails } : {});
+  return (v) => doseScores(carry(v), rule);
 }

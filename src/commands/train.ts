@@ -404,7 +404,9 @@ async function runTrain(f: TrainFlags): Promise<void> {
       bootstrap: f.bootstrap,
       targetFpr: f.targetFpr,
       doseTails: f.doseTails,
-      featureStatistic: f.featureStatistic,
+      ...(f.featureStatistic
+        ? {}
+        : { doseStatistics: kind.profile.doseStatistics.filter((s) => s !== 'feature_maha') }),
       ...(f.score !== undefined ? { score: f.score } : {}),
       ...(labels
         ? { labels, head: { features: f.head, ...(f.headL2 !== undefined ? { l2: f.headL2 } : {}) } }

@@ -138,15 +138,10 @@ export interface BuildModelOptions {
   /** How the critics are trained (family 'vae+wgan'). */
   critics?: CriticBuildOptions;
   /**
-   * Fit the model's input Gaussian (engine/feature-gaussian.ts) on the training records and add its
-   * distance, 'feature_maha', to the dose rule's statistics (default true: detection protocol v5 in
-   * BENCHMARKS.md). false: the dose rule of the kind's model statistics alone, as before v5.
-   */
-  featureStatistic?: boolean;
-  /**
-   * The dose rule's statistics, replacing the kind's list (profile.doseStatistics). The build still
-   * drops 'feature_maha' when featureStatistic is false and 'member_typicality' when the fit set is too
-   * small for it; the critics' statistics are added for family 'vae+wgan'.
+   * The dose rule's statistics, replacing the kind's list (profile.doseStatistics). The model's input
+   * Gaussian (engine/feature-gaussian.ts) is fitted exactly when the list holds 'feature_maha'; the
+   * build drops 'member_typicality' when the fit set is too small for it; the critics' statistics are
+   * added for family 'vae+wgan'.
    */
   doseStatistics?: readonly DoseStatistic[];
   concurrency?: number;
@@ -322,10 +317,9 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
           ...(o.onBackend ? { onBackend: o.onBackend } : {}),
         })
       : undefined;
-  const featureGaussian =
-    (o.featureStatistic ?? true) && (o.doseStatistics ?? o.profile.doseStatistics).includes('feature_maha')
-      ? fitFeatureGaussian(trainData, nTrain, d)
-      : undefined;
+  const featureGaussian = (o.doseStatistics ?? o.profile.doseStatistics).includes('feature_maha')
+    ? fitFeatureGaussian(trainData, nTrain, d)
+    : undefined;
   // frames: also the input complexity, so that 'neg_logp_ic' (and rules using it) get thresholds
   const vaeScorer = await createEnsembleScorer(spec, onnxBytes, {
     ...(o.scorer ?? {}),
@@ -503,13 +497,10 @@ function checkBuildable(o: BuildModelOptions, members: number, nCal: number): vo
       'BUILD_SCORE',
       `score '${score}' needs the input complexity, which is defined for 8-bit frames, not ${o.kind} records`,
     );
-  if (
-    score === 'feature_maha' &&
-    (o.featureStatistic === false || !o.profile.doseStatistics.includes('feature_maha'))
-  )
+  if (score === 'feature_maha' && !(o.doseStatistics ?? o.profile.doseStatistics).includes('feature_maha'))
     throw new InputError(
       'BUILD_SCORE',
-      "score 'feature_maha' needs the model's input Gaussian, which this build does not fit (featureStatistic off)",
+      "score 'feature_maha' needs the model's input Gaussian, which this build does not fit (--no-feature-statistic)",
     );
   if (isCriticScore(score) && (o.family ?? 'vae') !== 'vae+wgan')
     throw new InputError(

@@ -20,6 +20,7 @@
  * the ONNX graph of onnx/feature-export.ts (one float32 GEMM per batch) through feature-scorer.ts.
  */
 import { CalibrationError, ScoringInputError } from './errors.js';
+import { cholesky, NotPositiveDefiniteError } from './linalg.js';
 
 export interface FeatureGaussian {
   /** Input width p (after the transform). */
@@ -57,8 +58,8 @@ export function fitFeatureGaussian(x: ArrayLike<number>, n: number, p: number): 
       mean[a] += v;
     }
   for (let a = 0; a < p; a++) mean[a] /= n;
-  // S (lower triangle, packed) and Σ‖xᵢ − x̄‖⁴, one pass over the records
-  const s = new Float64Array(rowStart(p));
+  // S (lower triangle, row-major p×p) and Σ‖xᵢ − x̄‖⁴, one pass over the records
+  const s = new Float64Array(p * p);
   const r = new Float64Array(p);
   let fourth = 0;
   for (let i = 0; i < n; i++) {
@@ -72,19 +73,17 @@ export function fitFeatureGaussian(x: ArrayLike<number>, n: number, p: number): 
     for (let a = 0; a < p; a++) {
       const ra = r[a];
       if (ra === 0) continue;
-      const o = rowStart(a);
-      for (let b = 0; b <= a; b++) s[o + b] += ra * r[b];
+      for (let b = 0; b <= a; b++) s[a * p + b] += ra * r[b];
     }
   }
   let trace = 0;
   let frob = 0;
   for (let a = 0; a < p; a++) {
-    const o = rowStart(a);
     for (let b = 0; b <= a; b++) {
-      s[o + b] /= n;
-      frob += (a === b ? 1 : 2) * s[o + b] * s[o + b];
+      s[a * p + b] /= n;
+      frob += (a === b ? 1 : 2) * s[a * p + b] * s[a * p + b];
     }
-    trace += s[o + a];
+    trace += s[a * p + a];
   }
   const mu = trace / p;
   if (!(mu > 0))
@@ -92,27 +91,21 @@ export function fitFeatureGaussian(x: ArrayLike<number>, n: number, p: number): 
   const delta = (frob - 2 * mu * trace + p * mu * mu) / p;
   const beta = Math.max(0, (fourth / n - frob) / (n * p));
   const shrinkage = delta > 0 ? Math.min(beta, delta) / delta : 1;
-  // Σ = (1 − ρ) S + ρ μ I, factorised in place
-  const c = s;
+  // Σ = (1 − ρ) S + ρ μ I (lower triangle), then its factor, stored packed
   for (let a = 0; a < p; a++) {
-    const o = rowStart(a);
-    for (let b = 0; b <= a; b++) c[o + b] *= 1 - shrinkage;
-    c[o + a] += shrinkage * mu + JITTER * mu;
+    for (let b = 0; b <= a; b++) s[a * p + b] *= 1 - shrinkage;
+    s[a * p + a] += shrinkage * mu + JITTER * mu;
   }
-  for (let a = 0; a < p; a++) {
-    const oa = rowStart(a);
-    for (let b = 0; b <= a; b++) {
-      const ob = rowStart(b);
-      let v = c[oa + b];
-      for (let k = 0; k < b; k++) v -= c[oa + k] * c[ob + k];
-      if (a === b) {
-        if (!(v > 0))
-          throw new CalibrationError(`feature Gaussian: covariance not positive definite at column ${a}`);
-        c[oa + a] = Math.sqrt(v);
-      } else c[oa + b] = v / c[ob + b];
-    }
+  let L: Float64Array;
+  try {
+    L = cholesky(s, p);
+  } catch (e) {
+    if (!(e instanceof NotPositiveDefiniteError)) throw e;
+    throw new CalibrationError(`feature Gaussian: covariance not positive definite at column ${e.column}`);
   }
-  return { dim: p, mean, cholesky: c, shrinkage, fittedOn: n };
+  const packed = new Float64Array(rowStart(p));
+  for (let a = 0; a < p; a++) packed.set(L.subarray(a * p, a * p + a + 1), rowStart(a));
+  return { dim: p, mean, cholesky: packed, shrinkage, fittedOn: n };
 }
 
 /**
@@ -173,4 +166,12 @@ export function unpackFeatureGaussian(
     if (!(cholesky[rowStart(a) + a] > 0) || !Number.isFinite(mean[a]))
       throw new ScoringInputError(`feature Gaussian: malformed factor at column ${a}`);
   return { dim: p, mean, cholesky, shrinkage: meta.shrinkage, fittedOn: meta.fittedOn };
+}
+
+/** The factor L as a full row-major p×p lower-triangular matrix (zeros above the diagonal). */
+export function unpackedFactor(g: FeatureGaussian): Float64Array {
+  const p = g.dim;
+  const L = new Float64Array(p * p);
+  for (let a = 0; a < p; a++) L.set(g.cholesky.subarray(rowStart(a), rowStart(a) + a + 1), a * p);
+  return L;
 }

@@ -107,11 +107,6 @@ export class FeatureGaussianScorer implements Scorer {
     return this.inner.executionProvider;
   }
 
-  /** The inner scorer. */
-  get wrapped(): Scorer {
-    return this.inner;
-  }
-
   async scoreBatch(x: Float32Array, n: number): Promise<ScoreBatch> {
     // the inner scorer validates x and n: a malformed input is its error
     const batch = await this.inner.scoreBatch(x, n);

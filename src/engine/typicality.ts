@@ -5,6 +5,7 @@
  * since detection protocol v6, a statistic of the dose rule ('member_typicality', dose.ts).
  */
 import { CalibrationError, ScoringInputError } from './errors.js';
+import { cholesky, invertLower, NotPositiveDefiniteError } from './linalg.js';
 import type { ScoreBatch } from './types.js';
 
 /** Which per-member scores form the vector: each member's log p, or log p then rate (2M values). */
@@ -107,7 +108,15 @@ export function fitTypicalityRule(normal: ScoreBatch, opts: TypicalityFitOptions
       throw new CalibrationError('the per-member scores are not finite on the normal data');
   for (let r = 0; r < d; r++) for (let c = 0; c < d; c++) if (r !== c) cov[r * d + c] *= 1 - alpha;
   for (let j = 0; j < d; j++) if (!(cov[j * d + j] > 0)) cov[j * d + j] = 1;
-  const L = cholesky(cov, d);
+  let L: Float64Array;
+  try {
+    L = cholesky(cov, d);
+  } catch (e) {
+    if (!(e instanceof NotPositiveDefiniteError)) throw e;
+    throw new CalibrationError(
+      'the covariance of the per-member scores is not positive definite; raise the shrinkage',
+    );
+  }
   return {
     features,
     members: M,
@@ -115,39 +124,4 @@ export function fitTypicalityRule(normal: ScoreBatch, opts: TypicalityFitOptions
     whiten: Array.from(invertLower(L, d)),
     shrinkage: alpha,
   };
-}
-
-/** Cholesky factor (lower, row-major) of a symmetric positive-definite matrix. */
-function cholesky(a: Float64Array, d: number): Float64Array {
-  const L = new Float64Array(d * d);
-  for (let r = 0; r < d; r++) {
-    for (let c = 0; c <= r; c++) {
-      let s = a[r * d + c];
-      for (let k = 0; k < c; k++) s -= L[r * d + k] * L[c * d + k];
-      if (r === c) {
-        if (!(s > 0))
-          throw new CalibrationError(
-            'the covariance of the per-member scores is not positive definite; raise the shrinkage',
-          );
-        L[r * d + r] = Math.sqrt(s);
-      } else {
-        L[r * d + c] = s / L[c * d + c];
-      }
-    }
-  }
-  return L;
-}
-
-/** Inverse of a lower-triangular matrix (forward substitution, column by column). */
-function invertLower(L: Float64Array, d: number): Float64Array {
-  const W = new Float64Array(d * d);
-  for (let c = 0; c < d; c++) {
-    W[c * d + c] = 1 / L[c * d + c];
-    for (let r = c + 1; r < d; r++) {
-      let s = 0;
-      for (let k = c; k < r; k++) s += L[r * d + k] * W[k * d + c];
-      W[r * d + c] = -s / L[r * d + r];
-    }
-  }
-  return W;
 }

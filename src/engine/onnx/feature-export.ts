@@ -9,7 +9,8 @@
  * ~0.7 ms per 784-pixel record. W is inverted from the stored Cholesky factor in float64 and rounded
  * once; the tests hold the graph to the float64 forward substitution.
  */
-import type { FeatureGaussian } from '../feature-gaussian.js';
+import { unpackedFactor, type FeatureGaussian } from '../feature-gaussian.js';
+import { invertLower } from '../linalg.js';
 import type { FeatureTransform } from '../spec.js';
 import { emitTransform } from './export.js';
 import { GraphBuilder } from './graph.js';
@@ -17,29 +18,10 @@ import { GraphBuilder } from './graph.js';
 export const FEATURE_ONNX_INPUT = 'x';
 export const FEATURE_ONNX_OUTPUT = 'feature_maha';
 
-/** W = L⁻¹ (lower triangular, float64, row-major [p, p]) from the packed factor. */
-export function inverseFactor(g: FeatureGaussian): Float64Array {
-  const p = g.dim;
-  const L = g.cholesky;
-  const row = (a: number): number => (a * (a + 1)) / 2;
-  const W = new Float64Array(p * p);
-  // column c of W solves L w = e_c (forward substitution; w_a = 0 for a < c)
-  for (let c = 0; c < p; c++) {
-    W[c * p + c] = 1 / L[row(c) + c];
-    for (let a = c + 1; a < p; a++) {
-      let s = 0;
-      const o = row(a);
-      for (let k = c; k < a; k++) s -= L[o + k] * W[k * p + c];
-      W[a * p + c] = s / L[o + a];
-    }
-  }
-  return W;
-}
-
 /** Builds the distance graph of this Gaussian under this transform; returns the serialized ModelProto. */
 export function exportFeatureGaussianOnnx(g: FeatureGaussian, transform: FeatureTransform): Uint8Array {
   const p = g.dim;
-  const W = inverseFactor(g);
+  const W = invertLower(unpackedFactor(g), p);
   const wt = new Float32Array(p * p);
   for (let a = 0; a < p; a++) for (let b = 0; b <= a; b++) wt[b * p + a] = W[a * p + b];
   const b = new GraphBuilder();
