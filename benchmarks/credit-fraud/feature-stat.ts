@@ -12,13 +12,18 @@
  * standardised columns, Time wrapped to time of day), a Ledoit–Wolf Gaussian fitted on build.ts's
  * training split of the model's training normals.
  *
- *   GENSEMBLE_DATA_DIR=../shared/datasets npx tsx benchmarks/credit-fraud/feature-stat.ts [--product] [--md out.md]
+ * --knn (detection protocol v7, with --product): the incumbent is v6's `dose+maha+typ`, the candidate adds
+ * the distance to the nearest of ≤ 4,096 training normals (engine/feature-knn.ts, `feature_knn`) in the
+ * model's input representation, the reference drawn from build.ts's training split and its density fitted
+ * on build.ts's validation normals, as the product's build does.
+ *
+ *   GENSEMBLE_DATA_DIR=../shared/datasets npx tsx benchmarks/credit-fraud/feature-stat.ts [--product] [--typicality | --knn] [--md out.md]
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCreditCardCsv } from '../../src/data/credit.js';
 import { resolveDataDir } from '../../src/data/datasets.js';
-import { takeRows } from '../../src/data/splits.js';
+import { permutation, takeRows } from '../../src/data/splits.js';
 import { Detector } from '../../src/detector/detector.js';
 import { buildSplit } from '../../src/detector/build.js';
 import { initBackend } from '../../src/engine/backend.js';
@@ -29,6 +34,12 @@ import {
   featureMahalanobis,
   fitFeatureGaussian as fitInputGaussian,
 } from '../../src/engine/feature-gaussian.js';
+import {
+  KNN_REFERENCE_MAX,
+  KNN_SEED_SALT,
+  nearestDistance,
+  nearestReference,
+} from '../../src/engine/feature-knn.js';
 import { applyTransform } from '../../src/features/transform.js';
 import { densityTerm, meanStd, metrics, type Metrics } from '../lib/evaluate.js';
 import {
@@ -46,15 +57,19 @@ const MD = mdIdx >= 0 ? process.argv[mdIdx + 1] : undefined;
 const PRODUCT = process.argv.includes('--product');
 
 const TYPICALITY = process.argv.includes('--typicality');
-type Rule = 'dose' | 'dose+maha' | 'maha' | 'dose+maha+typ' | 'typ';
+const KNN = process.argv.includes('--knn');
+if (KNN && !PRODUCT) throw new Error('--knn compares against the product rule: pass --product too');
+type Rule = 'dose' | 'dose+maha' | 'maha' | 'dose+maha+typ' | 'typ' | 'dose+maha+typ+knn' | 'knn';
 /**
  * Incumbent, candidate, and the new statistic alone. --typicality (detection protocol v6): the members'
  * joint typicality (score-rules.ts, logp_rate, shrinkage 0.01) as one more density beside v5's rule;
  * its Gaussian and density are fitted on build.ts's validation normals, as the product would.
  */
-const RULES: readonly Rule[] = TYPICALITY
-  ? ['dose+maha', 'dose+maha+typ', 'typ']
-  : ['dose', 'dose+maha', 'maha'];
+const RULES: readonly Rule[] = KNN
+  ? ['dose+maha+typ', 'dose+maha+typ+knn', 'knn']
+  : TYPICALITY
+    ? ['dose+maha', 'dose+maha+typ', 'typ']
+    : ['dose', 'dose+maha', 'maha'];
 
 async function main(): Promise<void> {
   const data = await loadCreditCardCsv(join(resolveDataDir(), 'creditcard', 'creditcard-subset.csv.gz'));
@@ -79,6 +94,12 @@ async function main(): Promise<void> {
       : undefined;
     const distance = (x: Float32Array): Float64Array =>
       gp ? featureMahalanobis(gp, input(x), x.length / D) : mahalanobis(g, featureMap(x, scaler));
+    const refRows = permutation(bs.train.length, seed ^ KNN_SEED_SALT).subarray(
+      0,
+      Math.min(KNN_REFERENCE_MAX, bs.train.length),
+    );
+    const refIdx = Array.from(refRows, (r) => bs.train[r]);
+    const ref = nearestReference(input(takeRows(trainRaw, D, refIdx)), refIdx.length, D);
     const sets = {
       bval: takeRows(trainRaw, D, bs.validation),
       valN: takeRows(data.features, D, sp.validationNormals),
@@ -86,25 +107,31 @@ async function main(): Promise<void> {
       testN: takeRows(data.features, D, sp.testNormals),
       testF: takeRows(data.features, D, sp.testFrauds),
     };
-    const scored: Record<keyof typeof sets, { b: ScoreBatch; m: Float64Array }> = {} as never;
+    type Scored = { b: ScoreBatch; m: Float64Array; k: Float64Array };
+    const scored: Record<keyof typeof sets, Scored> = {} as never;
     for (const [k, x] of Object.entries(sets) as Array<[keyof typeof sets, Float32Array]>)
       scored[k] = {
         b: await det.scorer.scoreBatch(x, x.length / D),
         m: distance(x),
+        k: KNN ? nearestDistance(ref, input(x), x.length / D) : new Float64Array(x.length / D),
       };
     await det.close();
     const term = densityTerm(scored.bval.m);
     const typ = fitTypicalityRule(scored.bval.b, { features: 'logp_rate', shrinkage: 0.01 });
     const typTerm = densityTerm(typicalityScores(scored.bval.b, typ));
-    const rule = (s: { b: ScoreBatch; m: Float64Array }, r: Rule): Float64Array => {
+    const knnTerm = densityTerm(scored.bval.k);
+    const rule = (s: Scored, r: Rule): Float64Array => {
       if (r === 'maha') return s.m;
+      if (r === 'knn') return s.k;
       if (r === 'typ') return typicalityScores(s.b, typ);
       const d = doseScores(s.b, dose);
       if (r === 'dose') return d;
       const t = term(s.m);
       if (r === 'dose+maha') return d.map((v, i) => v + t[i]);
       const tt = typTerm(typicalityScores(s.b, typ));
-      return d.map((v, i) => v + t[i] + tt[i]);
+      if (r === 'dose+maha+typ') return d.map((v, i) => v + t[i] + tt[i]);
+      const kt = knnTerm(s.k);
+      return d.map((v, i) => v + t[i] + tt[i] + kt[i]);
     };
     for (const r of RULES) {
       val[r].push(metrics(rule(scored.valN, r), rule(scored.valF, r)));
@@ -132,7 +159,7 @@ async function main(): Promise<void> {
   const gain = mean(val[candidate].map((m) => m.auroc)) - mean(val[incumbent].map((m) => m.auroc));
   out.push(
     PRODUCT
-      ? `\nGain of ${candidate} over ${incumbent}, mean validation AUROC: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points (detection protocol ${TYPICALITY ? 'v6' : 'v5'} weighs it with the image models' gains).\n`
+      ? `\nGain of ${candidate} over ${incumbent}, mean validation AUROC: ${gain >= 0 ? '+' : ''}${gain.toFixed(2)} points (detection protocol ${KNN ? 'v7' : TYPICALITY ? 'v6' : 'v5'} weighs it with the image models' gains).\n`
       : `\nDecision (registered: dose+maha must beat dose by ≥ 0.2 points of mean validation AUROC): ${gain >= 0.2 ? 'MET' : 'not met'} (${gain >= 0 ? '+' : ''}${gain.toFixed(2)}).\n`,
   );
   out.push(

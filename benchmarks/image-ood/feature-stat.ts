@@ -15,10 +15,15 @@
  * build.ts's validation split in the dumps, its Gaussian and density are fitted on the dumped calibration
  * normals.
  *
- *   GENSEMBLE_DATA_DIR=../shared/datasets npx tsx benchmarks/image-ood/feature-stat.ts [--typicality] [--md out.md] [--json out.json]
+ * --knn (detection protocol v7): the incumbent is v6's `dose+feat+typ`, the candidate adds the distance to
+ * the nearest of ≤ 4,096 training images (engine/feature-knn.ts, `feature_knn`), the reference drawn from
+ * build.ts's training split and its density fitted on build.ts's validation split, as the product's build
+ * does.
+ *
+ *   GENSEMBLE_DATA_DIR=../shared/datasets npx tsx benchmarks/image-ood/feature-stat.ts [--typicality | --knn] [--md out.md] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
-import { takeRows } from '../../src/data/splits.js';
+import { permutation, takeRows } from '../../src/data/splits.js';
 import { buildSplit } from '../../src/detector/build.js';
 import { inputComplexity } from '../../src/engine/complexity.js';
 import { doseScores } from '../../src/engine/dose.js';
@@ -28,6 +33,13 @@ import {
   fitFeatureGaussian,
   type FeatureGaussian,
 } from '../../src/engine/feature-gaussian.js';
+import {
+  KNN_REFERENCE_MAX,
+  KNN_SEED_SALT,
+  nearestDistance,
+  nearestReference,
+  type NearestReference,
+} from '../../src/engine/feature-knn.js';
 import { applyTransform, IMAGE_TRANSFORM } from '../../src/features/transform.js';
 import { resolveDataDir } from '../../src/data/datasets.js';
 import { densityTerm, metrics, type Metrics } from '../lib/evaluate.js';
@@ -43,6 +55,7 @@ const arg = (f: string): string | undefined => {
 const MD = arg('--md');
 const JSON_OUT = arg('--json');
 const TYPICALITY = process.argv.includes('--typicality');
+const KNN = process.argv.includes('--knn');
 
 const RUNS: Record<TrainSet, string> = {
   mnist: 'benchmarks/results/image-ood-conv-v4-maf512/stats-mnist.json.gz',
@@ -55,15 +68,31 @@ const VAL_N = 5000;
 const TRAIN_N = 55000;
 const MAX_EVAL = 2000;
 
-type Rule = 'dose' | 'dose+feat' | 'feature_maha' | 'dose+feat+typ' | 'member_typicality';
-/** v5: dose → dose+feat; v6 (--typicality): dose+feat → dose+feat+typ. Incumbent, candidate, "alone". */
-const RULES: readonly Rule[] = TYPICALITY
-  ? ['dose+feat', 'dose+feat+typ', 'member_typicality']
-  : ['dose', 'dose+feat', 'feature_maha'];
+type Rule =
+  | 'dose'
+  | 'dose+feat'
+  | 'feature_maha'
+  | 'dose+feat+typ'
+  | 'member_typicality'
+  | 'dose+feat+typ+knn'
+  | 'feature_knn';
+/**
+ * v5: dose → dose+feat; v6 (--typicality): dose+feat → dose+feat+typ; v7 (--knn): dose+feat+typ →
+ * dose+feat+typ+knn. Incumbent, candidate, "alone".
+ */
+const RULES: readonly Rule[] = KNN
+  ? ['dose+feat+typ', 'dose+feat+typ+knn', 'feature_knn']
+  : TYPICALITY
+    ? ['dose+feat', 'dose+feat+typ', 'member_typicality']
+    : ['dose', 'dose+feat', 'feature_maha'];
 const [INCUMBENT, CANDIDATE] = RULES;
 
 function maha(g: FeatureGaussian, raw: Float32Array, n: number): Float64Array {
   return featureMahalanobis(g, applyTransform(IMAGE_TRANSFORM, raw, n * D, 1), n);
+}
+
+function knn(ref: NearestReference, raw: Float32Array, n: number): Float64Array {
+  return nearestDistance(ref, applyTransform(IMAGE_TRANSFORM, raw, n * D, 1), n);
 }
 
 interface TrainResult {
@@ -97,6 +126,19 @@ async function main(): Promise<void> {
       maha(g, takeRows(split0.tr.raw, D, bs.validation), bs.validation.length),
       dose.tails,
     );
+    const refRows = permutation(bs.train.length, SEED ^ KNN_SEED_SALT).subarray(
+      0,
+      Math.min(KNN_REFERENCE_MAX, bs.train.length),
+    );
+    const refIdx = Array.from(refRows, (r) => bs.train[r]);
+    const ref = nearestReference(
+      applyTransform(IMAGE_TRANSFORM, takeRows(split0.tr.raw, D, refIdx), refIdx.length * D, 1),
+      refIdx.length,
+      D,
+    );
+    const knnTerm = KNN
+      ? densityTerm(knn(ref, takeRows(split0.tr.raw, D, bs.validation), bs.validation.length), dose.tails)
+      : undefined;
     const cal = loadSet(dump.sets.calibration);
     const typ = fitTypicalityRule(cal, { features: 'logp_rate', shrinkage: 0.01 });
     const typTerm = densityTerm(typicalityScores(cal, typ), dose.tails);
@@ -126,12 +168,16 @@ async function main(): Promise<void> {
       const f = term(m);
       const ty = typicalityScores(b, typ);
       const tt = typTerm(ty);
+      const kd = knnTerm ? knn(ref, s.raw, s.n) : new Float64Array(s.n);
+      const kt = knnTerm ? knnTerm(kd) : new Float64Array(s.n);
       scores[name] = {
         dose: d,
         'dose+feat': d.map((v, i) => v + f[i]),
         feature_maha: m,
         'dose+feat+typ': d.map((v, i) => v + f[i] + tt[i]),
         member_typicality: ty,
+        'dose+feat+typ+knn': d.map((v, i) => v + f[i] + tt[i] + kt[i]),
+        feature_knn: kd,
       };
     }
     if (complexityMaxDiff > 1e-3)

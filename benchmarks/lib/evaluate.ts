@@ -47,6 +47,7 @@ export const SCORE_LABELS: Record<ScoreName, string> = {
   typicality: 'typicality (Mahalanobis)',
   dose: 'DoSE (KDE over log p, rate, Var[, −log p − L][, input distance])',
   feature_maha: 'input distance (Mahalanobis under the input Gaussian)',
+  feature_knn: 'nearest training record (squared distance)',
   dose_or_known: 'DoSE OR supervised head (labels)',
   neg_critic: '−mean D(x) (WGAN critics)',
   neg_critic_single: '−D(x) (one WGAN critic)',
@@ -267,8 +268,8 @@ export function ruleIdOfEngineScore(score: ScoreName): RuleId {
   if (score === 'dose_or_known') throw new Error("'dose_or_known' is not an unsupervised benchmark rule");
   if (score === 'neg_critic' || score === 'neg_critic_single' || score === 'critic_var')
     throw new Error(`'${score}' needs a critic ensemble, which the VAE benchmark rules do not score`);
-  if (score === 'feature_maha')
-    throw new Error("'feature_maha' is not one of the benchmark's candidate rules");
+  if (score === 'feature_maha' || score === 'feature_knn')
+    throw new Error(`'${score}' is not one of the benchmark's candidate rules`);
   return score === 'typicality' ? 'typ_logp_rate' : score;
 }
 

@@ -32,7 +32,7 @@ import { streamTxModel } from '../lib/stream-data.js';
 import { buildOrLoad } from '../lib/cache.js';
 import { loadMnist } from '../../src/data/datasets.js';
 import { createEnsembleScorer } from '../../src/engine/ensemble-scorer.js';
-import { FeatureGaussianScorer } from '../../src/engine/feature-scorer.js';
+import { carriedInputStatistics, InputStatisticsScorer } from '../../src/engine/feature-scorer.js';
 import { MAF_DEFAULTS } from '../../src/engine/spec.js';
 import { needsComplexity } from '../../src/engine/score-rules.js';
 import { createKnex, migrateLatest } from '../../src/store/knex.js';
@@ -304,16 +304,16 @@ const fr =
     : { records: 0, seconds: 1, perSecond: 0, batches: [{ records: 1 } as BatchEvent], rss: [] };
 const meanBatch = Math.max(1, Math.round(fr.batches.reduce((s, b) => s + b.records, 0) / fr.batches.length));
 // the engine baseline does what the consumer's scorer does: with the input complexity when the
-// model's flag rule needs it, and the input Gaussian's distance when the model carries one
+// model's flag rule needs it, and the input statistics (Gaussian, nearest record) the model carries
 const frRule = frModel.checkpoint.manifest.scoreRule;
 // the engine the stream's model source picks for this model (SCORING_ENGINE, else 'auto')
 const vaeEngine = await createEnsembleScorer(frModel.checkpoint.spec, join(frModel.dir, 'model.onnx'), {
   ...scorerOpts,
   inputComplexity: needsComplexity(frRule.score, frRule),
 });
-const frGaussian = frModel.checkpoint.featureGaussian;
-const engine = frGaussian
-  ? await FeatureGaussianScorer.create(vaeEngine, frGaussian, frModel.checkpoint.spec.transform, scorerOpts)
+const frStatistics = carriedInputStatistics(frModel.checkpoint);
+const engine = frStatistics
+  ? await InputStatisticsScorer.create(vaeEngine, frStatistics, frModel.checkpoint.spec.transform, scorerOpts)
   : vaeEngine;
 const nEng = Math.max(1, Math.min(N_FRAMES, 10_000));
 const engX = new Float32Array(nEng * 784);

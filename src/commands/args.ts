@@ -13,6 +13,21 @@ export function parseIntArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER
   };
 }
 
+/** A comma-separated list of distinct names, each one of `allowed` ("neg_logp,rate,feature_knn"). */
+export function parseNameList<T extends string>(name: string, allowed: readonly T[]) {
+  return (value: string): T[] => {
+    const parts = value.split(',').map((p) => p.trim());
+    if (parts.some((p) => p === ''))
+      throw new InvalidArgumentError(`${name} must be a comma-separated list, got "${value}"`);
+    for (const p of parts)
+      if (!(allowed as readonly string[]).includes(p))
+        throw new InvalidArgumentError(`${name}: unknown name "${p}" (one of ${allowed.join(', ')})`);
+    if (new Set(parts).size !== parts.length)
+      throw new InvalidArgumentError(`${name} names a value twice: "${value}"`);
+    return parts as T[];
+  };
+}
+
 /** A comma-separated list of integers in [min, max] ("512,512"). */
 export function parseIntList(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   const one = parseIntArg(name, min, max);

@@ -96,8 +96,10 @@ async function runScore(f: ScoreFlags): Promise<void> {
   // a 'vae+wgan' model: each critic's D(x), their mean and Var D(x)
   const criticCols =
     C > 0 ? [...Array.from({ length: C }, (_, c) => `critic_${c}`), 'critic_mean', 'critic_var'] : [];
-  // a model with an input Gaussian: the record's distance under it (the dose statistic 'feature_maha')
+  // a model with an input Gaussian: the record's distance under it (the dose statistic 'feature_maha');
+  // with a reference set: the distance to the nearest reference record ('feature_knn')
   const hasFeature = manifest.featureGaussian !== undefined;
+  const hasKnn = manifest.nearestReference !== undefined;
   try {
     if (format === 'csv') {
       await write(
@@ -114,6 +116,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
           'flagged',
           // last, so that readers of the columns before it by position keep working
           ...(hasFeature ? ['feature_maha'] : []),
+          ...(hasKnn ? ['feature_knn'] : []),
         ].join(',') + '\n',
       );
     }
@@ -152,6 +155,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
               String(score[i]),
               isFlagged ? 1 : 0,
               ...(batch.featureMaha ? [String(batch.featureMaha[i])] : []),
+              ...(batch.featureKnn ? [String(batch.featureKnn[i])] : []),
             ].join(',') + '\n',
           );
         } else {
@@ -167,6 +171,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
               rate: batch.rate[i],
               ...(cr ? { critic, critic_mean: cr.mean[i], critic_var: cr.var[i] } : {}),
               ...(batch.featureMaha ? { feature_maha: batch.featureMaha[i] } : {}),
+              ...(batch.featureKnn ? { feature_knn: batch.featureKnn[i] } : {}),
               score: score[i],
               flagged: isFlagged,
             }) + '\n',

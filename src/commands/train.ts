@@ -6,6 +6,7 @@ import {
   parseIntArg,
   parsePositiveArg,
   parseIntList,
+  parseNameList,
   parseWrapArg,
   type WrapArg,
 } from './args.js';
@@ -29,7 +30,13 @@ import type { KindDefinition } from '../kinds/types.js';
 import { cliKind } from './kinds.js';
 import type { ScoreName } from '../engine/types.js';
 import { SCORE_NAMES } from '../engine/score-rules.js';
-import { DOSE_TAILS, type DoseTails } from '../engine/dose.js';
+import {
+  DOSE_STATISTICS,
+  DOSE_STATISTICS_CRITICS,
+  DOSE_TAILS,
+  type DoseStatistic,
+  type DoseTails,
+} from '../engine/dose.js';
 import { HEAD_DEFAULTS, HEAD_FEATURE_FAMILIES, type HeadFeatureFamily } from '../engine/supervised-head.js';
 
 interface TrainFlags {
@@ -57,6 +64,7 @@ interface TrainFlags {
   doseTails: DoseTails;
   /** commander's --no-feature-statistic: false when given. */
   featureStatistic: boolean;
+  doseStatistics?: DoseStatistic[];
   limit?: number;
   score?: ScoreName;
   labels?: string;
@@ -137,6 +145,16 @@ export function register(program: Command): void {
       )
         .choices([...DOSE_TAILS])
         .default('kde'),
+    )
+    .option(
+      '--dose-statistics <list>',
+      "the dose rule's statistics, comma-separated, in place of the kind's defaults; e.g. add " +
+        "'feature_knn' (the distance to the nearest of ≤ 4,096 training records: not a default, see " +
+        'detection protocol v7 in BENCHMARKS.md). A vae+wgan model adds its critic statistics itself',
+      parseNameList(
+        '--dose-statistics',
+        DOSE_STATISTICS.filter((s) => !DOSE_STATISTICS_CRITICS.includes(s)),
+      ),
     )
     .option(
       '--no-feature-statistic',
@@ -404,9 +422,13 @@ async function runTrain(f: TrainFlags): Promise<void> {
       bootstrap: f.bootstrap,
       targetFpr: f.targetFpr,
       doseTails: f.doseTails,
-      ...(f.featureStatistic
+      ...(f.featureStatistic && !f.doseStatistics
         ? {}
-        : { doseStatistics: kind.profile.doseStatistics.filter((s) => s !== 'feature_maha') }),
+        : {
+            doseStatistics: (f.doseStatistics ?? kind.profile.doseStatistics).filter(
+              (s) => f.featureStatistic || s !== 'feature_maha',
+            ),
+          }),
       ...(f.score !== undefined ? { score: f.score } : {}),
       ...(labels
         ? { labels, head: { features: f.head, ...(f.headL2 !== undefined ? { l2: f.headL2 } : {}) } }

@@ -17,7 +17,8 @@ import { createEnsembleScorer } from '../engine/ensemble-scorer.js';
 import { CriticScorer } from '../engine/critic-scorer.js';
 import { VaeWganScorer } from '../engine/family-scorer.js';
 import { fitFeatureGaussian } from '../engine/feature-gaussian.js';
-import { FeatureGaussianScorer } from '../engine/feature-scorer.js';
+import { InputStatisticsScorer } from '../engine/feature-scorer.js';
+import { KNN_REFERENCE_MAX, KNN_SEED_SALT, nearestReference } from '../engine/feature-knn.js';
 import type { WganMemberProgress } from '../engine/wgan-train.js';
 import {
   saveCheckpoint,
@@ -35,6 +36,7 @@ import {
   needsComplexity,
   needsCritics,
   needsFeatureGaussian,
+  needsNearestReference,
   SCORE_NAMES,
   typicalityDim,
   type CombinedRule,
@@ -320,6 +322,13 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const featureGaussian = (o.doseStatistics ?? o.profile.doseStatistics).includes('feature_maha')
     ? fitFeatureGaussian(trainData, nTrain, d)
     : undefined;
+  // the reference set of 'feature_knn': a seeded sample of ≤ KNN_REFERENCE_MAX training records
+  const referenceRows = (o.doseStatistics ?? o.profile.doseStatistics).includes('feature_knn')
+    ? permutation(nTrain, seed ^ KNN_SEED_SALT).subarray(0, Math.min(KNN_REFERENCE_MAX, nTrain))
+    : undefined;
+  const nearest = referenceRows
+    ? nearestReference(takeRows(trainData, d, referenceRows), referenceRows.length, d)
+    : undefined;
   // frames: also the input complexity, so that 'neg_logp_ic' (and rules using it) get thresholds
   const vaeScorer = await createEnsembleScorer(spec, onnxBytes, {
     ...(o.scorer ?? {}),
@@ -330,9 +339,14 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     const { inputComplexity: _ic, ...criticOptions } = o.scorer ?? {};
     scorer = new VaeWganScorer(vaeScorer, await CriticScorer.create(critics.onnxBytes, criticOptions));
   }
-  if (featureGaussian) {
+  if (featureGaussian || nearest) {
     const { inputComplexity: _ic, chunkSize: _cs, engine: _en, ...featureOptions } = o.scorer ?? {};
-    scorer = await FeatureGaussianScorer.create(scorer, featureGaussian, transform, featureOptions);
+    scorer = await InputStatisticsScorer.create(
+      scorer,
+      { ...(featureGaussian ? { gaussian: featureGaussian } : {}), ...(nearest ? { nearest } : {}) },
+      transform,
+      featureOptions,
+    );
   }
   let calibration: ScoreBatch;
   let validationScores: ScoreBatch;
@@ -365,6 +379,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const kindStatistics = (o.doseStatistics ?? o.profile.doseStatistics).filter(
     (s) =>
       (s !== 'feature_maha' || featureGaussian !== undefined) &&
+      (s !== 'feature_knn' || nearest !== undefined) &&
       (s !== 'member_typicality' || enoughForTypicality),
   );
   const doseStatistics = critics ? [...kindStatistics, ...DOSE_STATISTICS_CRITICS] : kindStatistics;
@@ -403,7 +418,8 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     (s !== 'dose_or_known' || labelled !== undefined) &&
     (!needsComplexity(s, rules) || calibration.complexity !== undefined) &&
     (!needsCritics(s, rules) || calibration.critic !== undefined) &&
-    (!needsFeatureGaussian(s, rules) || calibration.featureMaha !== undefined);
+    (!needsFeatureGaussian(s, rules) || calibration.featureMaha !== undefined) &&
+    (!needsNearestReference(s, rules) || calibration.featureKnn !== undefined);
   const thresholds = SCORE_NAMES.filter(available).map((s) =>
     calibrateThreshold(anomalyScores(calibration, s, rules), targetFpr, s),
   );
@@ -423,6 +439,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     earlyStopRecords: nStop,
     bootstrap: o.bootstrap ?? false,
     featureStatistic: featureGaussian !== undefined,
+    nearestReference: nearest?.size ?? 0,
     nTrain,
     nValidation: nVal,
     nCalibration: nCal,
@@ -456,6 +473,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     dataFingerprint: dataFingerprint(raw),
     onnxBytes,
     ...(featureGaussian ? { featureGaussian } : {}),
+    ...(nearest ? { nearestReference: nearest } : {}),
     ...(critics
       ? {
           critics: {
@@ -501,6 +519,13 @@ function checkBuildable(o: BuildModelOptions, members: number, nCal: number): vo
     throw new InputError(
       'BUILD_SCORE',
       "score 'feature_maha' needs the model's input Gaussian, which this build does not fit (--no-feature-statistic)",
+    );
+  if ((o.doseStatistics ?? o.profile.doseStatistics).length === 0 && (o.family ?? 'vae') !== 'vae+wgan')
+    throw new InputError('BUILD_SCORE', 'the dose rule needs at least one statistic (none is left)');
+  if (score === 'feature_knn' && !(o.doseStatistics ?? o.profile.doseStatistics).includes('feature_knn'))
+    throw new InputError(
+      'BUILD_SCORE',
+      "score 'feature_knn' needs the model's reference set, which this build does not keep (--no-feature-statistic)",
     );
   if (isCriticScore(score) && (o.family ?? 'vae') !== 'vae+wgan')
     throw new InputError(

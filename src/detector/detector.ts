@@ -21,7 +21,7 @@ import {
 } from '../engine/checkpoint.js';
 import { CriticScorer } from '../engine/critic-scorer.js';
 import { VaeWganScorer } from '../engine/family-scorer.js';
-import { FeatureGaussianScorer } from '../engine/feature-scorer.js';
+import { carriedInputStatistics, InputStatisticsScorer } from '../engine/feature-scorer.js';
 import type { ScorerOptions } from '../engine/scorer.js';
 import { createEnsembleScorer } from '../engine/ensemble-scorer.js';
 import {
@@ -155,7 +155,8 @@ export class Detector {
             }
           : source;
     const dir = resolve(src.dir);
-    const { manifest, spec, onnxBytes, critics, featureGaussian } = await loadCheckpoint(dir);
+    const loaded = await loadCheckpoint(dir);
+    const { manifest, spec, onnxBytes, critics } = loaded;
     if (o.kind !== undefined && manifest.kind !== o.kind)
       throw new DetectorError(dir, `holds a ${manifest.kind} model, not a ${o.kind} model`);
     if (o.accept) {
@@ -199,11 +200,13 @@ export class Detector {
         throw e;
       }
     }
-    // the input Gaussian's distance, for the scores that read it (the dose rule of models built since
-    // detection protocol v5) and for the benchmarks, which report every column
-    if (featureGaussian) {
+    // the input statistics (the Gaussian's distance, the nearest reference record's), for the scores
+    // that read them (the dose rule of models built since detection protocols v5 and v7) and for the
+    // benchmarks, which report every column
+    const inputStatistics = carriedInputStatistics(loaded);
+    if (inputStatistics) {
       const { inputComplexity: _ic, chunkSize: _cs, engine: _en, ...featureOptions } = o.scorer ?? {};
-      scorer = await FeatureGaussianScorer.create(scorer, featureGaussian, spec.transform, featureOptions);
+      scorer = await InputStatisticsScorer.create(scorer, inputStatistics, spec.transform, featureOptions);
     }
     return new Detector(dir, manifest, scorer, src.version ?? versionName(manifest), score, rules, threshold);
   }

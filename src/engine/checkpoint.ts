@@ -11,6 +11,9 @@
  * and, when the model carries its input Gaussian (manifest.featureGaussian; the dose statistic
  * 'feature_maha', engine/feature-gaussian.ts):
  *   features.bin   its mean and packed Cholesky factor, float64 little-endian
+ * and, when it carries a reference set (manifest.nearestReference; the dose statistic 'feature_knn',
+ * engine/feature-knn.ts):
+ *   neighbours.bin its reference records after the transform, float32 little-endian
  * {@link loadCheckpoint} validates all of it and throws {@link CheckpointError} with a clear message.
  */
 import { createHash } from 'node:crypto';
@@ -48,6 +51,12 @@ import {
   unpackFeatureGaussian,
   type FeatureGaussian,
 } from './feature-gaussian.js';
+import {
+  nearestReferenceByteLength,
+  packNearestReference,
+  unpackNearestReference,
+  type NearestReference,
+} from './feature-knn.js';
 
 export const CHECKPOINT_FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
@@ -56,6 +65,7 @@ export const ONNX_FILE = 'model.onnx';
 export const CRITICS_WEIGHTS_FILE = 'critics.bin';
 export const CRITICS_ONNX_FILE = 'critics.onnx';
 export const FEATURES_FILE = 'features.bin';
+export const NEIGHBOURS_FILE = 'neighbours.bin';
 
 /**
  * Which detector families a checkpoint holds: 'vae' (the likelihood ensemble: log p, rate, Var, WAIC)
@@ -361,6 +371,19 @@ export const manifestSchema = z
       })
       .strict()
       .optional(),
+    /** The reference set of the 'feature_knn' statistic (neighbours.bin). */
+    nearestReference: z
+      .object({
+        file: z.literal(NEIGHBOURS_FILE),
+        dtype: z.literal('float32-le'),
+        dim: intPos,
+        /** Reference records R. */
+        size: intPos,
+        byteLength: intPos,
+        sha256: sha,
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -394,6 +417,8 @@ export interface SaveCheckpointOptions {
   };
   /** The model's input Gaussian (fitted on its training records after the transform). */
   featureGaussian?: FeatureGaussian;
+  /** The model's reference set (training records after the transform). */
+  nearestReference?: NearestReference;
   createdAt?: Date;
 }
 
@@ -407,6 +432,8 @@ export interface LoadedCheckpoint {
   critics?: { spec: WganEnsembleSpec; onnxBytes: Uint8Array };
   /** The input Gaussian, verified (sha256, size, a positive factor), when the model carries one. */
   featureGaussian?: FeatureGaussian;
+  /** The reference set, verified (sha256, size, finite values), when the model carries one. */
+  nearestReference?: NearestReference;
 }
 
 type TensorTable = CheckpointManifest['weights']['tensors'];
@@ -568,6 +595,10 @@ export async function saveCheckpoint(
   if (fg && fg.dim !== spec.inputDim)
     throw new CheckpointError(dir, `the input Gaussian is ${fg.dim} wide, the model reads ${spec.inputDim}`);
   const features = fg ? packFeatureGaussian(fg) : undefined;
+  const nr = opts.nearestReference;
+  if (nr && nr.dim !== spec.inputDim)
+    throw new CheckpointError(dir, `the reference set is ${nr.dim} wide, the model reads ${spec.inputDim}`);
+  const neighbours = nr ? packNearestReference(nr) : undefined;
   const onnxBytes = opts.onnxBytes ?? exportEnsembleOnnx(spec);
   const manifest: CheckpointManifest = {
     formatVersion: CHECKPOINT_FORMAT_VERSION,
@@ -607,6 +638,18 @@ export async function saveCheckpoint(
           },
         }
       : {}),
+    ...(nr && neighbours
+      ? {
+          nearestReference: {
+            file: NEIGHBOURS_FILE,
+            dtype: 'float32-le' as const,
+            dim: nr.dim,
+            size: nr.size,
+            byteLength: neighbours.length,
+            sha256: sha256(neighbours),
+          },
+        }
+      : {}),
   };
   manifestSchema.parse(manifest);
   await mkdir(dir, { recursive: true });
@@ -618,6 +661,7 @@ export async function saveCheckpoint(
     await writeFile(join(dir, CRITICS_ONNX_FILE), critics.onnxBytes);
   }
   if (features) await writeFile(join(dir, FEATURES_FILE), features);
+  if (neighbours) await writeFile(join(dir, NEIGHBOURS_FILE), neighbours);
   const tmp = join(dir, `${MANIFEST_FILE}.tmp`);
   await writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
   await rename(tmp, join(dir, MANIFEST_FILE));
@@ -776,6 +820,12 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
       dir,
       "the dose rule uses 'feature_maha' but the manifest has no featureGaussian",
     );
+  const nearestReference = manifest.nearestReference ? await loadNearestReference(dir, manifest) : undefined;
+  if (!nearestReference && manifest.scoreRule.dose?.densities.some((d) => d.stat === 'feature_knn'))
+    throw new CheckpointError(
+      dir,
+      "the dose rule uses 'feature_knn' but the manifest has no nearestReference",
+    );
   return {
     manifest,
     spec,
@@ -783,7 +833,36 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     onnxBytes,
     ...(critics ? { critics } : {}),
     ...(featureGaussian ? { featureGaussian } : {}),
+    ...(nearestReference ? { nearestReference } : {}),
   };
+}
+
+/** Reads and verifies the reference set of a checkpoint that carries one. */
+async function loadNearestReference(dir: string, manifest: CheckpointManifest): Promise<NearestReference> {
+  const f = manifest.nearestReference as NonNullable<CheckpointManifest['nearestReference']>;
+  if (f.dim !== manifest.inputDim)
+    throw new CheckpointError(
+      dir,
+      `the reference set is ${f.dim} wide, the model reads ${manifest.inputDim}`,
+    );
+  if (f.byteLength !== nearestReferenceByteLength(f.size, f.dim))
+    throw new CheckpointError(
+      dir,
+      `${NEIGHBOURS_FILE}: manifest says ${f.byteLength} bytes, ${f.size}×${f.dim} needs ${nearestReferenceByteLength(f.size, f.dim)}`,
+    );
+  const buf = await readOrFail(dir, NEIGHBOURS_FILE);
+  if (buf.length !== f.byteLength)
+    throw new CheckpointError(
+      dir,
+      `${NEIGHBOURS_FILE} has ${buf.length} bytes, manifest says ${f.byteLength}`,
+    );
+  if (sha256(buf) !== f.sha256)
+    throw new CheckpointError(dir, `${NEIGHBOURS_FILE} is corrupted (sha256 mismatch)`);
+  try {
+    return unpackNearestReference(buf, f);
+  } catch (e) {
+    throw new CheckpointError(dir, (e as Error).message, e);
+  }
 }
 
 /** Reads and verifies the input Gaussian of a checkpoint that carries one. */

@@ -39,6 +39,7 @@ export const DOSE_STATISTICS = [
   'logp_var',
   'neg_logp_ic',
   'feature_maha',
+  'feature_knn',
   'member_typicality',
   'neg_critic',
   'critic_var',

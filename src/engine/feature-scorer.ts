@@ -1,47 +1,87 @@
 /**
- * Scoring with the input Gaussian (feature-gaussian.ts): {@link FeatureDistance} runs its distance graph
- * (onnx/feature-export.ts) in onnxruntime, and {@link FeatureGaussianScorer} adds the distance to every
- * batch of a model that carries one, so that the dose statistic 'feature_maha' reads it like the others.
+ * Scoring with a model's input statistics: the input Gaussian (feature-gaussian.ts, `feature_maha`) and
+ * the nearest reference record (feature-knn.ts, `feature_knn`). {@link InputDistances} runs their graph
+ * (onnx/feature-export.ts) in onnxruntime, and {@link InputStatisticsScorer} adds them to every batch of
+ * a model that carries them, so that the dose statistics read them like the others.
  */
 import * as ort from 'onnxruntime-node';
 import { ScorerRuntimeError, ScoringInputError } from './errors.js';
 import type { FeatureGaussian } from './feature-gaussian.js';
-import { exportFeatureGaussianOnnx, FEATURE_ONNX_INPUT, FEATURE_ONNX_OUTPUT } from './onnx/feature-export.js';
+import type { NearestReference } from './feature-knn.js';
+import {
+  exportInputStatisticsOnnx,
+  FEATURE_ONNX_INPUT,
+  FEATURE_ONNX_OUTPUT,
+  inputStatisticsDim,
+  KNN_ONNX_OUTPUT,
+  type InputStatistics,
+} from './onnx/feature-export.js';
 import { createOrtSession, type ScorerOptions } from './scorer.js';
 import type { FeatureTransform } from './spec.js';
 import type { ScoreBatch, Scorer } from './types.js';
 
-/** Records per session.run: three [chunk, d] float32 temporaries (25 MB each at 784 pixels). */
+/** Records per session.run without a reference set: three [chunk, d] float32 temporaries (25 MB each at 784 pixels). */
 const CHUNK = 8192;
+/** Most float32 cells of the [chunk, R] distance matrix per session.run (64 MB). */
+const KNN_CELLS = 1 << 24;
 
-/** The distance of raw records under a Gaussian, from its onnxruntime graph. */
-export class FeatureDistance {
+export type { InputStatistics } from './onnx/feature-export.js';
+
+/**
+ * The input statistics a loaded checkpoint carries (loadCheckpoint's `featureGaussian`,
+ * `nearestReference`), or undefined when it carries none.
+ */
+export function carriedInputStatistics(c: {
+  featureGaussian?: FeatureGaussian;
+  nearestReference?: NearestReference;
+}): InputStatistics | undefined {
+  if (!c.featureGaussian && !c.nearestReference) return undefined;
+  return {
+    ...(c.featureGaussian ? { gaussian: c.featureGaussian } : {}),
+    ...(c.nearestReference ? { nearest: c.nearestReference } : {}),
+  };
+}
+
+/** The statistics of n records: each present when the model carries it. */
+export interface InputDistanceValues {
+  featureMaha?: Float64Array;
+  featureKnn?: Float64Array;
+}
+
+/** The input statistics of raw records, from their onnxruntime graph. */
+export class InputDistances {
   private closed = false;
 
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly dim: number,
+    private readonly hasGaussian: boolean,
+    private readonly hasNearest: boolean,
+    private readonly chunk: number,
   ) {}
 
   static async create(
-    g: FeatureGaussian,
+    s: InputStatistics,
     transform: FeatureTransform,
     opts: Omit<ScorerOptions, 'chunkSize' | 'inputComplexity' | 'engine'> = {},
-  ): Promise<FeatureDistance> {
-    // a tiny GEMM: the CPU provider (the CUDA one would copy more than it computes)
+  ): Promise<InputDistances> {
+    const dim = inputStatisticsDim(s);
+    // small GEMMs: the CPU provider (the CUDA one would copy more than it computes)
     const { executionProvider: _ep, ...cpu } = opts;
-    const { session } = await createOrtSession(exportFeatureGaussianOnnx(g, transform), cpu);
-    return new FeatureDistance(session, g.dim);
+    const { session } = await createOrtSession(exportInputStatisticsOnnx(s, transform), cpu);
+    const chunk = s.nearest ? Math.max(1, Math.min(CHUNK, Math.floor(KNN_CELLS / s.nearest.size))) : CHUNK;
+    return new InputDistances(session, dim, s.gaussian !== undefined, s.nearest !== undefined, chunk);
   }
 
-  /** feature_maha of n raw records [n, dim] (float32 graph, widened to float64). */
-  async distances(x: Float32Array, n: number): Promise<Float64Array> {
-    if (this.closed) throw new ScoringInputError('feature distance is closed');
+  /** The statistics of n raw records [n, dim] (float32 graph, widened to float64). */
+  async distances(x: Float32Array, n: number): Promise<InputDistanceValues> {
+    if (this.closed) throw new ScoringInputError('input statistics are closed');
     if (x.length !== n * this.dim)
-      throw new ScoringInputError(`feature_maha: expected ${n}×${this.dim} values, got ${x.length}`);
-    const out = new Float64Array(n);
-    for (let start = 0; start < n; start += CHUNK) {
-      const m = Math.min(CHUNK, n - start);
+      throw new ScoringInputError(`input statistics: expected ${n}×${this.dim} values, got ${x.length}`);
+    const maha = this.hasGaussian ? new Float64Array(n) : undefined;
+    const knn = this.hasNearest ? new Float64Array(n) : undefined;
+    for (let start = 0; start < n; start += this.chunk) {
+      const m = Math.min(this.chunk, n - start);
       const view = x.subarray(start * this.dim, (start + m) * this.dim);
       let res: ort.InferenceSession.OnnxValueMapType;
       try {
@@ -49,13 +89,19 @@ export class FeatureDistance {
           [FEATURE_ONNX_INPUT]: new ort.Tensor('float32', view, [m, this.dim]),
         });
       } catch (e) {
-        throw new ScorerRuntimeError(`onnxruntime run failed (input Gaussian): ${(e as Error).message}`, e);
+        throw new ScorerRuntimeError(`onnxruntime run failed (input statistics): ${(e as Error).message}`, e);
       }
-      const t = res[FEATURE_ONNX_OUTPUT] as ort.Tensor;
-      out.set(t.data as Float32Array, start);
-      t.dispose?.();
+      for (const [name, out] of [
+        [FEATURE_ONNX_OUTPUT, maha],
+        [KNN_ONNX_OUTPUT, knn],
+      ] as const) {
+        if (!out) continue;
+        const t = res[name] as ort.Tensor;
+        out.set(t.data as Float32Array, start);
+        t.dispose?.();
+      }
     }
-    return out;
+    return { ...(maha ? { featureMaha: maha } : {}), ...(knn ? { featureKnn: knn } : {}) };
   }
 
   async close(): Promise<void> {
@@ -66,29 +112,30 @@ export class FeatureDistance {
 }
 
 /**
- * A scorer of a model that carries an input Gaussian: the inner scorer's batch (VAE, or VAE and
- * critics) with `featureMaha` set. The graph applies the model's own feature transform first, with the
- * scoring graph's ops, so the distance is taken where the Gaussian was fitted.
+ * A scorer of a model that carries input statistics: the inner scorer's batch (VAE, or VAE and critics)
+ * with `featureMaha` and / or `featureKnn` set. The graph applies the model's own feature transform
+ * first, with the scoring graph's ops, so the statistics are taken where they were fitted.
  */
-export class FeatureGaussianScorer implements Scorer {
+export class InputStatisticsScorer implements Scorer {
   private constructor(
     private readonly inner: Scorer,
-    private readonly distance: FeatureDistance,
+    private readonly stats: InputDistances,
   ) {}
 
-  /** Wraps `inner`; closes it when the distance graph cannot be opened. */
+  /** Wraps `inner`; closes it when the statistics' graph cannot be opened. */
   static async create(
     inner: Scorer,
-    g: FeatureGaussian,
+    s: InputStatistics,
     transform: FeatureTransform,
     opts: Omit<ScorerOptions, 'chunkSize' | 'inputComplexity' | 'engine'> = {},
-  ): Promise<FeatureGaussianScorer> {
+  ): Promise<InputStatisticsScorer> {
     try {
-      if (inner.inputDim !== g.dim)
+      const dim = inputStatisticsDim(s);
+      if (inner.inputDim !== dim)
         throw new ScorerRuntimeError(
-          `the input Gaussian is ${g.dim} wide, the model reads ${inner.inputDim} values per record`,
+          `the input statistics are ${dim} wide, the model reads ${inner.inputDim} values per record`,
         );
-      return new FeatureGaussianScorer(inner, await FeatureDistance.create(g, transform, opts));
+      return new InputStatisticsScorer(inner, await InputDistances.create(s, transform, opts));
     } catch (e) {
       await inner.close();
       throw e;
@@ -110,11 +157,13 @@ export class FeatureGaussianScorer implements Scorer {
   async scoreBatch(x: Float32Array, n: number): Promise<ScoreBatch> {
     // the inner scorer validates x and n: a malformed input is its error
     const batch = await this.inner.scoreBatch(x, n);
-    batch.featureMaha = await this.distance.distances(x, n);
+    const { featureMaha, featureKnn } = await this.stats.distances(x, n);
+    if (featureMaha) batch.featureMaha = featureMaha;
+    if (featureKnn) batch.featureKnn = featureKnn;
     return batch;
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.inner.close(), this.distance.close()]);
+    await Promise.all([this.inner.close(), this.stats.close()]);
   }
 }

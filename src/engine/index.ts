@@ -74,7 +74,18 @@ export {
   type DoseStatistic,
 } from './dose.js';
 export { fitFeatureGaussian, featureMahalanobis, type FeatureGaussian } from './feature-gaussian.js';
-export { FeatureDistance, FeatureGaussianScorer } from './feature-scorer.js';
+export {
+  InputDistances,
+  InputStatisticsScorer,
+  type InputStatistics,
+  type InputDistanceValues,
+} from './feature-scorer.js';
+export {
+  nearestDistance,
+  nearestReference,
+  KNN_REFERENCE_MAX,
+  type NearestReference,
+} from './feature-knn.js';
 export {
   fitSupervisedHead,
   fitLogistic,

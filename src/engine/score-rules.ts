@@ -44,6 +44,7 @@ export const COMPONENT_SCORES = [
   'logp_var',
   'neg_logp_ic',
   'feature_maha',
+  'feature_knn',
   'neg_critic',
   'neg_critic_single',
   'critic_var',
@@ -118,6 +119,15 @@ export function needsFeatureGaussian(name: ScoreName, rules: FittedRules = {}): 
   if (name === 'combined') return (rules.combined?.components ?? []).some((c) => c.score === 'feature_maha');
   if (name === 'dose' || name === 'dose_or_known')
     return (rules.dose?.densities ?? []).some((d) => d.stat === 'feature_maha');
+  return false;
+}
+
+/** Whether computing `name` (with these rules) needs ScoreBatch.featureKnn (the reference set). */
+export function needsNearestReference(name: ScoreName, rules: FittedRules = {}): boolean {
+  if (name === 'feature_knn') return true;
+  if (name === 'combined') return (rules.combined?.components ?? []).some((c) => c.score === 'feature_knn');
+  if (name === 'dose' || name === 'dose_or_known')
+    return (rules.dose?.densities ?? []).some((d) => d.stat === 'feature_knn');
   return false;
 }
 

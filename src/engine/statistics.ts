@@ -42,6 +42,13 @@ export function componentScore(batch: ScoreBatch, name: ComponentScore): Float64
       );
     return Float64Array.from(batch.featureMaha);
   }
+  if (name === 'feature_knn') {
+    if (!batch.featureKnn || batch.featureKnn.length !== batch.n)
+      throw new ScoringInputError(
+        "score 'feature_knn' needs the model's reference set: this model carries none (built before it existed, or with --no-feature-statistic)",
+      );
+    return Float64Array.from(batch.featureKnn);
+  }
   const out = new Float64Array(batch.n);
   for (let i = 0; i < batch.n; i++) {
     switch (name) {

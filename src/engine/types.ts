@@ -31,9 +31,14 @@ export interface ScoreBatch {
   input?: Float32Array;
   /**
    * Each record's squared Mahalanobis distance under the model's input Gaussian [n]
-   * (engine/feature-gaussian.ts), present when the model carries one (FeatureGaussianScorer sets it).
+   * (engine/feature-gaussian.ts), present when the model carries one (InputStatisticsScorer sets it).
    */
   featureMaha?: Float64Array;
+  /**
+   * Each record's squared distance to the nearest record of the model's reference set [n]
+   * (engine/feature-knn.ts), present when the model carries one (InputStatisticsScorer sets it).
+   */
+  featureKnn?: Float64Array;
   /**
    * The WGAN critic ensemble's values, present when the model carries one (family 'vae+wgan'; see
    * engine/critic-scorer.ts): each critic's value [n, C], their mean and population variance [n].
@@ -69,6 +74,11 @@ export type ScoreName =
    * (engine/feature-gaussian.ts); needs a model that carries one.
    */
   | 'feature_maha'
+  /**
+   * The record's squared distance to the nearest record of the model's reference set
+   * (engine/feature-knn.ts); needs a model that carries one.
+   */
+  | 'feature_knn'
   /** −mean of the critics (a WGAN critic is higher on real data); needs a critic ensemble. */
   | 'neg_critic'
   /** −D(x) of critic 0: the paper's single fine-tuned discriminator column. */

@@ -204,17 +204,20 @@ export function memberCritics(
 }
 
 /**
- * The record's distance under the model's input Gaussian (its 'feature_maha' dose statistic), for the
- * flag payload of a model that carries one: an analyst sees how far the record lies from the training
- * data's first two moments.
+ * The record's input statistics, for the flag payload of a model that carries them: its distance under
+ * the model's input Gaussian ('feature_maha': how far from the training data's first two moments) and
+ * to the nearest reference training record ('feature_knn').
  */
 export function featureDistance(
-  s: Pick<ScoreBatch, 'featureMaha'>,
+  s: Pick<ScoreBatch, 'featureMaha' | 'featureKnn'>,
   r: number,
-): { feature_maha: number | null } | undefined {
-  if (!s.featureMaha) return undefined;
-  const v = s.featureMaha[r];
-  return { feature_maha: Number.isFinite(v) ? Number(v.toPrecision(7)) : null };
+): { feature_maha?: number | null; feature_knn?: number | null } | undefined {
+  if (!s.featureMaha && !s.featureKnn) return undefined;
+  const f = (v: number): number | null => (Number.isFinite(v) ? Number(v.toPrecision(7)) : null);
+  return {
+    ...(s.featureMaha ? { feature_maha: f(s.featureMaha[r]) } : {}),
+    ...(s.featureKnn ? { feature_knn: f(s.featureKnn[r]) } : {}),
+  };
 }
 
 /** The shortest decimal that reads back as the same float32 (77.88999938964844 → 77.89). */

@@ -11,7 +11,7 @@ import { loadCreditCardCsv } from '../../../src/data/credit.js';
 import { loadMnist } from '../../../src/data/datasets.js';
 import { CriticScorer } from '../../../src/engine/critic-scorer.js';
 import { VaeWganScorer } from '../../../src/engine/family-scorer.js';
-import { FeatureGaussianScorer } from '../../../src/engine/feature-scorer.js';
+import { carriedInputStatistics, InputStatisticsScorer } from '../../../src/engine/feature-scorer.js';
 import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
 import { autoEngine, createEnsembleScorer } from '../../../src/engine/ensemble-scorer.js';
 import { anomalyScores, needsComplexity } from '../../../src/engine/score-rules.js';
@@ -253,7 +253,8 @@ export async function offlineScores(
   raw: Float32Array,
   n: number,
 ): Promise<{ scores: Float64Array; threshold: number }> {
-  const { manifest, spec, onnxPath, critics, featureGaussian } = await loadCheckpoint(dir);
+  const loaded = await loadCheckpoint(dir);
+  const { manifest, spec, onnxPath, critics } = loaded;
   const rule = manifest.scoreRule;
   // the engine the stream picks for this model (the native kernel for MLPs where built, else
   // onnxruntime), so that a record at the threshold is decided alike
@@ -265,9 +266,10 @@ export async function offlineScores(
   const composed = critics
     ? new VaeWganScorer(vae, await CriticScorer.create(critics.onnxBytes, { intraOpNumThreads: 1 }))
     : vae;
-  // and the input Gaussian's distance graph, for the dose statistic 'feature_maha'
-  const scorer = featureGaussian
-    ? await FeatureGaussianScorer.create(composed, featureGaussian, spec.transform, { intraOpNumThreads: 1 })
+  // and the input statistics' graph, for the dose statistics 'feature_maha' and 'feature_knn'
+  const inputStatistics = carriedInputStatistics(loaded);
+  const scorer = inputStatistics
+    ? await InputStatisticsScorer.create(composed, inputStatistics, spec.transform, { intraOpNumThreads: 1 })
     : composed;
   try {
     const batch = await scorer.scoreBatch(raw, n);

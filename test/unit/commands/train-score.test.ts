@@ -286,6 +286,48 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     expect(inTails).toBeLessThan(500);
   }, 180_000);
 
+  it('--dose-statistics with feature_knn: the reference set is stored, its column scored and read by the rule', async () => {
+    const model = join(dir, 'model-knn');
+    const t = await trainSmall(model, ['--dose-statistics', 'neg_logp,rate,feature_knn']);
+    expect(t.code, t.stderr).toBe(0);
+    const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
+      scoreRule: { score: string; dose: { densities: Density[] } };
+      thresholds: Array<{ score: string; value: number }>;
+      nearestReference: { size: number; dim: number };
+      trainingConfig: { nTrain: number; nearestReference: number };
+    };
+    expect(manifest.scoreRule.dose.densities.map((d) => d.stat)).toEqual(['neg_logp', 'rate', 'feature_knn']);
+    // every training record of this small model (fewer than 4,096), and no input Gaussian
+    expect(manifest.nearestReference).toMatchObject({ size: manifest.trainingConfig.nTrain, dim: 30 });
+    expect(manifest.trainingConfig.nearestReference).toBe(manifest.trainingConfig.nTrain);
+    expect(existsSync(join(model, 'neighbours.bin'))).toBe(true);
+    expect(existsSync(join(model, 'features.bin'))).toBe(false);
+    const th = manifest.thresholds.find((x) => x.score === 'dose')!.value;
+    const out = join(dir, 'knn.csv');
+    expect(
+      (await cli(['score', '--model', model, '--input', csv, '--out', out, '--limit', '300'])).code,
+    ).toBe(0);
+    const lines = (await readFile(out, 'utf8')).trim().split('\n');
+    expect(lines[0]).toBe(
+      'id,label,logp_0,logp_1,rate_0,rate_1,logp_mean,logp_var,waic,rate,score,flagged,feature_knn',
+    );
+    let zeros = 0;
+    for (const line of lines.slice(1)) {
+      const [, , , , , , mean, , , rate, score, flagged, knn] = line.split(',').map(Number);
+      expect(knn).toBeGreaterThanOrEqual(0);
+      // the first rows of the file are (mostly) the model's own training records: distance ~0
+      if (knn < 1e-3) zeros++;
+      const stats: Record<string, number> = { neg_logp: -mean, rate, feature_knn: knn };
+      const want = manifest.scoreRule.dose.densities.reduce(
+        (acc, d) => acc + bruteNegLogKde(d, stats[d.stat]),
+        0,
+      );
+      expect(Math.abs(score - want), line).toBeLessThan(1e-3 * Math.max(1, Math.abs(score)));
+      expect(flagged).toBe(score > th ? 1 : 0);
+    }
+    expect(zeros).toBeGreaterThan(0);
+  }, 180_000);
+
   it("--arch conv --prior maf: the paper's conv VAE with a learned MAF prior trains on wasm, exports and scores", async () => {
     const model = join(dir, 'model-conv');
     const idx = join(dataDir, 'mnist/train-images-idx3-ubyte.gz');
@@ -370,6 +412,52 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
         ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--dose-tails', 'pareto'],
         2,
         /--dose-tails <t>' argument 'pareto' is invalid/,
+      ],
+      [
+        ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--dose-statistics', 'rate,knn'],
+        2,
+        /--dose-statistics: unknown name "knn"/,
+      ],
+      [
+        ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--dose-statistics', 'rate,rate'],
+        2,
+        /--dose-statistics names a value twice/,
+      ],
+      [
+        [
+          'train',
+          '--kind',
+          'transactions',
+          '--data',
+          csv,
+          '--out',
+          dir,
+          '--dose-statistics',
+          'rate,critic_var',
+        ],
+        2,
+        /unknown name "critic_var"/,
+      ],
+      [
+        ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--dose-statistics', 'neg_logp_ic'],
+        1,
+        /needs the input complexity/,
+      ],
+      [
+        [
+          'train',
+          '--kind',
+          'transactions',
+          '--data',
+          csv,
+          '--out',
+          dir,
+          '--dose-statistics',
+          'feature_maha',
+          '--no-feature-statistic',
+        ],
+        1,
+        /needs at least one statistic/,
       ],
       [
         [

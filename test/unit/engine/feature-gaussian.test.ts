@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FEATURES_FILE, loadCheckpoint, saveCheckpoint } from '../../../src/engine/checkpoint.js';
 import { CalibrationError, CheckpointError, ScoringInputError } from '../../../src/engine/errors.js';
-import { FeatureDistance, FeatureGaussianScorer } from '../../../src/engine/feature-scorer.js';
+import { InputDistances, InputStatisticsScorer } from '../../../src/engine/feature-scorer.js';
 import {
   featureMahalanobis,
   fitFeatureGaussian,
@@ -197,7 +197,9 @@ describe('feature_maha as a dose statistic', () => {
   };
 
   it('the scorer adds the distance of the transformed record; a dose density scores both tails', async () => {
-    const scorer = await FeatureGaussianScorer.create(inner, g, spec.transform, { intraOpNumThreads: 1 });
+    const scorer = await InputStatisticsScorer.create(inner, { gaussian: g }, spec.transform, {
+      intraOpNumThreads: 1,
+    });
     const b = await scorer.scoreBatch(raw, 300);
     const want = featureMahalanobis(g, applyTransform(spec.transform, raw, 300, p), 300);
     // the float32 graph against the float64 forward substitution
@@ -227,9 +229,9 @@ describe('feature_maha as a dose statistic', () => {
     const { featureMaha: _f, ...without } = b;
     expect(() => anomalyScores(without, 'feature_maha')).toThrow(/input Gaussian/);
     expect(() => anomalyScores(without, 'dose', { dose: rule })).toThrow(/input Gaussian/);
-    await expect(FeatureGaussianScorer.create({ ...inner, inputDim: 5 }, g, spec.transform)).rejects.toThrow(
-      /wide/,
-    );
+    await expect(
+      InputStatisticsScorer.create({ ...inner, inputDim: 5 }, { gaussian: g }, spec.transform),
+    ).rejects.toThrow(/wide/);
     await scorer.close();
     await expect(scorer.scoreBatch(three, 3)).rejects.toThrow(/closed/);
   });
@@ -244,10 +246,10 @@ describe('feature_maha as a dose statistic', () => {
     const probe = raw.subarray(n * D);
     // held-out digits, and the same digits flipped left–right (far from the training moments)
     const flipped = probe.map((_, k) => probe[k - (k % 28) + 27 - (k % 28)]);
-    const fd = await FeatureDistance.create(g, IMAGE_TRANSFORM, { intraOpNumThreads: 1 });
+    const fd = await InputDistances.create({ gaussian: g }, IMAGE_TRANSFORM, { intraOpNumThreads: 1 });
     for (const x of [probe, flipped]) {
       const want = featureMahalanobis(g, applyTransform(IMAGE_TRANSFORM, x, m * D, 1), m);
-      const got = await fd.distances(x, m);
+      const got = (await fd.distances(x, m)).featureMaha!;
       for (let i = 0; i < m; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-5 * want[i]);
     }
     await expect(fd.distances(probe, m - 1)).rejects.toThrow(ScoringInputError);

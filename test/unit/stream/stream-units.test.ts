@@ -15,7 +15,7 @@ import { DecodeError, ValidationError } from '../../../src/schemas/errors.js';
 import { isRetriableDbError, describeError, StreamConfigError } from '../../../src/stream/errors.js';
 import { versionName } from '../../../src/detector/detector.js';
 import { ConfigError } from '../../../src/errors.js';
-import { cleanText } from '../../../src/stream/consumer.js';
+import { cleanText, featureDistance } from '../../../src/stream/consumer.js';
 import { frameShapeOf } from '../../../consumers/frames.js';
 import { startHttpServer } from '../../../src/http/server.js';
 import type { CheckpointManifest } from '../../../src/engine/checkpoint.js';
@@ -76,6 +76,21 @@ describe('dead-letter envelope', () => {
     const env = parseDeadLetter(m.value as string);
     expect(env).toMatchObject({ reason: 'NON_FINITE', field: 'V4', value: null, valueLength: 0 });
     expect(() => parseDeadLetter('{"type":"other"}')).toThrow(DecodeError);
+  });
+});
+
+describe('flag payload: the input statistics', () => {
+  it('carries each statistic the model has, to 7 significant digits; a non-finite one as null', () => {
+    const featureMaha = Float64Array.of(12.345678901, NaN);
+    const featureKnn = Float64Array.of(0, 3.14159265358979);
+    expect(featureDistance({}, 0)).toBeUndefined();
+    expect(featureDistance({ featureMaha }, 0)).toEqual({ feature_maha: 12.34568 });
+    expect(featureDistance({ featureMaha }, 1)).toEqual({ feature_maha: null });
+    expect(featureDistance({ featureKnn }, 1)).toEqual({ feature_knn: 3.141593 });
+    expect(featureDistance({ featureMaha, featureKnn }, 0)).toEqual({
+      feature_maha: 12.34568,
+      feature_knn: 0,
+    });
   });
 });
 
