@@ -19,6 +19,7 @@
  * once, and the centred references are rounded once from float64; the tests hold the graph to the float64
  * references.
  */
+import { ModelSpecError } from '../errors.js';
 import { unpackedFactor, type FeatureGaussian } from '../feature-gaussian.js';
 import type { NearestReference } from '../feature-knn.js';
 import { invertLower } from '../linalg.js';
@@ -39,9 +40,9 @@ export interface InputStatistics {
 /** Input width of the statistics; throws when they disagree or none is given. */
 export function inputStatisticsDim(s: InputStatistics): number {
   const dims = [s.gaussian?.dim, s.nearest?.dim].filter((d): d is number => d !== undefined);
-  if (dims.length === 0) throw new RangeError('input statistics: neither a Gaussian nor a reference set');
+  if (dims.length === 0) throw new ModelSpecError('input statistics: neither a Gaussian nor a reference set');
   if (dims.some((d) => d !== dims[0]))
-    throw new RangeError(
+    throw new ModelSpecError(
       `input statistics: the Gaussian and the reference set differ in width (${dims.join(' vs ')})`,
     );
   return dims[0];

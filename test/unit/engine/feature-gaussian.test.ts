@@ -241,7 +241,7 @@ describe('feature_maha as a dose statistic', () => {
     const D = 784;
     const n = 4000;
     const m = 300;
-    const raw = Float32Array.from(train.images.pixels.subarray(0, (n + m) * D), (v) => v * 255);
+    const raw = Float32Array.from(train.images.pixels.subarray(0, (n + m) * D)); // 8-bit pixels, 0..255
     const g = fitFeatureGaussian(applyTransform(IMAGE_TRANSFORM, raw.subarray(0, n * D), n * D, 1), n, D);
     const probe = raw.subarray(n * D);
     // held-out digits, and the same digits flipped left–right (far from the training moments)

@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint, NEIGHBOURS_FILE, saveCheckpoint } from '../../../src/engine/checkpoint.js';
-import { CalibrationError, CheckpointError, ScoringInputError } from '../../../src/engine/errors.js';
+import {
+  CalibrationError,
+  CheckpointError,
+  ModelSpecError,
+  ScoringInputError,
+} from '../../../src/engine/errors.js';
 import {
   nearestDistance,
   nearestReference,
