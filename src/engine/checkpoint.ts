@@ -837,57 +837,52 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   };
 }
 
-/** Reads and verifies the reference set of a checkpoint that carries one. */
-async function loadNearestReference(dir: string, manifest: CheckpointManifest): Promise<NearestReference> {
-  const f = manifest.nearestReference as NonNullable<CheckpointManifest['nearestReference']>;
+/**
+ * Reads one of a checkpoint's input-statistics files and verifies it against its manifest section
+ * (width, the size its shape needs, sha256), then decodes it. Every failure is a {@link CheckpointError}.
+ */
+async function loadStatisticsFile<T>(
+  dir: string,
+  manifest: CheckpointManifest,
+  f: { file: string; dim: number; byteLength: number; sha256: string },
+  what: string,
+  shape: { bytes: number; text: string },
+  decode: (buf: Buffer) => T,
+): Promise<T> {
   if (f.dim !== manifest.inputDim)
+    throw new CheckpointError(dir, `${what} is ${f.dim} wide, the model reads ${manifest.inputDim}`);
+  if (f.byteLength !== shape.bytes)
     throw new CheckpointError(
       dir,
-      `the reference set is ${f.dim} wide, the model reads ${manifest.inputDim}`,
+      `${f.file}: manifest says ${f.byteLength} bytes, ${shape.text} needs ${shape.bytes}`,
     );
-  if (f.byteLength !== nearestReferenceByteLength(f.size, f.dim))
-    throw new CheckpointError(
-      dir,
-      `${NEIGHBOURS_FILE}: manifest says ${f.byteLength} bytes, ${f.size}×${f.dim} needs ${nearestReferenceByteLength(f.size, f.dim)}`,
-    );
-  const buf = await readOrFail(dir, NEIGHBOURS_FILE);
+  const buf = await readOrFail(dir, f.file);
   if (buf.length !== f.byteLength)
-    throw new CheckpointError(
-      dir,
-      `${NEIGHBOURS_FILE} has ${buf.length} bytes, manifest says ${f.byteLength}`,
-    );
-  if (sha256(buf) !== f.sha256)
-    throw new CheckpointError(dir, `${NEIGHBOURS_FILE} is corrupted (sha256 mismatch)`);
+    throw new CheckpointError(dir, `${f.file} has ${buf.length} bytes, manifest says ${f.byteLength}`);
+  if (sha256(buf) !== f.sha256) throw new CheckpointError(dir, `${f.file} is corrupted (sha256 mismatch)`);
   try {
-    return unpackNearestReference(buf, f);
+    return decode(buf);
   } catch (e) {
     throw new CheckpointError(dir, (e as Error).message, e);
   }
 }
 
 /** Reads and verifies the input Gaussian of a checkpoint that carries one. */
-async function loadFeatureGaussian(dir: string, manifest: CheckpointManifest): Promise<FeatureGaussian> {
+function loadFeatureGaussian(dir: string, manifest: CheckpointManifest): Promise<FeatureGaussian> {
   const f = manifest.featureGaussian as NonNullable<CheckpointManifest['featureGaussian']>;
-  if (f.dim !== manifest.inputDim)
-    throw new CheckpointError(
-      dir,
-      `the input Gaussian is ${f.dim} wide, the model reads ${manifest.inputDim}`,
-    );
-  if (f.byteLength !== featureGaussianByteLength(f.dim))
-    throw new CheckpointError(
-      dir,
-      `${FEATURES_FILE}: manifest says ${f.byteLength} bytes, width ${f.dim} needs ${featureGaussianByteLength(f.dim)}`,
-    );
-  const buf = await readOrFail(dir, FEATURES_FILE);
-  if (buf.length !== f.byteLength)
-    throw new CheckpointError(dir, `${FEATURES_FILE} has ${buf.length} bytes, manifest says ${f.byteLength}`);
-  if (sha256(buf) !== f.sha256)
-    throw new CheckpointError(dir, `${FEATURES_FILE} is corrupted (sha256 mismatch)`);
-  try {
-    return unpackFeatureGaussian(buf, f);
-  } catch (e) {
-    throw new CheckpointError(dir, (e as Error).message, e);
-  }
+  const shape = { bytes: featureGaussianByteLength(f.dim), text: `width ${f.dim}` };
+  return loadStatisticsFile(dir, manifest, f, 'the input Gaussian', shape, (buf) =>
+    unpackFeatureGaussian(buf, f),
+  );
+}
+
+/** Reads and verifies the reference set of a checkpoint that carries one. */
+function loadNearestReference(dir: string, manifest: CheckpointManifest): Promise<NearestReference> {
+  const f = manifest.nearestReference as NonNullable<CheckpointManifest['nearestReference']>;
+  const shape = { bytes: nearestReferenceByteLength(f.size, f.dim), text: `${f.size}×${f.dim}` };
+  return loadStatisticsFile(dir, manifest, f, 'the reference set', shape, (buf) =>
+    unpackNearestReference(buf, f),
+  );
 }
 
 /** Reads and verifies the critic ensemble of a 'vae+wgan' checkpoint. */

@@ -23,6 +23,7 @@ import { KindRegistry } from '../../src/kinds/registry.js';
 import { loadCreditCardCsv } from '../../src/data/credit.js';
 import { loadMnist, pathExists } from '../../src/data/datasets.js';
 import { MANIFEST_FILE, type CheckpointManifest } from '../../src/engine/checkpoint.js';
+import type { DoseStatistic } from '../../src/engine/dose.js';
 
 type ModelKind = 'transactions' | 'frames';
 const profileOf = (kind: ModelKind) => KindRegistry.builtins().get(kind).profile;
@@ -85,6 +86,8 @@ export interface TestModelOptions {
    * instead of the kind's default (Gaussian on standardised features).
    */
   likelihood?: 'default' | 'bernoulli';
+  /** Dose statistics added to the kind's defaults (e.g. the opt-in 'feature_knn'). */
+  extraDoseStatistics?: DoseStatistic[];
 }
 
 export interface TestModel {
@@ -108,6 +111,7 @@ const DEFAULTS: Record<ModelKind, Required<TestModelOptions>> = {
     arch: 'mlp',
     family: 'vae',
     likelihood: 'default',
+    extraDoseStatistics: [],
   },
   frames: {
     members: 2,
@@ -120,6 +124,7 @@ const DEFAULTS: Record<ModelKind, Required<TestModelOptions>> = {
     arch: 'mlp',
     family: 'vae',
     likelihood: 'default',
+    extraDoseStatistics: [],
   },
 };
 
@@ -235,6 +240,9 @@ export async function testModel(
           batchSize: o.batchSize,
           targetFpr: o.targetFpr,
           k: o.k,
+          ...(o.extraDoseStatistics.length > 0
+            ? { doseStatistics: [...profileOf(kind).doseStatistics, ...o.extraDoseStatistics] }
+            : {}),
           ...(o.family === 'vae+wgan'
             ? { family: 'vae+wgan' as const, critics: { members: 3, steps: 100, fineTuneSteps: 100 } }
             : {}),

@@ -25,6 +25,9 @@ import { transactionCodec } from '../../../src/schemas/codec.js';
 import { createKnex } from '../../../src/store/knex.js';
 import { ModelSource } from '../../../src/stream/model-source.js';
 import { versionName } from '../../../src/detector/detector.js';
+import { loadCheckpoint } from '../../../src/engine/checkpoint.js';
+import { nearestDistance } from '../../../src/engine/feature-knn.js';
+import { applyTransform } from '../../../src/features/transform.js';
 import { createTransactionsConsumer } from '../../../consumers/transactions.js';
 import type { BatchEvent, RetryEvent, ScoringConsumer } from '../../../src/stream/consumer.js';
 import type { Transaction } from '../../../src/schemas/schemas.js';
@@ -55,7 +58,8 @@ describe('hot reload and database outage', () => {
     [pg, modelA, modelB, tx, tmp] = await Promise.all([
       createIsolatedSchema({ prefix: 'stream_res' }),
       testModel('transactions'),
-      testModel('transactions', { seed: 1 }),
+      // B also carries the opt-in nearest-record statistic: the reload brings a file A does not have
+      testModel('transactions', { seed: 1, extraDoseStatistics: ['feature_knn'] }),
       creditTransactions(2000),
       mkdtemp(join(tmpdir(), 'gensemble-reload-')),
     ]);
@@ -95,6 +99,8 @@ describe('hot reload and database outage', () => {
   };
 
   it('a new checkpoint is picked up between batches; later flags carry the new version and its scores', async () => {
+    expect(modelB.manifest.scoreRule.dose?.densities.map((d) => d.stat)).toContain('feature_knn');
+    expect(modelA.manifest.nearestReference).toBeUndefined();
     const [topic, dlq] = await Promise.all([
       createTopic(kafka, { prefix: 'tx-reload' }),
       createTopic(kafka, { prefix: 'dlq' }),
@@ -165,6 +171,40 @@ describe('hot reload and database outage', () => {
       expect(f.threshold).toBe(e.threshold);
       if (!closeScore(f.score, e.score)) expect.fail(`${f.record_id}: ${f.score} vs ${e.score}`);
     }
+    // B's flags carry the distance to its nearest reference record, equal to the float64 brute force
+    const { spec, nearestReference } = await loadCheckpoint(modelB.dir);
+    const payloads = await pg
+      .db('flags')
+      .where('source_topic', topic)
+      .select<Array<{ record_id: string; model_version: string; payload: { feature_knn?: number } }>>(
+        'record_id',
+        'model_version',
+        'payload',
+      );
+    // float32 GEMM over centred records: the error scales with the squared norms, not the distance
+    const ref = nearestReference!;
+    let maxNorm = 0;
+    for (let r = 0; r < ref.size; r++) {
+      let q = 0;
+      for (let a = 0; a < ref.dim; a++) q += ref.points[r * ref.dim + a] ** 2;
+      maxNorm = Math.max(maxNorm, q);
+    }
+    let checked = 0;
+    for (const f of payloads) {
+      if (f.model_version !== vB) {
+        expect(f.payload.feature_knn, f.record_id).toBeUndefined();
+        continue;
+      }
+      const i = Number(f.record_id.slice(3));
+      const x = applyTransform(spec.transform, tx.raw.subarray(i * 30, (i + 1) * 30), 1, 30);
+      const want = nearestDistance(ref, x, 1)[0];
+      const xx = x.reduce((acc, v) => acc + v * v, 0);
+      // (the payload keeps 7 significant digits)
+      const tol = 2e-6 * (xx + maxNorm) + 1e-6 * want;
+      expect(Math.abs(f.payload.feature_knn! - want), f.record_id).toBeLessThanOrEqual(tol);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
   });
 
   it('PostgreSQL going away mid-stream: the batch is retried, nothing is lost or duplicated', async () => {

@@ -380,17 +380,23 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
   }, 180_000);
 
   it('rejects bad arguments and unreadable inputs with one line and no stack trace', async () => {
+    const txTrain = (...extra: string[]): string[] => [
+      'train',
+      '--kind',
+      'transactions',
+      '--data',
+      csv,
+      '--out',
+      dir,
+      ...extra,
+    ];
     const cases: Array<[string[], number, RegExp]> = [
       [
         ['train', '--kind', 'nope', '--data', csv, '--out', dir],
         2,
         /--kind nope: unknown input kind \(known: transactions, frames/,
       ],
-      [
-        ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--steps', 'ten'],
-        2,
-        /--steps must be an integer/,
-      ],
+      [txTrain('--steps', 'ten'), 2, /--steps must be an integer/],
       [
         ['train', '--kind', 'transactions', '--data', join(dir, 'missing.csv'), '--out', dir],
         1,
@@ -402,60 +408,15 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
         /gensemble: error:/,
       ],
       [['score', '--model', dir, '--input', csv, '--out', join(dir, 'o.txt')], 1, /\.csv or \.jsonl/],
-      [
-        ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--arch', 'conv'],
-        1,
-        /--arch conv needs 28×28 frames/,
-      ],
+      [txTrain('--arch', 'conv'), 1, /--arch conv needs 28×28 frames/],
       [['train', '--kind', 'frames', '--data', csv, '--out', dir, '--arch', 'resnet'], 2, /invalid/],
+      [txTrain('--dose-tails', 'pareto'), 2, /--dose-tails <t>' argument 'pareto' is invalid/],
+      [txTrain('--dose-statistics', 'rate,knn'), 2, /--dose-statistics: unknown name "knn"/],
+      [txTrain('--dose-statistics', 'rate,rate'), 2, /--dose-statistics names a value twice/],
+      [txTrain('--dose-statistics', 'rate,critic_var'), 2, /unknown name "critic_var"/],
+      [txTrain('--dose-statistics', 'neg_logp_ic'), 1, /needs the input complexity/],
       [
-        ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--dose-tails', 'pareto'],
-        2,
-        /--dose-tails <t>' argument 'pareto' is invalid/,
-      ],
-      [
-        ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--dose-statistics', 'rate,knn'],
-        2,
-        /--dose-statistics: unknown name "knn"/,
-      ],
-      [
-        ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--dose-statistics', 'rate,rate'],
-        2,
-        /--dose-statistics names a value twice/,
-      ],
-      [
-        [
-          'train',
-          '--kind',
-          'transactions',
-          '--data',
-          csv,
-          '--out',
-          dir,
-          '--dose-statistics',
-          'rate,critic_var',
-        ],
-        2,
-        /unknown name "critic_var"/,
-      ],
-      [
-        ['train', '--kind', 'transactions', '--data', csv, '--out', dir, '--dose-statistics', 'neg_logp_ic'],
-        1,
-        /needs the input complexity/,
-      ],
-      [
-        [
-          'train',
-          '--kind',
-          'transactions',
-          '--data',
-          csv,
-          '--out',
-          dir,
-          '--dose-statistics',
-          'feature_maha',
-          '--no-feature-statistic',
-        ],
+        txTrain('--dose-statistics', 'feature_maha', '--no-feature-statistic'),
         1,
         /needs at least one statistic/,
       ],

@@ -3,12 +3,9 @@
  * Ledoit–Wolf intensity from its definition (a per-record Frobenius sum, not the trace identity the fit
  * uses), Σ inverted by Gauss–Jordan elimination (not a Cholesky solve), and d² = vᵀ Σ⁻¹ v.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FEATURES_FILE, loadCheckpoint, saveCheckpoint } from '../../../src/engine/checkpoint.js';
-import { CalibrationError, CheckpointError, ScoringInputError } from '../../../src/engine/errors.js';
+import { describe, expect, it } from 'vitest';
+import { FEATURES_FILE } from '../../../src/engine/checkpoint.js';
+import { CalibrationError, ScoringInputError } from '../../../src/engine/errors.js';
 import { InputDistances, InputStatisticsScorer } from '../../../src/engine/feature-scorer.js';
 import {
   featureMahalanobis,
@@ -18,12 +15,11 @@ import {
 } from '../../../src/engine/feature-gaussian.js';
 import { doseScores, fitDoseRule } from '../../../src/engine/dose.js';
 import { anomalyScores, needsFeatureGaussian } from '../../../src/engine/score-rules.js';
-import type { ScoreBatch, Scorer } from '../../../src/engine/types.js';
 import { applyTransform, IMAGE_TRANSFORM } from '../../../src/features/transform.js';
 import { loadMnist } from '../../../src/data/datasets.js';
 import { testDataDir } from '../../helpers/models.js';
 import { Rng } from '../../../src/engine/random.js';
-import { TINY, tinyEnsemble } from './fixtures.js';
+import { statisticsFileRoundTrip, TINY, tinyEnsemble, zeroStatisticsScorer } from './fixtures.js';
 
 /** n records of width p with correlated columns (x = A u, u uniform), optional constant columns. */
 function data(n: number, p: number, seed: number, constant: number[] = []): Float64Array {
@@ -174,27 +170,7 @@ describe('feature_maha as a dose statistic', () => {
   const raw = Float32Array.from(data(300, p, 11), (v, i) => v * 2 + (i % p) + 1);
   const g = fitFeatureGaussian(applyTransform(spec.transform, raw, 300, p), 300, p);
 
-  /** A stand-in inner scorer: the batch fields a dose rule over feature_maha alone does not read. */
-  const inner: Scorer = {
-    inputDim: p,
-    members: 1,
-    executionProvider: 'cpu',
-    scoreBatch: (x: Float32Array, n: number): Promise<ScoreBatch> => {
-      const z = (): Float32Array => new Float32Array(n);
-      if (x.length !== n * p) throw new ScoringInputError('bad length');
-      return Promise.resolve({
-        n,
-        members: 1,
-        logp: z(),
-        memberRate: z(),
-        logpMean: z(),
-        logpVar: z(),
-        waic: z(),
-        rate: z(),
-      });
-    },
-    close: () => Promise.resolve(),
-  };
+  const inner = zeroStatisticsScorer(p);
 
   it('the scorer adds the distance of the transformed record; a dose density scores both tails', async () => {
     const scorer = await InputStatisticsScorer.create(inner, { gaussian: g }, spec.transform, {
@@ -256,41 +232,16 @@ describe('feature_maha as a dose statistic', () => {
     await fd.close();
   }, 60_000);
 
-  describe('in a checkpoint', () => {
-    let root: string;
-    beforeAll(async () => {
-      root = await mkdtemp(join(tmpdir(), 'gensemble-fg-'));
-    });
-    afterAll(async () => {
-      await rm(root, { recursive: true, force: true });
-    });
-    const save = (dir: string, withGaussian: boolean): Promise<unknown> =>
-      saveCheckpoint(dir, spec, {
-        kind: 'transactions',
-        dataFingerprint: 'sha256:abc',
-        scoreRule: {
-          score: 'dose',
-          dose: { densities: [{ stat: 'feature_maha', bandwidth: 1, support: [1, 2, 3] }], fittedOn: 3 },
-        },
-        ...(withGaussian ? { featureGaussian: g } : {}),
-      });
-
-    it('round-trips through features.bin; corruption and a missing Gaussian are refused', async () => {
-      const dir = join(root, 'ok');
-      await save(dir, true);
-      const loaded = await loadCheckpoint(dir);
-      expect(loaded.manifest.featureGaussian).toMatchObject({ file: FEATURES_FILE, dim: p, fittedOn: 300 });
-      expect(Array.from(loaded.featureGaussian!.cholesky)).toEqual(Array.from(g.cholesky));
-      const f = join(dir, FEATURES_FILE);
-      const bytes = await readFile(f);
-      bytes[17] ^= 1;
-      await writeFile(f, bytes);
-      await expect(loadCheckpoint(dir)).rejects.toThrow(/features\.bin is corrupted/);
-      await rm(f);
-      await expect(loadCheckpoint(dir)).rejects.toThrow(CheckpointError);
-      const none = join(root, 'none');
-      await save(none, false);
-      await expect(loadCheckpoint(none)).rejects.toThrow(/no featureGaussian/);
-    });
-  });
+  it('round-trips through features.bin; corruption and a missing Gaussian are refused', () =>
+    statisticsFileRoundTrip({
+      spec,
+      stat: 'feature_maha',
+      file: FEATURES_FILE,
+      withStatistic: { featureGaussian: g },
+      check: (loaded) => {
+        expect(loaded.manifest.featureGaussian).toMatchObject({ file: FEATURES_FILE, dim: p, fittedOn: 300 });
+        expect(Array.from(loaded.featureGaussian!.cholesky)).toEqual(Array.from(g.cholesky));
+      },
+      missing: /no featureGaussian/,
+    }));
 });

@@ -4,17 +4,9 @@
  * sorting; the float32 graph (one GEMM over references centred on their mean) against it on real MNIST
  * digits; the statistic as a dose density, in the scorer, and in a checkpoint.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCheckpoint, NEIGHBOURS_FILE, saveCheckpoint } from '../../../src/engine/checkpoint.js';
-import {
-  CalibrationError,
-  CheckpointError,
-  ModelSpecError,
-  ScoringInputError,
-} from '../../../src/engine/errors.js';
+import { describe, expect, it } from 'vitest';
+import { NEIGHBOURS_FILE } from '../../../src/engine/checkpoint.js';
+import { CalibrationError, ModelSpecError, ScoringInputError } from '../../../src/engine/errors.js';
 import {
   nearestDistance,
   nearestReference,
@@ -26,12 +18,11 @@ import { fitFeatureGaussian, featureMahalanobis } from '../../../src/engine/feat
 import { InputDistances, InputStatisticsScorer } from '../../../src/engine/feature-scorer.js';
 import { doseScores, fitDoseRule } from '../../../src/engine/dose.js';
 import { anomalyScores, needsNearestReference } from '../../../src/engine/score-rules.js';
-import type { ScoreBatch, Scorer } from '../../../src/engine/types.js';
 import { applyTransform, IMAGE_TRANSFORM } from '../../../src/features/transform.js';
 import { loadMnist } from '../../../src/data/datasets.js';
 import { Rng } from '../../../src/engine/random.js';
 import { testDataDir } from '../../helpers/models.js';
-import { TINY, tinyEnsemble } from './fixtures.js';
+import { statisticsFileRoundTrip, TINY, tinyEnsemble, zeroStatisticsScorer } from './fixtures.js';
 
 /** Every squared distance from x to the reference records, in float64, sorted ascending. */
 function allDistances(ref: NearestReference, x: ArrayLike<number>, i: number): number[] {
@@ -159,6 +150,9 @@ describe('the float32 graph', () => {
     const g = fitFeatureGaussian(gaussianRows(50, 4, 5), 50, 4);
     const ref = nearestReference(gaussianRows(20, 3, 6), 20, 3);
     await expect(InputDistances.create({ gaussian: g, nearest: ref }, IMAGE_TRANSFORM)).rejects.toThrow(
+      ModelSpecError,
+    );
+    await expect(InputDistances.create({ gaussian: g, nearest: ref }, IMAGE_TRANSFORM)).rejects.toThrow(
       /width/,
     );
     await expect(InputDistances.create({}, IMAGE_TRANSFORM)).rejects.toThrow(/neither/);
@@ -173,26 +167,7 @@ describe('feature_knn as a dose statistic', () => {
   const ref = nearestReference(applyTransform(spec.transform, raw.subarray(0, 300 * p), 300, p), 300, p);
   const held = raw.subarray(300 * p);
 
-  const inner: Scorer = {
-    inputDim: p,
-    members: 1,
-    executionProvider: 'cpu',
-    scoreBatch: (x: Float32Array, n: number): Promise<ScoreBatch> => {
-      const z = (): Float32Array => new Float32Array(n);
-      if (x.length !== n * p) throw new ScoringInputError('bad length');
-      return Promise.resolve({
-        n,
-        members: 1,
-        logp: z(),
-        memberRate: z(),
-        logpMean: z(),
-        logpVar: z(),
-        waic: z(),
-        rate: z(),
-      });
-    },
-    close: () => Promise.resolve(),
-  };
+  const inner = zeroStatisticsScorer(p);
 
   it('the scorer adds the distance; a copy of a reference record and a far record are both atypical', async () => {
     const scorer = await InputStatisticsScorer.create(inner, { nearest: ref }, spec.transform, {
@@ -227,41 +202,16 @@ describe('feature_knn as a dose statistic', () => {
     await scorer.close();
   });
 
-  describe('in a checkpoint', () => {
-    let root: string;
-    beforeAll(async () => {
-      root = await mkdtemp(join(tmpdir(), 'gensemble-knn-'));
-    });
-    afterAll(async () => {
-      await rm(root, { recursive: true, force: true });
-    });
-    const save = (dir: string, withReference: boolean): Promise<unknown> =>
-      saveCheckpoint(dir, spec, {
-        kind: 'transactions',
-        dataFingerprint: 'sha256:abc',
-        scoreRule: {
-          score: 'dose',
-          dose: { densities: [{ stat: 'feature_knn', bandwidth: 1, support: [1, 2, 3] }], fittedOn: 3 },
-        },
-        ...(withReference ? { nearestReference: ref } : {}),
-      });
-
-    it('round-trips through neighbours.bin; corruption and a missing reference set are refused', async () => {
-      const dir = join(root, 'ok');
-      await save(dir, true);
-      const loaded = await loadCheckpoint(dir);
-      expect(loaded.manifest.nearestReference).toMatchObject({ file: NEIGHBOURS_FILE, dim: p, size: 300 });
-      expect(Array.from(loaded.nearestReference!.points)).toEqual(Array.from(ref.points));
-      const f = join(dir, NEIGHBOURS_FILE);
-      const bytes = await readFile(f);
-      bytes[17] ^= 1;
-      await writeFile(f, bytes);
-      await expect(loadCheckpoint(dir)).rejects.toThrow(/neighbours\.bin is corrupted/);
-      await rm(f);
-      await expect(loadCheckpoint(dir)).rejects.toThrow(CheckpointError);
-      const none = join(root, 'none');
-      await save(none, false);
-      await expect(loadCheckpoint(none)).rejects.toThrow(/no nearestReference/);
-    });
-  });
+  it('round-trips through neighbours.bin; corruption and a missing reference set are refused', () =>
+    statisticsFileRoundTrip({
+      spec,
+      stat: 'feature_knn',
+      file: NEIGHBOURS_FILE,
+      withStatistic: { nearestReference: ref },
+      check: (loaded) => {
+        expect(loaded.manifest.nearestReference).toMatchObject({ file: NEIGHBOURS_FILE, dim: p, size: 300 });
+        expect(Array.from(loaded.nearestReference!.points)).toEqual(Array.from(ref.points));
+      },
+      missing: /no nearestReference/,
+    }));
 });

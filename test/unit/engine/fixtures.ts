@@ -1,6 +1,18 @@
 /** Tiny random-weight ensembles shared by the engine tests. */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import {
+  loadCheckpoint,
+  saveCheckpoint,
+  type LoadedCheckpoint,
+  type SaveCheckpointOptions,
+} from '../../../src/engine/checkpoint.js';
+import type { DoseStatistic } from '../../../src/engine/dose.js';
+import { CheckpointError, ScoringInputError } from '../../../src/engine/errors.js';
 import { makeEps, randomParams, Rng } from '../../../src/engine/random.js';
-import type { ScoreBatch } from '../../../src/engine/types.js';
+import type { ScoreBatch, Scorer } from '../../../src/engine/types.js';
 import {
   dataDim,
   SPEC_VERSION,
@@ -127,4 +139,74 @@ export function withMoments(n: number, M: number, logp: Float32Array, memberRate
   }
   const waic = logpMean.map((v, i) => v - logpVar[i]);
   return { n, members: M, logp, memberRate, logpMean, logpVar, waic, rate };
+}
+
+/**
+ * A stand-in inner scorer of width p whose ensemble statistics are all 0: for rules that read only the
+ * input statistics (feature_maha, feature_knn) that an InputStatisticsScorer adds.
+ */
+export function zeroStatisticsScorer(p: number): Scorer {
+  return {
+    inputDim: p,
+    members: 1,
+    executionProvider: 'cpu',
+    scoreBatch: (x: Float32Array, n: number): Promise<ScoreBatch> => {
+      const z = (): Float32Array => new Float32Array(n);
+      if (x.length !== n * p) throw new ScoringInputError('bad length');
+      return Promise.resolve({
+        n,
+        members: 1,
+        logp: z(),
+        memberRate: z(),
+        logpMean: z(),
+        logpVar: z(),
+        waic: z(),
+        rate: z(),
+      });
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+/**
+ * The checkpoint round trip of one input-statistics file: `spec` saved with a one-density dose rule over
+ * `stat` and `withStatistic` (the option that stores the file) loads and passes `check`; a flipped byte
+ * and a missing file are refused; the same rule saved without the statistic is refused with `missing`.
+ */
+export async function statisticsFileRoundTrip(o: {
+  spec: EnsembleSpec;
+  stat: DoseStatistic;
+  file: string;
+  withStatistic: Partial<SaveCheckpointOptions>;
+  check: (loaded: LoadedCheckpoint) => void;
+  missing: RegExp;
+}): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'gensemble-stat-'));
+  const save = (dir: string, extra: Partial<SaveCheckpointOptions>): Promise<unknown> =>
+    saveCheckpoint(dir, o.spec, {
+      kind: 'transactions',
+      dataFingerprint: 'sha256:abc',
+      scoreRule: {
+        score: 'dose',
+        dose: { densities: [{ stat: o.stat, bandwidth: 1, support: [1, 2, 3] }], fittedOn: 3 },
+      },
+      ...extra,
+    });
+  try {
+    const dir = join(root, 'ok');
+    await save(dir, o.withStatistic);
+    o.check(await loadCheckpoint(dir));
+    const f = join(dir, o.file);
+    const bytes = await readFile(f);
+    bytes[17] ^= 1;
+    await writeFile(f, bytes);
+    await expect(loadCheckpoint(dir)).rejects.toThrow(`${o.file} is corrupted`);
+    await rm(f);
+    await expect(loadCheckpoint(dir)).rejects.toThrow(CheckpointError);
+    const none = join(root, 'none');
+    await save(none, {});
+    await expect(loadCheckpoint(none)).rejects.toThrow(o.missing);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 }
