@@ -22,8 +22,8 @@ import type { ScoreBatch, Scorer } from './types.js';
 
 /** Records per session.run without a reference set: three [chunk, d] float32 temporaries (25 MB each at 784 pixels). */
 const CHUNK = 8192;
-/** Most float32 cells of the [chunk, R] distance matrix per session.run (64 MB). */
-const KNN_CELLS = 1 << 24;
+/** Most float32 cells of the [chunk, R] distance matrix per session.run (16 MB; the graph holds ~3 such temporaries). */
+const KNN_CELLS = 1 << 22;
 
 export type { InputStatistics } from './onnx/feature-export.js';
 

@@ -132,7 +132,7 @@ describe('the float32 graph', () => {
     const p = 3;
     const R = 4096;
     const ref = nearestReference(gaussianRows(R, p, 3), R, p);
-    const n = 9000; // > 2 chunks of 2²⁴ / 4096 records
+    const n = 9000; // > 8 chunks of 2²² / 4096 = 1,024 records
     const x = gaussianRows(n, p, 4);
     const fd = await InputDistances.create(
       { nearest: ref },
