@@ -80,6 +80,8 @@ export interface ImageOodOptions {
   prior?: 'standard' | 'maf';
   mafHidden?: number[];
   batchSize?: number;
+  /** Posterior samples per image in the training ELBO (default 1; the paper's authors use 16). */
+  trainSamples?: number;
   noCache?: boolean;
   log?: (s: string) => void;
   command?: string;
@@ -90,6 +92,8 @@ interface Settings {
   steps: number;
   k: number;
   batchSize: number;
+  /** Posterior samples per image in the training ELBO; absent = 1 (older reports lack it). */
+  trainSamples?: number;
   warmupSteps: number;
   bootstrap: boolean;
   trainN: number;
@@ -151,6 +155,7 @@ function settings(o: ImageOodOptions): Settings {
     ...(o.maxEval !== undefined ? { maxEval: o.maxEval, advN: Math.min(base.advN, o.maxEval) } : {}),
     ...(o.classSteps !== undefined ? { classSteps: o.classSteps } : {}),
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+    ...(o.trainSamples !== undefined ? { trainSamples: o.trainSamples } : {}),
     ...(o.arch === 'conv' || o.prior === 'maf'
       ? {
           model: {
@@ -244,6 +249,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
       seed: o.seed,
       steps: s.steps,
       batchSize: s.batchSize,
+      ...(s.trainSamples !== undefined ? { trainSamples: s.trainSamples } : {}),
       beta: 1,
       warmupSteps: s.warmupSteps,
       bootstrap: s.bootstrap,
@@ -626,7 +632,7 @@ async function writeImageReport(
     `Command: \`${cmd}\`  \nSeed: ${o.seed} (members trained with seeds seed + 1000·m; OoD noise seeds seed+101/202/303; Omniglot order seed+11; proxies seed+404)  \nGenerated: ${new Date().toISOString()}\n`,
   );
   md.push(
-    `Settings: ${s.members} members, K = ${s.k}, ${s.steps} steps (early stopping on validation IWAE), batch ${s.batchSize}, Adam + cosine decay, β = 1 with linear KL warm-up over ${s.warmupSteps} steps, bootstrap resampling per member: ${s.bootstrap}; MLP VAE ${JSON.stringify(s.model.arch)}; Bernoulli likelihood on pixels/255; ${s.trainN} training images (of which build.ts keeps 10% for early stopping and 10% for calibration), ${s.valN} further held-out training images for the validation table; up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN}; Omniglot = evaluation split resized 105→28 by area averaging, seeded order; notMNIST = the 10,000-image sample). Scores come from the exported ONNX graph via OnnxScorer (the stream's scorer). Positive class = OoD.\n`,
+    `Settings: ${s.members} members, K = ${s.k}, ${s.steps} steps (early stopping on validation IWAE), batch ${s.batchSize}, ${s.trainSamples ?? 1} posterior sample(s) per image in the training ELBO, Adam + cosine decay, β = 1 with linear KL warm-up over ${s.warmupSteps} steps, bootstrap resampling per member: ${s.bootstrap}; MLP VAE ${JSON.stringify(s.model.arch)}; Bernoulli likelihood on pixels/255; ${s.trainN} training images (of which build.ts keeps 10% for early stopping and 10% for calibration), ${s.valN} further held-out training images for the validation table; up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN}; Omniglot = evaluation split resized 105→28 by area averaging, seeded order; notMNIST = the 10,000-image sample). Scores come from the exported ONNX graph via OnnxScorer (the stream's scorer). Positive class = OoD.\n`,
   );
   md.push(
     `Paper columns: log p = single-model IWAE-16, Rate, WAIC of a 5-member ensemble (Choi & Jang 2018, Table 2). Goal = the issue's target for the default score (the paper's best value in that row, any column).\n`,
@@ -727,6 +733,10 @@ export function imageOodCommand(program: Command): Command {
     .option('--prior <p>', "standard | maf (6 MADE bijectors, the paper's learned prior)", 'standard')
     .option('--maf-hidden <list>', 'maf: hidden units of each MADE (the paper: 512,512)')
     .option('--batch-size <n>', 'training batch size (override)')
+    .option(
+      '--train-samples <n>',
+      "posterior samples per image in the training ELBO (default 1; the paper's authors average over 16)",
+    )
     .option('--no-cache', 'retrain even when a cached checkpoint exists');
 }
 
@@ -745,6 +755,7 @@ export interface ImageOodFlags {
   prior: string;
   mafHidden?: string;
   batchSize?: string;
+  trainSamples?: string;
   cache: boolean;
 }
 
@@ -771,6 +782,7 @@ export function optionsFromFlags(f: ImageOodFlags, command?: string): ImageOodOp
     ...(f.base !== undefined ? { base: intFlag('--base', f.base) } : {}),
     ...(f.mafHidden !== undefined ? { mafHidden: f.mafHidden.split(',').map(Number) } : {}),
     ...(f.batchSize !== undefined ? { batchSize: intFlag('--batch-size', f.batchSize) } : {}),
+    ...(f.trainSamples !== undefined ? { trainSamples: intFlag('--train-samples', f.trainSamples) } : {}),
     noCache: !f.cache,
     ...(command !== undefined ? { command } : {}),
   };

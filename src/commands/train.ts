@@ -59,6 +59,8 @@ interface TrainFlags {
   mafHidden: number[];
   beta: number;
   warmup: number;
+  objective: 'elbo' | 'iwae';
+  trainSamples?: number;
   bootstrap: boolean;
   targetFpr: number;
   doseTails: DoseTails;
@@ -131,6 +133,16 @@ export function register(program: Command): void {
     )
     .option('--beta <b>', 'weight of the KL term (β-VAE)', parseFloatArg('--beta', 0, 100), 1)
     .option('--warmup <n>', 'KL warm-up steps (β rises from 0)', parseIntArg('--warmup', 0, 10_000_000), 0)
+    .addOption(
+      new Option('--objective <o>', "each member's training objective: the β-ELBO or the IWAE bound")
+        .choices(['elbo', 'iwae'])
+        .default('elbo'),
+    )
+    .option(
+      '--train-samples <n>',
+      "posterior samples per record in the training objective (default 1 for elbo, 16 for iwae; the paper's authors average the ELBO over 16, each costing one more decoder pass)",
+      parseIntArg('--train-samples', 1, 1024),
+    )
     .option('--bootstrap', 'train each member on a bootstrap resample', false)
     .option(
       '--target-fpr <f>',
@@ -419,6 +431,8 @@ async function runTrain(f: TrainFlags): Promise<void> {
       learningRate: f.lr,
       beta: f.beta,
       warmupSteps: f.warmup,
+      objective: f.objective,
+      ...(f.trainSamples !== undefined ? { trainSamples: f.trainSamples } : {}),
       bootstrap: f.bootstrap,
       targetFpr: f.targetFpr,
       doseTails: f.doseTails,

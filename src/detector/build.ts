@@ -10,7 +10,7 @@ import { permutation, takeRows } from '../data/splits.js';
 import { dataFingerprint } from '../data/fingerprint.js';
 import { fitMinMax, fitStandard, applyTransform, IMAGE_TRANSFORM } from '../features/transform.js';
 import { trainEnsemble, type EnsembleTrainOptions } from '../engine/ensemble-train.js';
-import type { TrainProgress } from '../engine/train.js';
+import { trainDefaults, type TrainProgress } from '../engine/train.js';
 import { exportEnsembleOnnx } from '../engine/onnx/export.js';
 import type { ScorerOptions } from '../engine/scorer.js';
 import { createEnsembleScorer } from '../engine/ensemble-scorer.js';
@@ -95,6 +95,14 @@ export interface BuildModelOptions {
   learningRate?: number;
   beta?: number;
   warmupSteps?: number;
+  /** Each member's training objective: 'elbo' (default) or 'iwae' (the K-sample bound). */
+  objective?: 'elbo' | 'iwae';
+  /**
+   * Posterior samples per record in the training objective. Default 1 for 'elbo', 16 for 'iwae'. The
+   * paper's authors average the ELBO over 16 (`n_samples` in hschoi1/rich_latent vae_wgan/vae/model.py);
+   * each sample costs one more decoder pass per record.
+   */
+  trainSamples?: number;
   bootstrap?: boolean;
   /** Fraction of records for validation (early stopping). Default 0.1. */
   validationFraction?: number;
@@ -281,6 +289,8 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     beta: o.beta ?? 1,
     ...(o.warmupSteps ? { betaStart: 0, warmupSteps: o.warmupSteps } : {}),
     ...(o.validateEvery !== undefined ? { validateEvery: o.validateEvery } : {}),
+    ...(o.objective !== undefined ? { objective: o.objective } : {}),
+    ...(o.trainSamples !== undefined ? { trainK: o.trainSamples } : {}),
   };
   const nStop = Math.min(nVal, o.earlyStopRecords ?? nVal);
   const trainData = applyTransform(transform, trainRaw, nTrain, d);
@@ -435,6 +445,8 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     learningRate: train.learningRate ?? null,
     beta: train.beta ?? null,
     warmupSteps: o.warmupSteps ?? 0,
+    objective: trainDefaults(train).objective,
+    trainSamples: trainDefaults(train).trainK,
     validateEvery: o.validateEvery ?? 200,
     earlyStopRecords: nStop,
     bootstrap: o.bootstrap ?? false,
@@ -503,6 +515,11 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
  * otherwise): the flag score must be computable for this kind and split.
  */
 function checkBuildable(o: BuildModelOptions, members: number, nCal: number): void {
+  if (o.trainSamples !== undefined && !(Number.isInteger(o.trainSamples) && o.trainSamples >= 1))
+    throw new InputError(
+      'BUILD_OPTIONS',
+      `trainSamples must be a positive integer (posterior samples per record), got ${o.trainSamples}`,
+    );
   const score = o.score ?? (o.labels ? 'dose_or_known' : DEFAULT_SCORE);
   const ic = 'neg_logp_ic';
   const needsIc =

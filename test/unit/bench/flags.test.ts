@@ -43,6 +43,8 @@ describe('image benchmark flags (shared by the VAE and WGAN columns)', () => {
         'conv',
         '--base',
         '8',
+        '--train-samples',
+        '16',
       ]),
     );
     expect(vae).toMatchObject({
@@ -52,6 +54,7 @@ describe('image benchmark flags (shared by the VAE and WGAN columns)', () => {
       maxEval: 50,
       arch: 'conv',
       base: 8,
+      trainSamples: 16,
     });
     const wgan = wganOptionsFromFlags(
       parse<WganFlags>(wganCommand(new Command('y')), [

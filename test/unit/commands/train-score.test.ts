@@ -241,9 +241,11 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
 
   it('--dose-tails exponential: the manifest rule has the tails and the score column follows them', async () => {
     const model = join(dir, 'model-ev');
-    const t = await trainSmall(model, ['--dose-tails', 'exponential']);
+    // also the multi-sample ELBO of the paper's authors (two posterior samples per record here)
+    const t = await trainSmall(model, ['--dose-tails', 'exponential', '--train-samples', '2']);
     expect(t.code).toBe(0);
     const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
+      trainingConfig: { objective: string; trainSamples: number };
       scoreRule: {
         score: string;
         dose: { densities: Density[]; tails?: string; typicality: TypicalityJson };
@@ -252,6 +254,7 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     };
     expect(manifest.scoreRule.score).toBe('dose');
     expect(manifest.scoreRule.dose.tails).toBe('exponential');
+    expect(manifest.trainingConfig).toMatchObject({ objective: 'elbo', trainSamples: 2 });
     const th = manifest.thresholds.find((x) => x.score === 'dose')!.value;
     const out = join(dir, 'ev.csv');
     expect(
@@ -411,6 +414,8 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
       [txTrain('--arch', 'conv'), 1, /--arch conv needs 28×28 frames/],
       [['train', '--kind', 'frames', '--data', csv, '--out', dir, '--arch', 'resnet'], 2, /invalid/],
       [txTrain('--dose-tails', 'pareto'), 2, /--dose-tails <t>' argument 'pareto' is invalid/],
+      [txTrain('--objective', 'vi'), 2, /--objective <o>' argument 'vi' is invalid/],
+      [txTrain('--train-samples', '0'), 2, /--train-samples must be between 1 and 1024, got 0/],
       [txTrain('--dose-statistics', 'rate,knn'), 2, /--dose-statistics: unknown name "knn"/],
       [txTrain('--dose-statistics', 'rate,rate'), 2, /--dose-statistics names a value twice/],
       [txTrain('--dose-statistics', 'rate,critic_var'), 2, /unknown name "critic_var"/],

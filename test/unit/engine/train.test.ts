@@ -2,7 +2,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src/engine/backend.js';
-import { betaAt, cosineLr, trainMember, type TrainProgress } from '../../../src/engine/train.js';
+import {
+  betaAt,
+  cosineLr,
+  trainingLoss,
+  trainMember,
+  type TrainProgress,
+} from '../../../src/engine/train.js';
 import { TfVae, makeMafPrior } from '../../../src/engine/vae.js';
 import { makeEps, Rng } from '../../../src/engine/random.js';
 import type { MemberSpec } from '../../../src/engine/spec.js';
@@ -167,6 +173,43 @@ describe('trainMember', () => {
     expect(r.history.length).toBe(5);
     expect(r.history[4].loss).toBeLessThan(r.history[0].loss);
     expect(r.params['dec.scale_raw'].shape).toEqual([12]);
+  });
+
+  it('the K-sample objectives: the ELBO is the mean of K one-sample ELBOs, the IWAE their log-mean-exp (float64)', () => {
+    const vae = TfVae.create(spec, 5);
+    const n = 6;
+    const K = 4;
+    const x = tf.tensor2d(synthetic(n, 9), [n, 12]);
+    const epsAll = makeEps(77, n * K, 2);
+    const beta = 0.3;
+    const loss = (eps: Float32Array, k: number, objective: 'elbo' | 'iwae') =>
+      tf.tidy(() => trainingLoss(vae, x, tf.tensor3d(eps, [n, k, 2]), beta, objective).dataSync()[0]);
+    // each record's k-th sample alone: a one-sample loss per (record, k), read back one record at a time
+    const single: number[][] = [];
+    for (let i = 0; i < n; i++) {
+      const xi = x.slice([i, 0], [1, 12]);
+      single.push(
+        Array.from({ length: K }, (_, k) =>
+          tf.tidy(() => {
+            const e = tf.tensor3d(epsAll.subarray((i * K + k) * 2, (i * K + k + 1) * 2), [1, 1, 2]);
+            return -trainingLoss(vae, xi as tf.Tensor2D, e, beta, 'elbo').dataSync()[0];
+          }),
+        ),
+      );
+      xi.dispose();
+    }
+    const elboRef = -single.flat().reduce((a, b) => a + b, 0) / (n * K);
+    const iwaeRef =
+      -single.reduce((acc, w) => {
+        const m = Math.max(...w);
+        return acc + m + Math.log(w.reduce((a, v) => a + Math.exp(v - m), 0) / K);
+      }, 0) / n;
+    expect(loss(epsAll, K, 'elbo')).toBeCloseTo(elboRef, 3);
+    expect(loss(epsAll, K, 'iwae')).toBeCloseTo(iwaeRef, 3);
+    // the bound is tighter: IWAE's loss is below the ELBO's (Jensen), strictly for a non-degenerate q
+    expect(iwaeRef).toBeLessThan(elboRef);
+    x.dispose();
+    vae.dispose();
   });
 
   it('student-t likelihood trains (loss falls, a learned scale per feature)', () => {
