@@ -1,7 +1,8 @@
 /**
- * Detection diagnostic "the conv width" (BENCHMARKS.md, registered before its run): compares two image-OoD
- * statistic dumps member by member, the single-model Rate and log p AUROC of members 0..M−1 of a baseline
- * run (e.g. v4's base 8) against a candidate run (base 16) trained with the same seeds.
+ * Member-by-member comparison of two image-OoD statistic dumps whose members share seeds: the single-model
+ * Rate and log p AUROC of members 0..M−1 of a baseline run against a candidate run that differs in one
+ * setting. Written for the conv-width diagnostic (base 16 against v4's base 8) and reused by the
+ * diagnostic of the training objective's samples (BENCHMARKS.md; each registered before its run).
  *
  *   validation: the four corruption proxies against the validation normals (and their mean);
  *   test, for information: every OoD row of the dump against the in-distribution test images.
