@@ -30,6 +30,7 @@ import type { KindDefinition } from '../kinds/types.js';
 import { cliKind } from './kinds.js';
 import type { ScoreName } from '../engine/types.js';
 import { SCORE_NAMES } from '../engine/score-rules.js';
+import { TRAIN_OBJECTIVES, type TrainObjective } from '../engine/train.js';
 import {
   DOSE_STATISTICS,
   DOSE_STATISTICS_CRITICS,
@@ -59,7 +60,7 @@ interface TrainFlags {
   mafHidden: number[];
   beta: number;
   warmup: number;
-  objective: 'elbo' | 'iwae';
+  objective: TrainObjective;
   trainSamples?: number;
   bootstrap: boolean;
   targetFpr: number;
@@ -135,7 +136,7 @@ export function register(program: Command): void {
     .option('--warmup <n>', 'KL warm-up steps (β rises from 0)', parseIntArg('--warmup', 0, 10_000_000), 0)
     .addOption(
       new Option('--objective <o>', "each member's training objective: the β-ELBO or the IWAE bound")
-        .choices(['elbo', 'iwae'])
+        .choices([...TRAIN_OBJECTIVES])
         .default('elbo'),
     )
     .option(

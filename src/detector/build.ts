@@ -10,7 +10,7 @@ import { permutation, takeRows } from '../data/splits.js';
 import { dataFingerprint } from '../data/fingerprint.js';
 import { fitMinMax, fitStandard, applyTransform, IMAGE_TRANSFORM } from '../features/transform.js';
 import { trainEnsemble, type EnsembleTrainOptions } from '../engine/ensemble-train.js';
-import { trainDefaults, type TrainProgress } from '../engine/train.js';
+import { trainDefaults, type TrainObjective, type TrainProgress } from '../engine/train.js';
 import { exportEnsembleOnnx } from '../engine/onnx/export.js';
 import type { ScorerOptions } from '../engine/scorer.js';
 import { createEnsembleScorer } from '../engine/ensemble-scorer.js';
@@ -96,7 +96,7 @@ export interface BuildModelOptions {
   beta?: number;
   warmupSteps?: number;
   /** Each member's training objective: 'elbo' (default) or 'iwae' (the K-sample bound). */
-  objective?: 'elbo' | 'iwae';
+  objective?: TrainObjective;
   /**
    * Posterior samples per record in the training objective. Default 1 for 'elbo', 16 for 'iwae'. The
    * paper's authors average the ELBO over 16 (`n_samples` in hschoi1/rich_latent vae_wgan/vae/model.py);
@@ -436,6 +436,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const score = o.score ?? (labelled ? 'dose_or_known' : DEFAULT_SCORE);
   // checked before training (checkBuildable); a failure here is a bug
   if (!available(score)) throw new Error(`score '${score}' is not available after the build`);
+  const resolved = trainDefaults(train);
   const trainingConfig: Record<string, JsonValue> = {
     members,
     k,
@@ -445,8 +446,8 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     learningRate: train.learningRate ?? null,
     beta: train.beta ?? null,
     warmupSteps: o.warmupSteps ?? 0,
-    objective: trainDefaults(train).objective,
-    trainSamples: trainDefaults(train).trainK,
+    objective: resolved.objective,
+    trainSamples: resolved.trainK,
     validateEvery: o.validateEvery ?? 200,
     earlyStopRecords: nStop,
     bootstrap: o.bootstrap ?? false,

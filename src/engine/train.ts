@@ -37,7 +37,7 @@ export interface TrainOptions {
   /** Length of the β warm-up in steps. Default 0. */
   warmupSteps?: number;
   /** Training objective: β-ELBO (default) or the IWAE bound with `trainK` samples. */
-  objective?: 'elbo' | 'iwae';
+  objective?: TrainObjective;
   /** Samples per record in the training objective. Default 1 for elbo, 16 for iwae. */
   trainK?: number;
   /** Held-out data [nVal, D] for validation IWAE and early stopping. */
@@ -145,6 +145,10 @@ export class Adam {
   }
 }
 
+/** The training objectives of a member: the β-ELBO or the IWAE bound. */
+export const TRAIN_OBJECTIVES = ['elbo', 'iwae'] as const;
+export type TrainObjective = (typeof TRAIN_OBJECTIVES)[number];
+
 /** Resolved options with defaults (one place to read them). */
 export function trainDefaults(
   o: TrainOptions,
@@ -185,7 +189,7 @@ export function trainingLoss(
   x: tf.Tensor2D,
   eps: tf.Tensor3D,
   beta: number,
-  objective: 'elbo' | 'iwae',
+  objective: TrainObjective,
 ): tf.Scalar {
   const { logw, kl } = vae.logWeights(x, eps);
   // logw = log p(x|z) - kl, so the β-weighted log weight is logw + (1 - β)·kl.
