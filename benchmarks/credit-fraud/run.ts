@@ -64,12 +64,35 @@ import { fitLabelledRuleOn, novelFraudResult, simulatedReviews, type NovelResult
 const CREDIT_RULE_IDS: readonly RuleId[] = RULE_IDS.filter((id) => !ruleNeedsComplexity(id));
 
 const D = 30;
-export const PAPER_TABLE3 = {
-  classifier: { fpr95: 4.0, auroc: 99.1, ap: 99.3 },
-  single: { fpr95: 15.7, auroc: 94.6, ap: 92.0 },
-  waic: { fpr95: 15.2, auroc: 94.7, ap: 92.1 },
+/**
+ * Which class the paper's authors took as positive for a row's FPR@95%TPR and AP. In their code
+ * (hschoi1/rich_latent), the classifier ranks frauds by its logit (`anomaly/NNclassifier.py`: label 1 =
+ * fraud), but the density rows rank the NORMALS by their ELBO / WAIC (`tools/statistics.py:
+ * plot_analysis`: keys without 'var' or 'rate' get truth = 1 for the in-distribution block). AUROC
+ * is the same either way.
+ */
+export type PositiveClass = 'fraud' | 'normal';
+export interface PaperRow {
+  fpr95: number;
+  auroc: number;
+  ap: number;
+  positive: PositiveClass;
+}
+export const PAPER_TABLE3: Record<'classifier' | 'single' | 'waic', PaperRow> = {
+  classifier: { fpr95: 4.0, auroc: 99.1, ap: 99.3, positive: 'fraud' },
+  single: { fpr95: 15.7, auroc: 94.6, ap: 92.0, positive: 'normal' },
+  waic: { fpr95: 15.2, auroc: 94.7, ap: 92.1, positive: 'normal' },
 };
 export const CREDIT_GOALS = { auroc: 96, ap: 95, fpr95: 15 };
+/**
+ * The same comparison on the paper's own metric for its WAIC row (normals positive; see
+ * {@link PAPER_TABLE3}): beat its FPR@95%TPR of 15.2 and its AP of 92.1. Added 2026-12-07 after the
+ * fraud-positive figures were known (BENCHMARKS.md, "Credit metric: the paper's own … convention").
+ */
+export const CREDIT_GOALS_PAPER_CONVENTION = {
+  fpr95Normal: PAPER_TABLE3.waic.fpr95,
+  apNormal: PAPER_TABLE3.waic.ap,
+};
 /** Issue 13: with 95 labelled frauds (simulated reviews), 'dose_or_known' on the validated protocol. */
 export const CREDIT_LABEL_GOALS = { auroc: 98.5, fpr95: 8 };
 /** Most training normals the supervised head is fitted on (a seeded subsample, as buildModel). */
@@ -562,6 +585,7 @@ function labelledRows(b: LikBatches, ctx: RuleContext, defaultScore: RuleId, see
 }
 
 const ms = (v: number[]): string => {
+  if (v.some((x) => Number.isNaN(x))) return 'n/a'; // a metric that results from older versions lack
   const { mean, std } = meanStd(v.map((x) => 100 * x));
   return `${mean.toFixed(1)} ± ${std.toFixed(1)}`;
 };
@@ -590,7 +614,7 @@ export function labelTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[])
       ]),
     ),
   );
-  const m = (k: keyof Metrics): number => meanStd(l.map((x) => 100 * x.doseOrKnown[k])).mean;
+  const m = (k: 'auroc' | 'ap' | 'fpr95'): number => meanStd(l.map((x) => 100 * x.doseOrKnown[k])).mean;
   const goal = (name: string, v: number, g: number, higher: boolean): string =>
     `${name} ${v.toFixed(1)} (goal ${higher ? '≥' : '≤'} ${g}): ${(higher ? v >= g : v <= g) ? 'met' : '**missed**'}`;
   parts.push(
@@ -665,9 +689,7 @@ export function creditTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[]
   const ids = CREDIT_RULE_IDS.filter((n) =>
     r.every((x) => x.test[n] !== undefined && x.paper[n] !== undefined && x.realisticAp[n] !== undefined),
   );
-  const rows: Array<
-    [string, (x: SplitResult) => Metrics, { fpr95: number; auroc: number; ap: number } | null]
-  > = [
+  const rows: Array<[string, (x: SplitResult) => Metrics, PaperRow | null]> = [
     ['Classifier (supervised, 2×512)', (x) => x.classifier, PAPER_TABLE3.classifier],
     ['Single IWAE (log p, one member)', (x) => x.test.neg_logp_single, PAPER_TABLE3.single],
     ['WAIC', (x) => x.test.neg_waic, PAPER_TABLE3.waic],
@@ -688,24 +710,48 @@ export function creditTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[]
   );
   parts.push(
     mdTable(
-      ['score', 'FPR@95%TPR ↓', 'AUROC ↑', 'AP ↑', 'paper FPR95', 'paper AUROC', 'paper AP'],
+      [
+        'score',
+        'FPR@95%TPR ↓',
+        'AUROC ↑',
+        'AP ↑',
+        'FPR95 (normals +) ↓',
+        'AP (normals +) ↑',
+        'paper FPR95',
+        'paper AUROC',
+        'paper AP',
+        'paper FPR95 (normals +)',
+        'paper AP (normals +)',
+      ],
       rows.map(([name, f, p]) => [
         name,
         ms(r.map((x) => f(x).fpr95)),
         ms(r.map((x) => f(x).auroc)),
         ms(r.map((x) => f(x).ap)),
-        p ? `${p.fpr95}` : '',
+        ms(r.map((x) => f(x).fpr95Normal ?? NaN)),
+        ms(r.map((x) => f(x).apNormal ?? NaN)),
+        p?.positive === 'fraud' ? `${p.fpr95}` : '',
         p ? `${p.auroc}` : '',
-        p ? `${p.ap}` : '',
+        p?.positive === 'fraud' ? `${p.ap}` : '',
+        p?.positive === 'normal' ? `${p.fpr95}` : '',
+        p?.positive === 'normal' ? `${p.ap}` : '',
       ]),
     ),
   );
-  const d = (k: keyof Metrics): number => meanStd(r.map((x) => 100 * x.test[s.defaultScore][k])).mean;
+  parts.push(
+    "\n\"normals +\": the same scores with the normal transactions as the positive class, ranked by −score, as the paper's authors' code does for its Single IWAE and WAIC rows (hschoi1/rich_latent `tools/statistics.py`); FPR95 (normals +) is then the fraction of frauds that pass at the threshold that passes 95% of the normals. The other columns take the frauds as positive, as the authors' classifier code does. AUROC is the same either way.\n",
+  );
+  const d = (k: 'auroc' | 'ap' | 'fpr95' | 'fpr95Normal' | 'apNormal'): number =>
+    meanStd(r.map((x) => 100 * (x.test[s.defaultScore][k] ?? NaN))).mean;
   const goal = (name: string, v: number, g: number, higher: boolean): string =>
     `${name} ${v.toFixed(1)} (goal ${higher ? '≥' : '≤'} ${g}): ${(higher ? v >= g : v <= g) ? 'met' : '**missed**'}`;
   parts.push(
     `\nGoals (default score, mean over splits): ${goal('AUROC', d('auroc'), CREDIT_GOALS.auroc, true)}; ${goal('AP', d('ap'), CREDIT_GOALS.ap, true)}; ${goal('FPR@95%TPR', d('fpr95'), CREDIT_GOALS.fpr95, false)}.\n`,
   );
+  if (r.every((x) => x.test[s.defaultScore].fpr95Normal !== undefined))
+    parts.push(
+      `On the paper's own metric for its WAIC row (normals positive): ${goal('FPR95 (normals +)', d('fpr95Normal'), CREDIT_GOALS_PAPER_CONVENTION.fpr95Normal, false)}; ${goal('AP (normals +)', d('apNormal'), CREDIT_GOALS_PAPER_CONVENTION.apNormal, true)}.\n`,
+    );
   parts.push(
     `\n### Fraud-rate-realistic AP (test frauds vs ALL held-out normals; fraud rate ${(100 * r[0].realisticFraudRate).toFixed(2)}%), %\n`,
   );
@@ -731,12 +777,14 @@ export function creditTables(s: Pick<Settings, 'defaultScore'>, r: SplitResult[]
   );
   parts.push(
     mdTable(
-      ['score', 'FPR@95%TPR ↓', 'AUROC ↑', 'AP ↑'],
+      ['score', 'FPR@95%TPR ↓', 'AUROC ↑', 'AP ↑', 'FPR95 (normals +) ↓', 'AP (normals +) ↑'],
       ids.map((n) => [
         RULE_LABELS[n],
         ms(r.map((x) => x.paper[n].fpr95)),
         ms(r.map((x) => x.paper[n].auroc)),
         ms(r.map((x) => x.paper[n].ap)),
+        ms(r.map((x) => x.paper[n].fpr95Normal ?? NaN)),
+        ms(r.map((x) => x.paper[n].apNormal ?? NaN)),
       ]),
     ),
   );

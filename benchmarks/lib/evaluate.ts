@@ -21,6 +21,16 @@ export interface Metrics {
   auroc: number;
   ap: number;
   fpr95: number;
+  /**
+   * FPR@95%TPR with the NORMAL (in-distribution) class as positive, ranked by −score: the fraction of
+   * anomalies that still pass at the threshold that passes 95 % of the normals (the miss rate at a 5 %
+   * false-alarm rate). This is the convention of the paper's authors' code for its log p and WAIC
+   * columns (hschoi1/rich_latent `tools/statistics.py: plot_analysis`). Absent in results written
+   * before 2026-12-07.
+   */
+  fpr95Normal?: number;
+  /** Average precision with the normal class as positive, ranked by −score (same convention). */
+  apNormal?: number;
 }
 
 /** Scores of the benchmark tables: the paper's columns plus gensemble's rules. */
@@ -83,7 +93,15 @@ export function labelled(neg: ArrayLike<number>, pos: ArrayLike<number>): { s: F
 
 export function metrics(neg: ArrayLike<number>, pos: ArrayLike<number>): Metrics {
   const { s, y } = labelled(neg, pos);
-  return { auroc: auroc(s, y), ap: averagePrecision(s, y), fpr95: fprAtTpr(s, y, 0.95) };
+  const sNormal = s.map((v) => -v);
+  const yNormal = y.map((v) => 1 - v);
+  return {
+    auroc: auroc(s, y),
+    ap: averagePrecision(s, y),
+    fpr95: fprAtTpr(s, y, 0.95),
+    fpr95Normal: fprAtTpr(sNormal, yNormal, 0.95),
+    apNormal: averagePrecision(sNormal, yNormal),
+  };
 }
 
 export function roc(
