@@ -2,7 +2,8 @@
  * Per-record ensemble statistics of a benchmark run, written beside its report so that a later study
  * of score rules (a new combination of log p, rate, variance, L(x)) can be run on the same numbers
  * without retraining or rescoring the models. Each set stores the members' log p and rate (row-major
- * [n, M]) and, for frames, the input complexity L(x), all float32 as in the ScoreBatch, base64-coded;
+ * [n, M]), their K-sample ELBO estimates when the scorer gave them, and, for frames, the input
+ * complexity L(x), all float32 as in the ScoreBatch, base64-coded;
  * the file is gzipped JSON (≈ 45 bytes per record with M = 5).
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -13,7 +14,10 @@ import type { DoseRule } from '../../src/engine/dose.js';
 const FIELDS = ['logp', 'memberRate', 'logpMean', 'logpVar', 'waic', 'rate'] as const;
 type Field = (typeof FIELDS)[number];
 
-export type DumpedSet = { n: number; members: number; complexity?: string } & Record<Field, string>;
+export type DumpedSet = { n: number; members: number; complexity?: string; memberElbo?: string } & Record<
+  Field,
+  string
+>;
 
 export interface StatsDump {
   /** What the sets are (free text: the benchmark, the model, which split is which). */
@@ -36,6 +40,7 @@ export function dumpSet(b: ScoreBatch): DumpedSet {
     members: b.members,
     ...fields,
     ...(b.complexity ? { complexity: b64(b.complexity) } : {}),
+    ...(b.memberElbo ? { memberElbo: b64(b.memberElbo) } : {}),
   };
 }
 
@@ -47,6 +52,7 @@ export function loadSet(d: DumpedSet): ScoreBatch {
     members: d.members,
     ...fields,
     ...(d.complexity ? { complexity: f32(d.complexity) } : {}),
+    ...(d.memberElbo ? { memberElbo: f32(d.memberElbo) } : {}),
   };
 }
 

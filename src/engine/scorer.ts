@@ -151,6 +151,8 @@ export function emptyScoreBatch(n: number, M: number): ScoreBatch {
 }
 
 const OUTPUT_NAMES = ['logp', 'member_rate', 'logp_mean', 'logp_var', 'waic', 'rate'] as const;
+/** Optional output: each member's K-sample ELBO estimate [N, M] (ScoreBatch.memberElbo). */
+const ELBO_OUTPUT = 'member_elbo';
 
 export class OnnxScorer implements Scorer {
   private closed = false;
@@ -164,6 +166,8 @@ export class OnnxScorer implements Scorer {
     readonly chunkSize: number,
     /** Whether scoreBatch fills ScoreBatch.complexity. */
     readonly inputComplexity: boolean,
+    /** Whether the graph has the optional `member_elbo` output (ScoreBatch.memberElbo). */
+    private readonly hasElbo: boolean,
   ) {}
 
   /** Creates the session from serialized model bytes or a file path. */
@@ -188,7 +192,15 @@ export class OnnxScorer implements Scorer {
     if (!Number.isFinite(inputDim) || !Number.isFinite(members))
       throw new ScorerRuntimeError('model input/output shapes do not declare inputDim and member count');
     const chunkSize = chunkOpt ?? defaultChunkSize(modelMetadataInt(model, 'k') ?? 16, inputDim);
-    return new OnnxScorer(session, inputDim, members, ep, chunkSize, opts.inputComplexity ?? false);
+    return new OnnxScorer(
+      session,
+      inputDim,
+      members,
+      ep,
+      chunkSize,
+      opts.inputComplexity ?? false,
+      session.outputNames.includes(ELBO_OUTPUT),
+    );
   }
 
   async scoreBatch(x: Float32Array, n: number): Promise<ScoreBatch> {
@@ -196,6 +208,8 @@ export class OnnxScorer implements Scorer {
     const M = this.members;
     const out = emptyScoreBatch(n, M);
     const complexity = this.inputComplexity ? new Float32Array(n) : undefined;
+    const elbo = this.hasElbo ? new Float32Array(n * M) : undefined;
+    const fetch: string[] = elbo ? [...OUTPUT_NAMES, ELBO_OUTPUT] : [...OUTPUT_NAMES];
     for (let start = 0; start < n; start += this.chunkSize) {
       const m = Math.min(this.chunkSize, n - start);
       const view = x.subarray(start * this.inputDim, (start + m) * this.inputDim);
@@ -203,7 +217,7 @@ export class OnnxScorer implements Scorer {
       try {
         const running = this.session.run(
           { [ONNX_INPUT]: new ort.Tensor('float32', view, [m, this.inputDim]) },
-          [...OUTPUT_NAMES],
+          fetch,
         );
         // onnxruntime-node runs the graph off the JS thread: the complexity of this chunk is
         // computed meanwhile instead of after the last chunk
@@ -219,9 +233,11 @@ export class OnnxScorer implements Scorer {
       out.logpVar.set(get('logp_var'), start);
       out.waic.set(get('waic'), start);
       out.rate.set(get('rate'), start);
-      for (const name of OUTPUT_NAMES) (res[name] as ort.Tensor).dispose?.();
+      if (elbo) elbo.set(get(ELBO_OUTPUT), start * M);
+      for (const name of fetch) (res[name] as ort.Tensor).dispose?.();
     }
     if (complexity) out.complexity = complexity;
+    if (elbo) out.memberElbo = elbo;
     out.input = x;
     return out;
   }

@@ -11,6 +11,14 @@ export interface ScoreBatch {
   logp: Float32Array;
   /** Each member's rate (MC KL(q(z|x) || p(z))), row-major [n, M]. */
   memberRate: Float32Array;
+  /**
+   * Each member's K-sample ELBO estimate, mean_k log w_k with the same K posterior samples as `logp`
+   * (so memberElbo ≤ logp), row-major [n, M]. This is the per-record "elbo" that the paper's authors'
+   * code scores with (hschoi1/rich_latent `tools/analysis.py: fetch` averages `elbo_local` over its
+   * n_samples). Set by OnnxScorer when the graph has the `member_elbo` output (every export); the
+   * native scorer leaves it unset.
+   */
+  memberElbo?: Float32Array;
   /** Mean over members of log p. [n] */
   logpMean: Float32Array;
   /** Population variance over members of log p. [n] */

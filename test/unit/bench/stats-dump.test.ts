@@ -43,7 +43,12 @@ function batch(n: number, m: number, seed: number, complexity: boolean): ScoreBa
     logpVar,
     waic,
     rate,
-    ...(complexity ? { complexity: Float32Array.from({ length: n }, () => -r()) } : {}),
+    ...(complexity
+      ? {
+          complexity: Float32Array.from({ length: n }, () => -r()),
+          memberElbo: logp.map((v) => v - Math.abs(r()) / 50),
+        }
+      : {}),
   };
 }
 
@@ -65,9 +70,19 @@ describe('stats dump', () => {
     expect(back.dose).toEqual(rule);
     const la = loadSet(back.sets.a);
     const lb = loadSet(back.sets.b);
-    for (const f of ['logp', 'memberRate', 'logpMean', 'logpVar', 'waic', 'rate', 'complexity'] as const)
+    for (const f of [
+      'logp',
+      'memberRate',
+      'logpMean',
+      'logpVar',
+      'waic',
+      'rate',
+      'complexity',
+      'memberElbo',
+    ] as const)
       expect(Array.from(la[f] as Float32Array)).toEqual(Array.from(a[f] as Float32Array));
     expect(lb.complexity).toBeUndefined();
+    expect(lb.memberElbo).toBeUndefined();
     expect(lb.n).toBe(33);
     expect(lb.members).toBe(5);
     expect(Array.from(doseScores(la, back.dose!))).toEqual(Array.from(doseScores(a, rule)));

@@ -148,6 +148,26 @@ describe('conv decoder layouts', () => {
 });
 
 describe('bounds', () => {
+  it("OnnxScorer returns each member's ELBO (ScoreBatch.memberElbo) across chunks, equal to the f64 reference and ≤ its IWAE", async () => {
+    const spec = tinyEnsemble(TINY.mlpGaussian, { members: 2, k: 8 });
+    const n = 7;
+    const x = uniformBatch(n, spec.inputDim, 23);
+    const scorer = await OnnxScorer.create(exportEnsembleOnnx(spec), { chunkSize: 3 });
+    try {
+      const b = await scorer.scoreBatch(x, n);
+      expect(b.memberElbo).toBeInstanceOf(Float32Array);
+      expect(b.memberElbo!.length).toBe(n * 2);
+      for (let i = 0; i < n; i++)
+        for (let m = 0; m < 2; m++) {
+          const ref = memberScoresF64(spec, m, x.subarray(i * spec.inputDim, (i + 1) * spec.inputDim));
+          expectRel(b.memberElbo![i * 2 + m], ref.elbo, 1e-5);
+          expect(b.memberElbo![i * 2 + m]).toBeLessThanOrEqual(b.logp[i * 2 + m] + 1e-4);
+        }
+    } finally {
+      await scorer.close();
+    }
+  });
+
   it('IWAE ≥ ELBO on average (and per record, by Jensen with the same samples)', async () => {
     const spec = tinyEnsemble(TINY.mlpGaussian, { members: 2, k: 8 });
     const n = 50;

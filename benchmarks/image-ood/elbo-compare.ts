@@ -1,0 +1,108 @@
+/**
+ * The paper's "log p" as its authors' code computes it: the K-sample ELBO estimate mean_k log w_k
+ * (hschoi1/rich_latent `tools/analysis.py: fetch` averages `elbo_local` over n_samples), against the
+ * IWAE-K bound logsumexp_k log w_k − log K that gensemble scores with. Both come from the same K
+ * posterior samples of the same checkpoint (ScoreBatch.memberElbo beside ScoreBatch.logp), so the
+ * comparison isolates the estimator. Written for the ELBO diagnostic (BENCHMARKS.md, registered
+ * before its run).
+ *
+ *   validation: the four corruption proxies against the validation normals (and their mean);
+ *   test, for information: every OoD row of the dump against the in-distribution test images.
+ *
+ * Columns: each member's single-model AUROC of −IWAE and of −ELBO; over the dump's members, the
+ * AUROC of −WAIC built from each (mean − population variance over members, as the paper's WAIC).
+ *
+ *   npx tsx benchmarks/image-ood/elbo-compare.ts DUMP.json.gz [--members 2]
+ */
+import { Command } from 'commander';
+import { metrics } from '../lib/evaluate.js';
+import { loadSet, readStatsDump, type StatsDump } from '../lib/stats-dump.js';
+import type { ScoreBatch } from '../../src/engine/types.js';
+
+type Estimator = 'iwae' | 'elbo';
+
+function batchOf(dump: StatsDump, set: string): ScoreBatch {
+  const d = dump.sets[set];
+  if (!d) throw new Error(`the dump has no set '${set}'`);
+  const b = loadSet(d);
+  if (!b.memberElbo)
+    throw new Error(`set '${set}' has no memberElbo: the dump predates ScoreBatch.memberElbo`);
+  return b;
+}
+
+function values(b: ScoreBatch, est: Estimator): Float32Array {
+  return est === 'iwae' ? b.logp : b.memberElbo!;
+}
+
+/** Anomaly score of member m: minus its log p estimate. */
+export function memberScore(b: ScoreBatch, m: number, est: Estimator): Float64Array {
+  const v = values(b, est);
+  const out = new Float64Array(b.n);
+  for (let i = 0; i < b.n; i++) out[i] = -v[i * b.members + m];
+  return out;
+}
+
+/** Anomaly score −WAIC over all members: −(mean − population variance) of the estimates. */
+export function negWaic(b: ScoreBatch, est: Estimator): Float64Array {
+  const v = values(b, est);
+  const M = b.members;
+  const out = new Float64Array(b.n);
+  for (let i = 0; i < b.n; i++) {
+    let s = 0;
+    for (let m = 0; m < M; m++) s += v[i * M + m];
+    const mean = s / M;
+    let q = 0;
+    for (let m = 0; m < M; m++) q += (v[i * M + m] - mean) ** 2;
+    out[i] = -(mean - q / M);
+  }
+  return out;
+}
+
+const program = new Command()
+  .argument('<dump>', 'statistic dump of a run whose scorer gave memberElbo (stats-*.json.gz)')
+  .option('--members <n>', 'members shown one by one (the first n)', '2')
+  .parse();
+const [path] = program.args as [string];
+const M = Number(program.opts<{ members: string }>().members);
+if (!Number.isInteger(M) || M < 1) throw new Error(`--members must be a positive integer, got ${M}`);
+
+const dump = await readStatsDump(path);
+const proxies = Object.keys(dump.sets).filter((s) => s.startsWith('proxy-'));
+const ood = Object.keys(dump.sets).filter(
+  (s) => !s.startsWith('proxy-') && !['test', 'validation-normal', 'calibration'].includes(s),
+);
+const rows: Array<{ label: string; neg: string; pos: string[] }> = [
+  ...proxies.map((p) => ({ label: `validation: ${p}`, neg: 'validation-normal', pos: [p] })),
+  { label: '**validation: proxies mean**', neg: 'validation-normal', pos: proxies },
+  ...ood.map((o) => ({ label: `test: ${o}`, neg: 'test', pos: [o] })),
+];
+const all = Number(loadSet(dump.sets.test).members);
+if (M > all) throw new Error(`--members ${M} asked of a dump with ${all} members`);
+
+const fmt = (v: number) => v.toFixed(1);
+const auroc = (neg: Float64Array, pos: Float64Array) => 100 * metrics(neg, pos).auroc;
+console.log(
+  `\n### −IWAE-K → −ELBO-K (mean over the same K samples), AUROC %; single members, then the ${all}-member WAIC\n`,
+);
+console.log(
+  `| set | ${Array.from({ length: M }, (_, m) => `member ${m}`).join(' | ')} | mean Δ (members) | WAIC (${all} members) |\n| --- |${' ---: |'.repeat(M + 2)}`,
+);
+for (const r of rows) {
+  const neg = batchOf(dump, r.neg);
+  const pos = r.pos.map((p) => batchOf(dump, p));
+  const avg = (f: (b: ScoreBatch) => Float64Array): number =>
+    pos.reduce((a, p) => a + auroc(f(neg), f(p)), 0) / pos.length;
+  const cells: string[] = [];
+  let delta = 0;
+  for (let m = 0; m < M; m++) {
+    const a = avg((b) => memberScore(b, m, 'iwae'));
+    const e = avg((b) => memberScore(b, m, 'elbo'));
+    delta += (e - a) / M;
+    cells.push(`${fmt(a)} → ${fmt(e)}`);
+  }
+  const wa = avg((b) => negWaic(b, 'iwae'));
+  const we = avg((b) => negWaic(b, 'elbo'));
+  console.log(
+    `| ${r.label} | ${cells.join(' | ')} | ${delta >= 0 ? '+' : ''}${delta.toFixed(2)} | ${fmt(wa)} → ${fmt(we)} |`,
+  );
+}
