@@ -16,7 +16,7 @@
  */
 import { Command } from 'commander';
 import { metrics } from '../lib/evaluate.js';
-import { loadSet, readStatsDump, type StatsDump } from '../lib/stats-dump.js';
+import { dumpComparisonRows, loadSet, readStatsDump, type StatsDump } from '../lib/stats-dump.js';
 import type { ScoreBatch } from '../../src/engine/types.js';
 
 type Estimator = 'iwae' | 'elbo';
@@ -67,15 +67,7 @@ const M = Number(program.opts<{ members: string }>().members);
 if (!Number.isInteger(M) || M < 1) throw new Error(`--members must be a positive integer, got ${M}`);
 
 const dump = await readStatsDump(path);
-const proxies = Object.keys(dump.sets).filter((s) => s.startsWith('proxy-'));
-const ood = Object.keys(dump.sets).filter(
-  (s) => !s.startsWith('proxy-') && !['test', 'validation-normal', 'calibration'].includes(s),
-);
-const rows: Array<{ label: string; neg: string; pos: string[] }> = [
-  ...proxies.map((p) => ({ label: `validation: ${p}`, neg: 'validation-normal', pos: [p] })),
-  { label: '**validation: proxies mean**', neg: 'validation-normal', pos: proxies },
-  ...ood.map((o) => ({ label: `test: ${o}`, neg: 'test', pos: [o] })),
-];
+const rows = dumpComparisonRows(dump);
 const all = Number(loadSet(dump.sets.test).members);
 if (M > all) throw new Error(`--members ${M} asked of a dump with ${all} members`);
 

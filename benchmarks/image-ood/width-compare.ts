@@ -11,7 +11,7 @@
  */
 import { Command } from 'commander';
 import { metrics } from '../lib/evaluate.js';
-import { loadSet, readStatsDump, type StatsDump } from '../lib/stats-dump.js';
+import { dumpComparisonRows, loadSet, readStatsDump, type StatsDump } from '../lib/stats-dump.js';
 
 type Stat = 'rate' | 'logp';
 
@@ -42,15 +42,7 @@ if (!Number.isInteger(M) || M < 1) throw new Error(`--members must be a positive
 
 const base = await readStatsDump(basePath);
 const cand = await readStatsDump(candPath);
-const proxies = Object.keys(cand.sets).filter((s) => s.startsWith('proxy-'));
-const ood = Object.keys(cand.sets).filter(
-  (s) => !s.startsWith('proxy-') && !['test', 'validation-normal', 'calibration'].includes(s),
-);
-const rows: Array<{ label: string; neg: string; pos: string[] }> = [
-  ...proxies.map((p) => ({ label: `validation: ${p}`, neg: 'validation-normal', pos: [p] })),
-  { label: '**validation: proxies mean**', neg: 'validation-normal', pos: proxies },
-  ...ood.map((o) => ({ label: `test: ${o}`, neg: 'test', pos: [o] })),
-];
+const rows = dumpComparisonRows(cand);
 
 const fmt = (v: number) => v.toFixed(1);
 for (const stat of ['rate', 'logp'] as const) {

@@ -63,3 +63,27 @@ export async function writeStatsDump(path: string, dump: StatsDump): Promise<voi
 export async function readStatsDump(path: string): Promise<StatsDump> {
   return JSON.parse(gunzipSync(await readFile(path)).toString('utf8')) as StatsDump;
 }
+
+/** A comparison row of a dump: the AUROC of the `pos` sets (averaged) against the `neg` set. */
+export interface DumpRow {
+  label: string;
+  neg: string;
+  pos: string[];
+}
+
+/**
+ * The rows the member-by-member comparison scripts print (width-compare.ts, elbo-compare.ts): each
+ * corruption proxy against the validation normals, the proxies' mean, then every OoD set of the dump
+ * against the in-distribution test images.
+ */
+export function dumpComparisonRows(dump: StatsDump): DumpRow[] {
+  const proxies = Object.keys(dump.sets).filter((s) => s.startsWith('proxy-'));
+  const ood = Object.keys(dump.sets).filter(
+    (s) => !s.startsWith('proxy-') && !['test', 'validation-normal', 'calibration'].includes(s),
+  );
+  return [
+    ...proxies.map((p) => ({ label: `validation: ${p}`, neg: 'validation-normal', pos: [p] })),
+    { label: '**validation: proxies mean**', neg: 'validation-normal', pos: proxies },
+    ...ood.map((o) => ({ label: `test: ${o}`, neg: 'test', pos: [o] })),
+  ];
+}

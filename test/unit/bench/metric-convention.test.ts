@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { metrics } from '../../../benchmarks/lib/evaluate.js';
+import { Rng } from '../../../src/engine/random.js';
 
 /** Brute force: normals pass when −score ≥ t; the first t (from the top) that passes ≥ 95 % of them. */
 function bruteFpr95Normal(neg: number[], pos: number[]): number {
@@ -31,17 +32,6 @@ function bruteApNormal(neg: number[], pos: number[]): number {
   return ap;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('metrics: the normals-positive convention', () => {
   it('hand-worked: a normal ranked above every anomaly', () => {
     // −score order: normals 0, −0.1, −0.2 first, then the 4 anomalies, then the normal at 0.9.
@@ -62,7 +52,8 @@ describe('metrics: the normals-positive convention', () => {
   });
 
   it('equals the brute force on random scores with ties', () => {
-    const r = rng(7);
+    const rng = new Rng(7);
+    const r = (): number => rng.uniform();
     for (let trial = 0; trial < 60; trial++) {
       const nNeg = 5 + Math.floor(r() * 60);
       const nPos = 3 + Math.floor(r() * 40);
