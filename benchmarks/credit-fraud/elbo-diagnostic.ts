@@ -15,28 +15,15 @@ import { takeRows } from '../../src/data/splits.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { ONNX_FILE } from '../../src/engine/checkpoint.js';
 import { OnnxScorer } from '../../src/engine/scorer.js';
-import type { ScoreBatch } from '../../src/engine/types.js';
-import { metrics } from '../lib/evaluate.js';
+import {
+  metrics,
+  negMemberEstimate as member,
+  negWaicOf as negWaic,
+  type LogpEstimate,
+} from '../lib/evaluate.js';
 import { benchSplit, CREDIT_D as D, v3Ensemble } from './shared.js';
 
-type Est = 'iwae' | 'elbo';
-const vals = (b: ScoreBatch, e: Est): Float32Array => (e === 'iwae' ? b.logp : b.memberElbo!);
-function member(b: ScoreBatch, m: number, e: Est): Float64Array {
-  const v = vals(b, e);
-  return Float64Array.from({ length: b.n }, (_, i) => -v[i * b.members + m]);
-}
-function negWaic(b: ScoreBatch, e: Est): Float64Array {
-  const v = vals(b, e);
-  const M = b.members;
-  return Float64Array.from({ length: b.n }, (_, i) => {
-    let s = 0;
-    for (let m = 0; m < M; m++) s += v[i * M + m];
-    const mean = s / M;
-    let q = 0;
-    for (let m = 0; m < M; m++) q += (v[i * M + m] - mean) ** 2;
-    return -(mean - q / M);
-  });
-}
+type Est = LogpEstimate;
 
 const dataDir = process.env.GENSEMBLE_DATA_DIR ?? '../shared/datasets';
 const data = await loadCreditCardCsv(join(dataDir, 'creditcard/creditcard-subset.csv.gz'));

@@ -15,11 +15,9 @@
  *   npx tsx benchmarks/image-ood/elbo-compare.ts DUMP.json.gz [--members 2]
  */
 import { Command } from 'commander';
-import { metrics } from '../lib/evaluate.js';
+import { metrics, negMemberEstimate as memberScore, negWaicOf as negWaic } from '../lib/evaluate.js';
 import { dumpComparisonRows, loadSet, readStatsDump, type StatsDump } from '../lib/stats-dump.js';
 import type { ScoreBatch } from '../../src/engine/types.js';
-
-type Estimator = 'iwae' | 'elbo';
 
 function batchOf(dump: StatsDump, set: string): ScoreBatch {
   const d = dump.sets[set];
@@ -28,34 +26,6 @@ function batchOf(dump: StatsDump, set: string): ScoreBatch {
   if (!b.memberElbo)
     throw new Error(`set '${set}' has no memberElbo: the dump predates ScoreBatch.memberElbo`);
   return b;
-}
-
-function values(b: ScoreBatch, est: Estimator): Float32Array {
-  return est === 'iwae' ? b.logp : b.memberElbo!;
-}
-
-/** Anomaly score of member m: minus its log p estimate. */
-export function memberScore(b: ScoreBatch, m: number, est: Estimator): Float64Array {
-  const v = values(b, est);
-  const out = new Float64Array(b.n);
-  for (let i = 0; i < b.n; i++) out[i] = -v[i * b.members + m];
-  return out;
-}
-
-/** Anomaly score −WAIC over all members: −(mean − population variance) of the estimates. */
-export function negWaic(b: ScoreBatch, est: Estimator): Float64Array {
-  const v = values(b, est);
-  const M = b.members;
-  const out = new Float64Array(b.n);
-  for (let i = 0; i < b.n; i++) {
-    let s = 0;
-    for (let m = 0; m < M; m++) s += v[i * M + m];
-    const mean = s / M;
-    let q = 0;
-    for (let m = 0; m < M; m++) q += (v[i * M + m] - mean) ** 2;
-    out[i] = -(mean - q / M);
-  }
-  return out;
 }
 
 const program = new Command()

@@ -64,6 +64,49 @@ export const SCORE_LABELS: Record<ScoreName, string> = {
   critic_var: 'Var D(x) (WGAN critics)',
 };
 
+/** Which per-member log p estimate a score reads: the IWAE-K bound or the K-sample ELBO. */
+export type LogpEstimate = 'iwae' | 'elbo';
+
+function estimates(b: ScoreBatch, est: LogpEstimate): Float32Array {
+  if (est === 'iwae') return b.logp;
+  if (!b.memberElbo) throw new Error('this ScoreBatch has no memberElbo (a scorer other than OnnxScorer)');
+  return b.memberElbo;
+}
+
+/** Anomaly score of member m under one estimate: minus its log p (IWAE) or minus its ELBO. */
+export function negMemberEstimate(b: ScoreBatch, m: number, est: LogpEstimate): Float64Array {
+  const v = estimates(b, est);
+  const out = new Float64Array(b.n);
+  for (let i = 0; i < b.n; i++) out[i] = -v[i * b.members + m];
+  return out;
+}
+
+/** −WAIC over all members of one estimate: −(mean − population variance over members). */
+export function negWaicOf(b: ScoreBatch, est: LogpEstimate): Float64Array {
+  const v = estimates(b, est);
+  const M = b.members;
+  const out = new Float64Array(b.n);
+  for (let i = 0; i < b.n; i++) {
+    let s = 0;
+    for (let m = 0; m < M; m++) s += v[i * M + m];
+    const mean = s / M;
+    let q = 0;
+    for (let m = 0; m < M; m++) q += (v[i * M + m] - mean) ** 2;
+    out[i] = -(mean - q / M);
+  }
+  return out;
+}
+
+/**
+ * The paper's log p (single) and WAIC columns as its authors' code computes them, from the K-sample
+ * ELBO instead of the IWAE bound (hschoi1/rich_latent `tools/analysis.py: fetch`); empty when the
+ * batch has no memberElbo.
+ */
+export function elboColumns(b: ScoreBatch): Record<string, Float64Array> {
+  if (!b.memberElbo) return {};
+  return { neg_elbo_single: negMemberEstimate(b, 0, 'elbo'), neg_waic_elbo: negWaicOf(b, 'elbo') };
+}
+
 /** NaN scores (a numerically broken record) count as maximally anomalous; returns how many there were. */
 export function sanitize(s: Float64Array): number {
   let bad = 0;

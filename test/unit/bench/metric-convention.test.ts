@@ -1,10 +1,12 @@
 /**
  * The benchmarks' second metric convention (the paper's authors' code for its log p and WAIC rows):
  * FPR@95%TPR and AP with the NORMAL class as positive, ranked by −score. Checked against a brute force
- * written from the definition (every distinct threshold, counted by hand) and against hand-worked cases.
+ * written from the definition (every distinct threshold, counted by hand) and against hand-worked cases;
+ * and the paper's log p / WAIC columns computed from the members' ELBO as its authors' code does.
  */
 import { describe, expect, it } from 'vitest';
-import { metrics } from '../../../benchmarks/lib/evaluate.js';
+import { elboColumns, metrics, negMemberEstimate, negWaicOf } from '../../../benchmarks/lib/evaluate.js';
+import type { ScoreBatch } from '../../../src/engine/types.js';
 import { Rng } from '../../../src/engine/random.js';
 
 /** Brute force: normals pass when −score ≥ t; the first t (from the top) that passes ≥ 95 % of them. */
@@ -65,5 +67,32 @@ describe('metrics: the normals-positive convention', () => {
       expect(m.fpr95Normal).toBe(bruteFpr95Normal(neg, pos));
       expect(m.apNormal).toBeCloseTo(bruteApNormal(neg, pos), 12);
     }
+  });
+});
+
+describe('the paper columns from the ELBO (elboColumns)', () => {
+  it('−ELBO of member 0 and −(mean − population variance) of the members’ ELBOs, hand-computed', () => {
+    // 2 records × 3 members
+    const memberElbo = Float32Array.from([-10, -12, -14, -1, -1, -4]);
+    const b: ScoreBatch = {
+      n: 2,
+      members: 3,
+      logp: Float32Array.from([-9, -11, -13, -0.5, -0.5, -3.5]),
+      memberRate: new Float32Array(6),
+      logpMean: new Float32Array(2),
+      logpVar: new Float32Array(2),
+      waic: new Float32Array(2),
+      rate: new Float32Array(2),
+      memberElbo,
+    };
+    const c = elboColumns(b);
+    expect(Array.from(c.neg_elbo_single)).toEqual([10, 1]);
+    // record 0: mean −12, population variance 8/3 → −WAIC = 12 + 8/3; record 1: mean −2, var 2 → 4
+    expect(c.neg_waic_elbo[0]).toBeCloseTo(12 + 8 / 3, 12);
+    expect(c.neg_waic_elbo[1]).toBeCloseTo(4, 12);
+    // the IWAE estimate reads logp instead
+    expect(Array.from(negMemberEstimate(b, 2, 'iwae'))).toEqual([13, 3.5]);
+    expect(negWaicOf(b, 'iwae')[0]).toBeCloseTo(11 + 8 / 3, 5);
+    expect(elboColumns({ ...b, memberElbo: undefined })).toEqual({});
   });
 });

@@ -73,6 +73,27 @@ describe('report tables', () => {
     );
     // HFlip default at 50 misses the 72.4 goal by 22.4
     expect(md).toMatch(/\| hflip \|.*\| 72\.4 \| \*\*missed\*\* \(-22\.4\) \|/);
+    // without memberElbo in the run, no ELBO columns
+    expect(md).not.toContain('ELBO (single)');
+
+    // a run whose scorer returned memberElbo: the authors' ELBO columns sit before the default
+    const withElbo: TrainResultJson = {
+      ...r,
+      sets: Object.fromEntries(
+        Object.entries(sets).map(([o, v]) => [
+          o,
+          { ...v, metrics: { ...v.metrics, neg_elbo_single: coin, neg_waic_elbo: perfect } },
+        ]),
+      ),
+    };
+    const md2 = imageTables([withElbo]);
+    expect(md2).toContain(
+      '| OoD set | ours log p (single) | ours Rate | ours Var log p | ours WAIC | ours ELBO (single) | ours WAIC (ELBO) | ours default | paper log p |',
+    );
+    expect(md2).toMatch(
+      /\| other \| 100\.0 \| 50\.0 \| 50\.0 \| 100\.0 \| 50\.0 \| 100\.0 \| 100\.0 \| 40\.4 \| 97\.1 \| 14\.2 \| 97\.1 \| met \|/,
+    );
+    expect(md2).toContain("authors' code from each model's 16-sample ELBO");
   });
 
   it('credit table: mean ± std over splits with the paper column', () => {
