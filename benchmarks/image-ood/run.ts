@@ -276,7 +276,7 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
     const rule = ck.manifest.scoreRule;
     // the Detector the stream and `gensemble score` open (its scorer, with the input complexity on for
     // the candidate columns that use it)
-    const detector = await Detector.open(model.dir, { scorer: { inputComplexity: true } });
+    const detector = await Detector.open(model.dir, { scorer: { inputComplexity: true, memberElbo: true } });
     const scorer = detector.scorer;
     try {
       // Candidate rules are fitted on the checkpoint's calibration normals (build.ts's seeded split of
@@ -413,7 +413,9 @@ export async function runImageOod(o: ImageOodOptions): Promise<ImageOodResult> {
             },
           },
         );
-        const cDetector = await Detector.open(cModel.dir, { scorer: { inputComplexity: true } });
+        const cDetector = await Detector.open(cModel.dir, {
+          scorer: { inputComplexity: true, memberElbo: true },
+        });
         const cScorer = cDetector.scorer;
         try {
           const cSplit = buildSplit(low.n, o.seed);

@@ -28,6 +28,7 @@ export const NATIVE_AUTO_MAX_WIDTH = 256;
 export function nativeUnavailable(spec: EnsembleSpec, opts: ScorerOptions = {}): string | undefined {
   if ((opts.executionProvider ?? 'cpu') !== 'cpu')
     return `execution provider ${opts.executionProvider} was asked for`;
+  if (opts.memberElbo) return "the members' ELBO (memberElbo) was asked for, which only the ONNX graph gives";
   const why = nativeUnsupported(spec);
   if (why) return `it cannot score ${why}`;
   return loadNativeAddon().error;
@@ -52,6 +53,7 @@ export function widestActivation(spec: EnsembleSpec): number {
 function autoWantsNative(spec: EnsembleSpec, opts: ScorerOptions): boolean {
   return (
     (opts.executionProvider ?? 'cpu') === 'cpu' &&
+    !opts.memberElbo &&
     nativeUnsupported(spec) === undefined &&
     widestLayer(spec) <= NATIVE_AUTO_MAX_WIDTH
   );

@@ -40,6 +40,12 @@ export interface ScorerOptions {
    * the 'neg_logp_ic' score needs. Default false. See {@link scorerNeedsComplexity}.
    */
   inputComplexity?: boolean;
+  /**
+   * Also return each member's K-sample ELBO estimate (ScoreBatch.memberElbo, the graph's `member_elbo`
+   * output; onnxruntime only, so 'auto' takes onnxruntime and 'native' refuses). Default false: no rule
+   * uses it, and the stream does not fetch it.
+   */
+  memberElbo?: boolean;
 }
 
 export const DEFAULT_CHUNK_SIZE = 4096;
@@ -151,7 +157,7 @@ export function emptyScoreBatch(n: number, M: number): ScoreBatch {
 }
 
 const OUTPUT_NAMES = ['logp', 'member_rate', 'logp_mean', 'logp_var', 'waic', 'rate'] as const;
-/** Optional output: each member's K-sample ELBO estimate [N, M] (ScoreBatch.memberElbo). */
+/** Output fetched when asked (ScorerOptions.memberElbo): each member's K-sample ELBO [N, M]. */
 const ELBO_OUTPUT = 'member_elbo';
 
 export class OnnxScorer implements Scorer {
@@ -166,8 +172,8 @@ export class OnnxScorer implements Scorer {
     readonly chunkSize: number,
     /** Whether scoreBatch fills ScoreBatch.complexity. */
     readonly inputComplexity: boolean,
-    /** Whether the graph has the optional `member_elbo` output (ScoreBatch.memberElbo). */
-    private readonly hasElbo: boolean,
+    /** Whether scoreBatch fills ScoreBatch.memberElbo (the graph's `member_elbo` output). */
+    private readonly withElbo: boolean,
   ) {}
 
   /** Creates the session from serialized model bytes or a file path. */
@@ -179,7 +185,7 @@ export class OnnxScorer implements Scorer {
       throw new ScorerRuntimeError(
         `model has no input '${ONNX_INPUT}' (inputs: ${session.inputNames.join(', ')})`,
       );
-    for (const o of OUTPUT_NAMES)
+    for (const o of [...OUTPUT_NAMES, ...(opts.memberElbo ? [ELBO_OUTPUT] : [])])
       if (!session.outputNames.includes(o)) throw new ScorerRuntimeError(`model lacks output '${o}'`);
     let inputDim = NaN;
     let members = NaN;
@@ -199,7 +205,7 @@ export class OnnxScorer implements Scorer {
       ep,
       chunkSize,
       opts.inputComplexity ?? false,
-      session.outputNames.includes(ELBO_OUTPUT),
+      opts.memberElbo ?? false,
     );
   }
 
@@ -208,7 +214,7 @@ export class OnnxScorer implements Scorer {
     const M = this.members;
     const out = emptyScoreBatch(n, M);
     const complexity = this.inputComplexity ? new Float32Array(n) : undefined;
-    const elbo = this.hasElbo ? new Float32Array(n * M) : undefined;
+    const elbo = this.withElbo ? new Float32Array(n * M) : undefined;
     const fetch: string[] = elbo ? [...OUTPUT_NAMES, ELBO_OUTPUT] : [...OUTPUT_NAMES];
     for (let start = 0; start < n; start += this.chunkSize) {
       const m = Math.min(this.chunkSize, n - start);

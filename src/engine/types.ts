@@ -15,8 +15,7 @@ export interface ScoreBatch {
    * Each member's K-sample ELBO estimate, mean_k log w_k with the same K posterior samples as `logp`
    * (so memberElbo ≤ logp), row-major [n, M]. This is the per-record "elbo" that the paper's authors'
    * code scores with (hschoi1/rich_latent `tools/analysis.py: fetch` averages `elbo_local` over its
-   * n_samples). Set by OnnxScorer when the graph has the `member_elbo` output (every export); the
-   * native scorer leaves it unset.
+   * n_samples). Set by OnnxScorer when created with `memberElbo: true` (ScorerOptions).
    */
   memberElbo?: Float32Array;
   /** Mean over members of log p. [n] */

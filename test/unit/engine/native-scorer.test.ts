@@ -295,7 +295,17 @@ describe('engine choice', () => {
     const onnx = await createEnsembleScorer(spec, bytes, { engine: 'onnx' });
     expect(onnx).toBeInstanceOf(OnnxScorer);
     expect(nativeUnavailable(spec, { executionProvider: 'cuda' })).toMatch(/cuda/);
-    await Promise.all([auto.close(), onnx.close()]);
+    // the members' ELBO comes from the ONNX graph only: 'auto' takes onnxruntime, 'native' refuses
+    const elbo = await createEnsembleScorer(spec, bytes, { memberElbo: true });
+    expect(elbo).toBeInstanceOf(OnnxScorer);
+    expect((await elbo.scoreBatch(new Float32Array(spec.inputDim), 1)).memberElbo).toHaveLength(
+      spec.members.length,
+    );
+    expect(nativeUnavailable(spec, { memberElbo: true })).toMatch(/ELBO/);
+    await expect(createEnsembleScorer(spec, bytes, { engine: 'native', memberElbo: true })).rejects.toThrow(
+      ScorerRuntimeError,
+    );
+    await Promise.all([auto.close(), onnx.close(), elbo.close()]);
   });
 
   it("'auto' leaves MLPs wider than NATIVE_AUTO_MAX_WIDTH to onnxruntime; 'native' still takes them", async () => {

@@ -148,11 +148,14 @@ describe('conv decoder layouts', () => {
 });
 
 describe('bounds', () => {
-  it("OnnxScorer returns each member's ELBO (ScoreBatch.memberElbo) across chunks, equal to the f64 reference and ≤ its IWAE", async () => {
+  it("OnnxScorer returns each member's ELBO when asked (ScoreBatch.memberElbo) across chunks, equal to the f64 reference and ≤ its IWAE", async () => {
     const spec = tinyEnsemble(TINY.mlpGaussian, { members: 2, k: 8 });
     const n = 7;
     const x = uniformBatch(n, spec.inputDim, 23);
-    const scorer = await OnnxScorer.create(exportEnsembleOnnx(spec), { chunkSize: 3 });
+    const plain = await OnnxScorer.create(exportEnsembleOnnx(spec), { chunkSize: 3 });
+    expect((await plain.scoreBatch(x, n)).memberElbo).toBeUndefined(); // not fetched unless asked
+    await plain.close();
+    const scorer = await OnnxScorer.create(exportEnsembleOnnx(spec), { chunkSize: 3, memberElbo: true });
     try {
       const b = await scorer.scoreBatch(x, n);
       expect(b.memberElbo).toBeInstanceOf(Float32Array);
