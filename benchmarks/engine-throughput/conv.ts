@@ -62,14 +62,14 @@ const spec: EnsembleSpec = {
 function flopsPerRecord(): number {
   let enc = 0;
   let size = 28;
-  for (const l of convEncoderLayers(1, BASE, DZ)) {
+  for (const l of convEncoderLayers({ height: 28, width: 28, channels: 1, base: BASE, latentDim: DZ })) {
     size = l.padding === 'same' ? Math.ceil(size / l.stride) : size - l.k + 1;
     enc += 2 * size * size * l.k * l.k * l.cin * l.cout;
   }
   enc += 2 * 4 * DZ * 2 * DZ;
   let dec = 0;
   size = 1;
-  for (const l of convDecoderLayers(BASE, DZ)) {
+  for (const l of convDecoderLayers({ height: 28, width: 28, channels: 1, base: BASE, latentDim: DZ })) {
     size = l.padding === 'same' ? size * l.stride : (size - 1) * l.stride + l.k;
     // a transposed conv costs what the conv it is the gradient of costs: input h×w × k² × cin × cout
     dec += 2 * (size / l.stride) * (size / l.stride) * l.k * l.k * l.cin * l.cout;

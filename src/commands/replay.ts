@@ -97,7 +97,7 @@ export function register(program: Command): void {
       .description(
         'IDX images → ImageFrame records, mixed with out-of-distribution frames; "ood", "ood-kind" and "label" headers',
       )
-      .requiredOption('--file <path>', 'IDX uint8 images file [n, h, w] (plain or .gz)')
+      .requiredOption('--file <path>', 'IDX uint8 images file [n, h, w] or [n, h, w, c] (plain or .gz)')
       .option(
         '--labels <path>',
         'IDX labels file (default: the sibling *-labels-idx1-ubyte[.gz] when present)',

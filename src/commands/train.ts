@@ -27,6 +27,8 @@ import {
   type WganFineTuneLoss,
 } from '../engine/spec.js';
 import type { KindDefinition } from '../kinds/types.js';
+import { recordedFrameShape } from '../kinds/frames/index.js';
+import { convShapeProblem } from '../engine/params.js';
 import { cliKind } from './kinds.js';
 import type { ScoreName } from '../engine/types.js';
 import { SCORE_NAMES } from '../engine/score-rules.js';
@@ -333,17 +335,23 @@ async function runTrain(f: TrainFlags): Promise<void> {
   }
   if (n < 20) throw new InputError('TRAIN_TOO_FEW', `${f.data}: only ${n} normal records; need at least 20`);
   const base = kind.profile.defaultConfig(rec.d);
-  if (f.arch === 'conv' && (!kind.profile.inputComplexity || rec.d !== 784))
-    throw new InputError(
-      'TRAIN_ARCH',
-      `--arch conv needs 28×28 frames (--kind frames), got ${f.kind} records of ${rec.d} values`,
-    );
+  // --arch conv: the frames' shape (recorded by the frames kind's reader), square, side a multiple of 4
+  const frame = recordedFrameShape(rec.input);
+  if (f.arch === 'conv') {
+    if (!frame)
+      throw new InputError(
+        'TRAIN_ARCH',
+        `--arch conv needs image frames (--kind frames), got ${f.kind} records of ${rec.d} values`,
+      );
+    const problem = convShapeProblem(frame);
+    if (problem) throw new InputError('TRAIN_ARCH', `--arch conv: ${f.data}: ${problem}`);
+  }
   const latentDim = f.latent ?? base.arch.latentDim;
   const model: ModelConfig = {
     ...base,
     arch:
-      f.arch === 'conv'
-        ? { kind: 'conv', height: 28, width: 28, channels: 1, base: f.base, latentDim }
+      f.arch === 'conv' && frame
+        ? { kind: 'conv', ...frame, base: f.base, latentDim }
         : base.arch.kind === 'mlp'
           ? { ...base.arch, latentDim }
           : base.arch,
@@ -385,7 +393,11 @@ async function runTrain(f: TrainFlags): Promise<void> {
     ...(f.wganMembers !== undefined ? { members: f.wganMembers } : {}),
     ...(criticArch ? { arch: criticArch } : {}),
   };
-  const useBar = f.progress && process.stderr.isTTY !== false;
+  // Bars on a terminal only: cli-progress writes a garbled line to a pipe or a log file
+  // ('member {member} … 20/100'), so there one plain line per member every tenth of its steps.
+  const useBar = f.progress && process.stderr.isTTY === true;
+  const logLines = f.progress && !useBar;
+  const vaeEvery = Math.max(1, Math.round(f.steps / 10));
   const bars = useBar
     ? new cliProgress.MultiBar(
         {
@@ -452,10 +464,15 @@ async function runTrain(f: TrainFlags): Promise<void> {
       ...(f.family === 'vae+wgan' ? { critics } : {}),
       outDir: resolve(f.out),
       onCriticProgress: (m, e) => {
+        const step = e.phase === 'gan' ? e.step : f.wganSteps + e.step;
+        if (logLines && (step % Math.max(1, Math.round(criticTotal / 10)) === 0 || step === criticTotal))
+          process.stderr.write(
+            `critic ${m} step ${step}/${criticTotal} (${e.phase}) loss ${e.criticLoss.toFixed(4)} W ${e.wasserstein.toExponential(2)}\n`,
+          );
         if (!bars) return;
         if (!criticBars.has(m))
           criticBars.set(m, bars.create(criticTotal, 0, { member: `critic ${m}`, loss: '-', val: '-' }));
-        criticBars.get(m)?.update(e.phase === 'gan' ? e.step : f.wganSteps + e.step, {
+        criticBars.get(m)?.update(step, {
           loss: e.criticLoss.toFixed(4),
           val: `W ${e.wasserstein.toExponential(2)}`,
         });
@@ -463,11 +480,14 @@ async function runTrain(f: TrainFlags): Promise<void> {
       onBackend: (m, detail) => {
         if (m === 0) process.stderr.write(`tfjs backend: ${detail}\n`);
       },
-      onProgress: (m, e) =>
-        perMember[m]?.update(e.step, {
-          loss: e.loss.toFixed(2),
-          val: e.bestValIwae !== undefined ? e.bestValIwae.toFixed(2) : '-',
-        }),
+      onProgress: (m, e) => {
+        const val = e.bestValIwae !== undefined ? e.bestValIwae.toFixed(2) : '-';
+        if (logLines && (e.step % vaeEvery === 0 || e.step === f.steps))
+          process.stderr.write(
+            `member ${m} step ${e.step}/${f.steps} loss ${e.loss.toFixed(2)} val ${val}\n`,
+          );
+        perMember[m]?.update(e.step, { loss: e.loss.toFixed(2), val });
+      },
     });
     bars?.stop();
     const th = res.thresholds.find((t) => t.score === res.manifest.scoreRule.score);

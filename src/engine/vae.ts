@@ -29,6 +29,7 @@ import {
 import {
   convDecoderLayers,
   convEncoderLayers,
+  convShapeProblem,
   paramShapes,
   shapeSize,
   type ConvLayerSpec,
@@ -456,7 +457,7 @@ export class TfVae {
       });
     } else {
       let a = tf.reshape(x, [-1, arch.height, arch.width, arch.channels]) as tf.Tensor4D;
-      for (const [i, l] of convEncoderLayers(arch.channels, arch.base, arch.latentDim).entries()) {
+      for (const [i, l] of convEncoderLayers(arch).entries()) {
         a = tf.leakyRelu(conv2dT(a, this.v4(`enc.conv${i}.w`), this.v1(`enc.conv${i}.b`), l), LEAKY_ALPHA);
       }
       h = tf.reshape(a, [-1, 4 * arch.latentDim]) as tf.Tensor2D;
@@ -483,7 +484,7 @@ export class TfVae {
     const n = z.shape[0];
     let a = tf.reshape(z, [n, 1, 1, arch.latentDim]) as tf.Tensor4D;
     let size = 1;
-    for (const [i, l] of convDecoderLayers(arch.base, arch.latentDim).entries()) {
+    for (const [i, l] of convDecoderLayers(arch).entries()) {
       size = l.padding === 'valid' ? (size - 1) * l.stride + l.k : size * l.stride;
       a = tf.leakyRelu(
         deconv2dT(a, this.v4(`dec.deconv${i}.w`), this.v1(`dec.deconv${i}.b`), l, [n, size, size, l.cout]),
@@ -675,12 +676,8 @@ function validateSpec(spec: MemberSpec): void {
   const a = spec.arch;
   if (!Number.isInteger(a.latentDim) || a.latentDim < 1)
     throw new VaeError('E_VAE_PARAMS', `latentDim must be ≥ 1`);
-  if (a.kind === 'conv' && (a.height !== 28 || a.width !== 28)) {
-    throw new VaeError(
-      'E_VAE_PARAMS',
-      `the convolutional VAE requires 28×28 inputs, got ${a.height}×${a.width}`,
-    );
-  }
+  const convProblem = a.kind === 'conv' ? convShapeProblem(a) : null;
+  if (convProblem) throw new VaeError('E_VAE_PARAMS', convProblem);
   if (a.kind === 'mlp' && (!Number.isInteger(a.inputDim) || a.inputDim < 1)) {
     throw new VaeError('E_VAE_PARAMS', `inputDim must be ≥ 1`);
   }

@@ -37,7 +37,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GensembleError } from '../errors.js';
-import { convDecoderLayers, convEncoderLayers, shapeSize } from './params.js';
+import { convDecoderLayers, convEncoderLayers, convShapeProblem, shapeSize } from './params.js';
 import { Rng } from './random.js';
 import {
   LEAKY_ALPHA,
@@ -128,7 +128,7 @@ export function criticParamShapes(arch: Arch): Array<[string, number[]]> {
       prev = h;
     });
   } else {
-    for (const [i, l] of convEncoderLayers(arch.channels, arch.base, dz).entries())
+    for (const [i, l] of convEncoderLayers(arch).entries())
       out.push([`enc.conv${i}.w`, [l.k, l.k, l.cin, l.cout]], [`enc.conv${i}.b`, [l.cout]]);
     prev = 4 * dz;
   }
@@ -153,7 +153,7 @@ export function generatorParamShapes(arch: Arch): Array<[string, number[]]> {
     });
     out.push([`dec.out.w`, [prev, arch.inputDim]], [`dec.out.b`, [arch.inputDim]]);
   } else {
-    for (const [i, l] of convDecoderLayers(arch.base, dz).entries())
+    for (const [i, l] of convDecoderLayers(arch).entries())
       out.push([`dec.deconv${i}.w`, [l.k, l.k, l.cout, l.cin]], [`dec.deconv${i}.b`, [l.cout]]);
     out.push([`dec.out.w`, [5, 5, arch.base, arch.channels]], [`dec.out.b`, [arch.channels]]);
   }
@@ -189,11 +189,8 @@ export function validateWganSpec(spec: WganSpec): void {
   const a = spec.arch;
   if (!Number.isInteger(a.latentDim) || a.latentDim < 1)
     throw new WganError('E_WGAN_PARAMS', `latentDim must be ≥ 1, got ${a.latentDim}`);
-  if (a.kind === 'conv' && (a.height !== 28 || a.width !== 28))
-    throw new WganError(
-      'E_WGAN_PARAMS',
-      `the conv architecture requires 28×28 inputs, got ${a.height}×${a.width}`,
-    );
+  const convProblem = a.kind === 'conv' ? convShapeProblem(a) : null;
+  if (convProblem) throw new WganError('E_WGAN_PARAMS', convProblem);
   if (a.kind === 'mlp' && (!Number.isInteger(a.inputDim) || a.inputDim < 1))
     throw new WganError('E_WGAN_PARAMS', `inputDim must be ≥ 1`);
   if (spec.output !== 'sigmoid' && spec.output !== 'linear')
@@ -341,7 +338,7 @@ export class TfWgan {
       });
     } else {
       let a = tf.reshape(x, [-1, arch.height, arch.width, arch.channels]) as tf.Tensor4D;
-      for (const [i, l] of convEncoderLayers(arch.channels, arch.base, arch.latentDim).entries()) {
+      for (const [i, l] of convEncoderLayers(arch).entries()) {
         const w = this.criticVars[`enc.conv${i}.w`] as unknown as tf.Tensor4D;
         a = leaky(conv2dT(a, w, this.c1(`enc.conv${i}.b`), l));
       }
@@ -373,7 +370,7 @@ export class TfWgan {
       const n = z.shape[0];
       let a = tf.reshape(z, [n, 1, 1, arch.latentDim]) as tf.Tensor4D;
       let size = 1;
-      for (const [i, l] of convDecoderLayers(arch.base, arch.latentDim).entries()) {
+      for (const [i, l] of convDecoderLayers(arch).entries()) {
         size = l.padding === 'valid' ? (size - 1) * l.stride + l.k : size * l.stride;
         const w = this.generatorVars[`dec.deconv${i}.w`] as unknown as tf.Tensor4D;
         a = leaky(deconv2dT(a, w, this.g1(`dec.deconv${i}.b`), l, [n, size, size, l.cout]));

@@ -41,7 +41,7 @@ import {
 } from './runner.js';
 
 export interface ReplayFramesOptions extends ReplayPassThroughOptions {
-  /** IDX uint8 images [n, h, w]. */
+  /** IDX uint8 images [n, h, w] or, for colour frames, [n, h, w, c] (row-major HWC). */
   file: string;
   /** IDX uint8 labels [n]; default: the sibling *-labels-idx1-ubyte[.gz] file when it exists. */
   labelsFile?: string | null;
@@ -80,15 +80,16 @@ async function loadDatasetKind(kind: OodKind, dir: string | undefined, side: num
 
 export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFramesSummary> {
   const idx = await readIdx(o.file);
-  if (idx.type !== 'uint8' || idx.dims.length !== 3) {
+  if (idx.type !== 'uint8' || (idx.dims.length !== 3 && idx.dims.length !== 4)) {
     throw new ReplayError(
       'REPLAY_NOT_IMAGES',
-      `${o.file}: expected an IDX file of uint8 images [n, h, w], got ${idx.type} with dims [${idx.dims.join(', ')}]`,
+      `${o.file}: expected an IDX file of uint8 images [n, h, w(, c)], got ${idx.type} with dims [${idx.dims.join(', ')}]`,
     );
   }
   const [n, height, width] = idx.dims;
+  const channels = idx.dims[3] ?? 1;
   const pixels = idx.data as Uint8Array;
-  const size = height * width;
+  const size = height * width * channels;
   if (n === 0) throw new ReplayError('REPLAY_EMPTY_INPUT', `${o.file} holds no images`);
 
   const labelsPath = o.labelsFile === undefined ? await siblingLabelsFile(o.file) : o.labelsFile;
@@ -118,6 +119,11 @@ export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFrames
   if (ratio > 0) {
     for (const k of kinds) {
       if (!DATASET_OOD_KINDS.includes(k)) continue;
+      if (channels !== 1)
+        throw new ReplayError(
+          'REPLAY_SHAPE',
+          `OoD set ${k} is grayscale; the stream has ${channels}-channel frames (use noise or flips)`,
+        );
       if (k === 'omniglot' && height !== width)
         throw new ReplayError(
           'REPLAY_SHAPE',
@@ -145,6 +151,7 @@ export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFrames
   const inFrame = (i: number): Frame => ({
     width,
     height,
+    channels,
     pixels: pixels.subarray(i * size, (i + 1) * size),
   });
 
@@ -167,8 +174,8 @@ export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFrames
         sourceIndex = -1;
         frame =
           slot.kind === 'uniform'
-            ? uniformFrame(width, height, noiseRng)
-            : gaussianFrame(width, height, noiseRng);
+            ? uniformFrame(width, height, noiseRng, channels)
+            : gaussianFrame(width, height, noiseRng, channels);
         source = `noise-${slot.kind}`;
       } else if (slot.kind === 'hflip' || slot.kind === 'vflip') {
         sourceIndex = pickRng.int(n);
@@ -190,7 +197,7 @@ export async function replayFrames(o: ReplayFramesOptions): Promise<ReplayFrames
         source,
         width,
         height,
-        channels: 1,
+        channels,
         pixels: Buffer.from(frame.pixels.buffer, frame.pixels.byteOffset, frame.pixels.byteLength),
         event_time: Date.now(),
         label,

@@ -8,7 +8,6 @@
  * set, scaled to bytes) and flips of in-distribution images (hflip, vflip).
  */
 import { Rng } from '../engine/random.js';
-import { hflipImages, vflipImages } from '../data/ood.js';
 import { ReplayError } from './errors.js';
 
 export const OOD_KINDS = [
@@ -81,32 +80,45 @@ export class OodMixer {
 export interface Frame {
   width: number;
   height: number;
+  /** Interleaved channels per pixel (row-major HWC); absent = 1 (grayscale). */
+  channels?: number;
   pixels: Uint8Array;
 }
 
 /** i.i.d. uniform bytes 0..255. */
-export function uniformFrame(width: number, height: number, rng: Rng): Frame {
-  const pixels = new Uint8Array(width * height);
+export function uniformFrame(width: number, height: number, rng: Rng, channels = 1): Frame {
+  const pixels = new Uint8Array(width * height * channels);
   for (let i = 0; i < pixels.length; i++) pixels[i] = Math.floor(rng.uniform() * 256);
-  return { width, height, pixels };
+  return { width, height, channels, pixels };
 }
 
 /** N(0, 1) clipped to [0, 1], times 255, rounded (about half the pixels are 0). */
-export function gaussianFrame(width: number, height: number, rng: Rng): Frame {
-  const pixels = new Uint8Array(width * height);
+export function gaussianFrame(width: number, height: number, rng: Rng, channels = 1): Frame {
+  const pixels = new Uint8Array(width * height * channels);
   for (let i = 0; i < pixels.length; i++) {
     const z = rng.normal();
     pixels[i] = z <= 0 ? 0 : z >= 1 ? 255 : Math.round(z * 255);
   }
-  return { width, height, pixels };
+  return { width, height, channels, pixels };
 }
 
-/** Left–right mirror of one frame. */
+/** Left–right mirror of one frame (each pixel's channels stay together). */
 export function hflipFrame(f: Frame): Frame {
-  return { width: f.width, height: f.height, pixels: hflipImages({ count: 1, ...f }).pixels };
+  const c = f.channels ?? 1;
+  const { width: w, height: h } = f;
+  const out = new Uint8Array(w * h * c);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let k = 0; k < c; k++) out[(y * w + x) * c + k] = f.pixels[(y * w + (w - 1 - x)) * c + k];
+  return { width: w, height: h, channels: c, pixels: out };
 }
 
 /** Top–bottom mirror of one frame. */
 export function vflipFrame(f: Frame): Frame {
-  return { width: f.width, height: f.height, pixels: vflipImages({ count: 1, ...f }).pixels };
+  const c = f.channels ?? 1;
+  const { width: w, height: h } = f;
+  const row = w * c;
+  const out = new Uint8Array(h * row);
+  for (let y = 0; y < h; y++) out.set(f.pixels.subarray((h - 1 - y) * row, (h - y) * row), y * row);
+  return { width: w, height: h, channels: c, pixels: out };
 }

@@ -169,12 +169,13 @@ export function encodeF64(arch: Arch, params: MemberParams, x: Vec): Vec {
     return h;
   }
   const a = arch as ConvArch;
+  // two stride-2 'same' layers leave a (side/4)×(side/4) map; the VALID kernel spans it (7 at 28×28)
   const layers: Array<[number, number, 'same' | 'valid']> = [
     [5, 1, 'same'],
     [5, 2, 'same'],
     [5, 1, 'same'],
     [5, 2, 'same'],
-    [7, 1, 'valid'],
+    [Math.ceil(Math.ceil(a.height / 2) / 2), 1, 'valid'],
   ];
   let cur = { y: x, h: a.height, w: a.width };
   let cin = a.channels;
@@ -199,8 +200,9 @@ export function decodeF64(arch: Arch, params: MemberParams, z: Vec): Vec {
     });
     return dense(g, p(params, 'dec.out.w'), p(params, 'dec.out.b'));
   }
+  const side = (arch as ConvArch).height;
   const layers: Array<[number, number, 'same' | 'valid']> = [
-    [7, 1, 'valid'],
+    [Math.ceil(Math.ceil(side / 2) / 2), 1, 'valid'],
     [5, 1, 'same'],
     [5, 2, 'same'],
     [5, 1, 'same'],

@@ -125,7 +125,7 @@ export function exportCriticEnsembleOnnx(spec: WganEnsembleSpec): Uint8Array {
     } else {
       let cur = xImg as string;
       let n = arch.height;
-      for (const [i, l] of convEncoderLayers(arch.channels, arch.base, arch.latentDim).entries()) {
+      for (const [i, l] of convEncoderLayers(arch).entries()) {
         const w = g.f32(
           `${pre}enc.conv${i}.w`,
           [l.cout, l.cin, l.k, l.k],

@@ -27,6 +27,7 @@ import { ModelSpecError } from '../errors.js';
 import {
   convDecoderLayers,
   convEncoderLayers,
+  convShapeProblem,
   paramShapes,
   shapeSize,
   type ConvLayerSpec,
@@ -116,8 +117,8 @@ export function validateEnsembleSpec(spec: EnsembleSpec): void {
   const d = dataDim(arch);
   if (spec.inputDim !== d)
     throw new ModelSpecError(`inputDim ${spec.inputDim} does not match the architecture's data size ${d}`);
-  if (arch.kind === 'conv' && (arch.height !== 28 || arch.width !== 28))
-    throw new ModelSpecError(`the conv architecture requires 28x28 inputs, got ${arch.height}x${arch.width}`);
+  const convProblem = arch.kind === 'conv' ? convShapeProblem(arch) : null;
+  if (convProblem) throw new ModelSpecError(convProblem);
   validateTransform(spec.transform, d);
   const prior = spec.member.prior;
   if (prior.kind === 'maf') {
@@ -396,7 +397,7 @@ class MemberExporter {
     } else {
       let cur = xImg as string;
       let n = arch.height;
-      for (const [i, l] of convEncoderLayers(arch.channels, arch.base, dz).entries()) {
+      for (const [i, l] of convEncoderLayers(arch).entries()) {
         const wName = this.w(pre, params, `enc.conv${i}.w`, (d) => ({
           dims: [l.cout, l.cin, l.k, l.k],
           data: kernelToOnnx(d, l.k, l.k, l.cin, l.cout),
@@ -574,7 +575,7 @@ class MemberExporter {
       let cells = 1; // cell size of the cell layout (see cellConv)
       if (this.opts.convTranspose === 'Conv') {
         cur = zf; // [N·K, Dz]
-        for (const [i, l] of convDecoderLayers(arch.base, dz).entries()) {
+        for (const [i, l] of convDecoderLayers(arch).entries()) {
           const wt = params[`dec.deconv${i}.w`].data; // tfjs [k, k, cout, cin]
           const bias = params[`dec.deconv${i}.b`].data;
           if (n === 1) {
@@ -621,7 +622,7 @@ class MemberExporter {
         );
       } else {
         cur = g.op('Reshape', [zf, g.ints([-1, dz, 1, 1])]);
-        for (const [i, l] of convDecoderLayers(arch.base, dz).entries()) {
+        for (const [i, l] of convDecoderLayers(arch).entries()) {
           const wName = this.w(pre, params, `dec.deconv${i}.w`, (d) => ({
             dims: [l.cin, l.cout, l.k, l.k],
             data: kernelToOnnx(d, l.k, l.k, l.cout, l.cin),

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replayTransactions } from '../../../producers/replay-transactions.js';
 import { replayFrames } from '../../../producers/replay-frames.js';
 import { imageFrameCodec, transactionCodec } from '../../../src/schemas/index.js';
+import { encodeIdx } from '../../../src/data/idx.js';
 import {
   collectMessages,
   createTopic,
@@ -212,6 +213,56 @@ describe('replay frames', () => {
     for (const k of ['notmnist', 'uniform', 'hflip'])
       expect(kinds.get(k) ?? 0).toBeGreaterThan(ood / 3 - 4 * Math.sqrt(ood / 3));
     expect(Object.fromEntries(kinds)).toEqual(s.byKind);
+  });
+
+  it('colour frames [n, h, w, c]: channels kept, flips move whole pixels, noise has every channel; grayscale OoD sets refused', async () => {
+    const [n, hh, ww, cc] = [40, 6, 8, 3];
+    const data = Uint8Array.from({ length: n * hh * ww * cc }, (_, i) => (i * 7 + (i >> 5)) % 256);
+    const file = join(tmp, 'colour.idx');
+    await writeFile(file, encodeIdx({ type: 'uint8', dims: [n, hh, ww, cc], data }));
+    const topic = await createTopic(kafka, { prefix: 'frames-rgb' });
+    const s = await replayFrames({
+      kafka,
+      file,
+      topic,
+      oodRatio: 0.3,
+      oodKinds: ['vflip', 'gaussian'],
+      seed: 3,
+      progress: false,
+    });
+    const msgs = await consumeAll(topic, s.sent);
+    const codec = imageFrameCodec();
+    const size = hh * ww * cc;
+    let sawFlip = 0;
+    for (const m of msgs) {
+      const f = codec.decode(m.value);
+      expect([f.width, f.height, f.channels, f.pixels.length]).toEqual([ww, hh, cc, size]);
+      const idx = Number(h(m, 'source-index'));
+      const src = data.subarray(idx * size, (idx + 1) * size);
+      if (h(m, 'ood-kind') === 'none')
+        expect(Buffer.compare(Buffer.from(f.pixels), Buffer.from(src))).toBe(0);
+      if (h(m, 'ood-kind') === 'vflip') {
+        sawFlip++;
+        // pixel (y, x) channel k of the flip is pixel (h−1−y, x) channel k of the source
+        for (let y = 0; y < hh; y++)
+          for (let x = 0; x < ww; x++)
+            for (let k = 0; k < cc; k++)
+              expect(f.pixels[(y * ww + x) * cc + k]).toBe(src[((hh - 1 - y) * ww + x) * cc + k]);
+      }
+    }
+    expect(sawFlip).toBeGreaterThan(0);
+    await expect(
+      replayFrames({
+        kafka,
+        file,
+        topic: randomName('never'),
+        limit: 5,
+        oodRatio: 0.5,
+        oodKinds: ['notmnist'],
+        dataDir: SHARED,
+        progress: false,
+      }),
+    ).rejects.toMatchObject({ code: 'REPLAY_SHAPE', message: expect.stringMatching(/grayscale.*3-channel/) });
   });
 
   it('a missing OoD data set fails before producing anything, with a typed error', async () => {

@@ -5,6 +5,27 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliDataDir as dataDir, creditCsv as csv } from '../../helpers/cli.js';
 import { bruteTypicality, type TypicalityJson } from '../../helpers/labels-reference.js';
+import { encodeIdx } from '../../../src/data/idx.js';
+import { framesKind } from '../../../src/kinds/frames/index.js';
+import type { CheckpointManifest } from '../../../src/engine/checkpoint.js';
+import { Rng } from '../../../src/engine/random.js';
+
+/** n smooth colour frames [n, h, w(, c)]: a blob at a random place, one width per channel. */
+function blobFrames(n: number, h: number, w: number, c: number, seed: number): Uint8Array {
+  const rng = new Rng(seed);
+  const data = new Uint8Array(n * h * w * c);
+  for (let i = 0; i < n; i++) {
+    const cy = rng.uniform() * h;
+    const cx = rng.uniform() * w;
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let k = 0; k < c; k++)
+          data[((i * h + y) * w + x) * c + k] = Math.round(
+            255 * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (4 + 3 * k)),
+          );
+  }
+  return data;
+}
 
 interface Density {
   stat: string;
@@ -382,6 +403,95 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
       for (const v of line.split(',').slice(1)) expect(Number.isFinite(Number(v))).toBe(true);
   }, 180_000);
 
+  it('frames of any shape: colour 16×16×3 frames train (MLP and conv), the manifest records the shape the stream binds to, score refuses other shapes', async () => {
+    const rgb = join(dir, 'rgb16.idx');
+    await writeFile(
+      rgb,
+      encodeIdx({ type: 'uint8', dims: [240, 16, 16, 3], data: blobFrames(240, 16, 16, 3, 5) }),
+    );
+    const small = ['--members', '2', '--steps', '12', '--no-feature-statistic'];
+    // MLP: 768 inputs, not a square grayscale image; the shape comes from the IDX dims. Progress goes
+    // to a pipe here, so as plain lines, not a garbled bar.
+    const mlp = join(dir, 'model-rgb-mlp');
+    const t1 = await cli(['train', '--kind', 'frames', '--data', rgb, '--out', mlp, ...small]);
+    expect(t1.code, t1.stderr).toBe(0);
+    expect(t1.stderr).toMatch(/^member 0 step 12\/12 loss -?\d/m);
+    expect(t1.stderr).not.toContain('{member}');
+    const m1 = JSON.parse(await readFile(join(mlp, 'manifest.json'), 'utf8')) as CheckpointManifest;
+    expect(m1.input).toEqual({ frame: { width: 16, height: 16, channels: 3 } });
+    // the stream's binding (before: "cannot tell the frame shape of an MLP model with 768 inputs")
+    expect(framesKind.bind(m1).inputDim).toBe(768);
+    // conv: the VALID layers span the 4×4 inner map
+    const conv = join(dir, 'model-rgb-conv');
+    const t2 = await cli([
+      'train',
+      '--kind',
+      'frames',
+      '--data',
+      rgb,
+      '--out',
+      conv,
+      '--arch',
+      'conv',
+      '--base',
+      '2',
+      '--latent',
+      '4',
+      '--no-progress',
+      ...small,
+    ]);
+    expect(t2.code, t2.stderr).toBe(0);
+    const m2 = JSON.parse(await readFile(join(conv, 'manifest.json'), 'utf8')) as CheckpointManifest;
+    expect(m2.member.arch).toMatchObject({
+      kind: 'conv',
+      height: 16,
+      width: 16,
+      channels: 3,
+      base: 2,
+      latentDim: 4,
+    });
+    expect(framesKind.bind(m2).inputDim).toBe(768);
+    const out = join(dir, 'rgb.csv');
+    const s = await cli(['score', '--model', conv, '--input', rgb, '--out', out, '--limit', '30']);
+    expect(s.code, s.stderr).toBe(0);
+    const lines = (await readFile(out, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(31);
+    for (const line of lines.slice(1))
+      for (const v of line.split(',').slice(1)) expect(Number.isFinite(Number(v))).toBe(true);
+    // as many values per record (768 = 32×24 grayscale), another shape: refused, not scored as nonsense
+    const gray = join(dir, 'gray32x24.idx');
+    await writeFile(
+      gray,
+      encodeIdx({ type: 'uint8', dims: [20, 32, 24], data: blobFrames(20, 32, 24, 1, 6) }),
+    );
+    for (const model of [mlp, conv]) {
+      const r = await cli(['score', '--model', model, '--input', gray, '--out', join(dir, 'g.csv')]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/frames are 24x32x1, the model takes 16x16x3/);
+    }
+    // conv frames must be square with a side divisible by 4
+    const odd = join(dir, 'odd.idx');
+    await writeFile(
+      odd,
+      encodeIdx({ type: 'uint8', dims: [40, 18, 18], data: blobFrames(40, 18, 18, 1, 7) }),
+    );
+    const r = await cli([
+      'train',
+      '--kind',
+      'frames',
+      '--data',
+      odd,
+      '--out',
+      join(dir, 'x'),
+      '--arch',
+      'conv',
+      ...small,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--arch conv: .*side is a multiple of 4.*18×18/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  }, 240_000);
+
   it('rejects bad arguments and unreadable inputs with one line and no stack trace', async () => {
     const txTrain = (...extra: string[]): string[] => [
       'train',
@@ -411,7 +521,7 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
         /gensemble: error:/,
       ],
       [['score', '--model', dir, '--input', csv, '--out', join(dir, 'o.txt')], 1, /\.csv or \.jsonl/],
-      [txTrain('--arch', 'conv'), 1, /--arch conv needs 28×28 frames/],
+      [txTrain('--arch', 'conv'), 1, /--arch conv needs image frames \(--kind frames\)/],
       [['train', '--kind', 'frames', '--data', csv, '--out', dir, '--arch', 'resnet'], 2, /invalid/],
       [txTrain('--dose-tails', 'pareto'), 2, /--dose-tails <t>' argument 'pareto' is invalid/],
       [txTrain('--objective', 'vi'), 2, /--objective <o>' argument 'vi' is invalid/],

@@ -66,6 +66,18 @@ export const TINY: Record<string, MemberSpec> = {
     likelihood: 'gaussian',
     prior: { kind: 'standard' },
   },
+  // colour frames of CIFAR-10's size: the VALID layers span 8×8 (the paper's CIFAR-10 change)
+  conv32x32x3: {
+    arch: { kind: 'conv', height: 32, width: 32, channels: 3, base: 2, latentDim: 2 },
+    likelihood: 'bernoulli',
+    prior: { kind: 'standard' },
+  },
+  // the smallest frame the architecture takes: a 2×2 inner map
+  conv8x8: {
+    arch: { kind: 'conv', height: 8, width: 8, channels: 1, base: 2, latentDim: 3 },
+    likelihood: 'gaussian',
+    prior: { kind: 'standard' },
+  },
 };
 
 /** Random weights, with biases also randomised so that every parameter matters. */

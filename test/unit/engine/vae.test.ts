@@ -30,7 +30,8 @@ function randomData(n: number, d: number, seed: number, binaryish = true): Float
 }
 
 function checkAgainstF64(spec: MemberSpec, n: number, k: number, seed: number): void {
-  const d = spec.arch.kind === 'mlp' ? spec.arch.inputDim : 28 * 28 * spec.arch.channels;
+  const d =
+    spec.arch.kind === 'mlp' ? spec.arch.inputDim : spec.arch.height * spec.arch.width * spec.arch.channels;
   const params = noisyParams(spec, seed);
   const eps = makeEps(seed + 1, k, spec.arch.latentDim);
   const x = randomData(n, d, seed + 2, spec.likelihood === 'bernoulli');
@@ -92,6 +93,18 @@ describe('TfVae bounds vs float64 reference', () => {
       5,
       16,
       13,
+    );
+  });
+  it('conv architecture, 32×32 colour frames (8×8 VALID layers)', () => {
+    checkAgainstF64(
+      {
+        arch: { kind: 'conv', height: 32, width: 32, channels: 3, base: 2, latentDim: 2 },
+        likelihood: 'bernoulli',
+        prior: { kind: 'standard' },
+      },
+      2,
+      2,
+      15,
     );
   });
   it('conv architecture (tiny base)', () => {

@@ -52,6 +52,10 @@ const SPECS: Record<string, WganSpec> = {
     arch: { kind: 'conv', height: 28, width: 28, channels: 2, base: 2, latentDim: 2 },
     output: 'linear',
   },
+  conv32x32x3: {
+    arch: { kind: 'conv', height: 32, width: 32, channels: 3, base: 2, latentDim: 2 },
+    output: 'sigmoid',
+  },
 };
 
 /** Glorot weights with randomised biases, so that every parameter matters. */
@@ -135,19 +139,34 @@ describe('parameters', () => {
     expect(wganSpecFor(TINY.mlpGaussian).output).toBe('linear');
   });
 
-  it('rejects wrong parameters and non-28×28 conv inputs', () => {
+  it('32×32 frames: the VALID layers span 8×8 (the paper: "first filter size from 7 to 8" for CIFAR-10)', () => {
+    expect(new Map(criticParamShapes(SPECS.conv32x32x3.arch)).get('enc.conv4.w')).toEqual([8, 8, 4, 8]);
+    expect(new Map(generatorParamShapes(SPECS.conv32x32x3.arch)).get('dec.deconv0.w')).toEqual([8, 8, 4, 2]);
+    expect(new Map(generatorParamShapes(SPECS.conv32x32x3.arch)).get('dec.out.w')).toEqual([5, 5, 2, 3]);
+  });
+
+  it('rejects wrong parameters and conv frames that are not square with a side divisible by 4', () => {
     const m = randomMember(SPECS.mlp, 1);
     delete m.critic['critic.out.b'];
     expect(() => TfWgan.fromParams(SPECS.mlp, m.critic)).toThrow(/missing parameter "critic.out.b"/);
     expect(() =>
       TfWgan.create(
         {
-          arch: { kind: 'conv', height: 32, width: 32, channels: 1, base: 2, latentDim: 2 },
+          arch: { kind: 'conv', height: 30, width: 30, channels: 1, base: 2, latentDim: 2 },
           output: 'sigmoid',
         },
         1,
       ),
-    ).toThrow(/28×28/);
+    ).toThrow(/multiple of 4.*30×30/);
+    expect(() =>
+      TfWgan.create(
+        {
+          arch: { kind: 'conv', height: 32, width: 28, channels: 1, base: 2, latentDim: 2 },
+          output: 'sigmoid',
+        },
+        1,
+      ),
+    ).toThrow(/square frames, got 32×28/);
   });
 });
 

@@ -265,7 +265,7 @@ describe('gradient penalty: double backprop through the engine layers', () => {
       });
     } else {
       let a = tf.reshape(x, [-1, 28, 28, arch.channels]) as tf.Tensor4D;
-      for (const [i, l] of convEncoderLayers(arch.channels, arch.base, arch.latentDim).entries()) {
+      for (const [i, l] of convEncoderLayers(arch).entries()) {
         // αy + (1−α)·relu(y): tf.leakyRelu's own gradient is not differentiable in tfjs (Greater)
         const y = tf.add(
           tf.conv2d(a, v[`enc.conv${i}.w`] as tf.Tensor4D, l.stride, l.padding),

@@ -84,6 +84,21 @@ describe('OoD frames', () => {
     expect([...f.pixels]).toEqual([1, 2, 3, 4, 5, 6]); // input untouched
   });
 
+  it('colour frames: flips move whole pixels, channels stay in order (hand-worked 3×2×2)', () => {
+    // rows [(1,10) (2,20) (3,30)], [(4,40) (5,50) (6,60)], channels interleaved (HWC)
+    const c = {
+      width: 3,
+      height: 2,
+      channels: 2,
+      pixels: Uint8Array.from([1, 10, 2, 20, 3, 30, 4, 40, 5, 50, 6, 60]),
+    };
+    expect([...hflipFrame(c).pixels]).toEqual([3, 30, 2, 20, 1, 10, 6, 60, 5, 50, 4, 40]);
+    expect([...vflipFrame(c).pixels]).toEqual([4, 40, 5, 50, 6, 60, 1, 10, 2, 20, 3, 30]);
+    expect(hflipFrame(c).channels).toBe(2);
+    expect(uniformFrame(4, 3, new Rng(1), 3).pixels).toHaveLength(36);
+    expect(gaussianFrame(4, 3, new Rng(1), 3).pixels).toHaveLength(36);
+  });
+
   it('uniform noise covers 0..255 with mean ≈ 127.5; gaussian has ≈ 50% zeros and ≈ 15.9% saturated', () => {
     const u = uniformFrame(100, 100, new Rng(1)).pixels;
     const mean = u.reduce((a, b) => a + b, 0) / u.length;

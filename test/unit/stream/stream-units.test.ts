@@ -128,7 +128,7 @@ describe('model versions and frame shapes', () => {
     expect(versionName(m)).toBe('transactions-20261129T134507Z-abababababab');
   });
 
-  it('frameShapeOf: conv arch shape, square MLP, refuses non-square', () => {
+  it('frameShapeOf: conv arch shape, recorded shape, square MLP, refuses non-square without a record', () => {
     const mlp = (inputDim: number) => ({
       inputDim,
       member: {
@@ -148,6 +148,18 @@ describe('model versions and frame shapes', () => {
       },
     };
     expect(frameShapeOf(conv)).toEqual({ width: 32, height: 32, channels: 3 });
+    // an MLP model trained on colour or non-square frames records their shape (manifest.input)
+    const frame = { width: 16, height: 12, channels: 3 };
+    expect(frameShapeOf({ ...mlp(576), input: { frame } })).toEqual(frame);
+    expect(() => frameShapeOf({ ...mlp(575), input: { frame } })).toThrow(
+      /16x12x3 does not match its 575 inputs/,
+    );
+    // an unusable record falls back to the square grayscale rule
+    expect(frameShapeOf({ ...mlp(784), input: { frame: { width: 0, height: 28, channels: 1 } } })).toEqual({
+      width: 28,
+      height: 28,
+      channels: 1,
+    });
   });
 });
 
