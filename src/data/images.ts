@@ -16,7 +16,9 @@ export interface ImageSet<P extends PixelArray = PixelArray> {
   count: number;
   height: number;
   width: number;
-  /** Row-major [count, height, width]. */
+  /** Values per pixel, interleaved (row-major HWC); absent = 1 (grayscale). */
+  channels?: number;
+  /** Row-major [count, height, width(, channels)]. */
   pixels: P;
 }
 
@@ -28,6 +30,7 @@ export const BYTE_TO_UNIT = 1 / 255;
 
 export function checkImageSet(images: ImageSet): void {
   const { count, height, width, pixels } = images;
+  const channels = images.channels ?? 1;
   for (const [k, v] of [
     ['count', count],
     ['height', height],
@@ -35,10 +38,13 @@ export function checkImageSet(images: ImageSet): void {
   ] as const)
     if (!Number.isInteger(v) || v < 0)
       throw new DataError('DATA_BAD_ARGUMENT', `image ${k} must be a non-negative integer, got ${v}`);
-  if (pixels.length !== count * height * width)
+  if (!Number.isInteger(channels) || channels < 1)
+    throw new DataError('DATA_BAD_ARGUMENT', `image channels must be a positive integer, got ${channels}`);
+  const size = count * height * width * channels;
+  if (pixels.length !== size)
     throw new DataError(
       'DATA_SHAPE_MISMATCH',
-      `image set says ${count}×${height}×${width} = ${count * height * width} pixels but holds ${pixels.length}`,
+      `image set says ${count}×${height}×${width}${channels > 1 ? `×${channels}` : ''} = ${size} values but holds ${pixels.length}`,
     );
 }
 

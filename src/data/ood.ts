@@ -46,15 +46,19 @@ export function gaussianNoiseImages(count: number, height: number, width: number
 function flipImages<P extends PixelArray>(images: ImageSet<P>, axis: 'h' | 'v'): ImageSet<P> {
   checkImageSet(images);
   const { count, height: H, width: W, pixels } = images;
+  const C = images.channels ?? 1;
   const Ctor = pixels.constructor as { new (n: number): P };
   const out = new Ctor(pixels.length);
+  const rowLen = W * C; // a pixel's channels move together
   for (let n = 0; n < count; n++)
     for (let r = 0; r < H; r++) {
-      const row = (n * H + r) * W;
-      if (axis === 'v') out.set(pixels.subarray(row, row + W), (n * H + H - 1 - r) * W);
-      else for (let c = 0; c < W; c++) out[row + W - 1 - c] = pixels[row + c];
+      const row = (n * H + r) * rowLen;
+      if (axis === 'v') out.set(pixels.subarray(row, row + rowLen), (n * H + H - 1 - r) * rowLen);
+      else
+        for (let c = 0; c < W; c++)
+          for (let k = 0; k < C; k++) out[row + (W - 1 - c) * C + k] = pixels[row + c * C + k];
     }
-  return { count, height: H, width: W, pixels: out };
+  return { ...images, pixels: out };
 }
 
 /** Mirror every image left–right: column c moves to column W-1-c. */

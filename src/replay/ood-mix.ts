@@ -8,6 +8,7 @@
  * set, scaled to bytes) and flips of in-distribution images (hflip, vflip).
  */
 import { Rng } from '../engine/random.js';
+import { hflipImages, vflipImages } from '../data/ood.js';
 import { ReplayError } from './errors.js';
 
 export const OOD_KINDS = [
@@ -104,21 +105,10 @@ export function gaussianFrame(width: number, height: number, rng: Rng, channels 
 
 /** Left–right mirror of one frame (each pixel's channels stay together). */
 export function hflipFrame(f: Frame): Frame {
-  const c = f.channels ?? 1;
-  const { width: w, height: h } = f;
-  const out = new Uint8Array(w * h * c);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++)
-      for (let k = 0; k < c; k++) out[(y * w + x) * c + k] = f.pixels[(y * w + (w - 1 - x)) * c + k];
-  return { width: w, height: h, channels: c, pixels: out };
+  return { ...f, pixels: hflipImages({ count: 1, ...f }).pixels };
 }
 
 /** Top–bottom mirror of one frame. */
 export function vflipFrame(f: Frame): Frame {
-  const c = f.channels ?? 1;
-  const { width: w, height: h } = f;
-  const row = w * c;
-  const out = new Uint8Array(h * row);
-  for (let y = 0; y < h; y++) out.set(f.pixels.subarray((h - 1 - y) * row, (h - y) * row), y * row);
-  return { width: w, height: h, channels: c, pixels: out };
+  return { ...f, pixels: vflipImages({ count: 1, ...f }).pixels };
 }

@@ -155,7 +155,9 @@ export const framesKind: KindDefinition<ImageFrame> = {
     const src = idx.data as Uint8Array;
     for (let i = 0; i < n * d; i++) raw[i] = src[i];
     // recorded in the manifest (FramesInput), so the stream knows the shape of an MLP model's frames
-    const input = { frame: { width: frame.width, height: frame.height, channels: frame.channels } };
+    const input = {
+      frame: { width: frame.width, height: frame.height, channels: frame.channels },
+    } satisfies FramesInput;
     return { n, d, raw, ids: Uint32Array.from({ length: n }, (_, i) => i), labels: null, input };
   },
   fileFormats: 'IDX images (uint8, [n, h, w(, c)])',
