@@ -6,6 +6,7 @@ import { parseIntArg } from './args.js';
 import { Detector, FLAGGED, NON_FINITE } from '../detector/detector.js';
 import { InputError } from '../errors.js';
 import { cliKinds } from './kinds.js';
+import { openRejects, rejectsSummary, type RejectsSink } from './rejects.js';
 
 interface ScoreFlags {
   model: string;
@@ -14,6 +15,7 @@ interface ScoreFlags {
   format?: 'csv' | 'jsonl';
   limit?: number;
   chunk?: number;
+  rejects?: string;
 }
 
 export function register(program: Command): void {
@@ -35,6 +37,10 @@ export function register(program: Command): void {
       ]),
     )
     .option('--limit <n>', 'score at most n records', parseIntArg('--limit', 1))
+    .option(
+      '--rejects <file>',
+      'skip records that cannot be read (a value that is not a number, a missing field, a ragged row) and list them in this JSONL file with their line and reason; without it the first such record stops the command',
+    )
     .option(
       '--chunk <n>',
       'records per onnxruntime call (default: sized from the model)',
@@ -66,13 +72,19 @@ async function runScore(f: ScoreFlags): Promise<void> {
   );
   const { manifest } = detector;
   let rec;
+  let rejects: RejectsSink | undefined;
   try {
     const kind = (await cliKinds()).get(manifest.kind);
+    if (f.rejects !== undefined) rejects = openRejects(f.rejects, f.input, [f.out]);
+    const sink = rejects;
     rec = await kind.readFile(f.input, {
       ...(f.limit !== undefined ? { limit: f.limit } : {}),
       ...(manifest.input !== undefined ? { input: manifest.input } : {}),
+      ...(sink ? { onReject: (r) => sink.onReject(r) } : {}),
     });
+    await rejects?.close();
   } catch (e) {
+    await rejects?.close().catch(() => undefined);
     await detector.close();
     throw e;
   }
@@ -182,7 +194,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
     out.end();
     await once(out, 'finish');
     process.stderr.write(
-      `scored ${rec.n} records with ${M} members${C > 0 ? ` and ${C} critics` : ''} (${detector.scorer.executionProvider}); ${flagged} flagged by ${detector.score} > ${detector.threshold.toFixed(4)}${nonFinite > 0 ? `, ${nonFinite} with a non-finite score (counted as flagged)` : ''}; wrote ${f.out}\n`,
+      `scored ${rec.n} records with ${M} members${C > 0 ? ` and ${C} critics` : ''} (${detector.scorer.executionProvider}); ${flagged} flagged by ${detector.score} > ${detector.threshold.toFixed(4)}${nonFinite > 0 ? `, ${nonFinite} with a non-finite score (counted as flagged)` : ''}; wrote ${f.out}${rejectsSummary(rejects, f.rejects)}\n`,
     );
   } finally {
     await detector.close();

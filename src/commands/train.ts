@@ -26,7 +26,8 @@ import {
   type Likelihood,
   type WganFineTuneLoss,
 } from '../engine/spec.js';
-import type { KindDefinition } from '../kinds/types.js';
+import type { KindDefinition, OfflineRecords, RejectedRecord } from '../kinds/types.js';
+import { openRejects, rejectsSummary } from './rejects.js';
 import { recordedFrameShape } from '../kinds/frames/index.js';
 import { convShapeProblem } from '../engine/params.js';
 import { cliKind } from './kinds.js';
@@ -71,6 +72,7 @@ interface TrainFlags {
   featureStatistic: boolean;
   doseStatistics?: DoseStatistic[];
   limit?: number;
+  rejects?: string;
   score?: ScoreName;
   labels?: string;
   head: HeadFeatureFamily;
@@ -112,7 +114,10 @@ export function register(program: Command): void {
     )
     .addOption(new Option('--prior <p>', 'latent prior').choices(['standard', 'maf']).default('standard'))
     .addOption(
-      new Option('--arch <a>', "architecture: mlp, or conv (the paper's conv VAE; 28×28 frames only)")
+      new Option(
+        '--arch <a>',
+        "architecture: mlp, or conv (the paper's conv VAE; square frames, side a multiple of 4)",
+      )
         .choices(['mlp', 'conv'])
         .default('mlp'),
     )
@@ -176,6 +181,10 @@ export function register(program: Command): void {
       "leave the input Gaussian's distance ('feature_maha') out of the dose rule (detection protocol v5 added it)",
     )
     .option('--limit <n>', 'read at most n records', parseIntArg('--limit', 1))
+    .option(
+      '--rejects <file>',
+      'skip --data records that cannot be read and list them in this JSONL file (line, reason); without it the first such record stops training',
+    )
     .addOption(
       new Option(
         '--score <name>',
@@ -321,7 +330,18 @@ function checkWrapFlag(model: ModelConfig, d: number): void {
 
 async function runTrain(f: TrainFlags): Promise<void> {
   const kind = await cliKind(f.kind);
-  const rec = await kind.readFile(f.data, f.limit !== undefined ? { limit: f.limit } : {});
+  const rejects = f.rejects !== undefined ? openRejects(f.rejects, f.data) : undefined;
+  let rec: OfflineRecords;
+  try {
+    rec = await kind.readFile(f.data, {
+      ...(f.limit !== undefined ? { limit: f.limit } : {}),
+      ...(rejects ? { onReject: (r: RejectedRecord) => rejects.onReject(r) } : {}),
+    });
+  } finally {
+    await rejects?.close();
+  }
+  const rejected = rejectsSummary(rejects, f.rejects);
+  if (rejected) process.stderr.write(`${f.data}: read ${rec.n} records${rejected}\n`);
   const labels = f.labels !== undefined ? await readLabels(kind, f.labels, rec.input) : undefined;
   let raw = rec.raw;
   let n = rec.n;

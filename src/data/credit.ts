@@ -9,8 +9,10 @@
  * - Without a header: exactly 31 fields in Kaggle order (or 30 = no Class, when labels are not required).
  * - Features are returned row-major [n, 30] float32 in the order Time, V1..V28, Amount; Class must be
  *   0 or 1; every value must be a finite decimal number. Anything else is a {@link DataError}
- *   `CSV_MALFORMED_ROW` naming the data row (1-based, header not counted), the file line and the column.
- * - `rowIds[i]` is the 0-based index of record i among the file's data rows (the file has no id column).
+ *   `CSV_MALFORMED_ROW` naming the data row (1-based, header not counted), the file line and the column;
+ *   with `onReject`, such a row is reported to it and skipped instead.
+ * - `rowIds[i]` is the 0-based index of record i among the file's data rows (the file has no id column;
+ *   rejected rows keep their index, so ids do not shift).
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -30,14 +32,33 @@ export const CREDIT_DIM = 30;
 export interface CreditCsvOptions {
   /** Fail when the file has no Class column (default true). */
   requireLabels?: boolean;
-  /** Stop after this many data rows. */
+  /** Stop after this many records (rows read; rejected rows do not count). */
   maxRows?: number;
   /**
    * Also keep the values as the CSV wrote them (doubles, `features64`): what a producer sends, so
    * that a record's fields are not float32 artefacts (77.88999938964844 for 77.89). Default false.
    */
   float64?: boolean;
+  /**
+   * Called for a data row that cannot be read (a wrong number of fields, a value that is not a finite
+   * number, a Class that is not 0/1); the row is skipped and reading goes on. Absent: such a row is a
+   * DataError (CSV_MALFORMED_ROW). Problems of the whole file (header, CSV syntax, gzip) always throw.
+   */
+  onReject?: (r: RejectedRow) => void;
 }
+
+/** A data row skipped under {@link CreditCsvOptions.onReject}. */
+export interface RejectedRow {
+  /** 1-based line of the file. */
+  line: number;
+  /** 0-based data row (the id a row of this file gets; header excluded, rejected rows counted). */
+  row: number;
+  /** One line, without the file name, e.g. `column V3: "abc" is not a number`. */
+  reason: string;
+}
+
+/** A problem with one data row (caught per row under onReject). */
+class RowProblem extends Error {}
 
 export interface CreditCardData {
   path: string;
@@ -112,9 +133,11 @@ export async function loadCreditCardCsv(
   let classIndex = -1;
   let width = -1;
 
-  const fail = (row: number, line: number, msg: string): never => {
-    throw new DataError('CSV_MALFORMED_ROW', `${path}: data row ${row} (line ${line}): ${msg}`);
+  const fail = (msg: string): never => {
+    throw new RowProblem(msg);
   };
+  let rowIds = new Uint32Array(cap);
+  let dataRows = 0; // data rows seen, rejected ones included
 
   try {
     for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
@@ -159,8 +182,7 @@ export async function loadCreditCardCsv(
         width = record.length;
       }
       if (n >= maxRows) break;
-      const row = n + 1;
-      if (record.length !== width) fail(row, info.lines, `${record.length} fields, expected ${width}`);
+      const row = dataRows++;
       if (n === cap) {
         cap *= 2;
         const f2 = new Float32Array(cap * CREDIT_DIM);
@@ -174,27 +196,40 @@ export async function loadCreditCardCsv(
         const l2 = new Uint8Array(cap);
         l2.set(labels);
         labels = l2;
+        const r2 = new Uint32Array(cap);
+        r2.set(rowIds);
+        rowIds = r2;
       }
       const base = n * CREDIT_DIM;
-      for (let j = 0; j < CREDIT_DIM; j++) {
-        const s = record[colIndex[j]];
-        if (!NUMBER_RE.test(s))
-          fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${JSON.stringify(s)} is not a number`);
-        const v = Number(s);
-        if (!Number.isFinite(v))
-          fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${JSON.stringify(s)} is not finite`);
-        const f = Math.fround(v);
-        if (!Number.isFinite(f))
-          fail(row, info.lines, `column ${CREDIT_FEATURES[j]}: ${s} overflows float32`);
-        features[base + j] = f;
-        if (features64) features64[base + j] = v;
+      try {
+        if (record.length !== width) fail(`${record.length} fields, expected ${width}`);
+        for (let j = 0; j < CREDIT_DIM; j++) {
+          const s = record[colIndex[j]];
+          if (!NUMBER_RE.test(s)) fail(`column ${CREDIT_FEATURES[j]}: ${JSON.stringify(s)} is not a number`);
+          const v = Number(s);
+          if (!Number.isFinite(v)) fail(`column ${CREDIT_FEATURES[j]}: ${JSON.stringify(s)} is not finite`);
+          const f = Math.fround(v);
+          if (!Number.isFinite(f)) fail(`column ${CREDIT_FEATURES[j]}: ${s} overflows float32`);
+          features[base + j] = f;
+          if (features64) features64[base + j] = v;
+        }
+        if (classIndex >= 0) {
+          const s = record[classIndex];
+          const v = NUMBER_RE.test(s) ? Number(s) : NaN;
+          if (v !== 0 && v !== 1) fail(`column Class: ${JSON.stringify(s)} is not 0 or 1`);
+          labels[n] = v;
+        }
+      } catch (e) {
+        if (!(e instanceof RowProblem)) throw e;
+        if (!options.onReject)
+          throw new DataError(
+            'CSV_MALFORMED_ROW',
+            `${path}: data row ${row + 1} (line ${info.lines}): ${e.message}`,
+          );
+        options.onReject({ line: info.lines, row, reason: e.message });
+        continue;
       }
-      if (classIndex >= 0) {
-        const s = record[classIndex];
-        const v = NUMBER_RE.test(s) ? Number(s) : NaN;
-        if (v !== 0 && v !== 1) fail(row, info.lines, `column Class: ${JSON.stringify(s)} is not 0 or 1`);
-        labels[n] = v;
-      }
+      rowIds[n] = row;
       n++;
     }
   } catch (err) {
@@ -222,8 +257,6 @@ export async function loadCreditCardCsv(
     input.destroy();
   }
   if (colIndex === null) throw new DataError('CSV_MALFORMED_ROW', `${path}: the file holds no records`);
-  const rowIds = new Uint32Array(n);
-  for (let i = 0; i < n; i++) rowIds[i] = i;
   return {
     path,
     n,
@@ -232,7 +265,7 @@ export async function loadCreditCardCsv(
     features: features.slice(0, n * CREDIT_DIM),
     ...(features64 ? { features64: features64.slice(0, n * CREDIT_DIM) } : {}),
     labels: classIndex >= 0 ? labels.slice(0, n) : null,
-    rowIds,
+    rowIds: rowIds.slice(0, n),
     hasHeader,
   };
 }

@@ -38,6 +38,28 @@ export interface OfflineRecords {
   input?: JsonValue;
 }
 
+/** A record of a file that `readFile` skipped under `onReject`. */
+export interface RejectedRecord {
+  /** 1-based line of the file. */
+  line: number;
+  /** What is wrong with it, one line, without the file name. */
+  reason: string;
+}
+
+export interface ReadFileOptions {
+  /** Read at most this many records (rejected ones do not count). */
+  limit?: number;
+  /** The model's manifest.input (scoring); absent for training, which fits the kind's encoder. */
+  input?: JsonValue;
+  /**
+   * Called for a record that cannot be read (a value that is not a number, a missing field, a ragged
+   * row, a line that is not JSON); the record is skipped and the rest are read. Absent: the first such
+   * record is an InputError. Problems of the whole file (no such file, header, syntax, shape) always
+   * throw. A kind whose files have no per-record problems (IDX frames) never calls it.
+   */
+  onReject?: (r: RejectedRecord) => void;
+}
+
 export interface KindDefinition<T = unknown> {
   /** Lower-case name: flags.kind, model_versions.kind, the consumer group suffix. */
   readonly name: string;
@@ -60,7 +82,7 @@ export interface KindDefinition<T = unknown> {
    * Reads a file for `train` (no `input`: the kind's input encoder, if any, is fitted on it) or for
    * `score` (`input` = the model's manifest.input). Throws InputError with one clear line.
    */
-  readFile(path: string, options?: { limit?: number; input?: JsonValue }): Promise<OfflineRecords>;
+  readFile(path: string, options?: ReadFileOptions): Promise<OfflineRecords>;
   /**
    * The model's raw row of a record from what a flag kept of it (its payload), for labels from
    * reviewed flags; null when the payload lacks something. Absent: labels from flags not supported.

@@ -126,6 +126,7 @@ export function tabularKind(spec: TabularKindSpec): KindDefinition<TabularRecord
     async readFile(path, options = {}): Promise<OfflineRecords> {
       const rows = await readTabularFile(spec, path, {
         ...(options.limit !== undefined ? { limit: options.limit } : {}),
+        ...(options.onReject ? { onReject: options.onReject } : {}),
       });
       if (rows.records.length === 0) throw new InputError('KIND_DATA_EMPTY', `${path}: no records`);
       let enc: FittedTabularEncoder;

@@ -19,6 +19,8 @@
  *   they are and are not read from CSV.
  * - Each record is then checked with {@link validateTabularRecord} (unless `validate: false`), so a file
  *   that reads can be encoded; a failure names the file and line.
+ * - A record that cannot be read is an error, or, with `onReject`, reported to it and skipped (the
+ *   offline counterpart of the stream's dead-letter topic: `gensemble score --rejects`).
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -45,6 +47,43 @@ export interface ReadTabularOptions {
   labelColumn?: string;
   /** Check every record with validateTabularRecord (default true). */
   validate?: boolean;
+  /**
+   * Called for a record that cannot be read (a value that does not fit its field, a missing required
+   * field, a line that is not a JSON object, a CSV row with the wrong number of fields, a record that
+   * fails validation); the record is skipped and reading goes on. Absent: the first such record is a
+   * {@link KindDataError}. Problems of the whole file (header, CSV syntax, gzip) always throw.
+   */
+  onReject?: (r: RejectedLine) => void;
+}
+
+/** A record skipped under {@link ReadTabularOptions.onReject}. */
+export interface RejectedLine {
+  /** 1-based line of the file (where the record ends, for a CSV record spanning lines). */
+  line: number;
+  /** One line, without the file name, e.g. `field "amount": "12abc" is not a number (double)`. */
+  reason: string;
+}
+
+/** A problem with one record: `<path>: line <n><detail>`; skipped under onReject. */
+class RowDataError extends KindDataError {
+  constructor(
+    path: string,
+    readonly line: number,
+    readonly detail: string,
+    cause?: unknown,
+  ) {
+    super(`${path}: line ${line}${detail}`, cause);
+  }
+  get reason(): string {
+    return this.detail.replace(/^(: |, )/, '');
+  }
+}
+
+/** Reports a skippable record problem to onReject (true), or leaves it to be thrown (false). */
+function rejected(e: unknown, opts: ReadTabularOptions): boolean {
+  if (!(e instanceof RowDataError) || !opts.onReject) return false;
+  opts.onReject({ line: e.line, reason: e.reason });
+  return true;
 }
 
 type Format = 'csv' | 'jsonl';
@@ -267,7 +306,7 @@ class Collector {
       } catch (e) {
         if (e instanceof ValidationError) {
           const where = e.field ? `, field "${e.field}"` : '';
-          throw new KindDataError(`${this.path}: line ${line}${where}: ${e.message}`, e);
+          throw new RowDataError(this.path, line, `${where}: ${e.message}`, e);
         }
         throw e;
       }
@@ -299,8 +338,7 @@ class Collector {
 }
 
 function badValue(path: string, line: number, field: string, e: unknown): KindDataError {
-  if (e instanceof BadValue)
-    return new KindDataError(`${path}: line ${line}, field "${field}": ${e.message}`);
+  if (e instanceof BadValue) return new RowDataError(path, line, `, field "${field}": ${e.message}`);
   return e as KindDataError;
 }
 
@@ -313,11 +351,13 @@ async function readCsv(
 ): Promise<TabularRows> {
   const { readers, required } = plan(spec);
   const parser = input.pipe(
-    parse({ bom: true, skip_empty_lines: true, relax_column_count: false, info: true }),
+    // ragged rows are checked below, one record at a time (csv-parse's own check would end the file)
+    parse({ bom: true, skip_empty_lines: true, relax_column_count: true, info: true }),
   );
   input.on('error', (e) => parser.destroy(e));
   let columns: number[] | null = null; // source index per reader, -1 = absent
   let labelIndex = -1;
+  let width = 0;
   let out: Collector | null = null;
   try {
     for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
@@ -334,6 +374,7 @@ async function readCsv(
           );
         }
         columns = readers.map((r) => (r.readable ? header.indexOf(r.field.name) : -1));
+        width = header.length;
         const labelName = opts.labelColumn ?? 'label';
         labelIndex = header.indexOf(labelName);
         if (labelIndex < 0 && opts.labelColumn !== undefined) {
@@ -344,30 +385,40 @@ async function readCsv(
       }
       if (out!.records.length >= limit) break;
       const line = info.lines;
-      const rec: Record<string, unknown> = {};
-      for (let i = 0; i < readers.length; i++) {
-        const r = readers[i];
-        const c = columns[i];
-        if (c < 0) {
-          const v = absentValue(r.field);
-          if (v !== undefined) rec[r.field.name] = v;
-          continue;
+      try {
+        if (record.length !== width)
+          throw new RowDataError(
+            path,
+            line,
+            `: malformed CSV: ${record.length} field${record.length === 1 ? '' : 's'}, the header has ${width}`,
+          );
+        const rec: Record<string, unknown> = {};
+        for (let i = 0; i < readers.length; i++) {
+          const r = readers[i];
+          const c = columns[i];
+          if (c < 0) {
+            const v = absentValue(r.field);
+            if (v !== undefined) rec[r.field.name] = v;
+            continue;
+          }
+          try {
+            rec[r.field.name] = fromText(record[c], r);
+          } catch (e) {
+            throw badValue(path, line, r.field.name, e);
+          }
         }
-        try {
-          rec[r.field.name] = fromText(record[c], r);
-        } catch (e) {
-          throw badValue(path, line, r.field.name, e);
+        let label = 0;
+        if (labelIndex >= 0) {
+          try {
+            label = labelOf(record[labelIndex].trim());
+          } catch (e) {
+            throw badValue(path, line, opts.labelColumn ?? 'label', e);
+          }
         }
+        out!.add(rec, label, line);
+      } catch (e) {
+        if (!rejected(e, opts)) throw e;
       }
-      let label = 0;
-      if (labelIndex >= 0) {
-        try {
-          label = labelOf(record[labelIndex].trim());
-        } catch (e) {
-          throw badValue(path, line, opts.labelColumn ?? 'label', e);
-        }
-      }
-      out!.add(rec, label, line);
     }
   } catch (e) {
     if (e instanceof KindDataError) throw e;
@@ -403,56 +454,11 @@ async function readJsonl(
       lineNo++;
       if (text.trim() === '') continue;
       if ((out?.records.length ?? 0) >= limit) break;
-      let obj: unknown;
       try {
-        obj = JSON.parse(lineNo === 1 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+        out = readJsonLine(text, lineNo, out);
       } catch (e) {
-        throw new KindDataError(`${path}: line ${lineNo}: invalid JSON: ${(e as Error).message}`, e);
+        if (!rejected(e, opts)) throw e;
       }
-      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-        throw new KindDataError(`${path}: line ${lineNo}: expected a JSON object, got ${jsonTypeOf(obj)}`);
-      }
-      const o = obj as Record<string, unknown>;
-      if (out === null) {
-        const hasLabel = Object.hasOwn(o, labelName);
-        if (!hasLabel && opts.labelColumn !== undefined) {
-          throw new KindDataError(`${path}: line ${lineNo}: no label field "${labelName}"`);
-        }
-        out = new Collector(spec, path, hasLabel, opts.validate ?? true);
-      }
-      const missing = [...required].filter((n) => o[n] === undefined);
-      if (missing.length) {
-        throw new KindDataError(
-          `${path}: line ${lineNo}: missing required field${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`,
-        );
-      }
-      const rec: Record<string, unknown> = {};
-      for (const r of readers) {
-        const name = r.field.name;
-        const v = o[name];
-        if (v === undefined) {
-          const a = absentValue(r.field);
-          if (a !== undefined) rec[name] = a;
-          continue;
-        }
-        try {
-          rec[name] = fromJson(v, r);
-        } catch (e) {
-          throw badValue(path, lineNo, name, e);
-        }
-      }
-      let label = 0;
-      if (out.hasLabels) {
-        if (!Object.hasOwn(o, labelName)) {
-          throw new KindDataError(`${path}: line ${lineNo}: no label field "${labelName}"`);
-        }
-        try {
-          label = labelOf(o[labelName]);
-        } catch (e) {
-          throw badValue(path, lineNo, labelName, e);
-        }
-      }
-      out.add(rec, label, lineNo);
     }
   } catch (e) {
     if (e instanceof KindDataError) throw e;
@@ -462,6 +468,63 @@ async function readJsonl(
     input.destroy();
   }
   return out === null ? { records: [], ids: [], labels: null } : out.result();
+
+  /** One line into `out` (created on the first object); a problem with it is a RowDataError. */
+  function readJsonLine(text: string, lineNo: number, out: Collector | null): Collector {
+    let obj: unknown;
+    try {
+      obj = JSON.parse(lineNo === 1 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    } catch (e) {
+      throw new RowDataError(path, lineNo, `: invalid JSON: ${(e as Error).message}`, e);
+    }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+      throw new RowDataError(path, lineNo, `: expected a JSON object, got ${jsonTypeOf(obj)}`);
+    }
+    const o = obj as Record<string, unknown>;
+    if (out === null) {
+      const hasLabel = Object.hasOwn(o, labelName);
+      if (!hasLabel && opts.labelColumn !== undefined) {
+        throw new KindDataError(`${path}: line ${lineNo}: no label field "${labelName}"`);
+      }
+      out = new Collector(spec, path, hasLabel, opts.validate ?? true);
+    }
+    const missing = [...required].filter((n) => o[n] === undefined);
+    if (missing.length) {
+      throw new RowDataError(
+        path,
+        lineNo,
+        `: missing required field${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`,
+      );
+    }
+    const rec: Record<string, unknown> = {};
+    for (const r of readers) {
+      const name = r.field.name;
+      const v = o[name];
+      if (v === undefined) {
+        const a = absentValue(r.field);
+        if (a !== undefined) rec[name] = a;
+        continue;
+      }
+      try {
+        rec[name] = fromJson(v, r);
+      } catch (e) {
+        throw badValue(path, lineNo, name, e);
+      }
+    }
+    let label = 0;
+    if (out.hasLabels) {
+      if (!Object.hasOwn(o, labelName)) {
+        throw new RowDataError(path, lineNo, `: no label field "${labelName}"`);
+      }
+      try {
+        label = labelOf(o[labelName]);
+      } catch (e) {
+        throw badValue(path, lineNo, labelName, e);
+      }
+    }
+    out.add(rec, label, lineNo);
+    return out;
+  }
 }
 
 /**

@@ -113,9 +113,13 @@ export const transactionsKind: KindDefinition<Transaction> = {
     return binding;
   },
   async readFile(path, options = {}): Promise<OfflineRecords> {
+    const { onReject } = options;
     const data = await loadCreditCardCsv(path, {
       requireLabels: false,
       ...(options.limit !== undefined ? { maxRows: options.limit } : {}),
+      ...(onReject
+        ? { onReject: (r) => onReject({ line: r.line, reason: `data row ${r.row + 1}: ${r.reason}` }) }
+        : {}),
     });
     return { n: data.n, d: data.d, raw: data.features, ids: data.rowIds, labels: data.labels };
   },

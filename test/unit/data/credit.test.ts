@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCreditCardCsv, CREDIT_FEATURES, DataError } from '../../../src/data/index.js';
+import type { RejectedRow } from '../../../src/data/credit.js';
 import { testDataDir } from './datadir.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gensemble-credit-'));
@@ -167,6 +168,66 @@ describe('credit-card CSV', () => {
     expect(d.features64?.[1]).toBe(-1.3598071336738);
     expect(d.features[29]).toBe(Math.fround(77.89));
     expect((await loadCreditCardCsv(write('f32.csv', [header, r]))).features64).toBeUndefined();
+  });
+
+  it('onReject: bad rows are reported and skipped, row ids keep their place, the rest read as from a clean file', async () => {
+    const bad = (base: number, col: number, v: string): string[] => {
+      const r = row(base, 0);
+      r[col] = v;
+      return r;
+    };
+    const lines = [
+      header,
+      row(1, 0),
+      bad(2, 5, 'abc'), // data row 2, line 3
+      row(3, 1),
+      row(4, 0).slice(0, 30), // ragged
+      bad(5, 29, '1e39'), // overflows float32
+      bad(6, 30, '2'), // Class 2
+      bad(7, 1, 'NaN'),
+      row(8, 0),
+      bad(9, 3, ''),
+    ];
+    const got: RejectedRow[] = [];
+    const d = await loadCreditCardCsv(write('rejects.csv', lines), { onReject: (r) => got.push(r) });
+    const clean = await loadCreditCardCsv(write('clean.csv', [header, row(1, 0), row(3, 1), row(8, 0)]));
+    expect(d.n).toBe(3);
+    expect(Array.from(d.features)).toEqual(Array.from(clean.features));
+    expect(Array.from(d.labels ?? [])).toEqual([0, 1, 0]);
+    expect(Array.from(d.rowIds)).toEqual([0, 2, 7]);
+    expect(got).toEqual([
+      { line: 3, row: 1, reason: 'column V5: "abc" is not a number' },
+      { line: 5, row: 3, reason: '30 fields, expected 31' },
+      { line: 6, row: 4, reason: 'column Amount: 1e39 overflows float32' },
+      { line: 7, row: 5, reason: 'column Class: "2" is not 0 or 1' },
+      { line: 8, row: 6, reason: 'column V1: "NaN" is not a number' },
+      { line: 10, row: 8, reason: 'column V3: "" is not a number' },
+    ]);
+    // without onReject: the first bad row is the error, named as before
+    const [code, msg] = await codeAndMessage(loadCreditCardCsv(write('rejects2.csv', lines)));
+    expect(code).toBe('CSV_MALFORMED_ROW');
+    expect(msg).toMatch(/data row 2 \(line 3\): column V5: "abc" is not a number$/);
+    // many rows: ids stay right across the buffer growth, maxRows counts the rows read
+    const many = [
+      header,
+      ...Array.from({ length: 70_000 }, (_, i) => (i % 5 === 4 ? bad(i, 2, 'x') : row(i, 0))),
+    ];
+    const skipped: number[] = [];
+    const big = await loadCreditCardCsv(write('many-rejects.csv', many), {
+      onReject: (r) => skipped.push(r.row),
+    });
+    expect(big.n).toBe(56_000);
+    expect(skipped.length).toBe(14_000);
+    for (let i = 0; i < big.n; i++) {
+      const id = big.rowIds[i];
+      expect(id % 5).not.toBe(4);
+      expect(big.features[i * 30]).toBe(id); // Time = base = the data row
+    }
+    const first = await loadCreditCardCsv(write('many-rejects.csv', many), {
+      maxRows: 8,
+      onReject: () => {},
+    });
+    expect(Array.from(first.rowIds)).toEqual([0, 1, 2, 3, 5, 6, 7, 8]);
   });
 
   it('maxRows stops early', async () => {

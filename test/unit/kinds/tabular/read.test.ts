@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KindDataError } from '../../../../src/kinds/errors.js';
 import { encodeTabularRecords, fitTabularEncoder } from '../../../../src/kinds/tabular/encoder.js';
-import { readTabularFile } from '../../../../src/kinds/tabular/read.js';
+import { readTabularFile, type RejectedLine } from '../../../../src/kinds/tabular/read.js';
 import { parseKindSpec } from '../../../../src/kinds/tabular/spec.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gensemble-tabular-'));
@@ -160,6 +160,85 @@ describe('readTabularFile: CSV', () => {
     const x = encodeTabularRecords(spec, enc, rows.records);
     expect(x.length).toBe(4 * enc.columns.length);
     expect(x.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('readTabularFile: onReject (score / train --rejects)', () => {
+  const collect = (): { got: RejectedLine[]; onReject: (r: RejectedLine) => void } => {
+    const got: RejectedLine[] = [];
+    return { got, onReject: (r) => got.push(r) };
+  };
+
+  it('CSV: bad records are reported with line and reason and skipped; the rest are read as from a clean file', async () => {
+    const bad = [
+      'tx_id,amount,mcc,code,card_present,ts,extra,label',
+      't1,12.5,5411,3,true,2024-01-01T06:00:00Z,zzz,0',
+      'b1,12abc,5411,3,true,2024-01-01T06:00:00Z,zzz,0', // line 3: not a number
+      't2,-3,,4,0,1704088800000,,1',
+      'b2,1,5411,3,true,2024-01-01T06:00:00Z', // line 5: ragged
+      'b3,1,5411,3,yes,2024-01-01T06:00:00Z,z,0', // line 6: not a boolean
+      '"t3", 1e3 ,abc,-5,FALSE,"2024-01-01 06:00",x,0',
+      ',1,5411,3,true,2024-01-01T06:00:00Z,z,0', // line 8: empty id fails validation
+      'b5,1,5411,3,true,2024-01-01T06:00:00Z,z,2', // line 9: label 2
+      't4,0.25,abc,5,1,2024-01-01T07:00:00+01:00,y,1',
+    ].join('\r\n');
+    const p = file('rejects.csv', bad);
+    const { got, onReject } = collect();
+    const rows = await readTabularFile(spec, p, { onReject });
+    const clean = await readTabularFile(spec, file('clean.csv', CSV));
+    expect(rows).toEqual(clean);
+    expect(got.map((r) => r.line)).toEqual([3, 5, 6, 8, 9]);
+    expect(got[0].reason).toBe('field "amount": "12abc" is not a finite number (double)');
+    expect(got[1].reason).toBe('malformed CSV: 6 fields, the header has 8');
+    expect(got[2].reason).toBe('field "card_present": "yes" is not a boolean (true/false/1/0)');
+    expect(got[3].reason).toMatch(/^field "tx_id": BAD_ID/);
+    expect(got[4].reason).toMatch(/^field "label": "2" is not a label/);
+    for (const r of got) expect(r.reason).not.toContain(p);
+    // limit counts the records read, not the rejected ones
+    const two = await readTabularFile(spec, p, { limit: 2, onReject: () => undefined });
+    expect(two.ids).toEqual(['t1', 't2']);
+    // without onReject the first bad record is the error, as before
+    expect((await dataError(readTabularFile(spec, p))).message).toBe(
+      `${p}: line 3, field "amount": "12abc" is not a finite number (double)`,
+    );
+    // problems of the whole file still throw under onReject
+    const noCols = file('nocols.csv', 'tx_id,mcc,ts\nt1,a,0\n');
+    expect((await dataError(readTabularFile(spec, noCols, { onReject }))).message).toContain(
+      'the header lacks required columns',
+    );
+    const quote = file('quote.csv', `${CSV}\n"t9,1,a,1,true,0,x,0\n`);
+    expect((await dataError(readTabularFile(spec, quote, { onReject }))).message).toMatch(/malformed CSV/);
+  });
+
+  it('JSONL: invalid JSON, non-objects, missing fields and wrong types are reported and skipped', async () => {
+    const good = [
+      { tx_id: 't1', amount: 12.5, mcc: '5411', code: 3, card_present: true, ts: T0, label: 0 },
+      { tx_id: 't2', amount: -3, mcc: null, code: 4, card_present: false, ts: T0, label: 1 },
+    ];
+    const text = [
+      '{"tx_id": ', // 1: invalid JSON (the first line: labels are decided by the first object read)
+      JSON.stringify(good[0]),
+      '[1, 2]', // 3
+      JSON.stringify({ ...good[0], tx_id: 'b', amount: 'NaN' }), // 4
+      '',
+      JSON.stringify({ tx_id: 'c', mcc: 'x', card_present: true, ts: T0, label: 0 }), // 6
+      JSON.stringify({ ...good[1], label: 'maybe' }), // 7
+      JSON.stringify(good[1]),
+    ].join('\n');
+    const { got, onReject } = collect();
+    const rows = await readTabularFile(spec, file('rejects.jsonl', text), { onReject });
+    const clean = await readTabularFile(
+      spec,
+      file('clean.jsonl', good.map((g) => JSON.stringify(g)).join('\n')),
+    );
+    expect(rows).toEqual(clean);
+    expect(rows.ids).toEqual(['t1', 't2']);
+    expect(got.map((r) => r.line)).toEqual([1, 3, 4, 6, 7]);
+    expect(got[0].reason).toMatch(/^invalid JSON: /);
+    expect(got[1].reason).toBe('expected a JSON object, got an array');
+    expect(got[2].reason).toBe('field "amount": "NaN" (a string) does not fit a double field');
+    expect(got[3].reason).toBe('missing required fields amount, code');
+    expect(got[4].reason).toMatch(/^field "label": "maybe" is not a label/);
   });
 });
 
