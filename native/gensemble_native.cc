@@ -51,7 +51,8 @@ constexpr double STUDENT_NU = 4.0;
 const double STUDENT_LOG_NORM = std::log(3.0 / 8.0);
 
 enum Likelihood { BERNOULLI = 0, GAUSSIAN = 1, STUDENT = 2 };
-enum TransformKind { T_SCALE = 0, T_MINMAX = 1, T_STANDARD = 2 };
+// T_MINMAX_IND: minmax whose constant features (range 0) are indicators, |x − min|·2^20 clipped (ABI 2)
+enum TransformKind { T_SCALE = 0, T_MINMAX = 1, T_STANDARD = 2, T_MINMAX_IND = 3 };
 
 inline int pad8(int n) { return (n + VW - 1) / VW * VW; }  // to whole vectors
 
@@ -371,8 +372,10 @@ void scoreRange(const Model& md, const float* xRaw, int64_t begin, int64_t end, 
         else if (md.tkind == T_STANDARD) v = (v - md.ta[d]) / md.tb[d];
         else {
           v = (v - md.ta[d]) / md.tb[d];
+          // a constant feature's indicator: |v| as onnxruntime's Max(v, −v) gives it, times 2^20 (exact)
+          if (md.tkind == T_MINMAX_IND && md.nonzero[d] == 0.f) v = (v > -v ? v : -v) * 1048576.f;
           v = v < 0.f ? 0.f : (v > 1.f ? 1.f : v);
-          v = v * md.nonzero[d];
+          if (md.tkind == T_MINMAX) v = v * md.nonzero[d];
         }
         xq[d] = v;
       }
@@ -526,7 +529,7 @@ std::unique_ptr<Model> buildModel(const int32_t* cfg, size_t ncfg, const float* 
   md->like = cfg[c++];
   md->tkind = cfg[c++];
   if (md->D < 1 || md->Dz < 1 || md->Dz > 256 || md->K < 1 || md->M < 1 || md->like < 0 || md->like > 2 ||
-      md->tkind < 0 || md->tkind > 2)
+      md->tkind < 0 || md->tkind > 3)
     throw std::runtime_error("bad model dimensions");
   const int nEnc = cfg[c++];
   if (nEnc < 0 || c + nEnc + 1 > ncfg) throw std::runtime_error("bad config");
@@ -930,7 +933,7 @@ napi_value Init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value abi;
-  napi_create_int32(env, 1, &abi);
+  napi_create_int32(env, 2, &abi);  // 2: transform kind 3 (T_MINMAX_IND)
   napi_set_named_property(env, exports, "abiVersion", abi);
   return exports;
 }

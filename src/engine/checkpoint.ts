@@ -131,6 +131,8 @@ const transformSchema = z.discriminatedUnion('kind', [
       min: z.array(z.number()),
       max: z.array(z.number()),
       wrap: wrapSchema,
+      /** spec.ts: constant features as indicators; absent in manifests written before it. */
+      constant: z.literal('indicator').optional(),
     })
     .strict(),
   z
@@ -549,7 +551,9 @@ function sameTransform(a: EnsembleSpec['transform'], b: EnsembleSpec['transform'
 function canonicalTransform(t: EnsembleSpec['transform']): string {
   if (t.kind === 'scale') return JSON.stringify([t.kind, t.factor]);
   const wrap = [...(t.wrap ?? [])].sort((x, y) => x.column - y.column).map((w) => [w.column, w.period]);
-  return JSON.stringify(t.kind === 'minmax' ? [t.kind, t.min, t.max, wrap] : [t.kind, t.mean, t.std, wrap]);
+  return JSON.stringify(
+    t.kind === 'minmax' ? [t.kind, t.min, t.max, wrap, t.constant ?? null] : [t.kind, t.mean, t.std, wrap],
+  );
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

@@ -162,9 +162,21 @@ export function wrapProblem(wrap: readonly WrapColumn[], d: number): string | un
  * {@link WrapColumn}); the min/max or mean/std are then those of the wrapped values, and columns not
  * listed are unchanged. An absent or empty `wrap` wraps no column.
  */
+/**
+ * Gain of a constant minmax feature's deviation under `constant: 'indicator'`: 2^20, a power of two
+ * (the product is exact in float32), so a deviation ≥ 2^-20 ≈ 9.5e-7 from the training value is 1.
+ */
+export const CONSTANT_GAIN = 1048576;
+
 export type FeatureTransform =
-  /** x = clip((raw' - min) / (max - min), 0, 1); a zero range maps to 0. raw' = raw after `wrap`. */
-  | { kind: 'minmax'; min: number[]; max: number[]; wrap?: WrapColumn[] }
+  /**
+   * x = clip((raw' - min) / (max - min), 0, 1); raw' = raw after `wrap`. A feature constant in
+   * training (max == min): with `constant: 'indicator'` (every fit since it exists) its training value
+   * maps to 0 and any other value towards 1, x = clip(|raw' - min| · {@link CONSTANT_GAIN}, 0, 1), so
+   * a field that never varied in training (a boolean always true, the one category seen) flags when
+   * it does; without it (checkpoints written before) the feature is 0 whatever the value.
+   */
+  | { kind: 'minmax'; min: number[]; max: number[]; wrap?: WrapColumn[]; constant?: 'indicator' }
   /** x = (raw' - mean) / std; raw' = raw after `wrap`. */
   | { kind: 'standard'; mean: number[]; std: number[]; wrap?: WrapColumn[] }
   /** x = raw · factor (e.g. 1/255 for 8-bit pixels) */

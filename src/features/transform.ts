@@ -4,10 +4,14 @@
  * transform, so {@link applyTransform} reproduces its float32 math operation by operation
  * (src/engine/onnx/export.ts, emitTransform):
  *
- * - minmax:   y = clip(f32(f32(raw - f32(min)) / f32(max - min)), 0, 1); a zero range (max == min)
- *             divides by 1 and then multiplies by 0, so the feature is 0. (max - min is formed in
- *             float64 from the stored numbers and then rounded to float32, as the exporter does.
- *             The clip is onnxruntime's: a −0, e.g. a wrapped −86400, stays −0.)
+ * - minmax:   y = clip(f32(f32(raw - f32(min)) / f32(max - min)), 0, 1). A zero range (max == min,
+ *             a feature constant in training) divides by 1; then with `constant: 'indicator'` (fits
+ *             write it when a column is constant) y = clip(f32(|q| · 2^20), 0, 1), q the
+ *             difference: the training value → 0, any other value → 1 (a deviation under 2^-20
+ *             proportionally); without it the feature is multiplied by 0, so it is 0 (checkpoints
+ *             written before). (max - min is formed in float64 from the stored numbers and then
+ *             rounded to float32, as the exporter does. The clip is onnxruntime's: a −0, e.g. a
+ *             wrapped −86400, stays −0.)
  * - standard: y = f32(f32(raw - f32(mean)) / f32(std))
  * - scale:    y = f32(raw · f32(factor)); images use factor 1/255 (0 → 0, 255 → 1 exactly).
  *
@@ -25,7 +29,7 @@
  * float32 input would be.
  * NaN inputs propagate as NaN (the scorer is responsible for rejecting them).
  */
-import { wrapProblem, type FeatureTransform, type WrapColumn } from '../engine/spec.js';
+import { CONSTANT_GAIN, wrapProblem, type FeatureTransform, type WrapColumn } from '../engine/spec.js';
 import { GensembleError } from '../errors.js';
 
 export class FeatureError extends GensembleError {
@@ -109,7 +113,10 @@ export function fitMinMax(
   for (let j = 0; j < d; j++)
     if (!Number.isFinite(min[j]) || !Number.isFinite(max[j]))
       throw new FeatureError(`feature ${j} has an infinite training value`);
-  return { kind: 'minmax', min, max, ...wrapField(options.wrap) };
+  // a feature constant in training flags any other value (spec.ts); written only when one is, so a
+  // transform without constant features is as before
+  const constant = min.some((m, j) => max[j] - m === 0) ? { constant: 'indicator' as const } : {};
+  return { kind: 'minmax', min, max, ...wrapField(options.wrap), ...constant };
 }
 
 /**
@@ -188,14 +195,19 @@ export function applyTransform(
   const lo = t.min.map(f);
   const zero = t.max.map((mx, j) => mx - t.min[j] === 0);
   const range = t.max.map((mx, j) => (zero[j] ? 1 : f(mx - t.min[j])));
+  const indicator = t.constant === 'indicator';
   for (let i = 0; i < n; i++)
     for (let j = 0; j < d; j++) {
       const k = i * d + j;
-      const y = f(f(x(k, j) - lo[j]) / range[j]);
+      let y = f(f(x(k, j) - lo[j]) / range[j]);
+      // a constant feature's indicator: |q| as onnxruntime's Max(q, −q) computes it (q > −q ? q : −q,
+      // so the training value's +0 becomes −0, as in the graph), times the power-of-two gain (exact,
+      // or Infinity → 1 after the clip)
+      if (indicator && zero[j]) y = f((y > -y ? y : -y) * CONSTANT_GAIN);
       // clip as onnxruntime's Clip (std::max/min order: a −0, e.g. a wrapped −86400, stays −0, which
       // Math.max(−0, 0) would not keep), then the zero-range mask (Mul by 0); NaN propagates
       const c = y < 0 ? 0 : y > 1 ? 1 : y;
-      out[k] = zero[j] ? c * 0 : c;
+      out[k] = zero[j] && !indicator ? c * 0 : c;
     }
   return out;
 }

@@ -4,6 +4,7 @@
  * Slow; use with tiny models only.
  */
 import {
+  CONSTANT_GAIN,
   dataDim,
   LEAKY_ALPHA,
   LOG_2PI,
@@ -61,7 +62,9 @@ export function transformF64(t: FeatureTransform, raw: ArrayLike<number>): Vec {
     else if (t.kind === 'standard') out.push((r - t.mean[i]) / t.std[i]);
     else {
       const range = t.max[i] - t.min[i];
-      out.push(range === 0 ? 0 : Math.min(1, Math.max(0, (r - t.min[i]) / range)));
+      // a constant feature: 0 (before constant indicators), or |r − min|·2^20 clipped to [0, 1]
+      const constant = t.constant === 'indicator' ? Math.min(1, Math.abs(r - t.min[i]) * CONSTANT_GAIN) : 0;
+      out.push(range === 0 ? constant : Math.min(1, Math.max(0, (r - t.min[i]) / range)));
     }
   }
   return out;

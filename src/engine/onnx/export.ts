@@ -33,6 +33,7 @@ import {
   type ConvLayerSpec,
 } from '../params.js';
 import {
+  CONSTANT_GAIN,
   dataDim,
   LEAKY_ALPHA,
   LOG_2PI,
@@ -709,8 +710,10 @@ function scaledResidualLogLik(g: GraphBuilder, r: string, likelihood: Likelihood
 }
 
 /**
- * Emits the spec's feature transform (scale, standard or minmax with a clip to [0, 1]; constant minmax
- * features map to 0; minmax and standard first wrap their periodic columns, {@link emitWrap}) of the
+ * Emits the spec's feature transform (scale, standard or minmax with a clip to [0, 1]; a constant
+ * minmax feature maps its training value to 0 and, with `constant: 'indicator'`, any other value to 1
+ * (Max(q, −q)·2^20: a Max against the column-sign vector's product, exact for the other columns), or
+ * else to 0 as well; minmax and standard first wrap their periodic columns, {@link emitWrap}) of the
  * [N, d] input `input`; returns the transformed tensor's name. Shared with the critic graph
  * (critic-export.ts), so both graphs apply the same transform.
  */
@@ -724,12 +727,27 @@ export function emitTransform(g: GraphBuilder, t: FeatureTransform, input: strin
     ]);
   const range = t.max.map((mx, i) => mx - t.min[i]);
   const safe = range.map((r) => (r === 0 ? 1 : r));
-  let y = g.op('Clip', [
-    g.op('Div', [g.op('Sub', [x, g.f32('transform.min', [d], t.min)]), g.f32('transform.range', [d], safe)]),
-    g.scalar(0),
-    g.scalar(1),
+  let q = g.op('Div', [
+    g.op('Sub', [x, g.f32('transform.min', [d], t.min)]),
+    g.f32('transform.range', [d], safe),
   ]);
-  if (range.some((r) => r === 0))
+  const indicator = t.constant === 'indicator' && range.some((r) => r === 0);
+  if (indicator) {
+    // |q| on the constant columns (Max(q, −q)), q elsewhere (Max(q, q·1) = q, −0 and NaN kept)
+    const sign = g.f32(
+      'transform.constant_sign',
+      [d],
+      range.map((r) => (r === 0 ? -1 : 1)),
+    );
+    const gain = g.f32(
+      'transform.constant_gain',
+      [d],
+      range.map((r) => (r === 0 ? CONSTANT_GAIN : 1)),
+    );
+    q = g.op('Mul', [g.op('Max', [q, g.op('Mul', [q, sign])]), gain]);
+  }
+  let y = g.op('Clip', [q, g.scalar(0), g.scalar(1)]);
+  if (!indicator && range.some((r) => r === 0))
     y = g.op('Mul', [
       y,
       g.f32(

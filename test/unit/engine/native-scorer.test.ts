@@ -125,6 +125,8 @@ describe.skipIf(!addon)('native scorer vs the float64 reference', () => {
   it('feature transforms in the kernel: minmax (zero range, clipping), standard with a wrapped column, scale', async () => {
     const transforms: FeatureTransform[] = [
       { kind: 'minmax', min: [0, -1, 2, 5, 0, 0], max: [1, 1, 4, 5, 10, 0.5] },
+      // the constant column 3 as an indicator: 0 at its training value 5, 1 elsewhere
+      { kind: 'minmax', min: [0, -1, 2, 5, 0, 0], max: [1, 1, 4, 5, 10, 0.5], constant: 'indicator' },
       {
         kind: 'standard',
         mean: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
@@ -141,6 +143,8 @@ describe.skipIf(!addon)('native scorer vs the float64 reference', () => {
       const n = 12;
       // raw values beyond the minmax range and negative ones for the wrap (fmod keeps the sign)
       const x = uniformBatch(n, 6, 5, -7, 12);
+      for (let i = 0; i < n; i += 3) x[i * 6 + 3] = 5; // the constant column's training value
+      x[6 + 3] = 5 + 2 ** -21; // a deviation under 2^-20 (half of it): 0.5
       await expectNativeMatchesF64(spec, x, n, 1);
     }
   });

@@ -65,6 +65,14 @@ describe('ONNX graph: wrap of periodic columns', () => {
   const transforms: Array<[string, FeatureTransform]> = [
     ['minmax', { kind: 'minmax', min: [0, -3, 0, -5], max: [DAY, 3, 7, 5], wrap: WRAP }],
     ['minmax with a zero range', { kind: 'minmax', min: [0, 1, -7, 0], max: [DAY, 1, 7, 0], wrap: WRAP }],
+    [
+      'minmax with a zero range, constant: indicator',
+      { kind: 'minmax', min: [0, 1, -7, 0], max: [DAY, 1, 7, 0], wrap: WRAP, constant: 'indicator' },
+    ],
+    [
+      'minmax with a zero wrapped range, constant: indicator',
+      { kind: 'minmax', min: [0, -3, 6.999, -5], max: [0, 3, 6.999, 5], wrap: WRAP, constant: 'indicator' },
+    ],
     ['standard', { kind: 'standard', mean: [43200, 0.5, 3, 0], std: [24941.3, 2, 2.0, 1.5], wrap: WRAP }],
     [
       'standard, every column wrapped (Mod alone)',

@@ -28,7 +28,15 @@ const train = Float32Array.from([
 
 describe('fitting (training data only)', () => {
   it('minmax: per-feature min and max', () => {
-    expect(fitMinMax(train, 4, 3)).toEqual({ kind: 'minmax', min: [1, -2, 5], max: [6, 6, 5] });
+    // feature 2 is constant in training: the fit marks the transform's constant features as indicators
+    expect(fitMinMax(train, 4, 3)).toEqual({
+      kind: 'minmax',
+      min: [1, -2, 5],
+      max: [6, 6, 5],
+      constant: 'indicator',
+    });
+    // without a constant feature, no mark (the transform is as before it existed)
+    expect(fitMinMax(train.subarray(0, 4), 2, 2)).toEqual({ kind: 'minmax', min: [1, -2], max: [5, 3] });
   });
   it('standard: mean and population std (÷n), floored', () => {
     // feature 0: mean (1+3+2+6)/4 = 3; deviations -2,0,-1,3 → ss = 4+0+1+9 = 14; std = √(14/4) = √3.5
@@ -57,20 +65,27 @@ describe('applyTransform vs float64 hand computation', () => {
     5, //   below min on feature 0 → clipped to 0
     3.5,
     10,
-    7, // above max on feature 1 → clipped to 1; constant feature → 0 even off-training
+    7, // above max on feature 1 → clipped to 1; constant feature off its training value → 1 (0 before)
     6,
     -2,
     5,
   ]);
-  it('minmax: clip((raw - min)/(max - min), 0, 1), zero range → 0', () => {
+  it('minmax: clip((raw - min)/(max - min), 0, 1); a constant feature is 0 at its training value, 1 elsewhere', () => {
     const t = fitMinMax(train, 4, 3);
     const y = applyTransform(t, raw, 3, 3);
-    // float64: (0-1)/5 = -0.2 → 0; (2+2)/8 = 0.5; const → 0
-    //          (3.5-1)/5 = 0.5; (10+2)/8 = 1.5 → 1; const → 0
-    //          (6-1)/5 = 1; (-2+2)/8 = 0; const → 0
-    const expected = [0, 0.5, 0, 0.5, 1, 0, 1, 0, 0];
+    // float64: (0-1)/5 = -0.2 → 0; (2+2)/8 = 0.5; const 5 at 5 → 0
+    //          (3.5-1)/5 = 0.5; (10+2)/8 = 1.5 → 1; const 5 at 7 → |7-5|·2^20 → 1
+    //          (6-1)/5 = 1; (-2+2)/8 = 0; const 5 at 5 → 0
+    const expected = [0, 0.5, 0, 0.5, 1, 1, 1, 0, 0];
     for (let k = 0; k < 9; k++) expect(y[k]).toBeCloseTo(expected[k], 7);
     expect(y.every((v) => v >= 0 && v <= 1)).toBe(true);
+    // below the training value too, and a deviation under 2^-20 proportionally (float64 by hand)
+    const below = applyTransform(t, Float32Array.from([1, 0, 3, 1, 0, 5 + 2 ** -21]), 2, 3);
+    expect(below[2]).toBe(1);
+    expect(below[5]).toBe(0.5);
+    // a transform from before the indicators (no `constant`): the feature is 0 whatever its value
+    const old = { kind: 'minmax' as const, min: t.min, max: t.max };
+    expect(Array.from(applyTransform(old, raw, 3, 3)).filter((_, k) => k % 3 === 2)).toEqual([0, 0, 0]);
   });
   it('minmax on awkward values stays within one float32 ulp of the float64 value', () => {
     const t = { kind: 'minmax' as const, min: [Math.fround(0.1)], max: [Math.fround(0.7)] };
