@@ -42,7 +42,11 @@ export interface ModelProfile {
 /** Every column. */
 export const allColumns = (d: number): number[] => Array.from({ length: d }, (_, j) => j);
 
-/** The default model of tabular records: an MLP VAE, Bernoulli on min-max features (the paper's credit VAE family). */
+/**
+ * An MLP VAE for tabular records, Bernoulli on min-max features (the paper's credit VAE family); the
+ * built-in transactions kind and declared kinds replace the likelihood with a Gaussian on standardised
+ * features (see their profiles).
+ */
 export function tabularMlpConfig(
   encoderHidden: number[],
   decoderHidden: number[],

@@ -2,8 +2,10 @@
  * A field that never varied in the training data (a boolean always true, the one merchant category
  * seen, an amount that was always the same) must still count when it varies in a scored record. Before
  * the minmax transform's constant indicators (spec.ts CONSTANT_GAIN), such a feature was multiplied by
- * 0: a card-not-present transaction in an unseen category at 500 times the amount scored exactly like
- * a normal one and was not flagged.
+ * 0 in a Bernoulli model: a card-not-present transaction in an unseen category at 500 times the amount
+ * scored exactly like a normal one and was not flagged. Both likelihoods are checked: the declared
+ * kinds' default Gaussian (standardised; a constant column's std is floored, so any other value is far
+ * out) and the Bernoulli on min-max features (the indicator).
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -25,82 +27,107 @@ describe('constant training features (declared kind, Bernoulli on min-max featur
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('a record off a constant feature is flagged; the training value is not; the manifest marks the indicator', async () => {
-    const kinds = join(dir, 'kinds');
-    await mkdir(kinds, { recursive: true });
-    await writeFile(
-      join(kinds, 'shop.json'),
-      JSON.stringify({
-        name: 'shop',
-        topic: 'shop.tx',
-        fields: [
-          { name: 'tx_id', type: 'string' },
-          { name: 'amount', type: 'double' },
-          { name: 'fee', type: 'double' },
-          { name: 'mcc', type: 'string' },
-          { name: 'card_present', type: 'boolean' },
+  it.each([
+    ['gaussian (the default)', [], 'standard'],
+    ['bernoulli', ['--likelihood', 'bernoulli'], 'minmax'],
+  ])(
+    '%s: a record off a constant feature is flagged; the training value is not',
+    async (name, flags, transform) => {
+      const kinds = join(dir, 'kinds');
+      await mkdir(kinds, { recursive: true });
+      await writeFile(
+        join(kinds, 'shop.json'),
+        JSON.stringify({
+          name: 'shop',
+          topic: 'shop.tx',
+          fields: [
+            { name: 'tx_id', type: 'string' },
+            { name: 'amount', type: 'double' },
+            { name: 'fee', type: 'double' },
+            { name: 'mcc', type: 'string' },
+            { name: 'card_present', type: 'boolean' },
+          ],
+          id: 'tx_id',
+          features: {
+            amount: { type: 'numeric', transform: 'log', scale: 'robust' },
+            fee: { type: 'numeric' },
+            mcc: { type: 'categorical' },
+            card_present: { type: 'boolean' },
+          },
+        }),
+      );
+      // amount varies; fee, mcc and card_present never do in training
+      const train = Array.from({ length: 400 }, (_, i) =>
+        JSON.stringify({
+          tx_id: `t${i}`,
+          amount: 5 + ((i * 37) % 200) / 4,
+          fee: 0.3,
+          mcc: '5411',
+          card_present: true,
+        }),
+      );
+      const data = join(dir, 'train.jsonl');
+      await writeFile(data, train.join('\n') + '\n');
+      const model = join(dir, `model-${transform}`);
+      const env = { ...process.env, KINDS_DIR: kinds };
+      await run(
+        process.execPath,
+        [
+          bin,
+          'train',
+          '--kind',
+          'shop',
+          '--data',
+          data,
+          '--out',
+          model,
+          '--members',
+          '2',
+          '--steps',
+          '300',
+          ...flags,
         ],
-        id: 'tx_id',
-        features: {
-          amount: { type: 'numeric', transform: 'log', scale: 'robust' },
-          fee: { type: 'numeric' },
-          mcc: { type: 'categorical' },
-          card_present: { type: 'boolean' },
-        },
-      }),
-    );
-    // amount varies; fee, mcc and card_present never do in training
-    const train = Array.from({ length: 400 }, (_, i) =>
-      JSON.stringify({
-        tx_id: `t${i}`,
-        amount: 5 + ((i * 37) % 200) / 4,
-        fee: 0.3,
-        mcc: '5411',
-        card_present: true,
-      }),
-    );
-    const data = join(dir, 'train.jsonl');
-    await writeFile(data, train.join('\n') + '\n');
-    const model = join(dir, 'model');
-    const env = { ...process.env, KINDS_DIR: kinds };
-    await run(
-      process.execPath,
-      [bin, 'train', '--kind', 'shop', '--data', data, '--out', model, '--members', '2', '--steps', '300'],
-      { cwd: root, env, timeout: 120_000 },
-    );
-    const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
-      transform: { kind: string; constant?: string; min: number[]; max: number[] };
-      thresholds: Record<string, number>;
-    };
-    expect(manifest.transform.kind).toBe('minmax');
-    expect(manifest.transform.constant).toBe('indicator');
+        { cwd: root, env, timeout: 120_000 },
+      );
+      const manifest = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as {
+        transform: { kind: string; constant?: string; min: number[]; max: number[] };
+        thresholds: Record<string, number>;
+      };
+      expect(manifest.transform.kind).toBe(transform);
+      // the min-max transform marks its constant features as indicators
+      if (transform === 'minmax') expect(manifest.transform.constant).toBe('indicator');
 
-    const base = { amount: 20, fee: 0.3, mcc: '5411', card_present: true };
-    const records = [
-      { tx_id: 'normal', ...base },
-      { tx_id: 'not-present', ...base, card_present: false },
-      { tx_id: 'unseen-mcc', ...base, mcc: '7995' },
-      { tx_id: 'fee', ...base, fee: 12 },
-    ];
-    const input = join(dir, 'score.jsonl');
-    await writeFile(input, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
-    const out = join(dir, 'scores.jsonl');
-    await run(process.execPath, [bin, 'score', '--model', model, '--input', input, '--out', out], {
-      cwd: root,
-      env,
-      timeout: 120_000,
-    });
-    const rows = (await readFile(out, 'utf8'))
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { id: string; score: number; flagged: boolean; logp_mean: number });
-    const by = new Map(rows.map((r) => [r.id, r]));
-    expect(by.get('normal')!.flagged).toBe(false);
-    for (const id of ['not-present', 'unseen-mcc', 'fee']) {
-      const r = by.get(id)!;
-      expect(r.flagged, id).toBe(true);
-      // the density itself sees it, not only the rule's feature statistic
-      expect(r.logp_mean, id).toBeLessThan(by.get('normal')!.logp_mean - 1);
-    }
-  }, 120_000);
+      const base = { amount: 20, fee: 0.3, mcc: '5411', card_present: true };
+      const records = [
+        { tx_id: 'normal', ...base },
+        { tx_id: 'not-present', ...base, card_present: false },
+        { tx_id: 'unseen-mcc', ...base, mcc: '7995' },
+        { tx_id: 'fee', ...base, fee: 12 },
+      ];
+      const input = join(dir, `score-${transform}.jsonl`);
+      await writeFile(input, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      const out = join(dir, `scores-${transform}.jsonl`);
+      await run(process.execPath, [bin, 'score', '--model', model, '--input', input, '--out', out], {
+        cwd: root,
+        env,
+        timeout: 120_000,
+      });
+      const rows = (await readFile(out, 'utf8'))
+        .trim()
+        .split('\n')
+        .map(
+          (l) => JSON.parse(l) as { id: string; score: number; flagged: boolean; logp_mean: number | null },
+        );
+      const by = new Map(rows.map((r) => [r.id, r]));
+      expect(by.get('normal')!.flagged).toBe(false);
+      for (const id of ['not-present', 'unseen-mcc', 'fee']) {
+        const r = by.get(id)!;
+        expect(r.flagged, id).toBe(true);
+        // the density itself sees it, not only the rule's feature statistic
+        // (null in JSON: −Infinity, a Gaussian whose floored std puts the value beyond float32)
+        expect(r.logp_mean ?? -Infinity, id).toBeLessThan(by.get('normal')!.logp_mean! - 1);
+      }
+    },
+    120_000,
+  );
 });
