@@ -52,7 +52,8 @@ const double STUDENT_LOG_NORM = std::log(3.0 / 8.0);
 
 enum Likelihood { BERNOULLI = 0, GAUSSIAN = 1, STUDENT = 2 };
 // T_MINMAX_IND: minmax whose constant features (range 0) are indicators, |x − min|·2^20 clipped (ABI 2)
-enum TransformKind { T_SCALE = 0, T_MINMAX = 1, T_STANDARD = 2, T_MINMAX_IND = 3 };
+// T_STANDARD_IND: standard whose constant features (std ≤ 1e-6) are indicators, min(|x − mean|·2^20, 2^10)
+enum TransformKind { T_SCALE = 0, T_MINMAX = 1, T_STANDARD = 2, T_MINMAX_IND = 3, T_STANDARD_IND = 4 };
 
 inline int pad8(int n) { return (n + VW - 1) / VW * VW; }  // to whole vectors
 
@@ -370,6 +371,14 @@ void scoreRange(const Model& md, const float* xRaw, int64_t begin, int64_t end, 
         if (md.anyWrap && md.period[d] != 0.f) v = std::fmod(v, md.period[d]);
         if (md.tkind == T_SCALE) v = v * md.factor;
         else if (md.tkind == T_STANDARD) v = (v - md.ta[d]) / md.tb[d];
+        else if (md.tkind == T_STANDARD_IND) {
+          if (md.nonzero[d] == 0.f) {
+            // a constant feature's indicator, as the graph: Abs, Mul by 2^20, Min(·, 2^10)
+            const float a = std::fabs(v - md.ta[d]) * 1048576.f;
+            v = a < 1024.f ? a : 1024.f;
+          } else
+            v = (v - md.ta[d]) / md.tb[d];
+        }
         else {
           v = (v - md.ta[d]) / md.tb[d];
           // a constant feature's indicator: |v| as onnxruntime's Max(v, −v) gives it, times 2^20 (exact)
@@ -529,7 +538,7 @@ std::unique_ptr<Model> buildModel(const int32_t* cfg, size_t ncfg, const float* 
   md->like = cfg[c++];
   md->tkind = cfg[c++];
   if (md->D < 1 || md->Dz < 1 || md->Dz > 256 || md->K < 1 || md->M < 1 || md->like < 0 || md->like > 2 ||
-      md->tkind < 0 || md->tkind > 3)
+      md->tkind < 0 || md->tkind > 4)
     throw std::runtime_error("bad model dimensions");
   const int nEnc = cfg[c++];
   if (nEnc < 0 || c + nEnc + 1 > ncfg) throw std::runtime_error("bad config");
@@ -560,9 +569,11 @@ std::unique_ptr<Model> buildModel(const int32_t* cfg, size_t ncfg, const float* 
     md->tb.resize(D);
     md->nonzero.assign(D, 1.f);
     for (int d = 0; d < D; d++) {
-      if (md->tkind == T_STANDARD) {
+      if (md->tkind == T_STANDARD || md->tkind == T_STANDARD_IND) {
         md->ta[d] = (float)tr[d];
         md->tb[d] = (float)tr[D + d];
+        // T_STANDARD_IND: a column with std ≤ 1e-6 (in float64, as stored) is an indicator
+        if (md->tkind == T_STANDARD_IND && tr[D + d] <= 1e-6) md->nonzero[d] = 0.f;
       } else {
         const double range = tr[D + d] - tr[d];
         md->ta[d] = (float)tr[d];
@@ -933,7 +944,7 @@ napi_value Init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value abi;
-  napi_create_int32(env, 2, &abi);  // 2: transform kind 3 (T_MINMAX_IND)
+  napi_create_int32(env, 2, &abi);  // 2: transform kinds 3 and 4 (constant indicators)
   napi_set_named_property(env, exports, "abiVersion", abi);
   return exports;
 }

@@ -7,8 +7,10 @@
  * (30 merchant categories, Zipf frequencies, one-hot; all fit in the default 32 columns), card_present
  * (70 % true). Normal records train the model; held-out normal records and these anomalies are scored:
  *   amount ×50, amount ×5, amount ÷50 (values beyond the training range either way), an unseen mcc.
- * Printed: AUROC % of the model's default score (`dose`) against the held-out normals, and the share
- * flagged by the model's own threshold (target FPR 1 %), per likelihood, mean over the seeds.
+ * Printed: AUROC % of the model's default score (`dose`) against the held-out normals, the share
+ * flagged by the model's own threshold (target FPR 1 %), and the share whose score is not finite (the
+ * stream dead-letters those as NON_FINITE_SCORE instead of flagging them), per likelihood, mean over
+ * the seeds.
  *
  *   npx tsx benchmarks/declared-kind/likelihood.ts [--seeds 2] [--members 3] [--steps 1500]
  */
@@ -87,6 +89,7 @@ try {
   // [likelihood][group or 'normals'] → per-seed values
   const aurocs = new Map<string, number[]>();
   const flagged = new Map<string, number[]>();
+  const nonFinite = new Map<string, number[]>();
   const push = (m: Map<string, number[]>, k: string, v: number): void => {
     m.set(k, [...(m.get(k) ?? []), v]);
   };
@@ -144,12 +147,18 @@ try {
       const score = rows.map((r) => r.score ?? Infinity);
       const nN = normals.length;
       push(flagged, `${lik}|normals`, rows.slice(0, nN).filter((r) => r.flagged).length / nN);
+      push(nonFinite, `${lik}|normals`, rows.slice(0, nN).filter((r) => r.score === null).length / nN);
       GROUPS.forEach(([name], g) => {
         const at = nN + g * 200;
         const s = [...score.slice(0, nN), ...score.slice(at, at + 200)];
         const y = [...Array<number>(nN).fill(0), ...Array<number>(200).fill(1)];
         push(aurocs, `${lik}|${name}`, auroc(Float64Array.from(s), Uint8Array.from(y)));
         push(flagged, `${lik}|${name}`, rows.slice(at, at + 200).filter((r) => r.flagged).length / 200);
+        push(
+          nonFinite,
+          `${lik}|${name}`,
+          rows.slice(at, at + 200).filter((r) => r.score === null).length / 200,
+        );
       });
       process.stderr.write(`seed ${seed} ${lik} done\n`);
     }
@@ -160,16 +169,14 @@ try {
     `Declared kind, synthetic check: ${seeds} seed(s), ${opts.members} members × ${opts.steps} steps, default score, mean over seeds\n`,
   );
   console.log(
-    '| records | AUROC % bernoulli | AUROC % gaussian | flagged % bernoulli | flagged % gaussian |',
+    '| records | AUROC % bernoulli | AUROC % gaussian | flagged % bernoulli | flagged % gaussian | non-finite % bernoulli | non-finite % gaussian |',
   );
-  console.log('| --- | ---: | ---: | ---: | ---: |');
-  console.log(
-    `| held-out normals | | | ${mean(flagged.get('bernoulli|normals'))} | ${mean(flagged.get('gaussian|normals'))} |`,
-  );
-  for (const [name] of GROUPS)
-    console.log(
-      `| ${name} | ${mean(aurocs.get(`bernoulli|${name}`))} | ${mean(aurocs.get(`gaussian|${name}`))} | ${mean(flagged.get(`bernoulli|${name}`))} | ${mean(flagged.get(`gaussian|${name}`))} |`,
-    );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const name of ['normals', ...GROUPS.map(([n]) => n)]) {
+    const cells = (m: Map<string, number[]>): string[] => LIKELIHOODS.map((l) => mean(m.get(`${l}|${name}`)));
+    const label = name === 'normals' ? 'held-out normals' : name;
+    console.log(`| ${[label, ...cells(aurocs), ...cells(flagged), ...cells(nonFinite)].join(' | ')} |`);
+  }
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -141,6 +141,7 @@ const transformSchema = z.discriminatedUnion('kind', [
       mean: z.array(z.number()),
       std: z.array(z.number()),
       wrap: wrapSchema,
+      constant: z.literal('indicator').optional(),
     })
     .strict(),
   z.object({ kind: z.literal('scale'), factor: z.number() }).strict(),
@@ -552,7 +553,9 @@ function canonicalTransform(t: EnsembleSpec['transform']): string {
   if (t.kind === 'scale') return JSON.stringify([t.kind, t.factor]);
   const wrap = [...(t.wrap ?? [])].sort((x, y) => x.column - y.column).map((w) => [w.column, w.period]);
   return JSON.stringify(
-    t.kind === 'minmax' ? [t.kind, t.min, t.max, wrap, t.constant ?? null] : [t.kind, t.mean, t.std, wrap],
+    t.kind === 'minmax'
+      ? [t.kind, t.min, t.max, wrap, t.constant ?? null]
+      : [t.kind, t.mean, t.std, wrap, t.constant ?? null],
   );
 }
 

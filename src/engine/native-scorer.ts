@@ -43,7 +43,7 @@ interface NativeAddon {
 
 /** File name of the built addon, under build/native/ of the package root. */
 export const NATIVE_ADDON_FILE = 'gensemble_native.node';
-/** 2: the minmax transform's constant indicators (transform code 3). */
+/** 2: the constant-feature indicators (transform codes 3 minmax, 4 standard). */
 const ABI_VERSION = 2;
 
 let cached: { addon?: NativeAddon; error?: string } | undefined;
@@ -110,7 +110,15 @@ export function packNativeModel(spec: EnsembleSpec): {
     spec.k,
     spec.members.length,
     LIKELIHOOD_CODE[spec.member.likelihood],
-    t.kind === 'scale' ? 0 : t.kind === 'minmax' ? (t.constant === 'indicator' ? 3 : 1) : 2,
+    t.kind === 'scale'
+      ? 0
+      : t.kind === 'minmax'
+        ? t.constant === 'indicator'
+          ? 3
+          : 1
+        : t.constant === 'indicator'
+          ? 4
+          : 2,
     arch.encoderHidden.length,
     ...arch.encoderHidden,
     arch.decoderHidden.length,

@@ -168,6 +168,12 @@ export function wrapProblem(wrap: readonly WrapColumn[], d: number): string | un
  */
 export const CONSTANT_GAIN = 1048576;
 
+/** A standard-transform column with std ≤ this (the fit's floor, 1e-6) is constant: an indicator under `constant: 'indicator'`. */
+export const CONSTANT_STD = 1e-6;
+
+/** The value of a standard-transform indicator off its training value: 2^10 (exact in float32). */
+export const CONSTANT_STANDARD_CAP = 1024;
+
 export type FeatureTransform =
   /**
    * x = clip((raw' - min) / (max - min), 0, 1); raw' = raw after `wrap`. A feature constant in
@@ -177,8 +183,17 @@ export type FeatureTransform =
    * it does; without it (checkpoints written before) the feature is 0 whatever the value.
    */
   | { kind: 'minmax'; min: number[]; max: number[]; wrap?: WrapColumn[]; constant?: 'indicator' }
-  /** x = (raw' - mean) / std; raw' = raw after `wrap`. */
-  | { kind: 'standard'; mean: number[]; std: number[]; wrap?: WrapColumn[] }
+  /**
+   * x = (raw' - mean) / std; raw' = raw after `wrap`. A feature constant in training has its std
+   * floored (features/transform.ts STD_FLOOR); with `constant: 'indicator'` (every fit since it exists,
+   * when a column is floored) such a column (std ≤ {@link CONSTANT_STD}) is
+   * x = min(|raw' − mean| · {@link CONSTANT_GAIN}, {@link CONSTANT_STANDARD_CAP}) instead: 0 at its
+   * training value, 1,024 "standard deviations" out at any other (beyond any column of a real record:
+   * a category seen once in a million is 1,000 out), far for the model yet finite in the float32 graph.
+   * Without it (checkpoints written before) it is (raw' − mean) / 1e-6, which overflowed the scoring
+   * graph for large deviations (the stream then dead-letters the record as NON_FINITE_SCORE).
+   */
+  | { kind: 'standard'; mean: number[]; std: number[]; wrap?: WrapColumn[]; constant?: 'indicator' }
   /** x = raw · factor (e.g. 1/255 for 8-bit pixels) */
   | { kind: 'scale'; factor: number };
 

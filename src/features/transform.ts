@@ -12,7 +12,9 @@
  *             written before). (max - min is formed in float64 from the stored numbers and then
  *             rounded to float32, as the exporter does. The clip is onnxruntime's: a −0, e.g. a
  *             wrapped −86400, stays −0.)
- * - standard: y = f32(f32(raw - f32(mean)) / f32(std))
+ * - standard: y = f32(f32(raw - f32(mean)) / f32(std)); with `constant: 'indicator'` a column whose std
+ *             is ≤ 1e-6 (floored: constant in training) is y = min(f32(|f32(raw - f32(mean))| · 2^20), 2^10)
+ *             instead (ONNX Sub, Abs, Mul, Min on that column's run).
  * - scale:    y = f32(raw · f32(factor)); images use factor 1/255 (0 → 0, 255 → 1 exactly).
  *
  * wrap (minmax and standard only, optional): before the scaling, each wrapped column j (periodic,
@@ -29,7 +31,14 @@
  * float32 input would be.
  * NaN inputs propagate as NaN (the scorer is responsible for rejecting them).
  */
-import { CONSTANT_GAIN, wrapProblem, type FeatureTransform, type WrapColumn } from '../engine/spec.js';
+import {
+  CONSTANT_GAIN,
+  CONSTANT_STANDARD_CAP,
+  CONSTANT_STD,
+  wrapProblem,
+  type FeatureTransform,
+  type WrapColumn,
+} from '../engine/spec.js';
 import { GensembleError } from '../errors.js';
 
 export class FeatureError extends GensembleError {
@@ -40,10 +49,13 @@ export class FeatureError extends GensembleError {
 
 /**
  * Default floor for the fitted standard deviation: std_used = max(std, STD_FLOOR). Keeps a
- * (near-)constant training feature from dividing by zero; such a feature then maps its training value
- * to 0 and any other value to ±(difference · 1e6), i.e. far out of distribution, which is intended.
+ * (near-)constant training feature from dividing by zero; the fit then marks the transform
+ * `constant: 'indicator'`, and such a feature maps its training value to 0 and any other value
+ * to 1,024 (spec.ts), far out for the model but finite. (Before the indicator it was
+ * ±(difference · 1e6), which overflowed the scoring graph for large differences: the stream then
+ * dead-lettered the record as NON_FINITE_SCORE instead of flagging it.)
  */
-export const STD_FLOOR = 1e-6;
+export const STD_FLOOR = CONSTANT_STD;
 
 function checkMatrix(x: ArrayLike<number>, n: number, d: number): void {
   if (!Number.isInteger(n) || n < 0 || !Number.isInteger(d) || d < 1)
@@ -151,7 +163,10 @@ export function fitStandard(
       ss[j] += t * t;
     }
   const std = ss.map((s) => Math.max(Math.sqrt(s / n), floor));
-  return { kind: 'standard', mean, std, ...wrapField(options.wrap) };
+  // a column constant in training (its std floored at the default floor) becomes an indicator
+  // (spec.ts), written only when there is one, so a transform without one is as before
+  const constant = std.some((s) => s <= CONSTANT_STD) ? { constant: 'indicator' as const } : {};
+  return { kind: 'standard', mean, std, ...wrapField(options.wrap), ...constant };
 }
 
 /** Number of features a transform expects, or undefined for `scale` (any width). */
@@ -159,6 +174,19 @@ export function transformDim(t: FeatureTransform): number | undefined {
   if (t.kind === 'minmax') return t.min.length;
   if (t.kind === 'standard') return t.mean.length;
   return undefined;
+}
+
+/**
+ * Which columns of a minmax / standard transform are constant-feature indicators (spec.ts): none
+ * without `constant: 'indicator'`; else minmax columns of zero range, standard columns whose std is
+ * ≤ CONSTANT_STD (floored).
+ */
+export function constantColumns(t: Exclude<FeatureTransform, { kind: 'scale' }>): boolean[] {
+  if (t.constant !== 'indicator')
+    return Array<boolean>(t.kind === 'minmax' ? t.min.length : t.mean.length).fill(false);
+  return t.kind === 'minmax'
+    ? t.max.map((mx, j) => mx - t.min[j] === 0)
+    : t.std.map((s) => s <= CONSTANT_STD);
 }
 
 /** Applies a transform to n raw rows [n, d] → float32, with exactly the ONNX graph's float32 math. */
@@ -185,10 +213,15 @@ export function applyTransform(
     const m = t.mean.map(f);
     const s = t.std.map(f);
     if (s.some((v) => !(v > 0))) throw new FeatureError('standard transform needs every std > 0');
+    const ind = constantColumns(t);
     for (let i = 0; i < n; i++)
       for (let j = 0; j < d; j++) {
         const k = i * d + j;
-        out[k] = f(x(k, j) - m[j]) / s[j];
+        if (ind[j]) {
+          // ONNX Abs, Mul by the power-of-two gain (exact, or Infinity), Min against the cap (its operand order)
+          const a = f(Math.abs(f(x(k, j) - m[j])) * CONSTANT_GAIN);
+          out[k] = a < CONSTANT_STANDARD_CAP ? a : CONSTANT_STANDARD_CAP;
+        } else out[k] = f(x(k, j) - m[j]) / s[j];
       }
     return out;
   }

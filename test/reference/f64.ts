@@ -5,6 +5,8 @@
  */
 import {
   CONSTANT_GAIN,
+  CONSTANT_STANDARD_CAP,
+  CONSTANT_STD,
   dataDim,
   LEAKY_ALPHA,
   LOG_2PI,
@@ -59,7 +61,13 @@ export function transformF64(t: FeatureTransform, raw: ArrayLike<number>): Vec {
     const p = period.get(i);
     const r = p === undefined ? raw[i] : Math.fround(raw[i]) % Math.fround(p);
     if (t.kind === 'scale') out.push(r * t.factor);
-    else if (t.kind === 'standard') out.push((r - t.mean[i]) / t.std[i]);
+    else if (t.kind === 'standard')
+      // a constant column under constant: 'indicator' (std floored): min(|r − mean|·2^20, 2^10)
+      out.push(
+        t.constant === 'indicator' && t.std[i] <= CONSTANT_STD
+          ? Math.min(CONSTANT_STANDARD_CAP, Math.abs(r - t.mean[i]) * CONSTANT_GAIN)
+          : (r - t.mean[i]) / t.std[i],
+      );
     else {
       const range = t.max[i] - t.min[i];
       // a constant feature: 0 (before constant indicators), or |r − min|·2^20 clipped to [0, 1]

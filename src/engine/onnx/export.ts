@@ -34,6 +34,8 @@ import {
 } from '../params.js';
 import {
   CONSTANT_GAIN,
+  CONSTANT_STANDARD_CAP,
+  CONSTANT_STD,
   dataDim,
   LEAKY_ALPHA,
   LOG_2PI,
@@ -720,11 +722,38 @@ function scaledResidualLogLik(g: GraphBuilder, r: string, likelihood: Likelihood
 export function emitTransform(g: GraphBuilder, t: FeatureTransform, input: string, d: number): string {
   if (t.kind === 'scale') return g.op('Mul', [input, g.scalar(t.factor)]);
   const x = emitWrap(g, t.wrap ?? [], input, d);
-  if (t.kind === 'standard')
-    return g.op('Div', [
-      g.op('Sub', [x, g.f32('transform.mean', [d], t.mean)]),
-      g.f32('transform.std', [d], t.std),
-    ]);
+  if (t.kind === 'standard') {
+    const ind = t.constant === 'indicator' ? t.std.map((s) => s <= CONSTANT_STD) : [];
+    if (!ind.some((c) => c))
+      return g.op('Div', [
+        g.op('Sub', [x, g.f32('transform.mean', [d], t.mean)]),
+        g.f32('transform.std', [d], t.std),
+      ]);
+    // constant columns are indicators, min(|x − mean|·2^20, 2^10), the others (x − mean)/std: one run of
+    // adjacent columns of either sort at a time (Slice), joined again (Concat), so the other columns
+    // are computed exactly as without indicators (no Min / Max against a bound on them)
+    const parts: string[] = [];
+    let start = 0;
+    while (start < d) {
+      const c = ind[start];
+      let end = start + 1;
+      while (end < d && ind[end] === c) end++;
+      const run =
+        start === 0 && end === d ? x : g.op('Slice', [x, g.ints([start]), g.ints([end]), g.ints([1])]);
+      const mean = g.f32(`transform.mean.${start}`, [end - start], t.mean.slice(start, end));
+      const centred = g.op('Sub', [run, mean]);
+      parts.push(
+        c
+          ? g.op('Min', [
+              g.op('Mul', [g.op('Abs', [centred]), g.scalar(CONSTANT_GAIN)]),
+              g.scalar(CONSTANT_STANDARD_CAP),
+            ])
+          : g.op('Div', [centred, g.f32(`transform.std.${start}`, [end - start], t.std.slice(start, end))]),
+      );
+      start = end;
+    }
+    return parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: { int: 1 } });
+  }
   const range = t.max.map((mx, i) => mx - t.min[i]);
   const safe = range.map((r) => (r === 0 ? 1 : r));
   let q = g.op('Div', [

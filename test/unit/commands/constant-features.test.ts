@@ -4,8 +4,9 @@
  * the minmax transform's constant indicators (spec.ts CONSTANT_GAIN), such a feature was multiplied by
  * 0 in a Bernoulli model: a card-not-present transaction in an unseen category at 500 times the amount
  * scored exactly like a normal one and was not flagged. Both likelihoods are checked: the declared
- * kinds' default Gaussian (standardised; a constant column's std is floored, so any other value is far
- * out) and the Bernoulli on min-max features (the indicator).
+ * kinds' default Gaussian on standardised features and the Bernoulli on min-max features; both
+ * transforms make such a feature an indicator (0 at its training value, 1 elsewhere), and the scores
+ * stay finite (the standard transform's floored std used to send a large deviation beyond float32).
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -94,8 +95,8 @@ describe('constant training features (declared kind, Bernoulli on min-max featur
         thresholds: Record<string, number>;
       };
       expect(manifest.transform.kind).toBe(transform);
-      // the min-max transform marks its constant features as indicators
-      if (transform === 'minmax') expect(manifest.transform.constant).toBe('indicator');
+      // both transforms mark their constant features as indicators
+      expect(manifest.transform.constant).toBe('indicator');
 
       const base = { amount: 20, fee: 0.3, mcc: '5411', card_present: true };
       const records = [
@@ -116,7 +117,8 @@ describe('constant training features (declared kind, Bernoulli on min-max featur
         .trim()
         .split('\n')
         .map(
-          (l) => JSON.parse(l) as { id: string; score: number; flagged: boolean; logp_mean: number | null },
+          (l) =>
+            JSON.parse(l) as { id: string; score: number | null; flagged: boolean; logp_mean: number | null },
         );
       const by = new Map(rows.map((r) => [r.id, r]));
       expect(by.get('normal')!.flagged).toBe(false);
@@ -124,8 +126,11 @@ describe('constant training features (declared kind, Bernoulli on min-max featur
         const r = by.get(id)!;
         expect(r.flagged, id).toBe(true);
         // the density itself sees it, not only the rule's feature statistic
-        // (null in JSON: −Infinity, a Gaussian whose floored std puts the value beyond float32)
-        expect(r.logp_mean ?? -Infinity, id).toBeLessThan(by.get('normal')!.logp_mean! - 1);
+        // and finitely: a non-finite score would be dead-lettered by the stream (NON_FINITE_SCORE), not
+        // flagged (before the standard transform's indicator, the Gaussian's (12 − 0.3)/1e-6 fee did)
+        expect(Number.isFinite(r.score), `${id} score ${r.score}`).toBe(true);
+        expect(r.logp_mean, id).not.toBeNull();
+        expect(r.logp_mean!, id).toBeLessThan(by.get('normal')!.logp_mean! - 1);
       }
     },
     120_000,

@@ -127,6 +127,13 @@ describe.skipIf(!addon)('native scorer vs the float64 reference', () => {
       { kind: 'minmax', min: [0, -1, 2, 5, 0, 0], max: [1, 1, 4, 5, 10, 0.5] },
       // the constant column 3 as an indicator: 0 at its training value 5, 1 elsewhere
       { kind: 'minmax', min: [0, -1, 2, 5, 0, 0], max: [1, 1, 4, 5, 10, 0.5], constant: 'indicator' },
+      // standard with the constant column 3 (std floored) as an indicator
+      {
+        kind: 'standard',
+        mean: [0.1, 0.2, 0.3, 5, 0.5, 0.6],
+        std: [1, 2, 0.5, 1e-6, 0.25, 1],
+        constant: 'indicator',
+      },
       {
         kind: 'standard',
         mean: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],

@@ -75,6 +75,26 @@ describe('ONNX graph: wrap of periodic columns', () => {
     ],
     ['standard', { kind: 'standard', mean: [43200, 0.5, 3, 0], std: [24941.3, 2, 2.0, 1.5], wrap: WRAP }],
     [
+      'standard with constant columns, constant: indicator (runs of columns)',
+      {
+        kind: 'standard',
+        mean: [43200, 0.5, 3, 0],
+        std: [24941.3, 1e-6, 2.0, 1e-6],
+        wrap: WRAP,
+        constant: 'indicator',
+      },
+    ],
+    [
+      'standard with a constant wrapped column first, constant: indicator',
+      {
+        kind: 'standard',
+        mean: [0, -2.25, 0, 12],
+        std: [1e-6, 1e-6, 2.0, 1.5],
+        wrap: WRAP,
+        constant: 'indicator',
+      },
+    ],
+    [
       'standard, every column wrapped (Mod alone)',
       {
         kind: 'standard',

@@ -48,6 +48,13 @@ describe('fitting (training data only)', () => {
     expect(t.std[0]).toBeCloseTo(Math.sqrt(3.5), 14);
     expect(t.std[1]).toBeCloseTo(Math.sqrt(10), 14);
     expect(t.std[2]).toBe(STD_FLOOR);
+    expect(t.constant).toBe('indicator'); // the floored column is an indicator
+    // its training value → 0, another value → 1,024 (not (7 − 5)/1e-6), a deviation of 2^-21 → 0.5
+    const y = applyTransform(t, Float32Array.from([3, 2, 5, 3, 2, 7, 3, 2, 5 + 2 ** -21]), 3, 3);
+    expect([y[2], y[5], y[8]]).toEqual([0, 1024, 0.5]);
+    expect(y[0]).toBe(Math.fround(0 / Math.fround(Math.sqrt(3.5))));
+    // no constant column: no mark, as before
+    expect(fitStandard(train.subarray(0, 4), 2, 2).constant).toBeUndefined();
     expect(fitStandard(train, 4, 3, { stdFloor: 0.5 }).std[2]).toBe(0.5);
   });
   it('rejects bad input with a typed error', () => {
@@ -118,7 +125,7 @@ describe('applyTransform vs float64 hand computation', () => {
       0, //
       (3.5 - 3) / Math.sqrt(3.5),
       (10 - 2) / Math.sqrt(10),
-      (7 - 5) / 1e-6, //
+      1024, // the constant feature off its training value: the indicator (it was (7 − 5)/1e-6)
       (6 - 3) / Math.sqrt(3.5),
       (-2 - 2) / Math.sqrt(10),
       0,
