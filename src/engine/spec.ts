@@ -174,6 +174,19 @@ export const CONSTANT_STD = 1e-6;
 /** The value of a standard-transform indicator off its training value: 2^10 (exact in float32). */
 export const CONSTANT_STANDARD_CAP = 1024;
 
+/**
+ * Which columns of a minmax / standard transform are constant-feature indicators (spec.ts): none
+ * without `constant: 'indicator'`; else minmax columns of zero range, standard columns whose std is
+ * ≤ CONSTANT_STD (floored).
+ */
+export function constantColumns(t: Exclude<FeatureTransform, { kind: 'scale' }>): boolean[] {
+  if (t.constant !== 'indicator')
+    return Array<boolean>(t.kind === 'minmax' ? t.min.length : t.mean.length).fill(false);
+  return t.kind === 'minmax'
+    ? t.max.map((mx, j) => mx - t.min[j] === 0)
+    : t.std.map((s) => s <= CONSTANT_STD);
+}
+
 export type FeatureTransform =
   /**
    * x = clip((raw' - min) / (max - min), 0, 1); raw' = raw after `wrap`. A feature constant in

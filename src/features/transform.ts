@@ -33,6 +33,7 @@
  */
 import {
   CONSTANT_GAIN,
+  constantColumns,
   CONSTANT_STANDARD_CAP,
   CONSTANT_STD,
   wrapProblem,
@@ -174,19 +175,6 @@ export function transformDim(t: FeatureTransform): number | undefined {
   if (t.kind === 'minmax') return t.min.length;
   if (t.kind === 'standard') return t.mean.length;
   return undefined;
-}
-
-/**
- * Which columns of a minmax / standard transform are constant-feature indicators (spec.ts): none
- * without `constant: 'indicator'`; else minmax columns of zero range, standard columns whose std is
- * ≤ CONSTANT_STD (floored).
- */
-export function constantColumns(t: Exclude<FeatureTransform, { kind: 'scale' }>): boolean[] {
-  if (t.constant !== 'indicator')
-    return Array<boolean>(t.kind === 'minmax' ? t.min.length : t.mean.length).fill(false);
-  return t.kind === 'minmax'
-    ? t.max.map((mx, j) => mx - t.min[j] === 0)
-    : t.std.map((s) => s <= CONSTANT_STD);
 }
 
 /** Applies a transform to n raw rows [n, d] → float32, with exactly the ONNX graph's float32 math. */

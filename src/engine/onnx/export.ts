@@ -35,7 +35,7 @@ import {
 import {
   CONSTANT_GAIN,
   CONSTANT_STANDARD_CAP,
-  CONSTANT_STD,
+  constantColumns,
   dataDim,
   LEAKY_ALPHA,
   LOG_2PI,
@@ -723,7 +723,7 @@ export function emitTransform(g: GraphBuilder, t: FeatureTransform, input: strin
   if (t.kind === 'scale') return g.op('Mul', [input, g.scalar(t.factor)]);
   const x = emitWrap(g, t.wrap ?? [], input, d);
   if (t.kind === 'standard') {
-    const ind = t.constant === 'indicator' ? t.std.map((s) => s <= CONSTANT_STD) : [];
+    const ind = constantColumns(t);
     if (!ind.some((c) => c))
       return g.op('Div', [
         g.op('Sub', [x, g.f32('transform.mean', [d], t.mean)]),

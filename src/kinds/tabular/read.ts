@@ -30,6 +30,7 @@ import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
 import { ValidationError } from '../../schemas/errors.js';
 import { KindDataError } from '../errors.js';
+import type { RejectedRecord } from '../types.js';
 import { kindFields, validateTabularRecord, type KindField, type TabularKindSpec } from './spec.js';
 
 export interface TabularRows {
@@ -56,13 +57,8 @@ export interface ReadTabularOptions {
   onReject?: (r: RejectedLine) => void;
 }
 
-/** A record skipped under {@link ReadTabularOptions.onReject}. */
-export interface RejectedLine {
-  /** 1-based line of the file (where the record ends, for a CSV record spanning lines). */
-  line: number;
-  /** One line, without the file name, e.g. `field "amount": "12abc" is not a number (double)`. */
-  reason: string;
-}
+/** A record skipped under {@link ReadTabularOptions.onReject} (the kinds' RejectedRecord). */
+export type RejectedLine = RejectedRecord;
 
 /** A problem with one record: `<path>: line <n><detail>`; skipped under onReject. */
 class RowDataError extends KindDataError {
