@@ -16,7 +16,13 @@
  *   ln(mean count of the values not kept / N);
  * - boolean `card_present`: 0 or 1;
  * - timestamp `ts:hour_sin`, `ts:hour_cos`, `ts:dow_sin`, `ts:dow_cos`: sin/cos(2π·h/24) with h the
- *   fractional UTC hour of day, and sin/cos(2π·d/7) with d the UTC day of week (0 = Sunday).
+ *   fractional UTC hour of day, and sin/cos(2π·d/7) with d the UTC day of week (0 = Sunday);
+ * - a numeric, boolean or timestamp feature whose `missing` is "indicator" has one more column,
+ *   `amount:missing`: 1 when the value is null or absent, else 0. A missing value's own columns take
+ *   `missingFill`, fitted on the training records that have the value: the encoded median (numeric;
+ *   centre and divisor are fitted on those records too), the share of true (boolean), the mean of each
+ *   of the four columns (timestamp). A training file where every record lacks it is a KindDataError.
+ *   Encoders fitted before this existed have no `missingFill`; they reject a null (ValidationError).
  * Category values are compared by their string form: the string "5411" and the number 5411 are the
  * same category (column `mcc=5411`).
  */
@@ -45,6 +51,8 @@ export interface FittedNumeric {
   center: number;
   /** Divides after centering (std, IQR or 1); never 0. */
   divisor: number;
+  /** Present when missing values are encoded: the value column of a missing value (`:missing` follows). */
+  missingFill?: number[];
 }
 export interface FittedOneHot {
   name: string;
@@ -72,10 +80,14 @@ export interface FittedFrequency {
 export interface FittedBoolean {
   name: string;
   type: 'boolean';
+  /** As for numeric: one value (the training share of true). */
+  missingFill?: number[];
 }
 export interface FittedTimestamp {
   name: string;
   type: 'timestamp';
+  /** As for numeric: four values (the training means of the four columns). */
+  missingFill?: number[];
 }
 export type FittedFeature = FittedNumeric | FittedOneHot | FittedFrequency | FittedBoolean | FittedTimestamp;
 
@@ -90,9 +102,11 @@ export interface FittedTabularEncoder {
 }
 
 export const TIMESTAMP_SUFFIXES = ['hour_sin', 'hour_cos', 'dow_sin', 'dow_cos'] as const;
+/** Suffix of the 0/1 column of a missing value (`amount:missing`). */
+export const MISSING_SUFFIX = 'missing';
 
-/** The column names of one fitted feature. */
-function featureColumns(f: FittedFeature): string[] {
+/** The columns of a feature's value (without its missing indicator). */
+function valueColumns(f: FittedFeature): string[] {
   switch (f.type) {
     case 'numeric':
     case 'boolean':
@@ -104,6 +118,12 @@ function featureColumns(f: FittedFeature): string[] {
         ? [...f.categories.map((c) => `${f.name}=${c}`), `${f.name}=${OTHER_CATEGORY}`]
         : [`${f.name}:freq`];
   }
+}
+
+/** The column names of one fitted feature. */
+function featureColumns(f: FittedFeature): string[] {
+  const cols = valueColumns(f);
+  return f.type !== 'categorical' && f.missingFill ? [...cols, `${f.name}:${MISSING_SUFFIX}`] : cols;
 }
 
 export function encoderDim(e: FittedTabularEncoder): number {
@@ -155,6 +175,22 @@ function safeDivisor(d: number): number {
 const MS_PER_DAY = 86_400_000;
 const MS_PER_HOUR = 3_600_000;
 const TWO_PI = 2 * Math.PI;
+
+/** The four timestamp columns of `ms` at out[at..at+3]. */
+function writeTimestamp(ms: number, out: Float32Array | Float64Array, at: number): void {
+  const msOfDay = ((ms % MS_PER_DAY) + MS_PER_DAY) % MS_PER_DAY;
+  const hour = (TWO_PI * (msOfDay / MS_PER_HOUR)) / 24;
+  // 1970-01-01 was a Thursday (4).
+  const dow = ((((Math.floor(ms / MS_PER_DAY) + 4) % 7) + 7) % 7) * (TWO_PI / 7);
+  out[at] = Math.sin(hour);
+  out[at + 1] = Math.cos(hour);
+  out[at + 2] = Math.sin(dow);
+  out[at + 3] = Math.cos(dow);
+}
+
+function isMissing(v: unknown): boolean {
+  return v === null || v === undefined;
+}
 
 // ---------------------------------------------------------------------------------------------------
 // fitting
@@ -248,25 +284,53 @@ export function fitTabularEncoder(
   });
   const features: FittedFeature[] = [];
   for (const [name, f] of Object.entries(spec.features)) {
+    if (f.type === 'categorical') {
+      features.push(fitCategorical(name, f, records));
+      continue;
+    }
+    // The records that have the value (all of them unless `missing` is "indicator").
+    const present = f.missing === 'indicator' ? records.filter((r) => !isMissing(r[name])) : records;
+    if (present.length === 0) {
+      throw new KindDataError(
+        `kind ${spec.name}: feature ${name} is null in every training record; train on records that have it, or leave it out of "features"`,
+      );
+    }
+    const indicator = f.missing === 'indicator';
     switch (f.type) {
       case 'numeric': {
-        const values = new Float64Array(records.length);
-        for (let i = 0; i < records.length; i++) {
-          const x = toNumber(records[i][name]);
+        const values = new Float64Array(present.length);
+        for (let i = 0; i < present.length; i++) {
+          const x = toNumber(present[i][name]);
           values[i] = f.transform === 'log' ? signedLog1p(x) : x;
         }
-        features.push(fitNumeric(name, f, values));
+        const fitted = fitNumeric(name, f, values);
+        if (indicator) {
+          const median = quantileSorted(Float64Array.from(values).sort(), 0.5);
+          fitted.missingFill = [(median - fitted.center) / fitted.divisor];
+        }
+        features.push(fitted);
         break;
       }
-      case 'categorical':
-        features.push(fitCategorical(name, f, records));
+      case 'boolean': {
+        const fitted: FittedBoolean = { name, type: 'boolean' };
+        if (indicator) fitted.missingFill = [present.filter((r) => r[name] === true).length / present.length];
+        features.push(fitted);
         break;
-      case 'boolean':
-        features.push({ name, type: 'boolean' });
+      }
+      case 'timestamp': {
+        const fitted: FittedTimestamp = { name, type: 'timestamp' };
+        if (indicator) {
+          const sums = new Float64Array(4);
+          const cols = new Float64Array(4);
+          for (const r of present) {
+            writeTimestamp(toMillis(r[name]), cols, 0);
+            for (let j = 0; j < 4; j++) sums[j] += cols[j];
+          }
+          fitted.missingFill = Array.from(sums, (x) => x / present.length);
+        }
+        features.push(fitted);
         break;
-      case 'timestamp':
-        features.push({ name, type: 'timestamp' });
-        break;
+      }
     }
   }
   return { version: ENCODER_VERSION, kind: spec.name, columns: features.flatMap(featureColumns), features };
@@ -285,6 +349,7 @@ const fittedFeatureSchema = z.union([
       scale: z.enum(['standard', 'robust', 'none']),
       center: finite,
       divisor: finite.refine((d) => d > 0, 'must be positive'),
+      missingFill: z.array(finite).length(1).optional(),
     })
     .strict(),
   z
@@ -309,8 +374,20 @@ const fittedFeatureSchema = z.union([
       otherLogFreq: finite,
     })
     .strict(),
-  z.object({ name: z.string(), type: z.literal('boolean') }).strict(),
-  z.object({ name: z.string(), type: z.literal('timestamp') }).strict(),
+  z
+    .object({
+      name: z.string(),
+      type: z.literal('boolean'),
+      missingFill: z.array(finite).length(1).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      name: z.string(),
+      type: z.literal('timestamp'),
+      missingFill: z.array(finite).length(4).optional(),
+    })
+    .strict(),
 ]);
 const fittedSchema = z
   .object({
@@ -422,6 +499,19 @@ interface CompiledEncoder {
   dim: number;
   writers: Writer[];
   offsets: Int32Array;
+  /** Features the declaration lets be null but this (older) encoder cannot encode when they are. */
+  noFill: string[];
+}
+
+function noFillFeatures(spec: TabularKindSpec, enc: FittedTabularEncoder): string[] {
+  return enc.features
+    .filter((f) => {
+      const s = spec.features[f.name];
+      return (
+        f.type !== 'categorical' && s.type !== 'categorical' && s.missing === 'indicator' && !f.missingFill
+      );
+    })
+    .map((f) => f.name);
 }
 
 /** Category → index lookup that needs no string for numbers and booleans. */
@@ -444,7 +534,27 @@ function categoryIndex(categories: readonly string[]): (v: unknown) => number {
   };
 }
 
+/** `inner`, or the feature's `missingFill` and a 1 in its `:missing` column when the value is missing. */
+function withMissing(name: string, fill: readonly number[], inner: Writer): Writer {
+  const values = Float64Array.from(fill);
+  const width = values.length;
+  return (r, out, at) => {
+    if (isMissing(r[name])) {
+      for (let j = 0; j < width; j++) out[at + j] = values[j];
+      out[at + width] = 1;
+    } else {
+      inner(r, out, at);
+      out[at + width] = 0;
+    }
+  };
+}
+
 function writerFor(f: FittedFeature): Writer {
+  const inner = valueWriter(f);
+  return f.type !== 'categorical' && f.missingFill ? withMissing(f.name, f.missingFill, inner) : inner;
+}
+
+function valueWriter(f: FittedFeature): Writer {
   const name = f.name;
   switch (f.type) {
     case 'numeric': {
@@ -462,17 +572,7 @@ function writerFor(f: FittedFeature): Writer {
         out[at] = r[name] === true ? 1 : 0;
       };
     case 'timestamp':
-      return (r, out, at) => {
-        const ms = toMillis(r[name]);
-        const msOfDay = ((ms % MS_PER_DAY) + MS_PER_DAY) % MS_PER_DAY;
-        const hour = (TWO_PI * (msOfDay / MS_PER_HOUR)) / 24;
-        // 1970-01-01 was a Thursday (4).
-        const dow = ((((Math.floor(ms / MS_PER_DAY) + 4) % 7) + 7) % 7) * (TWO_PI / 7);
-        out[at] = Math.sin(hour);
-        out[at + 1] = Math.cos(hour);
-        out[at + 2] = Math.sin(dow);
-        out[at + 3] = Math.cos(dow);
-      };
+      return (r, out, at) => writeTimestamp(toMillis(r[name]), out, at);
     case 'categorical': {
       const index = categoryIndex(f.categories);
       if (f.encoding === 'one-hot') {
@@ -527,9 +627,9 @@ function compile(spec: TabularKindSpec, enc: FittedTabularEncoder): CompiledEnco
         `the feature encoder's columns do not follow from its features`,
       );
     }
-    c = { spec, dim: at, writers, offsets };
+    c = { spec, dim: at, writers, offsets, noFill: noFillFeatures(spec, enc) };
   } else {
-    c = { ...c, spec };
+    c = { ...c, spec, noFill: noFillFeatures(spec, enc) };
   }
   compiledEncoders.set(enc, c);
   return c;
@@ -552,6 +652,15 @@ export function encodeTabularRecord(
     throw new RangeError(`row ${row} of ${c.dim} columns does not fit an output of length ${out.length}`);
   }
   validateTabularRecord(spec, record);
+  for (const name of c.noFill) {
+    if (isMissing(record[name])) {
+      throw new ValidationError(
+        'INVALID_RECORD',
+        `${name} is ${record[name] === null ? 'null' : 'missing'}: this model was trained before missing values were encoded; retrain it to score records without ${name}`,
+        name,
+      );
+    }
+  }
   const { writers, offsets } = c;
   for (let i = 0; i < writers.length; i++) writers[i](record, out, base + offsets[i]);
 }

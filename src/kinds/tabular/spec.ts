@@ -30,9 +30,13 @@
  *   1..1024, default 32 for one-hot and 1024 for frequency (the number of values whose frequency is kept).
  * - timestamp: four columns, sin/cos of the UTC hour of day (fractional) and of the UTC day of week.
  *
- * Records (after Avro decoding): numeric, boolean and timestamp features must be present (a null, even
- * in an optional field, cannot be scored and is a ValidationError); a null categorical value is encoded
- * as `__other__` (one-hot) or by the training frequency of null (frequency). Times are numbers of ms
+ * - numeric, boolean, timestamp: `missing` "indicator" (the default for an optional, i.e. nullable, field)
+ *   or "reject" (the default otherwise, and the only choice for a field that is not nullable).
+ *
+ * Records (after Avro decoding): a null (or absent) numeric, boolean or timestamp feature is encoded
+ * when its `missing` is "indicator" (encoder.ts) and is a ValidationError when it is "reject"; a null
+ * categorical value is encoded as `__other__` (one-hot) or by the training frequency of null
+ * (frequency). Times are numbers of ms
  * since the epoch (gensemble registers no avsc logical types), a Date or a bigint is accepted as well.
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -57,11 +61,19 @@ export const DEFAULT_MAX_CATEGORIES_FREQUENCY = 1024;
 export type NumericTransform = 'none' | 'log';
 export type NumericScale = 'standard' | 'robust' | 'none';
 export type CategoricalEncoding = 'one-hot' | 'frequency';
+/**
+ * What a null (or absent) value of a numeric, boolean or timestamp feature does: "indicator" encodes
+ * it (the training median, mean or circle centre, plus a `<name>:missing` 0/1 column), "reject" makes
+ * the record a ValidationError (the dead-letter topic in the stream). The default is "indicator" for a
+ * nullable field and "reject" otherwise (such a field cannot be null in a message).
+ */
+export type MissingPolicy = 'indicator' | 'reject';
 
 export interface NumericFeature {
   type: 'numeric';
   transform: NumericTransform;
   scale: NumericScale;
+  missing: MissingPolicy;
 }
 export interface CategoricalFeature {
   type: 'categorical';
@@ -70,9 +82,11 @@ export interface CategoricalFeature {
 }
 export interface BooleanFeature {
   type: 'boolean';
+  missing: MissingPolicy;
 }
 export interface TimestampFeature {
   type: 'timestamp';
+  missing: MissingPolicy;
 }
 /** A feature with every default filled in. */
 export type FeatureSpec = NumericFeature | CategoricalFeature | BooleanFeature | TimestampFeature;
@@ -154,12 +168,15 @@ const maxCategories = z
   .min(1, `must be an integer from 1 to ${MAX_CATEGORIES_LIMIT}`)
   .max(MAX_CATEGORIES_LIMIT, `must be an integer from 1 to ${MAX_CATEGORIES_LIMIT}`);
 
+const missingDecl = z.enum(['indicator', 'reject']).optional();
+
 const featureDecl = z.discriminatedUnion('type', [
   z
     .object({
       type: z.literal('numeric'),
       transform: z.enum(['none', 'log']).optional(),
       scale: z.enum(['standard', 'robust', 'none']).optional(),
+      missing: missingDecl,
     })
     .strict(),
   z
@@ -169,15 +186,15 @@ const featureDecl = z.discriminatedUnion('type', [
       maxCategories: maxCategories.optional(),
     })
     .strict(),
-  z.object({ type: z.literal('boolean') }).strict(),
-  z.object({ type: z.literal('timestamp') }).strict(),
+  z.object({ type: z.literal('boolean'), missing: missingDecl }).strict(),
+  z.object({ type: z.literal('timestamp'), missing: missingDecl }).strict(),
 ]);
 
 const FEATURE_KEYS: Record<FeatureType, readonly string[]> = {
-  numeric: ['type', 'transform', 'scale'],
+  numeric: ['type', 'transform', 'scale', 'missing'],
   categorical: ['type', 'encoding', 'maxCategories'],
-  boolean: ['type'],
-  timestamp: ['type'],
+  boolean: ['type', 'missing'],
+  timestamp: ['type', 'missing'],
 };
 const TOP_KEYS = ['name', 'description', 'topic', 'schema', 'fields', 'id', 'eventTime', 'features'];
 const FIELD_KEYS = ['name', 'type', 'optional', 'doc'];
@@ -449,10 +466,16 @@ const FEATURE_FIELD_RULE: Record<FeatureType, [ReadonlySet<FieldBase> | null, st
   timestamp: [null, 'a long field with logicalType timestamp-millis'],
 };
 
-function fillDefaults(f: z.infer<typeof featureDecl>): FeatureSpec {
+function fillDefaults(f: z.infer<typeof featureDecl>, nullable: boolean): FeatureSpec {
+  const missing: MissingPolicy = nullable ? 'indicator' : 'reject';
   switch (f.type) {
     case 'numeric':
-      return { type: 'numeric', transform: f.transform ?? 'none', scale: f.scale ?? 'standard' };
+      return {
+        type: 'numeric',
+        transform: f.transform ?? 'none',
+        scale: f.scale ?? 'standard',
+        missing: f.missing ?? missing,
+      };
     case 'categorical': {
       const encoding = f.encoding ?? 'one-hot';
       const max =
@@ -461,9 +484,9 @@ function fillDefaults(f: z.infer<typeof featureDecl>): FeatureSpec {
       return { type: 'categorical', encoding, maxCategories: max };
     }
     case 'boolean':
-      return { type: 'boolean' };
+      return { type: 'boolean', missing: f.missing ?? missing };
     case 'timestamp':
-      return { type: 'timestamp' };
+      return { type: 'timestamp', missing: f.missing ?? missing };
   }
 }
 
@@ -547,11 +570,18 @@ export function parseKindSpec(json: unknown, source: string): TabularKindSpec {
   if (names.length === 0) throw specError(source, 'features', 'declare at least one feature');
   for (const name of names) {
     const path = formatPath(['features', name]);
-    const feature = fillDefaults(d.features[name]);
     const f = lookup(path, name);
+    const feature = fillDefaults(d.features[name], f.nullable);
     const [bases, needs] = FEATURE_FIELD_RULE[feature.type];
     const ok = bases ? bases.has(f.base) : f.base === 'long' && f.timestampMillis;
     if (!ok) throw specError(source, path, `${feature.type} needs ${needs}, "${name}" is ${f.label}`);
+    if (feature.type !== 'categorical' && feature.missing === 'indicator' && !f.nullable) {
+      throw specError(
+        source,
+        formatPath(['features', name, 'missing']),
+        `"indicator" needs an optional (nullable) field, "${name}" is ${f.label} and is never null in a message`,
+      );
+    }
     features[name] = feature;
   }
 
@@ -631,6 +661,8 @@ interface FieldCheck {
   name: string;
   check: Check;
   what: string;
+  /** A null or absent value passes (the feature's `missing` is "indicator"). */
+  nullable: boolean;
 }
 
 interface CompiledValidator {
@@ -645,7 +677,7 @@ function compileValidator(spec: TabularKindSpec): CompiledValidator {
   const fields = new Map(kindFields(spec).map((f) => [f.name, f]));
   const checks: FieldCheck[] = [];
   if (spec.eventTime !== undefined && spec.features[spec.eventTime]?.type !== 'timestamp') {
-    checks.push({ name: spec.eventTime, check: Check.Time, what: 'the event time' });
+    checks.push({ name: spec.eventTime, check: Check.Time, what: 'the event time', nullable: false });
   }
   for (const [name, f] of Object.entries(spec.features)) {
     const check =
@@ -656,7 +688,8 @@ function compileValidator(spec: TabularKindSpec): CompiledValidator {
           : f.type === 'boolean'
             ? Check.Boolean
             : Check.Time;
-    checks.push({ name, check, what: `${f.type} features` });
+    const nullable = f.type !== 'categorical' && f.missing === 'indicator';
+    checks.push({ name, check, what: `${f.type} features`, nullable });
   }
   const idBase = fields.get(spec.id)?.base;
   return { id: spec.id, idNumeric: idBase === 'int' || idBase === 'long', checks };
@@ -674,9 +707,9 @@ function fail(reason: 'NON_FINITE' | 'BAD_ID' | 'INVALID_RECORD', message: strin
  * Checks that a record of `spec`'s kind can be scored, throwing a {@link ValidationError}:
  * - BAD_ID: the id is missing, not a string of 1..512 characters, nor a safe integer / bigint;
  * - NON_FINITE: a numeric or time value is NaN or ±Infinity;
- * - INVALID_RECORD: a numeric, boolean or timestamp feature (or the event time) is null or missing —
- *   numeric features must be present even when their field is optional — or a value has the wrong
- *   type. A null or missing categorical value is fine (it encodes as `__other__`).
+ * - INVALID_RECORD: a numeric, boolean or timestamp feature whose `missing` is "reject" (or the event
+ *   time) is null or absent, or a value has the wrong type. A null or absent categorical value is fine
+ *   (it encodes as `__other__`), and so is a null or absent feature whose `missing` is "indicator".
  * Times may be numbers (ms since the epoch), Dates or bigints; numbers may be bigints.
  */
 export function validateTabularRecord(spec: TabularKindSpec, record: Record<string, unknown>): void {
@@ -706,6 +739,7 @@ export function validateTabularRecord(spec: TabularKindSpec, record: Record<stri
   for (let i = 0; i < checks.length; i++) {
     const k = checks[i];
     const v = record[k.name];
+    if (k.nullable && (v === null || v === undefined)) continue;
     switch (k.check) {
       case Check.Numeric:
         if (typeof v === 'number') {

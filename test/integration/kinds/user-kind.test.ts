@@ -49,6 +49,8 @@ interface Row {
   card_present: boolean;
   label: number;
   pca: number[];
+  /** An optional field: null in about a third of the records (missing "indicator" by default). */
+  tip: number | null;
 }
 
 function declaration(topic: string) {
@@ -64,6 +66,7 @@ function declaration(topic: string) {
       { name: 'card_present', type: 'boolean' },
       ...Array.from({ length: 28 }, (_, j) => ({ name: pcaName(j), type: 'double' })),
       { name: 'note', type: 'string', optional: true },
+      { name: 'tip', type: 'double', optional: true },
     ],
     id: 'tx_id',
     eventTime: 'ts',
@@ -73,6 +76,7 @@ function declaration(topic: string) {
       card_present: { type: 'boolean' },
       ts: { type: 'timestamp' },
       ...Object.fromEntries(Array.from({ length: 28 }, (_, j) => [pcaName(j), { type: 'numeric' }])),
+      tip: { type: 'numeric' },
     },
   };
 }
@@ -84,12 +88,20 @@ const csvHeader = [
   'channel',
   'card_present',
   ...Array.from({ length: 28 }, (_, j) => pcaName(j)),
+  'tip',
   'label',
 ];
 const csvLine = (r: Row) =>
-  [r.tx_id, new Date(r.ts).toISOString(), r.amount_eur, r.channel, r.card_present, ...r.pca, r.label].join(
-    ',',
-  );
+  [
+    r.tx_id,
+    new Date(r.ts).toISOString(),
+    r.amount_eur,
+    r.channel,
+    r.card_present,
+    ...r.pca,
+    r.tip ?? '', // an empty cell: null
+    r.label,
+  ].join(',');
 const avroRecord = (r: Row) => ({
   tx_id: r.tx_id,
   ts: r.ts,
@@ -98,6 +110,7 @@ const avroRecord = (r: Row) => ({
   card_present: r.card_present,
   ...Object.fromEntries(r.pca.map((v, j) => [pcaName(j), v])),
   note: null,
+  tip: r.tip,
 });
 
 describe.skipIf(!PYTHON)('a user-declared tabular kind, end to end (real Kafka + PostgreSQL)', () => {
@@ -139,6 +152,7 @@ describe.skipIf(!PYTHON)('a user-declared tabular kind, end to end (real Kafka +
         card_present: x[3] > 0,
         label: c.labels![i],
         pca: Array.from(x.subarray(1, 29)),
+        tip: i % 3 === 0 ? null : Math.round(Math.abs(x[4]) * 100) / 100,
       });
     }
     const normals = rows.filter((r) => r.label === 0);
@@ -233,10 +247,12 @@ describe.skipIf(!PYTHON)('a user-declared tabular kind, end to end (real Kafka +
       input: { columns: string[] };
     };
     expect(manifest.kind).toBe('card_tx');
-    // amount, 28 pca, channel one-hot (3 values + __other__), card_present, 4 time features
+    // amount, 28 pca, channel one-hot (3 values + __other__), card_present, 4 time features, the tip
+    // and its missing indicator
     expect(manifest.input.columns).toContain('channel=web');
     expect(manifest.input.columns).toContain('channel=__other__');
-    expect(manifest.inputDim).toBe(1 + 28 + 4 + 1 + 4);
+    expect(manifest.input.columns.slice(-2)).toEqual(['tip', 'tip:missing']);
+    expect(manifest.inputDim).toBe(1 + 28 + 4 + 1 + 4 + 2);
 
     // the offline reference: `gensemble score` on the same records
     const out = join(dir, 'scores.csv');
@@ -313,6 +329,8 @@ describe.skipIf(!PYTHON)('a user-declared tabular kind, end to end (real Kafka +
     } finally {
       await svc.stop();
     }
+    // Only the NaN record is dead-lettered: the records without a tip (a third) are scored.
+    expect(stream.filter((r) => r.tip === null).length).toBeGreaterThan(stream.length / 4);
     expect(await counterTotals(pg.db, topic)).toMatchObject({ scored: stream.length, deadLettered: 1 });
     const flags = await pg
       .db('flags')

@@ -211,6 +211,144 @@ describe('boolean and timestamp features', () => {
   });
 });
 
+describe('missing values (an optional field, missing "indicator")', () => {
+  const extra = [
+    { name: 'fee', type: 'double', optional: true },
+    { name: 'vip', type: 'boolean', optional: true },
+    { name: 'seen', type: 'timestamp', optional: true },
+  ];
+  const features = {
+    fee: { type: 'numeric', transform: 'log', scale: 'robust' },
+    vip: { type: 'boolean' },
+    seen: { type: 'timestamp' },
+  };
+  const spec = makeSpec(features, extra);
+  const fees = [3, null, 1, 100, null, 7, 2, 5, 4, 6];
+  const vips = [true, false, null, true, false, false, null, true, false, false];
+  const seens = [T0, null, T0 + 3_600_000, null, T0 + 90_000_000, T0, T0 + 7_200_000, null, T0, T0 + 1];
+  const train = fees.map((fee, i) => rec(i, { fee, vip: vips[i], seen: seens[i] }));
+  const enc = fitTabularEncoder(spec, train);
+
+  /** Quartile of sorted values, numpy's default, in float64 (independent of the encoder's helper). */
+  const q = (xs: number[], p: number): number => {
+    const v = [...xs].sort((a, b) => a - b);
+    const h = (v.length - 1) * p;
+    const lo = Math.floor(h);
+    return v[lo] + (h - lo) * (v[Math.min(lo + 1, v.length - 1)] - v[lo]);
+  };
+
+  it('adds a `:missing` column after each such feature', () => {
+    expect(enc.columns).toEqual([
+      'fee',
+      'fee:missing',
+      'vip',
+      'vip:missing',
+      'seen:hour_sin',
+      'seen:hour_cos',
+      'seen:dow_sin',
+      'seen:dow_cos',
+      'seen:missing',
+    ]);
+  });
+
+  it('fits scaling on the records that have the value; a missing one takes the median and a 1', () => {
+    const present = fees.filter((x): x is number => x !== null).map((x) => Math.log1p(x));
+    const med = q(present, 0.5);
+    const iqr = q(present, 0.75) - q(present, 0.25);
+    const f = enc.features[0];
+    expect(f).toMatchObject({ type: 'numeric', center: med, divisor: iqr, missingFill: [0] });
+    const base = { vip: true, seen: T0 };
+    expect(row(spec, enc, rec(0, { ...base, fee: 100 })).slice(0, 2)).toEqual([
+      Math.fround((Math.log1p(100) - med) / iqr),
+      0,
+    ]);
+    expect(row(spec, enc, rec(0, { ...base, fee: null })).slice(0, 2)).toEqual([0, 1]);
+    const absent = rec(0, base);
+    delete absent.fee;
+    expect(row(spec, enc, absent).slice(0, 2)).toEqual([0, 1]);
+  });
+
+  it('standard scaling: the fill is the encoded median, not 0', () => {
+    const s2 = makeSpec({ fee: { type: 'numeric' } }, extra);
+    const e2 = fitTabularEncoder(s2, train);
+    const present = fees.filter((x): x is number => x !== null);
+    const mean = present.reduce((a, b) => a + b, 0) / present.length;
+    const sd = Math.sqrt(present.reduce((a, b) => a + (b - mean) ** 2, 0) / present.length);
+    const f = e2.features[0] as { center: number; divisor: number; missingFill: number[] };
+    expect(f.center).toBeCloseTo(mean, 12);
+    expect(f.divisor).toBeCloseTo(sd, 12);
+    expect(f.missingFill[0]).toBeCloseTo((q(present, 0.5) - mean) / sd, 12);
+    expect(row(s2, e2, rec(0, { fee: null }))).toEqual([Math.fround(f.missingFill[0]), 1]);
+  });
+
+  it('boolean: the share of true; timestamp: the mean of each column', () => {
+    const v = vips.filter((x) => x !== null);
+    const share = v.filter((x) => x).length / v.length;
+    expect(enc.features[1]).toEqual({ name: 'vip', type: 'boolean', missingFill: [share] });
+    const cols = seens
+      .filter((x): x is number => x !== null)
+      .map((ms) => {
+        const h = ((ms % 86_400_000) / 3_600_000) * ((2 * Math.PI) / 24);
+        const d = ((Math.floor(ms / 86_400_000) + 4) % 7) * ((2 * Math.PI) / 7);
+        return [Math.sin(h), Math.cos(h), Math.sin(d), Math.cos(d)];
+      });
+    const means = [0, 1, 2, 3].map((j) => cols.reduce((a, c) => a + c[j], 0) / cols.length);
+    const fill = (enc.features[2] as { missingFill: number[] }).missingFill;
+    means.forEach((m, j) => expect(fill[j]).toBeCloseTo(m, 12));
+    const r = row(spec, enc, rec(0, { fee: 3, vip: null, seen: null }));
+    expect(r.slice(2)).toEqual([Math.fround(share), 1, ...fill.map(Math.fround), 1]);
+    const p = row(spec, enc, rec(0, { fee: 3, vip: false, seen: T0 }));
+    expect(p[3]).toBe(0);
+    expect(p[8]).toBe(0);
+    expect(p[4]).toBeCloseTo(1, 6); // 06:00 → sin(π/2)
+  });
+
+  it('a feature null in every training record is a KindDataError naming it', () => {
+    expect(() =>
+      fitTabularEncoder(
+        spec,
+        train.map((r) => ({ ...r, vip: null })),
+      ),
+    ).toThrow(KindDataError);
+    expect(() =>
+      fitTabularEncoder(
+        spec,
+        train.map((r) => ({ ...r, vip: null })),
+      ),
+    ).toThrow(/feature vip is null in every training record/);
+  });
+
+  it('a model fitted before missing values were encoded rejects a null (and still scores the rest)', () => {
+    const old = JSON.parse(JSON.stringify(enc)) as FittedTabularEncoder;
+    for (const f of old.features) delete (f as { missingFill?: number[] }).missingFill;
+    old.columns = old.columns.filter((c) => !c.endsWith(':missing'));
+    const back = parseFittedEncoder(old, spec);
+    const out = new Float32Array(encoderDim(back)).fill(7);
+    let err: unknown;
+    try {
+      encodeTabularRecord(spec, back, rec(0, { fee: null, vip: true, seen: T0 }), out, 0);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).reason).toBe('INVALID_RECORD');
+    expect((err as ValidationError).field).toBe('fee');
+    expect((err as ValidationError).message).toContain('retrain');
+    expect(Array.from(out)).toEqual(new Array(encoderDim(back)).fill(7)); // nothing half-written
+    expect(row(spec, back, rec(0, { fee: 3, vip: true, seen: T0 }))).toHaveLength(6);
+  });
+
+  it('a stored fill of the wrong length or not finite is a KindSpecError', () => {
+    const bad = JSON.parse(JSON.stringify(enc)) as { features: { missingFill?: unknown }[] };
+    bad.features[2].missingFill = [0, 0];
+    expect(() => parseFittedEncoder(bad, spec)).toThrow(KindSpecError);
+    const nan = JSON.parse(JSON.stringify(enc)) as { features: { missingFill?: unknown }[] };
+    nan.features[0].missingFill = [null];
+    expect(() => parseFittedEncoder(nan, spec)).toThrow(KindSpecError);
+    expect(parseFittedEncoder(JSON.parse(JSON.stringify(enc)), spec)).toEqual(enc);
+  });
+});
+
 describe('whole encoder', () => {
   const features = {
     amount: { type: 'numeric', transform: 'log', scale: 'robust' },

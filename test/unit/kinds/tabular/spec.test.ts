@@ -111,9 +111,19 @@ describe('parseKindSpec: the fields form', () => {
     });
     // Declaration order, defaults filled in.
     expect(Object.keys(spec.features)).toEqual(['amount', 'mcc', 'card_present', 'ts', 'v']);
-    expect(spec.features.v).toEqual({ type: 'numeric', transform: 'none', scale: 'standard' });
+    expect(spec.features.v).toEqual({
+      type: 'numeric',
+      transform: 'none',
+      scale: 'standard',
+      missing: 'reject',
+    });
     expect(spec.features.mcc).toEqual({ type: 'categorical', encoding: 'one-hot', maxCategories: 32 });
-    expect(spec.features.amount).toEqual({ type: 'numeric', transform: 'log', scale: 'robust' });
+    expect(spec.features.amount).toEqual({
+      type: 'numeric',
+      transform: 'log',
+      scale: 'robust',
+      missing: 'reject',
+    });
     // avsc accepts the generated schema and reports the field types.
     expect(kindAvroType(spec).name).toBe('gensemble.user.CardTx');
     const fields = kindFields(spec);
@@ -236,6 +246,21 @@ describe('parseKindSpec: rejections are one line naming file and path', () => {
     );
   });
 
+  it('missing: "indicator" on a field that is never null is refused, naming the path', () => {
+    const d = cardTx();
+    (d.features as Record<string, unknown>).amount = { type: 'numeric', missing: 'indicator' };
+    const e = specError(() => parseKindSpec(d, SRC));
+    expect(e.path).toBe('features.amount.missing');
+    expect(e.message).toContain('needs an optional (nullable) field, "amount" is double');
+    const bad = cardTx();
+    (bad.features as Record<string, unknown>).card_present = { type: 'boolean', missing: 'maybe' };
+    expect(specError(() => parseKindSpec(bad, SRC)).path).toBe('features.card_present.missing');
+    // A categorical feature takes no "missing" (null is a category of its own).
+    const cat = cardTx();
+    (cat.features as Record<string, unknown>).mcc = { type: 'categorical', missing: 'reject' };
+    expect(specError(() => parseKindSpec(cat, SRC)).message).toContain('features.mcc.missing: unknown key');
+  });
+
   it('unknown keys, at the top and in a feature', () => {
     const top = { ...cardTx(), topics: 'x' };
     const e1 = specError(() => parseKindSpec(top, SRC));
@@ -244,7 +269,9 @@ describe('parseKindSpec: rejections are one line naming file and path', () => {
     const decl = cardTx();
     (decl.features as Record<string, unknown>).amount = { type: 'numeric', scaling: 'robust' };
     const e2 = specError(() => parseKindSpec(decl, SRC));
-    expect(e2.message).toBe(`${SRC}: features.amount.scaling: unknown key (allowed: type, transform, scale)`);
+    expect(e2.message).toBe(
+      `${SRC}: features.amount.scaling: unknown key (allowed: type, transform, scale, missing)`,
+    );
   });
 
   it('bad enum values, feature types, missing keys, ranges', () => {
@@ -358,9 +385,15 @@ describe('validateTabularRecord', () => {
     const d = cardTx();
     (d.fields as unknown[]).push({ name: 'opt_amount', type: 'double', optional: true });
     (d.fields as unknown[]).push({ name: 'opt_mcc', type: 'int', optional: true });
+    (d.fields as unknown[]).push({ name: 'opt_fee', type: 'double', optional: true });
+    (d.fields as unknown[]).push({ name: 'opt_flag', type: 'boolean', optional: true });
+    (d.fields as unknown[]).push({ name: 'opt_ts', type: 'timestamp', optional: true });
     Object.assign(d.features as Record<string, unknown>, {
-      opt_amount: { type: 'numeric' },
+      opt_amount: { type: 'numeric', missing: 'reject' },
       opt_mcc: { type: 'categorical' },
+      opt_fee: { type: 'numeric' },
+      opt_flag: { type: 'boolean' },
+      opt_ts: { type: 'timestamp' },
     });
     return parseKindSpec(d, SRC);
   })();
@@ -373,6 +406,34 @@ describe('validateTabularRecord', () => {
     note: null,
     opt_amount: 3,
     opt_mcc: 7,
+    opt_fee: 0.3,
+    opt_flag: true,
+    opt_ts: 1_704_088_800_000,
+  });
+
+  it('missing: "indicator" is the default of an optional field, "reject" of a required one', () => {
+    expect(spec.features.opt_fee).toMatchObject({ type: 'numeric', missing: 'indicator' });
+    expect(spec.features.opt_flag).toEqual({ type: 'boolean', missing: 'indicator' });
+    expect(spec.features.opt_ts).toEqual({ type: 'timestamp', missing: 'indicator' });
+    expect(spec.features.opt_amount).toMatchObject({ missing: 'reject' });
+    expect(spec.features.amount).toMatchObject({ missing: 'reject' });
+    expect(spec.features.card_present).toEqual({ type: 'boolean', missing: 'reject' });
+  });
+
+  it('a null or absent value of an indicator feature passes; of a "reject" one it does not', () => {
+    validateTabularRecord(spec, { ...ok(), opt_fee: null, opt_flag: null, opt_ts: null });
+    const absent = ok();
+    delete absent.opt_fee;
+    delete absent.opt_flag;
+    delete absent.opt_ts;
+    validateTabularRecord(spec, absent);
+    // Present values are still checked.
+    const e1 = validationError(() => validateTabularRecord(spec, { ...ok(), opt_fee: NaN }));
+    expect([e1.reason, e1.field]).toEqual(['NON_FINITE', 'opt_fee']);
+    const e2 = validationError(() => validateTabularRecord(spec, { ...ok(), opt_flag: 'yes' }));
+    expect([e2.reason, e2.field]).toEqual(['INVALID_RECORD', 'opt_flag']);
+    const e3 = validationError(() => validateTabularRecord(spec, { ...ok(), opt_ts: 'noon' }));
+    expect([e3.reason, e3.field]).toEqual(['INVALID_RECORD', 'opt_ts']);
   });
 
   it('accepts good records, with Date or bigint times and a null categorical', () => {
