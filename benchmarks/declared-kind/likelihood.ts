@@ -14,18 +14,13 @@
  *
  *   npx tsx benchmarks/declared-kind/likelihood.ts [--seeds 2] [--members 3] [--steps 1500]
  */
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { Rng } from '../../src/engine/random.js';
 import { auroc } from '../../src/metrics/classification.js';
-
-const run = promisify(execFile);
-const root = resolve(import.meta.dirname, '../..');
-const bin = join(root, 'bin/gensemble.js');
+import { meanPercent as mean, score as scoreFileWith, train as trainModel, writeJsonl } from './cli.js';
 
 const program = new Command()
   .option('--seeds <n>', 'data / training seeds', '2')
@@ -85,7 +80,6 @@ try {
   const kinds = join(dir, 'kinds');
   await mkdir(kinds);
   await writeFile(join(kinds, 'shop_tx.json'), JSON.stringify(KIND));
-  const env = { ...process.env, KINDS_DIR: kinds };
   // [likelihood][group or 'normals'] → per-seed values
   const aurocs = new Map<string, number[]>();
   const flagged = new Map<string, number[]>();
@@ -102,47 +96,21 @@ try {
     );
     const trainFile = join(dir, `train-${seed}.jsonl`);
     const scoreFile = join(dir, `score-${seed}.jsonl`);
-    await writeFile(trainFile, train.map((r) => JSON.stringify(r)).join('\n') + '\n');
-    await writeFile(
-      scoreFile,
-      [...normals, ...groups.flat()].map((r) => JSON.stringify(r)).join('\n') + '\n',
-    );
+    await writeJsonl(trainFile, train);
+    await writeJsonl(scoreFile, [...normals, ...groups.flat()]);
     for (const lik of LIKELIHOODS) {
       const model = join(dir, `model-${lik}-${seed}`);
-      const out = join(dir, `scores-${lik}-${seed}.jsonl`);
-      const common = { cwd: root, env, maxBuffer: 1 << 26 };
-      await run(
-        process.execPath,
-        [
-          bin,
-          'train',
-          '--kind',
-          'shop_tx',
-          '--data',
-          trainFile,
-          '--out',
-          model,
-          '--members',
-          opts.members,
-          '--steps',
-          opts.steps,
-          '--seed',
-          String(seed),
-          '--likelihood',
-          lik,
-          '--no-progress',
-        ],
-        common,
-      );
-      await run(
-        process.execPath,
-        [bin, 'score', '--model', model, '--input', scoreFile, '--out', out],
-        common,
-      );
-      const rows = (await readFile(out, 'utf8'))
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { score: number | null; flagged: boolean });
+      await trainModel(kinds, 'shop_tx', trainFile, model, [
+        '--members',
+        opts.members,
+        '--steps',
+        opts.steps,
+        '--seed',
+        String(seed),
+        '--likelihood',
+        lik,
+      ]);
+      const rows = await scoreFileWith(kinds, model, scoreFile);
       // a non-finite score (null in JSON) ranks as the most anomalous, as the product flags it
       const score = rows.map((r) => r.score ?? Infinity);
       const nN = normals.length;
@@ -163,8 +131,6 @@ try {
       process.stderr.write(`seed ${seed} ${lik} done\n`);
     }
   }
-  const mean = (v: number[] | undefined): string =>
-    v ? ((100 * v.reduce((a, b) => a + b, 0)) / v.length).toFixed(1) : '-';
   console.log(
     `Declared kind, synthetic check: ${seeds} seed(s), ${opts.members} members × ${opts.steps} steps, default score, mean over seeds\n`,
   );
