@@ -6,6 +6,9 @@ import { OOD_KINDS, parseOodKinds } from '../replay/ood-mix.js';
 import type { Compression } from '../replay/runner.js';
 import { replayTransactions } from '../replay/transactions.js';
 import { replayFrames } from '../replay/frames.js';
+import { replayTabular } from '../replay/tabular.js';
+import { BUILTIN_KIND_NAMES, loadKindSpecDir } from '../kinds/tabular/spec.js';
+import { ReplayError } from '../replay/errors.js';
 
 interface CommonFlags {
   file: string;
@@ -19,6 +22,10 @@ interface CommonFlags {
   progress?: boolean;
 }
 
+interface RecordsFlags extends CommonFlags {
+  kind: string;
+}
+
 interface FramesFlags extends CommonFlags {
   labels?: string;
   oodRatio: number;
@@ -29,7 +36,10 @@ interface FramesFlags extends CommonFlags {
 
 function common(cmd: Command): Command {
   return cmd
-    .option('--topic <topic>', 'topic to produce to (default: TOPIC_TRANSACTIONS / TOPIC_FRAMES)')
+    .option(
+      '--topic <topic>',
+      "topic to produce to (default: TOPIC_TRANSACTIONS / TOPIC_FRAMES / the declared kind's topic)",
+    )
     .option(
       '--rate <n>',
       'records per second (token bucket; default: as fast as possible)',
@@ -44,7 +54,7 @@ function common(cmd: Command): Command {
       500,
     )
     .addOption(new Option('--compression <c>', 'batch compression').choices(['none', 'gzip']).default('none'))
-    .option('--id-prefix <p>', 'prefix of the record ids (default tx- / frame-)')
+    .option('--id-prefix <p>', 'prefix of the record ids (default tx- / frame- / none)')
     .option('--progress', 'always show the progress bar (default: when stderr is a terminal)')
     .option('--no-progress', 'never show the progress bar');
 }
@@ -87,6 +97,39 @@ export function register(program: Command): void {
     const labels = s.hasLabels ? ` (${s.frauds} fraud, ${s.normals} normal)` : ' (no labels in the file)';
     process.stdout.write(
       `sent ${s.sent} transactions${labels} to ${s.topic} in ${(s.elapsedMs / 1000).toFixed(1)} s, ${Math.round(s.ratePerSec)} rec/s` +
+        `${s.stoppedBy === 'signal' ? ' (stopped by signal)' : ''}\n`,
+    );
+  });
+
+  common(
+    replay
+      .command('records')
+      .description(
+        'a declared kind\'s CSV / JSONL (as `train` and `score` read it) → Avro records of its own schema; a label column → "label" header',
+      )
+      .requiredOption('--kind <name>', 'a kind declared in KINDS_DIR')
+      .requiredOption('--file <path>', "CSV (header) or JSONL with the kind's fields, optionally .gz"),
+  ).action(async (f: RecordsFlags) => {
+    const env = loadConfig();
+    if ((BUILTIN_KIND_NAMES as readonly string[]).includes(f.kind)) {
+      throw new ReplayError(
+        'REPLAY_BUILTIN_KIND',
+        `${f.kind} is a built-in kind: use \`gensemble replay ${f.kind}\``,
+      );
+    }
+    const specs = await loadKindSpecDir(env.KINDS_DIR);
+    const spec = specs.find((s) => s.name === f.kind);
+    if (!spec) {
+      const known = specs.map((s) => s.name);
+      throw new ReplayError(
+        'REPLAY_UNKNOWN_KIND',
+        `no kind "${f.kind}" is declared in ${env.KINDS_DIR} (declared: ${known.length ? known.join(', ') : 'none'})`,
+      );
+    }
+    const s = await replayTabular({ ...commonOptions(f, env, spec.topic), spec });
+    const labels = s.hasLabels ? ` (${s.frauds} fraud, ${s.normals} normal)` : ' (no labels in the file)';
+    process.stdout.write(
+      `sent ${s.sent} ${s.kind} records${labels} to ${s.topic} in ${(s.elapsedMs / 1000).toFixed(1)} s, ${Math.round(s.ratePerSec)} rec/s` +
         `${s.stoppedBy === 'signal' ? ' (stopped by signal)' : ''}\n`,
     );
   });

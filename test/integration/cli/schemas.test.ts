@@ -13,16 +13,11 @@ import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
 import { databaseUrl } from '../../helpers/services.js';
 import { TRANSACTION_SCHEMA } from '../../../src/schemas/schemas.js';
 import { errorLines, runCli } from './run-cli.js';
+import { AVRO_SCRIPT, findPythonAvro } from '../../helpers/python-avro.js';
 
 const TX_AVSC = fileURLToPath(new URL('../../../src/schemas/transaction.avsc', import.meta.url));
-const PY_SCRIPT = fileURLToPath(new URL('../../interop/avro_single_object.py', import.meta.url));
-
-function python(): string | undefined {
-  for (const c of [process.env.GENSEMBLE_PYTHON, '/usr/bin/python3'].filter((x): x is string => !!x)) {
-    if (spawnSync(c, ['-c', 'import avro.schema'], { timeout: 10_000 }).status === 0) return c;
-  }
-  return undefined;
-}
+const PY_SCRIPT = AVRO_SCRIPT;
+const python = findPythonAvro;
 
 let s: IsolatedSchema;
 let env: Record<string, string>;

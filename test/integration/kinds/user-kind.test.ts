@@ -7,7 +7,7 @@
  * card_tx and agree with `gensemble score` on the same records (the offline reference). Bad
  * declarations are refused by `gensemble kinds check` with one line.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,12 +26,11 @@ import { databaseUrl, kafkaBrokers } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait.js';
 import { runCli } from '../cli/run-cli.js';
 import { closeScore, counterTotals, decided, produceAll, quietLogger } from '../stream/support.js';
+import { AVRO_SCRIPT, findPythonAvro } from '../../helpers/python-avro.js';
 
 const SAMPLE = fileURLToPath(new URL('../../../data/sample/creditcard-sample.csv.gz', import.meta.url));
-const SCRIPT = fileURLToPath(new URL('../../interop/avro_single_object.py', import.meta.url));
-const PYTHON = [process.env.GENSEMBLE_PYTHON, '/usr/bin/python3', 'python3']
-  .filter((p): p is string => !!p)
-  .find((p) => spawnSync(p, ['-c', 'import avro'], { stdio: 'ignore' }).status === 0);
+const SCRIPT = AVRO_SCRIPT;
+const PYTHON = findPythonAvro();
 // .ci/run installs python3-avro: under CI the independent writer is required, not skipped.
 if (!PYTHON && process.env.CI) throw new Error('CI: no python3 with the avro module');
 

@@ -11,7 +11,7 @@
  * single-object encoding is consumed and scored: it is a row the offline engine flags, so its flag
  * (record id, score) proves it went through decode → score → DB.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka, Message } from 'kafkajs';
 import { testKafka, createTopic, deleteTopics, collectMessages } from '../../helpers/kafka.js';
+import { AVRO_SCRIPT, findPythonAvro } from '../../helpers/python-avro.js';
 import { createIsolatedSchema, type IsolatedSchema } from '../../helpers/pg.js';
 import { waitFor } from '../../helpers/wait.js';
 import { testModel, type TestModel } from '../../helpers/models.js';
@@ -37,18 +38,10 @@ import {
   quietLogger,
 } from './support.js';
 
-const SCRIPT = fileURLToPath(new URL('../../interop/avro_single_object.py', import.meta.url));
+const SCRIPT = AVRO_SCRIPT;
 const TX_AVSC = fileURLToPath(new URL('../../../src/schemas/transaction.avsc', import.meta.url));
 
-function findPython(): string | undefined {
-  for (const c of [process.env.GENSEMBLE_PYTHON, '/usr/bin/python3', 'python3'].filter(
-    (x): x is string => !!x,
-  )) {
-    if (spawnSync(c, ['-c', 'import avro.schema, avro.io'], { timeout: 10_000 }).status === 0) return c;
-  }
-  return undefined;
-}
-const PYTHON = findPython();
+const PYTHON = findPythonAvro();
 // .ci/run installs python3-avro: under CI the interop part is required, not skipped.
 if (!PYTHON && process.env.CI)
   throw new Error('CI: no python3 with the avro module (apt-get install -y python3-avro)');

@@ -4,7 +4,7 @@
  * decodes, and decodes what our codec writes. Skipped, with a message, when no python3 with the
  * `avro` module is found (set GENSEMBLE_PYTHON to pick the interpreter).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,24 +22,14 @@ import {
   type Transaction,
 } from '../../../src/schemas/index.js';
 import { sampleFrame, sampleTransaction } from './fixtures.js';
+import { AVRO_SCRIPT, findPythonAvro } from '../../helpers/python-avro.js';
 
-const SCRIPT = fileURLToPath(new URL('../../interop/avro_single_object.py', import.meta.url));
+const SCRIPT = AVRO_SCRIPT;
 const TX_AVSC = fileURLToPath(new URL('../../../src/schemas/transaction.avsc', import.meta.url));
 const FRAME_AVSC = fileURLToPath(new URL('../../../src/schemas/image-frame.avsc', import.meta.url));
 const TIMEOUT_MS = 30_000;
 
-function findPython(): string | undefined {
-  const candidates = [process.env.GENSEMBLE_PYTHON, '/usr/bin/python3', 'python3'].filter(
-    (c): c is string => !!c,
-  );
-  for (const c of candidates) {
-    const r = spawnSync(c, ['-c', 'import avro.schema, avro.io'], { timeout: 10_000 });
-    if (r.status === 0) return c;
-  }
-  return undefined;
-}
-
-const PYTHON = findPython();
+const PYTHON = findPythonAvro();
 if (!PYTHON) {
   console.warn(
     'SKIP python interop: no python3 with the avro module (apt-get install -y python3-avro, ' +
