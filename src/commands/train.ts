@@ -385,6 +385,9 @@ async function runTrain(f: TrainFlags): Promise<void> {
           ? 'minmax'
           : base.transform,
     prior: f.prior === 'maf' ? { kind: 'maf', layers: f.mafLayers, hidden: f.mafHidden } : 'standard',
+    // mixed: the kind says which columns are 0/1 by construction (a declared kind's one-hot, boolean
+    // and missing-value columns); build refuses records without any
+    ...((f.likelihood ?? base.likelihood) === 'mixed' ? { binaryColumns: rec.binaryColumns ?? [] } : {}),
     // --wrap replaces the kind's default wrap (none: no wrap at all)
     ...(f.wrap !== undefined ? { wrap: f.wrap === 'none' ? [] : f.wrap } : {}),
   };

@@ -61,6 +61,7 @@ import {
 } from '../engine/dose.js';
 import { isCriticScore } from '../engine/statistics.js';
 import {
+  CONSTANT_STD,
   SPEC_VERSION,
   dataDim,
   type EnsembleSpec,
@@ -206,6 +207,68 @@ function fitTransform(
   return IMAGE_TRANSFORM;
 }
 
+/**
+ * The Bernoulli columns of a 'mixed' config (checked), or undefined for the other likelihoods. A 0/1
+ * column that never varies in the training rows stays with the Gaussian columns, where the standard
+ * transform makes it an indicator (far out at any other value): a Bernoulli would only learn a logit
+ * some nats below 0 for it, and an unseen category would cost a few nats instead of being flagged.
+ */
+function mixedColumns(config: ModelConfig, d: number, train: Float32Array, n: number): number[] | undefined {
+  const bin = config.binaryColumns;
+  if (config.likelihood !== 'mixed') {
+    if (bin !== undefined)
+      throw new InputError(
+        'BUILD_LIKELIHOOD',
+        `binaryColumns need the mixed likelihood, not ${config.likelihood}`,
+      );
+    return undefined;
+  }
+  if (!bin || bin.length === 0)
+    throw new InputError(
+      'BUILD_LIKELIHOOD',
+      "the mixed likelihood needs 0/1 columns (a declared kind's one-hot, boolean or missing-value columns); these records have none: use gaussian",
+    );
+  if (bin.some((j, i) => !Number.isInteger(j) || j < 0 || j >= d || (i > 0 && j <= bin[i - 1])))
+    throw new InputError('BUILD_LIKELIHOOD', `binaryColumns must be ascending column indices in 0..${d - 1}`);
+  if (config.transform !== 'standard')
+    throw new InputError(
+      'BUILD_LIKELIHOOD',
+      `the mixed likelihood reads standardised features, not ${config.transform}`,
+    );
+  const varying = bin.filter((j) => {
+    for (let i = 1; i < n; i++) if (train[i * d + j] !== train[j]) return true;
+    return false;
+  });
+  if (varying.length === 0)
+    throw new InputError(
+      'BUILD_LIKELIHOOD',
+      'the mixed likelihood needs a 0/1 column that varies in the training records; none does: use gaussian',
+    );
+  return varying;
+}
+
+/**
+ * The standard transform with `columns` left as they are (mean 0, std 1): the Bernoulli columns of the
+ * mixed likelihood stay 0/1. A column constant in training is then no longer an indicator of the
+ * transform; the Bernoulli itself scores its unseen value (a logit far below 0 for a column always 0).
+ */
+function unscaleColumns(t: FeatureTransform, columns: readonly number[]): FeatureTransform {
+  if (columns.length === 0 || t.kind !== 'standard') return t;
+  const mean = [...t.mean];
+  const std = [...t.std];
+  for (const j of columns) {
+    mean[j] = 0;
+    std[j] = 1;
+  }
+  const { constant: _constant, ...rest } = t;
+  return {
+    ...rest,
+    mean,
+    std,
+    ...(std.some((s) => s <= CONSTANT_STD) ? { constant: 'indicator' as const } : {}),
+  };
+}
+
 function resolvePrior(p: ModelConfig['prior'], latentDim: number, seed: number): Prior {
   return p === 'standard' ? { kind: 'standard' } : makeMafPrior(latentDim, p.layers, p.hidden, seed);
 }
@@ -275,11 +338,16 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
   const valRaw = takeRows(raw, d, split.validation);
   const calRaw = takeRows(raw, d, split.calibration);
 
-  const transform = fitTransform(config.transform, config.wrap, trainRaw, nTrain, d);
+  const binary = mixedColumns(config, d, trainRaw, nTrain);
+  const transform = unscaleColumns(
+    fitTransform(config.transform, config.wrap, trainRaw, nTrain, d),
+    binary ?? [],
+  );
   const member: MemberSpec = {
     arch: config.arch,
     likelihood: config.likelihood,
     prior: resolvePrior(config.prior, config.arch.latentDim, seed),
+    ...(binary ? { binaryColumns: binary } : {}),
   };
   const k = o.k ?? 16;
   const train: EnsembleTrainOptions['train'] = {

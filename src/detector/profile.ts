@@ -21,6 +21,11 @@ export interface ModelConfig {
    * seconds → time of day); none when absent or empty. Not allowed with the `scale` transform.
    */
   wrap?: WrapColumn[];
+  /**
+   * The Bernoulli columns of the 'mixed' likelihood (0/1 by construction; the kind knows which). The
+   * standard transform leaves them unscaled (mean 0, std 1). Required with 'mixed', refused without.
+   */
+  binaryColumns?: number[];
 }
 
 export interface ModelProfile {

@@ -309,6 +309,7 @@ export const manifestSchema = z
         arch: archSchema,
         likelihood: z.enum(LIKELIHOODS),
         prior: priorSchema,
+        binaryColumns: z.array(z.number().int().nonnegative()).optional(),
       })
       .strict(),
     transform: transformSchema,

@@ -89,10 +89,12 @@ export function nativeUnsupported(spec: EnsembleSpec): string | undefined {
   if (spec.member.prior.kind !== 'standard')
     return `the ${spec.member.prior.kind} prior (the fused kernel has the standard prior only)`;
   if (arch.latentDim > 256) return `latent size ${arch.latentDim} > 256`;
+  if (spec.member.likelihood === 'mixed')
+    return 'the mixed likelihood (the fused kernel has bernoulli, gaussian and student-t)';
   return undefined;
 }
 
-const LIKELIHOOD_CODE = { bernoulli: 0, gaussian: 1, 'student-t': 2 } as const;
+const LIKELIHOOD_CODE = { bernoulli: 0, gaussian: 1, 'student-t': 2, mixed: -1 } as const;
 
 /** The addon's packed arguments for an MLP ensemble (layout documented in gensemble_native.cc). */
 export function packNativeModel(spec: EnsembleSpec): {

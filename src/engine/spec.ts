@@ -53,7 +53,13 @@ export const MAF_SCALE_BOUND = 3;
 export const WGAN_FINETUNE_LOSSES = ['wasserstein', 'logistic'] as const;
 export type WganFineTuneLoss = (typeof WGAN_FINETUNE_LOSSES)[number];
 
-export const LIKELIHOODS = ['bernoulli', 'gaussian', 'student-t'] as const;
+/**
+ * 'mixed': a Gaussian with a learned scale on the continuous columns and a Bernoulli on the columns in
+ * `MemberSpec.binaryColumns` (0/1 by construction: one-hot, boolean and missing-indicator columns of a
+ * declared kind, left unscaled by the transform). Under a Gaussian such a column of a category with
+ * share p costs a member that has not learned it ≈ 1/p nats, under a Bernoulli ≈ log(1/p).
+ */
+export const LIKELIHOODS = ['bernoulli', 'gaussian', 'student-t', 'mixed'] as const;
 export type Likelihood = (typeof LIKELIHOODS)[number];
 /** Degrees of freedom of the 'student-t' likelihood (fixed: finite variance, infinite kurtosis). */
 export const STUDENT_NU = 4;
@@ -214,6 +220,15 @@ export interface MemberSpec {
   arch: Arch;
   likelihood: Likelihood;
   prior: Prior;
+  /** 'mixed' only (and required there): the Bernoulli columns, ascending, in 0..D−1. */
+  binaryColumns?: number[];
+}
+
+/** 1 for each Bernoulli column of a 'mixed' member, 0 elsewhere (length D). */
+export function binaryMask(member: MemberSpec, d: number): Float32Array {
+  const m = new Float32Array(d);
+  for (const j of member.binaryColumns ?? []) m[j] = 1;
+  return m;
 }
 
 /** A dense tensor in row-major order. Dense weights are [in, out]. */
@@ -230,7 +245,7 @@ export interface NamedTensor {
  *        enc.mu.*, enc.sigma.* as MLP (input 4·Dz);
  *        dec.deconv{i}.w [kh,kw,out,in] (tfjs conv2dTranspose layout), dec.deconv{i}.b, i = 0..5;
  *        dec.out.w [5,5,base,C], dec.out.b
- * gaussian and student-t likelihoods: dec.scale_raw [D]
+ * gaussian, student-t and mixed likelihoods: dec.scale_raw [D] (mixed: unused on its binary columns)
  * maf prior: prior.maf{l}.h{i}.w, prior.maf{l}.h{i}.b, prior.maf{l}.out.w [h,2Dz], prior.maf{l}.out.b
  */
 export type MemberParams = Record<string, NamedTensor>;

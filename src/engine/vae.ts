@@ -19,6 +19,7 @@ import {
   STUDENT_LOG_NORM,
   STUDENT_NU,
   SIGMA_MIN,
+  binaryMask,
   dataDim,
   madeMasks,
   type MafSpec,
@@ -351,6 +352,8 @@ export class TfVae {
   readonly latentDim: number;
   private readonly mafMasks: tf.Tensor2D[][] = [];
   private readonly mafPerms: tf.Tensor2D[] = [];
+  /** 'mixed': 1 on the Bernoulli columns, 0 elsewhere [D]. */
+  private readonly binMask: tf.Tensor1D | null = null;
   private disposed = false;
 
   private constructor(spec: MemberSpec, params: MemberParams, trainable: boolean) {
@@ -384,6 +387,7 @@ export class TfVae {
     }
     this.vars = vars;
     if (spec.prior.kind === 'maf') this.initMaf(spec.prior);
+    if (spec.likelihood === 'mixed') this.binMask = tf.tensor1d(binaryMask(spec, this.dataDim));
   }
 
   /** A freshly initialised member (Glorot-uniform weights from `seed`, see random.ts). */
@@ -542,6 +546,17 @@ export class TfVae {
     const x3 = tf.reshape(x, [b, 1, d]);
     if (this.spec.likelihood === 'bernoulli') return bernoulliLogLik(x3, o3);
     const s = tf.add(tf.softplus(this.v1('dec.scale_raw')), SCALE_MIN);
+    if (this.binMask) {
+      // mixed: −½ r² − log s − ½ log 2π on the continuous columns, x·o − softplus(o) on the binary ones
+      const mb = this.binMask;
+      const mc = tf.sub(1, mb);
+      const r = tf.div(tf.sub(x3, o3), tf.add(tf.mul(s, mc), mb));
+      const gauss = tf.mul(tf.square(r), tf.mul(mc, -0.5));
+      const bern = tf.mul(tf.sub(tf.mul(x3, o3), fastSoftplus(o3)), mb);
+      const nCont = d - (this.spec.binaryColumns?.length ?? 0);
+      const constant = tf.add(tf.sum(tf.mul(tf.log(s), mc)), 0.5 * nCont * LOG_2PI);
+      return tf.sub(tf.sum(tf.add(gauss, bern), 2), constant) as tf.Tensor2D;
+    }
     const r = tf.div(tf.sub(x3, o3), s);
     if (this.spec.likelihood === 'student-t') {
       const perRecord = tf.mul(tf.sum(tf.log1p(tf.div(tf.square(r), STUDENT_NU)), 2), -(STUDENT_NU + 1) / 2);
@@ -663,6 +678,7 @@ export class TfVae {
     tf.dispose(Object.values(this.vars));
     for (const ms of this.mafMasks) tf.dispose(ms);
     tf.dispose(this.mafPerms);
+    if (this.binMask) this.binMask.dispose();
   }
 
   private checkAlive(): void {
@@ -680,5 +696,20 @@ function validateSpec(spec: MemberSpec): void {
   if (convProblem) throw new VaeError('E_VAE_PARAMS', convProblem);
   if (a.kind === 'mlp' && (!Number.isInteger(a.inputDim) || a.inputDim < 1)) {
     throw new VaeError('E_VAE_PARAMS', `inputDim must be ≥ 1`);
+  }
+  const bin = spec.binaryColumns;
+  if (spec.likelihood === 'mixed') {
+    const d = dataDim(a);
+    if (a.kind !== 'mlp')
+      throw new VaeError('E_VAE_PARAMS', 'the mixed likelihood is for MLP (tabular) models');
+    if (!bin || bin.length === 0)
+      throw new VaeError('E_VAE_PARAMS', 'the mixed likelihood needs binaryColumns (at least one)');
+    if (bin.some((j, i) => !Number.isInteger(j) || j < 0 || j >= d || (i > 0 && j <= bin[i - 1])))
+      throw new VaeError('E_VAE_PARAMS', `binaryColumns must be ascending column indices in 0..${d - 1}`);
+  } else if (bin !== undefined) {
+    throw new VaeError(
+      'E_VAE_PARAMS',
+      `binaryColumns belong to the mixed likelihood, not ${spec.likelihood}`,
+    );
   }
 }

@@ -36,6 +36,8 @@ export interface OfflineRecords {
   labels: Uint8Array | null;
   /** The kind's input encoder the rows were made with (fitted when no model was given); stored in the manifest. */
   input?: JsonValue;
+  /** Columns that are 0/1 by construction (one-hot, boolean, missing indicators): the Bernoulli columns of --likelihood mixed. */
+  binaryColumns?: number[];
 }
 
 /** A record of a file that `readFile` skipped under `onReject`. */

@@ -271,7 +271,12 @@ function logLik(spec: MemberSpec, params: MemberParams, x: Vec, out: Vec): numbe
     for (let d = 0; d < x.length; d++) s += x[d] * out[d] - softplus(out[d]);
   } else {
     const raw = p(params, 'dec.scale_raw');
+    const binary = new Set(spec.likelihood === 'mixed' ? (spec.binaryColumns ?? []) : []);
     for (let d = 0; d < x.length; d++) {
+      if (binary.has(d)) {
+        s += x[d] * out[d] - softplus(out[d]);
+        continue;
+      }
       const sd = softplus(raw[d]) + SCALE_MIN;
       const r = (x[d] - out[d]) / sd;
       s +=

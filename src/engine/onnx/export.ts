@@ -55,6 +55,7 @@ import {
   type WrapColumn,
   wrapProblem,
 } from '../spec.js';
+import { binaryMask } from '../spec.js';
 import { GraphBuilder } from './graph.js';
 
 export const ONNX_INPUT = 'x';
@@ -123,6 +124,16 @@ export function validateEnsembleSpec(spec: EnsembleSpec): void {
   const convProblem = arch.kind === 'conv' ? convShapeProblem(arch) : null;
   if (convProblem) throw new ModelSpecError(convProblem);
   validateTransform(spec.transform, d);
+  const bin = spec.member.binaryColumns;
+  if (spec.member.likelihood === 'mixed') {
+    if (arch.kind !== 'mlp') throw new ModelSpecError('the mixed likelihood is for MLP (tabular) models');
+    if (!bin || bin.length === 0)
+      throw new ModelSpecError('the mixed likelihood needs binaryColumns (at least one)');
+    if (bin.some((j, i) => !Number.isInteger(j) || j < 0 || j >= d || (i > 0 && j <= bin[i - 1])))
+      throw new ModelSpecError(`binaryColumns must be ascending column indices in 0..${d - 1}`);
+  } else if (bin !== undefined) {
+    throw new ModelSpecError(`binaryColumns belong to the mixed likelihood, not ${spec.member.likelihood}`);
+  }
   const prior = spec.member.prior;
   if (prior.kind === 'maf') {
     if (prior.permutations.length !== prior.layers)
@@ -549,8 +560,15 @@ class MemberExporter {
       } else {
         const raw = params['dec.scale_raw'].data;
         const inv = new Float32Array(D);
-        let cst = likelihood === 'student-t' ? D * STUDENT_LOG_NORM : -(D / 2) * LOG_2PI;
+        // mixed: the binary columns are Bernoulli logits, unscaled, with no normaliser in cst
+        const bin = likelihood === 'mixed' ? binaryMask(this.spec, D) : new Float32Array(D);
+        const nBin = bin.reduce((a, v) => a + v, 0);
+        let cst = likelihood === 'student-t' ? D * STUDENT_LOG_NORM : -((D - nBin) / 2) * LOG_2PI;
         for (let dd = 0; dd < D; dd++) {
+          if (bin[dd] === 1) {
+            inv[dd] = 1;
+            continue;
+          }
           const s = softplus64(raw[dd]) + SCALE_MIN;
           inv[dd] = 1 / s;
           cst -= Math.log(s);
@@ -565,11 +583,28 @@ class MemberExporter {
           g.f32(`${pre}dec.out.b_scaled`, [D], cs),
         ]);
         const xs = g.op('Mul', [x, g.f32(`${pre}dec.inv_scale`, [D], inv)]);
-        const diff = g.op('Sub', [
-          g.op('Reshape', [out, g.ints([-1, K, D])]),
-          g.op('Unsqueeze', [xs, g.ints([1])]),
-        ]);
-        loglik = scaledResidualLogLik(g, diff, likelihood, cst);
+        const out3 = g.op('Reshape', [out, g.ints([-1, K, D])]);
+        const xs3 = g.op('Unsqueeze', [xs, g.ints([1])]);
+        const diff = g.op('Sub', [out3, xs3]);
+        if (likelihood === 'mixed') {
+          // Σ_continuous −½ r² + Σ_binary (x·o − softplus(o)) + cst, with per-column 0/1 weights
+          const cont = g.f32(
+            `${pre}dec.half_cont`,
+            [D],
+            bin.map((v) => (v === 1 ? 0 : -0.5)),
+          );
+          const gauss = g.op('Mul', [g.op('Mul', [diff, diff]), cont]);
+          const bern = g.op('Mul', [
+            g.op('Sub', [g.op('Mul', [out3, xs3]), g.op('Softplus', [out3])]),
+            g.f32(`${pre}dec.binary`, [D], bin),
+          ]);
+          const sum = g.op('ReduceSum', [g.op('Add', [gauss, bern]), g.ints([2])], {
+            keepdims: { int: 0 },
+          });
+          loglik = g.op('Add', [sum, g.scalar(cst)]);
+        } else {
+          loglik = scaledResidualLogLik(g, diff, likelihood, cst);
+        }
       }
     } else {
       const lo: ConvLayerSpec = { k: 5, stride: 1, padding: 'same', cin: arch.base, cout: arch.channels };

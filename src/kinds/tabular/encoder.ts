@@ -130,6 +130,20 @@ export function encoderDim(e: FittedTabularEncoder): number {
   return e.columns.length;
 }
 
+/** The columns that are 0 or 1 by construction: one-hot, boolean and `:missing` columns, ascending. */
+export function binaryColumnIndices(e: FittedTabularEncoder): number[] {
+  const out: number[] = [];
+  let at = 0;
+  for (const f of e.features) {
+    const width = valueColumns(f).length;
+    const binary = f.type === 'boolean' || (f.type === 'categorical' && f.encoding === 'one-hot');
+    for (let j = 0; j < width; j++) if (binary) out.push(at + j);
+    at += width;
+    if (f.type !== 'categorical' && f.missingFill) out.push(at++);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // value helpers
 

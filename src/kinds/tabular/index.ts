@@ -16,6 +16,7 @@ import type { KindDefinition, OfflineRecords, RecordBinding } from '../types.js'
 import { validateTabularRecord, type TabularKindSpec } from './spec.js';
 import {
   encoderDim,
+  binaryColumnIndices,
   encodeTabularRecord,
   encodeTabularRecords,
   fitTabularEncoder,
@@ -157,6 +158,7 @@ export function tabularKind(spec: TabularKindSpec): KindDefinition<TabularRecord
         ids: rows.ids,
         labels: rows.labels,
         input: JSON.parse(JSON.stringify(enc)) as OfflineRecords['input'],
+        binaryColumns: binaryColumnIndices(enc),
       };
     },
     fromPayload(payload, input) {

@@ -38,6 +38,13 @@ export const TINY: Record<string, MemberSpec> = {
     likelihood: 'student-t',
     prior: { kind: 'standard' },
   },
+  // a declared kind's layout: Gaussian continuous columns, Bernoulli one-hot / boolean / missing columns
+  mlpMixed: {
+    arch: { kind: 'mlp', inputDim: 6, encoderHidden: [5], decoderHidden: [4], latentDim: 2 },
+    likelihood: 'mixed',
+    prior: { kind: 'standard' },
+    binaryColumns: [1, 4, 5],
+  },
   mlpMaf: {
     arch: { kind: 'mlp', inputDim: 6, encoderHidden: [5], decoderHidden: [4], latentDim: 3 },
     likelihood: 'bernoulli',

@@ -288,6 +288,7 @@ describe.skipIf(!addon)('native scorer: bad input loses nothing', () => {
 describe('engine choice', () => {
   it('the native kernel declines conv and MAF ensembles; createEnsembleScorer then uses onnxruntime', async () => {
     expect(nativeUnsupported(tinyEnsemble(TINY.convBernoulli, { members: 1 }))).toMatch(/conv/);
+    expect(nativeUnsupported(tinyEnsemble(TINY.mlpMixed, { members: 1 }))).toMatch(/mixed likelihood/);
     const maf = tinyEnsemble(TINY.mlpMaf);
     expect(nativeUnsupported(maf)).toMatch(/maf prior/);
     const s = await createEnsembleScorer(maf, exportEnsembleOnnx(maf));

@@ -252,6 +252,41 @@ describe('bounds', () => {
 });
 
 describe('export validation', () => {
+  it('mixed: binaryColumns are required, ascending and in range, and belong to mixed only (MLP only)', () => {
+    const ok = tinyEnsemble(TINY.mlpMixed);
+    expect(() => exportEnsembleOnnx(ok)).not.toThrow();
+    const none = tinyEnsemble({ ...TINY.mlpMixed, binaryColumns: [] });
+    expect(() => exportEnsembleOnnx(none)).toThrow(/needs binaryColumns/);
+    const order = tinyEnsemble({ ...TINY.mlpMixed, binaryColumns: [4, 1] });
+    expect(() => exportEnsembleOnnx(order)).toThrow(/ascending column indices in 0..5/);
+    const range = tinyEnsemble({ ...TINY.mlpMixed, binaryColumns: [1, 6] });
+    expect(() => exportEnsembleOnnx(range)).toThrow(/ascending column indices/);
+    const gauss = tinyEnsemble({ ...TINY.mlpGaussian, binaryColumns: [1] });
+    expect(() => exportEnsembleOnnx(gauss)).toThrow(/belong to the mixed likelihood, not gaussian/);
+  });
+
+  it("mixed and gaussian graphs of the same weights differ as the reference's per-column terms do", async () => {
+    // Same weights: the mixed graph's log p(x|z) differs from the all-Gaussian one only on the binary
+    // columns. With one sample (K 1) and eps 0 the bound is log p(x|z=μ) + log p(μ) − log q(μ), so the
+    // difference of the two graphs is the per-column difference at the decoder output o of z = μ.
+    const mixed = tinyEnsemble(TINY.mlpMixed, { members: 1, k: 1 });
+    mixed.members[0].eps.fill(0);
+    const gauss: EnsembleSpec = {
+      ...mixed,
+      member: { ...TINY.mlpMixed, likelihood: 'gaussian', binaryColumns: undefined },
+    };
+    delete gauss.member.binaryColumns;
+    const x = new Float32Array([0.3, 1, -0.2, 0.8, 0, 1]);
+    const a = await runGraph(mixed, x, 1);
+    const b = await runGraph(gauss, x, 1);
+    const refM = memberScoresF64(mixed, 0, x);
+    const refG = memberScoresF64(gauss, 0, x);
+    expectRel(a.logp[0], refM.iwae, 1e-5);
+    expectRel(b.logp[0], refG.iwae, 1e-5);
+    expect(Math.abs(a.logp[0] - b.logp[0] - (refM.iwae - refG.iwae))).toBeLessThan(1e-3);
+    expect(refM.iwae).not.toBeCloseTo(refG.iwae, 2);
+  });
+
   it('rejects a missing parameter, a wrong shape and a bad permutation with ModelSpecError', () => {
     const a = tinyEnsemble(TINY.mlpBernoulli);
     delete a.members[1].params['dec.out.b'];

@@ -83,6 +83,19 @@ describe('TfVae bounds vs float64 reference', () => {
       13,
     );
   });
+  it('MLP, mixed likelihood (Gaussian columns and Bernoulli columns)', () => {
+    checkAgainstF64(
+      {
+        arch: { kind: 'mlp', inputDim: 5, encoderHidden: [8], decoderHidden: [8], latentDim: 2 },
+        likelihood: 'mixed',
+        prior: { kind: 'standard' },
+        binaryColumns: [0, 3],
+      },
+      6,
+      8,
+      14,
+    );
+  });
   it('MLP, MAF prior (2 layers, permutations)', () => {
     checkAgainstF64(
       {
