@@ -17,7 +17,7 @@
  * Printed: flagged % of the held-out normals with and without the tip, AUROC % against all held-out
  * normals and flagged % per group, non-finite share, mean over seeds.
  *
- *   npx tsx benchmarks/declared-kind/missing.ts [--seeds 2] [--members 3] [--steps 1500]
+ *   npx tsx benchmarks/declared-kind/missing.ts [--seeds 2] [--members 3] [--steps 1500] [--likelihood l]
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,8 +31,9 @@ const program = new Command()
   .option('--seeds <n>', 'data / training seeds', '2')
   .option('--members <m>', 'ensemble members', '3')
   .option('--steps <n>', 'training steps per member', '1500')
+  .option('--likelihood <l>', "every model's likelihood (default: the declared kinds' default)")
   .parse();
-const opts = program.opts<{ seeds: string; members: string; steps: string }>();
+const opts = program.opts<{ seeds: string; members: string; steps: string; likelihood?: string }>();
 
 const FIELDS = [
   { name: 'tx_id', type: 'string' },
@@ -123,7 +124,15 @@ try {
   await writeFile(join(kinds, 'shop_notip.json'), JSON.stringify(kind('shop_notip', false)));
   for (let seed = 0; seed < Number(opts.seeds); seed++) {
     const rng = new Rng(2000 + seed);
-    const common = ['--members', opts.members, '--steps', opts.steps, '--seed', String(seed)];
+    const common = [
+      '--members',
+      opts.members,
+      '--steps',
+      opts.steps,
+      '--seed',
+      String(seed),
+      ...(opts.likelihood ? ['--likelihood', opts.likelihood] : []),
+    ];
     for (const gaps of [true, false]) {
       const trainRecs = Array.from({ length: 5000 }, (_, i) => record(rng, `t${i}`, gaps));
       const normals = Array.from({ length: 2000 }, (_, i) => record(rng, `n${i}`, gaps));
@@ -151,7 +160,7 @@ try {
   }
   const v = (k: string): string => meanPercent(values.get(k));
   console.log(
-    `Declared kind with an optional field, synthetic check: ${opts.seeds} seed(s), ${opts.members} members × ${opts.steps} steps, default likelihood and score, mean over seeds\n`,
+    `Declared kind with an optional field, synthetic check: ${opts.seeds} seed(s), ${opts.members} members × ${opts.steps} steps, likelihood ${opts.likelihood ?? 'default'}, default score, mean over seeds\n`,
   );
   console.log('| model | records | AUROC % | flagged % | non-finite % |');
   console.log('| --- | --- | ---: | ---: | ---: |');
