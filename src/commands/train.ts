@@ -357,6 +357,11 @@ async function runTrain(f: TrainFlags): Promise<void> {
   const base = kind.profile.defaultConfig(rec.d);
   // --arch conv: the frames' shape (recorded by the frames kind's reader), square, side a multiple of 4
   const frame = recordedFrameShape(rec.input);
+  if (f.likelihood === 'mixed' && !(rec.binaryColumns && rec.binaryColumns.length > 0))
+    throw new InputError(
+      'TRAIN_LIKELIHOOD',
+      `the mixed likelihood needs 0/1 columns (a declared kind's one-hot, boolean or missing-value columns); ${f.kind} records have none: use gaussian`,
+    );
   if (f.arch === 'conv') {
     if (!frame)
       throw new InputError(
@@ -386,7 +391,7 @@ async function runTrain(f: TrainFlags): Promise<void> {
           : base.transform,
     prior: f.prior === 'maf' ? { kind: 'maf', layers: f.mafLayers, hidden: f.mafHidden } : 'standard',
     // mixed: the kind says which columns are 0/1 by construction (a declared kind's one-hot, boolean
-    // and missing-value columns); build refuses records without any
+    // and missing-value columns); build uses those that vary in training (none: the Gaussian)
     ...((f.likelihood ?? base.likelihood) === 'mixed' ? { binaryColumns: rec.binaryColumns ?? [] } : {}),
     // --wrap replaces the kind's default wrap (none: no wrap at all)
     ...(f.wrap !== undefined ? { wrap: f.wrap === 'none' ? [] : f.wrap } : {}),

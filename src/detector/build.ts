@@ -208,10 +208,11 @@ function fitTransform(
 }
 
 /**
- * The Bernoulli columns of a 'mixed' config (checked), or undefined for the other likelihoods. A 0/1
- * column that never varies in the training rows stays with the Gaussian columns, where the standard
- * transform makes it an indicator (far out at any other value): a Bernoulli would only learn a logit
- * some nats below 0 for it, and an unseen category would cost a few nats instead of being flagged.
+ * The Bernoulli columns of a 'mixed' config (checked), or undefined for the other likelihoods and when
+ * none of the 0/1 columns varies in training (the model is then the Gaussian). A 0/1 column that never
+ * varies in the training rows stays with the Gaussian columns, where the standard transform makes it an
+ * indicator (far out at any other value): a Bernoulli would only learn a logit some nats below 0 for
+ * it, and an unseen category would cost a few nats instead of being flagged.
  */
 function mixedColumns(config: ModelConfig, d: number, train: Float32Array, n: number): number[] | undefined {
   const bin = config.binaryColumns;
@@ -223,11 +224,7 @@ function mixedColumns(config: ModelConfig, d: number, train: Float32Array, n: nu
       );
     return undefined;
   }
-  if (!bin || bin.length === 0)
-    throw new InputError(
-      'BUILD_LIKELIHOOD',
-      "the mixed likelihood needs 0/1 columns (a declared kind's one-hot, boolean or missing-value columns); these records have none: use gaussian",
-    );
+  if (!bin) throw new InputError('BUILD_LIKELIHOOD', 'the mixed likelihood needs binaryColumns');
   if (bin.some((j, i) => !Number.isInteger(j) || j < 0 || j >= d || (i > 0 && j <= bin[i - 1])))
     throw new InputError('BUILD_LIKELIHOOD', `binaryColumns must be ascending column indices in 0..${d - 1}`);
   if (config.transform !== 'standard')
@@ -239,12 +236,7 @@ function mixedColumns(config: ModelConfig, d: number, train: Float32Array, n: nu
     for (let i = 1; i < n; i++) if (train[i * d + j] !== train[j]) return true;
     return false;
   });
-  if (varying.length === 0)
-    throw new InputError(
-      'BUILD_LIKELIHOOD',
-      'the mixed likelihood needs a 0/1 column that varies in the training records; none does: use gaussian',
-    );
-  return varying;
+  return varying.length > 0 ? varying : undefined;
 }
 
 /**
@@ -343,9 +335,12 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     fitTransform(config.transform, config.wrap, trainRaw, nTrain, d),
     binary ?? [],
   );
+  // 'mixed' without a 0/1 column that varies in training is the Gaussian (a declared kind of numeric
+  // features only, or one whose categories never vary)
+  const likelihood = config.likelihood === 'mixed' && !binary ? 'gaussian' : config.likelihood;
   const member: MemberSpec = {
     arch: config.arch,
-    likelihood: config.likelihood,
+    likelihood,
     prior: resolvePrior(config.prior, config.arch.latentDim, seed),
     ...(binary ? { binaryColumns: binary } : {}),
   };

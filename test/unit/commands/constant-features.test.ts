@@ -29,7 +29,7 @@ describe('constant training features (declared kind, Bernoulli on min-max featur
   });
 
   it.each([
-    ['gaussian (the default)', [], 'standard'],
+    ['the default (mixed, here the Gaussian alone: no 0/1 column varies in training)', [], 'standard'],
     ['bernoulli', ['--likelihood', 'bernoulli'], 'minmax'],
   ])(
     '%s: a record off a constant feature is flagged; the training value is not',
