@@ -50,7 +50,8 @@ constexpr double SCALE_MIN = 1e-3;
 constexpr double STUDENT_NU = 4.0;
 const double STUDENT_LOG_NORM = std::log(3.0 / 8.0);
 
-enum Likelihood { BERNOULLI = 0, GAUSSIAN = 1, STUDENT = 2 };
+// MIXED (ABI 3): gaussian on the continuous columns, bernoulli on the columns the config lists
+enum Likelihood { BERNOULLI = 0, GAUSSIAN = 1, STUDENT = 2, MIXED = 3 };
 // T_MINMAX_IND: minmax whose constant features (range 0) are indicators, |x − min|·2^20 clipped (ABI 2)
 // T_STANDARD_IND: standard whose constant features (std ≤ 1e-6) are indicators, min(|x − mean|·2^20, 2^10)
 enum TransformKind { T_SCALE = 0, T_MINMAX = 1, T_STANDARD = 2, T_MINMAX_IND = 3, T_STANDARD_IND = 4 };
@@ -93,7 +94,7 @@ struct Member {
   Dense mu, sigma;
   std::vector<Dense> dec;  // hidden layers (relu)
   Dense out;               // output layer (linear); gaussian: columns divided by s_d
-  Buf invScale;            // gaussian: 1/s_d (padded with 0); student-t: 1/s_d
+  Buf invScale;            // gaussian: 1/s_d (padded with 0); student-t: 1/s_d; mixed: 1 on binary columns
   Buf eps;                 // [K, DzP], zero padded
   std::vector<double> logqConst;  // per k: Σ_j -0.5 eps² - Dz/2·log 2π
   double lpxConst = 0;     // per record: Σ_d -log s_d (+ per-likelihood constants)
@@ -108,6 +109,8 @@ struct Model {
   std::vector<float> nonzero;     // minmax: 0 where the range is 0
   std::vector<float> period;      // 0 = column not wrapped
   bool anyWrap = false;
+  std::vector<int> binary;        // mixed: the bernoulli columns
+  Buf contMask;                   // mixed: 1 on the continuous columns, 0 on binary ones and padding
   std::vector<Member> members;
   int maxWidthP = 0;              // widest padded layer
 };
@@ -304,6 +307,21 @@ inline void likelihoods(const Model& md, const Member& mb, const float* x, float
         acc += rr * rr;
       }
       s.lpx.p[k] = (float)(-0.5 * (double)hsum(acc) + mb.lpxConst);
+    }
+  } else if (md.like == MIXED) {
+    // continuous columns as gaussian (o's columns divided by s_d; binary columns unscaled, masked out
+    // of the squares), then the few binary columns as x·o − softplus(o), in double
+    for (int d = 0; d < DP; d += VW) vstore(s.xs.p + d, vload(x + d) * vload(mb.invScale.p + d));
+    for (int k = 0; k < K; k++) {
+      const float* ok = o + (size_t)k * DP;
+      v8 acc = vsplat(0.f);
+      for (int d = 0; d < DP; d += VW) {
+        const v8 rr = vload(s.xs.p + d) - vload(ok + d);
+        acc += rr * rr * vload(md.contMask.p + d);
+      }
+      double b = 0;
+      for (int d : md.binary) b += (double)x[d] * (double)ok[d] - softplus((double)ok[d]);
+      s.lpx.p[k] = (float)(-0.5 * (double)hsum(acc) + mb.lpxConst + b);
     }
   } else if (md.like == STUDENT) {
     // Σ log(1 + r²/ν), a vector log per VW values (float32, as the graph; the padded columns give
@@ -522,7 +540,7 @@ Dense readDense(Reader& rd, int in, int out, int inP, int outP, const float* col
   return L;
 }
 
-// config (Int32Array): [D, Dz, K, M, likelihood, tkind, nEnc, enc..., nDec, dec...]
+// config (Int32Array): [D, Dz, K, M, likelihood, tkind, nEnc, enc..., nDec, dec...(, nBin, bin... when mixed)]
 // floats (Float32Array), per member: enc.h{i}.w, .b …, enc.mu.w, .b, enc.sigma.w, .b, dec.h{i}.w, .b …,
 //   dec.out.w, .b, [dec.scale_raw], eps [K·Dz]
 // transform (Float64Array): scale: [factor]; minmax: [min…, max…, period…]; standard: [mean…, std…, period…]
@@ -537,7 +555,7 @@ std::unique_ptr<Model> buildModel(const int32_t* cfg, size_t ncfg, const float* 
   md->M = cfg[c++];
   md->like = cfg[c++];
   md->tkind = cfg[c++];
-  if (md->D < 1 || md->Dz < 1 || md->Dz > 256 || md->K < 1 || md->M < 1 || md->like < 0 || md->like > 2 ||
+  if (md->D < 1 || md->Dz < 1 || md->Dz > 256 || md->K < 1 || md->M < 1 || md->like < 0 || md->like > 3 ||
       md->tkind < 0 || md->tkind > 4)
     throw std::runtime_error("bad model dimensions");
   const int nEnc = cfg[c++];
@@ -547,6 +565,19 @@ std::unique_ptr<Model> buildModel(const int32_t* cfg, size_t ncfg, const float* 
   const int nDec = cfg[c++];
   if (nDec < 0 || c + nDec > ncfg) throw std::runtime_error("bad config");
   std::vector<int> dec(cfg + c, cfg + c + nDec);
+  c += nDec;
+  if (md->like == MIXED) {
+    // [..., nBin, bin...]: ascending column indices in 0..D-1
+    if (c + 1 > ncfg) throw std::runtime_error("bad config");
+    const int nBin = cfg[c++];
+    if (nBin < 1 || c + nBin > ncfg) throw std::runtime_error("bad config");
+    for (int i = 0; i < nBin; i++) {
+      const int j = cfg[c + i];
+      if (j < 0 || j >= md->D || (i > 0 && j <= cfg[c + i - 1])) throw std::runtime_error("bad binary column");
+      md->binary.push_back(j);
+    }
+    c += nBin;
+  }
   for (int v : enc)
     if (v < 1) throw std::runtime_error("bad layer width");
   for (int v : dec)
@@ -555,6 +586,9 @@ std::unique_ptr<Model> buildModel(const int32_t* cfg, size_t ncfg, const float* 
   md->DP = pad8(D);
   md->DzP = pad8(Dz);
   md->maxWidthP = std::max(md->DP, md->DzP);
+  md->contMask.reset(md->DP);
+  for (int d = 0; d < D; d++) md->contMask.p[d] = 1.f;
+  for (int d : md->binary) md->contMask.p[d] = 0.f;
   for (int v : enc) md->maxWidthP = std::max(md->maxWidthP, pad8(v));
   for (int v : dec) md->maxWidthP = std::max(md->maxWidthP, pad8(v));
 
@@ -612,17 +646,23 @@ std::unique_ptr<Model> buildModel(const int32_t* cfg, size_t ncfg, const float* 
       const float* sraw = rd.take(D);
       double c0 = 0;
       for (int d = 0; d < D; d++) {
+        if (md->contMask.p[d] == 0.f) {  // mixed: a bernoulli column keeps its logits and x
+          mb.invScale.p[d] = 1.f;
+          continue;
+        }
         const double sd = (double)(float)(softplus((double)sraw[d]) + SCALE_MIN);
         mb.invScale.p[d] = (float)(1.0 / sd);
         colScale[d] = (float)(1.0 / sd);
         c0 += -std::log(sd);
       }
-      mb.lpxConst = md->like == GAUSSIAN ? c0 - 0.5 * D * LOG_2PI : c0 + D * STUDENT_LOG_NORM;
+      const double nCont = (double)(D - (int)md->binary.size());
+      mb.lpxConst = md->like == STUDENT ? c0 + D * STUDENT_LOG_NORM : c0 - 0.5 * nCont * LOG_2PI;
     }
     {
       Reader ro{outW, (size_t)in * D + D};
       // outW and outB are contiguous in the packed array
-      mb.out = readDense(ro, in, D, inP, md->DP, md->like == GAUSSIAN ? colScale.data() : nullptr);
+      const bool scaled = md->like == GAUSSIAN || md->like == MIXED;
+      mb.out = readDense(ro, in, D, inP, md->DP, scaled ? colScale.data() : nullptr);
     }
     const float* eps = rd.take((size_t)K * Dz);
     mb.eps.reset((size_t)K * md->DzP);
@@ -944,7 +984,7 @@ napi_value Init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value abi;
-  napi_create_int32(env, 2, &abi);  // 2: transform kinds 3 and 4 (constant indicators)
+  napi_create_int32(env, 3, &abi);  // 2: transform kinds 3 and 4 (constant indicators); 3: mixed likelihood
   napi_set_named_property(env, exports, "abiVersion", abi);
   return exports;
 }

@@ -44,7 +44,7 @@ interface NativeAddon {
 /** File name of the built addon, under build/native/ of the package root. */
 export const NATIVE_ADDON_FILE = 'gensemble_native.node';
 /** 2: the constant-feature indicators (transform codes 3 minmax, 4 standard). */
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 let cached: { addon?: NativeAddon; error?: string } | undefined;
 
@@ -89,12 +89,10 @@ export function nativeUnsupported(spec: EnsembleSpec): string | undefined {
   if (spec.member.prior.kind !== 'standard')
     return `the ${spec.member.prior.kind} prior (the fused kernel has the standard prior only)`;
   if (arch.latentDim > 256) return `latent size ${arch.latentDim} > 256`;
-  if (spec.member.likelihood === 'mixed')
-    return 'the mixed likelihood (the fused kernel has bernoulli, gaussian and student-t)';
   return undefined;
 }
 
-const LIKELIHOOD_CODE = { bernoulli: 0, gaussian: 1, 'student-t': 2, mixed: -1 } as const;
+const LIKELIHOOD_CODE = { bernoulli: 0, gaussian: 1, 'student-t': 2, mixed: 3 } as const;
 
 /** The addon's packed arguments for an MLP ensemble (layout documented in gensemble_native.cc). */
 export function packNativeModel(spec: EnsembleSpec): {
@@ -125,6 +123,9 @@ export function packNativeModel(spec: EnsembleSpec): {
     ...arch.encoderHidden,
     arch.decoderHidden.length,
     ...arch.decoderHidden,
+    ...(spec.member.likelihood === 'mixed'
+      ? [spec.member.binaryColumns?.length ?? 0, ...(spec.member.binaryColumns ?? [])]
+      : []),
   ]);
   const names: string[] = [];
   arch.encoderHidden.forEach((_, i) => names.push(`enc.h${i}.w`, `enc.h${i}.b`));

@@ -114,7 +114,7 @@ async function expectNativeMatchesF64(
 }
 
 describe.skipIf(!addon)('native scorer vs the float64 reference', () => {
-  for (const name of ['mlpBernoulli', 'mlpGaussian', 'mlpStudent'] as const)
+  for (const name of ['mlpBernoulli', 'mlpGaussian', 'mlpStudent', 'mlpMixed'] as const)
     it(`${name}: every output, 3 members, K 5, records split over threads`, async () => {
       const spec = tinyEnsemble(TINY[name], { members: 3, k: 5 });
       const n = 70;
@@ -288,7 +288,6 @@ describe.skipIf(!addon)('native scorer: bad input loses nothing', () => {
 describe('engine choice', () => {
   it('the native kernel declines conv and MAF ensembles; createEnsembleScorer then uses onnxruntime', async () => {
     expect(nativeUnsupported(tinyEnsemble(TINY.convBernoulli, { members: 1 }))).toMatch(/conv/);
-    expect(nativeUnsupported(tinyEnsemble(TINY.mlpMixed, { members: 1 }))).toMatch(/mixed likelihood/);
     const maf = tinyEnsemble(TINY.mlpMaf);
     expect(nativeUnsupported(maf)).toMatch(/maf prior/);
     const s = await createEnsembleScorer(maf, exportEnsembleOnnx(maf));
