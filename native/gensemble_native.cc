@@ -111,6 +111,7 @@ struct Model {
   bool anyWrap = false;
   std::vector<int> binary;        // mixed: the bernoulli columns
   Buf contMask;                   // mixed: 1 on the continuous columns, 0 on binary ones and padding
+  Buf binMask;                    // mixed: 1 on the binary columns, 0 elsewhere (padding included)
   std::vector<Member> members;
   int maxWidthP = 0;              // widest padded layer
 };
@@ -309,19 +310,27 @@ inline void likelihoods(const Model& md, const Member& mb, const float* x, float
       s.lpx.p[k] = (float)(-0.5 * (double)hsum(acc) + mb.lpxConst);
     }
   } else if (md.like == MIXED) {
-    // continuous columns as gaussian (o's columns divided by s_d; binary columns unscaled, masked out
-    // of the squares), then the few binary columns as x·o − softplus(o), in double
+    // continuous columns as gaussian (o's columns divided by s_d; the squares masked to them), binary
+    // columns (unscaled) as the bernoulli path: x·o − max(o, 0) − log(1 + e^{−|o|}), the logs as the
+    // log of a product per lane of factors in [1, 2] (1 on the continuous columns and the padding)
     for (int d = 0; d < DP; d += VW) vstore(s.xs.p + d, vload(x + d) * vload(mb.invScale.p + d));
     for (int k = 0; k < K; k++) {
       const float* ok = o + (size_t)k * DP;
-      v8 acc = vsplat(0.f);
-      for (int d = 0; d < DP; d += VW) {
-        const v8 rr = vload(s.xs.p + d) - vload(ok + d);
-        acc += rr * rr * vload(md.contMask.p + d);
+      v8 accG = vsplat(0.f), accB = vsplat(0.f), prod = vsplat(1.f);
+      for (int d = 0, it = 0; d < DP; d += VW, it++) {
+        const v8 od = vload(ok + d), xd = vload(s.xs.p + d), bm = vload(md.binMask.p + d);
+        const v8 a = vabs(od);
+        const v8 rr = xd - od;
+        accG += rr * rr * vload(md.contMask.p + d);
+        accB += (xd * od - vsplat(0.5f) * (od + a)) * bm;
+        prod *= vsplat(1.f) + vexpNeg(-a) * bm;
+        if (it % 16 == 15) {
+          accB -= vlogPos(prod);
+          prod = vsplat(1.f);
+        }
       }
-      double b = 0;
-      for (int d : md.binary) b += (double)x[d] * (double)ok[d] - softplus((double)ok[d]);
-      s.lpx.p[k] = (float)(-0.5 * (double)hsum(acc) + mb.lpxConst + b);
+      accB -= vlogPos(prod);
+      s.lpx.p[k] = (float)(-0.5 * (double)hsum(accG) + mb.lpxConst + (double)hsum(accB));
     }
   } else if (md.like == STUDENT) {
     // Σ log(1 + r²/ν), a vector log per VW values (float32, as the graph; the padded columns give
@@ -587,8 +596,12 @@ std::unique_ptr<Model> buildModel(const int32_t* cfg, size_t ncfg, const float* 
   md->DzP = pad8(Dz);
   md->maxWidthP = std::max(md->DP, md->DzP);
   md->contMask.reset(md->DP);
+  md->binMask.reset(md->DP);
   for (int d = 0; d < D; d++) md->contMask.p[d] = 1.f;
-  for (int d : md->binary) md->contMask.p[d] = 0.f;
+  for (int d : md->binary) {
+    md->contMask.p[d] = 0.f;
+    md->binMask.p[d] = 1.f;
+  }
   for (int v : enc) md->maxWidthP = std::max(md->maxWidthP, pad8(v));
   for (int v : dec) md->maxWidthP = std::max(md->maxWidthP, pad8(v));
 

@@ -122,6 +122,27 @@ describe.skipIf(!addon)('native scorer vs the float64 reference', () => {
       await expectNativeMatchesF64(spec, x, n, 3);
     });
 
+  it('mlpMixed with huge logits on its Bernoulli columns (the products of factors, the masks)', async () => {
+    const spec = tinyEnsemble(TINY.mlpMixed, { members: 2, k: 5 });
+    for (const m of spec.members) m.params['dec.out.b'].data.set([0.1, -5e3, 0.2, -0.1, 4e3, -6e3]);
+    const x = new Float32Array([0.3, 1, -0.2, 0.8, 0, 1, 0.3, 0, -0.2, 0.8, 1, 0]);
+    const s = NativeScorer.create(spec, { threads: 1 });
+    try {
+      const got = await s.scoreBatch(x, 2);
+      for (let i = 0; i < 2; i++) {
+        const ref = ensembleScoresF64(spec, x.subarray(i * 6, (i + 1) * 6));
+        // row 0 contradicts every huge logit (≈ −15,000 nats), row 1 agrees with them
+        expect(i === 0 ? ref.logpMean < -1e4 : ref.logpMean > -50).toBe(true);
+        for (let m = 0; m < 2; m++) close(got.logp[i * 2 + m], ref.logp[m], 2e-5, `logp[${i},${m}]`);
+        close(got.logpMean[i], ref.logpMean, 2e-5, `logpMean[${i}]`);
+        // a variance of member values near 15,000 carries float32's error of such values (≈ 1e-3 each)
+        expect(Math.abs(got.logpVar[i] - ref.logpVar)).toBeLessThanOrEqual(0.01);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   it('feature transforms in the kernel: minmax (zero range, clipping), standard with a wrapped column, scale', async () => {
     const transforms: FeatureTransform[] = [
       { kind: 'minmax', min: [0, -1, 2, 5, 0, 0], max: [1, 1, 4, 5, 10, 0.5] },

@@ -237,6 +237,22 @@ describe('bounds', () => {
     }
   });
 
+  it('mixed: stays finite and matches f64 with huge logits on its Bernoulli columns', async () => {
+    const spec = tinyEnsemble(TINY.mlpMixed, { members: 2, k: 5 });
+    // columns 1, 4, 5 are Bernoulli: logits ±5e3 (−log σ(|o|) underflows to 0 in float32)
+    for (const m of spec.members) m.params['dec.out.b'].data.set([0.1, -5e3, 0.2, -0.1, 4e3, -6e3]);
+    const n = 2;
+    const x = new Float32Array([0.3, 1, -0.2, 0.8, 0, 1, 0.3, 0, -0.2, 0.8, 1, 0]);
+    const out = await runGraph(spec, x, n);
+    for (let i = 0; i < n; i++) {
+      const ref = ensembleScoresF64(spec, x.subarray(i * 6, (i + 1) * 6));
+      // row 0 contradicts every huge logit (≈ −15,000 nats), row 1 agrees with them (a few nats)
+      if (i === 0) expect(ref.logpMean).toBeLessThan(-1e4);
+      else expect(ref.logpMean).toBeGreaterThan(-50);
+      for (let m = 0; m < 2; m++) expectRel(out.logp[i * 2 + m], ref.logp[m], 1e-5);
+    }
+  });
+
   it('stays finite and matches f64 with huge Bernoulli logits', async () => {
     const spec = tinyEnsemble(TINY.mlpBernoulli, { members: 2, k: 5 });
     for (const m of spec.members) m.params['dec.out.b'].data.set([5e3, -5e3, 4e3, -4e3, 6e3, -6e3]);
