@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import type { Rng } from '../../src/engine/random.js';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
@@ -54,4 +55,17 @@ export async function score(kindsDir: string, model: string, input: string): Pro
 /** Percent with one decimal, of the mean of `v` (fractions); "-" when there is none. */
 export function meanPercent(v: readonly number[] | undefined): string {
   return v && v.length > 0 ? ((100 * v.reduce((a, b) => a + b, 0)) / v.length).toFixed(1) : '-';
+}
+
+/** The checks' 30 merchant categories, `m0` (most frequent) to `m29`, with Zipf(1.2) frequencies. */
+export const MERCHANT_CATEGORIES = Array.from({ length: 30 }, (_, i) => `m${i}`);
+const WEIGHTS = MERCHANT_CATEGORIES.map((_, i) => 1 / (i + 1) ** 1.2);
+const TOTAL = WEIGHTS.reduce((a, b) => a + b, 0);
+
+/** One category drawn by its Zipf frequency (one uniform draw of `rng`). */
+export function drawCategory(rng: Rng): string {
+  let u = rng.uniform() * TOTAL;
+  let k = 0;
+  while (k < MERCHANT_CATEGORIES.length - 1 && u >= WEIGHTS[k]) u -= WEIGHTS[k++];
+  return MERCHANT_CATEGORIES[k];
 }

@@ -22,7 +22,14 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Rng } from '../../src/engine/random.js';
 import { auroc } from '../../src/metrics/classification.js';
-import { meanPercent as mean, score as scoreFileWith, train as trainModel, writeJsonl } from './cli.js';
+import {
+  drawCategory,
+  MERCHANT_CATEGORIES,
+  meanPercent as mean,
+  score as scoreFileWith,
+  train as trainModel,
+  writeJsonl,
+} from './cli.js';
 
 const program = new Command()
   .option('--seeds <n>', 'data / training seeds', '2')
@@ -53,19 +60,13 @@ const KIND = {
   },
 };
 
-const CATS = Array.from({ length: 30 }, (_, i) => `m${i}`);
-const WEIGHTS = CATS.map((_, i) => 1 / (i + 1) ** 1.2);
-const TOTAL = WEIGHTS.reduce((a, b) => a + b, 0);
-
 function record(rng: Rng, id: string): Record<string, unknown> {
-  let u = rng.uniform() * TOTAL;
-  let k = 0;
-  while (k < CATS.length - 1 && u >= WEIGHTS[k]) u -= WEIGHTS[k++];
+  const mcc = drawCategory(rng);
   return {
     tx_id: id,
     ts: 1_700_000_000_000 + Math.floor(rng.uniform() * 7 * 86_400) * 1000,
     amount: Math.round(Math.exp(3 + 0.8 * rng.normal()) * 100) / 100,
-    mcc: CATS[k],
+    mcc,
     card_present: rng.uniform() < 0.7,
   };
 }
@@ -78,7 +79,7 @@ const GROUPS: Array<[string, (r: Record<string, unknown>) => Record<string, unkn
 ];
 const LIKELIHOODS = opts.likelihoods.split(',').map((l) => l.trim());
 /** The 10 rarest merchant categories (Zipf ranks 21–30, each about 0.5–0.9 % of the records). */
-const RARE = new Set(CATS.slice(20));
+const RARE = new Set(MERCHANT_CATEGORIES.slice(20));
 
 const dir = await mkdtemp(join(tmpdir(), 'gensemble-declared-'));
 try {

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Rng } from '../../src/engine/random.js';
 import { auroc } from '../../src/metrics/classification.js';
-import { meanPercent, score, train, writeJsonl, type ScoredRow } from './cli.js';
+import { drawCategory, meanPercent, score, train, writeJsonl, type ScoredRow } from './cli.js';
 
 const program = new Command()
   .option('--seeds <n>', 'data / training seeds', '2')
@@ -60,14 +60,8 @@ const kind = (name: string, withTip: boolean): Record<string, unknown> => ({
     : BASE_FEATURES,
 });
 
-const CATS = Array.from({ length: 30 }, (_, i) => `m${i}`);
-const WEIGHTS = CATS.map((_, i) => 1 / (i + 1) ** 1.2);
-const TOTAL = WEIGHTS.reduce((a, b) => a + b, 0);
-
 function record(rng: Rng, id: string, gaps: boolean): Record<string, unknown> {
-  let u = rng.uniform() * TOTAL;
-  let k = 0;
-  while (k < CATS.length - 1 && u >= WEIGHTS[k]) u -= WEIGHTS[k++];
+  const mcc = drawCategory(rng);
   const amount = Math.round(Math.exp(3 + 0.8 * rng.normal()) * 100) / 100;
   const tip = Math.round(amount * (0.05 + 0.15 * rng.uniform()) * 100) / 100;
   const missing = rng.uniform() < 0.3;
@@ -76,7 +70,7 @@ function record(rng: Rng, id: string, gaps: boolean): Record<string, unknown> {
     ts: 1_700_000_000_000 + Math.floor(rng.uniform() * 7 * 86_400) * 1000,
     amount,
     tip: gaps && missing ? null : tip,
-    mcc: CATS[k],
+    mcc,
     card_present: rng.uniform() < 0.7,
   };
 }

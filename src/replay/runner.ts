@@ -222,3 +222,34 @@ export async function runReplay(source: PassFactory, o: RunnerOptions): Promise<
     stoppedBy,
   };
 }
+
+/** A labelled source's counts: records sent with the "label" header 1 / 0 (null without labels). */
+export interface LabelCounts {
+  hasLabels: boolean;
+  frauds: number | null;
+  normals: number | null;
+}
+
+/**
+ * {@link runReplay}, counting the "label" headers (1 = fraud, 0 = normal) of what was sent, for the
+ * summary of a source that may carry labels (`hasLabels`); `o.onSent` is still called per batch.
+ */
+export async function runLabelledReplay(
+  source: PassFactory,
+  o: RunnerOptions,
+  hasLabels: boolean,
+): Promise<ReplaySummary & LabelCounts> {
+  let frauds = 0;
+  let normals = 0;
+  const summary = await runReplay(source, {
+    ...o,
+    onSent: (msgs) => {
+      for (const m of msgs) {
+        if (m.headers.label === '1') frauds++;
+        else if (m.headers.label === '0') normals++;
+      }
+      o.onSent?.(msgs);
+    },
+  });
+  return { ...summary, hasLabels, frauds: hasLabels ? frauds : null, normals: hasLabels ? normals : null };
+}

@@ -19,7 +19,7 @@ import { producerCodec } from './codec.js';
 import { ReplayError } from './errors.js';
 import {
   passThroughOptions,
-  runReplay,
+  runLabelledReplay,
   type ReplayMessage,
   type ReplayPassThroughOptions,
   type ReplaySummary,
@@ -64,8 +64,6 @@ export async function replayTabular(o: ReplayTabularOptions): Promise<ReplayTabu
   const codec = await producerCodec(tabularKind(spec).record, topic, o.schemaRegistryUrl ?? '');
   const prefix = o.idPrefix ?? '';
   const source = basename(o.file);
-  let frauds = 0;
-  let normals = 0;
   function* pass(p: number): Iterable<ReplayMessage> {
     for (let i = 0; i < rows.records.length; i++) {
       let rec: TabularRecord = rows.records[i];
@@ -80,23 +78,14 @@ export async function replayTabular(o: ReplayTabularOptions): Promise<ReplayTabu
       yield { key, value: codec.encode(rec, { validate: false }), headers };
     }
   }
-  const summary = await runReplay(pass, {
-    ...passThroughOptions({ ...o, topic }),
-    passSize: rows.records.length,
-    onSent: (msgs) => {
-      for (const m of msgs) {
-        if (m.headers.label === '1') frauds++;
-        else if (m.headers.label === '0') normals++;
-      }
-      o.onSent?.(msgs);
+  const summary = await runLabelledReplay(
+    pass,
+    {
+      ...passThroughOptions({ ...o, topic }),
+      passSize: rows.records.length,
+      ...(o.onSent ? { onSent: o.onSent } : {}),
     },
-  });
-  const hasLabels = rows.labels !== null;
-  return {
-    ...summary,
-    kind: spec.name,
-    hasLabels,
-    frauds: hasLabels ? frauds : null,
-    normals: hasLabels ? normals : null,
-  };
+    rows.labels !== null,
+  );
+  return { ...summary, kind: spec.name };
 }

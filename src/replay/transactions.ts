@@ -17,7 +17,7 @@ import {
 import { producerCodec } from './codec.js';
 import {
   passThroughOptions,
-  runReplay,
+  runLabelledReplay,
   type ReplayMessage,
   type ReplayPassThroughOptions,
   type ReplaySummary,
@@ -70,8 +70,6 @@ export async function replayTransactions(o: ReplayTransactionsOptions): Promise<
   );
   const prefix = o.idPrefix ?? 'tx-';
   const source = basename(o.file);
-  let frauds = 0;
-  let normals = 0;
   function* pass(p: number): Iterable<ReplayMessage> {
     for (let i = 0; i < data.n; i++) {
       const id = `${prefix}${data.rowIds[i]}${p > 0 ? `-p${p}` : ''}`;
@@ -82,17 +80,9 @@ export async function replayTransactions(o: ReplayTransactionsOptions): Promise<
       yield { key: id, value: codec.encode(rec), headers };
     }
   }
-  const summary = await runReplay(pass, {
-    ...passThroughOptions(o),
-    passSize: data.n,
-    onSent: (msgs) => {
-      for (const m of msgs) {
-        if (m.headers.label === '1') frauds++;
-        else if (m.headers.label === '0') normals++;
-      }
-      o.onSent?.(msgs);
-    },
-  });
-  const hasLabels = data.labels !== null;
-  return { ...summary, hasLabels, frauds: hasLabels ? frauds : null, normals: hasLabels ? normals : null };
+  return runLabelledReplay(
+    pass,
+    { ...passThroughOptions(o), passSize: data.n, ...(o.onSent ? { onSent: o.onSent } : {}) },
+    data.labels !== null,
+  );
 }
