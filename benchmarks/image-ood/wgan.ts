@@ -103,6 +103,8 @@ export interface WganOodOptions {
    * default) or 'gp' (the authors' code's mode: gradient penalty λ = 10 with RMSProp lr 5e-5).
    */
   lipschitz?: 'clip' | 'gp';
+  /** Critic updates per generator iteration: 'fixed' (5; default) or 'arjovsky' (the authors' code). */
+  criticSchedule?: 'fixed' | 'arjovsky';
   /**
    * Critic / generator architecture: 'mlp' (default: the VAE benchmark's MLP encoder / decoder) or
    * 'conv' (the paper's conv encoder / transposed-conv decoder at width `base`, Dz 16).
@@ -239,6 +241,7 @@ export async function runImageOodWgan(
       lipschitz: o.lipschitz ?? 'clip',
       optimizer: 'rmsprop',
       learningRate: 5e-5,
+      criticSchedule: o.criticSchedule ?? 'fixed',
     } as const;
     const trainData = applyTransform(IMAGE_TRANSFORM, trainRaw, nTrain, D);
     const progress = (
@@ -466,7 +469,7 @@ async function writeWganReport(
     '',
     `    ${command}`,
     '',
-    `Settings: ${s.members} critics per data set, each trained ${s.steps} generator steps × 5 critic updates (${(o.lipschitz ?? 'clip') === 'clip' ? 'weight clipping c = 0.01' : "gradient penalty λ = 10 (the authors' mode)"}, RMSProp lr 5e-5, batch 64), then ${s.fineTuneSteps} critic fine-tuning steps with the generator frozen (objective: ${(o.fineTuneLosses ?? ['logistic']).join(' and, from the same adversarial phase, ')}; wasserstein = the critic loss with clipping, logistic = sigmoid cross-entropy without constraint, the authors' code; fresh RMSProp state, lr 5e-5). ${o.arch === 'conv' ? `Critic = the paper's conv encoder at base ${o.base ?? 8} (5×5 convs, base, base, 2·base, 2·base, 7×7 valid conv, dense to 2·${s.latentDim}) + a linear projection to 1, generator = the transposed-conv decoder (Dz ${s.latentDim}, sigmoid output).` : `Critic = MLP encoder ${JSON.stringify(s.hidden)} → 2·${s.latentDim} → 1 (the VAE benchmark's MLP encoder + a linear projection), generator = the MLP decoder (Dz ${s.latentDim}, sigmoid output).`} Training images: the VAE benchmark's split (${s.trainN} images, of which buildModel's training 80 %); up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN} Gaussian-noise images after one FGSM step, ε 0.3, towards a higher value of critic 0). Scored from the exported ONNX graph with CriticScorer. Positive class = OoD. Seed ${o.seed}.`,
+    `Settings: ${s.members} critics per data set, each trained ${s.steps} generator steps × ${(o.criticSchedule ?? 'fixed') === 'fixed' ? '5 critic updates' : "5 critic updates (100 before steps 0–24 and every 500th, the authors' schedule)"} (${(o.lipschitz ?? 'clip') === 'clip' ? 'weight clipping c = 0.01' : "gradient penalty λ = 10 (the authors' mode)"}, RMSProp lr 5e-5, batch 64), then ${s.fineTuneSteps} critic fine-tuning steps with the generator frozen (objective: ${(o.fineTuneLosses ?? ['logistic']).join(' and, from the same adversarial phase, ')}; wasserstein = the critic loss with clipping, logistic = sigmoid cross-entropy without constraint, the authors' code; fresh RMSProp state, lr 5e-5). ${o.arch === 'conv' ? `Critic = the paper's conv encoder at base ${o.base ?? 8} (5×5 convs, base, base, 2·base, 2·base, 7×7 valid conv, dense to 2·${s.latentDim}) + a linear projection to 1, generator = the transposed-conv decoder (Dz ${s.latentDim}, sigmoid output).` : `Critic = MLP encoder ${JSON.stringify(s.hidden)} → 2·${s.latentDim} → 1 (the VAE benchmark's MLP encoder + a linear projection), generator = the MLP decoder (Dz ${s.latentDim}, sigmoid output).`} Training images: the VAE benchmark's split (${s.trainN} images, of which buildModel's training 80 %); up to ${s.maxEval} images per evaluated set (adversarial: ${s.advN} Gaussian-noise images after one FGSM step, ε 0.3, towards a higher value of critic 0). Scored from the exported ONNX graph with CriticScorer. Positive class = OoD. Seed ${o.seed}.`,
     '',
     wganTables(results),
     ...results.map(
@@ -482,7 +485,15 @@ async function writeWganReport(
   await writeFile(
     join(out, 'results.json'),
     JSON.stringify(
-      { command, seed: o.seed, quick: o.quick, settings: s, lipschitz: o.lipschitz ?? 'clip', results },
+      {
+        command,
+        seed: o.seed,
+        quick: o.quick,
+        settings: s,
+        lipschitz: o.lipschitz ?? 'clip',
+        criticSchedule: o.criticSchedule ?? 'fixed',
+        results,
+      },
       null,
       1,
     ) + '\n',
@@ -509,6 +520,11 @@ export function wganCommand(program: Command): Command {
     )
     .option('--base <n>', 'conv width (base channels) with --arch conv', '8')
     .option(
+      '--critic-schedule <s>',
+      "critic updates per generator iteration: fixed (5) | arjovsky (100 before iterations 0–24 and every 500th, the authors' code)",
+      'fixed',
+    )
+    .option(
       '--finetune-losses <list>',
       `fine-tuning objectives to compare on validation proxies, comma-separated (${WGAN_FINETUNE_LOSSES.join(', ')})`,
       'logistic',
@@ -526,6 +542,7 @@ export interface WganFlags {
   finetuneSteps?: string;
   finetuneLosses?: string;
   lipschitz?: string;
+  criticSchedule?: string;
   arch?: string;
   base?: string;
   maxEval?: string;
@@ -538,6 +555,12 @@ function parseArch(v: string): 'mlp' | 'conv' {
 
 function parseLipschitz(v: string): 'clip' | 'gp' {
   if (v !== 'clip' && v !== 'gp') throw new Error(`--lipschitz must be clip or gp, got '${v}'`);
+  return v;
+}
+
+function parseCriticSchedule(v: string): 'fixed' | 'arjovsky' {
+  if (v !== 'fixed' && v !== 'arjovsky')
+    throw new Error(`--critic-schedule must be fixed or arjovsky, got '${v}'`);
   return v;
 }
 
@@ -573,6 +596,7 @@ export function wganOptionsFromFlags(f: WganFlags, command?: string): WganOodOpt
     ...(f.finetuneLosses !== undefined ? { fineTuneLosses: parseFineTuneLosses(f.finetuneLosses) } : {}),
     ...(maxEval !== undefined ? { maxEval } : {}),
     ...(f.lipschitz !== undefined ? { lipschitz: parseLipschitz(f.lipschitz) } : {}),
+    ...(f.criticSchedule !== undefined ? { criticSchedule: parseCriticSchedule(f.criticSchedule) } : {}),
     ...(f.arch !== undefined ? { arch: parseArch(f.arch) } : {}),
     ...(f.base !== undefined ? { base: num('--base', f.base) ?? 8 } : {}),
     ...(command !== undefined ? { command } : {}),

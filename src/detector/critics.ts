@@ -16,6 +16,7 @@ import {
   type WganFineTuneLoss,
   type WganInit,
   type WganMemberProgress,
+  type CriticSchedule,
   type WganTrainOptions,
 } from '../engine/wgan-train.js';
 import { wganSpecFor, type CriticNormalization, type WganEnsembleSpec } from '../engine/wgan.js';
@@ -36,6 +37,8 @@ export interface CriticBuildOptions {
   fineTuneSteps?: number;
   batchSize?: number;
   nCritic?: number;
+  /** Critic updates per generator iteration: 'fixed' (engine default) or 'arjovsky' (engine/wgan-train.ts). */
+  criticSchedule?: CriticSchedule;
   lipschitz?: 'clip' | 'gp';
   /** Default: the engine's (RMSProp with clipping, Adam with the gradient penalty). */
   optimizer?: 'rmsprop' | 'adam';
@@ -105,6 +108,7 @@ export async function trainCritics(i: TrainCriticsInput): Promise<TrainedCritics
     ...(o.fineTuneSteps !== undefined ? { fineTuneSteps: o.fineTuneSteps } : {}),
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
     ...(o.nCritic !== undefined ? { nCritic: o.nCritic } : {}),
+    ...(o.criticSchedule !== undefined ? { criticSchedule: o.criticSchedule } : {}),
     ...(o.lipschitz !== undefined ? { lipschitz: o.lipschitz } : {}),
     ...(o.optimizer !== undefined ? { optimizer: o.optimizer } : {}),
     ...(o.learningRate !== undefined ? { learningRate: o.learningRate } : {}),

@@ -67,6 +67,13 @@ export interface WganTrainOptions {
   batchSize?: number;
   /** Critic updates per generator update. Default 5. */
   nCritic?: number;
+  /**
+   * 'fixed' (default): `nCritic` critic updates before every generator update. 'arjovsky': the
+   * schedule of Arjovsky et al.'s reference code, which the paper's authors kept (hschoi1/rich_latent,
+   * vae_wgan/wgan_run.py: `citers = 100 if g_update < 25 or g_update % 500 == 0 else 5`): 100 critic
+   * updates before generator iterations 0–24 and every 500th, `nCritic` otherwise.
+   */
+  criticSchedule?: CriticSchedule;
   /** Lipschitz constraint: weight clipping (default, the paper's WGAN) or gradient penalty. */
   lipschitz?: 'clip' | 'gp';
   /** Clipping bound c ('clip'). Default 0.01. */
@@ -137,12 +144,20 @@ export interface WganTrainResult {
   elapsedMs: number;
 }
 
+export type CriticSchedule = 'fixed' | 'arjovsky';
+
+/** Critic updates before generator iteration `step` (0-based) under `schedule`. */
+export function criticUpdates(step: number, nCritic: number, schedule: CriticSchedule): number {
+  return schedule === 'arjovsky' && (step < 25 || step % 500 === 0) ? 100 : nCritic;
+}
+
 /** Resolved options (one place to read the defaults). */
 export function wganTrainDefaults(o: WganTrainOptions): {
   steps: number;
   fineTuneSteps: number;
   batchSize: number;
   nCritic: number;
+  criticSchedule: CriticSchedule;
   lipschitz: 'clip' | 'gp';
   clip: number;
   gpWeight: number;
@@ -165,6 +180,7 @@ export function wganTrainDefaults(o: WganTrainOptions): {
     fineTuneSteps: o.fineTuneSteps ?? 4000,
     batchSize: o.batchSize ?? 64,
     nCritic: o.nCritic ?? 5,
+    criticSchedule: o.criticSchedule ?? 'fixed',
     lipschitz,
     clip: o.clip ?? 0.01,
     gpWeight: o.gpWeight ?? 10,
@@ -234,6 +250,11 @@ function checkOptions(o: ReturnType<typeof wganTrainDefaults>): void {
   checkPositiveInt('fineTuneSteps', o.fineTuneSteps, true);
   checkPositiveInt('batchSize', o.batchSize);
   checkPositiveInt('nCritic', o.nCritic);
+  if (o.criticSchedule !== 'fixed' && o.criticSchedule !== 'arjovsky')
+    throw new TrainError(
+      'E_TRAIN_OPTIONS',
+      `criticSchedule must be 'fixed' or 'arjovsky', got ${String(o.criticSchedule)}`,
+    );
   checkPositiveInt('statsSamples', o.statsSamples);
   checkPositiveInt('progressEvery', o.progressEvery);
   if (o.lipschitz !== 'clip' && o.lipschitz !== 'gp')
@@ -472,7 +493,8 @@ export function trainWganMember(
       }
       let cl = NaN;
       let gap = NaN;
-      for (let c = 0; c < o.nCritic; c++) [cl, gap] = criticStep(o.learningRate);
+      const nc = criticUpdates(step, o.nCritic, o.criticSchedule);
+      for (let c = 0; c < nc; c++) [cl, gap] = criticStep(o.learningRate);
       finite(cl, 'critic loss', 'gan', step);
       const gl = generatorStep(o.learningRate);
       finite(gl, 'generator loss', 'gan', step);

@@ -11,6 +11,7 @@ import { convEncoderLayers } from '../../../src/engine/params.js';
 import { LEAKY_ALPHA, type MemberParams } from '../../../src/engine/spec.js';
 import {
   criticLoss,
+  criticUpdates,
   logisticCriticLoss,
   trainWganEnsemble,
   trainWganMember,
@@ -52,6 +53,32 @@ function generatorMean(spec: WganSpec, critic: MemberParams, generator: MemberPa
 function sameBytes(a: MemberParams, b: MemberParams): boolean {
   return Object.keys(a).every((k) => Buffer.from(a[k].data.buffer).equals(Buffer.from(b[k].data.buffer)));
 }
+
+describe("the authors' critic schedule (criticSchedule 'arjovsky')", () => {
+  it('100 critic updates before generator iterations 0–24 and every 500th, nCritic otherwise', () => {
+    const count = (steps: number, schedule: 'fixed' | 'arjovsky'): number =>
+      Array.from({ length: steps }, (_, i) => criticUpdates(i, 5, schedule)).reduce((a, b) => a + b, 0);
+    expect(count(500, 'fixed')).toBe(2500);
+    expect(count(500, 'arjovsky')).toBe(25 * 100 + 475 * 5);
+    expect(count(1501, 'arjovsky')).toBe(25 * 100 + 3 * 100 + (1501 - 28) * 5); // 500, 1000, 1500 too
+    expect(criticUpdates(24, 5, 'arjovsky')).toBe(100);
+    expect(criticUpdates(25, 5, 'arjovsky')).toBe(5);
+    expect(criticUpdates(500, 3, 'arjovsky')).toBe(100);
+    expect(criticUpdates(501, 3, 'arjovsky')).toBe(3);
+  });
+
+  it('one generator iteration under it is exactly one under nCritic 100 (same seed, bit for bit)', () => {
+    const common = { steps: 1, fineTuneSteps: 0, seed: 5, learningRate: 1e-3 } as const;
+    const a = trainWganMember(toy, data, 1000, { ...common, criticSchedule: 'arjovsky' });
+    const b = trainWganMember(toy, data, 1000, { ...common, nCritic: 100 });
+    const c = trainWganMember(toy, data, 1000, { ...common });
+    expect(sameBytes(a.critic, b.critic)).toBe(true);
+    expect(sameBytes(a.critic, c.critic)).toBe(false);
+    expect(() =>
+      trainWganMember(toy, data, 1000, { ...common, criticSchedule: 'often' as unknown as 'fixed' }),
+    ).toThrow(/criticSchedule must be 'fixed' or 'arjovsky'/);
+  });
+});
 
 describe('trainWganMember', () => {
   it('moves the generator onto N((5,5), I); weight clipping holds after every phase', () => {
