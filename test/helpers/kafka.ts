@@ -93,7 +93,9 @@ export function waitForGroupJoin(
     );
     removers.push(
       consumer.on(consumer.events.CRASH, (e) => {
-        reject(new Error(`consumer crashed before joining its group: ${e.payload.error.message}`));
+        // a crash kafkajs restarts the consumer after (a retriable error) still ends in a join
+        if (!e.payload.restart)
+          reject(new Error(`consumer crashed before joining its group: ${e.payload.error.message}`));
       }),
     );
   });
@@ -121,7 +123,10 @@ export interface MessageCollector {
 
 /**
  * Start `consumer` (already connected and subscribed) with an eachMessage handler that records every
- * message. A consumer crash makes pending waits fail at once instead of at their deadline.
+ * message. A consumer crash that kafkajs does not recover from makes pending waits fail at once
+ * instead of at their deadline; one it restarts the consumer after (a retriable error such as "the
+ * coordinator is loading", seen when a fresh broker creates __consumer_offsets for the first group) is
+ * not a failure: the consumer goes on and the wait with it.
  */
 export async function collectMessages(consumer: Consumer): Promise<MessageCollector> {
   const messages: ReceivedMessage[] = [];
@@ -137,6 +142,7 @@ export async function collectMessages(consumer: Consumer): Promise<MessageCollec
     }
   };
   consumer.on(consumer.events.CRASH, (e) => {
+    if (e.payload.restart) return;
     crashed = new Error(`consumer crashed: ${e.payload.error.message}`);
     settle();
   });
