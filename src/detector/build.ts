@@ -63,6 +63,7 @@ import { isCriticScore } from '../engine/statistics.js';
 import {
   CONSTANT_STD,
   SPEC_VERSION,
+  binaryColumnsProblem,
   dataDim,
   type EnsembleSpec,
   type FeatureTransform,
@@ -216,17 +217,13 @@ function fitTransform(
  */
 function mixedColumns(config: ModelConfig, d: number, train: Float32Array, n: number): number[] | undefined {
   const bin = config.binaryColumns;
-  if (config.likelihood !== 'mixed') {
-    if (bin !== undefined)
-      throw new InputError(
-        'BUILD_LIKELIHOOD',
-        `binaryColumns need the mixed likelihood, not ${config.likelihood}`,
-      );
-    return undefined;
-  }
-  if (!bin) throw new InputError('BUILD_LIKELIHOOD', 'the mixed likelihood needs binaryColumns');
-  if (bin.some((j, i) => !Number.isInteger(j) || j < 0 || j >= d || (i > 0 && j <= bin[i - 1])))
-    throw new InputError('BUILD_LIKELIHOOD', `binaryColumns must be ascending column indices in 0..${d - 1}`);
+  // an empty list is allowed here: the model is then the Gaussian (below)
+  const problem =
+    bin && bin.length === 0 && config.likelihood === 'mixed'
+      ? undefined
+      : binaryColumnsProblem({ ...config, prior: { kind: 'standard' } }, d);
+  if (problem) throw new InputError('BUILD_LIKELIHOOD', problem);
+  if (config.likelihood !== 'mixed' || !bin) return undefined;
   if (config.transform !== 'standard')
     throw new InputError(
       'BUILD_LIKELIHOOD',
@@ -241,8 +238,8 @@ function mixedColumns(config: ModelConfig, d: number, train: Float32Array, n: nu
 
 /**
  * The standard transform with `columns` left as they are (mean 0, std 1): the Bernoulli columns of the
- * mixed likelihood stay 0/1. A column constant in training is then no longer an indicator of the
- * transform; the Bernoulli itself scores its unseen value (a logit far below 0 for a column always 0).
+ * mixed likelihood stay 0/1. They vary in training ({@link mixedColumns}), so none of them was a
+ * constant-feature indicator; the flag is recomputed from the other columns.
  */
 function unscaleColumns(t: FeatureTransform, columns: readonly number[]): FeatureTransform {
   if (columns.length === 0 || t.kind !== 'standard') return t;

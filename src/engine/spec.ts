@@ -224,6 +224,23 @@ export interface MemberSpec {
   binaryColumns?: number[];
 }
 
+/**
+ * What is wrong with a member's `binaryColumns` for a model of `d` columns, or undefined: required
+ * (at least one) with 'mixed', ascending indices in 0..d−1; absent with every other likelihood; MLP only.
+ */
+export function binaryColumnsProblem(member: MemberSpec, d: number): string | undefined {
+  const bin = member.binaryColumns;
+  if (member.likelihood !== 'mixed')
+    return bin === undefined
+      ? undefined
+      : `binaryColumns belong to the mixed likelihood, not ${member.likelihood}`;
+  if (member.arch.kind !== 'mlp') return 'the mixed likelihood is for MLP (tabular) models';
+  if (!bin || bin.length === 0) return 'the mixed likelihood needs binaryColumns (at least one)';
+  if (bin.some((j, i) => !Number.isInteger(j) || j < 0 || j >= d || (i > 0 && j <= bin[i - 1])))
+    return `binaryColumns must be ascending column indices in 0..${d - 1}`;
+  return undefined;
+}
+
 /** 1 for each Bernoulli column of a 'mixed' member, 0 elsewhere (length D). */
 export function binaryMask(member: MemberSpec, d: number): Float32Array {
   const m = new Float32Array(d);

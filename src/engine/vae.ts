@@ -19,6 +19,7 @@ import {
   STUDENT_LOG_NORM,
   STUDENT_NU,
   SIGMA_MIN,
+  binaryColumnsProblem,
   binaryMask,
   dataDim,
   madeMasks,
@@ -697,19 +698,6 @@ function validateSpec(spec: MemberSpec): void {
   if (a.kind === 'mlp' && (!Number.isInteger(a.inputDim) || a.inputDim < 1)) {
     throw new VaeError('E_VAE_PARAMS', `inputDim must be ≥ 1`);
   }
-  const bin = spec.binaryColumns;
-  if (spec.likelihood === 'mixed') {
-    const d = dataDim(a);
-    if (a.kind !== 'mlp')
-      throw new VaeError('E_VAE_PARAMS', 'the mixed likelihood is for MLP (tabular) models');
-    if (!bin || bin.length === 0)
-      throw new VaeError('E_VAE_PARAMS', 'the mixed likelihood needs binaryColumns (at least one)');
-    if (bin.some((j, i) => !Number.isInteger(j) || j < 0 || j >= d || (i > 0 && j <= bin[i - 1])))
-      throw new VaeError('E_VAE_PARAMS', `binaryColumns must be ascending column indices in 0..${d - 1}`);
-  } else if (bin !== undefined) {
-    throw new VaeError(
-      'E_VAE_PARAMS',
-      `binaryColumns belong to the mixed likelihood, not ${spec.likelihood}`,
-    );
-  }
+  const problem = binaryColumnsProblem(spec, dataDim(a));
+  if (problem) throw new VaeError('E_VAE_PARAMS', problem);
 }

@@ -55,7 +55,7 @@ import {
   type WrapColumn,
   wrapProblem,
 } from '../spec.js';
-import { binaryMask } from '../spec.js';
+import { binaryColumnsProblem, binaryMask } from '../spec.js';
 import { GraphBuilder } from './graph.js';
 
 export const ONNX_INPUT = 'x';
@@ -124,16 +124,8 @@ export function validateEnsembleSpec(spec: EnsembleSpec): void {
   const convProblem = arch.kind === 'conv' ? convShapeProblem(arch) : null;
   if (convProblem) throw new ModelSpecError(convProblem);
   validateTransform(spec.transform, d);
-  const bin = spec.member.binaryColumns;
-  if (spec.member.likelihood === 'mixed') {
-    if (arch.kind !== 'mlp') throw new ModelSpecError('the mixed likelihood is for MLP (tabular) models');
-    if (!bin || bin.length === 0)
-      throw new ModelSpecError('the mixed likelihood needs binaryColumns (at least one)');
-    if (bin.some((j, i) => !Number.isInteger(j) || j < 0 || j >= d || (i > 0 && j <= bin[i - 1])))
-      throw new ModelSpecError(`binaryColumns must be ascending column indices in 0..${d - 1}`);
-  } else if (bin !== undefined) {
-    throw new ModelSpecError(`binaryColumns belong to the mixed likelihood, not ${spec.member.likelihood}`);
-  }
+  const binProblem = binaryColumnsProblem(spec.member, d);
+  if (binProblem) throw new ModelSpecError(binProblem);
   const prior = spec.member.prior;
   if (prior.kind === 'maf') {
     if (prior.permutations.length !== prior.layers)
