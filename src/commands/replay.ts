@@ -3,7 +3,7 @@ import { parseFloatArg, parseIntArg } from './args.js';
 import { loadConfig, type Env } from '../config.js';
 import { createKafka } from '../replay/kafka.js';
 import { OOD_KINDS, parseOodKinds } from '../replay/ood-mix.js';
-import type { Compression } from '../replay/runner.js';
+import { labelSummary, type Compression } from '../replay/runner.js';
 import { replayTransactions } from '../replay/transactions.js';
 import { replayFrames } from '../replay/frames.js';
 import { replayTabular } from '../replay/tabular.js';
@@ -94,9 +94,8 @@ export function register(program: Command): void {
   ).action(async (f: CommonFlags) => {
     const env = loadConfig();
     const s = await replayTransactions(commonOptions(f, env, env.TOPIC_TRANSACTIONS));
-    const labels = s.hasLabels ? ` (${s.frauds} fraud, ${s.normals} normal)` : ' (no labels in the file)';
     process.stdout.write(
-      `sent ${s.sent} transactions${labels} to ${s.topic} in ${(s.elapsedMs / 1000).toFixed(1)} s, ${Math.round(s.ratePerSec)} rec/s` +
+      `sent ${s.sent} transactions${labelSummary(s)} to ${s.topic} in ${(s.elapsedMs / 1000).toFixed(1)} s, ${Math.round(s.ratePerSec)} rec/s` +
         `${s.stoppedBy === 'signal' ? ' (stopped by signal)' : ''}\n`,
     );
   });
@@ -127,9 +126,8 @@ export function register(program: Command): void {
       );
     }
     const s = await replayTabular({ ...commonOptions(f, env, spec.topic), spec });
-    const labels = s.hasLabels ? ` (${s.frauds} fraud, ${s.normals} normal)` : ' (no labels in the file)';
     process.stdout.write(
-      `sent ${s.sent} ${s.kind} records${labels} to ${s.topic} in ${(s.elapsedMs / 1000).toFixed(1)} s, ${Math.round(s.ratePerSec)} rec/s` +
+      `sent ${s.sent} ${s.kind} records${labelSummary(s)} to ${s.topic} in ${(s.elapsedMs / 1000).toFixed(1)} s, ${Math.round(s.ratePerSec)} rec/s` +
         `${s.stoppedBy === 'signal' ? ' (stopped by signal)' : ''}\n`,
     );
   });

@@ -7,6 +7,7 @@ import { Detector, FLAGGED, NON_FINITE } from '../detector/detector.js';
 import { InputError } from '../errors.js';
 import { cliKinds } from './kinds.js';
 import { openRejects, rejectsSummary, type RejectsSink } from './rejects.js';
+import { UNLABELLED } from '../data/labels.js';
 
 interface ScoreFlags {
   model: string;
@@ -156,7 +157,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
           await write(
             [
               id,
-              ...(rec.labels ? [rec.labels[start + i]] : []),
+              ...(rec.labels ? [labelCell(rec.labels[start + i])] : []),
               ...logp.map(fmt),
               ...memberRate.map(fmt),
               fmt(batch.logpMean[i]),
@@ -174,7 +175,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
           await write(
             JSON.stringify({
               id,
-              ...(rec.labels ? { label: rec.labels[start + i] } : {}),
+              ...(rec.labels ? { label: labelValue(rec.labels[start + i]) } : {}),
               logp,
               member_rate: memberRate,
               logp_mean: batch.logpMean[i],
@@ -200,4 +201,12 @@ async function runScore(f: ScoreFlags): Promise<void> {
     await detector.close();
     out.destroy();
   }
+}
+
+/** A label in the output: 0 / 1, and an unlabelled record's (UNLABELLED) as null in JSONL, blank in CSV. */
+function labelValue(l: number): number | null {
+  return l === UNLABELLED ? null : l;
+}
+function labelCell(l: number): string {
+  return l === UNLABELLED ? '' : String(l);
 }

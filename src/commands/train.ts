@@ -11,6 +11,7 @@ import {
   type WrapArg,
 } from './args.js';
 import { buildModel, type LabelledRecords, type ModelConfig } from '../detector/build.js';
+import { labelCounts } from '../data/labels.js';
 import { loadConfig } from '../config.js';
 import { openCliDb } from '../replay/db.js';
 import { reviewedFlags } from '../store/labels.js';
@@ -299,10 +300,12 @@ export async function readLabels(
     where = `--labels ${source}`;
     const c = await kind.readFile(source, input !== undefined ? { input } : {});
     if (!c.labels) throw new InputError('TRAIN_LABELS', `${where}: the file has no label column`);
-    l = { raw: c.raw.subarray(0, c.n * c.d), n: c.n, labels: c.labels.subarray(0, c.n) };
+    l = labelledOnly({ raw: c.raw.subarray(0, c.n * c.d), n: c.n, labels: c.labels.subarray(0, c.n) }, c.d);
+    const left = c.n - l.n;
+    if (left > 0)
+      process.stderr.write(`${where}: ${left} unlabelled records (blank or unsure) left out of the head\n`);
   }
-  let frauds = 0;
-  for (const v of l.labels) if (v === 1) frauds++;
+  const { frauds } = labelCounts(l.labels);
   if (l.n === 0) throw new InputError('TRAIN_LABELS', `${where}: no labelled records (fraud or not fraud)`);
   if (frauds === 0)
     throw new InputError(
@@ -310,6 +313,16 @@ export async function readLabels(
       `${where}: none of the ${l.n} labelled records is a fraud; the supervised head needs some`,
     );
   return l;
+}
+
+/** The records of `l` whose label is known (0 or 1), in their order. */
+export function labelledOnly(l: LabelledRecords, d: number): LabelledRecords {
+  const keep: number[] = [];
+  for (let i = 0; i < l.n; i++) if (l.labels[i] === 0 || l.labels[i] === 1) keep.push(i);
+  if (keep.length === l.n) return l;
+  const raw = new Float32Array(keep.length * d);
+  keep.forEach((r, j) => raw.set(l.raw.subarray(r * d, (r + 1) * d), j * d));
+  return { raw, n: keep.length, labels: Uint8Array.from(keep, (r) => l.labels[r]) };
 }
 
 /** One clear error when the model's wrap cannot apply to these records (column range, a pixel scale). */
@@ -346,9 +359,17 @@ async function runTrain(f: TrainFlags): Promise<void> {
   let raw = rec.raw;
   let n = rec.n;
   if (rec.labels) {
-    // Train on normal records only: anomalies never reach the density model.
+    // Train on normal records only: anomalies never reach the density model. Unlabelled records
+    // (blank, unsure) are trained on, as every record of an unlabelled file is.
+    const { frauds, unlabelled } = labelCounts(rec.labels);
+    if (frauds > 0 || unlabelled > 0)
+      process.stderr.write(
+        `${f.data}: ${frauds} labelled anomalies left out of training` +
+          (unlabelled > 0 ? `; ${unlabelled} unlabelled records trained on as normal` : '') +
+          '\n',
+      );
     const keep: number[] = [];
-    for (let i = 0; i < n; i++) if (rec.labels[i] === 0) keep.push(i);
+    for (let i = 0; i < n; i++) if (rec.labels[i] !== 1) keep.push(i);
     raw = new Float32Array(keep.length * rec.d);
     keep.forEach((r, j) => raw.set(rec.raw.subarray(r * rec.d, (r + 1) * rec.d), j * rec.d));
     n = keep.length;

@@ -21,6 +21,7 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parse, CsvError } from 'csv-parse';
 import { DataError } from './errors.js';
+import { parseLabel, UNLABELLED } from './labels.js';
 
 export const CREDIT_FEATURES: readonly string[] = [
   'Time',
@@ -70,7 +71,7 @@ export interface CreditCardData {
   features: Float32Array;
   /** The same values as doubles, as written in the file; only with `float64: true`. */
   features64?: Float64Array;
-  /** 1 = fraud, 0 = normal; null when the file has no Class column. */
+  /** 1 = fraud, 0 = normal, UNLABELLED = blank / unsure; null when the file has no Class column. */
   labels: Uint8Array | null;
   rowIds: Uint32Array;
   hasHeader: boolean;
@@ -215,8 +216,10 @@ export async function loadCreditCardCsv(
         }
         if (classIndex >= 0) {
           const s = record[classIndex];
-          const v = NUMBER_RE.test(s) ? Number(s) : NaN;
-          if (v !== 0 && v !== 1) fail(`column Class: ${JSON.stringify(s)} is not 0 or 1`);
+          // 0 / 1 (also written 1.0), or a word of src/data/labels.ts (blank or "unsure": unlabelled)
+          const v = NUMBER_RE.test(s) ? Number(s) : (parseLabel(s) ?? NaN);
+          if (v !== 0 && v !== 1 && v !== UNLABELLED)
+            fail(`column Class: ${JSON.stringify(s)} is not 0 or 1 (or blank / unsure = unlabelled)`);
           labels[n] = v;
         }
       } catch (e) {

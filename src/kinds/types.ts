@@ -32,7 +32,10 @@ export interface OfflineRecords {
   raw: Float32Array;
   /** Record ids. */
   ids: ArrayLike<number | string>;
-  /** 1 = anomaly / fraud where the file carries labels (Kaggle `Class`, a `label` column), else null. */
+  /**
+   * Where the file carries labels (Kaggle `Class`, a `label` column): 1 = anomaly / fraud, 0 = normal,
+   * UNLABELLED (src/data/labels.ts) = not known; else null.
+   */
   labels: Uint8Array | null;
   /** The kind's input encoder the rows were made with (fitted when no model was given); stored in the manifest. */
   input?: JsonValue;

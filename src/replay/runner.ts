@@ -253,3 +253,10 @@ export async function runLabelledReplay(
   });
   return { ...summary, hasLabels, frauds: hasLabels ? frauds : null, normals: hasLabels ? normals : null };
 }
+
+/** " (3 fraud, 90 normal, 7 unlabelled)" for a replay's summary line; unlabelled records carry no header. */
+export function labelSummary(s: LabelCounts & { sent: number }): string {
+  if (!s.hasLabels) return ' (no labels in the file)';
+  const unlabelled = s.sent - (s.frauds ?? 0) - (s.normals ?? 0);
+  return ` (${s.frauds} fraud, ${s.normals} normal${unlabelled > 0 ? `, ${unlabelled} unlabelled` : ''})`;
+}

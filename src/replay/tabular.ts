@@ -12,6 +12,7 @@
  * Library: `replayTabular(options)`. CLI: `gensemble replay records --kind NAME --file PATH ...`.
  */
 import { basename } from 'node:path';
+import { UNLABELLED } from '../data/labels.js';
 import { tabularKind, type TabularRecord } from '../kinds/tabular/index.js';
 import { readTabularFile } from '../kinds/tabular/read.js';
 import { kindFields, type TabularKindSpec } from '../kinds/tabular/spec.js';
@@ -73,7 +74,7 @@ export async function replayTabular(o: ReplayTabularOptions): Promise<ReplayTabu
         rec = { ...rec, [spec.id]: key };
       }
       const headers: Record<string, string> = { source, row: String(i + 1) };
-      if (rows.labels) headers.label = String(rows.labels[i]);
+      if (rows.labels && rows.labels[i] !== UNLABELLED) headers.label = String(rows.labels[i]);
       // The kind's feature checks are the consumers' to make (they dead-letter what fails them).
       yield { key, value: codec.encode(rec, { validate: false }), headers };
     }

@@ -8,6 +8,7 @@
  */
 import { basename } from 'node:path';
 import { loadCreditCardCsv } from '../data/credit.js';
+import { UNLABELLED } from '../data/labels.js';
 import {
   TRANSACTION_PCA_FIELDS,
   TRANSACTION_SPEC,
@@ -76,7 +77,7 @@ export async function replayTransactions(o: ReplayTransactionsOptions): Promise<
       const values = data.features64 ?? data.features;
       const rec = rowToTransaction(id, values.subarray(i * 30, (i + 1) * 30), Date.now());
       const headers: Record<string, string> = { source, row: String(data.rowIds[i]) };
-      if (data.labels) headers.label = String(data.labels[i]);
+      if (data.labels && data.labels[i] !== UNLABELLED) headers.label = String(data.labels[i]);
       yield { key: id, value: codec.encode(rec), headers };
     }
   }

@@ -149,9 +149,10 @@ export function tabularKind(spec: TabularKindSpec): KindDefinition<TabularRecord
       if (options.input !== undefined) {
         enc = parseFittedEncoder(options.input, spec);
       } else {
-        // Fitted on the normal records when the file is labelled (anomalies never shape the encoder).
+        // Fitted on the records the model trains on when the file is labelled: not the anomalies
+        // (unlabelled records count as normal, as in an unlabelled file).
         const normals = rows.labels
-          ? rows.records.filter((_, i) => (rows.labels as Uint8Array)[i] === 0)
+          ? rows.records.filter((_, i) => (rows.labels as Uint8Array)[i] !== 1)
           : rows.records;
         enc = fitTabularEncoder(spec, normals.length > 0 ? normals : rows.records);
       }

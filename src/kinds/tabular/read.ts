@@ -5,7 +5,9 @@
  * producer.
  *
  * - Columns are matched to the schema's top-level fields by exact name; other columns are ignored, except
- *   the label column (`labelColumn`, default "label" when present): 0/1 (or false/true) → `labels`.
+ *   the label column (`labelColumn`, default "label" when present): 1 / true / fraud and 0 / false /
+ *   not_fraud → `labels`; a blank cell, null, an absent JSON field or "unsure" → UNLABELLED (a file
+ *   labelled in part: see src/data/labels.ts).
  * - Required columns: the id, the event time and every feature whose field is not nullable; missing ones
  *   are one {@link KindDataError} naming all of them. Another field missing from the file is null when
  *   nullable, its Avro default when it has one, and left out otherwise.
@@ -29,6 +31,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
 import { ValidationError } from '../../schemas/errors.js';
+import { parseLabel, UNLABELLED, type Label } from '../../data/labels.js';
 import { KindDataError } from '../errors.js';
 import type { RejectedRecord } from '../types.js';
 import { kindFields, validateTabularRecord, type KindField, type TabularKindSpec } from './spec.js';
@@ -37,7 +40,7 @@ export interface TabularRows {
   records: Record<string, unknown>[];
   /** String form of each record's id. */
   ids: string[];
-  /** 1 = anomaly / fraud, 0 = normal, from the label column; null when the file has none. */
+  /** 1 = anomaly / fraud, 0 = normal, UNLABELLED = not known, from the label column; null when the file has none. */
   labels: Uint8Array | null;
 }
 
@@ -245,10 +248,13 @@ function fromJson(v: unknown, r: FieldReader): unknown {
   }
 }
 
-function labelOf(v: unknown): 0 | 1 {
-  if (v === 0 || v === '0' || v === false || v === 'false') return 0;
-  if (v === 1 || v === '1' || v === true || v === 'true') return 1;
-  throw new BadValue(`${show(v)} is not a label (0/1)`);
+function labelOf(v: unknown): Label {
+  const l = parseLabel(v);
+  if (l === null)
+    throw new BadValue(
+      `${show(v)} is not a label (1 / fraud, 0 / not_fraud, or blank / unsure = unlabelled)`,
+    );
+  return l;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -406,7 +412,7 @@ async function readCsv(
         let label = 0;
         if (labelIndex >= 0) {
           try {
-            label = labelOf(record[labelIndex].trim());
+            label = labelOf(record[labelIndex]);
           } catch (e) {
             throw badValue(path, line, opts.labelColumn ?? 'label', e);
           }
@@ -509,11 +515,8 @@ async function readJsonl(
     }
     let label = 0;
     if (out.hasLabels) {
-      if (!Object.hasOwn(o, labelName)) {
-        throw new RowDataError(path, lineNo, `: no label field "${labelName}"`);
-      }
       try {
-        label = labelOf(o[labelName]);
+        label = Object.hasOwn(o, labelName) ? labelOf(o[labelName]) : UNLABELLED;
       } catch (e) {
         throw badValue(path, lineNo, labelName, e);
       }

@@ -8,6 +8,7 @@ import { replayTransactions } from '../../../producers/replay-transactions.js';
 import { replayFrames } from '../../../producers/replay-frames.js';
 import { replayTabular } from '../../../producers/replay-records.js';
 import { parseKindSpec } from '../../../src/kinds/tabular/spec.js';
+import { labelSummary } from '../../../src/replay/runner.js';
 import { findPythonAvro, pythonAvroRead } from '../../helpers/python-avro.js';
 import { imageFrameCodec, transactionCodec } from '../../../src/schemas/index.js';
 import { encodeIdx } from '../../../src/data/idx.js';
@@ -321,21 +322,28 @@ describe('replay records (a declared kind)', () => {
     tip: i % 3 === 0 ? null : Math.round(i * 13) / 100,
     mcc: ['5411', '5812', '7995'][i % 3],
     card_present: i % 4 !== 0,
-    label: i % 10 === 9 ? 1 : 0,
+    // every tenth a fraud, every tenth from the fifth unlabelled (a blank cell: no "label" header)
+    label: i % 10 === 9 ? 1 : i % 10 === 4 ? null : 0,
   });
   const N = 30;
 
   it.skipIf(!PYTHON)(
-    "CSV with empty cells → records of the kind's schema, read back by python3-avro: nulls stay null, doubles exact, labels in headers",
+    "CSV with empty cells → records of the kind's schema, read back by python3-avro: nulls stay null, doubles exact, labels in headers (none where blank)",
     async () => {
       const file = join(tmp, 'shop.csv');
       const lines = ['tx_id,ts,amount,tip,mcc,card_present,label'];
       for (let i = 0; i < N; i++) {
         const r = row(i);
         lines.push(
-          [r.tx_id, new Date(r.ts).toISOString(), r.amount, r.tip ?? '', r.mcc, r.card_present, r.label].join(
-            ',',
-          ),
+          [
+            r.tx_id,
+            new Date(r.ts).toISOString(),
+            r.amount,
+            r.tip ?? '',
+            r.mcc,
+            r.card_present,
+            r.label ?? '',
+          ].join(','),
         );
       }
       await writeFile(file, lines.join('\n') + '\n');
@@ -347,8 +355,9 @@ describe('replay records (a declared kind)', () => {
         stoppedBy: 'end',
         hasLabels: true,
         frauds: 3,
-        normals: 27,
+        normals: 24,
       });
+      expect(labelSummary(s)).toBe(' (3 fraud, 24 normal, 3 unlabelled)');
       const msgs = await consumeAll(topic, N);
       const schemaFile = join(tmp, 'shop.avsc');
       await writeFile(schemaFile, JSON.stringify(spec.schema));
@@ -361,7 +370,7 @@ describe('replay records (a declared kind)', () => {
         const { label, ...fields } = row(i);
         expect(d).toEqual(fields);
         expect(msgs[i].key?.toString()).toBe(fields.tx_id);
-        expect(h(msgs[i], 'label')).toBe(String(label));
+        expect(h(msgs[i], 'label')).toBe(label === null ? undefined : String(label));
       });
       expect(decoded.filter((d) => d.tip === null)).toHaveLength(N / 3);
     },

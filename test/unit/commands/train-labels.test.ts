@@ -182,6 +182,73 @@ describe('gensemble train --labels <file.csv> (real credit-card data)', () => {
     }
   }, 120_000);
 
+  it('files labelled in part: unlabelled records train the density model as normals and stay out of the head', async () => {
+    const { header, rows } = readCreditRows(csv);
+    const cls = (r: string[]): string => r[30].replace(/"/g, '');
+    // --data: the first 4,000 rows, 100 normals with a blank Class and 20 "unsure"
+    const first = rows.slice(0, 4000).map((r) => [...r]);
+    const frauds = first.filter((r) => cls(r) === '1').length;
+    let blanked = 0;
+    for (const r of first) {
+      if (cls(r) !== '0') continue;
+      if (blanked < 100) r[30] = '';
+      else if (blanked < 120) r[30] = 'unsure';
+      else break;
+      blanked++;
+    }
+    const data = join(dir, 'partial-data.csv');
+    await writeFile(data, [header, ...first.map((r) => r.join(','))].join('\n') + '\n');
+    // --labels: the labels file of the first test plus 30 unlabelled rows
+    const labelled = (await readFile(labelsCsv, 'utf8')).trim().split('\n');
+    const extra = rows.slice(10_000, 10_030).map((r) => [...r.slice(0, 30), ''].join(','));
+    const labels = join(dir, 'partial-labels.csv');
+    await writeFile(labels, [...labelled, ...extra].join('\n') + '\n');
+
+    const model = join(dir, 'model-partial');
+    const t = await cli([
+      'train',
+      '--kind',
+      'transactions',
+      '--data',
+      data,
+      '--out',
+      model,
+      ...['--members', '1', '--steps', '20', '--limit', '4000', '--no-progress'],
+      '--labels',
+      labels,
+    ]);
+    expect(t.code).toBe(0);
+    expect(t.stderr).toContain(
+      `${data}: ${frauds} labelled anomalies left out of training; 120 unlabelled records trained on as normal`,
+    );
+    expect(t.stderr).toContain(
+      `--labels ${labels}: 30 unlabelled records (blank or unsure) left out of the head`,
+    );
+    expect(t.stderr + t.stdout).toContain(`labels: ${FRAUDS} frauds, ${NORMALS} normals`);
+    const m = JSON.parse(await readFile(join(model, 'manifest.json'), 'utf8')) as Manifest;
+    // every record but the frauds reaches the build (buildSplit: 10 % validation, 10 % calibration)
+    const n = 4000 - frauds;
+    expect(m.trainingConfig.nTrain).toBe(n - 2 * Math.round(0.1 * n));
+    expect(m.scoreRule.labelled.head.positives).toBe(FRAUDS);
+    expect(m.trainingConfig.labels?.labelledNormals).toBe(NORMALS);
+    // `score` keeps the label column: blank (CSV) and null (JSONL) where the file has none
+    const out = join(dir, 'partial-scores.csv');
+    expect((await cli(['score', '--model', model, '--input', labels, '--out', out])).code).toBe(0);
+    const cells = (await readFile(out, 'utf8'))
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(',')[1]);
+    expect(cells).toEqual([...Array(FRAUDS).fill('1'), ...Array(NORMALS).fill('0'), ...Array(30).fill('')]);
+    const outJson = join(dir, 'partial-scores.jsonl');
+    expect((await cli(['score', '--model', model, '--input', labels, '--out', outJson])).code).toBe(0);
+    const jl = (await readFile(outJson, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { label: number | null }).label);
+    expect(jl.slice(FRAUDS + NORMALS - 1)).toEqual([0, ...Array(30).fill(null)]);
+  }, 120_000);
+
   it('labels without a fraud: one clear error line, no checkpoint', async () => {
     const model = join(dir, 'model-nofraud');
     const t = await cli([

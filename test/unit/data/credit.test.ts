@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadCreditCardCsv, CREDIT_FEATURES, DataError } from '../../../src/data/index.js';
+import { loadCreditCardCsv, CREDIT_FEATURES, DataError, UNLABELLED } from '../../../src/data/index.js';
 import type { RejectedRow } from '../../../src/data/credit.js';
 import { testDataDir } from './datadir.js';
 
@@ -105,6 +105,19 @@ describe('credit-card CSV', () => {
       /column Class: "2" is not 0 or 1/,
     );
 
+    // a Class left blank or "unsure" is unlabelled (a file labelled in part), 1.0 and "fraud" are frauds
+    const partial = await loadCreditCardCsv(
+      write('p.csv', [
+        header,
+        row(1, ''),
+        row(2, 'unsure'),
+        row(3, '1.0'),
+        row(4, 'fraud'),
+        row(5, 'not_fraud'),
+      ]),
+    );
+    expect(Array.from(partial.labels!)).toEqual([UNLABELLED, UNLABELLED, 1, 1, 0]);
+
     const short = row(1, 0).slice(0, 20);
     const [c2, m2] = await codeAndMessage(loadCreditCardCsv(write('s.csv', [header, row(1, 0), short])));
     expect(c2).toBe('CSV_MALFORMED_ROW');
@@ -199,7 +212,7 @@ describe('credit-card CSV', () => {
       { line: 3, row: 1, reason: 'column V5: "abc" is not a number' },
       { line: 5, row: 3, reason: '30 fields, expected 31' },
       { line: 6, row: 4, reason: 'column Amount: 1e39 overflows float32' },
-      { line: 7, row: 5, reason: 'column Class: "2" is not 0 or 1' },
+      { line: 7, row: 5, reason: 'column Class: "2" is not 0 or 1 (or blank / unsure = unlabelled)' },
       { line: 8, row: 6, reason: 'column V1: "NaN" is not a number' },
       { line: 10, row: 8, reason: 'column V3: "" is not a number' },
     ]);

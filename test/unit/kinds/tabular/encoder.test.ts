@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { KindDataError, KindSpecError } from '../../../../src/kinds/errors.js';
@@ -520,5 +523,44 @@ describe('a flag payload back to model input (fromPayload, used by label trainin
     expect(fromPayload({ nope: 1 }, input)).toBeNull();
     expect(fromPayload({ fields: { amount: 'x' } }, input)).toBeNull();
     expect(fromPayload(JSON.parse(JSON.stringify(binding.payload(records[0]))), undefined)).toBeNull();
+  });
+});
+
+describe('a labelled training file: the encoder is fitted on the records the model trains on', () => {
+  it('labels 0 and unlabelled records shape the scaling and vocabulary, label 1 does not', async () => {
+    const spec = makeSpec({ amount: { type: 'numeric', scale: 'standard' }, mcc: { type: 'categorical' } });
+    const rows = Array.from({ length: 12 }, (_, i) => ({
+      r: rec(i, { amount: i % 3 === 0 ? 1000 + i : i, mcc: i % 3 === 0 ? 'x' : 'a' }),
+      // every third record far out: a fraud (1), or left blank (unlabelled) when i is 6
+      label: i % 3 !== 0 ? '0' : i === 6 ? '' : '1',
+    }));
+    const dir = await mkdtemp(join(tmpdir(), 'gensemble-enc-'));
+    try {
+      const path = join(dir, 'train.csv');
+      const csv = ['tx_id,amount,mcc,code,card_present,ts,label'].concat(
+        rows.map(({ r, label }) =>
+          [
+            r.tx_id,
+            r.amount,
+            r.mcc,
+            r.code,
+            r.card_present,
+            new Date(r.ts as number).toISOString(),
+            label,
+          ].join(','),
+        ),
+      );
+      await writeFile(path, csv.join('\n') + '\n');
+      const got = await tabularKind(spec).readFile(path);
+      const want = fitTabularEncoder(
+        spec,
+        rows.filter(({ label }) => label !== '1').map(({ r }) => r),
+      );
+      expect(got.input).toEqual(JSON.parse(JSON.stringify(want)));
+      // the unlabelled far-out record is in the fit: 'x' is a category of the vocabulary
+      expect(JSON.stringify(got.input)).toContain('"x"');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

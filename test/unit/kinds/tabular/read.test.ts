@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { UNLABELLED } from '../../../../src/data/labels.js';
 import { KindDataError } from '../../../../src/kinds/errors.js';
 import { encodeTabularRecords, fitTabularEncoder } from '../../../../src/kinds/tabular/encoder.js';
 import { readTabularFile, type RejectedLine } from '../../../../src/kinds/tabular/read.js';
@@ -118,6 +119,39 @@ describe('readTabularFile: CSV', () => {
     const p6 = file('bad6.csv', CSV.replace(',x,0', ',x,2'));
     expect((await dataError(readTabularFile(spec, p6))).message).toContain(
       'line 4, field "label": "2" is not a label',
+    );
+  });
+
+  it('a file labelled in part: blank and unsure are UNLABELLED, the review words and true/false are labels', async () => {
+    const rows = [
+      'tx_id,amount,mcc,code,card_present,ts,label',
+      't1,1,a,1,true,0,fraud',
+      't2,2,a,1,true,0,',
+      't3,3,a,1,true,0,NOT_FRAUD',
+      't4,4,a,1,true,0, unsure ',
+      't5,5,a,1,true,0,True',
+      't6,6,a,1,true,0,"  "',
+      't7,7,a,1,true,0,false',
+    ];
+    const got = await readTabularFile(spec, file('partial.csv', rows.join('\n')));
+    expect(Array.from(got.labels!)).toEqual([1, UNLABELLED, 0, UNLABELLED, 1, UNLABELLED, 0]);
+    // JSONL: null and an absent field are unlabelled once the file has labels (its first object)
+    const jsonl = [
+      { tx_id: 'j1', amount: 1, code: 1, card_present: true, ts: 0, label: 'fraud' },
+      { tx_id: 'j2', amount: 1, code: 1, card_present: true, ts: 0, label: null },
+      { tx_id: 'j3', amount: 1, code: 1, card_present: true, ts: 0 },
+      { tx_id: 'j4', amount: 1, code: 1, card_present: true, ts: 0, label: 'unsure' },
+      { tx_id: 'j5', amount: 1, code: 1, card_present: true, ts: 0, label: false },
+    ];
+    const j = await readTabularFile(
+      spec,
+      file('partial.jsonl', jsonl.map((o) => JSON.stringify(o)).join('\n')),
+    );
+    expect(Array.from(j.labels!)).toEqual([1, UNLABELLED, UNLABELLED, UNLABELLED, 0]);
+    // still refused: a value that is none of these
+    const bad = file('partial-bad.csv', [...rows, 't8,8,a,1,true,0,yes'].join('\n'));
+    expect((await dataError(readTabularFile(spec, bad))).message).toBe(
+      `${bad}: line 9, field "label": "yes" is not a label (1 / fraud, 0 / not_fraud, or blank / unsure = unlabelled)`,
     );
   });
 
