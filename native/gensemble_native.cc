@@ -110,8 +110,8 @@ struct Model {
   std::vector<float> period;      // 0 = column not wrapped
   bool anyWrap = false;
   std::vector<int> binary;        // mixed: the bernoulli columns
-  Buf contMask;                   // mixed: 1 on the continuous columns, 0 on binary ones and padding
-  Buf binMask;                    // mixed: 1 on the binary columns, 0 elsewhere (padding included)
+  Buf binMask;  // mixed: 1 on the binary columns, 0 elsewhere (the continuous ones are 1 − binMask:
+                // x and o are 0 on the padding, as the gaussian path relies on too)
   std::vector<Member> members;
   int maxWidthP = 0;              // widest padded layer
 };
@@ -321,7 +321,7 @@ inline void likelihoods(const Model& md, const Member& mb, const float* x, float
         const v8 od = vload(ok + d), xd = vload(s.xs.p + d), bm = vload(md.binMask.p + d);
         const v8 a = vabs(od);
         const v8 rr = xd - od;
-        accG += rr * rr * vload(md.contMask.p + d);
+        accG += rr * rr * (vsplat(1.f) - bm);
         accB += (xd * od - vsplat(0.5f) * (od + a)) * bm;
         prod *= vsplat(1.f) + vexpNeg(-a) * bm;
         if (it % 16 == 15) {
@@ -595,13 +595,8 @@ std::unique_ptr<Model> buildModel(const int32_t* cfg, size_t ncfg, const float* 
   md->DP = pad8(D);
   md->DzP = pad8(Dz);
   md->maxWidthP = std::max(md->DP, md->DzP);
-  md->contMask.reset(md->DP);
   md->binMask.reset(md->DP);
-  for (int d = 0; d < D; d++) md->contMask.p[d] = 1.f;
-  for (int d : md->binary) {
-    md->contMask.p[d] = 0.f;
-    md->binMask.p[d] = 1.f;
-  }
+  for (int d : md->binary) md->binMask.p[d] = 1.f;
   for (int v : enc) md->maxWidthP = std::max(md->maxWidthP, pad8(v));
   for (int v : dec) md->maxWidthP = std::max(md->maxWidthP, pad8(v));
 
@@ -659,7 +654,7 @@ std::unique_ptr<Model> buildModel(const int32_t* cfg, size_t ncfg, const float* 
       const float* sraw = rd.take(D);
       double c0 = 0;
       for (int d = 0; d < D; d++) {
-        if (md->contMask.p[d] == 0.f) {  // mixed: a bernoulli column keeps its logits and x
+        if (md->binMask.p[d] == 1.f) {  // mixed: a bernoulli column keeps its logits and x
           mb.invScale.p[d] = 1.f;
           continue;
         }
