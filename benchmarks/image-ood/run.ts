@@ -61,6 +61,7 @@ import {
   validationHalves,
 } from './sets.js';
 import { OOD_NAMES, PAPER_TABLE2, oodLabel, type TrainSet } from './paper.js';
+import { PAPER_SCHEDULE, PAPER_SCHEDULE_CONV } from '../../src/detector/presets.js';
 
 export interface ImageOodOptions {
   quick: boolean;
@@ -131,14 +132,15 @@ function settings(o: ImageOodOptions): Settings {
         },
       }
     : {
-        members: 5,
-        // The paper's 5k steps. Measured: ≈ 35 min per data set for 5 members on this 2-core machine
-        // (two members at a time, ≈ 0.08–0.2 s per step depending on load); --steps overrides.
-        steps: 5000,
-        k: 16,
-        batchSize: 128,
-        warmupSteps: 1000,
-        bootstrap: true,
+        // The paper's schedule, as `gensemble train --preset paper` (src/detector/presets.ts): 5k steps.
+        // Measured: ≈ 35 min per data set for 5 members on this 2-core machine (two members at a time,
+        // ≈ 0.08–0.2 s per step depending on load); --steps overrides.
+        members: PAPER_SCHEDULE.members,
+        steps: PAPER_SCHEDULE.steps,
+        k: PAPER_SCHEDULE.k,
+        batchSize: PAPER_SCHEDULE.batchSize,
+        warmupSteps: PAPER_SCHEDULE.warmupSteps,
+        bootstrap: PAPER_SCHEDULE.bootstrap,
         trainN: 55000,
         valN: 5000,
         maxEval: 10000,
@@ -185,7 +187,12 @@ function settings(o: ImageOodOptions): Settings {
       : {}),
     // the conv VAE's validation IWAE-16 over all 5,500 early-stopping records costs ~100 s here:
     // evaluate 1,000 of them every 500 steps (the dose rule still sees the whole validation split)
-    ...(o.arch === 'conv' ? { validateEvery: 500, earlyStopRecords: 1000 } : {}),
+    ...(o.arch === 'conv'
+      ? {
+          validateEvery: PAPER_SCHEDULE_CONV.validateEvery,
+          earlyStopRecords: PAPER_SCHEDULE_CONV.earlyStopRecords,
+        }
+      : {}),
   };
 }
 

@@ -12,6 +12,7 @@ import {
 } from './args.js';
 import { buildModel, type LabelledRecords, type ModelConfig } from '../detector/build.js';
 import { labelCounts } from '../data/labels.js';
+import { TRAIN_PRESETS, trainPreset, type TrainPresetName } from '../detector/presets.js';
 import { loadConfig } from '../config.js';
 import { openCliDb } from '../replay/db.js';
 import { reviewedFlags } from '../store/labels.js';
@@ -85,6 +86,9 @@ interface TrainFlags {
   wganMembers?: number;
   wganHidden?: number[];
   progress: boolean;
+  preset?: TrainPresetName;
+  validateEvery?: number;
+  earlyStopRecords?: number;
 }
 
 export function register(program: Command): void {
@@ -153,6 +157,22 @@ export function register(program: Command): void {
       parseIntArg('--train-samples', 1, 1024),
     )
     .option('--bootstrap', 'train each member on a bootstrap resample', false)
+    .addOption(
+      new Option(
+        '--preset <name>',
+        "the settings of the committed benchmark tables: 'paper' = 5 members × 5,000 steps, KL warm-up 1,000, a bootstrap resample each; image frames: the paper's conv VAE + MAF prior at base 8, batch 32 (the image-OoD table's model, ≈ 45 min on 2 cores); other kinds: their own model at batch 128 (the credit table's). Options given beside it win",
+      ).choices([...TRAIN_PRESETS]),
+    )
+    .option(
+      '--validate-every <n>',
+      'early stopping: validation IWAE every n steps (default 200)',
+      parseIntArg('--validate-every', 1, 10_000_000),
+    )
+    .option(
+      '--early-stop-records <n>',
+      'early stopping: on at most n of the validation records (default: all of them)',
+      parseIntArg('--early-stop-records', 1, 100_000_000),
+    )
     .option(
       '--target-fpr <f>',
       'false-positive rate of the calibrated thresholds',
@@ -246,8 +266,8 @@ export function register(program: Command): void {
       parseIntList('--wgan-hidden', 1, 4096),
     )
     .option('--no-progress', 'no progress bar')
-    .action(async (flags: TrainFlags) => {
-      await runTrain(flags);
+    .action(async (flags: TrainFlags, cmd: Command) => {
+      await runTrain(flags, (key) => cmd.getOptionValueSource(key) === 'cli');
     });
 }
 
@@ -325,6 +345,44 @@ export function labelledOnly(l: LabelledRecords, d: number): LabelledRecords {
   return { raw, n: keep.length, labels: Uint8Array.from(keep, (r) => l.labels[r]) };
 }
 
+/**
+ * The flags with `--preset`'s settings in place of every default the user did not override (`given`:
+ * whether an option was on the command line). Image frames take the paper's conv model unless `--arch
+ * mlp` was given.
+ */
+export function withPreset(
+  f: TrainFlags,
+  given: (key: keyof TrainFlags) => boolean,
+  images: boolean,
+): TrainFlags {
+  if (f.preset === undefined) return f;
+  const p = trainPreset(f.preset, { images, mlp: given('arch') && f.arch === 'mlp' });
+  const s = p.schedule;
+  const out: TrainFlags = { ...f };
+  const set = <K extends keyof TrainFlags>(key: K, value: TrainFlags[K]): void => {
+    if (!given(key)) out[key] = value;
+  };
+  set('members', s.members);
+  set('k', s.k);
+  set('steps', s.steps);
+  set('batchSize', s.batchSize);
+  set('lr', s.learningRate);
+  set('beta', s.beta);
+  set('warmup', s.warmupSteps);
+  set('bootstrap', s.bootstrap);
+  if (s.validateEvery !== undefined) set('validateEvery', s.validateEvery);
+  if (s.earlyStopRecords !== undefined) set('earlyStopRecords', s.earlyStopRecords);
+  if (p.conv) {
+    set('arch', 'conv');
+    set('base', p.conv.base);
+    set('latent', p.conv.latentDim);
+    set('prior', p.conv.prior.kind);
+    set('mafLayers', p.conv.prior.layers);
+    set('mafHidden', [...p.conv.prior.hidden]);
+  }
+  return out;
+}
+
 /** One clear error when the model's wrap cannot apply to these records (column range, a pixel scale). */
 function checkWrapFlag(model: ModelConfig, d: number): void {
   const wrap = model.wrap ?? [];
@@ -341,8 +399,17 @@ function checkWrapFlag(model: ModelConfig, d: number): void {
     );
 }
 
-async function runTrain(f: TrainFlags): Promise<void> {
-  const kind = await cliKind(f.kind);
+async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boolean): Promise<void> {
+  const kind = await cliKind(flags.kind);
+  const f = withPreset(flags, given, kind.name === 'frames');
+  if (f.preset !== undefined)
+    process.stderr.write(
+      `preset ${f.preset}: ${f.arch === 'conv' ? `conv VAE base ${f.base}, latent ${f.latent ?? 'default'}` : 'MLP VAE'}` +
+        `${f.prior === 'maf' ? `, MAF prior ${f.mafLayers} × ${f.mafHidden.join(',')}` : ''}, ${f.members} members × ${f.steps} steps, ` +
+        `batch ${f.batchSize}, lr ${f.lr}, KL warm-up ${f.warmup}, bootstrap ${f.bootstrap ? 'yes' : 'no'}, K ${f.k}` +
+        `${f.validateEvery !== undefined ? `, validation every ${f.validateEvery} steps` : ''}` +
+        `${f.earlyStopRecords !== undefined ? ` on ${f.earlyStopRecords} records` : ''}\n`,
+    );
   const rejects = f.rejects !== undefined ? openRejects(f.rejects, f.data) : undefined;
   let rec: OfflineRecords;
   try {
@@ -496,6 +563,8 @@ async function runTrain(f: TrainFlags): Promise<void> {
       objective: f.objective,
       ...(f.trainSamples !== undefined ? { trainSamples: f.trainSamples } : {}),
       bootstrap: f.bootstrap,
+      ...(f.validateEvery !== undefined ? { validateEvery: f.validateEvery } : {}),
+      ...(f.earlyStopRecords !== undefined ? { earlyStopRecords: f.earlyStopRecords } : {}),
       targetFpr: f.targetFpr,
       doseTails: f.doseTails,
       ...(f.featureStatistic && !f.doseStatistics
