@@ -410,6 +410,10 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
         `${f.validateEvery !== undefined ? `, validation every ${f.validateEvery} steps` : ''}` +
         `${f.earlyStopRecords !== undefined ? ` on ${f.earlyStopRecords} records` : ''}\n`,
     );
+  else if (kind.name === 'frames' && !given('arch'))
+    process.stderr.write(
+      "note: the quick default model (MLP VAE); --preset paper trains the image-OoD table's (conv VAE + MAF prior)\n",
+    );
   const rejects = f.rejects !== undefined ? openRejects(f.rejects, f.data) : undefined;
   let rec: OfflineRecords;
   try {

@@ -143,6 +143,7 @@ describe('gensemble train --preset paper', () => {
       ...['--members', '1', '--steps', '3', '--limit', '300', '--no-progress'],
     ]);
     expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).not.toContain('note: the quick default');
     const m = await json<Manifest>(join(out, 'manifest.json'));
     expect(m.member.arch.kind).toBe('mlp');
     expect(m.member.prior).toEqual({ kind: 'standard' });

@@ -417,6 +417,10 @@ describe('gensemble train + score (CLI, real credit-card data)', () => {
     expect(t1.code, t1.stderr).toBe(0);
     expect(t1.stderr).toMatch(/^member 0 step 12\/12 loss -?\d/m);
     expect(t1.stderr).not.toContain('{member}');
+    // no --arch, no --preset: one line says which model this is and how to train the table's
+    expect(t1.stderr).toContain(
+      "note: the quick default model (MLP VAE); --preset paper trains the image-OoD table's",
+    );
     const m1 = JSON.parse(await readFile(join(mlp, 'manifest.json'), 'utf8')) as CheckpointManifest;
     expect(m1.input).toEqual({ frame: { width: 16, height: 16, channels: 3 } });
     // the stream's binding (before: "cannot tell the frame shape of an MLP model with 768 inputs")
