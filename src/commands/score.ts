@@ -8,6 +8,7 @@ import { InputError } from '../errors.js';
 import { cliKinds } from './kinds.js';
 import { openRejects, rejectsSummary, type RejectsSink } from './rejects.js';
 import { UNLABELLED } from '../data/labels.js';
+import { auroc } from '../metrics/classification.js';
 
 interface ScoreFlags {
   model: string;
@@ -135,6 +136,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
     }
     let flagged = 0;
     let nonFinite = 0;
+    const labelled = rec.labels ? new LabelledSummary() : undefined;
     const step = 8192;
     for (let start = 0; start < rec.n; start += step) {
       const m = Math.min(step, rec.n - start);
@@ -148,6 +150,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
         if (decision === NON_FINITE) nonFinite++;
         const isFlagged = decision === NON_FINITE || decision === FLAGGED;
         if (isFlagged) flagged++;
+        labelled?.add(rec.labels![start + i], score[i], isFlagged);
         const logp = Array.from(batch.logp.subarray(i * M, (i + 1) * M));
         const memberRate = Array.from(batch.memberRate.subarray(i * M, (i + 1) * M));
         const id = rec.ids[start + i];
@@ -197,6 +200,8 @@ async function runScore(f: ScoreFlags): Promise<void> {
     process.stderr.write(
       `scored ${rec.n} records with ${M} members${C > 0 ? ` and ${C} critics` : ''} (${detector.scorer.executionProvider}); ${flagged} flagged by ${detector.score} > ${detector.threshold.toFixed(4)}${nonFinite > 0 ? `, ${nonFinite} with a non-finite score (counted as flagged)` : ''}; wrote ${f.out}${rejectsSummary(rejects, f.rejects)}\n`,
     );
+    const line = labelled?.line(detector.score);
+    if (line) process.stderr.write(line + '\n');
   } finally {
     await detector.close();
     out.destroy();
@@ -209,4 +214,39 @@ function labelValue(l: number): number | null {
 }
 function labelCell(l: number): string {
   return l === UNLABELLED ? '' : String(l);
+}
+
+/**
+ * What a labelled input says about the model (its label column: Kaggle Class, a declared kind's label):
+ * the AUROC of the score over the labelled records, and the share of each class flagged. A non-finite
+ * score counts as the highest (it is flagged). Unlabelled records are counted, not scored.
+ */
+export class LabelledSummary {
+  private readonly scores: number[] = [];
+  private readonly labels: number[] = [];
+  private flagged = [0, 0];
+  private unlabelled = 0;
+
+  add(label: number, score: number, flagged: boolean): void {
+    if (label !== 0 && label !== 1) {
+      this.unlabelled++;
+      return;
+    }
+    this.scores.push(Number.isNaN(score) ? Infinity : score);
+    this.labels.push(label);
+    if (flagged) this.flagged[label]++;
+  }
+
+  /** One line for the command's summary; null when the records are not of both classes. */
+  line(score: string): string | null {
+    const frauds = this.labels.reduce((a, v) => a + v, 0);
+    const normals = this.labels.length - frauds;
+    if (frauds === 0 || normals === 0) return null;
+    const pct = (a: number, b: number): string => `${((100 * a) / b).toFixed(1)} %`;
+    return (
+      `labels: ${frauds} anomalies, ${normals} normals${this.unlabelled > 0 ? ` (${this.unlabelled} unlabelled, left out)` : ''}: ` +
+      `AUROC of ${score} ${(100 * auroc(this.scores, this.labels)).toFixed(2)} %; flagged ${this.flagged[1]} anomalies ` +
+      `(${pct(this.flagged[1], frauds)}) and ${this.flagged[0]} normals (${pct(this.flagged[0], normals)})`
+    );
+  }
 }

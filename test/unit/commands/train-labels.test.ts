@@ -233,13 +233,25 @@ describe('gensemble train --labels <file.csv> (real credit-card data)', () => {
     expect(m.trainingConfig.labels?.labelledNormals).toBe(NORMALS);
     // `score` keeps the label column: blank (CSV) and null (JSONL) where the file has none
     const out = join(dir, 'partial-scores.csv');
-    expect((await cli(['score', '--model', model, '--input', labels, '--out', out])).code).toBe(0);
-    const cells = (await readFile(out, 'utf8'))
-      .trim()
-      .split('\n')
-      .slice(1)
-      .map((l) => l.split(',')[1]);
+    const sc = await cli(['score', '--model', model, '--input', labels, '--out', out]);
+    expect(sc.code).toBe(0);
+    const csvLines = (await readFile(out, 'utf8')).trim().split('\n');
+    const cells = csvLines.slice(1).map((l) => l.split(',')[1]);
     expect(cells).toEqual([...Array(FRAUDS).fill('1'), ...Array(NORMALS).fill('0'), ...Array(30).fill('')]);
+    // the summary line: AUROC over the labelled rows by brute-force pair counting, and flagged shares
+    const head = csvLines[0].split(',');
+    const rowsOut = csvLines.slice(1).map((l) => l.split(','));
+    const sOf = (r: string[]): number => Number(r[head.indexOf('score')]);
+    const fr = rowsOut.filter((r) => r[1] === '1');
+    const no = rowsOut.filter((r) => r[1] === '0');
+    let wins = 0;
+    for (const a of fr) for (const b of no) wins += sOf(a) > sOf(b) ? 1 : sOf(a) === sOf(b) ? 0.5 : 0;
+    const flaggedOf = (rs: string[][]): number => rs.filter((r) => r[head.indexOf('flagged')] === '1').length;
+    expect(sc.stderr).toContain(
+      `labels: ${FRAUDS} anomalies, ${NORMALS} normals (30 unlabelled, left out): AUROC of dose_or_known ` +
+        `${((100 * wins) / (FRAUDS * NORMALS)).toFixed(2)} %; flagged ${flaggedOf(fr)} anomalies ` +
+        `(${((100 * flaggedOf(fr)) / FRAUDS).toFixed(1)} %) and ${flaggedOf(no)} normals (${((100 * flaggedOf(no)) / NORMALS).toFixed(1)} %)`,
+    );
     const outJson = join(dir, 'partial-scores.jsonl');
     expect((await cli(['score', '--model', model, '--input', labels, '--out', outJson])).code).toBe(0);
     const jl = (await readFile(outJson, 'utf8'))
