@@ -12,6 +12,7 @@ import { buildModel, type BuildModelOptions } from '../../src/detector/build.js'
 import { KindRegistry } from '../../src/kinds/registry.js';
 import { loadCheckpoint, MANIFEST_FILE, type LoadedCheckpoint } from '../../src/engine/checkpoint.js';
 import { dataFingerprint } from '../../src/data/fingerprint.js';
+import { DirectoryMemberStore } from '../../src/engine/member-store.js';
 
 export const BENCH_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const CACHE_DIR = process.env.GENSEMBLE_BENCH_CACHE ?? join(BENCH_ROOT, '.cache');
@@ -26,7 +27,7 @@ export const CACHE_VERSION = 3;
 /** Build options; the profile defaults to the built-in kind's (`kind`). */
 export type CachedBuildOptions = Omit<
   BuildModelOptions,
-  'outDir' | 'onProgress' | 'onBackend' | 'scorer' | 'profile'
+  'outDir' | 'onProgress' | 'onBackend' | 'scorer' | 'profile' | 'memberStore' | 'onReused'
 > & { profile?: BuildModelOptions['profile'] };
 
 export function configHash(name: string, o: CachedBuildOptions): string {
@@ -63,6 +64,9 @@ export async function buildOrLoad(
     }
   }
   await rm(dir, { recursive: true, force: true });
+  // finished members of an interrupted build of this very config are reused (engine/member-store.ts)
+  const store = new DirectoryMemberStore(`${dir}.partial`, (w) => hooks.log?.(`${name}: warning: ${w}`));
+  if (hooks.noCache) await store.clear();
   hooks.log?.(
     `${name}: training ${o.members ?? 5} members × ${o.steps ?? 2000} steps on ${o.n} records → ${dir}`,
   );
@@ -72,7 +76,13 @@ export async function buildOrLoad(
     outDir: dir,
     ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
     ...(hooks.onBackend ? { onBackend: hooks.onBackend } : {}),
+    memberStore: store,
+    onReused: (family, r) =>
+      hooks.log?.(
+        `${name}: ${family} member ${r.member} reused (finished by an interrupted run at ${r.savedAt})`,
+      ),
   });
+  await store.clear();
   const checkpoint = await loadCheckpoint(dir);
   return { dir, checkpoint, cached: false, trainMs: res.trainMs };
 }

@@ -11,6 +11,7 @@ import {
   type WrapArg,
 } from './args.js';
 import { buildModel, type LabelledRecords, type ModelConfig } from '../detector/build.js';
+import { DirectoryMemberStore } from '../engine/member-store.js';
 import { labelCounts } from '../data/labels.js';
 import { TRAIN_PRESETS, trainPreset, type TrainPresetName } from '../detector/presets.js';
 import { loadConfig } from '../config.js';
@@ -86,6 +87,8 @@ interface TrainFlags {
   wganMembers?: number;
   wganHidden?: number[];
   progress: boolean;
+  /** commander's --no-resume: false when given. */
+  resume: boolean;
   preset?: TrainPresetName;
   validateEvery?: number;
   earlyStopRecords?: number;
@@ -266,6 +269,10 @@ export function register(program: Command): void {
       parseIntList('--wgan-hidden', 1, 4096),
     )
     .option('--no-progress', 'no progress bar')
+    .option(
+      '--no-resume',
+      'train every member afresh (default: members that an interrupted run with the same data, options and version finished, kept in <out>.partial, are reused)',
+    )
     .action(async (flags: TrainFlags, cmd: Command) => {
       await runTrain(flags, (key) => cmd.getOptionValueSource(key) === 'cli');
     });
@@ -547,6 +554,19 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
     for (const v of labels.labels) frauds += v;
     process.stderr.write(`labels: ${frauds} frauds, ${labels.n - frauds} normals (${f.labels})\n`);
   }
+  // Each finished member is kept in <out>.partial until the checkpoint is saved: a run that stops
+  // (crash, kill, a session's end) is resumed by the same command, which trains only the rest
+  const outDir = resolve(f.out);
+  const store = new DirectoryMemberStore(`${outDir}.partial`, (w) => process.stderr.write(`warning: ${w}\n`));
+  let reusedCount = 0;
+  if (!f.resume) await store.clear();
+  else {
+    const kept = await store.files();
+    if (kept.length > 0)
+      process.stderr.write(
+        `resuming: ${kept.length} finished member file(s) in ${store.dir}; those of this very job (data, options, seed, version) are reused (--no-resume trains all afresh)\n`,
+      );
+  }
   try {
     const res = await buildModel({
       kind: kind.name,
@@ -584,7 +604,16 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
         : {}),
       family: f.family,
       ...(f.family === 'vae+wgan' ? { critics } : {}),
-      outDir: resolve(f.out),
+      outDir,
+      memberStore: store,
+      onReused: (family, r) => {
+        reusedCount++;
+        const name = family === 'vae' ? `member ${r.member}` : `critic ${r.member}`;
+        process.stderr.write(
+          `${name}: reused, finished by an earlier run at ${r.savedAt}${r.backend ? ` on ${r.backend}` : ''}\n`,
+        );
+        if (family === 'vae') perMember[r.member]?.update(f.steps, { loss: 'reused', val: '-' });
+      },
       onCriticProgress: (m, e) => {
         const step = e.phase === 'gan' ? e.step : f.wganSteps + e.step;
         if (logLines && (step % Math.max(1, Math.round(criticTotal / 10)) === 0 || step === criticTotal))
@@ -612,9 +641,10 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
       },
     });
     bars?.stop();
+    await store.clear();
     const th = res.thresholds.find((t) => t.score === res.manifest.scoreRule.score);
     process.stdout.write(
-      `saved ${resolve(f.out)} (${res.manifest.members.length} members${res.manifest.critics ? ` + ${res.manifest.critics.members.length} WGAN critics` : ''}, trained in ${((Date.now() - t0) / 1000).toFixed(1)} s)\n` +
+      `saved ${outDir} (${res.manifest.members.length} members${res.manifest.critics ? ` + ${res.manifest.critics.members.length} WGAN critics` : ''}, trained in ${((Date.now() - t0) / 1000).toFixed(1)} s${reusedCount > 0 ? `, ${reusedCount} reused from an earlier run` : ''})\n` +
         `flag rule: ${res.manifest.scoreRule.score} > ${th?.value.toFixed(4)} (target FPR ${f.targetFpr} on ${th?.calibrationSize} held-out normals)\n`,
     );
   } finally {

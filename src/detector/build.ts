@@ -9,7 +9,8 @@
 import { permutation, takeRows } from '../data/splits.js';
 import { dataFingerprint } from '../data/fingerprint.js';
 import { fitMinMax, fitStandard, applyTransform, IMAGE_TRANSFORM } from '../features/transform.js';
-import { trainEnsemble, type EnsembleTrainOptions } from '../engine/ensemble-train.js';
+import { trainEnsemble, type EnsembleTrainOptions, type ReusedMember } from '../engine/ensemble-train.js';
+import type { MemberStore } from '../engine/member-store.js';
 import { trainDefaults, type TrainObjective, type TrainProgress } from '../engine/train.js';
 import { exportEnsembleOnnx } from '../engine/onnx/export.js';
 import type { ScorerOptions } from '../engine/scorer.js';
@@ -162,6 +163,14 @@ export interface BuildModelOptions {
   onProgress?: (member: number, event: TrainProgress) => void;
   onCriticProgress?: (member: number, event: WganMemberProgress) => void;
   onBackend?: (member: number, detail: string) => void;
+  /**
+   * Keeps each finished member (VAE members and critics) so that a build that stopped (a crash, a kill)
+   * trains only what it had not finished when run again with the same data and options
+   * (engine/member-store.ts; `gensemble train` keeps them in `<out>.partial`).
+   */
+  memberStore?: MemberStore;
+  /** A member taken from `memberStore` instead of trained ('vae' member or 'critic'). */
+  onReused?: (family: 'vae' | 'critic', reused: ReusedMember) => void;
 }
 
 /** Raw records with labels for the supervised head: 1 = fraud, 0 = confirmed normal. */
@@ -353,6 +362,14 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     ...(o.trainSamples !== undefined ? { trainK: o.trainSamples } : {}),
   };
   const nStop = Math.min(nVal, o.earlyStopRecords ?? nVal);
+  // members an earlier, interrupted build finished (memberStore): recorded in the manifest
+  const reused: Record<'vae' | 'critic', number[]> = { vae: [], critic: [] };
+  const noteReused =
+    (family: 'vae' | 'critic') =>
+    (r: ReusedMember): void => {
+      reused[family].push(r.member);
+      o.onReused?.(family, r);
+    };
   const trainData = applyTransform(transform, trainRaw, nTrain, d);
   const trained = await trainEnsemble(member, trainData, nTrain, {
     members,
@@ -364,6 +381,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.onBackend ? { onBackend: (m: number, detail: string) => o.onBackend?.(m, detail) } : {}),
+    ...(o.memberStore ? { store: o.memberStore, onReused: noteReused('vae') } : {}),
   });
   const spec: EnsembleSpec = {
     specVersion: SPEC_VERSION,
@@ -387,6 +405,7 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
           ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
           ...(o.onCriticProgress ? { onProgress: o.onCriticProgress } : {}),
           ...(o.onBackend ? { onBackend: o.onBackend } : {}),
+          ...(o.memberStore ? { store: o.memberStore, onReused: noteReused('critic') } : {}),
         })
       : undefined;
   const featureGaussian = (o.doseStatistics ?? o.profile.doseStatistics).includes('feature_maha')
@@ -519,6 +538,15 @@ export async function buildModel(o: BuildModelOptions): Promise<BuildModelResult
     bestSteps: trained.histories.map((h) => h.bestStep),
     bestValIwae: trained.histories.map((h) => h.bestValIwae),
     trainMs: Math.round(trained.elapsedMs),
+    // trainMs then counts this run's members only
+    ...(reused.vae.length + reused.critic.length > 0
+      ? {
+          resumedMembers: {
+            vae: [...reused.vae].sort((a, b) => a - b),
+            critic: [...reused.critic].sort((a, b) => a - b),
+          },
+        }
+      : {}),
     doseFittedOn: nVal >= 10 ? 'validation' : 'calibration',
     family: critics ? 'vae+wgan' : 'vae',
     ...(labelled

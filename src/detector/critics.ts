@@ -6,7 +6,8 @@
  * {@link buildModel} for family 'vae+wgan' and by the image benchmark's WGAN columns, so both score
  * the same graph.
  */
-import { memberSeed } from '../engine/ensemble-train.js';
+import { memberSeed, type ReusedMember } from '../engine/ensemble-train.js';
+import type { MemberStore } from '../engine/member-store.js';
 import { exportCriticEnsembleOnnx } from '../engine/onnx/critic-export.js';
 import { SPEC_VERSION, dataDim, type Arch, type FeatureTransform, type MemberSpec } from '../engine/spec.js';
 import type { JsonValue } from '../engine/checkpoint.js';
@@ -77,6 +78,9 @@ export interface TrainCriticsInput {
   concurrency?: number;
   onProgress?: (member: number, event: WganMemberProgress) => void;
   onBackend?: (member: number, detail: string) => void;
+  /** Keeps finished critics so that a build that stopped resumes (engine/member-store.ts). */
+  store?: MemberStore;
+  onReused?: (reused: ReusedMember) => void;
 }
 
 export interface TrainedCritics {
@@ -124,6 +128,8 @@ export async function trainCritics(i: TrainCriticsInput): Promise<TrainedCritics
     ...(i.concurrency !== undefined ? { concurrency: i.concurrency } : {}),
     ...(i.onProgress ? { onProgress: i.onProgress } : {}),
     ...(i.onBackend ? { onBackend: (m: number, detail: string) => i.onBackend?.(m, detail) } : {}),
+    ...(i.store ? { store: i.store } : {}),
+    ...(i.onReused ? { onReused: i.onReused } : {}),
   });
   const normalization = o.normalization ?? DEFAULT_CRITIC_NORMALIZATION;
   const spec: WganEnsembleSpec = {

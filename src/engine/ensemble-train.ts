@@ -15,6 +15,7 @@ import { dataDim, type MemberSpec, type TrainedMember } from './spec.js';
 import type { TrainOptions, TrainProgress, TrainResult } from './train.js';
 import type { TrainJob } from './train-worker.js';
 import { GensembleError } from '../errors.js';
+import type { MemberStore } from './member-store.js';
 
 export class EnsembleTrainError extends GensembleError {
   declare readonly code: 'E_ENSEMBLE_OPTIONS' | 'E_ENSEMBLE_MEMBER';
@@ -48,6 +49,10 @@ export interface EnsembleTrainOptions {
   onProgress?: (member: number, event: TrainProgress) => void;
   /** Called once per worker start with the backend it trains on. */
   onBackend?: (member: number, detail: string, warnings: string[]) => void;
+  /** Keeps finished members so that a run that stopped resumes (see {@link runMemberWorkers}). */
+  store?: MemberStore;
+  /** A member taken from `store` instead of trained. */
+  onReused?: (reused: ReusedMember) => void;
 }
 
 export interface EnsembleTrainResult {
@@ -95,12 +100,24 @@ export function toShared(a: Float32Array): SharedArrayBuffer {
 export { memberErrorMessage, serveMemberJobs, type MemberWorkerMessage } from './member-worker.js';
 import type { MemberWorkerMessage } from './member-worker.js';
 
+/** A member that an earlier run finished and this one took from its {@link MemberStore}. */
+export interface ReusedMember {
+  member: number;
+  savedAt: string;
+  backend: string | null;
+  file: string;
+}
+
 /**
  * Runs `members` jobs in a pool of `concurrency` worker threads of the engine module `entry` (see
  * {@link startWorker}), one worker per member: posts job(member) to it, forwards its progress and
  * backend messages, and returns the results in member order. When a member fails (an error message,
  * a worker error, or an exit without a result) no further member starts, the other workers are
  * terminated and the first failure is thrown as an {@link EnsembleTrainError} (E_ENSEMBLE_MEMBER).
+ *
+ * With a `store`, a member whose very job an earlier run finished is read back instead of trained
+ * (`onReused` hears of it), and each member is saved there as soon as its worker returns it, so the
+ * members finished before a failure or a kill are not trained again by the next run.
  */
 export async function runMemberWorkers<E, R>(opts: {
   entry: string;
@@ -109,6 +126,8 @@ export async function runMemberWorkers<E, R>(opts: {
   job: (member: number) => unknown;
   onProgress?: (member: number, event: E) => void;
   onBackend?: (member: number, detail: string, warnings: string[]) => void;
+  store?: MemberStore;
+  onReused?: (reused: ReusedMember) => void;
 }): Promise<R[]> {
   const m = opts.members;
   const results: R[] = new Array<R>(m);
@@ -116,7 +135,8 @@ export async function runMemberWorkers<E, R>(opts: {
   let failed: EnsembleTrainError | null = null;
   const workers = new Set<Worker>();
 
-  const runOne = (member: number): Promise<void> =>
+  const backends = new Map<number, string>();
+  const runOne = (member: number, job: unknown): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       const worker = startWorker(opts.entry);
       workers.add(worker);
@@ -131,8 +151,10 @@ export async function runMemberWorkers<E, R>(opts: {
       };
       worker.on('message', (msg: MemberWorkerMessage<E, R>) => {
         if (msg.type === 'progress') opts.onProgress?.(msg.member, msg.event);
-        else if (msg.type === 'backend') opts.onBackend?.(msg.member, msg.detail, msg.warnings);
-        else if (msg.type === 'result') {
+        else if (msg.type === 'backend') {
+          backends.set(member, msg.detail);
+          opts.onBackend?.(msg.member, msg.detail, msg.warnings);
+        } else if (msg.type === 'result') {
           results[member] = msg.result;
           finish(null);
         } else if (msg.type === 'error') {
@@ -157,14 +179,22 @@ export async function runMemberWorkers<E, R>(opts: {
           ),
         ),
       );
-      worker.postMessage(opts.job(member));
+      worker.postMessage(job);
     });
 
   const lane = async (): Promise<void> => {
     while (failed === null && next < m) {
       const member = next++;
+      const job = opts.job(member);
       try {
-        await runOne(member);
+        const kept = await opts.store?.load<R>(opts.entry, member, job);
+        if (kept !== undefined) {
+          results[member] = kept.result;
+          opts.onReused?.({ member, savedAt: kept.savedAt, backend: kept.backend, file: kept.file });
+          continue;
+        }
+        await runOne(member, job);
+        await opts.store?.save(opts.entry, member, job, results[member], backends.get(member) ?? null);
       } catch (e) {
         failed = e as EnsembleTrainError;
         for (const w of workers) void w.terminate();
@@ -220,6 +250,8 @@ export async function trainEnsemble(
     }),
     onProgress: (member, event) => options.onProgress?.(member, event),
     onBackend: (member, detail, warnings) => options.onBackend?.(member, detail, warnings),
+    ...(options.store ? { store: options.store } : {}),
+    ...(options.onReused ? { onReused: options.onReused } : {}),
   });
   const dz = spec.arch.latentDim;
   const members: TrainedMember[] = results.map((r, i) => {

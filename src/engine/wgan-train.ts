@@ -50,7 +50,9 @@ import {
   runMemberWorkers,
   toShared,
   type MemberWorkerMessage,
+  type ReusedMember,
 } from './ensemble-train.js';
+import type { MemberStore } from './member-store.js';
 import { Rng } from './random.js';
 import { dataDim, WGAN_FINETUNE_LOSSES, type MemberParams, type WganFineTuneLoss } from './spec.js';
 import { Adam, TrainError } from './train.js';
@@ -575,6 +577,10 @@ export interface WganEnsembleOptions {
   onProgress?: (member: number, event: WganMemberProgress) => void;
   /** Called once per worker start with the backend it trains on. */
   onBackend?: (member: number, detail: string, warnings: string[]) => void;
+  /** Keeps finished members so that a run that stopped resumes (engine/ensemble-train.ts). */
+  store?: MemberStore;
+  /** A member taken from `store` instead of trained. */
+  onReused?: (reused: ReusedMember) => void;
 }
 
 export type WganMemberProgress = WganProgress & { member: number };
@@ -631,6 +637,8 @@ export async function trainWganEnsemble(
     }),
     onProgress: (member, event) => options.onProgress?.(member, { ...event, member }),
     onBackend: (member, detail, warnings) => options.onBackend?.(member, detail, warnings),
+    ...(options.store ? { store: options.store } : {}),
+    ...(options.onReused ? { onReused: options.onReused } : {}),
   });
   const members: WganMember[] = results.map((r, i) => ({
     seed: memberSeed(baseSeed, i),

@@ -1,0 +1,109 @@
+/**
+ * `gensemble train` after a SIGKILL: the same command trains only the members the killed run had not
+ * finished (kept in <out>.partial), and writes the checkpoint an uninterrupted run writes.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, cliBin, creditCsv as csv, repoRoot } from '../../helpers/cli.js';
+import type { CheckpointManifest } from '../../../src/engine/checkpoint.js';
+
+const args = (out: string): string[] => [
+  'train',
+  '--kind',
+  'transactions',
+  '--data',
+  csv,
+  '--out',
+  out,
+  '--members',
+  '3',
+  '--steps',
+  '200',
+  '--limit',
+  '4000',
+];
+
+async function memberFiles(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((f) => f.endsWith('.member'));
+  } catch {
+    return [];
+  }
+}
+
+/** Starts `gensemble train`, SIGKILLs it as soon as a finished member is on disk; what was on disk then. */
+async function killAfterFirstMember(out: string): Promise<string[]> {
+  const child = spawn(process.execPath, [cliBin, ...args(out)], { cwd: repoRoot, stdio: 'ignore' });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const deadline = Date.now() + 90_000;
+  let files: string[] = [];
+  let done = false;
+  void exited.then(() => (done = true));
+  while (!done && Date.now() < deadline) {
+    files = await memberFiles(`${out}.partial`);
+    if (files.length > 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGKILL');
+  await exited;
+  return memberFiles(`${out}.partial`);
+}
+
+describe('gensemble train resumes a killed run', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gensemble-resume-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reuses the finished members, trains the rest, and equals an uninterrupted run', async () => {
+    const out = join(dir, 'tx');
+    const kept = await killAfterFirstMember(out);
+    expect(kept.length).toBeGreaterThanOrEqual(1);
+    expect(kept.length).toBeLessThan(3); // killed before the end: something is left to train
+    expect(existsSync(join(out, 'manifest.json'))).toBe(false);
+    const keptMembers = kept.map((f) => Number(/^train-worker-(\d+)-/.exec(f)?.[1])).sort();
+
+    const again = await cli(args(out), 180_000);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/^resuming: \d+ finished member file\(s\) in .*tx\.partial/m);
+    for (const m of keptMembers)
+      expect(again.stderr).toMatch(
+        new RegExp(`^member ${m}: reused, finished by an earlier run at \\S+ on wasm`, 'm'),
+      );
+    const trainedAgain = [0, 1, 2].filter((m) => !keptMembers.includes(m));
+    for (const m of trainedAgain) expect(again.stderr).toMatch(new RegExp(`^member ${m} step 200/200`, 'm'));
+    for (const m of keptMembers) expect(again.stderr).not.toMatch(new RegExp(`^member ${m} step`, 'm'));
+    expect(again.stdout).toContain(`${keptMembers.length} reused from an earlier run`);
+    expect(existsSync(`${out}.partial`)).toBe(false); // removed once the checkpoint is saved
+    const resumed = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as CheckpointManifest;
+    expect(resumed.trainingConfig.resumedMembers).toEqual({ vae: keptMembers, critic: [] });
+
+    const fresh = join(dir, 'tx-fresh');
+    const whole = await cli([...args(fresh), '--no-resume', '--no-progress'], 180_000);
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(whole.stderr).not.toContain('reused');
+    const m = JSON.parse(await readFile(join(fresh, 'manifest.json'), 'utf8')) as CheckpointManifest;
+    expect(m.trainingConfig.resumedMembers).toBeUndefined();
+    // same members bit for bit, so the same weights, graph, calibration and thresholds
+    expect(resumed.weights.sha256).toBe(m.weights.sha256);
+    expect(resumed.onnx.sha256).toBe(m.onnx.sha256);
+    expect(resumed.thresholds).toEqual(m.thresholds);
+  }, 300_000);
+
+  it('--no-resume trains everything again even with finished members on disk', async () => {
+    const out = join(dir, 'tx2');
+    const kept = await killAfterFirstMember(out);
+    expect(kept.length).toBeGreaterThanOrEqual(1);
+    const r = await cli([...args(out), '--no-resume', '--no-progress'], 180_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/resuming|reused/);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+  }, 300_000);
+});
