@@ -2,6 +2,9 @@
  * WGAN training (src/engine/wgan-train.ts): learning on a 2-D toy, fine-tuning, weight clipping,
  * the gradient penalty's double backprop, determinism, worker-thread ensembles. Tiny models only.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src/engine/backend.js';
@@ -19,6 +22,7 @@ import {
   type WganProgress,
 } from '../../../src/engine/wgan-train.js';
 import { TfWgan, type WganSpec } from '../../../src/engine/wgan.js';
+import { DirectoryMemberStore } from '../../../src/engine/member-store.js';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -366,6 +370,39 @@ describe('gradient penalty: double backprop through the engine layers', () => {
 });
 
 describe('trainWganEnsemble', () => {
+  it('with a member store: critics a stopped run finished are read back, not trained, bit for bit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gensemble-wgan-store-'));
+    try {
+      const store = new DirectoryMemberStore(join(dir, 'critics.partial'));
+      const train = { steps: 5, fineTuneSteps: 5, batchSize: 32, learningRate: 5e-4 };
+      const whole = await trainWganEnsemble(toy, data, 1000, { members: 2, seed: 3, train, store });
+      const files = await store.files();
+      expect(files.map((f) => f.replace(/-[0-9a-f]{16}\.member$/, ''))).toEqual([
+        'wgan-worker-0',
+        'wgan-worker-1',
+      ]);
+      await rm(join(store.dir, files[1]));
+      const trained = new Set<number>();
+      const reused: number[] = [];
+      const again = await trainWganEnsemble(toy, data, 1000, {
+        members: 2,
+        seed: 3,
+        train,
+        store,
+        onProgress: (m) => trained.add(m),
+        onReused: (r) => reused.push(r.member),
+      });
+      expect(reused).toEqual([0]);
+      expect([...trained]).toEqual([1]);
+      for (const m of [0, 1]) {
+        expect(sameBytes(again.members[m].critic, whole.members[m].critic)).toBe(true);
+        expect(again.members[m].stats).toEqual(whole.members[m].stats);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('trains M members in workers, each identical to in-process training with its seed', async () => {
     const events: WganMemberProgress[] = [];
     const backends: string[] = [];
