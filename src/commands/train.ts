@@ -89,6 +89,7 @@ interface TrainFlags {
   progress: boolean;
   /** commander's --no-resume: false when given. */
   resume: boolean;
+  workers?: number;
   preset?: TrainPresetName;
   validateEvery?: number;
   earlyStopRecords?: number;
@@ -269,6 +270,11 @@ export function register(program: Command): void {
       parseIntList('--wgan-hidden', 1, 4096),
     )
     .option('--no-progress', 'no progress bar')
+    .option(
+      '--workers <n>',
+      'members trained at once, one worker thread each (default: min(members, CPU cores)); fewer leaves cores to other work',
+      parseIntArg('--workers', 1, 256),
+    )
     .option(
       '--no-resume',
       'train every member afresh (default: members that an interrupted run with the same data, options and version finished, kept in <out>.partial, are reused)',
@@ -605,6 +611,7 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
       family: f.family,
       ...(f.family === 'vae+wgan' ? { critics } : {}),
       outDir,
+      ...(f.workers !== undefined ? { concurrency: f.workers } : {}),
       memberStore: store,
       onReused: (family, r) => {
         reusedCount++;

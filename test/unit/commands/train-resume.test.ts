@@ -97,13 +97,25 @@ describe('gensemble train resumes a killed run', () => {
     expect(resumed.thresholds).toEqual(m.thresholds);
   }, 300_000);
 
-  it('--no-resume trains everything again even with finished members on disk', async () => {
+  it('--no-resume trains everything again even with finished members on disk; --workers 1 trains one at a time', async () => {
     const out = join(dir, 'tx2');
     const kept = await killAfterFirstMember(out);
     expect(kept.length).toBeGreaterThanOrEqual(1);
-    const r = await cli([...args(out), '--no-resume', '--no-progress'], 180_000);
+    // --workers 1: one member at a time, so each member's last step comes before the next one's first
+    const r = await cli([...args(out), '--no-resume', '--workers', '1'], 180_000);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/resuming|reused/);
     expect(existsSync(`${out}.partial`)).toBe(false);
+    const lines = r.stderr.split('\n');
+    const at = (re: RegExp): number => lines.findIndex((l) => re.test(l));
+    for (const m of [0, 1]) {
+      expect(at(new RegExp(`^member ${m} step 200/200`))).toBeGreaterThan(-1);
+      expect(at(new RegExp(`^member ${m} step 200/200`))).toBeLessThan(
+        at(new RegExp(`^member ${m + 1} step`)),
+      );
+    }
+    const bad = await cli([...args(join(dir, 'x')), '--workers', '0']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--workers/);
   }, 300_000);
 });
