@@ -59,7 +59,7 @@ import {
 import { histogramSvg, rocSvg } from '../lib/plots.js';
 import { trainClassifier } from './classifier.js';
 import { fitLabelledRuleOn, novelFraudResult, simulatedReviews, type NovelResult } from './labels.js';
-import { PAPER_SCHEDULE } from '../../src/detector/presets.js';
+import { benchmarkSchedule, PAPER_SCHEDULE } from '../../src/detector/presets.js';
 
 /** Every candidate rule that applies to tabular records (the input complexity is for 8-bit images). */
 const CREDIT_RULE_IDS: readonly RuleId[] = RULE_IDS.filter((id) => !ruleNeedsComplexity(id));
@@ -180,12 +180,7 @@ function settings(o: CreditOptions): Settings {
     : {
         // the paper's schedule, as `gensemble train --preset paper` (src/detector/presets.ts): 5k steps
         // (≈ 20 min for 5 splits × 2 likelihoods here)
-        members: PAPER_SCHEDULE.members,
-        steps: PAPER_SCHEDULE.steps,
-        k: PAPER_SCHEDULE.k,
-        batchSize: PAPER_SCHEDULE.batchSize,
-        warmupSteps: PAPER_SCHEDULE.warmupSteps,
-        bootstrap: PAPER_SCHEDULE.bootstrap,
+        ...benchmarkSchedule(PAPER_SCHEDULE),
         splits: 5,
         validationFrauds: 0.2,
         heldOutNormals: 0.2,

@@ -61,7 +61,7 @@ import {
   validationHalves,
 } from './sets.js';
 import { OOD_NAMES, PAPER_TABLE2, oodLabel, type TrainSet } from './paper.js';
-import { PAPER_SCHEDULE, PAPER_SCHEDULE_CONV } from '../../src/detector/presets.js';
+import { benchmarkSchedule, PAPER_SCHEDULE, PAPER_SCHEDULE_CONV } from '../../src/detector/presets.js';
 
 export interface ImageOodOptions {
   quick: boolean;
@@ -135,12 +135,7 @@ function settings(o: ImageOodOptions): Settings {
         // The paper's schedule, as `gensemble train --preset paper` (src/detector/presets.ts): 5k steps.
         // Measured: ≈ 35 min per data set for 5 members on this 2-core machine (two members at a time,
         // ≈ 0.08–0.2 s per step depending on load); --steps overrides.
-        members: PAPER_SCHEDULE.members,
-        steps: PAPER_SCHEDULE.steps,
-        k: PAPER_SCHEDULE.k,
-        batchSize: PAPER_SCHEDULE.batchSize,
-        warmupSteps: PAPER_SCHEDULE.warmupSteps,
-        bootstrap: PAPER_SCHEDULE.bootstrap,
+        ...benchmarkSchedule(PAPER_SCHEDULE),
         trainN: 55000,
         valN: 5000,
         maxEval: 10000,

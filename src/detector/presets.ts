@@ -61,6 +61,20 @@ export const PAPER_SCHEDULE_CONV: TrainSchedule = {
   earlyStopRecords: 1000,
 };
 
+/** The six fields of a schedule that the benchmarks' run options carry (members … bootstrap). */
+export function benchmarkSchedule(
+  s: TrainSchedule,
+): Pick<TrainSchedule, 'members' | 'steps' | 'k' | 'batchSize' | 'warmupSteps' | 'bootstrap'> {
+  return {
+    members: s.members,
+    steps: s.steps,
+    k: s.k,
+    batchSize: s.batchSize,
+    warmupSteps: s.warmupSteps,
+    bootstrap: s.bootstrap,
+  };
+}
+
 /** The conv model of the paper preset: filters of the first layers, latent size, MAF prior. */
 export const PAPER_CONV_MODEL = {
   base: 8,
