@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -573,6 +574,22 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
         `resuming: ${kept.length} finished member file(s) in ${store.dir}; those of this very job (data, options, seed, version) are reused (--no-resume trains all afresh)\n`,
       );
   }
+  // Ctrl-C or a TERM: the members finished so far are already on disk; say so and how to resume
+  const onSignal = (signal: NodeJS.Signals): void => {
+    bars?.stop();
+    let kept: string[] = [];
+    try {
+      kept = readdirSync(store.dir).filter((name) => name.endsWith('.member'));
+    } catch {
+      // nothing finished yet: no directory
+    }
+    process.stderr.write(
+      `\n${signal}: stopped; ${kept.length} finished member(s) kept in ${store.dir}; the same command resumes\n`,
+    );
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const res = await buildModel({
       kind: kind.name,
@@ -655,6 +672,8 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
         `flag rule: ${res.manifest.scoreRule.score} > ${th?.value.toFixed(4)} (target FPR ${f.targetFpr} on ${th?.calibrationSize} held-out normals)\n`,
     );
   } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
     bars?.stop();
   }
 }

@@ -1,5 +1,5 @@
 /**
- * `gensemble train` after a SIGKILL: the same command trains only the members the killed run had not
+ * `gensemble train` after a SIGKILL (or a TERM, which says what it kept): the same command trains only the members the killed run had not
  * finished (kept in <out>.partial), and writes the checkpoint an uninterrupted run writes.
  */
 import { spawn } from 'node:child_process';
@@ -35,22 +35,31 @@ async function memberFiles(dir: string): Promise<string[]> {
   }
 }
 
-/** Starts `gensemble train`, SIGKILLs it as soon as a finished member is on disk; what was on disk then. */
-async function killAfterFirstMember(out: string): Promise<string[]> {
-  const child = spawn(process.execPath, [cliBin, ...args(out)], { cwd: repoRoot, stdio: 'ignore' });
+/**
+ * Starts `gensemble train`, sends `signal` as soon as a finished member is on disk; the member files on
+ * disk afterwards, the exit code and stderr.
+ */
+async function stopAfterFirstMember(
+  out: string,
+  signal: NodeJS.Signals,
+): Promise<{ files: string[]; code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [cliBin, ...args(out)], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const deadline = Date.now() + 90_000;
-  let files: string[] = [];
   let done = false;
   void exited.then(() => (done = true));
   while (!done && Date.now() < deadline) {
-    files = await memberFiles(`${out}.partial`);
-    if (files.length > 0) break;
+    if ((await memberFiles(`${out}.partial`)).length > 0) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  child.kill('SIGKILL');
-  await exited;
-  return memberFiles(`${out}.partial`);
+  child.kill(signal);
+  const code = await exited;
+  return { files: await memberFiles(`${out}.partial`), code, stderr };
 }
 
 describe('gensemble train resumes a killed run', () => {
@@ -64,7 +73,7 @@ describe('gensemble train resumes a killed run', () => {
 
   it('reuses the finished members, trains the rest, and equals an uninterrupted run', async () => {
     const out = join(dir, 'tx');
-    const kept = await killAfterFirstMember(out);
+    const kept = (await stopAfterFirstMember(out, 'SIGKILL')).files;
     expect(kept.length).toBeGreaterThanOrEqual(1);
     expect(kept.length).toBeLessThan(3); // killed before the end: something is left to train
     expect(existsSync(join(out, 'manifest.json'))).toBe(false);
@@ -97,10 +106,15 @@ describe('gensemble train resumes a killed run', () => {
     expect(resumed.thresholds).toEqual(m.thresholds);
   }, 300_000);
 
-  it('--no-resume trains everything again even with finished members on disk; --workers 1 trains one at a time', async () => {
+  it('a TERM says what is kept; --no-resume trains everything again; --workers 1 trains one at a time', async () => {
     const out = join(dir, 'tx2');
-    const kept = await killAfterFirstMember(out);
-    expect(kept.length).toBeGreaterThanOrEqual(1);
+    // a TERM (or Ctrl-C) says what is kept and how to resume
+    const stopped = await stopAfterFirstMember(out, 'SIGTERM');
+    expect(stopped.files.length).toBeGreaterThanOrEqual(1);
+    expect(stopped.code).toBe(143);
+    expect(stopped.stderr).toContain(
+      `SIGTERM: stopped; ${stopped.files.length} finished member(s) kept in ${out}.partial; the same command resumes`,
+    );
     // --workers 1: one member at a time, so each member's last step comes before the next one's first
     const r = await cli([...args(out), '--no-resume', '--workers', '1'], 180_000);
     expect(r.code, r.stderr).toBe(0);
