@@ -1,6 +1,7 @@
 /**
- * `gensemble train` after a SIGKILL (or a TERM, which says what it kept): the same command trains only the members the killed run had not
- * finished (kept in <out>.partial), and writes the checkpoint an uninterrupted run writes.
+ * `gensemble train` after a SIGKILL (or a TERM, which says what it kept): the same command trains only
+ * the members the killed run had not finished (kept in <out>.partial), and writes the checkpoint an
+ * uninterrupted run writes.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
