@@ -547,6 +547,15 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
     bars?.create(f.steps, 0, { member: m, loss: '-', val: '-' }),
   );
   const criticBars = new Map<number, cliProgress.SingleBar | undefined>();
+  // a log line's pace: the member's time so far and, at that rate, until its last step (a long run in
+  // the background is read from its log; early stopping may end a member sooner)
+  const memberStart = new Map<number, number>();
+  const pace = (m: number, step: number): string => {
+    const t0m = memberStart.get(m);
+    if (t0m === undefined || step <= 0) return '';
+    const s = (Date.now() - t0m) / 1000;
+    return ` (${duration(s)}${step < f.steps ? `, ${duration((s / step) * (f.steps - step))} to go` : ''})`;
+  };
   const criticTotal = f.wganSteps + f.wganFinetuneSteps;
   const t0 = Date.now();
   process.stderr.write(
@@ -653,13 +662,14 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
         });
       },
       onBackend: (m, detail) => {
+        memberStart.set(m, Date.now());
         if (m === 0) process.stderr.write(`tfjs backend: ${detail}\n`);
       },
       onProgress: (m, e) => {
         const val = e.bestValIwae !== undefined ? e.bestValIwae.toFixed(2) : '-';
         if (logLines && (e.step % vaeEvery === 0 || e.step === f.steps))
           process.stderr.write(
-            `member ${m} step ${e.step}/${f.steps} loss ${e.loss.toFixed(2)} val ${val}\n`,
+            `member ${m} step ${e.step}/${f.steps} loss ${e.loss.toFixed(2)} val ${val}${pace(m, e.step)}\n`,
           );
         perMember[m]?.update(e.step, { loss: e.loss.toFixed(2), val });
       },
@@ -676,4 +686,12 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
     process.removeListener('SIGTERM', onSignal);
     bars?.stop();
   }
+}
+
+/** Seconds as "42s", "3m05s" or "1h02m". */
+export function duration(seconds: number): string {
+  const t = Math.max(0, Math.round(seconds));
+  if (t < 60) return `${t}s`;
+  if (t < 3600) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
+  return `${Math.floor(t / 3600)}h${String(Math.floor((t % 3600) / 60)).padStart(2, '0')}m`;
 }

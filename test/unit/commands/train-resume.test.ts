@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliBin, creditCsv as csv, repoRoot } from '../../helpers/cli.js';
 import type { CheckpointManifest } from '../../../src/engine/checkpoint.js';
+import { duration } from '../../../src/commands/train.js';
 
 const args = (out: string): string[] => [
   'train',
@@ -62,6 +63,22 @@ async function stopAfterFirstMember(
   const code = await exited;
   return { files: await memberFiles(`${out}.partial`), code, stderr };
 }
+
+describe('duration (the pace in train log lines)', () => {
+  it('writes seconds, minutes and hours', () => {
+    expect([0, 0.4, 59.4, 60, 185, 3599, 3600, 3725, 90_000].map(duration)).toEqual([
+      '0s',
+      '0s',
+      '59s',
+      '1m00s',
+      '3m05s',
+      '59m59s',
+      '1h00m',
+      '1h02m',
+      '25h00m',
+    ]);
+  });
+});
 
 describe('gensemble train resumes a killed run', () => {
   let dir: string;
@@ -129,6 +146,9 @@ describe('gensemble train resumes a killed run', () => {
         at(new RegExp(`^member ${m + 1} step`)),
       );
     }
+    // each log line carries the member's time so far and, at its pace, the time to its last step
+    expect(r.stderr).toMatch(/^member 0 step 100\/200 loss \S+ val \S+ \(\d+s, \d+s to go\)$/m);
+    expect(r.stderr).toMatch(/^member 0 step 200\/200 loss \S+ val \S+ \(\d+s\)$/m);
     const bad = await cli([...args(join(dir, 'x')), '--workers', '0']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/--workers/);
