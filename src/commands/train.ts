@@ -662,8 +662,9 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
         });
       },
       onBackend: (m, detail) => {
+        // once, from whichever member's worker starts first (member 0 may have been reused)
+        if (memberStart.size === 0) process.stderr.write(`tfjs backend: ${detail}\n`);
         memberStart.set(m, Date.now());
-        if (m === 0) process.stderr.write(`tfjs backend: ${detail}\n`);
       },
       onProgress: (m, e) => {
         const val = e.bestValIwae !== undefined ? e.bestValIwae.toFixed(2) : '-';

@@ -108,6 +108,7 @@ describe('gensemble train resumes a killed run', () => {
     for (const m of trainedAgain) expect(again.stderr).toMatch(new RegExp(`^member ${m} step 200/200`, 'm'));
     for (const m of keptMembers) expect(again.stderr).not.toMatch(new RegExp(`^member ${m} step`, 'm'));
     expect(again.stdout).toContain(`${keptMembers.length} reused from an earlier run`);
+    expect(again.stderr.match(/^tfjs backend: wasm/gm)).toHaveLength(1); // said once, member 0 reused or not
     expect(existsSync(`${out}.partial`)).toBe(false); // removed once the checkpoint is saved
     const resumed = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as CheckpointManifest;
     expect(resumed.trainingConfig.resumedMembers).toEqual({ vae: keptMembers, critic: [] });
