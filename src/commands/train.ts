@@ -1,4 +1,3 @@
-import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -586,16 +585,12 @@ async function runTrain(flags: TrainFlags, given: (key: keyof TrainFlags) => boo
   // Ctrl-C or a TERM: the members finished so far are already on disk; say so and how to resume
   const onSignal = (signal: NodeJS.Signals): void => {
     bars?.stop();
-    let kept: string[] = [];
-    try {
-      kept = readdirSync(store.dir).filter((name) => name.endsWith('.member'));
-    } catch {
-      // nothing finished yet: no directory
-    }
-    process.stderr.write(
-      `\n${signal}: stopped; ${kept.length} finished member(s) kept in ${store.dir}; the same command resumes\n`,
-    );
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    void store.files().then((kept) => {
+      process.stderr.write(
+        `\n${signal}: stopped; ${kept.length} finished member(s) kept in ${store.dir}; the same command resumes\n`,
+      );
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

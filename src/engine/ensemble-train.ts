@@ -15,7 +15,7 @@ import { dataDim, type MemberSpec, type TrainedMember } from './spec.js';
 import type { TrainOptions, TrainProgress, TrainResult } from './train.js';
 import type { TrainJob } from './train-worker.js';
 import { GensembleError } from '../errors.js';
-import type { MemberStore } from './member-store.js';
+import type { MemberStore, StoredMember } from './member-store.js';
 
 export class EnsembleTrainError extends GensembleError {
   declare readonly code: 'E_ENSEMBLE_OPTIONS' | 'E_ENSEMBLE_MEMBER';
@@ -101,12 +101,7 @@ export { memberErrorMessage, serveMemberJobs, type MemberWorkerMessage } from '.
 import type { MemberWorkerMessage } from './member-worker.js';
 
 /** A member that an earlier run finished and this one took from its {@link MemberStore}. */
-export interface ReusedMember {
-  member: number;
-  savedAt: string;
-  backend: string | null;
-  file: string;
-}
+export type ReusedMember = Omit<StoredMember<unknown>, 'result'> & { member: number };
 
 /**
  * Runs `members` jobs in a pool of `concurrency` worker threads of the engine module `entry` (see
@@ -189,8 +184,9 @@ export async function runMemberWorkers<E, R>(opts: {
       try {
         const kept = await opts.store?.load<R>(opts.entry, member, job);
         if (kept !== undefined) {
-          results[member] = kept.result;
-          opts.onReused?.({ member, savedAt: kept.savedAt, backend: kept.backend, file: kept.file });
+          const { result, ...info } = kept;
+          results[member] = result;
+          opts.onReused?.({ member, ...info });
           continue;
         }
         await runOne(member, job);

@@ -5,12 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliBin, creditCsv as csv, repoRoot } from '../../helpers/cli.js';
 import type { CheckpointManifest } from '../../../src/engine/checkpoint.js';
+import { DirectoryMemberStore } from '../../../src/engine/member-store.js';
 import { duration } from '../../../src/commands/train.js';
 
 const args = (out: string): string[] => [
@@ -29,13 +30,7 @@ const args = (out: string): string[] => [
   '4000',
 ];
 
-async function memberFiles(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).filter((f) => f.endsWith('.member'));
-  } catch {
-    return [];
-  }
-}
+const memberFiles = (dir: string): Promise<string[]> => new DirectoryMemberStore(dir).files();
 
 /**
  * Starts `gensemble train`, sends `signal` as soon as a finished member is on disk; the member files on
